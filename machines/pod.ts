@@ -1,0 +1,205 @@
+/**
+ * The pod machine: rkt's pod lifecycle (rkt-semantics §1.2–1.4, §1.8) as pure data and guards.
+ *
+ * Every event of a pod's stream is an event of this machine; a pod's state is the fold of its stream
+ * through xstate's pure `transition()`. Intents ask for an effect: the machine names the effect as an
+ * action (data), and the engine's interpreter performs it. The action implementations below throw, so
+ * an effect run by accident during a fold fails loudly instead of touching the world.
+ */
+import { and, assign, setup } from 'xstate';
+import type { AppSpec, EffectName, PodEventData, PodEventType } from '../src/events/catalogue.js';
+
+/** Bump when the machine changes in a way that changes folded states; projections then rebuild. */
+export const POD_MACHINE_VERSION = 1;
+
+export type PodMachineEvent = {
+  [T in PodEventType]: { type: T; data: PodEventData[T]; time: string; version: number };
+}[PodEventType];
+
+export interface PodApp extends AppSpec {
+  imageId?: string;
+  treeStoreId?: string;
+  exitCode?: number;
+}
+
+export interface PendingIntent {
+  effect: EffectName;
+  intent: PodEventType;
+  /** Stream version of the intent: its outcome must follow it. */
+  version: number;
+  /** The app an app-scoped intent is about. */
+  app?: string;
+}
+
+export interface PodContext {
+  uuid: string;
+  apps: PodApp[];
+  mutable: boolean;
+  overlay: boolean;
+  overlayPrepared: boolean;
+  createdAt?: string;
+  preparedAt?: string;
+  startedAt?: string;
+  exitedAt?: string;
+  markedGarbageAt?: string;
+  deletedAt?: string;
+  pid?: number;
+  exitCode?: number;
+  stopRequested?: 'graceful' | 'force';
+  abortReason?: string;
+  pending?: PendingIntent;
+  lastFailure?: PodEventData['EffectFailed'];
+}
+
+export type PodStateName =
+  | 'embryo' | 'preparing' | 'abortedPrepare' | 'prepared' | 'running' | 'exited'
+  | 'exitedGarbage' | 'garbage' | 'deleting' | 'deleted';
+
+/** rkt's names for the states, as `list` and `status` print them. */
+export const RKT_STATE_NAMES: Record<PodStateName, string> = {
+  embryo: 'embryo',
+  preparing: 'preparing',
+  abortedPrepare: 'aborted prepare',
+  prepared: 'prepared',
+  running: 'running',
+  exited: 'exited',
+  exitedGarbage: 'exited garbage',
+  garbage: 'garbage',
+  deleting: 'deleting',
+  deleted: 'deleted',
+};
+
+const effectAction = (name: EffectName) => () => {
+  throw new Error(`effect ${name} must be run by the engine's interpreter, never by the machine`);
+};
+
+type Ev<T extends PodEventType> = Extract<PodMachineEvent, { type: T }>;
+/** Narrows the event inside a transition whose event type is fixed by its `on` key. */
+const as = <T extends PodEventType>(event: PodMachineEvent) => event as Ev<T>;
+
+export const podMachine = setup({
+  types: {
+    context: {} as PodContext,
+    events: {} as PodMachineEvent,
+    input: {} as { uuid: string },
+  },
+  guards: {
+    idle: ({ context }) => context.pending === undefined,
+    knownApp: ({ context, event }) => context.apps.some((a) => a.name === as<'ImageRenderRequested'>(event).data.app),
+    /** An outcome answers the open intent of its effect (and, for app-scoped effects, of its app). */
+    answers: ({ context, event }, params: { effect: EffectName }) =>
+      context.pending?.effect === params.effect &&
+      (context.pending.app === undefined || context.pending.app === (event.data as { app?: string }).app),
+    answersFailure: ({ context, event }) => context.pending?.effect === as<'EffectFailed'>(event).data.effect,
+    readyToRun: ({ context }) =>
+      context.pending === undefined &&
+      context.apps.length > 0 &&
+      context.apps.every((a) => a.treeStoreId !== undefined) &&
+      (!context.overlay || context.overlayPrepared),
+  },
+  actions: {
+    renderImage: effectAction('renderImage'),
+    prepareOverlay: effectAction('prepareOverlay'),
+    startStage1: effectAction('startStage1'),
+    stopPod: effectAction('stopPod'),
+    deletePod: effectAction('deletePod'),
+    open: assign({
+      pending: ({ event }, params: { effect: EffectName }): PendingIntent => {
+        const app = (event.data as { app?: unknown }).app;
+        return { effect: params.effect, intent: event.type, version: event.version, ...(typeof app === 'string' ? { app } : {}) };
+      },
+    }),
+    close: assign({ pending: undefined }),
+    created: assign(({ event }) => {
+      const { data, time } = as<'PrepareRequested'>(event);
+      return { uuid: data.uuid, apps: data.apps.map((a) => ({ ...a })), mutable: data.mutable, overlay: data.overlay, createdAt: time };
+    }),
+    rendered: assign({
+      apps: ({ context, event }) => {
+        const { app, imageId, treeStoreId } = as<'ImageRendered'>(event).data;
+        return context.apps.map((a) => (a.name === app ? { ...a, imageId, treeStoreId } : a));
+      },
+    }),
+    overlayPrepared: assign({ overlayPrepared: true }),
+    prepared: assign({ preparedAt: ({ event }) => event.time }),
+    aborted: assign({ abortReason: ({ event }) => as<'PrepareAborted'>(event).data.reason }),
+    started: assign({ pid: ({ event }) => as<'PodStarted'>(event).data.pid, startedAt: ({ event }) => event.time }),
+    appExited: assign({
+      apps: ({ context, event }) => {
+        const { app, code } = as<'AppExited'>(event).data;
+        return context.apps.map((a) => (a.name === app ? { ...a, exitCode: code } : a));
+      },
+    }),
+    stopAsked: assign({ stopRequested: ({ event }) => (as<'StopRequested'>(event).data.force ? 'force' : 'graceful') }),
+    exited: assign({ exitCode: ({ event }) => as<'PodExited'>(event).data.code, exitedAt: ({ event }) => event.time }),
+    marked: assign({ markedGarbageAt: ({ event }) => event.time }),
+    deleted: assign({ deletedAt: ({ event }) => event.time }),
+    failed: assign({ lastFailure: ({ event }) => as<'EffectFailed'>(event).data }),
+  },
+}).createMachine({
+  id: 'pod',
+  initial: 'embryo',
+  context: ({ input }) => ({ uuid: input.uuid, apps: [], mutable: false, overlay: true, overlayPrepared: false }),
+  on: {
+    // A failed effect closes its intent wherever the pod is; the state stays, so the step can be retried.
+    EffectFailed: { guard: 'answersFailure', actions: ['close', 'failed'] },
+  },
+  states: {
+    embryo: {
+      on: { PrepareRequested: { target: 'preparing', actions: 'created' } },
+    },
+    preparing: {
+      on: {
+        ImageRenderRequested: {
+          guard: and(['idle', 'knownApp']),
+          actions: [{ type: 'open', params: { effect: 'renderImage' } }, 'renderImage'],
+        },
+        ImageRendered: { guard: { type: 'answers', params: { effect: 'renderImage' } }, actions: ['close', 'rendered'] },
+        OverlayPrepareRequested: { guard: 'idle', actions: [{ type: 'open', params: { effect: 'prepareOverlay' } }, 'prepareOverlay'] },
+        OverlayPrepared: { guard: { type: 'answers', params: { effect: 'prepareOverlay' } }, actions: ['close', 'overlayPrepared'] },
+        PodPrepared: { guard: 'readyToRun', target: 'prepared', actions: 'prepared' },
+        PrepareAborted: { target: 'abortedPrepare', actions: ['close', 'aborted'] },
+      },
+    },
+    abortedPrepare: {
+      on: { PodMarkedGarbage: { target: 'garbage', actions: 'marked' } },
+    },
+    prepared: {
+      on: {
+        Stage1StartRequested: { guard: 'idle', actions: [{ type: 'open', params: { effect: 'startStage1' } }, 'startStage1'] },
+        PodStarted: { guard: { type: 'answers', params: { effect: 'startStage1' } }, target: 'running', actions: ['close', 'started'] },
+        PodMarkedGarbage: { guard: 'idle', target: 'garbage', actions: 'marked' },
+      },
+    },
+    running: {
+      on: {
+        AppExited: { actions: 'appExited' },
+        StopRequested: {
+          guard: 'idle',
+          actions: [{ type: 'open', params: { effect: 'stopPod' } }, 'stopAsked', 'stopPod'],
+        },
+        StopSignalled: { guard: { type: 'answers', params: { effect: 'stopPod' } }, actions: 'close' },
+        // Observed, never commanded: it closes a stop that was still open when stage1 ended.
+        PodExited: { target: 'exited', actions: ['close', 'exited'] },
+      },
+    },
+    exited: {
+      on: {
+        AppExited: { actions: 'appExited' },
+        PodMarkedGarbage: { target: 'exitedGarbage', actions: 'marked' },
+      },
+    },
+    exitedGarbage: {
+      on: { GcRequested: { target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] } },
+    },
+    garbage: {
+      on: { GcRequested: { target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] } },
+    },
+    deleting: {
+      on: { PodDeleted: { guard: { type: 'answers', params: { effect: 'deletePod' } }, target: 'deleted', actions: ['close', 'deleted'] } },
+    },
+    deleted: { type: 'final' },
+  },
+});
+
+export type PodMachine = typeof podMachine;

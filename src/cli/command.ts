@@ -1,0 +1,35 @@
+/** What a CLI verb is: its flags, its help, and what it does. main.ts parses; commands only act. */
+import type { ParseArgsConfig } from 'node:util';
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+export type Values = Record<string, string | boolean | Array<string | boolean> | undefined>;
+
+export interface Invocation {
+  values: Values;
+  positionals: string[];
+  /** The data dir (--dir, PODLOG_DIR, or the default). */
+  dir: string;
+  debug: boolean;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  options: Options;
+  run(invocation: Invocation): Promise<number>;
+}
+
+export const out = (text: string): void => {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+};
+
+export const str = (values: Values, name: string): string | undefined => {
+  const v = values[name];
+  return typeof v === 'string' ? v : undefined;
+};
+
+export const list = (values: Values, name: string): string[] => {
+  const v = values[name];
+  return Array.isArray(v) ? v.flatMap((s) => String(s).split(',')).filter((s) => s !== '') : [];
+};

@@ -1,0 +1,63 @@
+import { readBatches } from '../../api/subscribe.js';
+import { PodlogError } from '../../errors.js';
+import { resolvePodUuid } from '../../engine/resolve.js';
+import { POD_STREAM_PREFIX, podStream, uuidOfStream } from '../../engine/streams.js';
+import { openStore } from '../../store/open.js';
+import type { ReadAllOptions, RecordedEvent } from '../../store/port.js';
+import { list, out, str, type Command } from '../command.js';
+import { parseTime } from '../duration.js';
+
+/** One line of what an event says: its data as key=value, and who caused it. */
+export const describeData = (e: RecordedEvent): string => {
+  const data = Object.entries(e.data)
+    .filter(([k]) => k !== 'uuid')
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${data}${data ? ' ' : ''}(pid ${e.meta.pid}: ${e.meta.command.join(' ') || '-'})`;
+};
+
+const streamLabel = (stream: string): string => (stream.startsWith(POD_STREAM_PREFIX) ? uuidOfStream(stream).slice(0, 8) : stream);
+
+const row = (e: RecordedEvent): string =>
+  [String(e.position).padStart(8), e.meta.time.padEnd(24), streamLabel(e.stream).padEnd(8), String(e.version).padStart(4), e.type.padEnd(22), describeData(e)].join('  ');
+
+export const events: Command = {
+  name: 'events',
+  summary: 'Print the event log (table, or JSON lines), optionally following it',
+  usage: 'podlog events [--pod UUID] [--type TYPE]... [--since TIME] [--until TIME] [--from-position N] [--follow] [--json]',
+  options: {
+    pod: { type: 'string' },
+    type: { type: 'string', multiple: true },
+    since: { type: 'string' },
+    until: { type: 'string' },
+    'from-position': { type: 'string' },
+    follow: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+  },
+  async run({ values, dir }) {
+    const fromPosition = str(values, 'from-position') ?? '0';
+    if (!/^\d+$/.test(fromPosition)) throw new PodlogError('EUSAGE', `--from-position: ${JSON.stringify(fromPosition)} is not a position`);
+    const since = str(values, 'since');
+    const until = str(values, 'until');
+    const store = await openStore(dir, { readonly: true });
+    try {
+      const pod = str(values, 'pod');
+      const filters: ReadAllOptions = {
+        ...(pod !== undefined ? { streams: [podStream(await resolvePodUuid(store, pod))] } : {}),
+        ...(list(values, 'type').length ? { types: list(values, 'type') } : {}),
+        ...(since !== undefined ? { since: parseTime(since, '--since') } : {}),
+        ...(until !== undefined ? { until: parseTime(until, '--until') } : {}),
+      };
+      const json = values.json === true;
+      if (!json) out(['POSITION'.padStart(8), 'TIME'.padEnd(24), 'POD'.padEnd(8), 'VER'.padStart(4), 'TYPE'.padEnd(22), 'DETAILS'].join('  '));
+      const stop = new AbortController();
+      process.once('SIGINT', () => stop.abort());
+      for await (const batch of readBatches(store, { ...filters, after: Number(fromPosition), stopAtHead: values.follow !== true, signal: stop.signal })) {
+        out(batch.map((e) => (json ? JSON.stringify(e) : row(e))).join('\n'));
+      }
+      return 0;
+    } finally {
+      await store.close();
+    }
+  },
+};

@@ -1,0 +1,19 @@
+import { PodlogError } from '../../errors.js';
+import { machineGraph, toDot, toMermaid } from '../../inspect/machine-graph.js';
+import { out, str, type Command } from '../command.js';
+
+export const machine: Command = {
+  name: 'machine',
+  summary: 'Print the pod machine, drawn from its definition',
+  usage: 'podlog machine [--format mermaid|dot|json]',
+  options: { format: { type: 'string', default: 'mermaid' } },
+  async run({ values }) {
+    const format = str(values, 'format');
+    const graph = machineGraph();
+    if (format === 'json') out(JSON.stringify(graph, null, 2));
+    else if (format === 'dot') out(toDot(graph));
+    else if (format === 'mermaid') out(toMermaid(graph));
+    else throw new PodlogError('EUSAGE', `--format: unknown format ${JSON.stringify(format)} (mermaid, dot or json)`);
+    return 0;
+  },
+};

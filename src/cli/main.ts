@@ -1,0 +1,77 @@
+/**
+ * The podlog CLI: rkt's verbs. Global flags (--dir, --debug) go before or after the verb. The
+ * engine's own errors exit with 254, as rkt's do.
+ */
+import { parseArgs } from 'node:util';
+import { dataDir } from '../config.js';
+import { isPodlogError, PodlogError } from '../errors.js';
+import { out, type Command, type Options } from './command.js';
+import { events } from './commands/events.js';
+import { machine } from './commands/machine.js';
+import { replay } from './commands/replay.js';
+
+const COMMANDS: Command[] = [events, replay, machine];
+
+const GLOBAL_OPTIONS: Options = {
+  dir: { type: 'string' },
+  debug: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+};
+
+const help = (): string =>
+  [
+    'podlog: an event-sourced pod lifecycle engine (rkt stage0 in TypeScript)',
+    '',
+    'Usage: podlog [--dir DIR] [--debug] COMMAND [ARGS]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`),
+    '',
+    'The data dir is --dir, else $PODLOG_DIR, else /var/lib/podlog (root) or ~/.local/share/podlog.',
+  ].join('\n');
+
+export const main = async (argv: string[]): Promise<number> => {
+  const verbAt = argv.findIndex((a, i) => !a.startsWith('-') && !(i > 0 && argv[i - 1] === '--dir'));
+  const command = verbAt === -1 ? undefined : COMMANDS.find((c) => c.name === argv[verbAt]);
+  if (verbAt === -1 || argv.includes('--help') || argv.includes('-h')) {
+    out(command ? `Usage: ${command.usage}\n\n${command.summary}` : help());
+    return 0;
+  }
+  if (!command) throw new PodlogError('EUSAGE', `unknown command ${JSON.stringify(argv[verbAt])}; see podlog --help`);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv.slice(0, verbAt), ...argv.slice(verbAt + 1)],
+      options: { ...GLOBAL_OPTIONS, ...command.options },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    throw new PodlogError('EUSAGE', `${command.name}: ${(e as Error).message}\nUsage: ${command.usage}`);
+  }
+  const { values, positionals } = parsed;
+  return command.run({
+    values,
+    positionals,
+    dir: dataDir(typeof values.dir === 'string' ? values.dir : undefined),
+    debug: values.debug === true,
+  });
+};
+
+export const run = (): void => {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    // A closed pipe (`podlog events | head`) is the reader's choice, not an error.
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      const debug = process.argv.includes('--debug');
+      process.stderr.write(`podlog: ${isPodlogError(e) || !debug ? (e as Error).message : (e as Error).stack}\n`);
+      process.exitCode = isPodlogError(e) ? e.exitCode : 254;
+    },
+  );
+};

@@ -1,0 +1,142 @@
+/**
+ * The command engine: load → fold → ask the machine → append the intent with the expected version →
+ * run the effect → append the outcome. Optimistic concurrency throughout: an append that finds the
+ * stream moved re-folds and asks the machine again, so two processes acting on one pod never record
+ * a transition the machine would not allow.
+ */
+import type { PodContext, PodStateName } from '../../machines/pod.js';
+import { POD_EVENTS, type PodEventData, type PodEventType } from '../events/catalogue.js';
+import { newMetadata, type CommandContext } from '../events/metadata.js';
+import { PodlogError } from '../errors.js';
+import { WrongExpectedVersion, type EventStore, type RecordedEvent } from '../store/port.js';
+import { crashPoint } from './crash.js';
+import type { EffectInterpreter, Outcome } from './effects.js';
+import { foldPod, initialPod, machineEvent, rktStateOf, stateOf, step, type PodSnapshot } from './fold.js';
+import { podStream } from './streams.js';
+
+export interface PodView {
+  uuid: string;
+  /** Stream version the view was folded to (0: the pod does not exist). */
+  version: number;
+  snapshot: PodSnapshot;
+  state: PodStateName;
+  context: PodContext;
+}
+
+/** What a user asked for, in rkt's words, for messages: `cannot stop pod …: it is exited`. */
+const VERBS: Partial<Record<PodEventType, string>> = {
+  PrepareRequested: 'prepare',
+  ImageRenderRequested: 'render an image for',
+  OverlayPrepareRequested: 'prepare the overlay of',
+  Stage1StartRequested: 'run',
+  StopRequested: 'stop',
+  PodMarkedGarbage: 'mark as garbage',
+  GcRequested: 'delete',
+};
+
+const MAX_CONFLICT_RETRIES = 20;
+
+export const viewOf = (uuid: string, version: number, snapshot: PodSnapshot): PodView => ({
+  uuid,
+  version,
+  snapshot,
+  state: stateOf(snapshot),
+  context: snapshot.context,
+});
+
+export class PodEngine {
+  constructor(
+    readonly store: EventStore,
+    private readonly effects: EffectInterpreter,
+    private readonly ctx: CommandContext,
+  ) {}
+
+  async load(uuid: string): Promise<PodView> {
+    const events = await this.store.readStream(podStream(uuid));
+    const snapshot = foldPod(initialPod(uuid), events);
+    return viewOf(uuid, events.length === 0 ? 0 : events[events.length - 1]!.version, snapshot);
+  }
+
+  /** The events of a pod's stream, for the reconciler and the inspection tools. */
+  history(uuid: string): Promise<RecordedEvent[]> {
+    return this.store.readStream(podStream(uuid));
+  }
+
+  /**
+   * Records one event the machine must accept in the pod's current state (a decision, an
+   * observation or an outcome), re-folding and re-asking on every conflict. Returns the new view
+   * and the recorded event.
+   */
+  async record<T extends PodEventType>(
+    uuid: string,
+    type: T,
+    data: PodEventData[T],
+    causationId?: string,
+  ): Promise<{ view: PodView; event: RecordedEvent; effects: ReturnType<typeof step>['effects'] }> {
+    for (let attempt = 0; ; attempt++) {
+      const view = await this.load(uuid);
+      const meta = newMetadata(this.ctx, causationId);
+      const { next, accepted, effects } = step(view.snapshot, machineEvent(type, data, meta.time, view.version + 1));
+      if (!accepted) throw rejection(view, type);
+      const event = { type, schema: POD_EVENTS[type].schema, data: data as Record<string, unknown>, meta };
+      try {
+        const { version, position } = await this.store.append(podStream(uuid), [event], view.version === 0 ? 'no_stream' : view.version);
+        return { view: viewOf(uuid, version, next), event: { ...event, stream: podStream(uuid), version, position }, effects };
+      } catch (e) {
+        if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_CONFLICT_RETRIES) {
+          throw e instanceof WrongExpectedVersion
+            ? new PodlogError('ECONFLICT', `pod ${uuid} kept changing under ${type} (${attempt + 1} conflicts); try again`, { cause: e })
+            : e;
+        }
+      }
+    }
+  }
+
+  /**
+   * Records an intent, runs the effect the machine names for it, and records the outcomes. An effect
+   * that throws is recorded as EffectFailed and the error is rethrown to the caller.
+   */
+  async request<T extends PodEventType>(uuid: string, type: T, data: PodEventData[T]): Promise<PodView> {
+    const { view, event, effects } = await this.record(uuid, type, data);
+    crashPoint(`after-intent:${type}`);
+    let current = view;
+    for (const effect of effects) {
+      let outcomes: Outcome[];
+      let failure: unknown;
+      try {
+        outcomes = await this.effects.run({ effect, uuid, intent: event, pod: current.context });
+      } catch (e) {
+        failure = e;
+        outcomes = [{ type: 'EffectFailed', data: failureData(effect, e) }];
+      }
+      crashPoint(`after-effect:${effect}`);
+      current = await this.recordOutcomes(uuid, outcomes, event.meta.id);
+      if (failure !== undefined) throw failure;
+    }
+    return current;
+  }
+
+  async recordOutcomes(uuid: string, outcomes: Outcome[], causationId: string): Promise<PodView> {
+    let view: PodView | undefined;
+    for (const outcome of outcomes) {
+      crashPoint(`before-outcome:${outcome.type}`);
+      view = (await this.record(uuid, outcome.type, outcome.data, causationId)).view;
+    }
+    return view ?? this.load(uuid);
+  }
+}
+
+export const failureData = (effect: PodEventData['EffectFailed']['effect'], e: unknown): PodEventData['EffectFailed'] => ({
+  effect,
+  code: e instanceof PodlogError ? e.code : ((e as { code?: string }).code ?? 'EFAILED'),
+  message: e instanceof Error ? e.message : String(e),
+});
+
+const rejection = (view: PodView, type: PodEventType): PodlogError => {
+  const verb = VERBS[type] ?? `record ${type} for`;
+  if (view.version === 0 && type !== 'PrepareRequested') {
+    return new PodlogError('ENOPOD', `cannot ${verb} pod ${view.uuid}: no such pod`);
+  }
+  const busy = view.context.pending ? `; ${view.context.pending.intent} is still in progress` : '';
+  return new PodlogError('EWRONG_STATE', `cannot ${verb} pod ${view.uuid}: it is ${rktStateOf(view.snapshot)} (${type} is not allowed there${busy})`);
+};

@@ -1,0 +1,35 @@
+/** Whether the process that recorded an intent still exists, so that its intent is not abandoned. */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux x86_64 and aarch64
+
+const bootTimeMs = (): number => {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('btime '));
+  return Number(line?.split(' ')[1] ?? 0) * 1000;
+};
+
+/** Start time of a process in ms since the epoch, or undefined if there is no such process. */
+const startTimeMs = (pid: number): number | undefined => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may contain spaces and parentheses: fields start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return bootTimeMs() + (Number(fields[19]) / CLOCK_TICKS) * 1000;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * True when `pid` on `host` is still the process that recorded an event at `time`. A pid that was
+ * reused by a process started after the event is not it. Another host's process is assumed alive:
+ * only that host can tell.
+ */
+export const recorderAlive = (host: string, pid: number, time: string): boolean => {
+  if (host !== hostname()) return true;
+  if (pid === process.pid) return true;
+  const started = startTimeMs(pid);
+  // /proc's start time has a 10 ms resolution: allow that much.
+  return started !== undefined && started <= Date.parse(time) + 1000 / CLOCK_TICKS;
+};

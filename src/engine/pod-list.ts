@@ -1,0 +1,61 @@
+/**
+ * The pod list: one row per pod (state, apps, times, exit codes), kept incrementally from the log
+ * with a checkpoint, so that `list` reads rows instead of folding every stream. A row holds the
+ * machine's state and context at a stream version, which also makes it the pod's snapshot: loading
+ * a pod folds only the events after it.
+ */
+import { POD_MACHINE_VERSION, type PodContext, type PodStateName } from '../../machines/pod.js';
+import type { EventStore } from '../store/port.js';
+import { initialPod, restorePod, stateOf, step, toMachineEvent, type PodSnapshot } from './fold.js';
+import { PodlogError } from '../errors.js';
+import { POD_STREAM_PREFIX, uuidOfStream } from './streams.js';
+
+export interface PodRow {
+  uuid: string;
+  state: PodStateName;
+  version: number;
+  /** Global position of the pod's last event. */
+  position: number;
+  context: PodContext;
+}
+
+export const POD_LIST = 'pods';
+/** Rows folded by another machine version are not trusted: the projection rebuilds. */
+const SCHEMA = `pod-machine-v${POD_MACHINE_VERSION}`;
+const BATCH = 5000;
+
+export const rowSnapshot = (row: PodRow): PodSnapshot => restorePod(row.state, row.context);
+
+/** Brings the pod list up to the head of the log and returns its rows. */
+export const catchUpPodList = async (store: EventStore): Promise<Map<string, PodRow>> => {
+  for (;;) {
+    const saved = await store.loadProjection<PodRow>(POD_LIST);
+    const reset = saved.schema !== SCHEMA;
+    const rows = reset ? new Map<string, PodRow>() : saved.rows;
+    const snapshots = new Map<string, PodSnapshot>();
+    const upserts = new Map<string, PodRow>();
+    let checkpoint = reset ? 0 : saved.checkpoint;
+    for (;;) {
+      const events = await store.readAll({ after: checkpoint, limit: BATCH, streamPrefix: POD_STREAM_PREFIX });
+      for (const e of events) {
+        const uuid = uuidOfStream(e.stream);
+        const row = rows.get(uuid);
+        const before = snapshots.get(uuid) ?? (row ? rowSnapshot(row) : initialPod(uuid));
+        const { next, accepted } = step(before, toMachineEvent(e));
+        if (!accepted) {
+          throw new PodlogError('EINVALID_HISTORY', `${e.stream}@${e.version}: ${e.type} is not valid in state ${stateOf(before)}`);
+        }
+        snapshots.set(uuid, next);
+        const updated: PodRow = { uuid, state: stateOf(next), version: e.version, position: e.position, context: next.context };
+        rows.set(uuid, updated);
+        upserts.set(uuid, updated);
+      }
+      if (events.length > 0) checkpoint = events[events.length - 1]!.position;
+      if (events.length < BATCH) break;
+    }
+    if (upserts.size === 0 && !reset) return rows;
+    const stored = await store.saveProjection({ name: POD_LIST, schema: SCHEMA, expectedCheckpoint: saved.checkpoint, checkpoint, upserts, reset });
+    if (stored) return rows;
+    // Another process caught up first; its rows are as good as ours: read them again.
+  }
+};

@@ -1,0 +1,118 @@
+/**
+ * The catalogue of every event podlog records: its kind, its schema version and the shape of its data.
+ * The log is the source of truth, so an event type the code does not know is an error, never skipped:
+ * folding past it would derive a state that may be false.
+ */
+import { PodlogError } from '../errors.js';
+
+/** Side effects an intent asks for; each is done by the effect interpreter, never during a fold. */
+export type EffectName = 'renderImage' | 'prepareOverlay' | 'startStage1' | 'stopPod' | 'deletePod';
+
+export interface AppSpec {
+  name: string;
+  /** What the user asked for: an image id, a name, or a file path. */
+  image: string;
+  exec?: string[];
+}
+
+export interface PodEventData {
+  PrepareRequested: { uuid: string; apps: AppSpec[]; mutable: boolean; overlay: boolean };
+  ImageRenderRequested: { app: string; image: string };
+  ImageRendered: { app: string; imageId: string; treeStoreId: string };
+  OverlayPrepareRequested: Record<string, never>;
+  OverlayPrepared: Record<string, never>;
+  PodPrepared: Record<string, never>;
+  PrepareAborted: { reason: string };
+  Stage1StartRequested: Record<string, never>;
+  PodStarted: { pid: number };
+  AppExited: { app: string; code: number };
+  StopRequested: { force: boolean };
+  StopSignalled: { signal: string };
+  PodExited: { code: number };
+  PodMarkedGarbage: { reason: 'gc' | 'rm' | 'expired' };
+  GcRequested: Record<string, never>;
+  PodDeleted: Record<string, never>;
+  EffectFailed: { effect: EffectName; code: string; message: string };
+}
+
+export type PodEventType = keyof PodEventData;
+
+/** intent: asks for an effect (or, for PrepareRequested, opens the preparation the process owns);
+ *  outcome: the result of an effect; observation: a fact seen in the world (a process exited). */
+export type EventKind = 'intent' | 'outcome' | 'observation' | 'decision';
+
+interface CatalogueEntry {
+  kind: EventKind;
+  schema: number;
+  /** For intents: the effect the interpreter runs. */
+  effect?: EffectName;
+  /** Data fields that must be present, with their typeof. */
+  fields: Record<string, 'string' | 'number' | 'boolean' | 'object'>;
+  summary: string;
+}
+
+export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
+  PrepareRequested: {
+    kind: 'intent', schema: 1, fields: { uuid: 'string', apps: 'object', mutable: 'boolean', overlay: 'boolean' },
+    summary: 'a pod was created and its preparation started (rkt: embryo → prepare/)',
+  },
+  ImageRenderRequested: {
+    kind: 'intent', schema: 1, effect: 'renderImage', fields: { app: 'string', image: 'string' },
+    summary: "an app's image is to be rendered into the tree store",
+  },
+  ImageRendered: {
+    kind: 'outcome', schema: 1, fields: { app: 'string', imageId: 'string', treeStoreId: 'string' },
+    summary: "the app's image tree is in the tree store",
+  },
+  OverlayPrepareRequested: {
+    kind: 'intent', schema: 1, effect: 'prepareOverlay', fields: {},
+    summary: "the pod's overlay directories (upper, work) are to be created; stage1 mounts them in its own namespace",
+  },
+  OverlayPrepared: { kind: 'outcome', schema: 1, fields: {}, summary: 'the overlay directories exist' },
+  PodPrepared: { kind: 'outcome', schema: 1, fields: {}, summary: 'the pod is ready to run (rkt: prepared/)' },
+  PrepareAborted: {
+    kind: 'outcome', schema: 1, fields: { reason: 'string' },
+    summary: 'the preparation failed or its process died (rkt: aborted prepare)',
+  },
+  Stage1StartRequested: {
+    kind: 'intent', schema: 1, effect: 'startStage1', fields: {},
+    summary: 'stage1 is to be started with the pod lock (rkt: prepared/ → run/)',
+  },
+  PodStarted: { kind: 'outcome', schema: 1, fields: { pid: 'number' }, summary: 'stage1 runs and holds the pod lock' },
+  AppExited: { kind: 'observation', schema: 1, fields: { app: 'string', code: 'number' }, summary: 'an app ended with this code' },
+  StopRequested: { kind: 'intent', schema: 1, effect: 'stopPod', fields: { force: 'boolean' }, summary: 'the pod is to be stopped' },
+  StopSignalled: { kind: 'outcome', schema: 1, fields: { signal: 'string' }, summary: "stage1 was sent the stop signal" },
+  PodExited: {
+    kind: 'observation', schema: 1, fields: { code: 'number' },
+    summary: 'stage1 ended and the pod lock is free (rkt: exited)',
+  },
+  PodMarkedGarbage: {
+    kind: 'decision', schema: 1, fields: { reason: 'string' },
+    summary: 'gc or rm marked the pod for deletion (rkt: exited-garbage/ or garbage/)',
+  },
+  GcRequested: { kind: 'intent', schema: 1, effect: 'deletePod', fields: {}, summary: "the pod's directory is to be deleted" },
+  PodDeleted: { kind: 'outcome', schema: 1, fields: {}, summary: 'nothing of the pod is left but its history' },
+  EffectFailed: {
+    kind: 'outcome', schema: 1, fields: { effect: 'string', code: 'string', message: 'string' },
+    summary: 'an effect failed; the intent is closed and the pod stays in its state',
+  },
+};
+
+export const isPodEventType = (type: string): type is PodEventType => Object.hasOwn(POD_EVENTS, type);
+
+/** Checks that a recorded event is one this code knows, at a schema it can read, with its fields. */
+export const checkPodEvent = (type: string, schema: number, data: Record<string, unknown>, where: string): PodEventType => {
+  if (!isPodEventType(type)) {
+    throw new PodlogError('EUNKNOWN_EVENT', `${where}: unknown event type ${JSON.stringify(type)}; this podlog cannot fold it (is the log from a newer podlog?)`);
+  }
+  const entry = POD_EVENTS[type];
+  if (schema > entry.schema) {
+    throw new PodlogError('EUNKNOWN_EVENT', `${where}: ${type} has schema ${schema}, newer than this podlog reads (${entry.schema})`);
+  }
+  for (const [field, kind] of Object.entries(entry.fields)) {
+    if (typeof data[field] !== kind) {
+      throw new PodlogError('EBAD_EVENT', `${where}: ${type} lacks a ${kind} field ${JSON.stringify(field)}`);
+    }
+  }
+  return type;
+};

@@ -1,0 +1,150 @@
+/**
+ * The event store port: what podlog needs from a durable log, with KurrentDB's semantics.
+ *
+ * - A stream is one pod's (or one image's) history. Versions count events: a stream with N events is
+ *   at version N, its events are numbered 1..N, and a stream that does not exist is at version 0.
+ * - Every append is atomic (all events or none) and checked against an expected version.
+ * - Every event also gets a global position, strictly increasing in commit order across all streams,
+ *   so a reader that has seen position P and reads "after P" never misses a later commit.
+ * - Projections keep derived rows (the pod list) with a checkpoint; saving them is a compare-and-set on
+ *   the checkpoint so that two processes catching up at once cannot interleave.
+ */
+
+export type ExpectedVersion = 'any' | 'no_stream' | 'stream_exists' | number;
+
+export interface EventMetadata {
+  /** Unique id of the event (UUID v7: sortable by time). */
+  id: string;
+  /** ISO 8601 time the event was recorded. */
+  time: string;
+  host: string;
+  /** Pid of the engine process that recorded it. */
+  pid: number;
+  user: string;
+  /** The command line that caused it (argv without node and the script). */
+  command: string[];
+  /** Every event caused by one user command shares its correlation id. */
+  correlationId: string;
+  /** The id of the event that caused this one (the intent for an outcome), if any. */
+  causationId?: string;
+}
+
+export interface NewEvent {
+  type: string;
+  /** Version of the event's schema, from the catalogue. */
+  schema: number;
+  data: Record<string, unknown>;
+  meta: EventMetadata;
+}
+
+export interface RecordedEvent extends NewEvent {
+  stream: string;
+  version: number;
+  position: number;
+}
+
+export interface AppendResult {
+  /** The stream's version after the append. */
+  version: number;
+  /** Global position of the last appended event. */
+  position: number;
+}
+
+export interface ReadAllOptions {
+  /** Read events with a position strictly greater than this (default 0: from the start). */
+  after?: number;
+  /** At most this many events (default 1000). */
+  limit?: number;
+  /** Only these streams. */
+  streams?: string[];
+  /** Only streams whose name starts with this. */
+  streamPrefix?: string;
+  /** Only these event types. */
+  types?: string[];
+  /** Only events recorded at or after / before this time (ISO 8601). */
+  since?: string;
+  until?: string;
+}
+
+export interface ReadStreamOptions {
+  /** First version to read (default 1). */
+  from?: number;
+  /** Last version to read, inclusive (default: the end). */
+  to?: number;
+}
+
+export interface StreamInfo {
+  stream: string;
+  version: number;
+  /** Position of the stream's last event. */
+  position: number;
+}
+
+export interface ProjectionState<Row> {
+  checkpoint: number;
+  /** Identifies the code that produced the rows; a different one means "rebuild from scratch". */
+  schema: string;
+  rows: Map<string, Row>;
+}
+
+export interface ProjectionUpdate<Row> {
+  name: string;
+  schema: string;
+  /** The checkpoint the update was computed from; the save fails (returns false) if it moved. */
+  expectedCheckpoint: number;
+  checkpoint: number;
+  upserts: Map<string, Row>;
+  /** Keys whose rows are removed (applied before the upserts; a key in both ends up upserted). */
+  deletes?: string[];
+  /** Drop every row first (a rebuild). */
+  reset?: boolean;
+}
+
+export interface EventStore {
+  readonly kind: string;
+  /** Where the log lives, for messages (a file path or a connection string without password). */
+  readonly location: string;
+  append(stream: string, events: NewEvent[], expected: ExpectedVersion): Promise<AppendResult>;
+  readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** Streams whose name starts with prefix (all streams without one), sorted by name (byte order). */
+  listStreams(prefix?: string): Promise<StreamInfo[]>;
+  streamVersion(stream: string): Promise<number>;
+  /** The position of the last committed event (0 for an empty log). */
+  headPosition(): Promise<number>;
+  /**
+   * Resolves once an event with a position greater than `after` may exist (it can wake spuriously),
+   * including events committed by other processes, or when the signal aborts.
+   */
+  waitForChange(after: number, signal: AbortSignal): Promise<void>;
+  loadProjection<Row>(name: string): Promise<ProjectionState<Row>>;
+  saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** An append whose expected version did not match: typed so that callers can re-fold and retry. */
+export class WrongExpectedVersion extends Error {
+  readonly code = 'EWRONG_EXPECTED_VERSION';
+  constructor(
+    readonly stream: string,
+    readonly expected: ExpectedVersion,
+    readonly actual: number,
+  ) {
+    super(`append to ${stream} expected version ${String(expected)} but the stream is at version ${actual}`);
+    this.name = 'WrongExpectedVersion';
+  }
+}
+
+/** Whether a stream at version `actual` satisfies `expected`. */
+export const versionMatches = (expected: ExpectedVersion, actual: number): boolean => {
+  switch (expected) {
+    case 'any':
+      return true;
+    case 'no_stream':
+      return actual === 0;
+    case 'stream_exists':
+      return actual > 0;
+    default:
+      return expected === actual;
+  }
+};
