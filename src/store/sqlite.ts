@@ -1,0 +1,522 @@
+/**
+ * The embedded default event store: one SQLite file (better-sqlite3 12.x), WAL mode, synchronous=FULL.
+ *
+ * - Every append is one `BEGIN IMMEDIATE` transaction: SQLite has a single writer at a time, so the
+ *   expected-version check, the inserts and the commit are serialised across every process that opens the
+ *   file, and the global position (the events table's rowid, max+1, never deleted) follows commit order.
+ * - `busy_timeout` makes concurrent writers wait for the write lock instead of failing. better-sqlite3 is
+ *   synchronous: a writer waiting for the lock blocks its event loop for that long (at most busyTimeoutMs).
+ * - Wake-ups across processes: `PRAGMA data_version` changes when another connection commits; it is polled
+ *   every `pollMs` while somebody waits. Appends through any store object of this process wake at once.
+ * - An existing file is judged before anything is written to it (see sqlite-schema.ts): a corrupt file,
+ *   another program's database, or a newer podlog's store is refused with its bytes untouched.
+ */
+import Database from 'better-sqlite3';
+import { resolve } from 'node:path';
+import { PodlogError } from '../errors.js';
+import {
+  WrongExpectedVersion,
+  versionMatches,
+  type AppendResult,
+  type EventStore,
+  type ExpectedVersion,
+  type NewEvent,
+  type ProjectionState,
+  type ProjectionUpdate,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type RecordedEvent,
+  type StreamInfo,
+} from './port.js';
+import {
+  APPLICATION_ID,
+  SCHEMA_SQL,
+  SCHEMA_VERSION,
+  judgeProbe,
+  notAStore,
+  probeFile,
+} from './sqlite-schema.js';
+import { badInput, checkStream, parseTime, prefixUpperBound, serialiseEvent } from './validate.js';
+
+export interface SqliteStoreOptions {
+  /** Open an existing store for inspection only: appends and projection saves throw ESTORE_READONLY. */
+  readonly?: boolean;
+  /** How often `waitForChange` polls for commits by other processes (default 15 ms). */
+  pollMs?: number;
+  /** How long a writer waits for another process's write lock before ESTORE_BUSY (default 5000 ms). */
+  busyTimeoutMs?: number;
+  /**
+   * FULL (default): a committed append survives power loss. NORMAL: much faster, stays consistent, but the
+   * last commits before a power loss (not a process crash) may be rolled back.
+   */
+  synchronous?: 'FULL' | 'NORMAL';
+}
+
+type Db = Database.Database;
+type Stmt = Database.Statement;
+
+const DEFAULT_POLL_MS = 15;
+const DEFAULT_BUSY_MS = 5000;
+const DEFAULT_READ_LIMIT = 1000;
+
+/** Translates SQLite's errors into the engine's; our own errors pass through. */
+const mapError = (file: string, e: unknown): unknown => {
+  if (e instanceof PodlogError || e instanceof WrongExpectedVersion) return e;
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return e;
+  const msg = (e as Error).message;
+  if (code === 'SQLITE_NOTADB') return notAStore(file, 'file is not a database', e);
+  if (code.startsWith('SQLITE_CORRUPT')) {
+    return new PodlogError('ESTORE_CORRUPT', `the event store ${file} is damaged: ${msg}`, { cause: e });
+  }
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return new PodlogError('ESTORE_BUSY', `the event store ${file} stayed locked by another process: ${msg}`, { cause: e });
+  }
+  if (code.startsWith('SQLITE_READONLY')) {
+    return new PodlogError('ESTORE_READONLY', `the event store ${file} cannot be written: ${msg}`, { cause: e });
+  }
+  if (code === 'SQLITE_FULL') {
+    return new PodlogError('ESTORE_FULL', `the event store ${file} cannot grow: the disk is full`, { cause: e });
+  }
+  return new PodlogError('ESTORE_IO', `the event store ${file} failed: ${msg} (${code})`, { cause: e });
+};
+
+/** One serialised event as the INSERT's parameters. */
+type Row = [id: string, type: string, schema: number, timeMs: number, data: string, meta: string];
+
+const serialise = (stream: string, e: NewEvent, i: number): Row => {
+  const r = serialiseEvent(stream, e, i);
+  return [r.id, r.type, r.schema, r.timeMs, r.data, r.meta];
+};
+
+type EventRow = [position: number, stream: string, version: number, type: string, schema: number, data: string, meta: string];
+const EVENT_COLUMNS = 'position, stream, version, type, schema, data, meta';
+
+const toEvent = (r: EventRow): RecordedEvent => ({
+  stream: r[1],
+  version: r[2],
+  position: r[0],
+  type: r[3],
+  schema: r[4],
+  data: JSON.parse(r[5]) as Record<string, unknown>,
+  meta: JSON.parse(r[6]) as RecordedEvent['meta'],
+});
+
+interface Waiter {
+  after: number;
+  finish: () => void;
+}
+
+/** Every open store object of this process, by file: an append wakes the waiters of all of them at once. */
+const openStores = new Map<string, Set<SqliteEventStore>>();
+
+interface DbState {
+  appId: number;
+  objects: number;
+  /** meta.schema_version, undefined when there is no meta table. */
+  version: number | undefined;
+}
+
+/** Reads (never writes) what the connection's database is. */
+const inspect = (db: Db, file: string): DbState => {
+  const appId = db.pragma('application_id', { simple: true }) as number;
+  const objects = db.prepare('SELECT count(*) FROM sqlite_schema').pluck().get() as number;
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'").pluck().get();
+  let version: number | undefined;
+  if (hasMeta !== undefined && appId === APPLICATION_ID) {
+    const v = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get() as string | undefined;
+    version = v === undefined ? undefined : Number(v);
+    if (version !== undefined && !Number.isInteger(version)) {
+      throw notAStore(file, `its schema version is not a number (${JSON.stringify(v)})`);
+    }
+  }
+  return { appId, objects, version };
+};
+
+const judge = (file: string, s: DbState): void => judgeProbe(file, s.appId, s.objects === 0, s.version);
+
+/** Opens (creating and initialising it if missing or empty) the SQLite event store in `file`. */
+export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = {}): SqliteEventStore => {
+  const path = resolve(file);
+  const readonly = options.readonly === true;
+  const busyMs = options.busyTimeoutMs ?? DEFAULT_BUSY_MS;
+  const probe = probeFile(path);
+  if (readonly && (probe.kind === 'missing' || probe.kind === 'empty')) {
+    throw new PodlogError('ESTORE_NOT_FOUND', `there is no podlog event store in ${path} yet`);
+  }
+  if (probe.kind === 'sqlite') judgeProbe(path, probe.appId, probe.schemaEmpty, probe.userVersion);
+  if (probe.kind === 'wal') {
+    // The header may be stale: ask SQLite, read-only (a read-write connection would checkpoint on close).
+    let ro: Db | undefined;
+    try {
+      ro = new Database(path, { readonly: true, fileMustExist: true });
+      ro.pragma(`busy_timeout = ${busyMs}`);
+      judge(path, inspect(ro, path));
+    } catch (e) {
+      throw mapError(path, e);
+    } finally {
+      ro?.close();
+    }
+  }
+
+  let db: Db;
+  try {
+    db = new Database(path, { readonly, fileMustExist: readonly });
+  } catch (e) {
+    const mapped = mapError(path, e);
+    throw mapped instanceof PodlogError && mapped.code !== 'ESTORE_IO'
+      ? mapped
+      : new PodlogError('ESTORE_OPEN', `cannot open the event store ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    db.pragma(`busy_timeout = ${busyMs}`);
+    // Reads only, before any pragma that writes: the authoritative check.
+    const state = inspect(db, path);
+    judge(path, state);
+    if (readonly) {
+      if (state.version === undefined) {
+        throw new PodlogError('ESTORE_NOT_FOUND', `there is no podlog event store in ${path} yet`);
+      }
+    } else {
+      if (db.pragma('journal_mode', { simple: true }) !== 'wal') {
+        const mode = db.pragma('journal_mode = WAL', { simple: true });
+        if (mode !== 'wal') {
+          throw new PodlogError('ESTORE_OPEN', `cannot put the event store ${path} in WAL mode (got ${String(mode)})`);
+        }
+      }
+      db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+      if (state.version === undefined || state.version < SCHEMA_VERSION) {
+        db.transaction(() => {
+          const now = inspect(db, path); // another process may have initialised it meanwhile
+          judge(path, now);
+          if (now.version === SCHEMA_VERSION) return;
+          db.exec(SCHEMA_SQL);
+          db.pragma(`application_id = ${APPLICATION_ID}`);
+          db.pragma(`user_version = ${SCHEMA_VERSION}`);
+          const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+          put.run('schema_version', String(SCHEMA_VERSION));
+          db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run('created', new Date().toISOString());
+        }).immediate();
+      }
+    }
+    return new SqliteEventStore(db, path, readonly, options.pollMs ?? DEFAULT_POLL_MS);
+  } catch (e) {
+    db.close();
+    throw mapError(path, e);
+  }
+};
+
+/** Async form of {@link openSqliteStoreSync} (the work is synchronous; this only fits the other adapters). */
+export const openSqliteStore = async (file: string, options: SqliteStoreOptions = {}): Promise<SqliteEventStore> =>
+  openSqliteStoreSync(file, options);
+
+export class SqliteEventStore implements EventStore {
+  readonly kind = 'sqlite';
+  private closed = false;
+  private readonly waiters = new Set<Waiter>();
+  private timer: NodeJS.Timeout | undefined;
+  private lastDataVersion = -1;
+  private readonly readAllCache = new Map<string, Stmt>();
+
+  private readonly s: {
+    streamRow: Stmt;
+    streamVersion: Stmt;
+    insertEvent: Stmt;
+    upsertStream: Stmt;
+    readStream: Stmt;
+    head: Stmt;
+    dataVersion: Stmt;
+    listAll: Stmt;
+    listPrefix: Stmt;
+    listRange: Stmt;
+    projection: Stmt;
+    projectionCheckpoint: Stmt;
+    projectionRows: Stmt;
+    deleteRows: Stmt;
+    deleteRow: Stmt;
+    upsertRow: Stmt;
+    upsertProjection: Stmt;
+  };
+  private readonly appendTx: (stream: string, rows: Row[], expected: ExpectedVersion) => AppendResult;
+  private readonly loadTx: (name: string) => { head: [string, number] | undefined; rows: [string, string][] };
+  private readonly saveTx: (u: ProjectionUpdate<unknown>, rows: [string, string][]) => boolean;
+
+  /** Use {@link openSqliteStore}. */
+  constructor(
+    private readonly db: Db,
+    readonly location: string,
+    readonly readonly: boolean,
+    private readonly pollMs: number,
+  ) {
+    const p = (sql: string): Stmt => db.prepare(sql);
+    this.s = {
+      streamRow: p('SELECT version, position FROM streams WHERE stream = ?').raw(),
+      streamVersion: p('SELECT version FROM streams WHERE stream = ?').pluck(),
+      insertEvent: p('INSERT INTO events (stream, version, id, type, schema, time_ms, data, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      upsertStream: p(
+        'INSERT INTO streams (stream, version, position) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (stream) DO UPDATE SET version = excluded.version, position = excluded.position',
+      ),
+      readStream: p(
+        `SELECT ${EVENT_COLUMNS} FROM events WHERE stream = ? AND version >= ? AND version <= ? ORDER BY version`,
+      ).raw(),
+      head: p('SELECT coalesce(max(position), 0) FROM events').pluck(),
+      dataVersion: p('PRAGMA data_version').pluck(),
+      listAll: p('SELECT stream, version, position FROM streams ORDER BY stream'),
+      listPrefix: p(
+        'SELECT stream, version, position FROM streams WHERE stream >= @p AND substr(stream, 1, length(@p)) = @p ORDER BY stream',
+      ),
+      listRange: p('SELECT stream, version, position FROM streams WHERE stream >= @p AND stream < @q ORDER BY stream'),
+      projection: p('SELECT schema, checkpoint FROM projections WHERE name = ?').raw(),
+      projectionCheckpoint: p('SELECT checkpoint FROM projections WHERE name = ?').pluck(),
+      projectionRows: p('SELECT key, row FROM projection_rows WHERE name = ?').raw(),
+      deleteRows: p('DELETE FROM projection_rows WHERE name = ?'),
+      deleteRow: p('DELETE FROM projection_rows WHERE name = ? AND key = ?'),
+      upsertRow: p(
+        'INSERT INTO projection_rows (name, key, row) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET row = excluded.row',
+      ),
+      upsertProjection: p(
+        'INSERT INTO projections (name, schema, checkpoint) VALUES (?, ?, ?) ' +
+          'ON CONFLICT (name) DO UPDATE SET schema = excluded.schema, checkpoint = excluded.checkpoint',
+      ),
+    };
+
+    const s = this.s;
+    const append = db.transaction((stream: string, rows: Row[], expected: ExpectedVersion): AppendResult => {
+      const current = s.streamRow.get(stream) as [number, number] | undefined;
+      const actual = current?.[0] ?? 0;
+      if (!versionMatches(expected, actual)) throw new WrongExpectedVersion(stream, expected, actual);
+      if (rows.length === 0) return { version: actual, position: current?.[1] ?? 0 };
+      let version = actual;
+      let position = 0;
+      for (const r of rows) {
+        version += 1;
+        position = Number(s.insertEvent.run(stream, version, r[0], r[1], r[2], r[3], r[4], r[5]).lastInsertRowid);
+      }
+      s.upsertStream.run(stream, version, position);
+      return { version, position };
+    });
+    this.appendTx = (stream, rows, expected) => append.immediate(stream, rows, expected);
+
+    const load = db.transaction((name: string) => ({
+      head: s.projection.get(name) as [string, number] | undefined,
+      rows: s.projectionRows.all(name) as [string, string][],
+    }));
+    this.loadTx = (name) => load.deferred(name);
+
+    const save = db.transaction((u: ProjectionUpdate<unknown>, rows: [string, string][]): boolean => {
+      const current = (s.projectionCheckpoint.get(u.name) as number | undefined) ?? 0;
+      if (current !== u.expectedCheckpoint) return false;
+      if (u.reset === true) s.deleteRows.run(u.name);
+      else for (const key of u.deletes ?? []) s.deleteRow.run(u.name, key);
+      for (const [key, row] of rows) s.upsertRow.run(u.name, key, row);
+      s.upsertProjection.run(u.name, u.schema, u.checkpoint);
+      return true;
+    });
+    this.saveTx = (u, rows) => save.immediate(u, rows);
+
+    let set = openStores.get(location);
+    if (set === undefined) openStores.set(location, (set = new Set()));
+    set.add(this);
+  }
+
+  private live(): void {
+    if (this.closed) throw new PodlogError('ESTORE_CLOSED', `the event store ${this.location} is closed`);
+  }
+
+  private writable(what: string): void {
+    this.live();
+    if (this.readonly) {
+      throw new PodlogError('ESTORE_READONLY', `cannot ${what}: the event store ${this.location} was opened read-only`);
+    }
+  }
+
+  /** Runs `fn`, translating SQLite's errors. */
+  private run<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw mapError(this.location, e);
+    }
+  }
+
+  async append(stream: string, events: NewEvent[], expected: ExpectedVersion): Promise<AppendResult> {
+    this.writable(`append to ${String(stream)}`);
+    checkStream(stream);
+    if (!Array.isArray(events)) throw badInput(`the events appended to ${stream} must be an array`);
+    const rows = events.map((e, i) => serialise(stream, e, i));
+    let result: AppendResult;
+    try {
+      result = this.appendTx(stream, rows, expected);
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (code === 'SQLITE_CONSTRAINT_UNIQUE' && /events\.id/.test((e as Error).message)) {
+        throw new PodlogError(
+          'ESTORE_DUPLICATE_EVENT',
+          `append to ${stream} refused: an event id is already in the log (${rows.map((r) => r[0]).join(', ')}); nothing was written`,
+          { cause: e },
+        );
+      }
+      throw mapError(this.location, e);
+    }
+    if (rows.length > 0) {
+      for (const store of openStores.get(this.location) ?? []) store.wake(result.position);
+    }
+    return result;
+  }
+
+  async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    this.live();
+    const from = Math.max(1, options.from ?? 1);
+    const to = options.to ?? Number.MAX_SAFE_INTEGER;
+    if (to < from) return [];
+    return this.run(() => (this.s.readStream.all(stream, from, to) as EventRow[]).map(toEvent));
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+    this.live();
+    const where = ['position > @after'];
+    const params: Record<string, unknown> = { after: options.after ?? 0 };
+    const limit = options.limit ?? DEFAULT_READ_LIMIT;
+    params['limit'] = Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : -1;
+    if (params['limit'] === 0) return [];
+    if (options.streams !== undefined) {
+      if (options.streams.length === 0) return [];
+      where.push('stream IN (SELECT value FROM json_each(@streams))');
+      params['streams'] = JSON.stringify(options.streams);
+    }
+    if (options.streamPrefix !== undefined && options.streamPrefix !== '') {
+      where.push('stream >= @prefix AND substr(stream, 1, length(@prefix)) = @prefix');
+      params['prefix'] = options.streamPrefix;
+    }
+    if (options.types !== undefined) {
+      if (options.types.length === 0) return [];
+      where.push('type IN (SELECT value FROM json_each(@types))');
+      params['types'] = JSON.stringify(options.types);
+    }
+    if (options.since !== undefined) {
+      where.push('time_ms >= @since');
+      params['since'] = parseTime(options.since, 'since');
+    }
+    if (options.until !== undefined) {
+      where.push('time_ms < @until');
+      params['until'] = parseTime(options.until, 'until');
+    }
+    const sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY position LIMIT @limit`;
+    return this.run(() => {
+      let stmt = this.readAllCache.get(sql);
+      if (stmt === undefined) this.readAllCache.set(sql, (stmt = this.db.prepare(sql).raw()));
+      return (stmt.all(params) as EventRow[]).map(toEvent);
+    });
+  }
+
+  async listStreams(prefix?: string): Promise<StreamInfo[]> {
+    this.live();
+    return this.run(() => {
+      if (prefix === undefined || prefix === '') return this.s.listAll.all() as StreamInfo[];
+      const upper = prefixUpperBound(prefix);
+      return (upper === undefined ? this.s.listPrefix.all({ p: prefix }) : this.s.listRange.all({ p: prefix, q: upper })) as StreamInfo[];
+    });
+  }
+
+  async streamVersion(stream: string): Promise<number> {
+    this.live();
+    return this.run(() => (this.s.streamVersion.get(stream) as number | undefined) ?? 0);
+  }
+
+  async headPosition(): Promise<number> {
+    this.live();
+    return this.run(() => this.s.head.get() as number);
+  }
+
+  waitForChange(after: number, signal: AbortSignal): Promise<void> {
+    try {
+      this.live();
+      if (signal.aborted) return Promise.resolve();
+      // data_version first, then the head: a commit between the two shows up as a changed data_version.
+      const dataVersion = this.run(() => this.s.dataVersion.get() as number);
+      if (this.run(() => this.s.head.get() as number) > after) return Promise.resolve();
+      return new Promise<void>((resolveWait) => {
+        const onAbort = (): void => waiter.finish();
+        const waiter: Waiter = {
+          after,
+          finish: () => {
+            if (!this.waiters.delete(waiter)) return;
+            signal.removeEventListener('abort', onAbort);
+            if (this.waiters.size === 0) this.stopPolling();
+            resolveWait();
+          },
+        };
+        this.waiters.add(waiter);
+        signal.addEventListener('abort', onAbort, { once: true });
+        if (this.timer === undefined) {
+          this.lastDataVersion = dataVersion;
+          this.timer = setInterval(() => this.poll(), this.pollMs);
+        }
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private stopPolling(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private poll(): void {
+    let head: number;
+    try {
+      const v = this.s.dataVersion.get() as number;
+      if (v === this.lastDataVersion) return;
+      this.lastDataVersion = v;
+      head = this.s.head.get() as number;
+    } catch {
+      head = Number.POSITIVE_INFINITY; // wake everybody: their next read reports the error
+    }
+    this.wake(head);
+  }
+
+  /** Resolves the waiters that wait for something after a position below `head`. */
+  private wake(head: number): void {
+    for (const w of [...this.waiters]) if (head > w.after) w.finish();
+  }
+
+  async loadProjection<Row>(name: string): Promise<ProjectionState<Row>> {
+    this.live();
+    const { head, rows } = this.run(() => this.loadTx(name));
+    const map = new Map<string, Row>();
+    for (const r of rows) map.set(r[0], JSON.parse(r[1]) as Row);
+    return { checkpoint: head?.[1] ?? 0, schema: head?.[0] ?? '', rows: map };
+  }
+
+  async saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean> {
+    this.writable(`save the projection ${update.name}`);
+    const rows: [string, string][] = [];
+    for (const [key, row] of update.upserts) {
+      const json = JSON.stringify(row);
+      if (json === undefined) throw badInput(`row ${key} of the projection ${update.name} cannot be stored as JSON`);
+      rows.push([key, json]);
+    }
+    return this.run(() => this.saveTx(update as ProjectionUpdate<unknown>, rows));
+  }
+
+  /** `PRAGMA integrity_check`: 'ok', or SQLite's list of problems. For tests and a future `podlog doctor`. */
+  async integrityCheck(): Promise<string> {
+    this.live();
+    return this.run(() => (this.db.pragma('integrity_check', { simple: false }) as { integrity_check: string }[])
+      .map((r) => r.integrity_check)
+      .join('\n'));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of [...this.waiters]) w.finish(); // a spurious wake: the caller's next call says "closed"
+    this.stopPolling();
+    const set = openStores.get(this.location);
+    set?.delete(this);
+    if (set?.size === 0) openStores.delete(this.location);
+    this.db.close();
+  }
+}

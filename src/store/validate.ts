@@ -1,0 +1,66 @@
+/**
+ * Input checks shared by the store adapters, so that every adapter refuses the same bad input with the same
+ * error (ESTORE_BAD_INPUT) before anything reaches the database.
+ */
+import { PodlogError } from '../errors.js';
+import type { NewEvent } from './port.js';
+
+export const badInput = (message: string): PodlogError => new PodlogError('ESTORE_BAD_INPUT', message);
+
+/** ISO 8601 → Unix milliseconds, or ESTORE_BAD_INPUT naming what was wrong. */
+export const parseTime = (value: unknown, what: string): number => {
+  const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) throw badInput(`${what} is not an ISO 8601 time: ${JSON.stringify(value)}`);
+  return ms;
+};
+
+export const checkStream = (stream: unknown): string => {
+  if (typeof stream !== 'string' || stream.length === 0) {
+    throw badInput(`a stream name must be a non-empty string, not ${JSON.stringify(stream)}`);
+  }
+  return stream;
+};
+
+/** An event checked and turned into what a row stores (the JSON work happens before any lock is taken). */
+export interface SerialisedEvent {
+  id: string;
+  type: string;
+  schema: number;
+  /** meta.time as Unix milliseconds. */
+  timeMs: number;
+  /** JSON text. */
+  data: string;
+  /** JSON text of the whole EventMetadata. */
+  meta: string;
+}
+
+export const serialiseEvent = (stream: string, e: NewEvent, i: number): SerialisedEvent => {
+  const where = `event ${i} of the append to ${stream}`;
+  if (e === null || typeof e !== 'object') throw badInput(`${where} is not an object`);
+  if (typeof e.type !== 'string' || e.type.length === 0) throw badInput(`${where} has no type`);
+  if (!Number.isInteger(e.schema)) throw badInput(`${where} (${e.type}) has no integer schema version`);
+  if (e.data === null || typeof e.data !== 'object' || Array.isArray(e.data)) {
+    throw badInput(`${where} (${e.type}): data must be an object`);
+  }
+  const meta = e.meta;
+  if (meta === null || typeof meta !== 'object') throw badInput(`${where} (${e.type}) has no metadata`);
+  if (typeof meta.id !== 'string' || meta.id.length === 0) throw badInput(`${where} (${e.type}) has no event id`);
+  const timeMs = parseTime(meta.time, `the time of ${where} (${e.type})`);
+  try {
+    return { id: meta.id, type: e.type, schema: e.schema, timeMs, data: JSON.stringify(e.data), meta: JSON.stringify(meta) };
+  } catch (err) {
+    throw badInput(`${where} (${e.type}) cannot be stored as JSON: ${(err as Error).message}`);
+  }
+};
+
+/**
+ * The smallest string greater than every string that starts with `prefix` in UTF-8 byte order (= code point
+ * order), or undefined when the last UTF-16 unit cannot simply be incremented (a surrogate, U+D7FF, U+FFFF).
+ * Lets a prefix filter be an index range `name >= prefix AND name < upper`, with no LIKE escaping.
+ */
+export const prefixUpperBound = (prefix: string): string | undefined => {
+  if (prefix.length === 0) return undefined;
+  const last = prefix.charCodeAt(prefix.length - 1);
+  if ((last >= 0xd7ff && last <= 0xdfff) || last >= 0xffff) return undefined;
+  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+};

@@ -1,0 +1,547 @@
+/**
+ * The event store conformance suite: every adapter (SQLite now, PostgreSQL later) runs it.
+ *
+ *   conformance(test, async () => ({ store, reopen, openAnother, cleanup }), { name: 'sqlite' });
+ *
+ * The factory is called once per test and must return a store over a fresh, empty log.
+ * - `reopen` (optional): closes the store (and any earlier reopened one) and opens the same log again.
+ * - `openAnother` (optional): a second, independent connection to the same log (another client, as another
+ *   process would have), for cross-connection wake-ups.
+ * - `cleanup`: closes whatever the handle opened and removes the log.
+ */
+import type { ExecutionContext, TestFn } from 'ava';
+import { v7 as uuidv7 } from 'uuid';
+import {
+  WrongExpectedVersion,
+  type EventMetadata,
+  type EventStore,
+  type ExpectedVersion,
+  type NewEvent,
+  type RecordedEvent,
+} from '../../src/store/port.js';
+import { PodlogError } from '../../src/errors.js';
+
+export interface StoreHandle {
+  store: EventStore;
+  reopen?: () => Promise<EventStore>;
+  openAnother?: () => Promise<EventStore>;
+  cleanup: () => Promise<void>;
+}
+
+export type MakeStore = () => Promise<StoreHandle>;
+
+export interface ConformanceOptions {
+  /** Prefixes every test title (titles must be unique in a test file). */
+  name: string;
+}
+
+/** A well-formed event; `meta` fields can be overridden. */
+export const newEvent = (type: string, data: Record<string, unknown> = {}, meta: Partial<EventMetadata> = {}): NewEvent => ({
+  type,
+  schema: 1,
+  data,
+  meta: {
+    id: uuidv7(),
+    time: new Date().toISOString(),
+    host: 'test-host',
+    pid: process.pid,
+    user: 'root',
+    command: ['run', 'busybox.aci'],
+    correlationId: 'corr-1',
+    ...meta,
+  },
+});
+
+const events = (n: number, type = 'Tick'): NewEvent[] => Array.from({ length: n }, (_, i) => newEvent(type, { i }));
+
+/** The fields of a NewEvent, to compare what was written with what is read back. */
+const written = (e: RecordedEvent): NewEvent => ({ type: e.type, schema: e.schema, data: e.data, meta: e.meta });
+
+const isWrongVersion = (stream: string, expected: ExpectedVersion, actual: number) => (e: unknown): boolean =>
+  e instanceof WrongExpectedVersion &&
+  e.code === 'EWRONG_EXPECTED_VERSION' &&
+  e.stream === stream &&
+  e.expected === expected &&
+  e.actual === actual;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves with whether `p` settled within `ms`. */
+const settlesWithin = async (p: Promise<unknown>, ms: number): Promise<boolean> => {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
+
+export const conformance = (test: TestFn, makeStore: MakeStore, options: ConformanceOptions): void => {
+  const it = (title: string, body: (t: ExecutionContext, h: StoreHandle) => Promise<void>): void => {
+    test(`${options.name}: ${title}`, async (t) => {
+      const h = await makeStore();
+      try {
+        await body(t, h);
+      } finally {
+        await h.cleanup();
+      }
+    });
+  };
+
+  it('an empty log has nothing in it', async (t, { store }) => {
+    t.is(typeof store.kind, 'string');
+    t.is(typeof store.location, 'string');
+    t.is(await store.headPosition(), 0);
+    t.is(await store.streamVersion('pod-none'), 0);
+    t.deepEqual(await store.readStream('pod-none'), []);
+    t.deepEqual(await store.readAll(), []);
+    t.deepEqual(await store.listStreams(), []);
+    t.deepEqual(await store.listStreams('pod-'), []);
+  });
+
+  it('append numbers a stream 1..N and returns the version and the last position', async (t, { store }) => {
+    t.deepEqual(await store.append('pod-a', events(3), 'no_stream'), { version: 3, position: 3 });
+    t.deepEqual(await store.append('pod-a', events(2), 3), { version: 5, position: 5 });
+    const read = await store.readStream('pod-a');
+    t.deepEqual(read.map((e) => e.version), [1, 2, 3, 4, 5]);
+    t.deepEqual(read.map((e) => e.position), [1, 2, 3, 4, 5]);
+    t.true(read.every((e) => e.stream === 'pod-a'));
+    t.deepEqual(read.map((e) => e.data['i']), [0, 1, 2, 0, 1]);
+    t.is(await store.streamVersion('pod-a'), 5);
+    t.is(await store.headPosition(), 5);
+  });
+
+  it("expected version 'no_stream': creates a stream, refuses an existing one", async (t, { store }) => {
+    await store.append('pod-a', events(2), 'no_stream');
+    const e = await t.throwsAsync(store.append('pod-a', events(1), 'no_stream'));
+    t.true(isWrongVersion('pod-a', 'no_stream', 2)(e), String(e));
+    t.is(await store.streamVersion('pod-a'), 2);
+    t.is(await store.headPosition(), 2);
+  });
+
+  it("expected version 'stream_exists': refuses a missing stream, accepts an existing one", async (t, { store }) => {
+    const e = await t.throwsAsync(store.append('pod-a', events(1), 'stream_exists'));
+    t.true(isWrongVersion('pod-a', 'stream_exists', 0)(e));
+    t.is(await store.headPosition(), 0);
+    t.deepEqual(await store.listStreams(), []);
+    await store.append('pod-a', events(1), 'any');
+    t.deepEqual(await store.append('pod-a', events(1), 'stream_exists'), { version: 2, position: 2 });
+  });
+
+  it("expected version 'any': appends to a missing or an existing stream", async (t, { store }) => {
+    t.deepEqual(await store.append('pod-a', events(1), 'any'), { version: 1, position: 1 });
+    t.deepEqual(await store.append('pod-a', events(2), 'any'), { version: 3, position: 3 });
+  });
+
+  it('exact expected version: succeeds on a match, WrongExpectedVersion with the actual version otherwise', async (t, { store }) => {
+    t.deepEqual(await store.append('pod-a', events(1), 0), { version: 1, position: 1 }, '0 is a missing stream');
+    t.deepEqual(await store.append('pod-a', events(2), 1), { version: 3, position: 3 });
+    for (const wrong of [0, 1, 2, 4, 100]) {
+      const e = await t.throwsAsync(store.append('pod-a', events(1), wrong));
+      t.true(isWrongVersion('pod-a', wrong, 3)(e), `expected ${wrong}`);
+      t.regex((e as Error).message, /pod-a/);
+    }
+    const missing = await t.throwsAsync(store.append('pod-b', events(1), 1));
+    t.true(isWrongVersion('pod-b', 1, 0)(missing));
+    t.is(await store.streamVersion('pod-a'), 3);
+    t.is(await store.headPosition(), 3);
+  });
+
+  it('an append is atomic: a refused multi-event append writes none of its events', async (t, { store }) => {
+    await store.append('pod-a', events(2), 'no_stream');
+    await t.throwsAsync(store.append('pod-a', events(5), 1), { instanceOf: WrongExpectedVersion });
+    const dup = newEvent('Dup');
+    const batch = [newEvent('One'), dup, newEvent('Three'), { ...newEvent('Dup'), meta: { ...dup.meta } }];
+    const e = await t.throwsAsync(store.append('pod-a', batch, 2));
+    t.true(e instanceof PodlogError && e.code === 'ESTORE_DUPLICATE_EVENT', String(e));
+    t.is(await store.streamVersion('pod-a'), 2);
+    t.is(await store.headPosition(), 2);
+    t.is((await store.readAll()).length, 2);
+    // An event id already in the log is refused too.
+    const first = (await store.readStream('pod-a'))[0]!;
+    const again = await t.throwsAsync(store.append('pod-b', [newEvent('X'), { ...newEvent('X'), meta: first.meta }], 'any'));
+    t.true(again instanceof PodlogError && again.code === 'ESTORE_DUPLICATE_EVENT', String(again));
+    t.is(await store.streamVersion('pod-b'), 0);
+    t.deepEqual(await store.listStreams(), [{ stream: 'pod-a', version: 2, position: 2 }]);
+    // The store still works after the refusals, and versions/positions have no gaps.
+    t.deepEqual(await store.append('pod-a', events(1), 2), { version: 3, position: 3 });
+  });
+
+  it('an empty append checks the expected version and writes nothing', async (t, { store }) => {
+    t.deepEqual(await store.append('pod-a', [], 'no_stream'), { version: 0, position: 0 });
+    t.deepEqual(await store.listStreams(), []);
+    await store.append('pod-a', events(2), 'no_stream');
+    await store.append('pod-b', events(1), 'no_stream');
+    t.deepEqual(await store.append('pod-a', [], 2), { version: 2, position: 2 });
+    const e = await t.throwsAsync(store.append('pod-a', [], 1));
+    t.true(isWrongVersion('pod-a', 1, 2)(e));
+    t.is(await store.headPosition(), 3);
+  });
+
+  it('global positions increase strictly across streams, versions stay gap-free per stream', async (t, { store }) => {
+    const expected = new Map<string, number>();
+    for (let round = 0; round < 30; round++) {
+      const stream = `pod-${round % 4}`;
+      const n = 1 + (round % 3);
+      const v = expected.get(stream) ?? 0;
+      const r = await store.append(stream, events(n), v);
+      expected.set(stream, v + n);
+      t.is(r.version, v + n);
+    }
+    const all = await store.readAll();
+    t.is(all.length, await store.headPosition());
+    for (let i = 1; i < all.length; i++) t.true(all[i]!.position > all[i - 1]!.position);
+    for (const [stream, version] of expected) {
+      const read = await store.readStream(stream);
+      t.deepEqual(read.map((e) => e.version), Array.from({ length: version }, (_, i) => i + 1));
+      for (let i = 1; i < read.length; i++) t.true(read[i]!.position > read[i - 1]!.position);
+    }
+    // Every event appears once in $all, with the same content as in its stream.
+    const byPosition = new Map(all.map((e) => [e.position, e]));
+    for (const stream of expected.keys()) {
+      for (const e of await store.readStream(stream)) t.deepEqual(byPosition.get(e.position), e);
+    }
+  });
+
+  it('concurrent appends with the same expected version: exactly one wins', async (t, { store }) => {
+    await store.append('pod-a', events(1), 'no_stream');
+    const results = await Promise.allSettled(Array.from({ length: 5 }, (_, i) => store.append('pod-a', [newEvent(`W${i}`)], 1)));
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    t.is(won.length, 1);
+    t.is(lost.length, 4);
+    for (const r of lost) t.true(isWrongVersion('pod-a', 1, 2)(r.reason), String(r.reason));
+    t.is(await store.streamVersion('pod-a'), 2);
+  });
+
+  it('readStream reads from/to, inclusive', async (t, { store }) => {
+    await store.append('pod-a', events(6), 'no_stream');
+    await store.append('pod-b', events(2), 'no_stream');
+    const versions = async (o: { from?: number; to?: number }) => (await store.readStream('pod-a', o)).map((e) => e.version);
+    t.deepEqual(await versions({}), [1, 2, 3, 4, 5, 6]);
+    t.deepEqual(await versions({ from: 3 }), [3, 4, 5, 6]);
+    t.deepEqual(await versions({ to: 2 }), [1, 2]);
+    t.deepEqual(await versions({ from: 2, to: 4 }), [2, 3, 4]);
+    t.deepEqual(await versions({ from: 4, to: 4 }), [4]);
+    t.deepEqual(await versions({ from: 5, to: 100 }), [5, 6]);
+    t.deepEqual(await versions({ from: 7 }), []);
+    t.deepEqual(await versions({ from: 4, to: 3 }), []);
+    t.deepEqual(await versions({ from: 0, to: 1 }), [1]);
+  });
+
+  it('readAll: after and limit page through the log in position order', async (t, { store }) => {
+    await store.append('pod-a', events(3), 'no_stream');
+    await store.append('pod-b', events(3), 'no_stream');
+    await store.append('pod-a', events(3), 3);
+    const all = await store.readAll();
+    t.deepEqual(all.map((e) => e.position), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    t.deepEqual((await store.readAll({ after: 4 })).map((e) => e.position), [5, 6, 7, 8, 9]);
+    t.deepEqual((await store.readAll({ after: 4, limit: 2 })).map((e) => e.position), [5, 6]);
+    t.deepEqual((await store.readAll({ limit: 1 })).map((e) => e.position), [1]);
+    t.deepEqual(await store.readAll({ after: 9 }), []);
+    t.deepEqual(await store.readAll({ after: 1000 }), []);
+    t.deepEqual(await store.readAll({ limit: 0 }), []);
+    const paged: number[] = [];
+    for (let after = 0; ; ) {
+      const page = await store.readAll({ after, limit: 4 });
+      if (page.length === 0) break;
+      paged.push(...page.map((e) => e.position));
+      after = page[page.length - 1]!.position;
+    }
+    t.deepEqual(paged, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('readAll returns at most 1000 events by default', async (t, { store }) => {
+    await store.append('pod-big', events(1005), 'no_stream');
+    const page = await store.readAll();
+    t.is(page.length, 1000);
+    t.is(page[999]!.position, 1000);
+    t.is((await store.readAll({ after: 1000 })).length, 5);
+    t.is((await store.readAll({ limit: 2000 })).length, 1005);
+  });
+
+  it('readAll filters by streams, stream prefix and types, combined with AND', async (t, { store }) => {
+    await store.append('pod-a', [newEvent('Created'), newEvent('Started')], 'no_stream');
+    await store.append('image-x', [newEvent('Fetched')], 'no_stream');
+    await store.append('pod-b', [newEvent('Created'), newEvent('Exited')], 'no_stream');
+    await store.append('pod_c', [newEvent('Created')], 'no_stream');
+    await store.append('podXc', [newEvent('Created')], 'no_stream');
+    await store.append('pod-a', [newEvent('Exited')], 2);
+    const pick = async (o: Parameters<EventStore['readAll']>[0]) =>
+      (await store.readAll(o)).map((e) => `${e.stream}:${e.type}`);
+    t.deepEqual(await pick({ streams: ['pod-b'] }), ['pod-b:Created', 'pod-b:Exited']);
+    t.deepEqual(await pick({ streams: ['pod-a', 'image-x', 'nope'] }), [
+      'pod-a:Created', 'pod-a:Started', 'image-x:Fetched', 'pod-a:Exited',
+    ]);
+    t.deepEqual(await pick({ streams: [] }), []);
+    t.deepEqual(await pick({ streamPrefix: 'pod-' }), [
+      'pod-a:Created', 'pod-a:Started', 'pod-b:Created', 'pod-b:Exited', 'pod-a:Exited',
+    ]);
+    t.deepEqual(await pick({ streamPrefix: 'pod_' }), ['pod_c:Created'], "'_' is not a wildcard");
+    t.deepEqual(await pick({ streamPrefix: 'pod%' }), [], "'%' is not a wildcard");
+    t.deepEqual(await pick({ streamPrefix: 'POD-' }), [], 'prefixes are case-sensitive');
+    t.deepEqual(await pick({ types: ['Created'] }), ['pod-a:Created', 'pod-b:Created', 'pod_c:Created', 'podXc:Created']);
+    t.deepEqual(await pick({ types: ['Exited', 'Fetched'] }), ['image-x:Fetched', 'pod-b:Exited', 'pod-a:Exited']);
+    t.deepEqual(await pick({ types: [] }), []);
+    t.deepEqual(await pick({ streamPrefix: 'pod-', types: ['Exited'] }), ['pod-b:Exited', 'pod-a:Exited']);
+    t.deepEqual(await pick({ streams: ['pod-a', 'pod-b'], types: ['Exited'], after: 6 }), ['pod-a:Exited']);
+    t.deepEqual(await pick({ streamPrefix: 'pod-', types: ['Created', 'Exited'], limit: 2 }), ['pod-a:Created', 'pod-b:Created']);
+  });
+
+  it('readAll filters by recorded time: since inclusive, until exclusive, any ISO 8601 offset', async (t, { store }) => {
+    const at = (time: string, type: string) => newEvent(type, {}, { time });
+    await store.append('pod-a', [at('2026-01-01T00:00:00.000Z', 'T0')], 'any');
+    await store.append('pod-b', [at('2026-01-01T01:00:00.000Z', 'T1')], 'any');
+    await store.append('pod-a', [at('2026-01-01T04:00:00+02:00', 'T2')], 'any'); // 02:00Z
+    await store.append('pod-b', [at('2026-01-01T03:00:00.000Z', 'T3')], 'any');
+    const types = async (o: Parameters<EventStore['readAll']>[0]) => (await store.readAll(o)).map((e) => e.type);
+    t.deepEqual(await types({ since: '2026-01-01T01:00:00.000Z' }), ['T1', 'T2', 'T3']);
+    t.deepEqual(await types({ until: '2026-01-01T01:00:00.000Z' }), ['T0']);
+    t.deepEqual(await types({ since: '2026-01-01T00:30:00Z', until: '2026-01-01T02:00:00.001Z' }), ['T1', 'T2']);
+    t.deepEqual(await types({ since: '2026-01-01T03:00:00+01:00' }), ['T2', 'T3'], '03:00+01:00 is 02:00Z');
+    t.deepEqual(await types({ since: '2026-01-01T00:30:00Z', streams: ['pod-a'] }), ['T2']);
+    t.deepEqual(await types({ since: '2027-01-01T00:00:00Z' }), []);
+    // The stored time is returned as it was written.
+    t.is((await store.readStream('pod-a'))[1]!.meta.time, '2026-01-01T04:00:00+02:00');
+  });
+
+  it('listStreams lists every stream or those with a prefix, sorted by name, with version and last position', async (t, { store }) => {
+    await store.append('pod-b', events(2), 'no_stream');
+    await store.append('image-1', events(1), 'no_stream');
+    await store.append('pod-a', events(1), 'no_stream');
+    await store.append('pod_x', events(1), 'no_stream');
+    await store.append('pod-b', events(1), 2);
+    t.deepEqual(await store.listStreams(), [
+      { stream: 'image-1', version: 1, position: 3 },
+      { stream: 'pod-a', version: 1, position: 4 },
+      { stream: 'pod-b', version: 3, position: 6 },
+      { stream: 'pod_x', version: 1, position: 5 },
+    ]);
+    t.deepEqual((await store.listStreams('pod-')).map((s) => s.stream), ['pod-a', 'pod-b']);
+    t.deepEqual((await store.listStreams('pod')).map((s) => s.stream), ['pod-a', 'pod-b', 'pod_x']);
+    t.deepEqual((await store.listStreams('pod_')).map((s) => s.stream), ['pod_x']);
+    t.deepEqual((await store.listStreams('pod-b')).map((s) => s.stream), ['pod-b']);
+    t.deepEqual(await store.listStreams('pod-c'), []);
+    t.deepEqual(await store.listStreams('zzz'), []);
+    t.deepEqual((await store.listStreams('')).length, 4);
+  });
+
+  it('stream names and prefixes with non-ASCII characters', async (t, { store }) => {
+    const names = ['pod-é', 'pod-éa', 'pod-f', 'pod-\u{1F600}', 'pod-\u{1F600}x', 'pod-\uffff', 'pod-\ud7ff1'];
+    for (const n of names) await store.append(n, events(1), 'no_stream');
+    t.deepEqual((await store.listStreams('pod-é')).map((s) => s.stream), ['pod-é', 'pod-éa']);
+    t.deepEqual((await store.listStreams('pod-\u{1F600}')).map((s) => s.stream), ['pod-\u{1F600}', 'pod-\u{1F600}x']);
+    t.deepEqual((await store.listStreams('pod-\uffff')).map((s) => s.stream), ['pod-\uffff']);
+    t.deepEqual((await store.listStreams('pod-\ud7ff')).map((s) => s.stream), ['pod-\ud7ff1']);
+    t.deepEqual((await store.readAll({ streamPrefix: 'pod-é' })).map((e) => e.stream), ['pod-é', 'pod-éa']);
+    t.is((await store.readStream('pod-\u{1F600}x')).length, 1);
+  });
+
+  it('every field of an event and its metadata round-trips', async (t, { store }) => {
+    const full = newEvent(
+      'AppExited',
+      { app: 'busybox', code: 137, nested: { list: [1, 'two', null, true], empty: {} }, text: 'ünïcødé ✓ "quoted" \\ \n' },
+      {
+        host: 'node-7.example',
+        pid: 4242,
+        user: 'alice',
+        command: ['run', '--net=host', 'busybox.aci', '--', 'sh', '-c', 'exit 137'],
+        correlationId: uuidv7(),
+        causationId: uuidv7(),
+        time: '2026-03-04T05:06:07.089Z',
+      },
+    );
+    const bare = newEvent('PodCreated', {}, {});
+    full.schema = 3;
+    await store.append('pod-a', [full, bare], 'no_stream');
+    const [a, b] = await store.readStream('pod-a');
+    t.deepEqual(written(a!), full);
+    t.deepEqual(written(b!), bare);
+    t.false('causationId' in b!.meta);
+    const [viaAll] = await store.readAll({ types: ['AppExited'] });
+    t.deepEqual(viaAll, a);
+    t.like(a!, { stream: 'pod-a', version: 1, position: 1, type: 'AppExited', schema: 3 });
+  });
+
+  it('bad input is refused with ESTORE_BAD_INPUT and nothing is written', async (t, { store }) => {
+    const bad = async (p: Promise<unknown>, what: string) => {
+      const e = await t.throwsAsync(p);
+      t.true(e instanceof PodlogError && e.code === 'ESTORE_BAD_INPUT' && e.exitCode === 254, `${what}: ${String(e)}`);
+    };
+    await bad(store.append('', events(1), 'any'), 'empty stream name');
+    await bad(store.append('pod-a', [newEvent('X'), newEvent('Y', {}, { time: 'yesterday' })], 'any'), 'bad time');
+    await bad(store.append('pod-a', [newEvent('')], 'any'), 'empty type');
+    await bad(store.append('pod-a', [{ ...newEvent('X'), data: [] as unknown as Record<string, unknown> }], 'any'), 'array data');
+    await bad(store.append('pod-a', [newEvent('X', { n: 1n })], 'any'), 'BigInt in data');
+    await bad(store.append('pod-a', [newEvent('X', {}, { id: '' })], 'any'), 'empty id');
+    await bad(store.readAll({ since: 'not a time' }), 'since');
+    await bad(store.readAll({ until: '2026-13-45' }), 'until');
+    t.is(await store.headPosition(), 0);
+    t.deepEqual(await store.listStreams(), []);
+  });
+
+  it('headPosition follows appends', async (t, { store }) => {
+    t.is(await store.headPosition(), 0);
+    await store.append('pod-a', events(2), 'any');
+    t.is(await store.headPosition(), 2);
+    await store.append('pod-b', events(3), 'any');
+    t.is(await store.headPosition(), 5);
+    await t.throwsAsync(store.append('pod-b', events(3), 0));
+    t.is(await store.headPosition(), 5);
+  });
+
+  it('waitForChange resolves at once when the head is already past `after`', async (t, { store }) => {
+    await store.append('pod-a', events(2), 'any');
+    const ac = new AbortController();
+    t.true(await settlesWithin(store.waitForChange(0, ac.signal), 1000));
+    t.true(await settlesWithin(store.waitForChange(1, ac.signal), 1000));
+  });
+
+  it('waitForChange waits for an append in the same process, and only then', async (t, { store }) => {
+    await store.append('pod-a', events(1), 'any');
+    const ac = new AbortController();
+    let woke = false;
+    const wait = store.waitForChange(1, ac.signal).then(() => (woke = true));
+    await sleep(150);
+    t.false(woke, 'no wake-up without a commit');
+    await store.append('pod-b', events(1), 'any');
+    t.true(await settlesWithin(wait, 2000));
+    t.is((await store.readAll({ after: 1 })).length, 1);
+  });
+
+  it('waitForChange: several waiters with different positions', async (t, { store }) => {
+    await store.append('pod-a', events(1), 'any');
+    const ac = new AbortController();
+    const w1 = store.waitForChange(1, ac.signal);
+    const w2 = store.waitForChange(2, ac.signal);
+    await store.append('pod-a', events(1), 'any'); // head 2: wakes w1 only (w2 may wake spuriously)
+    t.true(await settlesWithin(w1, 2000));
+    await store.append('pod-a', events(1), 'any');
+    t.true(await settlesWithin(w2, 2000));
+  });
+
+  it('waitForChange resolves promptly when its signal aborts', async (t, { store }) => {
+    const ac = new AbortController();
+    const wait = store.waitForChange(0, ac.signal);
+    setTimeout(() => ac.abort(), 30);
+    t.true(await settlesWithin(wait, 1000));
+    const aborted = new AbortController();
+    aborted.abort();
+    t.true(await settlesWithin(store.waitForChange(0, aborted.signal), 200), 'an aborted signal resolves at once');
+    // A long-lived signal used for many waits does not keep listeners around (no MaxListeners warning).
+    const shared = new AbortController();
+    for (let i = 0; i < 20; i++) {
+      const p = store.waitForChange(i, shared.signal);
+      await store.append('pod-a', events(1), 'any');
+      await p;
+    }
+    t.pass();
+  });
+
+  it('waitForChange wakes on a commit made through another connection', async (t, h) => {
+    if (h.openAnother === undefined) {
+      t.pass('the adapter offers no second connection');
+      return;
+    }
+    const other = await h.openAnother();
+    const ac = new AbortController();
+    const head = await h.store.headPosition();
+    const wait = h.store.waitForChange(head, ac.signal);
+    setTimeout(() => void other.append('pod-x', events(1), 'any'), 50);
+    const ok = await settlesWithin(wait, 5000);
+    ac.abort();
+    t.true(ok);
+    t.deepEqual((await h.store.readAll({ after: head })).map((e) => e.stream), ['pod-x']);
+  });
+
+  it('projections: an absent projection loads empty at checkpoint 0', async (t, { store }) => {
+    const p = await store.loadProjection<{ state: string }>('pods');
+    t.is(p.checkpoint, 0);
+    t.is(p.schema, '');
+    t.is(p.rows.size, 0);
+  });
+
+  it('projections: save, load, upsert, delete, and compare-and-set on the checkpoint', async (t, { store }) => {
+    type Pod = { state: string; apps: string[] };
+    const save = (expectedCheckpoint: number, checkpoint: number, rows: [string, Pod][], extra: { reset?: boolean; deletes?: string[] } = {}) =>
+      store.saveProjection<Pod>({ name: 'pods', schema: 's1', expectedCheckpoint, checkpoint, upserts: new Map(rows), ...extra });
+    t.true(await save(0, 5, [['p1', { state: 'prepared', apps: ['a'] }], ['p2', { state: 'running', apps: [] }]]));
+    let p = await store.loadProjection<Pod>('pods');
+    t.is(p.checkpoint, 5);
+    t.is(p.schema, 's1');
+    t.deepEqual([...p.rows.entries()].sort(), [['p1', { state: 'prepared', apps: ['a'] }], ['p2', { state: 'running', apps: [] }]]);
+
+    // The checkpoint moved (someone else saved at 5): a save computed from 0 fails and writes nothing.
+    t.false(await save(0, 9, [['p1', { state: 'garbage', apps: [] }], ['p9', { state: 'x', apps: [] }]], { reset: true }));
+    t.false(await save(4, 9, [['p9', { state: 'x', apps: [] }]]));
+    p = await store.loadProjection<Pod>('pods');
+    t.is(p.checkpoint, 5);
+    t.deepEqual([...p.rows.keys()].sort(), ['p1', 'p2']);
+    t.is(p.rows.get('p1')?.state, 'prepared');
+
+    // Upsert one, add one, keep the rest, delete one.
+    t.true(await save(5, 8, [['p1', { state: 'running', apps: ['a'] }], ['p3', { state: 'embryo', apps: [] }]], { deletes: ['p2', 'nope'] }));
+    p = await store.loadProjection<Pod>('pods');
+    t.is(p.checkpoint, 8);
+    t.deepEqual(Object.fromEntries(p.rows), { p1: { state: 'running', apps: ['a'] }, p3: { state: 'embryo', apps: [] } });
+
+    // A key both deleted and upserted ends up upserted.
+    t.true(await save(8, 9, [['p3', { state: 'prepared', apps: [] }]], { deletes: ['p3'] }));
+    t.is((await store.loadProjection<Pod>('pods')).rows.get('p3')?.state, 'prepared');
+  });
+
+  it('projections: reset drops every row and can change the schema', async (t, { store }) => {
+    t.true(await store.saveProjection({ name: 'pods', schema: 'v1', expectedCheckpoint: 0, checkpoint: 3, upserts: new Map([['a', 1], ['b', 2]]) }));
+    t.true(await store.saveProjection({ name: 'pods', schema: 'v2', expectedCheckpoint: 3, checkpoint: 10, upserts: new Map([['c', 3]]), reset: true }));
+    const p = await store.loadProjection<number>('pods');
+    t.is(p.schema, 'v2');
+    t.is(p.checkpoint, 10);
+    t.deepEqual(Object.fromEntries(p.rows), { c: 3 });
+    // A reset to nothing.
+    t.true(await store.saveProjection({ name: 'pods', schema: 'v2', expectedCheckpoint: 10, checkpoint: 10, upserts: new Map(), reset: true }));
+    t.is((await store.loadProjection('pods')).rows.size, 0);
+  });
+
+  it('projections are independent by name', async (t, { store }) => {
+    t.true(await store.saveProjection({ name: 'a', schema: 'x', expectedCheckpoint: 0, checkpoint: 1, upserts: new Map([['k', 'from a']]) }));
+    t.true(await store.saveProjection({ name: 'b', schema: 'y', expectedCheckpoint: 0, checkpoint: 7, upserts: new Map([['k', 'from b']]) }));
+    t.true(await store.saveProjection({ name: 'b', schema: 'y', expectedCheckpoint: 7, checkpoint: 8, upserts: new Map(), reset: true }));
+    const a = await store.loadProjection<string>('a');
+    t.deepEqual([a.checkpoint, a.schema, a.rows.get('k')], [1, 'x', 'from a']);
+    const b = await store.loadProjection<string>('b');
+    t.deepEqual([b.checkpoint, b.schema, b.rows.size], [8, 'y', 0]);
+  });
+
+  it('projections: concurrent saves from one checkpoint, exactly one wins', async (t, { store }) => {
+    const results = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        store.saveProjection({ name: 'pods', schema: 's', expectedCheckpoint: 0, checkpoint: 1, upserts: new Map([[`w${i}`, i]]) }),
+      ),
+    );
+    t.is(results.filter(Boolean).length, 1);
+    t.is((await store.loadProjection('pods')).rows.size, 1);
+  });
+
+  it('everything persists across a reopen', async (t, h) => {
+    if (h.reopen === undefined) {
+      t.pass('the adapter cannot reopen');
+      return;
+    }
+    const meta = newEvent('PodCreated', { image: 'busybox' }, { causationId: 'c-1' });
+    await h.store.append('pod-a', [meta, newEvent('PodPrepared')], 'no_stream');
+    await h.store.append('pod-b', events(3), 'no_stream');
+    await h.store.saveProjection({ name: 'pods', schema: 's', expectedCheckpoint: 0, checkpoint: 5, upserts: new Map([['pod-a', { state: 'prepared' }]]) });
+    const before = { all: await h.store.readAll(), streams: await h.store.listStreams() };
+    const store = await h.reopen();
+    t.deepEqual(await store.readAll(), before.all);
+    t.deepEqual(await store.listStreams(), before.streams);
+    t.is(await store.headPosition(), 5);
+    t.is(await store.streamVersion('pod-a'), 2);
+    t.deepEqual(written((await store.readStream('pod-a'))[0]!), meta);
+    const p = await store.loadProjection<{ state: string }>('pods');
+    t.deepEqual([p.checkpoint, p.schema, p.rows.get('pod-a')], [5, 's', { state: 'prepared' }]);
+    t.deepEqual(await store.append('pod-a', events(1), 2), { version: 3, position: 6 });
+    await t.throwsAsync(store.append('pod-b', events(1), 'no_stream'), { instanceOf: WrongExpectedVersion });
+  });
+};
