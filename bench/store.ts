@@ -85,20 +85,24 @@ const rawInserts = (file: string): { single: number; batched: number } => {
 const storeAppends = async (file: string): Promise<{ single: number; batched: number }> => {
   const store = await openSqliteStore(file);
   const versions = new Map<string, number>();
+  // The events are built before the clock starts: this measures the store, not uuid generation.
+  const singles = Array.from({ length: SINGLE }, (_, i) => [event('AppStarted', podData(i))]);
   let t0 = performance.now();
   for (let i = 0; i < SINGLE; i++) {
     const stream = `pod-${i % 50}`;
     const v = versions.get(stream) ?? 0;
-    await store.append(stream, [event('AppStarted', podData(i))], v);
+    await store.append(stream, singles[i]!, v);
     versions.set(stream, v + 1);
   }
   const single = SINGLE / ((performance.now() - t0) / 1000);
+  const batches = Array.from({ length: BATCHES }, (_, b) =>
+    Array.from({ length: BATCH_SIZE }, (_, i) => event('AppStarted', podData(b * BATCH_SIZE + i))),
+  );
   t0 = performance.now();
   for (let b = 0; b < BATCHES; b++) {
     const stream = `pod-${b % 50}`;
     const v = versions.get(stream) ?? 0;
-    const events = Array.from({ length: BATCH_SIZE }, (_, i) => event('AppStarted', podData(b * BATCH_SIZE + i)));
-    await store.append(stream, events, v);
+    await store.append(stream, batches[b]!, v);
     versions.set(stream, v + BATCH_SIZE);
   }
   const batched = (BATCHES * BATCH_SIZE) / ((performance.now() - t0) / 1000);

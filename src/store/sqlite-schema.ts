@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS events (
   UNIQUE (stream, version)
 );
 CREATE INDEX IF NOT EXISTS events_type ON events (type, position);
-CREATE INDEX IF NOT EXISTS events_time ON events (time_ms);
+-- No index on time_ms: every read is "after a position, in position order", which the planner serves from
+-- the rowid, and an index on time costs ~20% of the batched append rate for no plan that uses it.
 
 CREATE TABLE IF NOT EXISTS streams (
   stream   TEXT PRIMARY KEY,
