@@ -12,44 +12,49 @@ export interface ReconcileResult {
   uuid: string;
   before: PodView['state'];
   after: PodView['state'];
-  /** What was done, for logs and `--debug`. */
-  action: 'none' | 'finished' | 'compensated' | 'aborted-prepare';
+  /** What was done, in order (empty: nothing was left open). */
+  actions: Array<'finished' | 'compensated' | 'aborted-prepare'>;
 }
 
-const reconcileOnce = async (engine: PodEngine, effects: EffectInterpreter, uuid: string): Promise<ReconcileResult> => {
-  const view = await engine.load(uuid);
-  const result = (after: PodView, action: ReconcileResult['action']): ReconcileResult => ({ uuid, before: view.state, after: after.state, action });
+type Step = { after: PodView; action: ReconcileResult['actions'][number] | 'none' };
+
+const reconcileOnce = async (engine: PodEngine, effects: EffectInterpreter, uuid: string, view: PodView): Promise<Step> => {
   const { pending } = view.context;
   const history = pending !== undefined || view.state === 'preparing' ? await engine.history(uuid) : [];
 
   if (pending !== undefined) {
     const intent = history.find((e) => e.version === pending.version);
-    if (intent === undefined || recorderAlive(intent.meta.host, intent.meta.pid, intent.meta.time)) return result(view, 'none');
+    if (intent === undefined || recorderAlive(intent.meta.host, intent.meta.pid, intent.meta.time)) return { after: view, action: 'none' };
     try {
       const outcomes = await effects.reconcile({ effect: pending.effect, uuid, intent, pod: view.context });
       const after = await engine.recordOutcomes(uuid, outcomes, intent.meta.id);
-      return result(after, outcomes.some((o) => o.type === 'EffectFailed') ? 'compensated' : 'finished');
+      return { after, action: outcomes.some((o) => o.type === 'EffectFailed') ? 'compensated' : 'finished' };
     } catch (e) {
       const after = await engine.recordOutcomes(uuid, [{ type: 'EffectFailed', data: failureData(pending.effect, e) }], intent.meta.id);
-      return result(after, 'compensated');
+      return { after, action: 'compensated' };
     }
   }
 
   if (view.state === 'preparing') {
     const owner = history[0]!;
-    if (recorderAlive(owner.meta.host, owner.meta.pid, owner.meta.time)) return result(view, 'none');
+    if (recorderAlive(owner.meta.host, owner.meta.pid, owner.meta.time)) return { after: view, action: 'none' };
     const { view: after } = await engine.record(uuid, 'PrepareAborted', {
       reason: `the preparing process (pid ${owner.meta.pid} on ${owner.meta.host}) is gone`,
     }, owner.meta.id);
-    return result(after, 'aborted-prepare');
+    return { after, action: 'aborted-prepare' };
   }
-  return result(view, 'none');
+  return { after: view, action: 'none' };
 };
 
 /** Reconciles until nothing is left to do (a finished render can leave an orphaned preparation). */
 export const reconcilePod = async (engine: PodEngine, effects: EffectInterpreter, uuid: string): Promise<ReconcileResult> => {
-  const first = await reconcileOnce(engine, effects, uuid);
-  if (first.action === 'none') return first;
-  const rest = await reconcilePod(engine, effects, uuid);
-  return { ...first, after: rest.after, action: rest.action === 'none' ? first.action : rest.action };
+  const before = await engine.load(uuid);
+  const actions: ReconcileResult['actions'] = [];
+  let view = before;
+  for (;;) {
+    const { after, action } = await reconcileOnce(engine, effects, uuid, view);
+    if (action === 'none') return { uuid, before: before.state, after: after.state, actions };
+    actions.push(action);
+    view = after;
+  }
 };

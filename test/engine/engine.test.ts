@@ -1,0 +1,139 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { v4 as uuidv4 } from 'uuid';
+import { commandContext } from '../../src/events/metadata.js';
+import { PodEngine } from '../../src/engine/engine.js';
+import { reconcilePod } from '../../src/engine/reconciler.js';
+import { openStore } from '../../src/store/open.js';
+import { isPodlogError } from '../../src/errors.js';
+import { tempDataDir } from '../helpers/store.js';
+import { repoRoot } from '../helpers/fixtures.js';
+import { fakeEffects } from './fake-effects.js';
+import { prepareData } from './samples.js';
+
+const ctx = () => commandContext(['test', 'engine']);
+
+const preparedPod = async (engine: PodEngine, uuid = uuidv4()): Promise<string> => {
+  await engine.record(uuid, 'PrepareRequested', prepareData(uuid));
+  await engine.request(uuid, 'ImageRenderRequested', { app: 'a', image: 'busybox' });
+  await engine.request(uuid, 'OverlayPrepareRequested', {});
+  await engine.record(uuid, 'PodPrepared', {});
+  return uuid;
+};
+
+test('an intent is followed by its outcome, caused by it and correlated with the command', async (t) => {
+  const { dir, store, cleanup } = await tempDataDir();
+  try {
+    const engine = new PodEngine(store, fakeEffects(join(dir, 'world')), ctx());
+    const uuid = await preparedPod(engine);
+    const view = await engine.request(uuid, 'Stage1StartRequested', {});
+    t.is(view.state, 'running');
+    t.is(view.context.pid, process.pid);
+    t.is(view.context.pending, undefined);
+    const history = await engine.history(uuid);
+    const intent = history.find((e) => e.type === 'Stage1StartRequested')!;
+    const outcome = history.find((e) => e.type === 'PodStarted')!;
+    t.is(outcome.version, intent.version + 1);
+    t.is(outcome.meta.causationId, intent.meta.id);
+    t.is(new Set(history.map((e) => e.meta.correlationId)).size, 1);
+    t.deepEqual(history.map((e) => e.version), history.map((_, i) => i + 1));
+    t.deepEqual(intent.meta.command, ['test', 'engine']);
+    t.is(intent.meta.pid, process.pid);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a failed effect is recorded as EffectFailed, closes the intent, and the step can be retried', async (t) => {
+  const { dir, store, cleanup } = await tempDataDir();
+  try {
+    const uuid = await preparedPod(new PodEngine(store, fakeEffects(join(dir, 'world')), ctx()));
+    const failing = new PodEngine(store, fakeEffects(join(dir, 'world'), { failing: ['startStage1'] }), ctx());
+    const error = await t.throwsAsync(failing.request(uuid, 'Stage1StartRequested', {}));
+    t.is((error as { code?: string }).code, 'EFAKE');
+    const view = await failing.load(uuid);
+    t.is(view.state, 'prepared');
+    t.is(view.context.pending, undefined);
+    t.deepEqual(view.context.lastFailure, { effect: 'startStage1', code: 'EFAKE', message: 'startStage1 failed on purpose' });
+    const retried = await new PodEngine(store, fakeEffects(join(dir, 'world')), ctx()).request(uuid, 'Stage1StartRequested', {});
+    t.is(retried.state, 'running');
+  } finally {
+    await cleanup();
+  }
+});
+
+test('two processes stopping one pod at once: one stop is recorded, the other is refused by the machine', async (t) => {
+  const { dir, store, cleanup } = await tempDataDir();
+  const other = await openStore(dir);
+  try {
+    const world = join(dir, 'world');
+    const uuid = await preparedPod(new PodEngine(store, fakeEffects(world), ctx()));
+    await new PodEngine(store, fakeEffects(world), ctx()).request(uuid, 'Stage1StartRequested', {});
+    const a = new PodEngine(store, fakeEffects(world, { delayMs: 100 }), ctx());
+    const b = new PodEngine(other, fakeEffects(world, { delayMs: 100 }), ctx());
+    const results = await Promise.allSettled([a.request(uuid, 'StopRequested', { force: false }), b.request(uuid, 'StopRequested', { force: true })]);
+    const refused = results.filter((r) => r.status === 'rejected');
+    t.is(refused.length, 1);
+    const reason = (refused[0] as PromiseRejectedResult).reason as Error;
+    t.true(isPodlogError(reason));
+    t.regex(reason.message, /cannot stop pod .*: it is running \(StopRequested is not allowed there; StopRequested is still in progress\)/);
+    const history = await a.history(uuid);
+    t.is(history.filter((e) => e.type === 'StopRequested').length, 1);
+    t.is(history.filter((e) => e.type === 'StopSignalled').length, 1);
+  } finally {
+    await other.close();
+    await cleanup();
+  }
+});
+
+const crashAt = (dir: string, world: string, uuid: string, step: string) =>
+  spawnSync(process.execPath, ['--import=tsx', join(repoRoot, 'test/engine/crashing-engine.ts'), dir, world, uuid], {
+    env: { ...process.env, PODLOG_CRASH_AT: step },
+    encoding: 'utf8',
+  });
+
+for (const [step, expected, actions] of [
+  ['after-intent:Stage1StartRequested', 'prepared', ['compensated']],
+  ['after-effect:startStage1', 'running', ['finished']],
+  ['before-outcome:PodStarted', 'running', ['finished']],
+  ['after-intent:ImageRenderRequested', 'abortedPrepare', ['compensated', 'aborted-prepare']],
+  ['after-effect:renderImage', 'abortedPrepare', ['finished', 'aborted-prepare']],
+] as const) {
+  test(`kill -9 ${step}: the reconciler makes the log true again`, async (t) => {
+    const { dir, store, cleanup } = await tempDataDir();
+    try {
+      const world = join(dir, 'world');
+      const uuid = uuidv4();
+      const child = crashAt(dir, world, uuid, step);
+      t.is(child.signal, 'SIGKILL', child.stderr);
+      const engine = new PodEngine(store, fakeEffects(world), ctx());
+      const before = await engine.load(uuid);
+      t.not(before.context.pending, undefined, 'the crash left an open intent');
+      const result = await reconcilePod(engine, fakeEffects(world), uuid);
+      t.is(result.after, expected);
+      t.deepEqual(result.actions, [...actions]);
+      const after = await engine.load(uuid);
+      t.is(after.context.pending, undefined);
+      t.deepEqual((await reconcilePod(engine, fakeEffects(world), uuid)).actions, [], 'reconciling twice changes nothing');
+      if (expected === 'prepared') t.is((await engine.request(uuid, 'Stage1StartRequested', {})).state, 'running', 'the pod runs after');
+    } finally {
+      await cleanup();
+    }
+  });
+}
+
+test('a live intent is left alone by the reconciler', async (t) => {
+  const { dir, store, cleanup } = await tempDataDir();
+  try {
+    const world = join(dir, 'world');
+    const engine = new PodEngine(store, fakeEffects(world), ctx());
+    const uuid = await preparedPod(engine);
+    await engine.record(uuid, 'Stage1StartRequested', {});
+    const result = await reconcilePod(engine, fakeEffects(world), uuid);
+    t.deepEqual(result.actions, []);
+    t.is((await engine.load(uuid)).context.pending?.effect, 'startStage1');
+  } finally {
+    await cleanup();
+  }
+});

@@ -1,0 +1,53 @@
+/**
+ * A fake effect interpreter for the engine's unit tests only (the real one drives the native addon
+ * and stage1). Its "world" is a directory of marker files, so that a crashed process's effects can be
+ * seen by the reconciler in another process, as real effects would be.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PodlogError } from '../../src/errors.js';
+import type { EffectInterpreter, EffectRequest, Outcome } from '../../src/engine/effects.js';
+
+export interface FakeOptions {
+  /** Effects that fail with EFAKE. */
+  failing?: string[];
+  /** Milliseconds each effect takes. */
+  delayMs?: number;
+}
+
+export const fakeEffects = (world: string, options: FakeOptions = {}): EffectInterpreter & { done: string[] } => {
+  mkdirSync(world, { recursive: true });
+  const marker = (r: EffectRequest) => join(world, `${r.uuid}.${r.effect}${r.effect === 'renderImage' ? `.${String(r.intent.data.app)}` : ''}`);
+  const outcomes = (r: EffectRequest): Outcome[] => {
+    switch (r.effect) {
+      case 'renderImage': {
+        const app = String(r.intent.data.app);
+        return [{ type: 'ImageRendered', data: { app, imageId: `sha512-${app}`, treeStoreId: `deps-sha512-${app}` } }];
+      }
+      case 'prepareOverlay':
+        return [{ type: 'OverlayPrepared', data: {} }];
+      case 'startStage1':
+        return [{ type: 'PodStarted', data: { pid: Number(readFileSync(marker(r), 'utf8')) } }];
+      case 'stopPod':
+        return [{ type: 'StopSignalled', data: { signal: r.intent.data.force ? 'SIGKILL' : 'SIGTERM' } }];
+      case 'deletePod':
+        return [{ type: 'PodDeleted', data: {} }];
+    }
+  };
+  const done: string[] = [];
+  return {
+    done,
+    async run(r) {
+      if (options.delayMs) await new Promise((ok) => setTimeout(ok, options.delayMs));
+      if (options.failing?.includes(r.effect)) throw new PodlogError('EFAKE', `${r.effect} failed on purpose`);
+      writeFileSync(marker(r), String(process.pid));
+      done.push(r.effect);
+      return outcomes(r);
+    },
+    async reconcile(r) {
+      // Finish what happened in the world; compensate what did not.
+      if (existsSync(marker(r))) return outcomes(r);
+      return [{ type: 'EffectFailed', data: { effect: r.effect, code: 'EABANDONED', message: `${r.effect} never happened` } }];
+    },
+  };
+};

@@ -1,0 +1,50 @@
+/** One sample of every pod event, as the model-based tests feed them to the machine. */
+import type { PodMachineEvent } from '../../machines/pod.js';
+import type { PodEventData, PodEventType } from '../../src/events/catalogue.js';
+
+const TIME = '2026-01-01T00:00:00.000Z';
+const sample = <T extends PodEventType>(type: T, data: PodEventData[T]): PodMachineEvent =>
+  ({ type, data, time: TIME, version: 0 }) as PodMachineEvent;
+
+export const prepareData = (uuid: string): PodEventData['PrepareRequested'] => ({
+  uuid,
+  apps: [{ name: 'a', image: 'busybox' }],
+  mutable: false,
+  overlay: true,
+});
+
+export const SAMPLE_EVENTS: PodMachineEvent[] = [
+  sample('PrepareRequested', prepareData('sample')),
+  sample('ImageRenderRequested', { app: 'a', image: 'busybox' }),
+  sample('ImageRendered', { app: 'a', imageId: 'sha512-1', treeStoreId: 'deps-sha512-1' }),
+  sample('OverlayPrepareRequested', {}),
+  sample('OverlayPrepared', {}),
+  sample('PodPrepared', {}),
+  sample('PrepareAborted', { reason: 'the test aborted it' }),
+  sample('Stage1StartRequested', {}),
+  sample('PodStarted', { pid: 4242 }),
+  sample('AppExited', { app: 'a', code: 3 }),
+  sample('StopRequested', { force: false }),
+  sample('StopSignalled', { signal: 'SIGTERM' }),
+  sample('PodExited', { code: 3 }),
+  sample('PodMarkedGarbage', { reason: 'gc' }),
+  sample('GcRequested', {}),
+  sample('PodDeleted', {}),
+  ...(['renderImage', 'prepareOverlay', 'startStage1', 'stopPod', 'deletePod'] as const).map((effect) =>
+    sample('EffectFailed', { effect, code: 'EIO', message: `${effect} failed in a test` }),
+  ),
+];
+
+/** Pod states that differ only in times and versions are the same state for path generation. */
+export const abstractState = (s: { value: unknown; context: import('../../machines/pod.js').PodContext }): string =>
+  JSON.stringify([
+    s.value,
+    s.context.pending?.effect,
+    s.context.apps.map((a) => [a.treeStoreId !== undefined, a.exitCode !== undefined]),
+    s.context.overlayPrepared,
+    s.context.stopRequested,
+  ]);
+
+/** The sample's data for a given pod (PrepareRequested names its pod). */
+export const dataFor = (event: PodMachineEvent, uuid: string): Record<string, unknown> =>
+  event.type === 'PrepareRequested' ? { ...event.data, uuid } : (event.data as Record<string, unknown>);
