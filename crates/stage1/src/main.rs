@@ -1,1 +1,76 @@
-fn main() {}
+//! podlog-stage1: the per-pod runtime binary spawned by podlog's stage0 (see docs/stage1.md).
+//! All namespace, mount and credential work of podlog happens here, in a single-threaded
+//! process, never in Node.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by `init --debug`: progress lines on stderr.
+static DEBUG: AtomicBool = AtomicBool::new(false);
+
+macro_rules! debug {
+    ($($arg:tt)*) => {
+        if $crate::DEBUG.load(std::sync::atomic::Ordering::Relaxed) {
+            // Monotonic time, comparable across the supervisor, PID 1 and other tools.
+            let (s, ns) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+                .map_or((0, 0), |t| (t.tv_sec(), t.tv_nsec()));
+            eprintln!(
+                "podlog-stage1[{}] {}.{:06}: {}",
+                std::process::id(),
+                s,
+                ns / 1000,
+                format_args!($($arg)*)
+            );
+        }
+    };
+}
+
+mod caps;
+mod cgroups;
+mod cli;
+mod dev;
+mod enter;
+mod error;
+mod fsutil;
+mod gc;
+mod init;
+mod lock;
+mod manifest;
+mod mounts;
+mod namespaces;
+mod process;
+mod reaper;
+mod rootfs;
+mod seccomp;
+mod stop;
+mod sys;
+mod user;
+
+fn main() {
+    let code = match cli::parse(std::env::args().skip(1).collect()) {
+        Ok(cli::Command::Help) => {
+            println!("{}", cli::USAGE);
+            0
+        }
+        Ok(cmd) => {
+            let r = match cmd {
+                cli::Command::Init(o) => {
+                    DEBUG.store(o.debug, Ordering::Relaxed);
+                    init::run(o)
+                }
+                cli::Command::Enter(o) => enter::run(o),
+                cli::Command::Stop(o) => stop::run(o),
+                cli::Command::Gc(o) => gc::run(o),
+                cli::Command::Help => Ok(0),
+            };
+            r.unwrap_or_else(|e| {
+                eprintln!("podlog-stage1: {e}");
+                error::STAGE1_FAILURE
+            })
+        }
+        Err(e) => {
+            eprintln!("podlog-stage1: {e}");
+            error::STAGE1_FAILURE
+        }
+    };
+    std::process::exit(code)
+}

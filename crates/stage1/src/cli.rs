@@ -1,0 +1,315 @@
+//! Command-line parsing. Hand-written: four subcommands and a dozen flags do not justify a
+//! parser crate's size and start-up cost in a binary that is spawned once per pod.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{bail, Result};
+
+pub const USAGE: &str = "\
+usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--net none|host]
+                           [--dns default|host|none] [--stop-grace SECONDS] [--debug]
+       podlog-stage1 enter --pod-dir DIR --app NAME [--] [CMD ARG...]
+       podlog-stage1 stop  --pod-dir DIR [--force]
+       podlog-stage1 gc    --pod-dir DIR";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetMode {
+    /// A new network namespace with only loopback, up.
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsMode {
+    /// The image's own /etc/resolv.conf, else a copy of the host's.
+    Default,
+    /// A copy of the host's /etc/resolv.conf, replacing the image's.
+    Host,
+    /// Whatever the image has (possibly nothing).
+    None,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct InitOpts {
+    pub pod_dir: PathBuf,
+    pub tree_store: PathBuf,
+    pub hostname: Option<String>,
+    pub net: NetMode,
+    pub dns: DnsMode,
+    pub stop_grace: Duration,
+    pub debug: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct EnterOpts {
+    pub pod_dir: PathBuf,
+    pub app: String,
+    pub cmd: Vec<String>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct StopOpts {
+    pub pod_dir: PathBuf,
+    pub force: bool,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct GcOpts {
+    pub pod_dir: PathBuf,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Init(InitOpts),
+    Enter(EnterOpts),
+    Stop(StopOpts),
+    Gc(GcOpts),
+    Help,
+}
+
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Splits `--name=value` / `--name value` pairs; anything after `--` (or the first non-flag,
+/// for `enter`) is positional.
+struct Args {
+    items: std::vec::IntoIter<String>,
+}
+
+impl Args {
+    fn value(&mut self, flag: &str, inline: Option<String>) -> Result<String> {
+        match inline.or_else(|| self.items.next()) {
+            Some(v) => Ok(v),
+            None => bail!("{flag} needs a value"),
+        }
+    }
+}
+
+pub fn parse(argv: Vec<String>) -> Result<Command> {
+    let mut it = argv.into_iter();
+    let sub = match it.next() {
+        Some(s) => s,
+        None => bail!("missing subcommand\n{USAGE}"),
+    };
+    let mut args = Args { items: it };
+    let mut pod_dir = None;
+    let mut tree_store = None;
+    let mut hostname = None;
+    let mut net = NetMode::None;
+    let mut dns = DnsMode::Default;
+    let mut stop_grace = DEFAULT_STOP_GRACE;
+    let mut debug = false;
+    let mut app = None;
+    let mut force = false;
+    let mut rest = Vec::new();
+
+    if matches!(sub.as_str(), "-h" | "--help" | "help") {
+        return Ok(Command::Help);
+    }
+    if !matches!(sub.as_str(), "init" | "enter" | "stop" | "gc") {
+        bail!("unknown subcommand {sub:?}\n{USAGE}");
+    }
+    while let Some(arg) = args.items.next() {
+        if arg == "--" {
+            rest.extend(args.items.by_ref());
+            break;
+        }
+        if !arg.starts_with("--") {
+            if sub == "enter" {
+                rest.push(arg);
+                rest.extend(args.items.by_ref());
+                break;
+            }
+            bail!("unexpected argument {arg:?}\n{USAGE}");
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let allowed = match sub.as_str() {
+            "init" => &[
+                "--pod-dir",
+                "--tree-store",
+                "--hostname",
+                "--net",
+                "--dns",
+                "--stop-grace",
+                "--debug",
+            ][..],
+            "enter" => &["--pod-dir", "--app"][..],
+            "stop" => &["--pod-dir", "--force"][..],
+            _ => &["--pod-dir"][..],
+        };
+        if !allowed.contains(&name.as_str()) {
+            bail!("{sub}: unknown flag {name}\n{USAGE}");
+        }
+        match name.as_str() {
+            "--pod-dir" => pod_dir = Some(PathBuf::from(args.value(&name, inline)?)),
+            "--tree-store" => tree_store = Some(PathBuf::from(args.value(&name, inline)?)),
+            "--hostname" => hostname = Some(args.value(&name, inline)?),
+            "--app" => app = Some(args.value(&name, inline)?),
+            "--net" => {
+                net = match args.value(&name, inline)?.as_str() {
+                    "none" | "default" => NetMode::None,
+                    "host" => NetMode::Host,
+                    other => bail!("--net: expected none or host, got {other:?}"),
+                }
+            }
+            "--dns" => {
+                dns = match args.value(&name, inline)?.as_str() {
+                    "default" => DnsMode::Default,
+                    "host" => DnsMode::Host,
+                    "none" => DnsMode::None,
+                    other => bail!("--dns: expected default, host or none, got {other:?}"),
+                }
+            }
+            "--stop-grace" => stop_grace = parse_seconds(&args.value(&name, inline)?)?,
+            "--debug" | "--force" => {
+                if inline.is_some() {
+                    bail!("{name} takes no value");
+                }
+                if name == "--debug" {
+                    debug = true;
+                } else {
+                    force = true;
+                }
+            }
+            _ => unreachable!("flag list and match arms agree"),
+        }
+    }
+    let Some(pod_dir) = pod_dir else {
+        bail!("{sub}: --pod-dir is required\n{USAGE}");
+    };
+    if !rest.is_empty() && sub != "enter" {
+        bail!("{sub}: unexpected arguments {rest:?}");
+    }
+    Ok(match sub.as_str() {
+        "init" => {
+            let Some(tree_store) = tree_store else {
+                bail!("init: --tree-store is required\n{USAGE}");
+            };
+            Command::Init(InitOpts {
+                pod_dir,
+                tree_store,
+                hostname,
+                net,
+                dns,
+                stop_grace,
+                debug,
+            })
+        }
+        "enter" => {
+            let Some(app) = app else {
+                bail!("enter: --app is required\n{USAGE}");
+            };
+            Command::Enter(EnterOpts {
+                pod_dir,
+                app,
+                cmd: rest,
+            })
+        }
+        "stop" => Command::Stop(StopOpts { pod_dir, force }),
+        _ => Command::Gc(GcOpts { pod_dir }),
+    })
+}
+
+/// Seconds as a decimal ("10", "0.5"): tests need sub-second grace periods.
+fn parse_seconds(s: &str) -> Result<Duration> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(Duration::from_secs_f64(v)),
+        _ => bail!("--stop-grace: expected seconds between 0 and 86400, got {s:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn init_defaults() {
+        let c = parse(argv("init --pod-dir /p --tree-store=/t")).unwrap();
+        assert_eq!(
+            c,
+            Command::Init(InitOpts {
+                pod_dir: "/p".into(),
+                tree_store: "/t".into(),
+                hostname: None,
+                net: NetMode::None,
+                dns: DnsMode::Default,
+                stop_grace: DEFAULT_STOP_GRACE,
+                debug: false,
+            })
+        );
+    }
+
+    #[test]
+    fn init_all_flags() {
+        let c = parse(argv(
+            "init --pod-dir /p --tree-store /t --hostname h --net=host --dns host --stop-grace 0.5 --debug",
+        ))
+        .unwrap();
+        let Command::Init(o) = c else { panic!() };
+        assert_eq!(o.hostname.as_deref(), Some("h"));
+        assert_eq!(o.net, NetMode::Host);
+        assert_eq!(o.dns, DnsMode::Host);
+        assert_eq!(o.stop_grace, Duration::from_millis(500));
+        assert!(o.debug);
+    }
+
+    #[test]
+    fn enter_takes_the_rest_as_command() {
+        let c = parse(argv("enter --pod-dir /p --app a -- sh -c --app")).unwrap();
+        assert_eq!(
+            c,
+            Command::Enter(EnterOpts {
+                pod_dir: "/p".into(),
+                app: "a".into(),
+                cmd: argv("sh -c --app"),
+            })
+        );
+        let c = parse(argv("enter --pod-dir /p --app a id -u")).unwrap();
+        let Command::Enter(o) = c else { panic!() };
+        assert_eq!(o.cmd, argv("id -u"));
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        for bad in [
+            "",
+            "run --pod-dir /p",
+            "init --tree-store /t",
+            "init --pod-dir /p",
+            "init --pod-dir /p --tree-store /t --net bridge",
+            "init --pod-dir /p --tree-store /t --stop-grace -1",
+            "init --pod-dir /p --tree-store /t --force",
+            "stop --pod-dir /p extra",
+            "stop --pod-dir",
+            "gc --pod-dir /p --debug=1",
+            "enter --pod-dir /p",
+        ] {
+            assert!(parse(argv(bad)).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn stop_and_gc() {
+        assert_eq!(
+            parse(argv("stop --pod-dir /p --force")).unwrap(),
+            Command::Stop(StopOpts {
+                pod_dir: "/p".into(),
+                force: true
+            })
+        );
+        assert_eq!(
+            parse(argv("gc --pod-dir=/p")).unwrap(),
+            Command::Gc(GcOpts {
+                pod_dir: "/p".into()
+            })
+        );
+    }
+}

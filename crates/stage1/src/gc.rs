@@ -1,0 +1,104 @@
+//! `gc`: remove what an exited pod left outside its directory (its cgroups), and check the
+//! invariant that no mount remains under the pod directory. stage0 deletes the directory.
+
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+
+use crate::cli::GcOpts;
+use crate::error::{bail, Context, Result};
+use crate::{cgroups, fsutil};
+
+pub fn run(opts: GcOpts) -> Result<i32> {
+    let pod_dir = std::fs::canonicalize(&opts.pod_dir)
+        .with_ctx(|| format!("pod directory {}", opts.pod_dir.display()))?;
+    let dir = nix::fcntl::open(
+        &pod_dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_ctx(|| format!("open {}", pod_dir.display()))?;
+    let uuid = pod_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut problems = Vec::new();
+    if let Ok(list) = fsutil::read_at(&dir, "subcgroup") {
+        for line in String::from_utf8_lossy(&list)
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
+            if !cgroups::is_pod_cgroup(line, &uuid) {
+                problems.push(format!(
+                    "ignored subcgroup entry {line:?}: not a cgroup of this pod"
+                ));
+                continue;
+            }
+            if let Err(e) = cgroups::destroy(Path::new(line)) {
+                problems.push(format!("remove cgroup {line}: {e}"));
+            }
+        }
+    }
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
+    for m in mounts_under(&mountinfo, &pod_dir.to_string_lossy()) {
+        problems.push(format!("mount still present under the pod directory: {m}"));
+    }
+    if !problems.is_empty() {
+        bail!("gc: {}", problems.join("; "));
+    }
+    Ok(0)
+}
+
+/// Mount points (field 5 of mountinfo, octal escapes decoded) at or below `dir`.
+pub fn mounts_under(mountinfo: &str, dir: &str) -> Vec<String> {
+    let prefix = format!("{}/", dir.trim_end_matches('/'));
+    mountinfo
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(unescape)
+        .filter(|m| m.starts_with(&prefix) || m == dir.trim_end_matches('/'))
+        .collect()
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && b.len() >= i + 4
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MI: &str = "22 27 0:21 / /proc rw - proc proc rw\n\
+        90 27 0:50 / /var/pods/p1/stage1/rootfs rw - tmpfs tmpfs rw\n\
+        91 27 0:51 / /var/pods/p1\\040x/a rw - tmpfs tmpfs rw\n\
+        92 27 0:52 / /var/pods/p10 rw - tmpfs tmpfs rw\n";
+
+    #[test]
+    fn finds_mounts_below_a_dir() {
+        assert_eq!(
+            mounts_under(MI, "/var/pods/p1"),
+            ["/var/pods/p1/stage1/rootfs"]
+        );
+        assert_eq!(mounts_under(MI, "/var/pods/p1 x"), ["/var/pods/p1 x/a"]);
+        assert_eq!(mounts_under(MI, "/var/pods/p10/"), ["/var/pods/p10"]);
+        assert!(mounts_under(MI, "/srv").is_empty());
+    }
+}

@@ -1,0 +1,283 @@
+//! `init`: run a pod. Two processes, both single-threaded:
+//!
+//! * the **supervisor** (this process, host namespaces): checks the lock, reads the pod,
+//!   prepares the pod directory, creates the cgroups, unshares the pid namespace and forks;
+//!   then writes `<pod>/pid` once the pod is up, waits for PID 1 and exits with its code.
+//!   It holds `RKT_LOCK_FD` to the end, so the pod is "running" exactly while it lives.
+//! * pod **PID 1** (new pid namespace): dies with the supervisor (PR_SET_PDEATHSIG), builds
+//!   its own mount/uts/ipc(/net) namespaces and the pod's file systems, pivots into a
+//!   tmpfs root, starts the apps and reaps (see reaper).
+//!
+//! Every mount belongs to PID 1's mount namespace and vanishes with it, whatever is killed
+//! when.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{
+    kill, sigaction, sigprocmask, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
+};
+use nix::sys::stat::{umask, Mode};
+use nix::sys::wait::waitpid;
+use nix::unistd::{
+    fork, getpid, pipe2, read, sethostname, unlinkat, write, ForkResult, Pid, UnlinkatFlags,
+};
+
+use crate::cgroups::Cgroups;
+use crate::cli::{InitOpts, NetMode};
+use crate::error::{bail, Context, Result, STAGE1_FAILURE};
+use crate::lock::PodDir;
+use crate::manifest::{self, PodApp};
+use crate::rootfs::{self, PodFs};
+use crate::{fsutil, mounts, namespaces, process, reaper, seccomp, sys};
+
+pub fn run(opts: InitOpts) -> Result<i32> {
+    debug!("start");
+    let pod = PodDir::from_env(&opts.pod_dir)?;
+    let apps = manifest::load(pod.fd())?;
+    debug!("locked, manifest read");
+    let tree_store = std::fs::canonicalize(&opts.tree_store)
+        .with_ctx(|| format!("tree store {}", opts.tree_store.display()))?;
+    for app in &apps {
+        let lower = tree_store.join(&app.tree_store_id).join("rootfs");
+        if !lower.is_dir() {
+            bail!("app {:?}: tree store has no {}", app.name, lower.display());
+        }
+    }
+    let uuid = pod
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let hostname = opts
+        .hostname
+        .clone()
+        .unwrap_or_else(|| format!("podlog-{uuid}"));
+    if hostname.is_empty() || hostname.len() > 64 || hostname.contains('\0') {
+        bail!("hostname {hostname:?}: must be 1 to 64 bytes");
+    }
+    prepare_pod_dir(&pod, &apps)?;
+    debug!("pod dir prepared");
+    let status_dir = openat(
+        pod.fd(),
+        "status",
+        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open <pod>/status")?;
+    debug!("pod {uuid}: {} app(s), hostname {hostname}", apps.len());
+
+    let supervisor = sys::pidfd_open(getpid()).ctx("pidfd_open self")?;
+    // ready: PID 1 -> supervisor, "the apps run". go: supervisor -> PID 1, "you are in the
+    // pod's cgroups, start the apps"; cgroup migration is slow and overlaps PID 1's set-up.
+    let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
+    let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
+    // Blocked before the fork: PID 1 waits for them with sigtimedwait, and a pid namespace's
+    // init drops signals that arrive from outside while they have the default action.
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&reaper::signals()), None).ctx("block signals")?;
+    unshare(CloneFlags::CLONE_NEWPID).ctx("unshare the pid namespace")?;
+    // SAFETY: single-threaded process; the child only runs our own code before exec or exit.
+    match unsafe { fork() }.ctx("fork pod PID 1")? {
+        ForkResult::Child => {
+            drop(ready_r);
+            drop(go_w);
+            let ctx = Pid1 {
+                opts: &opts,
+                pod: &pod,
+                apps: &apps,
+                tree_store: &tree_store,
+                hostname: &hostname,
+                status_dir,
+            };
+            let code = match ctx.run(supervisor, go_r, ready_w) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("podlog-stage1: {e}");
+                    STAGE1_FAILURE
+                }
+            };
+            // SAFETY: ends PID 1 (and with it the namespaces) without running anything else.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(ready_w);
+            drop(go_r);
+            drop(status_dir);
+            supervise(child, &uuid, go_w, ready_r, &pod)
+        }
+    }
+}
+
+/// Directories stage1 needs in the pod dir (idempotent), and no stale results from a
+/// previous run: `pid` must only ever name this run's PID 1.
+fn prepare_pod_dir(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
+    let fd = pod.fd();
+    for name in ["pid", "subcgroup"] {
+        match unlinkat(fd, name, UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e).ctx(format!("remove stale <pod>/{name}")),
+        }
+    }
+    fsutil::mkdir_all_at(fd, "status", 0o755).ctx("mkdir <pod>/status")?;
+    fsutil::mkdir_all_at(fd, rootfs::STAGE1_ROOT, 0o755).ctx("mkdir <pod>/stage1/rootfs")?;
+    for app in apps {
+        let upper = rootfs::overlay_upper(app);
+        let work = rootfs::overlay_work(app);
+        fsutil::mkdir_all_at(fd, &upper, 0o755).with_ctx(|| format!("mkdir <pod>/{upper}"))?;
+        fsutil::mkdir_all_at(fd, &work, 0o700).with_ctx(|| format!("mkdir <pod>/{work}"))?;
+        let status = format!("status/{}", app.name);
+        match unlinkat(fd, status.as_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e).with_ctx(|| format!("remove stale <pod>/{status}")),
+        }
+    }
+    Ok(())
+}
+
+/// PID 1's host pid, for the signal handlers.
+static POD_PID1: AtomicI32 = AtomicI32::new(0);
+
+/// A signal to the supervisor (e.g. the engine stopping its child) becomes a graceful stop.
+extern "C" fn forward_stop(_: libc::c_int) {
+    let pid = POD_PID1.load(Ordering::Relaxed);
+    if pid > 0 {
+        // SAFETY: kill is async-signal-safe.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+}
+
+fn supervise(child: Pid, uuid: &str, go: OwnedFd, ready: OwnedFd, pod: &PodDir) -> Result<i32> {
+    POD_PID1.store(child.as_raw(), Ordering::Relaxed);
+    let act = SigAction::new(
+        SigHandler::Handler(forward_stop),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        // SAFETY: the handler only calls kill(2) with an atomic's value.
+        unsafe { sigaction(sig, &act) }.ctx("sigaction")?;
+    }
+    sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&reaper::signals()), None).ctx("unblock signals")?;
+
+    // subcgroup is written before pid (rkt's contract) since go precedes ready.
+    let cgroups = Cgroups::create(pod.fd(), uuid);
+    cgroups.add(child);
+    debug!("pod PID 1 is in its cgroups");
+    let _ = write(&go, b"1");
+    drop(go);
+
+    let mut byte = [0u8; 1];
+    let up = loop {
+        match read(&ready, &mut byte) {
+            Err(Errno::EINTR) => continue,
+            r => break matches!(r, Ok(1)),
+        }
+    };
+    drop(ready);
+    if up {
+        if let Err(e) = fsutil::write_atomic(pod.fd(), "pid", child.as_raw().to_string().as_bytes())
+        {
+            // Without `pid` nobody can enter or stop the pod: take it down.
+            eprintln!("podlog-stage1: write <pod>/pid: {e}");
+            let _ = kill(child, Signal::SIGKILL);
+        }
+        debug!("pod PID 1 is host pid {child}");
+    }
+    let status = loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            r => break r.ctx("wait for pod PID 1")?,
+        }
+    };
+    cgroups.remove();
+    Ok(reaper::exit_code(status).unwrap_or(STAGE1_FAILURE))
+}
+
+struct Pid1<'a> {
+    opts: &'a InitOpts,
+    pod: &'a PodDir,
+    apps: &'a [PodApp],
+    tree_store: &'a Path,
+    hostname: &'a str,
+    status_dir: OwnedFd,
+}
+
+impl Pid1<'_> {
+    fn run(self, supervisor: OwnedFd, go: OwnedFd, ready: OwnedFd) -> Result<i32> {
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx("set PR_SET_PDEATHSIG")?;
+        // The supervisor may have died before the line above: its pidfd is readable then.
+        let mut fds = [PollFd::new(supervisor.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::ZERO).ctx("poll the supervisor's pidfd")? > 0 {
+            bail!("the supervisor died during start-up");
+        }
+        drop(supervisor);
+        nix::unistd::setsid().ctx("setsid")?;
+        debug!("pid 1 up");
+        // Exact modes for device nodes and directories; apps get 022 back.
+        umask(Mode::empty());
+
+        namespaces::unshare_pod(self.opts.net)?;
+        mounts::make_everything_private()?;
+        if self.opts.net == NetMode::None {
+            namespaces::loopback_up()?;
+        }
+        sethostname(self.hostname).ctx("sethostname")?;
+
+        let fs = PodFs {
+            pod_dir: &self.pod.path,
+            tree_store: self.tree_store,
+            hostname: self.hostname,
+            dns: self.opts.dns,
+        };
+        debug!("namespaces ready");
+        let stage1_root: PathBuf = fs.mount_stage1_root()?;
+        let mut plans = Vec::with_capacity(self.apps.len());
+        for app in self.apps {
+            let rootfd = fs.setup_app(&stage1_root, app)?;
+            let root = rootfs::app_root_after_pivot(&app.name);
+            plans.push(process::plan(
+                &app.name,
+                &app.app,
+                &root,
+                &rootfd,
+                &app.app.exec,
+            )?);
+        }
+        debug!("apps' rootfs ready");
+        let filter = seccomp::default_filter();
+        mounts::pivot_into(&stage1_root)?;
+        // The stage1 root is only a skeleton of mount points: nothing may write to it.
+        mounts::remount_readonly(
+            Path::new("/"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+        )?;
+        debug!("pod file systems ready");
+        let mut byte = [0u8; 1];
+        if read(&go, &mut byte) != Ok(1) {
+            bail!("the supervisor died during start-up");
+        }
+        drop(go);
+
+        let mut started = Vec::with_capacity(plans.len());
+        for (app, plan) in self.apps.iter().zip(&plans) {
+            // SAFETY: single-threaded; the child only applies the plan and execs or _exits.
+            match unsafe { fork() }.with_ctx(|| format!("fork app {:?}", app.name))? {
+                ForkResult::Child => process::exec_child(plan, &filter, true),
+                ForkResult::Parent { child } => started.push((app.name.clone(), child)),
+            }
+        }
+        debug!("started {} app(s)", started.len());
+        let _ = write(&ready, b"1");
+        drop(ready);
+        Ok(reaper::run(
+            reaper::PodState::new(started),
+            self.status_dir.as_fd(),
+            self.opts.stop_grace,
+        ))
+    }
+}

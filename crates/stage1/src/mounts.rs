@@ -1,0 +1,120 @@
+//! Mount primitives. Everything here runs in pod PID 1's own mount namespace, after
+//! [`make_everything_private`]: no mount made here can propagate to the host, and no host
+//! mount is ever changed.
+
+use std::path::Path;
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::unistd::{chdir, pivot_root};
+
+use crate::error::{Context, Result};
+
+/// The first thing done in a new mount namespace: its copies of the host's mounts stop
+/// receiving and sending propagation events, so later mounts and unmounts stay here.
+pub fn make_everything_private() -> Result<()> {
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .ctx("make / recursively private")
+}
+
+pub fn fs(
+    source: &str,
+    target: &Path,
+    fstype: &str,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> Result<()> {
+    mount(Some(source), target, Some(fstype), flags, data)
+        .with_ctx(|| format!("mount {fstype} on {}", target.display()))
+}
+
+/// A read-only bind of `target` onto itself, keeping `flags` (nosuid etc.): a bind mount
+/// takes MS_RDONLY only on a remount.
+pub fn bind_readonly(target: &Path, flags: MsFlags) -> Result<()> {
+    mount(
+        Some(target),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_ctx(|| format!("bind {}", target.display()))?;
+    remount_readonly(target, flags)
+}
+
+pub fn remount_readonly(target: &Path, flags: MsFlags) -> Result<()> {
+    mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | flags,
+        None::<&str>,
+    )
+    .with_ctx(|| format!("remount {} read-only", target.display()))
+}
+
+/// Hides a file behind `/dev/null` (`null` is the app's own node).
+pub fn mask_file(null: &Path, target: &Path) -> Result<()> {
+    mount(
+        Some(null),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_ctx(|| format!("mask {}", target.display()))
+}
+
+/// Hides a directory behind an empty read-only tmpfs.
+pub fn mask_dir(target: &Path) -> Result<()> {
+    fs("tmpfs", target, "tmpfs", MsFlags::MS_RDONLY, None)
+}
+
+/// lowerdir/upperdir/workdir values are split on `,` (options) and `:` (lower layers), and
+/// `\` escapes: escape all three.
+pub fn escape_overlay_path(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    for c in p.chars() {
+        if matches!(c, '\\' | ',' | ':') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        escape_overlay_path(&lower.to_string_lossy()),
+        escape_overlay_path(&upper.to_string_lossy()),
+        escape_overlay_path(&work.to_string_lossy()),
+    );
+    fs("overlay", target, "overlay", MsFlags::empty(), Some(&opts))
+}
+
+/// Makes `new_root` (a mount point) the root of this mount namespace and drops the old root:
+/// after this, no host path is reachable from the pod. The pivot_root(".", ".") form
+/// (runc, youki) needs no directory for the old root inside the new one.
+pub fn pivot_into(new_root: &Path) -> Result<()> {
+    chdir(new_root).with_ctx(|| format!("chdir {}", new_root.display()))?;
+    pivot_root(".", ".").ctx("pivot_root")?;
+    umount2(".", MntFlags::MNT_DETACH).ctx("detach the old root")?;
+    chdir("/").ctx("chdir /")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_overlay_separators() {
+        assert_eq!(escape_overlay_path("/a/b"), "/a/b");
+        assert_eq!(escape_overlay_path("/a,b:c\\d"), "/a\\,b\\:c\\\\d");
+    }
+}

@@ -1,0 +1,265 @@
+//! Turning an app (or an `enter` command) into a process: the plan is computed up front
+//! against the app's rootfs (credentials from the image's /etc/passwd and /etc/group, the
+//! binary, the working directory), so bad input fails before anything starts; the forked
+//! child then only applies it.
+
+use std::ffi::CString;
+use std::os::fd::AsFd;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::signal::{signal, sigprocmask, SigHandler, SigSet, SigmaskHow, Signal};
+use nix::sys::stat::{fstat, umask, Mode, SFlag};
+use nix::unistd::{chdir, chroot, execve, setgroups, setresgid, setresuid, Gid, Uid};
+
+use crate::caps;
+use crate::error::{bail, Context, Error, Result, STAGE1_FAILURE};
+use crate::fsutil;
+use crate::manifest::App;
+use crate::seccomp::Filter;
+use crate::user;
+
+/// The ACE's default `$PATH` (appc spec/ace.md).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+pub struct ExecPlan {
+    /// Directory to chroot into, as seen by the process that forks the child.
+    root: CString,
+    cwd: CString,
+    path: CString,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    uid: Uid,
+    gid: Gid,
+    groups: Vec<Gid>,
+}
+
+/// Resolves everything needed to run `argv` (the app's exec unless overridden, as `enter`
+/// does) as app `name`, inside the rootfs open as `rootfd` (chroot target `root`).
+pub fn plan(
+    name: &str,
+    app: &App,
+    root: &str,
+    rootfd: impl AsFd + Copy,
+    argv: &[String],
+) -> Result<ExecPlan> {
+    let in_app = |e: Error| Error::msg(format!("app {name:?}: {e}"));
+    let text = |p: &str| -> Result<Option<String>> {
+        let raw = fsutil::read_in_root(rootfd, p).with_ctx(|| format!("read the image's {p}"))?;
+        Ok(raw.map(|b| String::from_utf8_lossy(&b).into_owned()))
+    };
+    let passwd = text("/etc/passwd").map_err(in_app)?;
+    let group = text("/etc/group").map_err(in_app)?;
+    let uid = user::resolve_user(&app.user, passwd.as_deref()).map_err(in_app)?;
+    let gid = user::resolve_group(&app.group, group.as_deref()).map_err(in_app)?;
+    let env = build_env(name, app, &user::home_of(uid, passwd.as_deref()));
+    let cwd = app.working_directory();
+    match fsutil::open_in_root(rootfd, cwd, OFlag::O_PATH | OFlag::O_DIRECTORY, 0) {
+        Ok(_) => {}
+        Err(Errno::ENOENT) => {
+            bail!("app {name:?}: working directory {cwd:?} does not exist in the image")
+        }
+        Err(Errno::ENOTDIR) => bail!("app {name:?}: working directory {cwd:?} is not a directory"),
+        Err(e) => return Err(e).with_ctx(|| format!("app {name:?}: working directory {cwd:?}")),
+    }
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+    let path = find_executable(rootfd, &argv[0], path_var, cwd).map_err(in_app)?;
+    let cstr = |s: &str| {
+        CString::new(s).map_err(|_| Error::msg(format!("app {name:?}: NUL byte in {s:?}")))
+    };
+    Ok(ExecPlan {
+        root: cstr(root)?,
+        cwd: cstr(cwd)?,
+        path: cstr(&path)?,
+        argv: argv.iter().map(|a| cstr(a)).collect::<Result<_>>()?,
+        env: env
+            .iter()
+            .map(|(k, v)| cstr(&format!("{k}={v}")))
+            .collect::<Result<_>>()?,
+        uid: Uid::from_raw(uid),
+        gid: Gid::from_raw(gid),
+        groups: app
+            .supplementary_gids
+            .iter()
+            .map(|g| Gid::from_raw(*g))
+            .collect(),
+    })
+}
+
+/// Defaults first, the manifest's variables over them, then the two variables the ACE
+/// always sets. Order is kept (first occurrence wins the position) for reproducible output.
+pub fn build_env(name: &str, app: &App, home: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("HOME".into(), home.into()),
+    ];
+    let forced = [("AC_APP_NAME", name), ("container", "podlog")];
+    let pairs = app
+        .environment
+        .iter()
+        .map(|e| (e.name.as_str(), e.value.as_str()));
+    for (k, v) in pairs.chain(forced) {
+        match env.iter_mut().find(|(ek, _)| ek == k) {
+            Some(slot) => slot.1 = v.to_string(),
+            None => env.push((k.to_string(), v.to_string())),
+        }
+    }
+    env
+}
+
+/// Where `bin` would be found (rkt's findBinPath): absolute as is, with a slash relative to
+/// the working directory, else each `$PATH` entry (empty or relative ones from `cwd`).
+pub fn exec_candidates(bin: &str, path_var: &str, cwd: &str) -> Vec<String> {
+    let join = |dir: &str, file: &str| format!("{}/{}", dir.trim_end_matches('/'), file);
+    if bin.starts_with('/') {
+        return vec![bin.to_string()];
+    }
+    if bin.contains('/') {
+        return vec![join(cwd, bin)];
+    }
+    path_var
+        .split(':')
+        .map(|dir| match dir {
+            "" => join(cwd, bin),
+            d if d.starts_with('/') => join(d, bin),
+            d => join(&join(cwd, d), bin),
+        })
+        .collect()
+}
+
+fn find_executable(
+    rootfd: impl AsFd + Copy,
+    bin: &str,
+    path_var: &str,
+    cwd: &str,
+) -> Result<String> {
+    let mut not_executable = None;
+    for cand in exec_candidates(bin, path_var, cwd) {
+        let Ok(fd) = fsutil::open_in_root(rootfd, &cand, OFlag::O_PATH, 0) else {
+            continue;
+        };
+        let st = fstat(&fd).with_ctx(|| format!("stat {cand}"))?;
+        let regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+        if regular && st.st_mode & 0o111 != 0 {
+            return Ok(cand);
+        }
+        not_executable.get_or_insert(cand);
+    }
+    match not_executable {
+        Some(p) => bail!("exec {bin:?}: {p} is not an executable file"),
+        None if bin.contains('/') => bail!("exec {bin:?}: no such file in the image"),
+        None => bail!("exec {bin:?}: not found in PATH={path_var}"),
+    }
+}
+
+/// Runs in the forked child: applies the plan and execs. Never returns; a failure is
+/// reported on stderr and ends the child with 254 (stage1's own failure code).
+pub fn exec_child(plan: &ExecPlan, filter: &Filter, new_session: bool) -> ! {
+    let err = apply_and_exec(plan, filter, new_session);
+    eprintln!(
+        "podlog-stage1: {} ({}): {err}",
+        plan.argv[0].to_string_lossy(),
+        plan.path.to_string_lossy()
+    );
+    // SAFETY: _exit is async-signal-safe and skips the parent's atexit handlers and buffers.
+    unsafe { libc::_exit(STAGE1_FAILURE) }
+}
+
+fn apply_and_exec(plan: &ExecPlan, filter: &Filter, new_session: bool) -> Error {
+    let r: Result<()> = (|| {
+        // Blocked and ignored signals survive execve: PID 1 blocks some for sigtimedwait,
+        // Rust's runtime ignores SIGPIPE, and `enter` ignores SIGINT/SIGQUIT while waiting.
+        for sig in [
+            Signal::SIGPIPE,
+            Signal::SIGINT,
+            Signal::SIGQUIT,
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+        ] {
+            // SAFETY: restoring the default disposition installs no handler.
+            unsafe { signal(sig, SigHandler::SigDfl) }.ctx("reset signal dispositions")?;
+        }
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+            .ctx("reset the signal mask")?;
+        if new_session {
+            nix::unistd::setsid().ctx("setsid")?;
+        }
+        umask(Mode::from_bits_truncate(0o022));
+        chroot(plan.root.as_c_str()).ctx("chroot")?;
+        chdir("/").ctx("chdir /")?;
+        setgroups(&plan.groups).ctx("setgroups")?;
+        caps::restrict_to_retain_set()?;
+        setresgid(plan.gid, plan.gid, plan.gid).ctx("setresgid")?;
+        setresuid(plan.uid, plan.uid, plan.uid).ctx("setresuid")?;
+        // After setresuid, so that the app's user must be able to enter it.
+        chdir(plan.cwd.as_c_str()).with_ctx(|| format!("chdir {}", plan.cwd.to_string_lossy()))?;
+        nix::sys::prctl::set_no_new_privs().ctx("set no_new_privs")?;
+        crate::sys::cloexec_from_3().ctx("close_range")?;
+        filter.install()
+    })();
+    if let Err(e) = r {
+        return e;
+    }
+    match execve(&plan.path, &plan.argv, &plan.env) {
+        Err(e) => Error::msg(format!("execve: {}", e.desc())),
+        Ok(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::EnvVar;
+
+    fn app(env: &[(&str, &str)]) -> App {
+        App {
+            exec: vec!["/bin/true".into()],
+            user: "0".into(),
+            group: "0".into(),
+            supplementary_gids: vec![],
+            working_directory: None,
+            environment: env
+                .iter()
+                .map(|(k, v)| EnvVar {
+                    name: k.to_string(),
+                    value: v.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn env_defaults_manifest_then_forced() {
+        let env = build_env(
+            "web",
+            &app(&[("FOO", "1"), ("PATH", "/bin"), ("container", "x")]),
+            "/root",
+        );
+        let got: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            got,
+            [
+                "PATH=/bin",
+                "HOME=/root",
+                "FOO=1",
+                "container=podlog",
+                "AC_APP_NAME=web"
+            ]
+        );
+        let env = build_env("a", &app(&[]), "/");
+        assert_eq!(env[0], ("PATH".to_string(), DEFAULT_PATH.to_string()));
+    }
+
+    #[test]
+    fn candidates() {
+        assert_eq!(exec_candidates("/bin/sh", "/x", "/"), ["/bin/sh"]);
+        assert_eq!(exec_candidates("bin/sh", "/x", "/srv"), ["/srv/bin/sh"]);
+        assert_eq!(
+            exec_candidates("sh", "/usr/bin::rel:/bin/", "/w/"),
+            ["/usr/bin/sh", "/w/sh", "/w/rel/sh", "/bin/sh"]
+        );
+    }
+}

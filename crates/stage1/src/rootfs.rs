@@ -1,0 +1,206 @@
+//! Builds the pod's file system tree in pod PID 1's private mount namespace:
+//!
+//! ```text
+//! <pod>/stage1/rootfs           tmpfs, becomes / of the namespace (pivot_root)
+//!   opt/stage2/<app>/rootfs     overlay: lower <tree-store>/<treeStoreID>/rootfs,
+//!                               upper/work <pod>/overlay/<treeStoreID>/{upper,work}/<app>
+//!     proc sys dev dev/pts dev/shm, and read-only or masked kernel files
+//! ```
+//!
+//! Image-controlled paths are opened with RESOLVE_IN_ROOT (see fsutil), or checked not to be
+//! symlinks before something is mounted on them.
+
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::mount::MsFlags;
+use nix::sys::stat::{fstatat, mkdirat, Mode, SFlag};
+use nix::unistd::{unlinkat, UnlinkatFlags};
+
+use crate::cli::DnsMode;
+use crate::dev;
+use crate::error::{bail, Context, Result};
+use crate::fsutil;
+use crate::manifest::PodApp;
+use crate::mounts;
+
+/// Where an app's rootfs lives once the stage1 tmpfs is `/`.
+pub fn app_root_after_pivot(app: &str) -> String {
+    format!("/opt/stage2/{app}/rootfs")
+}
+
+/// The pod directory's layout, relative to the pod directory.
+pub fn overlay_upper(app: &PodApp) -> String {
+    format!("overlay/{}/upper/{}", app.tree_store_id, app.name)
+}
+pub fn overlay_work(app: &PodApp) -> String {
+    format!("overlay/{}/work/{}", app.tree_store_id, app.name)
+}
+pub const STAGE1_ROOT: &str = "stage1/rootfs";
+
+/// Kernel files an app may read but not write (runc's and youki's default list).
+const READONLY: [&str; 5] = [
+    "proc/bus",
+    "proc/fs",
+    "proc/irq",
+    "proc/sys",
+    "proc/sysrq-trigger",
+];
+/// Kernel files and directories an app may not see at all (same source).
+const MASKED: [&str; 11] = [
+    "proc/acpi",
+    "proc/asound",
+    "proc/kcore",
+    "proc/keys",
+    "proc/latency_stats",
+    "proc/timer_list",
+    "proc/timer_stats",
+    "proc/sched_debug",
+    "proc/scsi",
+    "sys/firmware",
+    "sys/devices/virtual/powercap",
+];
+
+pub struct PodFs<'a> {
+    pub pod_dir: &'a Path,
+    pub tree_store: &'a Path,
+    pub hostname: &'a str,
+    pub dns: DnsMode,
+}
+
+impl PodFs<'_> {
+    /// Mounts the tmpfs that becomes the namespace's `/`; returns its path.
+    pub fn mount_stage1_root(&self) -> Result<PathBuf> {
+        let root = self.pod_dir.join(STAGE1_ROOT);
+        mounts::fs(
+            "tmpfs",
+            &root,
+            "tmpfs",
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            Some("mode=755,size=1024k"),
+        )?;
+        Ok(root)
+    }
+
+    /// Sets up one app's rootfs under `stage1_root`; returns an O_PATH fd on it, which stays
+    /// valid after pivot_root, for the credential and exec look-ups.
+    pub fn setup_app(&self, stage1_root: &Path, app: &PodApp) -> Result<OwnedFd> {
+        let rel = app_root_after_pivot(&app.name);
+        let root = stage1_root.join(rel.trim_start_matches('/'));
+        std::fs::create_dir_all(&root).with_ctx(|| format!("mkdir {}", root.display()))?;
+        let lower = self.tree_store.join(&app.tree_store_id).join("rootfs");
+        mounts::overlay(
+            &lower,
+            &self.pod_dir.join(overlay_upper(app)),
+            &self.pod_dir.join(overlay_work(app)),
+            &root,
+        )
+        .with_ctx(|| format!("app {:?}", app.name))?;
+        let rootfd = nix::fcntl::open(
+            &root,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_ctx(|| format!("open {}", root.display()))?;
+
+        let kernel = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        ensure_plain_dir(&rootfd, "dev", &app.name)?;
+        dev::setup(&root.join("dev"))?;
+        ensure_plain_dir(&rootfd, "proc", &app.name)?;
+        mounts::fs("proc", &root.join("proc"), "proc", kernel, None)?;
+        ensure_plain_dir(&rootfd, "sys", &app.name)?;
+        mounts::fs(
+            "sysfs",
+            &root.join("sys"),
+            "sysfs",
+            kernel | MsFlags::MS_RDONLY,
+            None,
+        )?;
+        for p in READONLY {
+            let target = root.join(p);
+            if target.exists() {
+                mounts::bind_readonly(&target, kernel)?;
+            }
+        }
+        let null = root.join("dev/null");
+        for p in MASKED {
+            let target = root.join(p);
+            match std::fs::metadata(&target) {
+                Ok(m) if m.is_dir() => mounts::mask_dir(&target)?,
+                Ok(_) => mounts::mask_file(&null, &target)?,
+                Err(_) => {}
+            }
+        }
+        self.write_etc(&rootfd, &app.name)?;
+        Ok(rootfd)
+    }
+
+    /// `/etc/hosts` always; `/etc/resolv.conf` per the DNS mode. Written through the overlay,
+    /// so they land in the app's upper dir and the image stays untouched.
+    fn write_etc(&self, rootfd: &OwnedFd, app: &str) -> Result<()> {
+        let etc = match fsutil::open_in_root(rootfd, "etc", OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0)
+        {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => {
+                mkdirat(rootfd, "etc", Mode::from_bits_truncate(0o755)).ctx("mkdir /etc")?;
+                fsutil::open_in_root(rootfd, "etc", OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0)
+                    .ctx("open /etc")?
+            }
+            Err(e) => return Err(e).with_ctx(|| format!("app {app:?}: open the image's /etc")),
+        };
+        let hosts = format!(
+            "127.0.0.1\tlocalhost localhost.localdomain {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n",
+            h = self.hostname
+        );
+        replace_file(&etc, "hosts", hosts.as_bytes())
+            .with_ctx(|| format!("app {app:?}: write /etc/hosts"))?;
+        let image_has_resolv = fstatat(&etc, "resolv.conf", AtFlags::AT_SYMLINK_NOFOLLOW).is_ok();
+        let copy_host = match self.dns {
+            DnsMode::Host => true,
+            DnsMode::Default => !image_has_resolv,
+            DnsMode::None => false,
+        };
+        if copy_host {
+            let host = std::fs::read("/etc/resolv.conf").unwrap_or_default();
+            replace_file(&etc, "resolv.conf", &host)
+                .with_ctx(|| format!("app {app:?}: write /etc/resolv.conf"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes sure `name` (a top-level entry of the rootfs) is a real directory before a file
+/// system is mounted on it: mount(2) follows symlinks, and `/proc -> /etc` in an image must
+/// not make stage1 mount over a host path.
+fn ensure_plain_dir(rootfd: &OwnedFd, name: &str, app: &str) -> Result<()> {
+    match mkdirat(rootfd, name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e).with_ctx(|| format!("app {app:?}: mkdir /{name}")),
+    }
+    let st =
+        fstatat(rootfd, name, AtFlags::AT_SYMLINK_NOFOLLOW).with_ctx(|| format!("stat /{name}"))?;
+    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
+        bail!("app {app:?}: the image's /{name} is not a directory");
+    }
+    Ok(())
+}
+
+/// Replaces `name` in `dir` by a new regular file; a symlink there is replaced, not followed.
+fn replace_file(dir: impl AsFd + Copy, name: &str, data: &[u8]) -> nix::Result<()> {
+    match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e),
+    }
+    let fd = openat(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o644),
+    )?;
+    std::fs::File::from(fd)
+        .write_all(data)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+}

@@ -1,0 +1,64 @@
+//! Thin wrappers for the few system calls nix does not cover.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, Signal};
+use nix::unistd::Pid;
+
+/// A pidfd: signals and setns through it cannot hit a recycled pid.
+pub fn pidfd_open(pid: Pid) -> nix::Result<OwnedFd> {
+    // SAFETY: integer arguments only; on success the kernel returns a new fd that we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    Errno::result(fd).map(|fd| {
+        // SAFETY: fd is a fresh descriptor returned by pidfd_open, owned by nobody else.
+        unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+    })
+}
+
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: Signal) -> nix::Result<()> {
+    // SAFETY: a null siginfo is allowed (the kernel fills in a SI_USER siginfo).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig as libc::c_int,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// Marks every fd from 3 up close-on-exec, so an app inherits only its stdio.
+pub fn cloexec_from_3() -> nix::Result<()> {
+    // SAFETY: integer arguments only.
+    let r = unsafe { libc::close_range(3, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) };
+    Errno::result(r).map(drop)
+}
+
+pub fn flock(fd: BorrowedFd<'_>, op: libc::c_int) -> nix::Result<()> {
+    // SAFETY: integer arguments only; fd is a valid borrowed descriptor.
+    let r = unsafe { libc::flock(fd.as_raw_fd(), op) };
+    Errno::result(r).map(drop)
+}
+
+/// Waits for one of `set` (which must be blocked), at most `timeout` if given.
+/// `Ok(None)` means the timeout passed.
+pub fn sigtimedwait(set: &SigSet, timeout: Option<Duration>) -> nix::Result<Option<Signal>> {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs() as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let tsp = ts
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: set and ts outlive the call; a null siginfo pointer is allowed.
+    let r = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), tsp) };
+    match Errno::result(r) {
+        Ok(sig) => Signal::try_from(sig).map(Some),
+        Err(Errno::EAGAIN) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,201 @@
+/**
+ * Builds pod directories for podlog-stage1 the way stage0 lays them out (docs/stage1.md), and spawns
+ * stage1 on them. Nothing here mounts anything: the tree store is a plain copy of the busybox rootfs.
+ *
+ * The pod lock: Node cannot flock, and src/native.ts (the addon's lock) does not exist yet. So the
+ * pod directory is opened here and util-linux `flock -xn 3` locks that open file description through an
+ * inherited fd; the lock belongs to the description, so it outlives the flock process, exactly as if
+ * this process had called flock(2). The fd is then passed to stage1 as fd 3 with RKT_LOCK_FD=3.
+ * TODO: use the addon's lock function once src/native.ts exports one.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { busyboxRootfs, repoRoot } from './fixtures.js';
+
+export const stage1Bin = join(repoRoot, 'build', 'podlog-stage1');
+export const TREE_STORE_ID = 'deps-sha512-busybox';
+
+export interface AppSpec {
+  name: string;
+  exec: string[];
+  user?: string;
+  group?: string;
+  supplementaryGIDs?: number[];
+  workingDirectory?: string;
+  environment?: Record<string, string>;
+}
+
+let treeStore: string | undefined;
+const tempDirs: string[] = [];
+
+/** A tree store holding one rendered tree, a copy of the busybox rootfs (made once per process). */
+export function busyboxTreeStore(): string {
+  if (treeStore) return treeStore;
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-s1-store-'));
+  tempDirs.push(dir);
+  mkdirSync(join(dir, TREE_STORE_ID));
+  const cp = spawnSync('cp', ['-a', busyboxRootfs, join(dir, TREE_STORE_ID, 'rootfs')]);
+  if (cp.status !== 0) throw new Error(`cp -a ${busyboxRootfs}: ${cp.stderr}`);
+  treeStore = dir;
+  return dir;
+}
+
+/** A fresh pod directory named by a new UUID, as stage0 prepares it. */
+export function makePod(apps: AppSpec[]): string {
+  const parent = mkdtempSync(join(tmpdir(), 'podlog-s1-pods-'));
+  tempDirs.push(parent);
+  const dir = join(parent, randomUUID());
+  mkdirSync(dir);
+  const manifest = {
+    acKind: 'PodManifest',
+    acVersion: '0.8.11',
+    apps: apps.map((a) => ({
+      name: a.name,
+      image: { id: 'sha512-0000', name: 'podlog.test/busybox' },
+      app: {
+        exec: a.exec,
+        user: a.user ?? '0',
+        group: a.group ?? '0',
+        supplementaryGIDs: a.supplementaryGIDs ?? [],
+        workingDirectory: a.workingDirectory ?? '/',
+        environment: Object.entries(a.environment ?? {}).map(([name, value]) => ({ name, value })),
+      },
+    })),
+  };
+  writeFileSync(join(dir, 'pod'), JSON.stringify(manifest));
+  for (const a of apps) {
+    mkdirSync(join(dir, 'appsinfo', a.name), { recursive: true });
+    writeFileSync(join(dir, 'appsinfo', a.name, 'treeStoreID'), `${TREE_STORE_ID}\n`);
+    writeFileSync(
+      join(dir, 'appsinfo', a.name, 'manifest'),
+      JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'podlog.test/busybox' }),
+    );
+  }
+  return dir;
+}
+
+/** Opens the pod directory and takes an exclusive flock on that open file description. */
+export function lockPod(dir: string): number {
+  const fd = openSync(dir, 'r');
+  const r = spawnSync('flock', ['--exclusive', '--nonblock', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+  if (r.status !== 0) {
+    closeSync(fd);
+    throw new Error(`flock ${dir}: ${r.stderr?.toString() ?? r.error?.message}`);
+  }
+  return fd;
+}
+
+export interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Running {
+  child: ChildProcess;
+  done: Promise<Result>;
+}
+
+/** Spawns stage1 with `fd` (if any) as fd 3 and RKT_LOCK_FD=3. */
+export function spawnStage1(args: string[], fd?: number): Running {
+  const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe'];
+  if (fd !== undefined) stdio.push(fd);
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (fd !== undefined) env.RKT_LOCK_FD = '3';
+  else delete env.RKT_LOCK_FD;
+  const child = spawn(stage1Bin, args, { stdio, env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<Result>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+export interface InitOptions {
+  hostname?: string;
+  net?: 'none' | 'host';
+  dns?: 'default' | 'host' | 'none';
+  stopGrace?: number;
+}
+
+export function initArgs(dir: string, o: InitOptions = {}): string[] {
+  const args = ['init', '--pod-dir', dir, '--tree-store', busyboxTreeStore()];
+  if (o.hostname) args.push('--hostname', o.hostname);
+  if (o.net) args.push('--net', o.net);
+  if (o.dns) args.push('--dns', o.dns);
+  if (o.stopGrace !== undefined) args.push('--stop-grace', String(o.stopGrace));
+  return args;
+}
+
+/** Locks the pod and starts `init`; the lock fd is closed when stage1 has exited. */
+export function startPod(dir: string, o: InitOptions = {}): Running {
+  const fd = lockPod(dir);
+  const r = spawnStage1(initArgs(dir, o), fd);
+  r.done.finally(() => closeSync(fd)).catch(() => {});
+  return r;
+}
+
+export const runPod = (dir: string, o: InitOptions = {}): Promise<Result> => startPod(dir, o).done;
+
+/** Runs a stage1 subcommand that needs no lock fd (enter, stop, gc). */
+export const stage1 = (args: string[]): Promise<Result> => spawnStage1(args).done;
+
+export const appStatus = (dir: string, app: string): string | undefined => {
+  const p = join(dir, 'status', app);
+  return existsSync(p) ? readFileSync(p, 'utf8') : undefined;
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for `<pod>/pid` (written once the apps run); undefined if stage1 ends first. */
+export async function waitForPid(dir: string, running: Running, timeoutMs = 10_000): Promise<number | undefined> {
+  let exited = false;
+  void running.done.then(() => (exited = true));
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end && !exited) {
+    const p = join(dir, 'pid');
+    if (existsSync(p)) return Number(readFileSync(p, 'utf8'));
+    await sleep(5);
+  }
+  return undefined;
+}
+
+/** Host pids whose command line contains `needle` (e.g. a pod directory or a unique marker). */
+export function pidsMatching(needle: string): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').replaceAll('\0', ' ').includes(needle)) out.push(Number(e));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** Polls until no process matches `needle`; returns the stragglers after `timeoutMs`. */
+export async function waitNoProcess(needle: string, timeoutMs = 5000): Promise<number[]> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const left = pidsMatching(needle);
+    if (left.length === 0 || Date.now() > end) return left;
+    await sleep(10);
+  }
+}
+
+export const mountinfo = (): string => readFileSync('/proc/self/mountinfo', 'utf8');
+
+/** Removes the temp dirs of this process (tree store and pods). Nothing in them is mounted. */
+export function cleanupStage1Dirs(): void {
+  for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  treeStore = undefined;
+}

@@ -1,0 +1,318 @@
+/**
+ * podlog-stage1, for real, as root: spawned from Node on pod directories built like stage0 builds them.
+ * Every test checks that the test process's own mount table is unchanged afterwards: stage1 mounts only
+ * in its private mount namespace.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  appStatus,
+  cleanupStage1Dirs,
+  initArgs,
+  makePod,
+  mountinfo,
+  pidsMatching,
+  runPod,
+  spawnStage1,
+  stage1,
+  startPod,
+  waitForPid,
+  waitNoProcess,
+  type AppSpec,
+  type Result,
+} from './helpers/stage1-pod.js';
+
+const RETAIN_MASK = '00000000a80425fb';
+const sh = (name: string, script: string, extra: Partial<AppSpec> = {}): AppSpec => ({
+  name,
+  exec: ['/bin/sh', '-c', script],
+  ...extra,
+});
+const marker = (): string => `${Math.floor(Math.random() * 1e6)}`;
+
+/** Runs `fn` and checks that it left the mount table as it found it and no process of the pod behind. */
+async function clean(t: ExecutionContext, dir: string, fn: () => Promise<void>): Promise<void> {
+  const before = mountinfo();
+  await fn();
+  t.is(mountinfo(), before, 'the host mount table is unchanged');
+  t.deepEqual(await waitNoProcess(dir), [], 'no process of the pod is left');
+  const gc = await stage1(['gc', '--pod-dir', dir]);
+  t.is(gc.code, 0, `gc: ${gc.stderr}`);
+  const subcgroup = join(dir, 'subcgroup');
+  const cgroups = existsSync(subcgroup) ? readFileSync(subcgroup, 'utf8') : '';
+  for (const line of cgroups.split('\n').filter(Boolean)) {
+    t.false(existsSync(line), `cgroup ${line} is removed`);
+  }
+}
+
+test.after.always(cleanupStage1Dirs);
+
+for (const [code, script] of [
+  [0, 'exit 0'],
+  [3, 'exit 3'],
+  [143, 'kill -TERM $$'],
+] as const) {
+  test.serial(`the app's exit code ${code} is the pod's code and its recorded status`, async (t) => {
+    const dir = makePod([sh('web', script)]);
+    await clean(t, dir, async () => {
+      const r = await runPod(dir);
+      t.is(r.code, code, r.stderr);
+      t.is(appStatus(dir, 'web'), String(code));
+    });
+  });
+}
+
+test.serial('inside: private pid namespace, hostname, exact mounts and /dev, reduced privileges', async (t) => {
+  const script = [
+    'echo "pid=$$"',
+    'echo "host=$(hostname)"',
+    'echo "init=$(tr "\\0" " " < /proc/1/cmdline)"',
+    'echo "procs=$(ls /proc | grep -c "^[0-9]*$")"',
+    'grep -E "^(CapEff|CapBnd|CapPrm|CapInh|CapAmb|NoNewPrivs|Seccomp):" /proc/self/status',
+    'echo "dev=$(ls /dev | tr "\\n" " ")"',
+    'echo "env=$AC_APP_NAME,$container,$FOO,$PATH"',
+    'echo "cwd=$(pwd)"',
+    'if unshare -U true 2>/dev/null; then echo userns=allowed; else echo userns=denied; fi',
+    'echo ---',
+    'cat /proc/self/mountinfo',
+  ].join('; ');
+  const dir = makePod([sh('probe', script, { environment: { FOO: 'bar' }, workingDirectory: '/tmp' })]);
+  await clean(t, dir, async () => {
+    const r = await runPod(dir, { hostname: 'probe-host' });
+    t.is(r.code, 0, r.stderr);
+    const [head = '', mounts = ''] = r.stdout.split('---\n');
+    const kv = Object.fromEntries(
+      head
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const m = /^([A-Za-z]+)[=:]\s*(.*)$/.exec(l);
+          return m ? [m[1], m[2]] : [l, ''];
+        }),
+    );
+    t.not(kv.pid, '1', 'the app is not PID 1');
+    t.regex(kv.init ?? '', /podlog-stage1 init/, "PID 1 is stage1's init");
+    t.true(Number(kv.procs) <= 6, `only the pod's processes are visible (${kv.procs})`);
+    t.is(kv.host, 'probe-host');
+    for (const k of ['CapEff', 'CapBnd', 'CapPrm']) t.is(kv[k], RETAIN_MASK, k);
+    t.is(kv.CapInh, '0000000000000000');
+    t.is(kv.CapAmb, '0000000000000000');
+    t.is(kv.NoNewPrivs, '1');
+    t.is(kv.Seccomp, '2');
+    t.is(kv.userns, 'denied', 'seccomp denies new namespaces');
+    t.is(kv.dev?.trim(), 'fd full null ptmx pts random shm stderr stdin stdout tty urandom zero');
+    t.is(kv.env, 'probe,podlog,bar,/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    t.is(kv.cwd, '/tmp');
+
+    const seen = mounts
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const f = l.split(' ');
+        return `${f[4]} ${f[f.indexOf('-') + 1]}`;
+      })
+      .sort();
+    const optional = [
+      ['/proc/sysrq-trigger', 'proc'],
+      ['/proc/acpi', 'tmpfs'],
+      ['/proc/asound', 'tmpfs'],
+      ['/proc/kcore', 'tmpfs'],
+      ['/proc/keys', 'tmpfs'],
+      ['/proc/latency_stats', 'tmpfs'],
+      ['/proc/timer_list', 'tmpfs'],
+      ['/proc/timer_stats', 'tmpfs'],
+      ['/proc/sched_debug', 'tmpfs'],
+      ['/proc/scsi', 'tmpfs'],
+      ['/sys/firmware', 'tmpfs'],
+      ['/sys/devices/virtual/powercap', 'tmpfs'],
+    ].filter(([p]) => existsSync(p!)); // same kernel as the pod's
+    const expected = [
+      '/ overlay',
+      '/dev tmpfs',
+      '/dev/pts devpts',
+      '/dev/shm tmpfs',
+      '/proc proc',
+      '/sys sysfs',
+      '/proc/bus proc',
+      '/proc/fs proc',
+      '/proc/irq proc',
+      '/proc/sys proc',
+      ...optional.map(([p, fs]) => `${p} ${fs}`),
+    ].sort();
+    t.deepEqual(seen, expected);
+  });
+});
+
+test.serial('a non-root app keeps only the bounding set', async (t) => {
+  const dir = makePod([
+    sh('nonroot', 'id -u; id -g; id -G; grep -E "^Cap(Eff|Bnd):" /proc/self/status; echo $HOME', {
+      user: 'user',
+      group: 'user',
+      supplementaryGIDs: [10],
+    }),
+  ]);
+  await clean(t, dir, async () => {
+    const r = await runPod(dir);
+    t.is(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    t.deepEqual(lines.slice(0, 3), ['1000', '1000', '1000 10']);
+    t.is(lines[3], 'CapEff:\t0000000000000000');
+    t.is(lines[4], `CapBnd:\t${RETAIN_MASK}`);
+    t.is(lines[5], '/home/user');
+  });
+});
+
+test.serial('stop on a sleeping pod: 143; enter sees the pod and returns its command code', async (t) => {
+  const dir = makePod([{ name: 'web', exec: ['/bin/sleep', '1000'] }]);
+  await clean(t, dir, async () => {
+    const pod = startPod(dir, { hostname: 'entered' });
+    const pid = await waitForPid(dir, pod);
+    t.truthy(pid, 'the pid file appears');
+    const podPidNs = readlinkSync(`/proc/${pid}/ns/pid`);
+
+    const e = await stage1([
+      'enter', '--pod-dir', dir, '--app', 'web', '--',
+      'sh', '-c', 'hostname; readlink /proc/self/ns/pid; id -u; grep -E "^(CapEff|NoNewPrivs|Seccomp):" /proc/self/status; pwd; exit 7',
+    ]);
+    t.is(e.code, 7, e.stderr);
+    t.deepEqual(e.stdout.trim().split('\n'), [
+      'entered',
+      podPidNs,
+      '0',
+      `CapEff:\t${RETAIN_MASK}`,
+      'NoNewPrivs:\t1',
+      'Seccomp:\t2',
+      '/',
+    ]);
+    const missing = await stage1(['enter', '--pod-dir', dir, '--app', 'web', '--', '/bin/nope']);
+    t.is(missing.code, 254);
+    t.regex(missing.stderr, /exec "\/bin\/nope": no such file in the image/);
+    const noApp = await stage1(['enter', '--pod-dir', dir, '--app', 'db', '--', 'true']);
+    t.is(noApp.code, 254);
+    t.regex(noApp.stderr, /no app "db"/);
+
+    const s = await stage1(['stop', '--pod-dir', dir]);
+    t.is(s.code, 0, s.stderr);
+    const r = await pod.done;
+    t.is(r.code, 143, r.stderr);
+    t.is(appStatus(dir, 'web'), '143');
+    const again = await stage1(['stop', '--pod-dir', dir]);
+    t.is(again.code, 254, 'stopping an exited pod is an error');
+    t.regex(again.stderr, /not running/);
+  });
+});
+
+test.serial('stop --force kills the whole pod at once', async (t) => {
+  const dir = makePod([sh('web', 'trap "" TERM; sleep 1000')]);
+  await clean(t, dir, async () => {
+    const pod = startPod(dir);
+    t.truthy(await waitForPid(dir, pod));
+    const s = await stage1(['stop', '--pod-dir', dir, '--force']);
+    t.is(s.code, 0, s.stderr);
+    t.is((await pod.done).code, 137);
+  });
+});
+
+test.serial('multi-app: one app exits 5, the others are stopped, the pod exits 5', async (t) => {
+  const dir = makePod([
+    sh('failing', 'sleep 0.2; exit 5'),
+    { name: 'sleeper', exec: ['/bin/sleep', '1000'] },
+    sh('stubborn', 'trap "" TERM; sleep 1000'),
+  ]);
+  await clean(t, dir, async () => {
+    const r = await runPod(dir, { stopGrace: 0.5 });
+    t.is(r.code, 5, r.stderr);
+    t.is(appStatus(dir, 'failing'), '5');
+    t.is(appStatus(dir, 'sleeper'), '143', 'stopped by SIGTERM');
+    t.is(appStatus(dir, 'stubborn'), '137', 'killed after the grace period');
+  });
+});
+
+test.serial('SIGTERM to stage1 stops the pod gracefully', async (t) => {
+  const dir = makePod([{ name: 'web', exec: ['/bin/sleep', '1000'] }]);
+  await clean(t, dir, async () => {
+    const pod = startPod(dir);
+    t.truthy(await waitForPid(dir, pod));
+    pod.child.kill('SIGTERM');
+    t.is((await pod.done).code, 143);
+    t.is(appStatus(dir, 'web'), '143');
+  });
+});
+
+for (const victim of ['stage1', 'pid1', 'app'] as const) {
+  test.serial(`kill -9 of ${victim} at random moments leaves nothing running or mounted`, async (t) => {
+    for (let i = 0; i < 8; i++) {
+      const m = marker();
+      const dir = makePod([{ name: 'web', exec: ['/bin/sleep', `1000.${m}`] }]);
+      await clean(t, dir, async () => {
+        const pod = startPod(dir);
+        if (victim === 'stage1') {
+          await new Promise((r) => setTimeout(r, Math.random() * 30));
+          pod.child.kill('SIGKILL');
+          const r = await pod.done;
+          t.is(r.signal, 'SIGKILL');
+        } else {
+          const pid1 = await waitForPid(dir, pod);
+          t.truthy(pid1);
+          await new Promise((r) => setTimeout(r, Math.random() * 20));
+          const target = victim === 'pid1' ? pid1! : pidsMatching(`1000.${m}`)[0]!;
+          process.kill(target, 'SIGKILL');
+          const r = await pod.done;
+          t.is(r.code, 137, r.stderr);
+          if (victim === 'app') t.is(appStatus(dir, 'web'), '137');
+        }
+        t.deepEqual(await waitNoProcess(`1000.${m}`), [], 'the app is gone');
+      });
+    }
+  });
+}
+
+const badInput: [string, AppSpec, RegExp][] = [
+  ['a missing exec', { name: 'web', exec: ['/bin/nope'] }, /app "web": exec "\/bin\/nope": no such file in the image/],
+  ['a non-executable exec', { name: 'web', exec: ['/etc/passwd'] }, /app "web": exec "\/etc\/passwd": \/etc\/passwd is not an executable file/],
+  ['an exec not in PATH', { name: 'web', exec: ['nope'] }, /app "web": exec "nope": not found in PATH=/],
+  ['a user the image does not know', { name: 'web', exec: ['/bin/true'], user: 'alice' }, /app "web": user "alice" not found in the image's \/etc\/passwd/],
+  ['a group the image does not know', { name: 'web', exec: ['/bin/true'], group: 'staff' }, /app "web": group "staff" not found in the image's \/etc\/group/],
+  ['a missing working directory', { name: 'web', exec: ['/bin/true'], workingDirectory: '/srv' }, /app "web": working directory "\/srv" does not exist in the image/],
+];
+for (const [what, app, message] of badInput) {
+  test.serial(`bad input: ${what} is stage1's failure (254) with a clear message`, async (t) => {
+    const dir = makePod([{ name: 'ok', exec: ['/bin/sleep', '1000'] }, app]);
+    await clean(t, dir, async () => {
+      const r = await runPod(dir);
+      t.is(r.code, 254);
+      t.regex(r.stderr, message);
+      t.is(appStatus(dir, 'ok'), undefined, 'no app was started');
+      t.false(existsSync(join(dir, 'pid')));
+    });
+  });
+}
+
+test.serial('bad input: a pod directory that is not locked', async (t) => {
+  const dir = makePod([{ name: 'web', exec: ['/bin/true'] }]);
+  const before = mountinfo();
+  const fd = openSync(dir, 'r');
+  let r: Result;
+  try {
+    r = await spawnStage1(initArgs(dir), fd).done;
+  } finally {
+    closeSync(fd);
+  }
+  t.is(r.code, 254);
+  t.regex(r.stderr, /pod directory is not locked/);
+  const noFd = await spawnStage1(initArgs(dir)).done;
+  t.is(noFd.code, 254);
+  t.regex(noFd.stderr, /pod directory is not locked: RKT_LOCK_FD is not set/);
+  t.is(mountinfo(), before);
+  t.false(existsSync(join(dir, 'status')), 'nothing was done to the pod directory');
+});
+
+test.serial('usage errors exit 254', async (t) => {
+  const r = await stage1(['init', '--pod-dir']);
+  t.is(r.code, 254);
+  t.regex(r.stderr, /--pod-dir needs a value/);
+  const h = await stage1(['--help']);
+  t.is(h.code, 0);
+  t.regex(h.stdout, /usage: podlog-stage1 init/);
+});
