@@ -1,6 +1,312 @@
+//! podlog's native addon: thin napi bindings over the modules below. Errors reach JS as
+//! `"<CODE>: <message>"`; `src/native.ts` turns them into PodlogError with that code.
+
+mod aci;
+mod archive;
+mod compression;
+mod errors;
+mod extract;
+mod fsat;
+mod lock;
+mod mountinfo;
+mod pidfd;
+mod treehash;
+mod whiteout;
+
+#[cfg(test)]
+mod tests;
+
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::errors::{Code, Context, Error as PodlogError};
+
+#[napi(object)]
+pub struct ImageInfo {
+    /// `sha512-<128 hex>`: sha512 of the uncompressed tar (the appc image id).
+    pub id: String,
+    /// `sha512-<64 hex>`: rkt's image key, the id cut short.
+    pub key: String,
+    /// "none", "gzip", "bzip2", "xz" or "zstd".
+    pub compression: String,
+    /// Size of the uncompressed tar in bytes.
+    pub size: i64,
+    /// The manifest's JSON text, checked to be JSON with acKind "ImageManifest".
+    pub manifest: String,
+}
+
+#[napi(object)]
+#[derive(Default)]
+pub struct ExtractOptions {
+    /// Create character and block devices (default false: they are skipped and counted).
+    pub allow_devices: Option<bool>,
+    /// syncfs the tree before renaming it into place, fsync its parent after (default false).
+    pub sync: Option<bool>,
+}
+
+#[napi(object)]
+pub struct ExtractStats {
+    pub files: u32,
+    pub dirs: u32,
+    pub symlinks: u32,
+    pub hardlinks: u32,
+    pub fifos: u32,
+    pub devices: u32,
+    pub skipped_devices: u32,
+    /// Bytes of regular-file data written.
+    pub bytes: i64,
+}
+
+#[napi(object)]
+pub struct RenderedImage {
+    pub manifest: String,
+    pub stats: ExtractStats,
+}
+
+#[napi(object)]
+pub struct MountEntry {
+    pub mount_id: u32,
+    pub parent_id: u32,
+    pub major_minor: String,
+    /// The path inside the mounted filesystem that is mounted here (not `/` for bind mounts).
+    pub root: String,
+    pub mount_point: String,
+    pub options: String,
+    pub fs_type: String,
+    pub source: String,
+    pub super_options: String,
+}
+
+impl From<extract::Stats> for ExtractStats {
+    fn from(s: extract::Stats) -> Self {
+        ExtractStats {
+            files: s.files,
+            dirs: s.dirs,
+            symlinks: s.symlinks,
+            hardlinks: s.hardlinks,
+            fifos: s.fifos,
+            devices: s.devices,
+            skipped_devices: s.skipped_devices,
+            bytes: s.bytes as i64,
+        }
+    }
+}
+
+impl From<ExtractOptions> for extract::Options {
+    fn from(o: ExtractOptions) -> Self {
+        extract::Options {
+            allow_devices: o.allow_devices.unwrap_or(false),
+            sync: o.sync.unwrap_or(false),
+        }
+    }
+}
+
+/// A task whose work is one closure run on the libuv thread pool, resolving to its result.
+pub struct Job<T: Send + 'static>(Option<Box<dyn FnOnce() -> errors::Result<T> + Send>>);
+
+impl<T: Send + ToNapiValue + TypeName + 'static> Task for Job<T> {
+    type Output = T;
+    type JsValue = T;
+
+    fn compute(&mut self) -> Result<T> {
+        let work = self
+            .0
+            .take()
+            .ok_or_else(|| Error::from_reason("EIO: task ran twice"))?;
+        Ok(work()?)
+    }
+
+    fn resolve(&mut self, _env: Env, output: T) -> Result<T> {
+        Ok(output)
+    }
+}
+
+fn job<T: Send + ToNapiValue + TypeName + 'static>(
+    work: impl FnOnce() -> errors::Result<T> + Send + 'static,
+) -> AsyncTask<Job<T>> {
+    AsyncTask::new(Job(Some(Box::new(work))))
+}
+
+/// Checks an ACI (compression, layout, manifest) and computes its image id. Reads the whole file.
+#[napi(ts_return_type = "Promise<ImageInfo>")]
+pub fn read_image(path: String) -> AsyncTask<Job<ImageInfo>> {
+    job(move || {
+        let info = aci::read_image(Path::new(&path))?;
+        Ok(ImageInfo {
+            id: info.id,
+            key: info.key,
+            compression: info.compression.name().to_string(),
+            size: info.size as i64,
+            manifest: info.manifest,
+        })
+    })
+}
+
+/// Extracts an ACI's rootfs/ to `dest`, which must not exist: into a private staging directory next
+/// to it first, renamed into place when complete, removed on failure.
+#[napi(ts_return_type = "Promise<RenderedImage>")]
+pub fn extract_image(
+    path: String,
+    dest: String,
+    options: Option<ExtractOptions>,
+) -> AsyncTask<Job<RenderedImage>> {
+    job(move || {
+        let opts = options.unwrap_or_default().into();
+        let (manifest, stats) = aci::render(Path::new(&path), Path::new(&dest), opts)?;
+        Ok(RenderedImage {
+            manifest,
+            stats: stats.into(),
+        })
+    })
+}
+
+/// Applies OCI layer tars (bottom first, any compression), with whiteouts, into `dest`, which must
+/// not exist; staged and renamed like extractImage.
+#[napi(ts_return_type = "Promise<ExtractStats>")]
+pub fn extract_layers(
+    layers: Vec<String>,
+    dest: String,
+    options: Option<ExtractOptions>,
+) -> AsyncTask<Job<ExtractStats>> {
+    job(move || {
+        let layers: Vec<PathBuf> = layers.into_iter().map(PathBuf::from).collect();
+        let stats = whiteout::render_layers(
+            &layers,
+            Path::new(&dest),
+            options.unwrap_or_default().into(),
+        )?;
+        Ok(stats.into())
+    })
+}
+
+/// rkt's tree hash of a rendered tree directory (the one holding rootfs/): `sha512-<64 hex>`.
+#[napi(ts_return_type = "Promise<string>")]
+pub fn tree_hash(dir: String) -> AsyncTask<Job<String>> {
+    job(move || treehash::tree_hash(Path::new(&dir)))
+}
+
+fn lock_mode(exclusive: bool) -> lock::Mode {
+    if exclusive {
+        lock::Mode::Exclusive
+    } else {
+        lock::Mode::Shared
+    }
+}
+
+/// Opens `dir` (O_RDONLY|O_DIRECTORY|O_CLOEXEC) and flocks it; resolves to the fd. Without `wait`,
+/// fails at once with ELOCKED when another process holds a conflicting lock. A waiting lock occupies
+/// a thread-pool thread until granted.
+#[napi(ts_return_type = "Promise<number>")]
+pub fn lock_dir(dir: String, exclusive: bool, wait: bool) -> AsyncTask<Job<i32>> {
+    job(move || {
+        let fd = lock::open(Path::new(&dir))?;
+        lock::lock(fd.as_fd(), lock_mode(exclusive), wait, &dir)?;
+        Ok(fd.into_raw_fd())
+    })
+}
+
+/// Takes a lock on an fd from lockDir/openDir, or converts the one it holds (shared <-> exclusive).
+#[napi(ts_return_type = "Promise<void>")]
+pub fn lock_fd(fd: i32, exclusive: bool, wait: bool) -> Result<AsyncTask<Job<()>>> {
+    // The lock belongs to the open file description, which a duplicate shares: locking through our own
+    // duplicate on the pool thread cannot touch an unrelated file if JS closes `fd` meanwhile.
+    let dup = rustix::io::fcntl_dupfd_cloexec(borrow_fd(fd)?, 0)
+        .context(|| format!("duplicating fd {fd}"))?;
+    Ok(job(move || {
+        lock::lock(dup.as_fd(), lock_mode(exclusive), wait, &format!("fd {fd}"))
+    }))
+}
+
+/// Opens a directory fd (O_RDONLY|O_DIRECTORY|O_CLOEXEC) without locking it.
 #[napi]
-pub fn version() -> String {
-    env!("CARGO_PKG_VERSION").to_string()
+pub fn open_dir(dir: String) -> Result<i32> {
+    Ok(lock::open(Path::new(&dir))?.into_raw_fd())
+}
+
+#[napi]
+pub fn unlock_fd(fd: i32) -> Result<()> {
+    Ok(lock::unlock(borrow_fd(fd)?)?)
+}
+
+/// rkt's probe: whether another process holds `dir` locked exclusively.
+#[napi]
+pub fn is_locked(dir: String) -> Result<bool> {
+    Ok(lock::is_locked(Path::new(&dir))?)
+}
+
+/// Closes an fd this addon returned (a lock fd, which releases its lock if no other process shares
+/// it, or a pidfd).
+#[napi]
+pub fn close_fd(fd: i32) -> Result<()> {
+    check_fd(fd)?;
+    // SAFETY: the caller hands back an fd this addon gave it, which it owns and will not use again;
+    // dropping the OwnedFd is the close(2) syscall.
+    drop(unsafe { OwnedFd::from_raw_fd(fd) });
+    Ok(())
+}
+
+#[napi]
+pub fn pidfd_open(pid: i32) -> Result<i32> {
+    Ok(pidfd::open(pid)?.into_raw_fd())
+}
+
+fn timeout(ms: i64) -> Option<Duration> {
+    u64::try_from(ms).ok().map(Duration::from_millis)
+}
+
+/// Resolves true when the process behind `pidfd` has exited, false after `timeoutMs` (negative: no
+/// limit, holding a thread-pool thread until then).
+#[napi(ts_return_type = "Promise<boolean>")]
+pub fn wait_pidfd(pidfd: i32, timeout_ms: i64) -> Result<AsyncTask<Job<bool>>> {
+    let dup = rustix::io::fcntl_dupfd_cloexec(borrow_fd(pidfd)?, 0)
+        .context(|| format!("duplicating fd {pidfd}"))?;
+    Ok(job(move || pidfd::wait(dup.as_fd(), timeout(timeout_ms))))
+}
+
+/// Like waitPidfd for a pid; a pid that does not exist counts as exited.
+#[napi(ts_return_type = "Promise<boolean>")]
+pub fn wait_pid(pid: i32, timeout_ms: i64) -> AsyncTask<Job<bool>> {
+    job(move || pidfd::wait_pid(pid, timeout(timeout_ms)))
+}
+
+/// Mounts at or below `path`, from /proc/self/mountinfo, parents before children.
+#[napi]
+pub fn mounts_under(path: String) -> Result<Vec<MountEntry>> {
+    let mounts = mountinfo::mounts_under(Path::new(&path))?;
+    Ok(mounts
+        .into_iter()
+        .map(|m| MountEntry {
+            mount_id: m.id,
+            parent_id: m.parent_id,
+            major_minor: m.major_minor,
+            root: m.root,
+            mount_point: m.mount_point,
+            options: m.options,
+            fs_type: m.fs_type,
+            source: m.source,
+            super_options: m.super_options,
+        })
+        .collect())
+}
+
+fn check_fd(fd: i32) -> errors::Result<()> {
+    if fd < 0 {
+        return Err(PodlogError::new(
+            Code::InvalidArgument,
+            format!("{fd} is not a file descriptor"),
+        ));
+    }
+    Ok(())
+}
+
+fn borrow_fd(fd: i32) -> errors::Result<BorrowedFd<'static>> {
+    check_fd(fd)?;
+    // SAFETY: borrow_raw only requires the fd to stay open while borrowed. Every use is a syscall made
+    // before this binding returns (flock, or the dup that a task then owns); a closed or reused number
+    // makes that syscall fail with EBADF or act on JS's own fd, never on memory.
+    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }

@@ -1,0 +1,188 @@
+//! App Container images (appc spec 0.8.11): the layout (`manifest` and `rootfs/` only, no duplicate
+//! entries), the manifest, the image id, and rendering `rootfs/` into a tree.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use crate::archive::{components, join, show, Diagnosis, End, Entry, Stream};
+use crate::compression::Compression;
+use crate::errors::{Code, Error, Result};
+use crate::extract::{into_fresh_dir, Options, Stats, Tree};
+
+/// Real manifests are a few KiB; the limit keeps a hostile one from being read into memory.
+pub const MANIFEST_LIMIT: u64 = 1 << 20;
+
+#[derive(Debug)]
+pub struct ImageInfo {
+    /// `sha512-` and the full hex sha512 of the uncompressed tar: the appc image id.
+    pub id: String,
+    /// rkt's image key: the id cut to 64 hex characters.
+    pub key: String,
+    pub compression: Compression,
+    /// Bytes of uncompressed tar.
+    pub size: u64,
+    pub manifest: String,
+}
+
+enum Place<'a> {
+    Root,
+    Manifest,
+    Rootfs(&'a [&'a [u8]]),
+}
+
+#[derive(Default)]
+struct Layout {
+    seen: HashSet<Vec<u8>>,
+    manifest: Option<String>,
+    rootfs: bool,
+}
+
+impl Layout {
+    fn admit<'a>(
+        &mut self,
+        comps: &'a [&'a [u8]],
+        name: &[u8],
+        kind: tar::EntryType,
+    ) -> Result<Place<'a>> {
+        let Some(top) = comps.first() else {
+            return Ok(Place::Root);
+        };
+        let bad = |why: String| Error::new(Code::BadLayout, why);
+        if !self.seen.insert(join(comps)) {
+            return Err(bad(format!("duplicate entry {}", show(name))));
+        }
+        match *top {
+            b"manifest" if comps.len() == 1 => {
+                if kind.is_file() {
+                    Ok(Place::Manifest)
+                } else {
+                    Err(bad(format!("manifest is a {kind:?}, not a regular file")))
+                }
+            }
+            b"rootfs" => {
+                if comps.len() == 1 && !kind.is_dir() {
+                    return Err(bad(format!("rootfs is a {kind:?}, not a directory")));
+                }
+                self.rootfs = true;
+                Ok(Place::Rootfs(&comps[1..]))
+            }
+            _ => Err(bad(format!(
+                "unexpected entry {}: an ACI holds only manifest and rootfs/",
+                show(name)
+            ))),
+        }
+    }
+
+    fn read_manifest(&mut self, entry: &mut Entry<'_>, diagnosis: &Diagnosis) -> Result<()> {
+        let size = entry.size();
+        if size > MANIFEST_LIMIT {
+            return Err(Error::new(
+                Code::BadManifest,
+                format!("manifest is {size} bytes, larger than the {MANIFEST_LIMIT} bytes allowed"),
+            ));
+        }
+        let mut bytes = Vec::with_capacity(size as usize);
+        let mut buf = [0u8; 8192];
+        diagnosis.copy_data(entry, size, &mut buf, |chunk| {
+            bytes.extend_from_slice(chunk);
+            Ok(())
+        })?;
+        self.manifest = Some(check_manifest(bytes)?);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<String> {
+        if !self.rootfs {
+            return Err(Error::new(Code::BadLayout, "the image has no rootfs/"));
+        }
+        self.manifest
+            .ok_or_else(|| Error::new(Code::BadManifest, "the image has no manifest"))
+    }
+}
+
+fn check_manifest(bytes: Vec<u8>) -> Result<String> {
+    let bad = |why: String| Error::new(Code::BadManifest, why);
+    let text = String::from_utf8(bytes).map_err(|e| bad(format!("manifest is not UTF-8: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("manifest is not JSON: {e}")))?;
+    match value.get("acKind") {
+        Some(serde_json::Value::String(kind)) if kind == "ImageManifest" => Ok(text),
+        Some(other) => Err(bad(format!(
+            "manifest acKind is {other}, expected \"ImageManifest\""
+        ))),
+        None => Err(bad("manifest has no acKind".to_string())),
+    }
+}
+
+/// The rootfs-relative target of a hardlink entry. ACI link names are archive paths (`rootfs/...`).
+fn hardlink_target<'a>(entry_name: &[u8], link: &'a [u8]) -> Result<Vec<&'a [u8]>> {
+    let hostile = |why: String| {
+        Error::new(
+            Code::HostileArchive,
+            format!("hardlink {} {why} (hardlink escape)", show(entry_name)),
+        )
+    };
+    let comps = components(link).map_err(|e| hostile(format!("target {}", e.message)))?;
+    match comps.split_first() {
+        Some((top, rest)) if *top == b"rootfs" && !rest.is_empty() => Ok(rest.to_vec()),
+        _ => Err(hostile(format!(
+            "points at {}, outside rootfs/",
+            show(link)
+        ))),
+    }
+}
+
+/// Walks an ACI, checking its layout and manifest, and hands every entry below `rootfs/` (with its
+/// rootfs-relative path and, for hardlinks, its target) to `rootfs_entry`.
+fn walk(
+    path: &Path,
+    hash: bool,
+    mut rootfs_entry: impl FnMut(&[&[u8]], &mut Entry<'_>, Option<&[&[u8]]>, &Diagnosis) -> Result<()>,
+) -> Result<(String, End)> {
+    let mut stream = Stream::open(path, hash)?;
+    let mut layout = Layout::default();
+    stream.for_each(|entry, diagnosis| {
+        let name = entry.path_bytes().into_owned();
+        let comps =
+            components(&name).map_err(|e| Error::new(e.code, format!("entry {}", e.message)))?;
+        let kind = entry.header().entry_type();
+        match layout.admit(&comps, &name, kind)? {
+            Place::Root => Ok(()),
+            Place::Manifest => layout.read_manifest(entry, diagnosis),
+            Place::Rootfs(rel) => {
+                let link = entry.link_name_bytes().map(|l| l.into_owned());
+                let target = match (&link, kind) {
+                    (Some(link), tar::EntryType::Link) => Some(hardlink_target(&name, link)?),
+                    _ => None,
+                };
+                rootfs_entry(rel, entry, target.as_deref(), diagnosis)
+            }
+        }
+    })?;
+    let manifest = layout.finish()?;
+    Ok((manifest, stream.finish()?))
+}
+
+/// Checks an image and computes its id without writing anything.
+pub fn read_image(path: &Path) -> Result<ImageInfo> {
+    let (manifest, end) = walk(path, true, |_, _, _, _| Ok(()))?;
+    let digest = hex::encode(end.sha512.expect("hashing was asked for"));
+    Ok(ImageInfo {
+        key: format!("sha512-{}", &digest[..64]),
+        id: format!("sha512-{digest}"),
+        compression: end.compression,
+        size: end.size,
+        manifest,
+    })
+}
+
+/// Extracts the image's `rootfs/` to `dest` (which must not exist) and returns the manifest.
+pub fn render(path: &Path, dest: &Path, options: Options) -> Result<(String, Stats)> {
+    into_fresh_dir(dest, options.sync, |root| {
+        let mut tree = Tree::new(root, options.allow_devices);
+        let (manifest, _) = walk(path, false, |rel, entry, link, diagnosis| {
+            tree.put(rel, entry, link, diagnosis)
+        })?;
+        Ok((manifest, tree.finish()?))
+    })
+}

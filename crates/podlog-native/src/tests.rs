@@ -1,0 +1,727 @@
+//! Extraction tests on archives built here with the tar crate (raw header bytes for the names its
+//! Builder refuses to write). Every extraction runs next to a canary directory that must come out
+//! untouched, and must leave no staging directory behind.
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha512};
+
+use crate::aci::{read_image, render};
+use crate::compression::{compress, ALL};
+use crate::errors::{Code, Error};
+use crate::extract::{Options, Stats};
+use crate::treehash::tree_hash;
+use crate::whiteout::render_layers;
+
+const MANIFEST: &[u8] =
+    br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test"}"#;
+
+/// An archive under construction. Names go into the header bytes as given, so hostile names survive.
+struct Tar {
+    builder: tar::Builder<Vec<u8>>,
+    owner: (u64, u64),
+}
+
+impl Tar {
+    fn new() -> Self {
+        Tar {
+            builder: tar::Builder::new(Vec::new()),
+            owner: (0, 0),
+        }
+    }
+
+    /// Owner of the entries added next.
+    fn owner(&mut self, uid: u64, gid: u64) -> &mut Self {
+        self.owner = (uid, gid);
+        self
+    }
+
+    /// An ACI skeleton: manifest and the rootfs directory.
+    fn aci() -> Self {
+        let mut t = Tar::new();
+        t.file("manifest", MANIFEST, 0o644);
+        t.dir("rootfs", 0o755);
+        t
+    }
+
+    fn entry(
+        &mut self,
+        name: &str,
+        kind: tar::EntryType,
+        mode: u32,
+        data: &[u8],
+        link: Option<&str>,
+    ) -> &mut Self {
+        let mut h = tar::Header::new_gnu();
+        let field = &mut h.as_old_mut().name;
+        assert!(name.len() < field.len(), "test names must fit the header");
+        field[..name.len()].copy_from_slice(name.as_bytes());
+        if let Some(link) = link {
+            let field = &mut h.as_old_mut().linkname;
+            field[..link.len()].copy_from_slice(link.as_bytes());
+        }
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_uid(self.owner.0);
+        h.set_gid(self.owner.1);
+        h.set_size(data.len() as u64);
+        h.set_mtime(1_000_000);
+        h.set_cksum();
+        self.builder.append(&h, data).unwrap();
+        self
+    }
+
+    fn file(&mut self, name: &str, data: &[u8], mode: u32) -> &mut Self {
+        self.entry(name, tar::EntryType::Regular, mode, data, None)
+    }
+
+    fn dir(&mut self, name: &str, mode: u32) -> &mut Self {
+        self.entry(name, tar::EntryType::Directory, mode, b"", None)
+    }
+
+    fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
+        self.entry(name, tar::EntryType::Symlink, 0o777, b"", Some(target))
+    }
+
+    fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
+        self.entry(name, tar::EntryType::Link, 0o644, b"", Some(target))
+    }
+
+    fn device(&mut self, name: &str, kind: tar::EntryType, major: u32, minor: u32) -> &mut Self {
+        let mut h = tar::Header::new_gnu();
+        h.set_path(name).unwrap();
+        h.set_entry_type(kind);
+        h.set_mode(0o666);
+        h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_device_major(major).unwrap();
+        h.set_device_minor(minor).unwrap();
+        h.set_cksum();
+        self.builder.append(&h, &b""[..]).unwrap();
+        self
+    }
+
+    fn bytes(&mut self) -> Vec<u8> {
+        std::mem::replace(&mut self.builder, tar::Builder::new(Vec::new()))
+            .into_inner()
+            .unwrap()
+    }
+}
+
+/// A temp dir holding `canary/file` and room for archives and destinations.
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("canary")).unwrap();
+        fs::write(dir.path().join("canary/file"), "untouched").unwrap();
+        fs::create_dir(dir.path().join("store")).unwrap();
+        Sandbox { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn canary(&self) -> String {
+        self.path("canary").display().to_string()
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        fs::write(&p, data).unwrap();
+        p
+    }
+
+    fn render(&self, aci: Vec<u8>, options: Options) -> Result<(String, Stats), Error> {
+        let image = self.write("image.aci", &aci);
+        render(&image, &self.path("store/rootfs"), options)
+    }
+
+    fn layers(&self, layers: Vec<Vec<u8>>) -> Result<Stats, Error> {
+        let paths: Vec<PathBuf> = layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, l)| self.write(&format!("layer{i}.tar"), &l))
+            .collect();
+        render_layers(&paths, &self.path("store/rootfs"), Options::default())
+    }
+
+    /// The canary is as created, and the store holds nothing but (maybe) the finished tree.
+    fn assert_contained(&self) {
+        let canary: Vec<_> = fs::read_dir(self.path("canary"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            canary,
+            vec!["file"],
+            "something was written into the canary dir"
+        );
+        assert_eq!(
+            fs::read_to_string(self.path("canary/file")).unwrap(),
+            "untouched"
+        );
+        for e in fs::read_dir(self.path("store")).unwrap() {
+            assert_eq!(
+                e.unwrap().file_name(),
+                "rootfs",
+                "a staging directory was left behind"
+            );
+        }
+    }
+
+    fn assert_refused(
+        &self,
+        result: Result<impl std::fmt::Debug, Error>,
+        code: Code,
+        mentions: &str,
+    ) {
+        let e = result.expect_err("the archive should have been refused");
+        assert_eq!(e.code, code, "{e}");
+        assert!(
+            e.message.contains(mentions),
+            "{e} should mention {mentions:?}"
+        );
+        assert!(
+            !self.path("store/rootfs").exists(),
+            "a refused archive left a tree"
+        );
+        self.assert_contained();
+    }
+}
+
+fn image_id(data: &[u8]) -> String {
+    format!("sha512-{}", hex::encode(Sha512::digest(data)))
+}
+
+fn busybox_like() -> Tar {
+    let mut t = Tar::aci();
+    t.dir("rootfs/bin", 0o755)
+        .file("rootfs/bin/busybox", b"\x7fELF pretend", 0o755)
+        .symlink("rootfs/bin/sh", "busybox")
+        .hardlink("rootfs/bin/ls", "rootfs/bin/busybox")
+        .dir("rootfs/tmp", 0o1777)
+        .file("rootfs/bin/su", b"suid", 0o4755)
+        .file("rootfs/etc/motd", b"hello\n", 0o644);
+    t
+}
+
+#[test]
+fn the_five_compressions_give_one_image_id() {
+    let sandbox = Sandbox::new();
+    let tar = busybox_like().bytes();
+    for c in ALL {
+        let path = sandbox.write(&format!("image.{}", c.name()), &compress(c, &tar));
+        let info = read_image(&path).unwrap();
+        assert_eq!(info.id, image_id(&tar), "{}", c.name());
+        assert_eq!(info.key, info.id[..71]);
+        assert_eq!(info.compression, c);
+        assert_eq!(info.size, tar.len() as u64);
+        assert_eq!(info.manifest.as_bytes(), MANIFEST);
+    }
+}
+
+#[test]
+fn truncated_archives_are_reported_as_truncated() {
+    let sandbox = Sandbox::new();
+    let tar = busybox_like().bytes();
+    // Mid-data, at an entry boundary without the end-of-archive block, and inside a header.
+    let mut cuts = vec![tar.len() / 2, 512 * 6];
+    cuts.push(512 * 2 + 100);
+    for cut in cuts {
+        let path = sandbox.write("cut.aci", &tar[..cut]);
+        let e = read_image(&path).unwrap_err();
+        assert_eq!(e.code, Code::Truncated, "cut at {cut}: {e}");
+    }
+    for c in ALL.into_iter().skip(1) {
+        let data = compress(c, &tar);
+        let path = sandbox.write("cut.aci", &data[..data.len() / 2]);
+        let e = read_image(&path).unwrap_err();
+        assert_eq!(e.code, Code::Truncated, "{}: {e}", c.name());
+        sandbox.assert_refused(
+            sandbox.render(data[..data.len() / 2].to_vec(), Options::default()),
+            Code::Truncated,
+            "",
+        );
+    }
+}
+
+#[test]
+fn unknown_compression_is_refused() {
+    let sandbox = Sandbox::new();
+    let mut data = b"PK\x03\x04".to_vec();
+    data.extend_from_slice(&[0u8; 600]);
+    let e = read_image(&sandbox.write("x.aci", &data)).unwrap_err();
+    assert_eq!(e.code, Code::Compression);
+    assert!(e.message.contains("unknown compression"), "{e}");
+}
+
+#[test]
+fn bad_manifests_are_refused() {
+    let sandbox = Sandbox::new();
+    let cases: [(Vec<u8>, &str); 4] = [
+        (b"{not json".to_vec(), "not JSON"),
+        (
+            br#"{"acKind":"PodManifest","acVersion":"0.8.11"}"#.to_vec(),
+            "acKind is \"PodManifest\"",
+        ),
+        (br#"{"acVersion":"0.8.11"}"#.to_vec(), "no acKind"),
+        (
+            vec![b' '; (1 << 20) + 1],
+            "manifest is 1048577 bytes, larger than",
+        ),
+    ];
+    for (manifest, mentions) in cases {
+        let mut t = Tar::new();
+        t.file("manifest", &manifest, 0o644).dir("rootfs", 0o755);
+        let e = read_image(&sandbox.write("m.aci", &t.bytes())).unwrap_err();
+        assert_eq!(e.code, Code::BadManifest, "{e}");
+        assert!(
+            e.message.contains(mentions),
+            "{e} should mention {mentions}"
+        );
+    }
+    let mut t = Tar::new();
+    t.dir("rootfs", 0o755);
+    let e = read_image(&sandbox.write("m.aci", &t.bytes())).unwrap_err();
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (Code::BadManifest, "the image has no manifest")
+    );
+}
+
+#[test]
+fn layout_violations_name_the_offending_path() {
+    let sandbox = Sandbox::new();
+    let mut extra = Tar::aci();
+    extra.file("README", b"hi", 0o644);
+    let mut dup = Tar::aci();
+    dup.file("rootfs/a", b"1", 0o644)
+        .file("./rootfs/a", b"2", 0o644);
+    let mut manifest_dir = Tar::new();
+    manifest_dir.dir("manifest", 0o755).dir("rootfs", 0o755);
+    let mut no_rootfs = Tar::new();
+    no_rootfs.file("manifest", MANIFEST, 0o644);
+    let cases = [
+        (extra.bytes(), "unexpected entry \"README\""),
+        (dup.bytes(), "duplicate entry \"./rootfs/a\""),
+        (manifest_dir.bytes(), "manifest is a Directory"),
+        (no_rootfs.bytes(), "no rootfs/"),
+    ];
+    for (aci, mentions) in cases {
+        sandbox.assert_refused(
+            sandbox.render(aci.clone(), Options::default()),
+            Code::BadLayout,
+            mentions,
+        );
+        let e = read_image(&sandbox.write("l.aci", &aci)).unwrap_err();
+        assert_eq!(e.code, Code::BadLayout);
+    }
+}
+
+#[test]
+fn renders_files_links_modes_and_owners() {
+    let sandbox = Sandbox::new();
+    let mut t = busybox_like();
+    t.owner(1234, 5678)
+        .file("rootfs/home/owned", b"me", 0o640)
+        .owner(0, 0);
+    t.entry("rootfs/run/fifo", tar::EntryType::Fifo, 0o600, b"", None);
+    let (manifest, stats) = sandbox.render(t.bytes(), Options::default()).unwrap();
+    assert_eq!(manifest.as_bytes(), MANIFEST);
+    let root = sandbox.path("store/rootfs");
+    let meta = |p: &str| fs::symlink_metadata(root.join(p)).unwrap();
+    assert_eq!(
+        fs::read(root.join("bin/busybox")).unwrap(),
+        b"\x7fELF pretend"
+    );
+    assert_eq!(meta("bin/busybox").mode() & 0o7777, 0o755);
+    assert_eq!(
+        meta("bin/busybox").ino(),
+        meta("bin/ls").ino(),
+        "ls is a hardlink to busybox"
+    );
+    assert_eq!(
+        fs::read_link(root.join("bin/sh")).unwrap(),
+        Path::new("busybox")
+    );
+    assert_eq!(meta("bin/su").mode() & 0o7777, 0o4755, "setuid is kept");
+    assert_eq!(meta("tmp").mode() & 0o7777, 0o1777, "sticky is kept");
+    assert_eq!(
+        meta("bin").mtime(),
+        1_000_000,
+        "directory mtimes survive their children"
+    );
+    let owned = meta("home/owned");
+    assert_eq!(
+        (owned.uid(), owned.gid(), owned.mode() & 0o7777),
+        (1234, 5678, 0o640)
+    );
+    assert!(meta("run/fifo").file_type().is_fifo());
+    assert_eq!(
+        meta("etc").mode() & 0o7777,
+        0o755,
+        "implied directories are 0755"
+    );
+    assert_eq!(meta("").mode() & 0o7777, 0o755);
+    assert_eq!(
+        (stats.files, stats.symlinks, stats.hardlinks, stats.fifos),
+        (4, 1, 1, 1)
+    );
+    sandbox.assert_contained();
+}
+
+#[test]
+fn an_existing_destination_is_not_touched() {
+    let sandbox = Sandbox::new();
+    fs::create_dir(sandbox.path("store/rootfs")).unwrap();
+    let e = sandbox
+        .render(
+            busybox_like().bytes(),
+            Options {
+                sync: true,
+                ..Options::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code, Code::Exists);
+    assert_eq!(
+        fs::read_dir(sandbox.path("store/rootfs")).unwrap().count(),
+        0
+    );
+}
+
+#[test]
+fn traversal_and_absolute_names_are_refused() {
+    for name in [
+        "rootfs/../../canary/file",
+        "../canary/file",
+        "/etc/passwd",
+        "rootfs/a/../../../x",
+    ] {
+        let sandbox = Sandbox::new();
+        let mut t = Tar::aci();
+        t.file(name, b"pwned", 0o644);
+        let mentions = if name.starts_with('/') {
+            "absolute path"
+        } else {
+            "`..` component"
+        };
+        sandbox.assert_refused(
+            sandbox.render(t.bytes(), Options::default()),
+            Code::HostileArchive,
+            mentions,
+        );
+    }
+}
+
+#[test]
+fn a_symlink_to_the_host_is_followed_only_inside_the_root() {
+    // `escape -> <absolute path of the canary>` then `escape/file`: resolved in the root, the path
+    // names <root>/<canary path>, which does not exist, and writing through a dangling link is refused.
+    let sandbox = Sandbox::new();
+    let mut t = Tar::aci();
+    t.symlink("rootfs/escape", &sandbox.canary())
+        .file("rootfs/escape/file", b"pwned", 0o644);
+    sandbox.assert_refused(
+        sandbox.render(t.bytes(), Options::default()),
+        Code::HostileArchive,
+        "symlink to a missing directory",
+    );
+
+    let mut t = Tar::aci();
+    t.symlink("rootfs/up", "../../../../../../..")
+        .file("rootfs/up/canary-file", b"pwned", 0o644);
+    sandbox.render(t.bytes(), Options::default()).unwrap();
+    assert_eq!(
+        fs::read(sandbox.path("store/rootfs/canary-file")).unwrap(),
+        b"pwned",
+        "`..` stops at the root"
+    );
+    sandbox.assert_contained();
+}
+
+#[test]
+fn a_symlink_swapped_in_for_a_directory_writes_into_the_root() {
+    // `etc` exists in the image; `a -> /etc` then `a/passwd` lands in the image's own /etc.
+    let sandbox = Sandbox::new();
+    let mut t = Tar::aci();
+    t.dir("rootfs/etc", 0o755).symlink("rootfs/a", "/etc").file(
+        "rootfs/a/passwd",
+        b"root::0:0::/:/bin/sh\n",
+        0o644,
+    );
+    sandbox.render(t.bytes(), Options::default()).unwrap();
+    let root = sandbox.path("store/rootfs");
+    assert_eq!(
+        fs::read(root.join("etc/passwd")).unwrap(),
+        b"root::0:0::/:/bin/sh\n"
+    );
+    assert!(fs::symlink_metadata(root.join("a"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    sandbox.assert_contained();
+}
+
+#[test]
+fn hardlink_escapes_are_refused() {
+    let sandbox = Sandbox::new();
+    let canary_file = format!("{}/file", sandbox.canary());
+    let cases = [
+        ("../canary/file", "`..` component"),
+        (canary_file.as_str(), "absolute path"),
+        ("rootfs/not-yet", "not a file already extracted"),
+        ("manifest", "outside rootfs/"),
+        ("rootfs", "outside rootfs/"),
+    ];
+    for (target, mentions) in cases {
+        let mut t = Tar::aci();
+        t.hardlink("rootfs/link", target)
+            .file("rootfs/not-yet", b"late", 0o644);
+        sandbox.assert_refused(
+            sandbox.render(t.bytes(), Options::default()),
+            Code::HostileArchive,
+            mentions,
+        );
+    }
+    assert_eq!(
+        fs::metadata(sandbox.path("canary/file")).unwrap().nlink(),
+        1
+    );
+}
+
+#[test]
+fn a_hardlink_through_a_symlinked_directory_stays_inside() {
+    let sandbox = Sandbox::new();
+    let mut t = Tar::aci();
+    t.symlink("rootfs/c", &sandbox.canary())
+        .hardlink("rootfs/link", "rootfs/c/file");
+    sandbox.assert_refused(
+        sandbox.render(t.bytes(), Options::default()),
+        Code::HostileArchive,
+        "hardlink",
+    );
+    assert_eq!(
+        fs::metadata(sandbox.path("canary/file")).unwrap().nlink(),
+        1
+    );
+}
+
+#[test]
+fn devices_are_skipped_unless_allowed() {
+    let sandbox = Sandbox::new();
+    let mut t = Tar::aci();
+    t.device("rootfs/dev/null", tar::EntryType::Char, 1, 3)
+        .device("rootfs/dev/sda", tar::EntryType::Block, 8, 0);
+    let aci = t.bytes();
+    let (_, stats) = sandbox.render(aci.clone(), Options::default()).unwrap();
+    assert_eq!((stats.devices, stats.skipped_devices), (0, 2));
+    assert!(!sandbox.path("store/rootfs/dev/null").exists());
+    fs::remove_dir_all(sandbox.path("store/rootfs")).unwrap();
+
+    let (_, stats) = sandbox
+        .render(
+            aci,
+            Options {
+                allow_devices: true,
+                sync: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(stats.devices, 2);
+    let null = fs::symlink_metadata(sandbox.path("store/rootfs/dev/null")).unwrap();
+    assert!(null.file_type().is_char_device());
+    assert_eq!(
+        (
+            rustix::fs::major(null.rdev()),
+            rustix::fs::minor(null.rdev())
+        ),
+        (1, 3)
+    );
+    assert_eq!(
+        null.permissions().mode() & 0o7777,
+        0o666,
+        "the umask does not apply"
+    );
+    sandbox.assert_contained();
+}
+
+#[test]
+fn the_root_cannot_be_replaced_by_a_file() {
+    let sandbox = Sandbox::new();
+    let mut t = Tar::new();
+    t.file("./", b"", 0o644);
+    let e = sandbox.layers(vec![t.bytes()]).unwrap_err();
+    assert_eq!(e.code, Code::HostileArchive, "{e}");
+    sandbox.assert_contained();
+}
+
+fn lower_layer() -> Vec<u8> {
+    let mut t = Tar::new();
+    t.dir("etc", 0o755)
+        .file("etc/motd", b"lower motd", 0o644)
+        .file("etc/passwd", b"lower passwd", 0o644)
+        .dir("etc/sub", 0o755)
+        .file("etc/sub/x", b"x", 0o644)
+        .dir("bin", 0o755)
+        .file("bin/cat", b"cat", 0o755)
+        .file("bin/ls", b"ls", 0o755);
+    t.bytes()
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn whiteouts_remove_lower_files_in_either_order() {
+    for whiteout_first in [true, false] {
+        let sandbox = Sandbox::new();
+        let mut upper = Tar::new();
+        if whiteout_first {
+            upper
+                .file("etc/.wh.motd", b"", 0o644)
+                .file("etc/motd", b"upper motd", 0o644);
+        } else {
+            upper
+                .file("etc/motd", b"upper motd", 0o644)
+                .file("etc/.wh.motd", b"", 0o644);
+        }
+        upper.file("bin/.wh.cat", b"", 0o644);
+        sandbox.layers(vec![lower_layer(), upper.bytes()]).unwrap();
+        let root = sandbox.path("store/rootfs");
+        assert_eq!(
+            fs::read(root.join("etc/motd")).unwrap(),
+            b"upper motd",
+            "whiteout first: {whiteout_first}"
+        );
+        assert_eq!(names(&root.join("bin")), ["ls"]);
+        assert_eq!(names(&root.join("etc")), ["motd", "passwd", "sub"]);
+        sandbox.assert_contained();
+    }
+}
+
+#[test]
+fn an_opaque_directory_keeps_only_its_own_layers_entries_in_either_order() {
+    for marker_first in [true, false] {
+        let sandbox = Sandbox::new();
+        let mut upper = Tar::new();
+        if marker_first {
+            upper
+                .file("etc/.wh..wh..opq", b"", 0o644)
+                .dir("etc", 0o700)
+                .file("etc/hostname", b"pod", 0o644);
+        } else {
+            upper
+                .dir("etc", 0o700)
+                .file("etc/hostname", b"pod", 0o644)
+                .file("etc/.wh..wh..opq", b"", 0o644);
+        }
+        sandbox.layers(vec![lower_layer(), upper.bytes()]).unwrap();
+        let root = sandbox.path("store/rootfs");
+        assert_eq!(
+            names(&root.join("etc")),
+            ["hostname"],
+            "marker first: {marker_first}"
+        );
+        assert_eq!(
+            fs::metadata(root.join("etc")).unwrap().mode() & 0o7777,
+            0o700
+        );
+        assert_eq!(names(&root.join("bin")), ["cat", "ls"]);
+        sandbox.assert_contained();
+    }
+}
+
+#[test]
+fn whiteouts_cannot_reach_outside_their_directory() {
+    let sandbox = Sandbox::new();
+    for (name, mentions) in [
+        ("../.wh.canary", "`..` component"),
+        ("etc/.wh...", "names no file"),
+        ("etc/.wh..", "names no file"),
+    ] {
+        let mut upper = Tar::new();
+        upper.file(name, b"", 0o644);
+        sandbox.assert_refused(
+            sandbox.layers(vec![lower_layer(), upper.bytes()]),
+            Code::HostileArchive,
+            mentions,
+        );
+    }
+}
+
+#[test]
+fn an_upper_layer_replaces_a_symlink_instead_of_writing_through_it() {
+    let sandbox = Sandbox::new();
+    let mut lower = Tar::new();
+    lower.symlink("target", &format!("{}/file", sandbox.canary()));
+    let mut upper = Tar::new();
+    upper.file("target", b"pwned", 0o644);
+    sandbox.layers(vec![lower.bytes(), upper.bytes()]).unwrap();
+    let root = sandbox.path("store/rootfs");
+    assert!(fs::symlink_metadata(root.join("target")).unwrap().is_file());
+    assert_eq!(fs::read(root.join("target")).unwrap(), b"pwned");
+    sandbox.assert_contained();
+}
+
+#[test]
+fn a_directory_replaced_by_a_symlink_gets_no_deferred_metadata() {
+    // The tar 0.4.44 bug: a directory's mode applied late, through a symlink that replaced it.
+    let sandbox = Sandbox::new();
+    let mut t = Tar::new();
+    t.dir("d", 0o777).symlink("d", &sandbox.canary());
+    sandbox.layers(vec![t.bytes()]).unwrap();
+    assert_eq!(
+        fs::metadata(sandbox.path("canary")).unwrap().mode() & 0o7777,
+        0o755
+    );
+    sandbox.assert_contained();
+}
+
+#[test]
+fn the_tree_hash_is_stable_and_sees_changes() {
+    let sandbox = Sandbox::new();
+    let aci = busybox_like().bytes();
+    let tree_a = sandbox.path("store/a");
+    let tree_b = sandbox.path("store/b");
+    fs::create_dir_all(&tree_a).unwrap();
+    fs::create_dir_all(&tree_b).unwrap();
+    let image = sandbox.write("image.aci", &aci);
+    render(&image, &tree_a.join("rootfs"), Options::default()).unwrap();
+    render(&image, &tree_b.join("rootfs"), Options::default()).unwrap();
+    fs::write(
+        tree_a.join("manifest"),
+        "written by the tree store, not hashed",
+    )
+    .unwrap();
+    let hash = tree_hash(&tree_a).unwrap();
+    assert!(hash.starts_with("sha512-") && hash.len() == 71, "{hash}");
+    assert_eq!(hash, tree_hash(&tree_b).unwrap());
+
+    fs::write(tree_b.join("rootfs/etc/motd"), "changed\n").unwrap();
+    let changed = tree_hash(&tree_b).unwrap();
+    assert_ne!(hash, changed);
+    fs::write(tree_b.join("rootfs/etc/motd"), "hello\n").unwrap();
+    assert_eq!(hash, tree_hash(&tree_b).unwrap(), "contents restored");
+    fs::set_permissions(
+        tree_b.join("rootfs/etc/motd"),
+        fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    assert_ne!(hash, tree_hash(&tree_b).unwrap(), "modes count");
+}
