@@ -21,11 +21,16 @@ const run = (cmd, args) => {
     process.exit(1);
   }
 };
-run('cargo', ['build', '--release', '--locked', '-p', 'podlog-native', '-p', 'podlog-stage1']);
+run('cargo', ['build', '--release', '--locked', '-p', 'podlog-stage1']);
 const out = join(root, 'build');
 mkdirSync(out, { recursive: true });
-const release = join(targetDir, 'release');
-copyFileSync(join(release, 'libpodlog_native.so'), join(out, 'podlog-native.node'));
-copyFileSync(join(release, 'podlog-stage1'), join(out, 'podlog-stage1'));
+// napi build writes build/podlog-native.node and regenerates the addon's committed TypeScript
+// declarations (crates/podlog-native/index.d.ts, which src/native.ts imports), no JS loader.
+run(join(root, 'node_modules', '.bin', 'napi'), [
+  'build', '--release', '--manifest-path', 'crates/podlog-native/Cargo.toml',
+  '--config-path', 'crates/podlog-native/napi.json', '--target-dir', targetDir,
+  '--output-dir', 'build', '--dts', '../crates/podlog-native/index.d.ts', '--', '--locked',
+]);
+copyFileSync(join(targetDir, 'release', 'podlog-stage1'), join(out, 'podlog-stage1'));
 if (!existsSync(join(out, 'podlog-stage1'))) process.exit(1);
 console.log(`podlog: built ${out}/podlog-native.node and ${out}/podlog-stage1`);
