@@ -150,7 +150,11 @@ impl<'a> Tree<'a> {
             self.stats.skipped_devices += 1;
             return Ok(());
         }
-        let parent = self.dir(parents, true)?;
+        // Messages name the entry as the archive spells it.
+        let shown = show(&entry.path_bytes());
+        let parent = self
+            .dir(parents, true)
+            .map_err(|e| Error::new(e.code, format!("entry {shown}: {}", e.message)))?;
         let parent = parent.as_fd();
         let mut created = self.create(parent, leaf, &name, entry, &meta, hardlink, diagnosis);
         if let Err(Fail::Sys(Errno::EXIST)) = created {
@@ -169,7 +173,7 @@ impl<'a> Tree<'a> {
         match created {
             Ok(()) => {}
             Err(Fail::Final(e)) => return Err(e),
-            Err(Fail::Sys(e)) => return Err(explain(e, kind, &name, hardlink)),
+            Err(Fail::Sys(e)) => return Err(explain(e, kind, &shown, hardlink)),
         }
         if kind.is_dir() {
             self.stats.dirs += 1;
@@ -320,7 +324,11 @@ impl<'a> Tree<'a> {
                         Err(Errno::EXIST) => {
                             return Err(Error::new(
                                 Code::HostileArchive,
-                                format!("{} is a symlink to a missing directory; refusing to write through it", show(&path)),
+                                format!(
+                                    "{} is a symlink to a directory missing from the tree (symlink escape); \
+                                     refusing to write through it",
+                                    show(&path)
+                                ),
                             ))
                         }
                         Err(e) => return Err(Error::io(format!("creating {}", show(&path)), &e.into())),
@@ -448,19 +456,18 @@ fn lookup_error(e: Errno, path: &[u8]) -> Error {
     }
 }
 
-fn explain(e: Errno, kind: tar::EntryType, name: &[u8], hardlink: Option<&[&[u8]]>) -> Error {
+fn explain(e: Errno, kind: tar::EntryType, shown: &str, hardlink: Option<&[&[u8]]>) -> Error {
     if kind == tar::EntryType::Link && matches!(e, Errno::NOENT | Errno::PERM | Errno::NOTDIR) {
         let target = hardlink.map(join).unwrap_or_default();
         return Error::new(
             Code::HostileArchive,
             format!(
-                "hardlink {} points at {}, which is not a file already extracted in the tree (hardlink escape)",
-                show(name),
+                "hardlink {shown} points at {}, which is not a file already extracted in the tree (hardlink escape)",
                 show(&target)
             ),
         );
     }
-    Error::io(format!("extracting {}", show(name)), &e.into())
+    Error::io(format!("extracting {shown}"), &e.into())
 }
 
 /// Runs `fill` on a fresh private directory next to `dest`, then renames it to `dest`. On any failure
