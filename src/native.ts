@@ -1,0 +1,127 @@
+/**
+ * The one door from TypeScript to the Rust addon (crates/podlog-native). It loads the addon lazily,
+ * supplies argument defaults, and gives every failure the shape the engine keys on: the addon puts a
+ * stable code at the front of its messages ("EHOSTILE_ARCHIVE: entry ..."), which becomes
+ * PodlogError.code. No other logic lives here.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as Addon from '../crates/podlog-native/index.js';
+import { PodlogError } from './errors.js';
+
+export type { ExtractOptions, ExtractStats, ImageInfo, MountEntry, RenderedImage } from '../crates/podlog-native/index.js';
+
+/**
+ * The repository root: the nearest directory upwards holding podlog's package.json. Walking up keeps
+ * this right both from src/ (tsx) and from dist/src/ (tsc output).
+ */
+const repoRoot = (): string => {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'podlog') return dir;
+    if (dirname(dir) === dir) throw new PodlogError('ENATIVE', "cannot find podlog's package.json above src/native.ts");
+  }
+};
+
+/** The addon's path: env PODLOG_NATIVE, or build/podlog-native.node in the repository. */
+export const nativePath = (): string => process.env.PODLOG_NATIVE ?? join(repoRoot(), 'build', 'podlog-native.node');
+
+/** The stage1 binary: env PODLOG_STAGE1, or build/podlog-stage1 in the repository. */
+export const stage1Path = (): string => process.env.PODLOG_STAGE1 ?? join(repoRoot(), 'build', 'podlog-stage1');
+
+let addon: typeof Addon | undefined;
+
+const load = (): typeof Addon => {
+  if (addon) return addon;
+  const path = nativePath();
+  if (!existsSync(path)) {
+    throw new PodlogError('ENATIVE', `podlog's native addon is not built (run npm ci, or npm run build:native): ${path} is missing`);
+  }
+  try {
+    addon = createRequire(import.meta.url)(path) as typeof Addon;
+  } catch (cause) {
+    throw new PodlogError('ENATIVE', `podlog's native addon at ${path} does not load: ${String(cause)}`, { cause });
+  }
+  return addon;
+};
+
+const CODED = /^([A-Z][A-Z0-9_]+): /;
+
+/** An addon error as a PodlogError: the message's leading code becomes `code` (EIO when absent). */
+const shape = (cause: unknown): PodlogError => {
+  if (cause instanceof PodlogError) return cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const m = CODED.exec(message);
+  return new PodlogError(m?.[1] ?? 'EIO', m ? message.slice(m[0].length) : message, { cause });
+};
+
+const call = <T>(f: (a: typeof Addon) => T): T => {
+  try {
+    return f(load());
+  } catch (e) {
+    throw shape(e);
+  }
+};
+
+const callAsync = async <T>(f: (a: typeof Addon) => Promise<T>): Promise<T> => {
+  try {
+    return await f(load());
+  } catch (e) {
+    throw shape(e);
+  }
+};
+
+export interface LockOptions {
+  /** A shared lock instead of an exclusive one. Default false. */
+  shared?: boolean;
+  /** Wait for a conflicting lock to go away (holding a libuv pool thread meanwhile) instead of failing
+   * with ELOCKED at once. Default false. */
+  wait?: boolean;
+}
+
+/** Checks an ACI (compression by magic bytes, layout, manifest) and computes its image id. */
+export const readImage = (path: string): Promise<Addon.ImageInfo> => callAsync((a) => a.readImage(path));
+
+/** Extracts an ACI's rootfs/ to `dest` (must not exist) via a staging directory renamed into place. */
+export const extractImage = (path: string, dest: string, options: Addon.ExtractOptions = {}): Promise<Addon.RenderedImage> =>
+  callAsync((a) => a.extractImage(path, dest, options));
+
+/** Applies OCI layer tars, bottom first, with whiteouts, to `dest` (must not exist). */
+export const extractLayers = (layers: string[], dest: string, options: Addon.ExtractOptions = {}): Promise<Addon.ExtractStats> =>
+  callAsync((a) => a.extractLayers(layers, dest, options));
+
+/** rkt's tree hash of a tree directory (the one holding rootfs/): `sha512-<64 hex>`. */
+export const treeHash = (dir: string): Promise<string> => callAsync((a) => a.treeHash(dir));
+
+/** Opens `dir` and flocks it; resolves to the fd, which can be passed to a child in `stdio`. */
+export const lockDir = (dir: string, { shared = false, wait = false }: LockOptions = {}): Promise<number> =>
+  callAsync((a) => a.lockDir(dir, !shared, wait));
+
+/** Locks an fd from lockDir/openDir, or converts the lock it holds between shared and exclusive. */
+export const lockFd = (fd: number, { shared = false, wait = false }: LockOptions = {}): Promise<void> =>
+  callAsync((a) => a.lockFd(fd, !shared, wait));
+
+/** Opens a directory fd (O_RDONLY|O_DIRECTORY|O_CLOEXEC) without locking it. */
+export const openDir = (dir: string): number => call((a) => a.openDir(dir));
+
+export const unlockFd = (fd: number): void => call((a) => a.unlockFd(fd));
+
+/** Closes an fd from this module; a lock fd's lock goes with it unless a child still shares it. */
+export const closeFd = (fd: number): void => call((a) => a.closeFd(fd));
+
+/** rkt's liveness probe: true when another open file description holds `dir` exclusively. */
+export const isLocked = (dir: string): boolean => call((a) => a.isLocked(dir));
+
+export const pidfdOpen = (pid: number): number => call((a) => a.pidfdOpen(pid));
+
+/**
+ * Resolves true once the process exits, false when `timeoutMs` passes first. Each wait holds a libuv
+ * pool thread, so prefer bounded timeouts in a loop over one endless wait.
+ */
+export const waitExit = (target: { pid: number } | { pidfd: number }, timeoutMs: number): Promise<boolean> =>
+  callAsync((a) => ('pidfd' in target ? a.waitPidfd(target.pidfd, timeoutMs) : a.waitPid(target.pid, timeoutMs)));
+
+/** Mounts at or below `path` (as written, not resolved), parents before children. */
+export const mountsUnder = (path: string): Addon.MountEntry[] => call((a) => a.mountsUnder(path));
