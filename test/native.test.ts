@@ -1,0 +1,208 @@
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PodlogError } from '../src/errors.js';
+import * as native from '../src/native.js';
+import { aciPath, fixturesDir, repoRoot } from './helpers/fixtures.js';
+
+const hostile = (name: string): string => join(fixturesDir, 'hostile', name);
+
+/** A temp dir with `canary/file`; extractions go to `<dir>/rootfs`, the hostile fixtures aim at `../canary`. */
+const sandbox = (): { dir: string; dest: string; assertContained: () => void } => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-native-'));
+  mkdirSync(join(dir, 'canary'));
+  writeFileSync(join(dir, 'canary', 'file'), 'untouched');
+  return {
+    dir,
+    dest: join(dir, 'rootfs'),
+    assertContained: () => {
+      if (readdirSync(join(dir, 'canary')).join() !== 'file') throw new Error('the canary dir was written to');
+      if (readFileSync(join(dir, 'canary', 'file'), 'utf8') !== 'untouched') throw new Error('the canary was changed');
+      const left = readdirSync(dir).filter((n) => n !== 'canary' && n !== 'rootfs');
+      if (left.length > 0) throw new Error(`left behind next to the destination: ${left.join(', ')}`);
+    },
+  };
+};
+
+const refusal = async (p: Promise<unknown>): Promise<PodlogError> => {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  if (!(e instanceof PodlogError)) throw new Error(`expected a PodlogError, got ${String(e)}`);
+  return e;
+};
+
+test('the five compressed busybox ACIs have one image id: the sha512 of the uncompressed tar', async (t) => {
+  const expected = `sha512-${createHash('sha512').update(readFileSync(join(fixturesDir, 'aci', 'busybox.tar'))).digest('hex')}`;
+  for (const c of ['plain', 'gzip', 'bzip2', 'xz', 'zstd']) {
+    const info = await native.readImage(aciPath(`busybox-${c}`));
+    t.is(info.id, expected, c);
+    t.is(info.key, expected.slice(0, 'sha512-'.length + 64));
+    t.is(info.compression, c === 'plain' ? 'none' : c);
+    t.is((JSON.parse(info.manifest) as { acKind: string }).acKind, 'ImageManifest');
+  }
+});
+
+test('the busybox ACI extracts to a working tree', async (t) => {
+  const box = sandbox();
+  const { manifest, stats } = await native.extractImage(aciPath('busybox-gzip'), box.dest);
+  t.is((JSON.parse(manifest) as { name: string }).name, 'podlog.test/busybox');
+  const busybox = join(box.dest, 'bin', 'busybox');
+  t.true((statSync(busybox).mode & 0o111) === 0o111, 'busybox is executable');
+  t.is(spawnSync(busybox, ['echo', 'hi'], { encoding: 'utf8' }).stdout, 'hi\n');
+  t.is(statSync(join(box.dest, 'tmp')).mode & 0o7777, 0o1777);
+  t.true(stats.symlinks > 100, 'applets are symlinks');
+  box.assertContained();
+  rmSync(box.dir, { recursive: true });
+});
+
+const refused: Array<[string, string]> = [
+  ['traversal.aci', 'EHOSTILE_ARCHIVE'],
+  ['absolute.aci', 'EHOSTILE_ARCHIVE'],
+  ['symlink-escape.aci', 'EHOSTILE_ARCHIVE'],
+  ['hardlink-escape.aci', 'EHOSTILE_ARCHIVE'],
+  ['hardlink-ahead.aci', 'EHOSTILE_ARCHIVE'],
+  ['duplicate.aci', 'EBADLAYOUT'],
+  ['extra-top-level.aci', 'EBADLAYOUT'],
+  ['manifest-not-json.aci', 'EBADMANIFEST'],
+  ['manifest-huge.aci', 'EBADMANIFEST'],
+  ['wrong-ackind.aci', 'EBADMANIFEST'],
+  ['truncated.aci', 'ETRUNCATED'],
+  ['unknown-compression.aci', 'ECOMPRESSION'],
+];
+
+for (const [file, code] of refused) {
+  test(`hostile ${file} is refused with ${code} and nothing escapes`, async (t) => {
+    const box = sandbox();
+    const e = await refusal(native.extractImage(hostile(file), box.dest));
+    t.is(e.code, code, e.message);
+    t.is(e.exitCode, 254);
+    t.notRegex(e.message, /^[A-Z_]+: /, 'the code is lifted out of the message');
+    t.false(existsSync(box.dest), 'no partial tree');
+    box.assertContained();
+    t.false(existsSync('/tmp/podlog-hostile-absolute'));
+    rmSync(box.dir, { recursive: true });
+  });
+}
+
+test('layout, manifest, truncation and compression faults are found by readImage too', async (t) => {
+  for (const [file, code] of refused.filter(([, c]) => c !== 'EHOSTILE_ARCHIVE')) {
+    t.is((await refusal(native.readImage(hostile(file)))).code, code, file);
+  }
+});
+
+test('a symlink swapped in for a directory is followed inside the root only', async (t) => {
+  const box = sandbox();
+  await native.extractImage(hostile('symlink-swap.aci'), box.dest);
+  t.is(readFileSync(join(box.dest, 'etc', 'passwd'), 'utf8'), 'root:x:0:0::/:/bin/sh\n');
+  box.assertContained();
+  rmSync(box.dir, { recursive: true });
+});
+
+test('device nodes are skipped unless allowed', async (t) => {
+  const box = sandbox();
+  const { stats } = await native.extractImage(hostile('device.aci'), box.dest);
+  t.is(stats.skippedDevices, 2);
+  t.false(existsSync(join(box.dest, 'dev', 'null')));
+  rmSync(box.dest, { recursive: true });
+  const allowed = await native.extractImage(hostile('device.aci'), box.dest, { allowDevices: true });
+  t.is(allowed.stats.devices, 2);
+  t.true(statSync(join(box.dest, 'dev', 'null')).isCharacterDevice());
+  box.assertContained();
+  rmSync(box.dir, { recursive: true });
+});
+
+test('OCI whiteouts work in either entry order, and opaque directories', async (t) => {
+  for (const upper of ['layer-whiteout-before.tar', 'layer-whiteout-after.tar']) {
+    const box = sandbox();
+    await native.extractLayers([hostile('layer-base.tar'), hostile(upper)], box.dest);
+    t.is(readFileSync(join(box.dest, 'etc', 'motd'), 'utf8'), 'upper motd\n', upper);
+    t.deepEqual(readdirSync(join(box.dest, 'bin')), ['ls'], upper);
+    rmSync(box.dir, { recursive: true });
+  }
+  const box = sandbox();
+  await native.extractLayers([hostile('layer-base.tar'), hostile('layer-opaque.tar')], box.dest);
+  t.deepEqual(readdirSync(join(box.dest, 'etc')), ['hostname']);
+  rmSync(box.dir, { recursive: true });
+});
+
+test('whiteouts that reach outside their directory are refused', async (t) => {
+  for (const upper of ['layer-whiteout-escape.tar', 'layer-whiteout-dotdot.tar']) {
+    const box = sandbox();
+    const e = await refusal(native.extractLayers([hostile('layer-base.tar'), hostile(upper)], box.dest));
+    t.is(e.code, 'EHOSTILE_ARCHIVE', `${upper}: ${e.message}`);
+    t.false(existsSync(box.dest));
+    box.assertContained();
+    rmSync(box.dir, { recursive: true });
+  }
+});
+
+test('the tree hash is the same for two extractions and changes with a file', async (t) => {
+  const box = sandbox();
+  const [a, b] = [join(box.dir, 'tree-a'), join(box.dir, 'tree-b')];
+  mkdirSync(a);
+  mkdirSync(b);
+  await native.extractImage(aciPath('busybox-plain'), join(a, 'rootfs'));
+  await native.extractImage(aciPath('busybox-xz'), join(b, 'rootfs'));
+  const hash = await native.treeHash(a);
+  t.regex(hash, /^sha512-[0-9a-f]{64}$/);
+  t.is(await native.treeHash(b), hash);
+  writeFileSync(join(b, 'rootfs', 'etc', 'hostname'), 'changed\n');
+  t.not(await native.treeHash(b), hash);
+  rmSync(box.dir, { recursive: true });
+});
+
+test('an exclusive directory lock is seen by isLocked and by flock(1), and freed by closeFd', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-lock-'));
+  t.false(native.isLocked(dir));
+  const fd = await native.lockDir(dir);
+  t.true(native.isLocked(dir));
+  t.is(spawnSync('flock', ['-n', dir, 'true']).status, 1, 'another process cannot take it');
+  t.is((await refusal(native.lockDir(dir, { shared: true }))).code, 'ELOCKED');
+  native.closeFd(fd);
+  t.false(native.isLocked(dir));
+  t.is(spawnSync('flock', ['-n', dir, 'true']).status, 0);
+  rmSync(dir, { recursive: true });
+});
+
+test('a lock fd handed to a child keeps the directory locked while the child lives', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-lock-'));
+  const fd = await native.lockDir(dir);
+  const child = spawn('sleep', ['30'], { stdio: ['ignore', 'ignore', 'ignore', fd] });
+  native.closeFd(fd);
+  t.true(native.isLocked(dir), 'the child holds the same open file description');
+  const pidfd = native.pidfdOpen(child.pid!);
+  t.false(await native.waitExit({ pidfd }, 50), 'still running');
+  child.kill('SIGKILL');
+  t.true(await native.waitExit({ pidfd }, 10_000));
+  native.closeFd(pidfd);
+  t.false(native.isLocked(dir), 'released when the child exited');
+  t.true(await native.waitExit({ pid: child.pid! }, 10_000));
+  rmSync(dir, { recursive: true });
+});
+
+test('mountsUnder finds the proc mount', (t) => {
+  const proc = native.mountsUnder('/proc').find((m) => m.mountPoint === '/proc');
+  t.is(proc?.fsType, 'proc');
+  t.true(native.mountsUnder('/').length >= native.mountsUnder('/proc').length);
+});
+
+test('errors from bad arguments keep their codes', async (t) => {
+  t.is((await refusal(native.readImage('/nonexistent/image.aci'))).code, 'ENOENT');
+  t.throws(() => native.closeFd(-1), { instanceOf: PodlogError, message: /not a file descriptor/ });
+  t.is(t.throws(() => native.pidfdOpen(0))?.code, 'EINVAL');
+});
+
+test('a missing addon is reported as ENATIVE', (t) => {
+  const script = `import('./src/native.ts').then((n) => n.isLocked('/')).catch((e) => { console.log(e.code + ' ' + e.message); })`;
+  const r = spawnSync(process.execPath, ['--import=tsx', '-e', script], {
+    cwd: repoRoot,
+    env: { ...process.env, PODLOG_NATIVE: '/nonexistent/podlog-native.node' },
+    encoding: 'utf8',
+  });
+  t.regex(r.stdout, /^ENATIVE podlog's native addon is not built \(run npm ci/);
+});
