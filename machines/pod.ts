@@ -77,6 +77,11 @@ type Ev<T extends PodEventType> = Extract<PodMachineEvent, { type: T }>;
 /** Narrows the event inside a transition whose event type is fixed by its `on` key. */
 const as = <T extends PodEventType>(event: PodMachineEvent) => event as Ev<T>;
 
+const opened = (event: PodMachineEvent, effect: EffectName): PendingIntent => {
+  const app = (event.data as { app?: unknown }).app;
+  return { effect, intent: event.type, version: event.version, ...(typeof app === 'string' ? { app } : {}) };
+};
+
 export const podMachine = setup({
   types: {
     context: {} as PodContext,
@@ -103,38 +108,35 @@ export const podMachine = setup({
     startStage1: effectAction('startStage1'),
     stopPod: effectAction('stopPod'),
     deletePod: effectAction('deletePod'),
-    open: assign({
-      pending: ({ event }, params: { effect: EffectName }): PendingIntent => {
-        const app = (event.data as { app?: unknown }).app;
-        return { effect: params.effect, intent: event.type, version: event.version, ...(typeof app === 'string' ? { app } : {}) };
-      },
-    }),
-    close: assign({ pending: undefined }),
+    open: assign({ pending: ({ event }, params: { effect: EffectName }) => opened(event, params.effect) }),
+    // Each outcome closes its intent in the same assign as its own change: one context copy per event.
     created: assign(({ event }) => {
       const { data, time } = as<'PrepareRequested'>(event);
       return { uuid: data.uuid, apps: data.apps.map((a) => ({ ...a })), mutable: data.mutable, overlay: data.overlay, createdAt: time };
     }),
-    rendered: assign({
-      apps: ({ context, event }) => {
-        const { app, imageId, treeStoreId } = as<'ImageRendered'>(event).data;
-        return context.apps.map((a) => (a.name === app ? { ...a, imageId, treeStoreId } : a));
-      },
+    rendered: assign(({ context, event }) => {
+      const { app, imageId, treeStoreId } = as<'ImageRendered'>(event).data;
+      return { pending: undefined, apps: context.apps.map((a) => (a.name === app ? { ...a, imageId, treeStoreId } : a)) };
     }),
-    overlayPrepared: assign({ overlayPrepared: true }),
+    overlayPrepared: assign({ pending: undefined, overlayPrepared: true }),
     prepared: assign({ preparedAt: ({ event }) => event.time }),
-    aborted: assign({ abortReason: ({ event }) => as<'PrepareAborted'>(event).data.reason }),
-    started: assign({ pid: ({ event }) => as<'PodStarted'>(event).data.pid, startedAt: ({ event }) => event.time }),
+    aborted: assign({ pending: undefined, abortReason: ({ event }) => as<'PrepareAborted'>(event).data.reason }),
+    started: assign(({ event }) => ({ pending: undefined, pid: as<'PodStarted'>(event).data.pid, startedAt: event.time })),
     appExited: assign({
       apps: ({ context, event }) => {
         const { app, code } = as<'AppExited'>(event).data;
         return context.apps.map((a) => (a.name === app ? { ...a, exitCode: code } : a));
       },
     }),
-    stopAsked: assign({ stopRequested: ({ event }) => (as<'StopRequested'>(event).data.force ? 'force' : 'graceful') }),
-    exited: assign({ exitCode: ({ event }) => as<'PodExited'>(event).data.code, exitedAt: ({ event }) => event.time }),
+    stopAsked: assign(({ event }) => ({
+      pending: opened(event, 'stopPod'),
+      stopRequested: as<'StopRequested'>(event).data.force ? ('force' as const) : ('graceful' as const),
+    })),
+    signalled: assign({ pending: undefined }),
+    exited: assign(({ event }) => ({ pending: undefined, exitCode: as<'PodExited'>(event).data.code, exitedAt: event.time })),
     marked: assign({ markedGarbageAt: ({ event }) => event.time }),
-    deleted: assign({ deletedAt: ({ event }) => event.time }),
-    failed: assign({ lastFailure: ({ event }) => as<'EffectFailed'>(event).data }),
+    deleted: assign(({ event }) => ({ pending: undefined, deletedAt: event.time })),
+    failed: assign(({ event }) => ({ pending: undefined, lastFailure: as<'EffectFailed'>(event).data })),
   },
 }).createMachine({
   id: 'pod',
@@ -142,7 +144,7 @@ export const podMachine = setup({
   context: ({ input }) => ({ uuid: input.uuid, apps: [], mutable: false, overlay: true, overlayPrepared: false }),
   on: {
     // A failed effect closes its intent wherever the pod is; the state stays, so the step can be retried.
-    EffectFailed: { guard: 'answersFailure', actions: ['close', 'failed'] },
+    EffectFailed: { guard: 'answersFailure', actions: 'failed' },
   },
   states: {
     embryo: {
@@ -154,11 +156,11 @@ export const podMachine = setup({
           guard: and(['idle', 'knownApp']),
           actions: [{ type: 'open', params: { effect: 'renderImage' } }, 'renderImage'],
         },
-        ImageRendered: { guard: { type: 'answers', params: { effect: 'renderImage' } }, actions: ['close', 'rendered'] },
+        ImageRendered: { guard: { type: 'answers', params: { effect: 'renderImage' } }, actions: 'rendered' },
         OverlayPrepareRequested: { guard: 'idle', actions: [{ type: 'open', params: { effect: 'prepareOverlay' } }, 'prepareOverlay'] },
-        OverlayPrepared: { guard: { type: 'answers', params: { effect: 'prepareOverlay' } }, actions: ['close', 'overlayPrepared'] },
+        OverlayPrepared: { guard: { type: 'answers', params: { effect: 'prepareOverlay' } }, actions: 'overlayPrepared' },
         PodPrepared: { guard: 'readyToRun', target: 'prepared', actions: 'prepared' },
-        PrepareAborted: { target: 'abortedPrepare', actions: ['close', 'aborted'] },
+        PrepareAborted: { target: 'abortedPrepare', actions: 'aborted' },
       },
     },
     abortedPrepare: {
@@ -167,7 +169,7 @@ export const podMachine = setup({
     prepared: {
       on: {
         Stage1StartRequested: { guard: 'idle', actions: [{ type: 'open', params: { effect: 'startStage1' } }, 'startStage1'] },
-        PodStarted: { guard: { type: 'answers', params: { effect: 'startStage1' } }, target: 'running', actions: ['close', 'started'] },
+        PodStarted: { guard: { type: 'answers', params: { effect: 'startStage1' } }, target: 'running', actions: 'started' },
         PodMarkedGarbage: { guard: 'idle', target: 'garbage', actions: 'marked' },
       },
     },
@@ -176,11 +178,11 @@ export const podMachine = setup({
         AppExited: { actions: 'appExited' },
         StopRequested: {
           guard: 'idle',
-          actions: [{ type: 'open', params: { effect: 'stopPod' } }, 'stopAsked', 'stopPod'],
+          actions: ['stopAsked', 'stopPod'],
         },
-        StopSignalled: { guard: { type: 'answers', params: { effect: 'stopPod' } }, actions: 'close' },
+        StopSignalled: { guard: { type: 'answers', params: { effect: 'stopPod' } }, actions: 'signalled' },
         // Observed, never commanded: it closes a stop that was still open when stage1 ended.
-        PodExited: { target: 'exited', actions: ['close', 'exited'] },
+        PodExited: { target: 'exited', actions: 'exited' },
       },
     },
     exited: {
@@ -196,7 +198,7 @@ export const podMachine = setup({
       on: { GcRequested: { target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] } },
     },
     deleting: {
-      on: { PodDeleted: { guard: { type: 'answers', params: { effect: 'deletePod' } }, target: 'deleted', actions: ['close', 'deleted'] } },
+      on: { PodDeleted: { guard: { type: 'answers', params: { effect: 'deletePod' } }, target: 'deleted', actions: 'deleted' } },
     },
     deleted: { type: 'final' },
   },

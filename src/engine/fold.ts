@@ -2,11 +2,12 @@
  * Folding: a pod's state is its stream's events run through the machine's pure transition.
  * Nothing runs during a fold; the effects a transition names come back as data.
  *
- * xstate's exported `transition()` builds a throw-away actor per call, which made folds ~10x slower
- * than the machine itself; one inert actor scope per process, whose action executor only collects,
- * gives the same pure result (`machine.transition` is the StateMachine API `transition()` wraps).
+ * xstate's exported `transition()` and `initialTransition()` build a throw-away actor per call, which
+ * made folds several times slower than the machine itself; one inert actor scope per process, whose
+ * action executor only collects, gives the same pure result (`machine.transition` and
+ * `machine.getInitialSnapshot` are the StateMachine API those functions wrap).
  */
-import { createActor, initialTransition, type SnapshotFrom } from 'xstate';
+import { createActor, type SnapshotFrom } from 'xstate';
 import { podMachine, type PodContext, type PodMachineEvent, type PodStateName, RKT_STATE_NAMES } from '../../machines/pod.js';
 import { checkPodEvent, type EffectName, type PodEventData, type PodEventType, POD_EVENTS } from '../events/catalogue.js';
 import { PodlogError } from '../errors.js';
@@ -36,7 +37,11 @@ const scope = {
 
 const EFFECTS: ReadonlySet<string> = new Set(Object.values(POD_EVENTS).flatMap((e) => (e.effect === undefined ? [] : [e.effect])));
 
-export const initialPod = (uuid: string): PodSnapshot => initialTransition(podMachine, { uuid })[0];
+export const initialPod = (uuid: string): PodSnapshot => {
+  const snapshot = podMachine.getInitialSnapshot(scope as never, { uuid });
+  collected.length = 0;
+  return snapshot;
+};
 
 /** Rebuilds a snapshot from a stored state value and context (a projection row or snapshot). */
 export const restorePod = (state: PodStateName, context: PodContext): PodSnapshot =>

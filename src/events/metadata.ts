@@ -3,13 +3,18 @@ import { hostname, userInfo } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
 import type { EventMetadata } from '../store/port.js';
 
+/** Looked up once: os.userInfo() reads the passwd database on every call. */
+let userName: string | undefined;
 const user = (): string => {
-  try {
-    return userInfo().username;
-  } catch {
-    // A uid without a passwd entry (containers, CI) still deserves a name in the log.
-    return `uid:${process.getuid?.() ?? 'unknown'}`;
+  if (userName === undefined) {
+    try {
+      userName = userInfo().username;
+    } catch {
+      // A uid without a passwd entry (containers, CI) still deserves a name in the log.
+      userName = `uid:${process.getuid?.() ?? 'unknown'}`;
+    }
   }
+  return userName;
 };
 
 /** The context one user command runs in: every event it causes shares the correlation id. */

@@ -1,0 +1,13 @@
+/**
+ * `npm run bench`: every benchmark module, each printing its figures against peers or physical
+ * references measured in the same run. BENCH=core,store runs a subset.
+ */
+const MODULES = ['core', 'store', 'native', 'stage1'] as const;
+
+const only = process.env.BENCH?.split(',');
+console.log(`podlog benchmarks, ${new Date().toISOString()}`);
+for (const name of MODULES.filter((m) => !only || only.includes(m))) {
+  console.log(`\n== ${name}`);
+  const module = (await import(`./${name}.js`)) as { run: () => Promise<void> };
+  await module.run();
+}
