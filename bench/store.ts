@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { v7 as uuidv7 } from 'uuid';
@@ -28,6 +28,7 @@ const BATCHES = 500;
 const BATCH_SIZE = 100;
 const NOTIFY_COUNT = 60;
 const PROJECTION_ROWS = 10_000;
+const ROUNDS = 4;
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
 const wallMs = (): number => performance.timeOrigin + performance.now();
@@ -60,54 +61,65 @@ const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maxim
 const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
 const median = (xs: number[]): number => pct([...xs].sort((a, b) => a - b), 50);
 
-/** Bare better-sqlite3 inserts with the store's pragmas: the physical reference. */
-const rawInserts = (file: string): { single: number; batched: number } => {
-  const db = new Database(file);
+/**
+ * Appends through the store and bare better-sqlite3 inserts with the same pragmas (the physical
+ * reference), interleaved in ROUNDS so that both see the same disk and CPU weather.
+ */
+const appendRates = async (
+  dir: string,
+): Promise<{ single: number; batched: number; rawSingle: number; rawBatched: number }> => {
+  const db = new Database(join(dir, 'raw.db'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  db.exec('CREATE TABLE raw (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, data TEXT NOT NULL)');
-  const insert = db.prepare('INSERT INTO raw (stream, data) VALUES (?, ?)');
-  const metaJson = JSON.stringify(event('X', {}).meta);
-  const one = db.transaction((i: number) => insert.run(`pod-${i % 50}`, JSON.stringify(podData(i)) + metaJson));
-  let t0 = performance.now();
-  for (let i = 0; i < SINGLE; i++) one.immediate(i);
-  const single = SINGLE / ((performance.now() - t0) / 1000);
-  const many = db.transaction((base: number) => {
-    for (let i = 0; i < BATCH_SIZE; i++) insert.run(`pod-${base % 50}`, JSON.stringify(podData(base + i)) + metaJson);
+  db.exec('CREATE TABLE raw (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, data TEXT NOT NULL, meta TEXT NOT NULL)');
+  const insert = db.prepare('INSERT INTO raw (stream, data, meta) VALUES (?, ?, ?)');
+  const rawOne = db.transaction((e: NewEvent, stream: string) => insert.run(stream, JSON.stringify(e.data), JSON.stringify(e.meta)));
+  const rawMany = db.transaction((es: NewEvent[], stream: string) => {
+    for (const e of es) insert.run(stream, JSON.stringify(e.data), JSON.stringify(e.meta));
   });
-  t0 = performance.now();
-  for (let b = 0; b < BATCHES; b++) many.immediate(b * BATCH_SIZE);
-  const batched = (BATCHES * BATCH_SIZE) / ((performance.now() - t0) / 1000);
-  db.close();
-  return { single, batched };
-};
-
-const storeAppends = async (file: string): Promise<{ single: number; batched: number }> => {
-  const store = await openSqliteStore(file);
+  const store = await openSqliteStore(join(dir, 'appends.db'));
   const versions = new Map<string, number>();
-  // The events are built before the clock starts: this measures the store, not uuid generation.
-  const singles = Array.from({ length: SINGLE }, (_, i) => [event('AppStarted', podData(i))]);
-  let t0 = performance.now();
-  for (let i = 0; i < SINGLE; i++) {
-    const stream = `pod-${i % 50}`;
+  const append = async (stream: string, events: NewEvent[]): Promise<void> => {
     const v = versions.get(stream) ?? 0;
-    await store.append(stream, singles[i]!, v);
-    versions.set(stream, v + 1);
-  }
-  const single = SINGLE / ((performance.now() - t0) / 1000);
+    await store.append(stream, events, v);
+    versions.set(stream, v + events.length);
+  };
+  // The events are built before the clock starts: this measures the store, not uuid generation.
+  const singles = Array.from({ length: SINGLE }, (_, i) => event('AppStarted', podData(i)));
   const batches = Array.from({ length: BATCHES }, (_, b) =>
     Array.from({ length: BATCH_SIZE }, (_, i) => event('AppStarted', podData(b * BATCH_SIZE + i))),
   );
-  t0 = performance.now();
-  for (let b = 0; b < BATCHES; b++) {
-    const stream = `pod-${b % 50}`;
-    const v = versions.get(stream) ?? 0;
-    await store.append(stream, batches[b]!, v);
-    versions.set(stream, v + BATCH_SIZE);
+  const ms = { single: 0, rawSingle: 0, batched: 0, rawBatched: 0 };
+  const time = async (key: keyof typeof ms, fn: () => Promise<void> | void): Promise<void> => {
+    const t0 = performance.now();
+    await fn();
+    ms[key] += performance.now() - t0;
+  };
+  const perRound = SINGLE / ROUNDS;
+  const batchesPerRound = BATCHES / ROUNDS;
+  for (let r = 0; r < ROUNDS; r++) {
+    await time('rawSingle', () => {
+      for (let i = r * perRound; i < (r + 1) * perRound; i++) rawOne.immediate(singles[i]!, `pod-${i % 50}`);
+    });
+    await time('single', async () => {
+      for (let i = r * perRound; i < (r + 1) * perRound; i++) await append(`pod-${i % 50}`, [singles[i]!]);
+    });
+    await time('rawBatched', () => {
+      for (let b = r * batchesPerRound; b < (r + 1) * batchesPerRound; b++) rawMany.immediate(batches[b]!, `pod-${b % 50}`);
+    });
+    await time('batched', async () => {
+      for (let b = r * batchesPerRound; b < (r + 1) * batchesPerRound; b++) await append(`pod-${b % 50}`, batches[b]!);
+    });
   }
-  const batched = (BATCHES * BATCH_SIZE) / ((performance.now() - t0) / 1000);
   await store.close();
-  return { single, batched };
+  db.close();
+  const rate = (n: number, t: number): number => n / (t / 1000);
+  return {
+    single: rate(SINGLE, ms.single),
+    rawSingle: rate(SINGLE, ms.rawSingle),
+    batched: rate(BATCHES * BATCH_SIZE, ms.batched),
+    rawBatched: rate(BATCHES * BATCH_SIZE, ms.rawBatched),
+  };
 };
 
 /** The child appends NOTIFY_COUNT events at random intervals; this process waits with waitForChange. */
@@ -143,7 +155,7 @@ const notificationLatency = async (file: string, pollMs: number): Promise<{ p50:
   return { p50: pct(sorted, 50), p95: pct(sorted, 95), max: sorted[sorted.length - 1] ?? Number.NaN, commitP50: median(commitTimes) };
 };
 
-const projectionLoad = async (file: string): Promise<{ load: number; loadP95: number; rawQuery: number }> => {
+const projectionLoad = async (file: string): Promise<{ load: number; loadP95: number; rawQuery: number; bytes: number }> => {
   const store = await openSqliteStore(file);
   const upserts = new Map<string, unknown>();
   for (let i = 0; i < PROJECTION_ROWS; i++) {
@@ -163,6 +175,8 @@ const projectionLoad = async (file: string): Promise<{ load: number; loadP95: nu
     });
   }
   await store.saveProjection({ name: 'pods', schema: 'bench', expectedCheckpoint: 0, checkpoint: 70_000, upserts });
+  let bytes = 0;
+  for (const row of upserts.values()) bytes += JSON.stringify(row).length;
   const times: number[] = [];
   for (let run = 0; run < 22; run++) {
     const t0 = performance.now();
@@ -183,29 +197,26 @@ const projectionLoad = async (file: string): Promise<{ load: number; loadP95: nu
   }
   db.close();
   const sorted = [...times].sort((a, b) => a - b);
-  return { load: median(times), loadP95: pct(sorted, 95), rawQuery: median(raw) };
+  return { load: median(times), loadP95: pct(sorted, 95), rawQuery: median(raw), bytes };
 };
 
 export async function run(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'podlog-bench-store-'));
   try {
-    console.log(`# event store (SQLite, WAL, synchronous=FULL) — ${dir}`);
-    const raw = rawInserts(join(dir, 'raw.db'));
-    const store = await storeAppends(join(dir, 'appends.db'));
+    const load = loadavg().map((l) => l.toFixed(2)).join(' ');
+    const mem = new Database(':memory:');
+    const version = mem.prepare('SELECT sqlite_version()').pluck().get() as string;
+    mem.close();
+    console.log(`# event store (SQLite ${version}, WAL, synchronous=FULL), ${cpus().length} CPUs, load average ${load}`);
+    const r = await appendRates(dir);
     const line = (label: string, value: string, reference: string, ratio: number, target: string): void =>
       console.log(`${label.padEnd(44)} ${value.padStart(14)}   ${reference}, ratio ${ratio.toFixed(2)}; target ${target}`);
-    line(
-      'durable single-event appends (1 txn each)',
-      `${fmt(store.single)}/s`,
-      `raw SQLite 1-row txn ${fmt(raw.single)}/s`,
-      store.single / raw.single,
-      '≥ 4,000/s',
-    );
+    line('durable single-event appends (1 txn each)', `${fmt(r.single)}/s`, `raw SQLite 1-row txn ${fmt(r.rawSingle)}/s`, r.single / r.rawSingle, '≥ 4,000/s');
     line(
       `batched appends (${BATCH_SIZE} events/append)`,
-      `${fmt(store.batched)} ev/s`,
-      `raw SQLite ${BATCH_SIZE}-row txn ${fmt(raw.batched)} rows/s`,
-      store.batched / raw.batched,
+      `${fmt(r.batched)} ev/s`,
+      `raw SQLite ${BATCH_SIZE}-row txn ${fmt(r.rawBatched)} rows/s`,
+      r.batched / r.rawBatched,
       '≥ 50,000 ev/s',
     );
     const pollMs = 15;
@@ -217,7 +228,7 @@ export async function run(): Promise<void> {
     );
     const p = await projectionLoad(join(dir, 'projection.db'));
     line(
-      `loadProjection, ${fmt(PROJECTION_ROWS)} rows`,
+      `loadProjection, ${fmt(PROJECTION_ROWS)} rows of ${fmt(p.bytes / PROJECTION_ROWS)} B`,
       `${fmt(p.load, 1)} ms`,
       `raw SELECT of the rows ${fmt(p.rawQuery, 1)} ms (p95 ${fmt(p.loadP95, 1)} ms)`,
       p.load / p.rawQuery,

@@ -140,6 +140,11 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
   const path = resolve(file);
   const readonly = options.readonly === true;
   const busyMs = options.busyTimeoutMs ?? DEFAULT_BUSY_MS;
+  const pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+  const synchronous = options.synchronous ?? 'FULL';
+  if (!Number.isInteger(busyMs) || busyMs < 0) throw badInput(`busyTimeoutMs must be a whole number of ms, not ${String(busyMs)}`);
+  if (!(pollMs > 0 && Number.isFinite(pollMs))) throw badInput(`pollMs must be a positive number of ms, not ${String(pollMs)}`);
+  if (synchronous !== 'FULL' && synchronous !== 'NORMAL') throw badInput(`synchronous must be FULL or NORMAL, not ${String(synchronous)}`);
   const probe = probeFile(path);
   if (readonly && (probe.kind === 'missing' || probe.kind === 'empty')) {
     throw new PodlogError('ESTORE_NOT_FOUND', `there is no podlog event store in ${path} yet`);
@@ -184,7 +189,7 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
           throw new PodlogError('ESTORE_OPEN', `cannot put the event store ${path} in WAL mode (got ${String(mode)})`);
         }
       }
-      db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
+      db.pragma(`synchronous = ${synchronous}`);
       if (state.version === undefined || state.version < SCHEMA_VERSION) {
         db.transaction(() => {
           const now = inspect(db, path); // another process may have initialised it meanwhile
@@ -199,7 +204,7 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
         }).immediate();
       }
     }
-    return new SqliteEventStore(db, path, readonly, options.pollMs ?? DEFAULT_POLL_MS);
+    return new SqliteEventStore(db, path, readonly, pollMs);
   } catch (e) {
     db.close();
     throw mapError(path, e);
