@@ -452,6 +452,13 @@ fn lookup_error(e: Errno, path: &[u8]) -> Error {
                 show(path)
             ),
         ),
+        Errno::LOOP => Error::new(
+            Code::HostileArchive,
+            format!(
+                "{} is a symlink loop, yet entries are written below it",
+                show(path)
+            ),
+        ),
         _ => Error::io(format!("opening directory {}", show(path)), &e.into()),
     }
 }

@@ -450,6 +450,20 @@ fn a_symlink_to_the_host_is_followed_only_inside_the_root() {
 }
 
 #[test]
+fn writing_below_a_symlink_loop_is_refused() {
+    let sandbox = Sandbox::new();
+    let mut t = Tar::aci();
+    t.symlink("rootfs/a", "b")
+        .symlink("rootfs/b", "a")
+        .file("rootfs/a/x", b"x", 0o644);
+    sandbox.assert_refused(
+        sandbox.render(t.bytes(), Options::default()),
+        Code::HostileArchive,
+        "symlink loop",
+    );
+}
+
+#[test]
 fn a_symlink_swapped_in_for_a_directory_writes_into_the_root() {
     // `etc` exists in the image; `a -> /etc` then `a/passwd` lands in the image's own /etc.
     let sandbox = Sandbox::new();
