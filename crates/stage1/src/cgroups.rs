@@ -1,6 +1,15 @@
 //! Best-effort cgroups: the pod goes into `podlog/<uuid>` below stage1's own cgroup in each
-//! hierarchy that matters (v1 `pids` and `memory`, and the v2 hierarchy, unified or hybrid),
-//! so a limit stage0 lives under still applies to its pods. Nothing here fails the pod.
+//! hierarchy that matters (v1 `pids` and `memory`; the v2 hierarchy when it is the only one or
+//! has one of those controllers), so a limit stage0 lives under still applies to its pods.
+//! Nothing here fails the pod.
+//!
+//! Joining is the expensive part: moving a process through `cgroup.procs` takes the global
+//! threadgroup rwsem for writing, which waits for an RCU grace period (often 5-15 ms here).
+//! A single-threaded process that moves itself through a v1 `tasks` file skips that lock, so
+//! pod PID 1 joins the v1 hierarchies that way, at once. v2 domain cgroups have no such path:
+//! the supervisor moves PID 1 through `cgroup.procs` while PID 1 builds the pod's file
+//! systems, and PID 1 starts the apps only after that. (clone3's CLONE_INTO_CGROUP would
+//! avoid the wait on v2 hosts.)
 //!
 //! `<pod>/subcgroup` lists the directories, one absolute path per line, written before they
 //! are created so that `gc` can always find them.
@@ -16,32 +25,47 @@ use nix::unistd::Pid;
 use crate::fsutil;
 
 const ROOT: &str = "/sys/fs/cgroup";
-const V1_CONTROLLERS: [&str; 2] = ["pids", "memory"];
+const CONTROLLERS: [&str; 2] = ["pids", "memory"];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Layout {
     /// /sys/fs/cgroup is the v2 hierarchy.
     Unified,
-    /// v1 controllers under /sys/fs/cgroup/<controller>, maybe v2 at /sys/fs/cgroup/unified.
-    Legacy,
+    /// v1 controllers under /sys/fs/cgroup/<controller>; `v2_useful` tells whether the v2
+    /// hierarchy at /sys/fs/cgroup/unified (hybrid) has one of our controllers.
+    Legacy { v2_useful: bool },
 }
 
 pub fn detect() -> Layout {
     match statfs(ROOT) {
         Ok(s) if s.filesystem_type() == CGROUP2_SUPER_MAGIC => Layout::Unified,
-        _ => Layout::Legacy,
+        _ => {
+            let ctrls = std::fs::read_to_string(Path::new(ROOT).join("unified/cgroup.controllers"))
+                .unwrap_or_default();
+            Layout::Legacy {
+                v2_useful: ctrls.split_whitespace().any(|c| CONTROLLERS.contains(&c)),
+            }
+        }
     }
 }
 
-/// The pod's cgroup directories as (hierarchy mount point, directory), from
-/// `/proc/self/cgroup` (`id:controllers:path` lines).
-pub fn plan(self_cgroup: &str, layout: Layout, uuid: &str) -> Vec<(PathBuf, PathBuf)> {
-    let leaf = |mount: PathBuf, path: &str| {
-        let dir = mount
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodCgroup {
+    /// The hierarchy's mount point.
+    pub mount: PathBuf,
+    pub dir: PathBuf,
+    pub v2: bool,
+}
+
+/// The pod's cgroups, from `/proc/self/cgroup` (`id:controllers:path` lines).
+pub fn plan(self_cgroup: &str, layout: Layout, uuid: &str) -> Vec<PodCgroup> {
+    let leaf = |mount: PathBuf, path: &str, v2: bool| PodCgroup {
+        dir: mount
             .join(path.trim_start_matches('/'))
             .join("podlog")
-            .join(uuid);
-        (mount, dir)
+            .join(uuid),
+        mount,
+        v2,
     };
     let mut out = Vec::new();
     for line in self_cgroup.lines() {
@@ -50,16 +74,18 @@ pub fn plan(self_cgroup: &str, layout: Layout, uuid: &str) -> Vec<(PathBuf, Path
             continue;
         };
         match (layout, ctrls) {
-            (Layout::Unified, "") => out.push(leaf(PathBuf::from(ROOT), path)),
-            (Layout::Legacy, "") => out.push(leaf(Path::new(ROOT).join("unified"), path)),
-            (Layout::Legacy, c) => {
-                for want in V1_CONTROLLERS {
+            (Layout::Unified, "") => out.push(leaf(PathBuf::from(ROOT), path, true)),
+            (Layout::Legacy { v2_useful: true }, "") => {
+                out.push(leaf(Path::new(ROOT).join("unified"), path, true))
+            }
+            (Layout::Legacy { .. }, c) if !c.is_empty() => {
+                for want in CONTROLLERS {
                     if c.split(',').any(|x| x == want) {
-                        out.push(leaf(Path::new(ROOT).join(want), path));
+                        out.push(leaf(Path::new(ROOT).join(want), path, false));
                     }
                 }
             }
-            (Layout::Unified, _) => {}
+            _ => {}
         }
     }
     out
@@ -83,50 +109,74 @@ pub fn valid_uuid(uuid: &str) -> bool {
 }
 
 pub struct Cgroups {
-    dirs: Vec<PathBuf>,
+    groups: Vec<PodCgroup>,
 }
 
 impl Cgroups {
     /// Creates the pod's cgroups (none if anything is off) and records them in `subcgroup`.
     pub fn create(pod_dir: BorrowedFd<'_>, uuid: &str) -> Cgroups {
-        let none = Cgroups { dirs: Vec::new() };
+        let none = Cgroups { groups: Vec::new() };
         if !valid_uuid(uuid) {
             return none;
         }
         let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else {
             return none;
         };
-        let dirs: Vec<PathBuf> = plan(&own, detect(), uuid)
+        let groups: Vec<PodCgroup> = plan(&own, detect(), uuid)
             .into_iter()
-            .filter(|(mount, _)| mount.join("cgroup.procs").exists())
-            .map(|(_, dir)| dir)
+            .filter(|g| g.mount.join("cgroup.procs").exists())
             .collect();
-        let list: String = dirs.iter().map(|d| format!("{}\n", d.display())).collect();
+        let list: String = groups
+            .iter()
+            .map(|g| format!("{}\n", g.dir.display()))
+            .collect();
         if fsutil::write_atomic(pod_dir, "subcgroup", list.as_bytes()).is_err() {
             return none;
         }
         Cgroups {
-            dirs: dirs
+            groups: groups
                 .into_iter()
-                .filter(|d| std::fs::create_dir_all(d).is_ok())
+                .filter(|g| std::fs::create_dir_all(&g.dir).is_ok())
                 .collect(),
         }
     }
 
-    /// Moves `pid` into every pod cgroup; its later children follow. On cgroup v1 this
-    /// waits for an RCU grace period (the global threadgroup rwsem), often several ms.
-    pub fn add(&self, pid: Pid) {
-        for d in &self.dirs {
-            let _ = std::fs::write(d.join("cgroup.procs"), pid.as_raw().to_string());
+    /// Pod PID 1 moves itself into the v1 cgroups (see the module comment); its later
+    /// children follow.
+    pub fn join_v1_self(&self) {
+        for g in self.groups.iter().filter(|g| !g.v2) {
+            let _ = std::fs::write(g.dir.join("tasks"), "0");
+        }
+    }
+
+    pub fn has_v2(&self) -> bool {
+        self.groups.iter().any(|g| g.v2)
+    }
+
+    /// Moves `pid` (with all its threads) into the v2 cgroup: waits for a grace period.
+    pub fn add_v2(&self, pid: Pid) {
+        for g in self.groups.iter().filter(|g| g.v2) {
+            let _ = std::fs::write(g.dir.join("cgroup.procs"), pid.as_raw().to_string());
         }
     }
 
     /// After pod PID 1 has exited the pid namespace is empty, so the cgroups are too.
     pub fn remove(&self) {
-        for d in &self.dirs {
-            let _ = std::fs::remove_dir(d);
+        for g in &self.groups {
+            let _ = std::fs::remove_dir(&g.dir);
         }
     }
+}
+
+/// Moves the calling single-threaded process into a pod cgroup (for `enter`).
+pub fn join_self(dir: &Path) {
+    let tasks = dir.join("tasks");
+    let file = if tasks.exists() {
+        tasks
+    } else {
+        dir.join("cgroup.procs")
+    };
+    let _ = std::fs::write(file, "0");
 }
 
 /// Removes one pod cgroup that may still hold processes (a pod whose stage1 was killed):
@@ -159,36 +209,34 @@ mod tests {
 
     const HYBRID: &str = "9:name=systemd:/\n8:pids:/\n4:memory:/sandbox/x\n2:cpu,cpuacct:/\n0::/\n";
 
+    fn dirs(p: &[PodCgroup]) -> Vec<(&str, bool)> {
+        p.iter().map(|g| (g.dir.to_str().unwrap(), g.v2)).collect()
+    }
+
     #[test]
     fn plans_hybrid() {
-        let p: Vec<_> = plan(HYBRID, Layout::Legacy, "u1")
-            .into_iter()
-            .map(|(_, d)| d)
-            .collect();
+        let p = plan(HYBRID, Layout::Legacy { v2_useful: false }, "u1");
         assert_eq!(
-            plan(HYBRID, Layout::Legacy, "u1")[1].0,
-            PathBuf::from("/sys/fs/cgroup/memory")
-        );
-        assert_eq!(
-            p,
+            dirs(&p),
             [
-                PathBuf::from("/sys/fs/cgroup/pids/podlog/u1"),
-                PathBuf::from("/sys/fs/cgroup/memory/sandbox/x/podlog/u1"),
-                PathBuf::from("/sys/fs/cgroup/unified/podlog/u1"),
+                ("/sys/fs/cgroup/pids/podlog/u1", false),
+                ("/sys/fs/cgroup/memory/sandbox/x/podlog/u1", false),
             ]
         );
+        assert_eq!(p[1].mount, PathBuf::from("/sys/fs/cgroup/memory"));
+        let p = plan(HYBRID, Layout::Legacy { v2_useful: true }, "u1");
+        assert_eq!(dirs(&p)[2], ("/sys/fs/cgroup/unified/podlog/u1", true));
+        assert_eq!(p[2].mount, PathBuf::from("/sys/fs/cgroup/unified"));
     }
 
     #[test]
     fn plans_unified() {
         let p = plan("0::/user.slice/session-1.scope\n", Layout::Unified, "u1");
         assert_eq!(
-            p,
-            [(
-                PathBuf::from("/sys/fs/cgroup"),
-                PathBuf::from("/sys/fs/cgroup/user.slice/session-1.scope/podlog/u1")
-            )]
+            dirs(&p),
+            [("/sys/fs/cgroup/user.slice/session-1.scope/podlog/u1", true)]
         );
+        assert_eq!(p[0].mount, PathBuf::from("/sys/fs/cgroup"));
     }
 
     #[test]

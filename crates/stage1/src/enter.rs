@@ -74,7 +74,7 @@ fn join_cgroups(dir: impl AsFd, pod_dir: &std::path::Path) {
     };
     for line in String::from_utf8_lossy(&list).lines() {
         if cgroups::is_pod_cgroup(line, &uuid) {
-            let _ = std::fs::write(std::path::Path::new(line).join("cgroup.procs"), "0");
+            cgroups::join_self(std::path::Path::new(line));
         }
     }
 }

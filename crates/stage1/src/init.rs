@@ -70,11 +70,12 @@ pub fn run(opts: InitOpts) -> Result<i32> {
         Mode::empty(),
     )
     .ctx("open <pod>/status")?;
+    let cgroups = Cgroups::create(pod.fd(), &uuid);
     debug!("pod {uuid}: {} app(s), hostname {hostname}", apps.len());
 
     let supervisor = sys::pidfd_open(getpid()).ctx("pidfd_open self")?;
     // ready: PID 1 -> supervisor, "the apps run". go: supervisor -> PID 1, "you are in the
-    // pod's cgroups, start the apps"; cgroup migration is slow and overlaps PID 1's set-up.
+    // pod's v2 cgroup, start the apps" (see cgroups for why this overlaps PID 1's set-up).
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
     let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
     // Blocked before the fork: PID 1 waits for them with sigtimedwait, and a pid namespace's
@@ -93,6 +94,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
                 tree_store: &tree_store,
                 hostname: &hostname,
                 status_dir,
+                cgroups: &cgroups,
             };
             let code = match ctx.run(supervisor, go_r, ready_w) {
                 Ok(code) => code,
@@ -108,7 +110,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
             drop(ready_w);
             drop(go_r);
             drop(status_dir);
-            supervise(child, &uuid, go_w, ready_r, &pod)
+            supervise(child, &cgroups, go_w, ready_r, &pod)
         }
     }
 }
@@ -151,7 +153,13 @@ extern "C" fn forward_stop(_: libc::c_int) {
     }
 }
 
-fn supervise(child: Pid, uuid: &str, go: OwnedFd, ready: OwnedFd, pod: &PodDir) -> Result<i32> {
+fn supervise(
+    child: Pid,
+    cgroups: &Cgroups,
+    go: OwnedFd,
+    ready: OwnedFd,
+    pod: &PodDir,
+) -> Result<i32> {
     POD_PID1.store(child.as_raw(), Ordering::Relaxed);
     let act = SigAction::new(
         SigHandler::Handler(forward_stop),
@@ -164,10 +172,10 @@ fn supervise(child: Pid, uuid: &str, go: OwnedFd, ready: OwnedFd, pod: &PodDir) 
     }
     sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&reaper::signals()), None).ctx("unblock signals")?;
 
-    // subcgroup is written before pid (rkt's contract) since go precedes ready.
-    let cgroups = Cgroups::create(pod.fd(), uuid);
-    cgroups.add(child);
-    debug!("pod PID 1 is in its cgroups");
+    if cgroups.has_v2() {
+        cgroups.add_v2(child);
+        debug!("pod PID 1 is in its v2 cgroup");
+    }
     let _ = write(&go, b"1");
     drop(go);
 
@@ -194,7 +202,9 @@ fn supervise(child: Pid, uuid: &str, go: OwnedFd, ready: OwnedFd, pod: &PodDir) 
             r => break r.ctx("wait for pod PID 1")?,
         }
     };
+    debug!("pod PID 1 exited");
     cgroups.remove();
+    debug!("cgroups removed");
     Ok(reaper::exit_code(status).unwrap_or(STAGE1_FAILURE))
 }
 
@@ -205,6 +215,7 @@ struct Pid1<'a> {
     tree_store: &'a Path,
     hostname: &'a str,
     status_dir: OwnedFd,
+    cgroups: &'a Cgroups,
 }
 
 impl Pid1<'_> {
@@ -217,7 +228,8 @@ impl Pid1<'_> {
         }
         drop(supervisor);
         nix::unistd::setsid().ctx("setsid")?;
-        debug!("pid 1 up");
+        self.cgroups.join_v1_self();
+        debug!("pid 1 up, in its v1 cgroups");
         // Exact modes for device nodes and directories; apps get 022 back.
         umask(Mode::empty());
 

@@ -88,14 +88,36 @@ pub fn escape_overlay_path(p: &str) -> String {
     out
 }
 
+/// An overlay with `volatile` (Linux 5.10): without it, unmounting the overlay (when the
+/// pod's mount namespace dies) runs syncfs on the whole upper file system, which costs
+/// milliseconds on a busy host. The upper dir is the app's scratch space; what the pod reports
+/// (pid, status) is written outside it. Falls back to a plain overlay where unsupported.
 pub fn overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    // A volatile overlay leaves work/incompat/volatile behind and refuses to mount with it
+    // (a guard against reusing an upper dir after a crash); the pod's upper is scratch, and
+    // this run owns the locked pod directory, so a marker from an earlier run is removed.
+    let marker = work.join("work/incompat/volatile");
+    let _ = std::fs::remove_file(marker.join("dirty"));
+    let _ = std::fs::remove_dir(&marker);
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
         escape_overlay_path(&lower.to_string_lossy()),
         escape_overlay_path(&upper.to_string_lossy()),
         escape_overlay_path(&work.to_string_lossy()),
     );
-    fs("overlay", target, "overlay", MsFlags::empty(), Some(&opts))
+    let volatile = format!("{opts},volatile");
+    match mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(volatile.as_str()),
+    ) {
+        Err(nix::errno::Errno::EINVAL) => {
+            fs("overlay", target, "overlay", MsFlags::empty(), Some(&opts))
+        }
+        r => r.with_ctx(|| format!("mount overlay on {}", target.display())),
+    }
 }
 
 /// Makes `new_root` (a mount point) the root of this mount namespace and drops the old root:

@@ -150,11 +150,13 @@ fn reap(pod: &mut PodState, status_dir: BorrowedFd<'_>) {
                     continue;
                 };
                 if let Some(name) = pod.exited(pid, code) {
+                    debug!("app {name:?} exited with {code}");
                     if let Err(e) =
                         fsutil::write_atomic(status_dir, name, code.to_string().as_bytes())
                     {
                         eprintln!("podlog-stage1: write status of app {name:?}: {e}");
                     }
+                    debug!("status of app {name:?} written");
                 }
             }
         }

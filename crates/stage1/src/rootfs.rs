@@ -12,6 +12,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -90,7 +91,11 @@ impl PodFs<'_> {
     pub fn setup_app(&self, stage1_root: &Path, app: &PodApp) -> Result<OwnedFd> {
         let rel = app_root_after_pivot(&app.name);
         let root = stage1_root.join(rel.trim_start_matches('/'));
-        std::fs::create_dir_all(&root).with_ctx(|| format!("mkdir {}", root.display()))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&root)
+            .with_ctx(|| format!("mkdir {}", root.display()))?;
         let lower = self.tree_store.join(&app.tree_store_id).join("rootfs");
         mounts::overlay(
             &lower,
@@ -99,6 +104,7 @@ impl PodFs<'_> {
             &root,
         )
         .with_ctx(|| format!("app {:?}", app.name))?;
+        debug!("overlay mounted");
         let rootfd = nix::fcntl::open(
             &root,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -134,6 +140,7 @@ impl PodFs<'_> {
                 Err(_) => {}
             }
         }
+        debug!("kernel file systems mounted");
         self.write_etc(&rootfd, &app.name)?;
         Ok(rootfd)
     }

@@ -1,0 +1,154 @@
+/**
+ * Start-to-exit of `/bin/true` in a fresh pod, spawned from Node and awaited, for podlog-stage1 and peers
+ * measured in the same run on the same busybox rootfs (this 2-core VM is noisy: compare ratios):
+ *
+ *   - podlog-stage1 init (pid/mount/uts/ipc/net namespaces, overlay, /proc /dev /sys, caps, seccomp,
+ *     cgroups), one fresh pod directory per run, as stage0 would prepare it;
+ *   - `crun run` and `runc run` on an OCI bundle made by `crun spec` (pid, net, ipc, uts, mount namespaces);
+ *   - `unshare -m -p -f -u -i --mount-proc chroot ROOTFS /bin/true`, the floor for namespaced start.
+ *
+ * crun 1.8 refuses hybrid cgroups ("drop all controllers from cgroupv2"), so it runs through
+ * `nsenter --mount` into a helper mount namespace (private propagation, made by `unshare -m`) in which the
+ * namespace's own copy of /sys/fs/cgroup/unified is unmounted; the host's mounts are untouched. The
+ * nsenter hop is measured too and reported.
+ *
+ *   node --import=tsx -e "import('./bench/stage1.ts').then(m=>m.run())"
+ *
+ * Target: podlog-stage1's median ≤ crun's.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { busyboxRootfs } from '../test/helpers/fixtures.js';
+import { busyboxTreeStore, cleanupStage1Dirs, lockPod, makePod, stage1Bin } from '../test/helpers/stage1-pod.js';
+
+const RUNS = 30;
+const WARMUP = 3;
+
+interface Cmd {
+  name: string;
+  /** Prepares one run (outside the timed region); returns the argv and the fds to pass. */
+  prepare: (i: number) => { argv: string[]; fd?: number; cleanup?: () => void };
+}
+
+const spawnAndWait = (argv: string[], fd?: number): Promise<number | null> =>
+  new Promise((resolve, reject) => {
+    const stdio: ('ignore' | 'inherit' | number)[] = ['ignore', 'ignore', 'inherit'];
+    const env = { ...process.env };
+    if (fd !== undefined) {
+      stdio.push(fd);
+      env.RKT_LOCK_FD = '3';
+    }
+    const child = spawn(argv[0]!, argv.slice(1), { stdio, env });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve(code));
+  });
+
+async function once(cmd: Cmd, i: number): Promise<number> {
+  const { argv, fd, cleanup } = cmd.prepare(i);
+  const t0 = process.hrtime.bigint();
+  const code = await spawnAndWait(argv, fd);
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  cleanup?.();
+  if (code !== 0) throw new Error(`${cmd.name}: ${argv.join(' ')} exited ${code}`);
+  return ms;
+}
+
+/** Round-robin over the commands, so that load changes during the run hit all of them alike. */
+async function measureAll(cmds: Cmd[]): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>(cmds.map((c) => [c.name, []]));
+  for (let i = 0; i < WARMUP + RUNS; i++) {
+    for (const cmd of cmds) {
+      const ms = await once(cmd, i);
+      if (i >= WARMUP) out.get(cmd.name)!.push(ms);
+    }
+  }
+  for (const xs of out.values()) xs.sort((a, b) => a - b);
+  return out;
+}
+
+const median = (xs: number[]): number => xs[Math.floor(xs.length / 2)]!;
+
+/** A mount namespace of its own (private propagation) without the v2 hierarchy, for crun. */
+function crunNamespace(): ChildProcess {
+  const helper = spawn(
+    'unshare',
+    ['-m', '--propagation', 'private', '--', 'sh', '-c', 'umount /sys/fs/cgroup/unified && echo ready && exec sleep 3600'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return helper;
+}
+
+export async function run(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'podlog-bench-stage1-'));
+  const bundle = join(work, 'bundle');
+  cpSync(busyboxRootfs, join(bundle, 'rootfs'), { recursive: true, verbatimSymlinks: true });
+  const spec = spawnSync('crun', ['spec'], { cwd: bundle });
+  if (spec.status !== 0) throw new Error(`crun spec: ${spec.stderr}`);
+  const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+  config.process.args = ['/bin/true'];
+  config.process.terminal = false;
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+  busyboxTreeStore();
+
+  const helper = crunNamespace();
+  await new Promise<void>((resolve, reject) => {
+    helper.stdout!.once('data', () => resolve());
+    helper.once('exit', (c) => reject(new Error(`crun helper namespace exited ${c}`)));
+  });
+  const mntns = `--mount=/proc/${helper.pid}/ns/mnt`;
+  const pid = process.pid;
+
+  const stage1Pod = (net: 'none' | 'host') => () => {
+    const dir = makePod([{ name: 'bench', exec: ['/bin/true'] }]);
+    const fd = lockPod(dir);
+    const argv = [stage1Bin, 'init', '--pod-dir', dir, '--tree-store', busyboxTreeStore(), '--net', net];
+    return {
+      argv,
+      fd,
+      cleanup: () => {
+        closeSync(fd);
+        spawnSync(stage1Bin, ['gc', '--pod-dir', dir]);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  };
+  const cmds: Cmd[] = [
+    { name: 'node spawn /bin/true', prepare: () => ({ argv: ['/bin/true'] }) },
+    {
+      name: 'unshare -mpfui --mount-proc chroot',
+      prepare: () => ({ argv: ['unshare', '-m', '-p', '-f', '-u', '-i', '--mount-proc', 'chroot', join(bundle, 'rootfs'), '/bin/true'] }),
+    },
+    { name: 'podlog-stage1 init', prepare: stage1Pod('none') },
+    { name: 'podlog-stage1 init --net host', prepare: stage1Pod('host') },
+    {
+      name: 'crun run (via nsenter)',
+      prepare: (i) => ({ argv: ['nsenter', mntns, '--', 'crun', 'run', '--bundle', bundle, `podlog-bench-${pid}-c${i}`] }),
+    },
+    { name: 'nsenter hop alone', prepare: () => ({ argv: ['nsenter', mntns, '--', '/bin/true'] }) },
+    { name: 'runc run', prepare: (i) => ({ argv: ['runc', 'run', '--bundle', bundle, `podlog-bench-${pid}-r${i}`] }) },
+  ];
+
+  let results: Map<string, number[]>;
+  try {
+    results = await measureAll(cmds);
+  } finally {
+    helper.kill('SIGKILL');
+    cleanupStage1Dirs();
+    rmSync(work, { recursive: true, force: true });
+  }
+
+  const crunRaw = median(results.get('crun run (via nsenter)')!);
+  const hop = median(results.get('nsenter hop alone')!) - median(results.get('node spawn /bin/true')!);
+  const crun = crunRaw - hop;
+  const s1 = median(results.get('podlog-stage1 init')!);
+  console.log(`start-to-exit of /bin/true, spawned from Node; ${RUNS} interleaved runs after ${WARMUP} warm-ups (ms)`);
+  console.log(`${'command'.padEnd(36)} ${'median'.padStart(8)} ${'min'.padStart(8)} ${'max'.padStart(8)}`);
+  for (const [name, xs] of results) {
+    console.log(`${name.padEnd(36)} ${median(xs).toFixed(2).padStart(8)} ${xs[0]!.toFixed(2).padStart(8)} ${xs.at(-1)!.toFixed(2).padStart(8)}`);
+  }
+  console.log(`crun without the nsenter hop (${hop.toFixed(2)} ms): ${crun.toFixed(2)} ms`);
+  console.log(`podlog-stage1 / crun: ${(s1 / crun).toFixed(2)}x   podlog-stage1 / runc: ${(s1 / median(results.get('runc run')!)).toFixed(2)}x`);
+  console.log(`target podlog-stage1 median <= crun median: ${s1 <= crun ? 'met' : 'NOT met'}`);
+}
