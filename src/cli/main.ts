@@ -5,12 +5,8 @@
 import { parseArgs } from 'node:util';
 import { dataDir } from '../config.js';
 import { isPodlogError, PodlogError } from '../errors.js';
-import { out, type Command, type Options } from './command.js';
-import { events } from './commands/events.js';
-import { machine } from './commands/machine.js';
-import { replay } from './commands/replay.js';
-
-const COMMANDS: Command[] = [events, replay, machine];
+import { out, type Options } from './command.js';
+import { COMMANDS } from './commands/index.js';
 
 const GLOBAL_OPTIONS: Options = {
   dir: { type: 'string' },
@@ -32,12 +28,13 @@ const help = (): string =>
 
 export const main = async (argv: string[]): Promise<number> => {
   const verbAt = argv.findIndex((a, i) => !a.startsWith('-') && !(i > 0 && argv[i - 1] === '--dir'));
-  const command = verbAt === -1 ? undefined : COMMANDS.find((c) => c.name === argv[verbAt]);
-  if (verbAt === -1 || argv.includes('--help') || argv.includes('-h')) {
+  const entry = verbAt === -1 ? undefined : COMMANDS.find((c) => c.name === argv[verbAt]);
+  if (verbAt !== -1 && !entry) throw new PodlogError('EUSAGE', `unknown command ${JSON.stringify(argv[verbAt])}; see podlog --help`);
+  const command = entry ? await entry.load() : undefined;
+  if (!command || argv.includes('--help') || argv.includes('-h')) {
     out(command ? `Usage: ${command.usage}\n\n${command.summary}` : help());
     return 0;
   }
-  if (!command) throw new PodlogError('EUSAGE', `unknown command ${JSON.stringify(argv[verbAt])}; see podlog --help`);
   let parsed;
   try {
     parsed = parseArgs({
