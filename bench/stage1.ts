@@ -3,7 +3,8 @@
  * measured in the same run on the same busybox rootfs (this 2-core VM is noisy: compare ratios):
  *
  *   - podlog-stage1 init (pid/mount/uts/ipc/net namespaces, overlay, /proc /dev /sys, caps, seccomp,
- *     cgroups), one fresh pod directory per run, as stage0 would prepare it;
+ *     cgroups), one fresh pod directory per run, as stage0 would prepare it; also with the host's
+ *     network namespace, and with the pod directory and tree store on tmpfs (/dev/shm);
  *   - `crun run` and `runc run` on an OCI bundle made by `crun spec` (pid, net, ipc, uts, mount namespaces);
  *   - `unshare -m -p -f -u -i --mount-proc chroot ROOTFS /bin/true`, the floor for namespaced start.
  *
@@ -17,19 +18,26 @@
  * Target: podlog-stage1's median ≤ crun's.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { busyboxRootfs } from '../test/helpers/fixtures.js';
-import { busyboxTreeStore, cleanupStage1Dirs, lockPod, makePod, stage1Bin } from '../test/helpers/stage1-pod.js';
+import { closeFd } from '../src/native.js';
+import { busyboxTreeStore, cleanupStage1Dirs, lockPod, makePod, makeTreeStore, stage1Bin } from '../test/helpers/stage1-pod.js';
 
 const RUNS = 30;
 const WARMUP = 3;
 
+interface Prepared {
+  argv: string[];
+  fd?: number;
+  cleanup?: () => void;
+}
+
 interface Cmd {
   name: string;
   /** Prepares one run (outside the timed region); returns the argv and the fds to pass. */
-  prepare: (i: number) => { argv: string[]; fd?: number; cleanup?: () => void };
+  prepare: (i: number) => Promise<Prepared> | Prepared;
 }
 
 const spawnAndWait = (argv: string[], fd?: number): Promise<number | null> =>
@@ -46,7 +54,7 @@ const spawnAndWait = (argv: string[], fd?: number): Promise<number | null> =>
   });
 
 async function once(cmd: Cmd, i: number): Promise<number> {
-  const { argv, fd, cleanup } = cmd.prepare(i);
+  const { argv, fd, cleanup } = await cmd.prepare(i);
   const t0 = process.hrtime.bigint();
   const code = await spawnAndWait(argv, fd);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -100,15 +108,19 @@ export async function run(): Promise<void> {
   const mntns = `--mount=/proc/${helper.pid}/ns/mnt`;
   const pid = process.pid;
 
-  const stage1Pod = (net: 'none' | 'host') => () => {
-    const dir = makePod([{ name: 'bench', exec: ['/bin/true'] }]);
-    const fd = lockPod(dir);
-    const argv = [stage1Bin, 'init', '--pod-dir', dir, '--tree-store', busyboxTreeStore(), '--net', net];
+  // The same on tmpfs: what is left when the disk's metadata writes (overlay upper/work, the
+  // pod dir's files) cost nothing; on a busy ext4 each can wait for the journal.
+  const shmStore = makeTreeStore('/dev/shm');
+  const stage1Pod = (net: 'none' | 'host', base?: string) => async (): Promise<Prepared> => {
+    const dir = makePod([{ name: 'bench', exec: ['/bin/true'] }], base);
+    const fd = await lockPod(dir);
+    const store = base ? shmStore : busyboxTreeStore();
+    const argv = [stage1Bin, 'init', '--pod-dir', dir, '--tree-store', store, '--net', net];
     return {
       argv,
       fd,
       cleanup: () => {
-        closeSync(fd);
+        closeFd(fd);
         spawnSync(stage1Bin, ['gc', '--pod-dir', dir]);
         rmSync(dir, { recursive: true, force: true });
       },
@@ -122,6 +134,7 @@ export async function run(): Promise<void> {
     },
     { name: 'podlog-stage1 init', prepare: stage1Pod('none') },
     { name: 'podlog-stage1 init --net host', prepare: stage1Pod('host') },
+    { name: 'podlog-stage1 init, dirs on tmpfs', prepare: stage1Pod('none', '/dev/shm') },
     {
       name: 'crun run (via nsenter)',
       prepare: (i) => ({ argv: ['nsenter', mntns, '--', 'crun', 'run', '--bundle', bundle, `podlog-bench-${pid}-c${i}`] }),

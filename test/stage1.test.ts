@@ -4,10 +4,13 @@
  * in its private mount namespace.
  */
 import test, { type ExecutionContext } from 'ava';
-import { closeSync, existsSync, openSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { closeFd, openDir } from '../src/native.js';
 import {
+  TREE_STORE_ID,
   appStatus,
+  busyboxTreeStore,
   cleanupStage1Dirs,
   initArgs,
   makePod,
@@ -164,12 +167,15 @@ test.serial('a non-root app keeps only the bounding set', async (t) => {
 });
 
 test.serial('stop on a sleeping pod: 143; enter sees the pod and returns its command code', async (t) => {
-  const dir = makePod([{ name: 'web', exec: ['/bin/sleep', '1000'] }]);
+  const m = marker();
+  const dir = makePod([{ name: 'web', exec: ['/bin/sleep', `1000.${m}`] }]);
   await clean(t, dir, async () => {
-    const pod = startPod(dir, { hostname: 'entered' });
-    const pid = await waitForPid(dir, pod);
-    t.truthy(pid, 'the pid file appears');
-    const podPidNs = readlinkSync(`/proc/${pid}/ns/pid`);
+    const pod = await startPod(dir, { hostname: 'entered' });
+    t.truthy(await waitForPid(dir, pod), 'the pid file appears');
+    const [app] = pidsMatching(`1000.${m}`);
+    t.truthy(app, "the app's host pid");
+    const podPidNs = readlinkSync(`/proc/${app}/ns/pid`);
+    t.not(podPidNs, readlinkSync('/proc/self/ns/pid'));
 
     const e = await stage1([
       'enter', '--pod-dir', dir, '--app', 'web', '--',
@@ -203,10 +209,38 @@ test.serial('stop on a sleeping pod: 143; enter sees the pod and returns its com
   });
 });
 
+test.serial('--net and --dns: the network namespace, loopback, /etc/hosts and /etc/resolv.conf', async (t) => {
+  const probe = 'readlink /proc/self/ns/net; cat /sys/class/net/lo/flags; cat /etc/hosts; echo ---; cat /etc/resolv.conf || echo no-resolv';
+  const hostResolv = existsSync('/etc/resolv.conf') ? readFileSync('/etc/resolv.conf', 'utf8') : '';
+  const run = async (o: { net: 'none' | 'host'; dns: 'default' | 'host' | 'none' }): Promise<string[]> => {
+    const dir = makePod([sh('net', probe)]);
+    let out = '';
+    await clean(t, dir, async () => {
+      const r = await runPod(dir, { ...o, hostname: 'netpod' });
+      t.is(r.code, 0, r.stderr);
+      out = r.stdout;
+    });
+    return out.split('---\n');
+  };
+  const hostNet = readlinkSync('/proc/self/ns/net');
+  const [own = '', ownResolv] = await run({ net: 'none', dns: 'default' });
+  const [netns, loFlags, ...hosts] = own.trim().split('\n');
+  t.not(netns, hostNet, 'a network namespace of its own');
+  t.is(Number(loFlags) & 1, 1, 'lo is up');
+  t.deepEqual(hosts, ['127.0.0.1\tlocalhost localhost.localdomain netpod', '::1\tlocalhost ip6-localhost ip6-loopback netpod']);
+  t.is(ownResolv, hostResolv, "default: the image has none, so the host's");
+  const [shared = '', hostCopy] = await run({ net: 'host', dns: 'host' });
+  t.is(shared.split('\n')[0], hostNet, '--net host shares the host network namespace');
+  t.is(hostCopy, hostResolv);
+  const [, none] = await run({ net: 'none', dns: 'none' });
+  t.regex(none ?? '', /no-resolv/, '--dns none leaves the image without one');
+  t.false(existsSync(join(busyboxTreeStore(), TREE_STORE_ID, 'rootfs', 'etc', 'hosts')), 'the tree store is untouched');
+});
+
 test.serial('stop --force kills the whole pod at once', async (t) => {
   const dir = makePod([sh('web', 'trap "" TERM; sleep 1000')]);
   await clean(t, dir, async () => {
-    const pod = startPod(dir);
+    const pod = await startPod(dir);
     t.truthy(await waitForPid(dir, pod));
     const s = await stage1(['stop', '--pod-dir', dir, '--force']);
     t.is(s.code, 0, s.stderr);
@@ -232,7 +266,7 @@ test.serial('multi-app: one app exits 5, the others are stopped, the pod exits 5
 test.serial('SIGTERM to stage1 stops the pod gracefully', async (t) => {
   const dir = makePod([{ name: 'web', exec: ['/bin/sleep', '1000'] }]);
   await clean(t, dir, async () => {
-    const pod = startPod(dir);
+    const pod = await startPod(dir);
     t.truthy(await waitForPid(dir, pod));
     pod.child.kill('SIGTERM');
     t.is((await pod.done).code, 143);
@@ -246,7 +280,7 @@ for (const victim of ['stage1', 'pid1', 'app'] as const) {
       const m = marker();
       const dir = makePod([{ name: 'web', exec: ['/bin/sleep', `1000.${m}`] }]);
       await clean(t, dir, async () => {
-        const pod = startPod(dir);
+        const pod = await startPod(dir);
         if (victim === 'stage1') {
           await new Promise((r) => setTimeout(r, Math.random() * 30));
           pod.child.kill('SIGKILL');
@@ -292,12 +326,12 @@ for (const [what, app, message] of badInput) {
 test.serial('bad input: a pod directory that is not locked', async (t) => {
   const dir = makePod([{ name: 'web', exec: ['/bin/true'] }]);
   const before = mountinfo();
-  const fd = openSync(dir, 'r');
+  const fd = openDir(dir);
   let r: Result;
   try {
     r = await spawnStage1(initArgs(dir), fd).done;
   } finally {
-    closeSync(fd);
+    closeFd(fd);
   }
   t.is(r.code, 254);
   t.regex(r.stderr, /pod directory is not locked/);

@@ -2,20 +2,18 @@
  * Builds pod directories for podlog-stage1 the way stage0 lays them out (docs/stage1.md), and spawns
  * stage1 on them. Nothing here mounts anything: the tree store is a plain copy of the busybox rootfs.
  *
- * The pod lock: Node cannot flock, and src/native.ts (the addon's lock) does not exist yet. So the
- * pod directory is opened here and util-linux `flock -xn 3` locks that open file description through an
- * inherited fd; the lock belongs to the description, so it outlives the flock process, exactly as if
- * this process had called flock(2). The fd is then passed to stage1 as fd 3 with RKT_LOCK_FD=3.
- * TODO: use the addon's lock function once src/native.ts exports one.
+ * The pod lock is taken as stage0 takes it: the addon's lockDir (src/native.ts) opens the pod directory
+ * and flocks it exclusively; the fd goes to stage1 as fd 3 with RKT_LOCK_FD=3.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { busyboxRootfs, repoRoot } from './fixtures.js';
+import { closeFd, lockDir, stage1Path } from '../../src/native.js';
+import { busyboxRootfs } from './fixtures.js';
 
-export const stage1Bin = join(repoRoot, 'build', 'podlog-stage1');
+export const stage1Bin = stage1Path();
 export const TREE_STORE_ID = 'deps-sha512-busybox';
 
 export interface AppSpec {
@@ -33,19 +31,23 @@ const tempDirs: string[] = [];
 
 /** A tree store holding one rendered tree, a copy of the busybox rootfs (made once per process). */
 export function busyboxTreeStore(): string {
-  if (treeStore) return treeStore;
-  const dir = mkdtempSync(join(tmpdir(), 'podlog-s1-store-'));
+  treeStore ??= makeTreeStore(tmpdir());
+  return treeStore;
+}
+
+/** A new tree store under `base` (removed by cleanupStage1Dirs). */
+export function makeTreeStore(base: string): string {
+  const dir = mkdtempSync(join(base, 'podlog-s1-store-'));
   tempDirs.push(dir);
   mkdirSync(join(dir, TREE_STORE_ID));
   const cp = spawnSync('cp', ['-a', busyboxRootfs, join(dir, TREE_STORE_ID, 'rootfs')]);
   if (cp.status !== 0) throw new Error(`cp -a ${busyboxRootfs}: ${cp.stderr}`);
-  treeStore = dir;
   return dir;
 }
 
-/** A fresh pod directory named by a new UUID, as stage0 prepares it. */
-export function makePod(apps: AppSpec[]): string {
-  const parent = mkdtempSync(join(tmpdir(), 'podlog-s1-pods-'));
+/** A fresh pod directory named by a new UUID, as stage0 prepares it (under `base`, default /tmp). */
+export function makePod(apps: AppSpec[], base = tmpdir()): string {
+  const parent = mkdtempSync(join(base, 'podlog-s1-pods-'));
   tempDirs.push(parent);
   const dir = join(parent, randomUUID());
   mkdirSync(dir);
@@ -77,16 +79,8 @@ export function makePod(apps: AppSpec[]): string {
   return dir;
 }
 
-/** Opens the pod directory and takes an exclusive flock on that open file description. */
-export function lockPod(dir: string): number {
-  const fd = openSync(dir, 'r');
-  const r = spawnSync('flock', ['--exclusive', '--nonblock', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
-  if (r.status !== 0) {
-    closeSync(fd);
-    throw new Error(`flock ${dir}: ${r.stderr?.toString() ?? r.error?.message}`);
-  }
-  return fd;
-}
+/** Opens the pod directory and locks it exclusively, as stage0 does before spawning stage1. */
+export const lockPod = (dir: string): Promise<number> => lockDir(dir);
 
 export interface Result {
   code: number | null;
@@ -136,14 +130,14 @@ export function initArgs(dir: string, o: InitOptions = {}): string[] {
 }
 
 /** Locks the pod and starts `init`; the lock fd is closed when stage1 has exited. */
-export function startPod(dir: string, o: InitOptions = {}): Running {
-  const fd = lockPod(dir);
+export async function startPod(dir: string, o: InitOptions = {}): Promise<Running> {
+  const fd = await lockPod(dir);
   const r = spawnStage1(initArgs(dir, o), fd);
-  r.done.finally(() => closeSync(fd)).catch(() => {});
+  r.done.finally(() => closeFd(fd)).catch(() => {});
   return r;
 }
 
-export const runPod = (dir: string, o: InitOptions = {}): Promise<Result> => startPod(dir, o).done;
+export const runPod = async (dir: string, o: InitOptions = {}): Promise<Result> => (await startPod(dir, o)).done;
 
 /** Runs a stage1 subcommand that needs no lock fd (enter, stop, gc). */
 export const stage1 = (args: string[]): Promise<Result> => spawnStage1(args).done;
