@@ -76,6 +76,7 @@ test.serial('inside: private pid namespace, hostname, exact mounts and /dev, red
     'echo "dev=$(ls /dev | tr "\\n" " ")"',
     'echo "env=$AC_APP_NAME,$container,$FOO,$PATH"',
     'echo "cwd=$(pwd)"',
+    'echo "cgroup=$(cut -d: -f3 /proc/self/cgroup | sort -u | tr "\\n" " ")"',
     'if unshare -U true 2>/dev/null; then echo userns=allowed; else echo userns=denied; fi',
     'echo ---',
     'cat /proc/self/mountinfo',
@@ -107,6 +108,7 @@ test.serial('inside: private pid namespace, hostname, exact mounts and /dev, red
     t.is(kv.dev?.trim(), 'fd full null ptmx pts random shm stderr stdin stdout tty urandom zero');
     t.is(kv.env, 'probe,podlog,bar,/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     t.is(kv.cwd, '/tmp');
+    t.is(kv.cgroup?.trim(), '/', 'a cgroup namespace of its own');
 
     const seen = mounts
       .trim()
@@ -197,6 +199,10 @@ test.serial('stop on a sleeping pod: 143; enter sees the pod and returns its com
     const noApp = await stage1(['enter', '--pod-dir', dir, '--app', 'db', '--', 'true']);
     t.is(noApp.code, 254);
     t.regex(noApp.stderr, /no app "db"/);
+
+    const early = await stage1(['gc', '--pod-dir', dir]);
+    t.is(early.code, 254, 'gc refuses a running pod');
+    t.regex(early.stderr, /pod is still running/);
 
     const s = await stage1(['stop', '--pod-dir', dir]);
     t.is(s.code, 0, s.stderr);

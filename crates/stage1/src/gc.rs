@@ -1,6 +1,7 @@
 //! `gc`: remove what an exited pod left outside its directory (its cgroups), and check the
 //! invariant that no mount remains under the pod directory. stage0 deletes the directory.
 
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use nix::fcntl::OFlag;
@@ -8,7 +9,7 @@ use nix::sys::stat::Mode;
 
 use crate::cli::GcOpts;
 use crate::error::{bail, Context, Result};
-use crate::{cgroups, fsutil};
+use crate::{cgroups, fsutil, lock};
 
 pub fn run(opts: GcOpts) -> Result<i32> {
     let pod_dir = std::fs::canonicalize(&opts.pod_dir)
@@ -19,6 +20,9 @@ pub fn run(opts: GcOpts) -> Result<i32> {
         Mode::empty(),
     )
     .with_ctx(|| format!("open {}", pod_dir.display()))?;
+    if let Some(pid) = live_pid1(&dir) {
+        bail!("pod is still running (its PID 1 is host pid {pid}): stop it first");
+    }
     let uuid = pod_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -49,6 +53,17 @@ pub fn run(opts: GcOpts) -> Result<i32> {
         bail!("gc: {}", problems.join("; "));
     }
     Ok(0)
+}
+
+/// The pod's PID 1 if it still runs: `<pod>/pid` names a live pid-namespace init running this
+/// binary. (gc cannot use the lock: stage0 holds it while it collects the pod.)
+fn live_pid1(dir: impl AsFd) -> Option<i32> {
+    let raw = fsutil::read_at(dir, "pid").ok()?;
+    let pid: i32 = String::from_utf8_lossy(&raw).trim().parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let ours = std::fs::read_link("/proc/self/exe").ok()?;
+    (lock::is_namespace_init(&status) && exe == ours).then_some(pid)
 }
 
 /// Mount points (field 5 of mountinfo, octal escapes decoded) at or below `dir`.

@@ -227,6 +227,9 @@ impl Pid1<'_> {
             bail!("the supervisor died during start-up");
         }
         drop(supervisor);
+        // PID 1 keeps full capabilities and host fds (the pod dir): not dumpable, so its
+        // /proc entries (fd/, root, environ) stay closed to the apps even as uid 0.
+        nix::sys::prctl::set_dumpable(false).ctx("clear PR_SET_DUMPABLE")?;
         nix::unistd::setsid().ctx("setsid")?;
         self.cgroups.join_v1_self();
         debug!("pid 1 up, in its v1 cgroups");

@@ -12,9 +12,13 @@ use crate::error::{Context, Result};
 /// The namespaces pod PID 1 creates for itself. The pid namespace is not among them: the
 /// supervisor unshares it before forking, because only children enter a new pid namespace.
 /// The mount namespace is PID 1's own and not the supervisor's, so pivot_root (which moves
-/// the root of every process in the namespace) never touches the supervisor.
+/// the root of every process in the namespace) never touches the supervisor. The cgroup
+/// namespace hides the host's cgroup paths from /proc/self/cgroup.
 pub fn pod_flags(net: NetMode) -> CloneFlags {
-    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+    let mut flags = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWCGROUP;
     if net == NetMode::None {
         flags |= CloneFlags::CLONE_NEWNET;
     }
@@ -22,7 +26,7 @@ pub fn pod_flags(net: NetMode) -> CloneFlags {
 }
 
 pub fn unshare_pod(net: NetMode) -> Result<()> {
-    unshare(pod_flags(net)).ctx("unshare mount/uts/ipc/net namespaces")
+    unshare(pod_flags(net)).ctx("unshare mount/uts/ipc/cgroup/net namespaces")
 }
 
 /// Joins all of the pod's namespaces at once through a pidfd (Linux 5.8): atomic, and the
@@ -31,6 +35,7 @@ pub fn join_pod(pidfd: impl AsFd) -> Result<()> {
     let flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWCGROUP
         | CloneFlags::CLONE_NEWNET
         | CloneFlags::CLONE_NEWPID;
     setns(pidfd, flags).ctx("setns into the pod's namespaces")
