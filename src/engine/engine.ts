@@ -63,33 +63,47 @@ export class PodEngine {
   }
 
   /**
-   * Records one event the machine must accept in the pod's current state (a decision, an
-   * observation or an outcome), re-folding and re-asking on every conflict. Returns the new view
-   * and the recorded event.
+   * Records events the machine must accept in order from the pod's current state (decisions,
+   * observations, outcomes), in one atomic append, re-folding and re-asking on every conflict.
+   * Returns the new view, the recorded events and the effects their transitions ask for.
    */
-  async record<T extends PodEventType>(
+  async recordAll(
     uuid: string,
-    type: T,
-    data: PodEventData[T],
+    outcomes: Outcome[],
     causationId?: string,
-  ): Promise<{ view: PodView; event: RecordedEvent; effects: ReturnType<typeof step>['effects'] }> {
+  ): Promise<{ view: PodView; events: RecordedEvent[]; effects: ReturnType<typeof step>['effects'] }> {
+    const stream = podStream(uuid);
     for (let attempt = 0; ; attempt++) {
       const view = await this.load(uuid);
-      const meta = newMetadata(this.ctx, causationId);
-      const { next, accepted, effects } = step(view.snapshot, machineEvent(type, data, meta.time, view.version + 1));
-      if (!accepted) throw rejection(view, type);
-      const event = { type, schema: POD_EVENTS[type].schema, data: data as Record<string, unknown>, meta };
+      let snapshot = view.snapshot;
+      const effects: ReturnType<typeof step>['effects'] = [];
+      const events = outcomes.map(({ type, data }, i) => {
+        const meta = newMetadata(this.ctx, causationId);
+        const result = step(snapshot, machineEvent(type, data as never, meta.time, view.version + 1 + i));
+        if (!result.accepted) throw rejection(viewOf(uuid, view.version + i, snapshot), type);
+        snapshot = result.next;
+        effects.push(...result.effects);
+        return { type, schema: POD_EVENTS[type].schema, data: data as Record<string, unknown>, meta };
+      });
       try {
-        const { version, position } = await this.store.append(podStream(uuid), [event], view.version === 0 ? 'no_stream' : view.version);
-        return { view: viewOf(uuid, version, next), event: { ...event, stream: podStream(uuid), version, position }, effects };
+        const { version, position } = await this.store.append(stream, events, view.version === 0 ? 'no_stream' : view.version);
+        const first = version - events.length + 1;
+        const recorded = events.map((e, i) => ({ ...e, stream, version: first + i, position: position - events.length + 1 + i }));
+        return { view: viewOf(uuid, version, snapshot), events: recorded, effects };
       } catch (e) {
         if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_CONFLICT_RETRIES) {
           throw e instanceof WrongExpectedVersion
-            ? new PodlogError('ECONFLICT', `pod ${uuid} kept changing under ${type} (${attempt + 1} conflicts); try again`, { cause: e })
+            ? new PodlogError('ECONFLICT', `pod ${uuid} kept changing under ${outcomes.map((o) => o.type).join(', ')} (${attempt + 1} conflicts); try again`, { cause: e })
             : e;
         }
       }
     }
+  }
+
+  /** Records one event: see recordAll. */
+  async record<T extends PodEventType>(uuid: string, type: T, data: PodEventData[T], causationId?: string) {
+    const { view, events, effects } = await this.recordAll(uuid, [{ type, data } as Outcome], causationId);
+    return { view, event: events[0]!, effects };
   }
 
   /**
@@ -117,12 +131,9 @@ export class PodEngine {
   }
 
   async recordOutcomes(uuid: string, outcomes: Outcome[], causationId: string): Promise<PodView> {
-    let view: PodView | undefined;
-    for (const outcome of outcomes) {
-      crashPoint(`before-outcome:${outcome.type}`);
-      view = (await this.record(uuid, outcome.type, outcome.data, causationId)).view;
-    }
-    return view ?? this.load(uuid);
+    if (outcomes.length === 0) return this.load(uuid);
+    crashPoint(`before-outcome:${outcomes[0]!.type}`);
+    return (await this.recordAll(uuid, outcomes, causationId)).view;
   }
 }
 

@@ -5,7 +5,8 @@
  *   at version N, its events are numbered 1..N, and a stream that does not exist is at version 0.
  * - Every append is atomic (all events or none) and checked against an expected version.
  * - Every event also gets a global position, strictly increasing in commit order across all streams,
- *   so a reader that has seen position P and reads "after P" never misses a later commit.
+ *   so a reader that has seen position P and reads "after P" never misses a later commit. The events
+ *   of one append get consecutive positions (appends are serialised).
  * - Projections keep derived rows (the pod list) with a checkpoint; saving them is a compare-and-set on
  *   the checkpoint so that two processes catching up at once cannot interleave.
  */
