@@ -343,7 +343,7 @@ test.serial('bad input: a pod directory that is not locked', async (t) => {
   t.regex(r.stderr, /pod directory is not locked/);
   const noFd = await spawnStage1(initArgs(dir)).done;
   t.is(noFd.code, 254);
-  t.regex(noFd.stderr, /pod directory is not locked: RKT_LOCK_FD is not set/);
+  t.regex(noFd.stderr, /pod directory is not locked: RKT_LOCK_FD is not set to a file descriptor/);
   t.is(mountinfo(), before);
   t.false(existsSync(join(dir, 'status')), 'nothing was done to the pod directory');
 });

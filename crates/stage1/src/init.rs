@@ -37,7 +37,7 @@ use crate::rootfs::{self, PodFs};
 use crate::{fsutil, mounts, namespaces, process, reaper, seccomp, sys};
 
 pub fn run(opts: InitOpts) -> Result<i32> {
-    debug!("start");
+    debug!("init starts");
     let pod = PodDir::from_env(&opts.pod_dir)?;
     let apps = manifest::load(pod.fd())?;
     debug!("locked, manifest read");

@@ -31,8 +31,9 @@ impl PodDir {
             .ok()
             .and_then(|v| v.parse().ok())
         {
-            Some(fd) if fd >= 0 => fd,
-            _ => bail!("{NOT_LOCKED}: RKT_LOCK_FD is not set to a file descriptor number"),
+            // 0-2 are stdio: never take them over (and close stderr before the message).
+            Some(fd) if fd >= 3 => fd,
+            _ => bail!("{NOT_LOCKED}: RKT_LOCK_FD is not set to a file descriptor number above 2"),
         };
         // SAFETY: fcntl(F_GETFD) only checks that the number is an open descriptor.
         if unsafe { libc::fcntl(raw, libc::F_GETFD) } < 0 {

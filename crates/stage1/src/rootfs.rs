@@ -104,7 +104,7 @@ impl PodFs<'_> {
             &root,
         )
         .with_ctx(|| format!("app {:?}", app.name))?;
-        debug!("overlay mounted");
+        debug!("app {:?}: overlay mounted", app.name);
         let rootfd = nix::fcntl::open(
             &root,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -140,7 +140,7 @@ impl PodFs<'_> {
                 Err(_) => {}
             }
         }
-        debug!("kernel file systems mounted");
+        debug!("app {:?}: /dev, /proc, /sys mounted", app.name);
         self.write_etc(&rootfd, &app.name)?;
         Ok(rootfd)
     }
