@@ -28,7 +28,7 @@ const lifecycle = (uuid: string): Array<{ type: PodEventType; data: PodEventData
   { type: 'OverlayPrepareRequested', data: {} },
   { type: 'OverlayPrepared', data: {} },
   { type: 'PodPrepared', data: {} },
-  { type: 'Stage1StartRequested', data: {} },
+  { type: 'Stage1StartRequested', data: { net: 'none', dns: 'default', hostname: 'bench' } },
   { type: 'PodStarted', data: { pid: 4242 } },
   { type: 'AppExited', data: { app: 'a', code: 0 } },
   { type: 'PodExited', data: { code: 0 } },

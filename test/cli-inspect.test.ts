@@ -11,7 +11,7 @@ import { podStream } from '../src/engine/streams.js';
 import type { EventStore } from '../src/store/port.js';
 import { repoRoot } from './helpers/fixtures.js';
 import { tempDataDir } from './helpers/store.js';
-import { prepareData } from './engine/samples.js';
+import { prepareData, START } from './engine/samples.js';
 
 const podlog = (args: string[]) => spawnSync(join(repoRoot, 'bin/podlog'), args, { encoding: 'utf8' });
 const recordOnly: EffectInterpreter = { run: async () => [], reconcile: async () => [] };
@@ -26,7 +26,7 @@ const exitedPod = async (store: EventStore, uuid = uuidv4()): Promise<string> =>
     ['OverlayPrepareRequested', {}],
     ['OverlayPrepared', {}],
     ['PodPrepared', {}],
-    ['Stage1StartRequested', {}],
+    ['Stage1StartRequested', START],
     ['PodStarted', { pid: 4242 }],
     ['AppExited', { app: 'a', code: 3 }],
     ['PodExited', { code: 3 }],

@@ -194,7 +194,7 @@ test('mountsUnder finds the proc mount', (t) => {
 test('errors from bad arguments keep their codes', async (t) => {
   t.is((await refusal(native.readImage('/nonexistent/image.aci'))).code, 'ENOENT');
   t.throws(() => native.closeFd(-1), { instanceOf: PodlogError, message: /not a file descriptor/ });
-  t.is(t.throws(() => native.pidfdOpen(0))?.code, 'EINVAL');
+  t.is(t.throws<PodlogError>(() => native.pidfdOpen(0))?.code, 'EINVAL');
 });
 
 test('a missing addon is reported as ENATIVE', (t) => {

@@ -23,7 +23,8 @@ export interface PodEventData {
   OverlayPrepared: Record<string, never>;
   PodPrepared: Record<string, never>;
   PrepareAborted: { reason: string };
-  Stage1StartRequested: Record<string, never>;
+  /** How stage1 is to run the pod: what `podlog run`'s flags asked for. */
+  Stage1StartRequested: { net: string; dns: string; hostname: string };
   PodStarted: { pid: number };
   AppExited: { app: string; code: number };
   StopRequested: { force: boolean };
@@ -75,7 +76,7 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
     summary: 'the preparation failed or its process died (rkt: aborted prepare)',
   },
   Stage1StartRequested: {
-    kind: 'intent', schema: 1, effect: 'startStage1', fields: {},
+    kind: 'intent', schema: 1, effect: 'startStage1', fields: { net: 'string', dns: 'string', hostname: 'string' },
     summary: 'stage1 is to be started with the pod lock (rkt: prepared/ → run/)',
   },
   PodStarted: { kind: 'outcome', schema: 1, fields: { pid: 'number' }, summary: 'stage1 runs and holds the pod lock' },

@@ -6,7 +6,7 @@ import { commandContext } from '../../src/events/metadata.js';
 import { PodEngine } from '../../src/engine/engine.js';
 import type { EffectInterpreter } from '../../src/engine/effects.js';
 import { openStore } from '../../src/store/open.js';
-import { prepareData } from '../engine/samples.js';
+import { prepareData, START } from '../engine/samples.js';
 
 const [dir, uuid, delay] = process.argv.slice(2) as [string, string, string];
 const store = await openStore(dir);
@@ -20,7 +20,7 @@ for (const [type, data] of [
   ['OverlayPrepareRequested', {}],
   ['OverlayPrepared', {}],
   ['PodPrepared', {}],
-  ['Stage1StartRequested', {}],
+  ['Stage1StartRequested', START],
   ['PodStarted', { pid: process.pid }],
   ['PodExited', { code: 0 }],
 ] as const) {

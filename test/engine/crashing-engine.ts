@@ -6,7 +6,7 @@
 import { commandContext } from '../../src/events/metadata.js';
 import { PodEngine } from '../../src/engine/engine.js';
 import { openStore } from '../../src/store/open.js';
-import { prepareData } from './samples.js';
+import { prepareData, START } from './samples.js';
 import { fakeEffects } from './fake-effects.js';
 
 const [dir, world, uuid] = process.argv.slice(2) as [string, string, string];
@@ -16,5 +16,5 @@ await engine.record(uuid, 'PrepareRequested', prepareData(uuid));
 await engine.request(uuid, 'ImageRenderRequested', { app: 'a', image: 'busybox' });
 await engine.request(uuid, 'OverlayPrepareRequested', {});
 await engine.record(uuid, 'PodPrepared', {});
-await engine.request(uuid, 'Stage1StartRequested', {});
+await engine.request(uuid, 'Stage1StartRequested', START);
 await store.close();

@@ -10,7 +10,7 @@ import { isPodlogError } from '../../src/errors.js';
 import { tempDataDir } from '../helpers/store.js';
 import { repoRoot } from '../helpers/fixtures.js';
 import { fakeEffects } from './fake-effects.js';
-import { prepareData } from './samples.js';
+import { prepareData, START } from './samples.js';
 
 const ctx = () => commandContext(['test', 'engine']);
 
@@ -27,7 +27,7 @@ test('an intent is followed by its outcome, caused by it and correlated with the
   try {
     const engine = new PodEngine(store, fakeEffects(join(dir, 'world')), ctx());
     const uuid = await preparedPod(engine);
-    const view = await engine.request(uuid, 'Stage1StartRequested', {});
+    const view = await engine.request(uuid, 'Stage1StartRequested', START);
     t.is(view.state, 'running');
     t.is(view.context.pid, process.pid);
     t.is(view.context.pending, undefined);
@@ -50,13 +50,13 @@ test('a failed effect is recorded as EffectFailed, closes the intent, and the st
   try {
     const uuid = await preparedPod(new PodEngine(store, fakeEffects(join(dir, 'world')), ctx()));
     const failing = new PodEngine(store, fakeEffects(join(dir, 'world'), { failing: ['startStage1'] }), ctx());
-    const error = await t.throwsAsync(failing.request(uuid, 'Stage1StartRequested', {}));
+    const error = await t.throwsAsync(failing.request(uuid, 'Stage1StartRequested', START));
     t.is((error as { code?: string }).code, 'EFAKE');
     const view = await failing.load(uuid);
     t.is(view.state, 'prepared');
     t.is(view.context.pending, undefined);
     t.deepEqual(view.context.lastFailure, { effect: 'startStage1', code: 'EFAKE', message: 'startStage1 failed on purpose' });
-    const retried = await new PodEngine(store, fakeEffects(join(dir, 'world')), ctx()).request(uuid, 'Stage1StartRequested', {});
+    const retried = await new PodEngine(store, fakeEffects(join(dir, 'world')), ctx()).request(uuid, 'Stage1StartRequested', START);
     t.is(retried.state, 'running');
   } finally {
     await cleanup();
@@ -69,7 +69,7 @@ test('two processes stopping one pod at once: one stop is recorded, the other is
   try {
     const world = join(dir, 'world');
     const uuid = await preparedPod(new PodEngine(store, fakeEffects(world), ctx()));
-    await new PodEngine(store, fakeEffects(world), ctx()).request(uuid, 'Stage1StartRequested', {});
+    await new PodEngine(store, fakeEffects(world), ctx()).request(uuid, 'Stage1StartRequested', START);
     const a = new PodEngine(store, fakeEffects(world, { delayMs: 100 }), ctx());
     const b = new PodEngine(other, fakeEffects(world, { delayMs: 100 }), ctx());
     const results = await Promise.allSettled([a.request(uuid, 'StopRequested', { force: false }), b.request(uuid, 'StopRequested', { force: true })]);
@@ -116,7 +116,7 @@ for (const [step, expected, actions] of [
       const after = await engine.load(uuid);
       t.is(after.context.pending, undefined);
       t.deepEqual((await reconcilePod(engine, fakeEffects(world), uuid)).actions, [], 'reconciling twice changes nothing');
-      if (expected === 'prepared') t.is((await engine.request(uuid, 'Stage1StartRequested', {})).state, 'running', 'the pod runs after');
+      if (expected === 'prepared') t.is((await engine.request(uuid, 'Stage1StartRequested', START)).state, 'running', 'the pod runs after');
     } finally {
       await cleanup();
     }
@@ -129,7 +129,7 @@ test('a live intent is left alone by the reconciler', async (t) => {
     const world = join(dir, 'world');
     const engine = new PodEngine(store, fakeEffects(world), ctx());
     const uuid = await preparedPod(engine);
-    await engine.record(uuid, 'Stage1StartRequested', {});
+    await engine.record(uuid, 'Stage1StartRequested', START);
     const result = await reconcilePod(engine, fakeEffects(world), uuid);
     t.deepEqual(result.actions, []);
     t.is((await engine.load(uuid)).context.pending?.effect, 'startStage1');

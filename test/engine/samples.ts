@@ -13,6 +13,9 @@ export const prepareData = (uuid: string): PodEventData['PrepareRequested'] => (
   overlay: true,
 });
 
+/** What `podlog run` asks stage1 for by default. */
+export const START: PodEventData['Stage1StartRequested'] = { net: 'none', dns: 'default', hostname: 'podlog-test' };
+
 export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('PrepareRequested', prepareData('sample')),
   sample('ImageRenderRequested', { app: 'a', image: 'busybox' }),
@@ -21,7 +24,7 @@ export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('OverlayPrepared', {}),
   sample('PodPrepared', {}),
   sample('PrepareAborted', { reason: 'the test aborted it' }),
-  sample('Stage1StartRequested', {}),
+  sample('Stage1StartRequested', START),
   sample('PodStarted', { pid: 4242 }),
   sample('AppExited', { app: 'a', code: 3 }),
   sample('StopRequested', { force: false }),
