@@ -289,9 +289,13 @@ impl Pid1<'_> {
         debug!("started {} app(s)", started.len());
         let _ = write(&ready, b"1");
         drop(ready);
+        let mut host = reaper::System {
+            status_dir: self.status_dir.as_fd(),
+            signals: reaper::signals(),
+        };
         Ok(reaper::run(
             reaper::PodState::new(started),
-            self.status_dir.as_fd(),
+            &mut host,
             self.opts.stop_grace,
         ))
     }

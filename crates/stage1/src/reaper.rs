@@ -94,72 +94,118 @@ pub fn signals() -> SigSet {
     set
 }
 
-/// Runs until every app has exited; returns the pod's exit code. Exit codes are written to
-/// `<pod>/status/<app>` (decimal, no newline) through `status_dir`, as each app exits.
-pub fn run(mut pod: PodState, status_dir: BorrowedFd<'_>, grace: Duration) -> i32 {
-    let set = signals();
+/// What the reaper loop needs from the system, so that its policy can be unit-tested.
+pub trait Host {
+    /// Reaps one exited child without blocking: its pid and exit code.
+    fn reap(&mut self) -> Option<(Pid, i32)>;
+    /// Asks an app to stop (SIGTERM).
+    fn terminate(&mut self, app: Pid);
+    /// SIGKILL to every process of the pid namespace but PID 1.
+    fn kill_all(&mut self);
+    /// Blocks until a child may have exited, a stop was requested or `timeout` passed.
+    fn wait(&mut self, timeout: Option<Duration>) -> Wake;
+    /// Records an app's exit code.
+    fn record(&mut self, app: &str, code: i32);
+    fn now(&self) -> Instant;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Wake {
+    Child,
+    Stop,
+    Timeout,
+}
+
+/// Runs until every app has exited; returns the pod's exit code.
+pub fn run(mut pod: PodState, host: &mut impl Host, grace: Duration) -> i32 {
     let mut stop_requested = false;
     let mut deadline: Option<Instant> = None;
     let mut killed = false;
     loop {
-        reap(&mut pod, status_dir);
+        while let Some((pid, code)) = host.reap() {
+            if let Some(name) = pod.exited(pid, code) {
+                host.record(name, code);
+            }
+        }
         if pod.done() {
             return pod.exit_code();
         }
         if (stop_requested || pod.failed()) && deadline.is_none() {
             for pid in pod.running() {
-                terminate(pid);
+                host.terminate(pid);
             }
-            deadline = Some(Instant::now() + grace);
+            deadline = Some(host.now() + grace);
         }
-        let mut timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let mut timeout = deadline.map(|d| d.saturating_duration_since(host.now()));
         if timeout == Some(Duration::ZERO) {
             if !killed {
-                // Everything in the pid namespace but PID 1 itself.
-                let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+                host.kill_all();
                 killed = true;
             }
             timeout = None;
         }
-        match sys::sigtimedwait(&set, timeout) {
-            Ok(Some(Signal::SIGCHLD)) | Ok(None) | Err(Errno::EINTR) => {}
-            Ok(Some(_)) => stop_requested = true,
-            Err(e) => {
-                eprintln!("podlog-stage1: sigtimedwait: {e}");
-                let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
-                killed = true;
-            }
+        if host.wait(timeout) == Wake::Stop {
+            stop_requested = true;
         }
     }
 }
 
-/// SIGTERM to the app's process group (it is a session leader), or to the app itself if it
-/// has not called setsid yet.
-fn terminate(pid: Pid) {
-    if kill(Pid::from_raw(-pid.as_raw()), Signal::SIGTERM) == Err(Errno::ESRCH) {
-        let _ = kill(pid, Signal::SIGTERM);
-    }
+/// The real host: PID 1 of the pod's pid namespace, with [`signals`] blocked. Exit codes go
+/// to `<pod>/status/<app>` (decimal, no newline) through `status_dir`.
+pub struct System<'a> {
+    pub status_dir: BorrowedFd<'a>,
+    pub signals: SigSet,
 }
 
-fn reap(pod: &mut PodState, status_dir: BorrowedFd<'_>) {
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(status) => {
-                let (Some(pid), Some(code)) = (status.pid(), exit_code(status)) else {
-                    continue;
-                };
-                if let Some(name) = pod.exited(pid, code) {
-                    debug!("app {name:?} exited with {code}");
-                    if let Err(e) =
-                        fsutil::write_atomic(status_dir, name, code.to_string().as_bytes())
-                    {
-                        eprintln!("podlog-stage1: write status of app {name:?}: {e}");
+impl Host for System<'_> {
+    fn reap(&mut self) -> Option<(Pid, i32)> {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return None,
+                Ok(status) => {
+                    if let (Some(pid), Some(code)) = (status.pid(), exit_code(status)) {
+                        return Some((pid, code));
                     }
-                    debug!("status of app {name:?} written");
                 }
             }
         }
+    }
+
+    /// SIGTERM to the app's process group (it is a session leader), or to the app itself if
+    /// it has not called setsid yet.
+    fn terminate(&mut self, app: Pid) {
+        if kill(Pid::from_raw(-app.as_raw()), Signal::SIGTERM) == Err(Errno::ESRCH) {
+            let _ = kill(app, Signal::SIGTERM);
+        }
+    }
+
+    fn kill_all(&mut self) {
+        let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    }
+
+    fn wait(&mut self, timeout: Option<Duration>) -> Wake {
+        match sys::sigtimedwait(&self.signals, timeout) {
+            Ok(Some(Signal::SIGCHLD)) | Err(Errno::EINTR) => Wake::Child,
+            Ok(None) => Wake::Timeout,
+            Ok(Some(_)) => Wake::Stop,
+            Err(e) => {
+                // Cannot wait any more: end the pod rather than spin.
+                eprintln!("podlog-stage1: sigtimedwait: {e}");
+                self.kill_all();
+                Wake::Child
+            }
+        }
+    }
+
+    fn record(&mut self, app: &str, code: i32) {
+        debug!("app {app:?} exited with {code}");
+        if let Err(e) = fsutil::write_atomic(self.status_dir, app, code.to_string().as_bytes()) {
+            eprintln!("podlog-stage1: write status of app {app:?}: {e}");
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
     }
 }
 
@@ -216,5 +262,113 @@ mod tests {
         s.exited(Pid::from_raw(10), 0);
         assert_eq!(s.exited(Pid::from_raw(10), 9), None);
         assert_eq!(s.exit_code(), 0);
+    }
+
+    /// A scripted host: each `wait` pops the next step, which may let children exit.
+    struct Fake {
+        steps: Vec<(Wake, Vec<(i32, i32)>)>,
+        exited: Vec<(Pid, i32)>,
+        clock: Instant,
+        log: Vec<String>,
+    }
+
+    impl Fake {
+        fn new(steps: Vec<(Wake, Vec<(i32, i32)>)>) -> Self {
+            Fake {
+                steps,
+                exited: Vec::new(),
+                clock: Instant::now(),
+                log: Vec::new(),
+            }
+        }
+    }
+
+    impl Host for Fake {
+        fn reap(&mut self) -> Option<(Pid, i32)> {
+            self.exited.pop()
+        }
+        fn terminate(&mut self, app: Pid) {
+            self.log.push(format!("term {app}"));
+        }
+        fn kill_all(&mut self) {
+            self.log.push("kill all".into());
+        }
+        fn wait(&mut self, timeout: Option<Duration>) -> Wake {
+            self.log.push(format!("wait {timeout:?}"));
+            assert!(
+                !self.steps.is_empty(),
+                "the loop waits past the script: {:?}",
+                self.log
+            );
+            let (wake, exits) = self.steps.remove(0);
+            if wake == Wake::Timeout {
+                self.clock += timeout.expect("a timeout only when one was asked for");
+            }
+            self.exited
+                .extend(exits.into_iter().map(|(p, c)| (Pid::from_raw(p), c)));
+            wake
+        }
+        fn record(&mut self, app: &str, code: i32) {
+            self.log.push(format!("{app}={code}"));
+        }
+        fn now(&self) -> Instant {
+            self.clock
+        }
+    }
+
+    const GRACE: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn waits_for_every_app() {
+        let mut h = Fake::new(vec![
+            (Wake::Child, vec![(10, 0)]),
+            (Wake::Child, vec![(11, 0), (99, 1)]),
+        ]);
+        assert_eq!(run(pod(), &mut h, GRACE), 0);
+        assert_eq!(h.log, ["wait None", "a=0", "wait None", "b=0"]);
+    }
+
+    #[test]
+    fn a_failure_stops_the_others_then_kills_after_the_grace() {
+        let mut h = Fake::new(vec![
+            (Wake::Child, vec![(11, 5)]),
+            (Wake::Timeout, vec![]),
+            (Wake::Child, vec![(10, 137)]),
+        ]);
+        assert_eq!(run(pod(), &mut h, GRACE), 5);
+        assert_eq!(
+            h.log,
+            [
+                "wait None",
+                "b=5",
+                "term 10",
+                "wait Some(10s)",
+                "kill all",
+                "wait None",
+                "a=137"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_stop_request_terminates_all_apps_once() {
+        let mut h = Fake::new(vec![
+            (Wake::Stop, vec![]),
+            (Wake::Stop, vec![(10, 143)]),
+            (Wake::Child, vec![(11, 0)]),
+        ]);
+        assert_eq!(run(pod(), &mut h, GRACE), 143);
+        assert_eq!(
+            h.log,
+            [
+                "wait None",
+                "term 10",
+                "term 11",
+                "wait Some(10s)",
+                "a=143",
+                "wait Some(10s)",
+                "b=0"
+            ]
+        );
     }
 }
