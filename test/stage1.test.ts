@@ -193,6 +193,8 @@ test.serial('stop on a sleeping pod: 143; enter sees the pod and returns its com
       'Seccomp:\t2',
       '/',
     ]);
+    const killed = await stage1(['enter', '--pod-dir', dir, '--app', 'web', '--', 'sh', '-c', 'kill -KILL $$']);
+    t.is(killed.code, 137, 'a command killed by a signal is 128+signal');
     const missing = await stage1(['enter', '--pod-dir', dir, '--app', 'web', '--', '/bin/nope']);
     t.is(missing.code, 254);
     t.regex(missing.stderr, /exec "\/bin\/nope": no such file in the image/);
