@@ -1,0 +1,98 @@
+/**
+ * The catalogue of the image store's events. Every change to the store (an image imported or removed,
+ * a tree rendered, found damaged or removed) is recorded in the log, one stream per image
+ * (`image-<id>`) and one per tree (`tree-<treeStoreId>`), so `podlog events` shows the store's history
+ * and the image index is a projection of it (src/images/index-projection.ts).
+ */
+import { PodlogError } from '../errors.js';
+
+export interface ImageLabel {
+  name: string;
+  value: string;
+}
+
+export interface ImageEventData {
+  ImageImported: {
+    /** rkt's image key, `sha512-<64 hex>`: the id podlog shows and resolves. */
+    id: string;
+    /** What the id is a digest of: the uncompressed ACI tar, or the OCI image manifest. */
+    format: 'aci' | 'oci';
+    name: string;
+    labels: ImageLabel[];
+    /** Bytes of the uncompressed ACI tar, or of the OCI layers as stored. */
+    size: number;
+    /** The ACI's compression ("none", "gzip", …) or, for OCI, "oci". */
+    compression: string;
+    /** Where it came from: a file path, a directory, or a URL. */
+    source: string;
+  };
+  ImageRemoved: { id: string; reason: 'rm' | 'gc' };
+  TreeRendered: {
+    treeStoreId: string;
+    /** The top image. */
+    imageId: string;
+    /** The images rendered, upper first (the top image, then its dependencies). */
+    images: string[];
+    /** rkt's tree hash of the rendered tree. */
+    hash: string;
+    /** Bytes of regular-file data in the tree. */
+    size: number;
+    /** Rendered again because the tree was found damaged. */
+    repair: boolean;
+  };
+  TreeDamaged: { treeStoreId: string; expected: string; actual: string };
+  TreeRemoved: { treeStoreId: string; reason: 'gc' };
+}
+
+export type ImageEventType = keyof ImageEventData;
+
+export const IMAGE_STREAM_PREFIX = 'image-';
+export const TREE_STREAM_PREFIX = 'tree-';
+export const imageStream = (id: string): string => `${IMAGE_STREAM_PREFIX}${id}`;
+export const treeStream = (treeStoreId: string): string => `${TREE_STREAM_PREFIX}${treeStoreId}`;
+
+interface CatalogueEntry {
+  kind: 'outcome' | 'observation';
+  schema: number;
+  /** Data fields that must be present, with their typeof. */
+  fields: Record<string, 'string' | 'number' | 'boolean' | 'object'>;
+  summary: string;
+}
+
+export const IMAGE_EVENTS: { readonly [T in ImageEventType]: CatalogueEntry } = {
+  ImageImported: {
+    kind: 'outcome', schema: 1,
+    fields: { id: 'string', format: 'string', name: 'string', labels: 'object', size: 'number', compression: 'string', source: 'string' },
+    summary: 'an image was checked and stored under its id (rkt: fetch)',
+  },
+  ImageRemoved: { kind: 'outcome', schema: 1, fields: { id: 'string', reason: 'string' }, summary: 'an image left the store (image rm or gc)' },
+  TreeRendered: {
+    kind: 'outcome', schema: 1,
+    fields: { treeStoreId: 'string', imageId: 'string', images: 'object', hash: 'string', size: 'number', repair: 'boolean' },
+    summary: 'an image and its dependencies were rendered into the tree store',
+  },
+  TreeDamaged: {
+    kind: 'observation', schema: 1, fields: { treeStoreId: 'string', expected: 'string', actual: 'string' },
+    summary: "a tree's hash no longer matches the one recorded when it was rendered",
+  },
+  TreeRemoved: { kind: 'outcome', schema: 1, fields: { treeStoreId: 'string', reason: 'string' }, summary: 'a tree left the tree store (image gc)' },
+};
+
+export const isImageEventType = (type: string): type is ImageEventType => Object.hasOwn(IMAGE_EVENTS, type);
+
+/** Checks that a recorded image event is one this code knows, at a schema it reads, with its fields. */
+export const checkImageEvent = (type: string, schema: number, data: Record<string, unknown>, where: string): ImageEventType => {
+  if (!isImageEventType(type)) {
+    throw new PodlogError('EUNKNOWN_EVENT', `${where}: unknown image event type ${JSON.stringify(type)}; this podlog cannot fold it (is the log from a newer podlog?)`);
+  }
+  const entry = IMAGE_EVENTS[type];
+  if (schema > entry.schema) {
+    throw new PodlogError('EUNKNOWN_EVENT', `${where}: ${type} has schema ${schema}, newer than this podlog reads (${entry.schema})`);
+  }
+  for (const [field, kind] of Object.entries(entry.fields)) {
+    if (typeof data[field] !== kind) {
+      throw new PodlogError('EBAD_EVENT', `${where}: ${type} lacks a ${kind} field ${JSON.stringify(field)}`);
+    }
+  }
+  return type;
+};

@@ -1,0 +1,129 @@
+/**
+ * The image index: the images and trees in the store, folded from the log's image and tree streams
+ * into the store's projection facility (projection `images`), kept incrementally with a checkpoint like
+ * the pod list. The log is the source of truth for what the store holds; these rows are derived and
+ * can be rebuilt from it at any time (a different SCHEMA rebuilds them). The content itself lives in
+ * cas/ under content-addressed names (layout.ts).
+ *
+ * An image's last use is derived too: it is the time of the last pod event `ImageRendered` naming it,
+ * so `run` records no extra event to keep it.
+ */
+import { checkImageEvent, IMAGE_STREAM_PREFIX, TREE_STREAM_PREFIX, type ImageEventData, type ImageLabel } from '../events/images.js';
+import type { EventStore, RecordedEvent } from '../store/port.js';
+
+export interface ImageRecord {
+  /** rkt's image key, `sha512-<64 hex>`. */
+  id: string;
+  format: 'aci' | 'oci';
+  name: string;
+  labels: ImageLabel[];
+  size: number;
+  compression: string;
+  source: string;
+  importedAt: string;
+  /** Global position of the import in the log: the newest import of a name is the highest. */
+  position: number;
+  lastUsedAt?: string;
+}
+
+export interface TreeRecord {
+  treeStoreId: string;
+  imageId: string;
+  images: string[];
+  hash: string;
+  size: number;
+  renderedAt: string;
+  /** Set by a TreeDamaged event, cleared by the repair's TreeRendered. */
+  damaged?: boolean;
+}
+
+type Row = { kind: 'image'; image: ImageRecord } | { kind: 'tree'; tree: TreeRecord };
+
+export interface ImageIndex {
+  images: Map<string, ImageRecord>;
+  trees: Map<string, TreeRecord>;
+}
+
+export const IMAGE_INDEX = 'images';
+const SCHEMA = 'images-v1';
+const BATCH = 5000;
+
+const imageKey = (id: string): string => `image:${id}`;
+const treeKey = (id: string): string => `tree:${id}`;
+
+/** Applies one event to the rows; returns the keys it changed (undefined row = deleted). */
+const apply = (rows: Map<string, Row>, e: RecordedEvent, changed: Map<string, Row | undefined>): void => {
+  const set = (key: string, row: Row | undefined): void => {
+    if (row) rows.set(key, row);
+    else rows.delete(key);
+    changed.set(key, row);
+  };
+  if (!e.stream.startsWith(IMAGE_STREAM_PREFIX) && !e.stream.startsWith(TREE_STREAM_PREFIX)) {
+    // A pod rendering an image is that image's use.
+    const imageId = e.type === 'ImageRendered' ? e.data.imageId : undefined;
+    const row = typeof imageId === 'string' ? rows.get(imageKey(imageId)) : undefined;
+    if (row?.kind === 'image') set(imageKey(row.image.id), { kind: 'image', image: { ...row.image, lastUsedAt: e.meta.time } });
+    return;
+  }
+  const type = checkImageEvent(e.type, e.schema, e.data, `${e.stream}@${e.version}`);
+  switch (type) {
+    case 'ImageImported': {
+      const d = e.data as ImageEventData['ImageImported'];
+      set(imageKey(d.id), { kind: 'image', image: { ...d, importedAt: e.meta.time, position: e.position } });
+      return;
+    }
+    case 'ImageRemoved':
+      set(imageKey((e.data as ImageEventData['ImageRemoved']).id), undefined);
+      return;
+    case 'TreeRendered': {
+      const d = e.data as ImageEventData['TreeRendered'];
+      const { repair: _, ...tree } = d;
+      set(treeKey(d.treeStoreId), { kind: 'tree', tree: { ...tree, renderedAt: e.meta.time } });
+      return;
+    }
+    case 'TreeDamaged': {
+      const row = rows.get(treeKey((e.data as ImageEventData['TreeDamaged']).treeStoreId));
+      if (row?.kind === 'tree') set(treeKey(row.tree.treeStoreId), { kind: 'tree', tree: { ...row.tree, damaged: true } });
+      return;
+    }
+    case 'TreeRemoved':
+      set(treeKey((e.data as ImageEventData['TreeRemoved']).treeStoreId), undefined);
+      return;
+  }
+};
+
+const toIndex = (rows: Map<string, Row>): ImageIndex => {
+  const index: ImageIndex = { images: new Map(), trees: new Map() };
+  for (const row of rows.values()) {
+    if (row.kind === 'image') index.images.set(row.image.id, row.image);
+    else index.trees.set(row.tree.treeStoreId, row.tree);
+  }
+  return index;
+};
+
+/** Brings the image index up to the head of the log and returns it. */
+export const catchUpImageIndex = async (store: EventStore): Promise<ImageIndex> => {
+  for (;;) {
+    const saved = await store.loadProjection<Row>(IMAGE_INDEX);
+    const reset = saved.schema !== SCHEMA;
+    const rows = reset ? new Map<string, Row>() : saved.rows;
+    const changed = new Map<string, Row | undefined>();
+    let checkpoint = reset ? 0 : saved.checkpoint;
+    for (;;) {
+      const events = await store.readAll({ after: checkpoint, limit: BATCH });
+      for (const e of events) apply(rows, e, changed);
+      if (events.length > 0) checkpoint = events[events.length - 1]!.position;
+      if (events.length < BATCH) break;
+    }
+    if (checkpoint === saved.checkpoint && !reset) return toIndex(rows);
+    const upserts = new Map<string, Row>();
+    const deletes: string[] = [];
+    for (const [key, row] of changed) {
+      if (row) upserts.set(key, row);
+      else deletes.push(key);
+    }
+    const stored = await store.saveProjection({ name: IMAGE_INDEX, schema: SCHEMA, expectedCheckpoint: saved.checkpoint, checkpoint, upserts, deletes, reset });
+    if (stored) return toIndex(rows);
+    // Another process caught up first; its rows are as good as ours: read them again.
+  }
+};

@@ -1,0 +1,50 @@
+/**
+ * Where the image store keeps things under the data dir (rkt's cas/ layout, rkt-semantics §1.1, §4):
+ *
+ *   cas/blob/<id>               an ACI exactly as imported (any compression): content-addressed, immutable
+ *   cas/imageManifest/<id>      its manifest (a copy of the one inside the blob, read without decompressing)
+ *   cas/oci/<id>/               an OCI image: manifest.json, config.json and its layers' blobs
+ *   cas/tree/<treeStoreId>/     a rendered tree: rootfs/, manifest, hash, image, rendered
+ *   cas/tmp/                    staging: everything is written here first, then renamed into place
+ *   cas/locks/tree-<id>/        one lock directory per tree (render, repair and removal exclude each other)
+ *   cas/files/<sha256(path)>    which image a file path held at a given (dev, inode, size, mtime, ctime)
+ *   locks/prepare/              rkt's prepareLock: prepare and fetch take it shared, image gc exclusive
+ *
+ * Every name derived from user input is an id or a digest checked by a regular expression first.
+ */
+import { join } from 'node:path';
+
+export interface StoreLayout {
+  dataDir: string;
+  cas: string;
+  blobs: string;
+  manifests: string;
+  oci: string;
+  trees: string;
+  tmp: string;
+  locks: string;
+  files: string;
+  prepareLock: string;
+}
+
+export const storeLayout = (dataDir: string): StoreLayout => {
+  const cas = join(dataDir, 'cas');
+  return {
+    dataDir,
+    cas,
+    blobs: join(cas, 'blob'),
+    manifests: join(cas, 'imageManifest'),
+    oci: join(cas, 'oci'),
+    trees: join(cas, 'tree'),
+    tmp: join(cas, 'tmp'),
+    locks: join(cas, 'locks'),
+    files: join(cas, 'files'),
+    prepareLock: join(dataDir, 'locks', 'prepare'),
+  };
+};
+
+export const blobPath = (l: StoreLayout, id: string): string => join(l.blobs, id);
+export const manifestPath = (l: StoreLayout, id: string): string => join(l.manifests, id);
+export const ociDir = (l: StoreLayout, id: string): string => join(l.oci, id);
+export const treeDir = (l: StoreLayout, treeStoreId: string): string => join(l.trees, treeStoreId);
+export const treeLockDir = (l: StoreLayout, treeStoreId: string): string => join(l.locks, `tree-${treeStoreId}`);

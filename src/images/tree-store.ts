@@ -1,0 +1,90 @@
+/**
+ * The tree store on disk (rkt's store/treestore, rkt-semantics §4.3): one rendered tree per dependency
+ * chain, at cas/tree/<treeStoreId>/ holding rootfs/, manifest, hash, image and rendered.
+ *
+ * A tree is built in a fresh directory under cas/tmp/ and renamed into place complete, so a tree
+ * directory that exists is whole (rkt writes in place and relies on the `rendered` marker). Trees are
+ * not synced to disk when rendered (durability.ts): `rendered` holds the boot id of the render, and the
+ * first use of such a tree after a reboot checks its hash once, then marks it durable by emptying
+ * `rendered`.
+ * Locking and events are the caller's (store.ts).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { treeHash } from '../native.js';
+import { bootId } from './durability.js';
+import { PodlogError } from '../errors.js';
+import { treeDir, type StoreLayout } from './layout.js';
+
+/** rkt's hashToKey: `sha512-` and the first 64 hex digits. */
+export const hashToKey = (digestHex: string): string => `sha512-${digestHex.slice(0, 64)}`;
+
+/** rkt's treestore GetID: the tree of an image depends on the keys of its whole chain, upper first. */
+export const treeStoreIdOf = (imageIds: readonly string[]): string =>
+  `deps-${hashToKey(createHash('sha512').update(imageIds.join(',')).digest('hex'))}`;
+
+export const TREE_STORE_ID = /^deps-sha512-[0-9a-f]{64}$/;
+
+export type TreeState = 'absent' | 'ready' | 'unsynced-since-reboot';
+
+/** Whether the tree is there; costs one small read. */
+export const treeState = (l: StoreLayout, treeStoreId: string): TreeState => {
+  let rendered: string;
+  try {
+    rendered = readFileSync(join(treeDir(l, treeStoreId), 'rendered'), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw e;
+  }
+  return rendered === '' || rendered === bootId() ? 'ready' : 'unsynced-since-reboot';
+};
+
+/** Marks a tree checked after a reboot as durable: its data was read back from disk. */
+export const markDurable = (l: StoreLayout, treeStoreId: string): void => {
+  writeFileSync(join(treeDir(l, treeStoreId), 'rendered'), '');
+};
+
+export interface RenderedTree {
+  hash: string;
+  /** Bytes of regular-file data. */
+  size: number;
+}
+
+/**
+ * Builds a tree that must not exist yet: `fill` writes the rootfs into the directory it is given and
+ * returns its bytes of file data; then manifest, hash, image and rendered are written, and the whole is
+ * renamed into place. Neither is synced: a rename lost in a crash leaves the tree absent, and the next
+ * render makes it again.
+ */
+export const buildTree = async (
+  l: StoreLayout,
+  treeStoreId: string,
+  topImageId: string,
+  manifestText: string,
+  fill: (rootfs: string) => Promise<number>,
+): Promise<RenderedTree> => {
+  if (!TREE_STORE_ID.test(treeStoreId)) throw new PodlogError('EINVAL', `${JSON.stringify(treeStoreId)} is not a tree store id`);
+  const stage = join(l.tmp, `tree-${treeStoreId}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    mkdirSync(stage, { recursive: true, mode: 0o700 });
+    const size = await fill(join(stage, 'rootfs'));
+    writeFileSync(join(stage, 'manifest'), manifestText);
+    const hash = await treeHash(stage);
+    writeFileSync(join(stage, 'hash'), hash);
+    writeFileSync(join(stage, 'image'), topImageId);
+    writeFileSync(join(stage, 'rendered'), bootId());
+    mkdirSync(l.trees, { recursive: true, mode: 0o750 });
+    renameSync(stage, treeDir(l, treeStoreId));
+    return { hash, size };
+  } finally {
+    rmSync(stage, { recursive: true, force: true });
+  }
+};
+
+/** Removes a tree: `rendered` first, so that a removal cut short never leaves a tree that looks whole. */
+export const removeTree = (l: StoreLayout, treeStoreId: string): void => {
+  const dir = treeDir(l, treeStoreId);
+  rmSync(join(dir, 'rendered'), { force: true });
+  rmSync(dir, { recursive: true, force: true });
+};
