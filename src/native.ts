@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type * as Addon from '../crates/podlog-native/index.js';
 import { PodlogError } from './errors.js';
 
-export type { ExtractOptions, ExtractStats, ImageInfo, MountEntry, RenderedImage } from '../crates/podlog-native/index.js';
+export type { ChainImage, ExtractOptions, ExtractStats, ImageInfo, MountEntry, RenderedImage } from '../crates/podlog-native/index.js';
 
 /**
  * The repository root: the nearest directory upwards holding podlog's package.json. Walking up keeps
@@ -87,6 +87,10 @@ export const readImage = (path: string): Promise<Addon.ImageInfo> => callAsync((
 /** Extracts an ACI's rootfs/ to `dest` (must not exist) via a staging directory renamed into place. */
 export const extractImage = (path: string, dest: string, options: Addon.ExtractOptions = {}): Promise<Addon.RenderedImage> =>
   callAsync((a) => a.extractImage(path, dest, options));
+
+/** Renders an ACI and its dependencies, upper first, honouring pathWhitelist (rkt's acirenderer). */
+export const renderImages = (images: Addon.ChainImage[], dest: string, options: Addon.ExtractOptions = {}): Promise<Addon.RenderedImage> =>
+  callAsync((a) => a.renderImages(images, dest, options));
 
 /** Applies OCI layer tars, bottom first, with whiteouts, to `dest` (must not exist). */
 export const extractLayers = (layers: string[], dest: string, options: Addon.ExtractOptions = {}): Promise<Addon.ExtractStats> =>

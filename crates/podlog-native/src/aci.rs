@@ -1,8 +1,8 @@
 //! App Container images (appc spec 0.8.11): the layout (`manifest` and `rootfs/` only, no duplicate
 //! entries), the manifest, the image id, and rendering `rootfs/` into a tree.
 
-use std::collections::HashSet;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use crate::archive::{components, join, show, Diagnosis, End, Entry, Stream};
 use crate::compression::Compression;
@@ -183,6 +183,85 @@ pub fn render(path: &Path, dest: &Path, options: Options) -> Result<(String, Sta
         let (manifest, _) = walk(path, false, |rel, entry, link, diagnosis| {
             tree.put(rel, entry, link, diagnosis)
         })?;
+        Ok((manifest, tree.finish()?))
+    })
+}
+
+/// One image of a dependency chain, as rkt's acirenderer lists them: upper images first, each with its
+/// depth in the dependency tree (the rendered image is level 0).
+#[derive(Debug, Clone)]
+pub struct ChainImage {
+    pub path: PathBuf,
+    /// The image's `pathWhitelist`: absolute paths in the rootfs; empty means everything.
+    pub path_whitelist: Vec<String>,
+    pub level: u32,
+}
+
+/// A whitelist as rootfs-relative component paths; `None` when the list is empty.
+fn whitelist(paths: &[String]) -> Option<HashSet<Vec<u8>>> {
+    (!paths.is_empty()).then(|| {
+        paths
+            .iter()
+            .map(|p| join(&components(p.trim_start_matches('/').as_bytes()).unwrap_or_default()))
+            .collect()
+    })
+}
+
+/// rkt's getUpperPWLM: the whitelist of the nearest image above `pos` on its branch (a lower level)
+/// that has one; it limits what `pos` may add.
+fn upper_whitelist(images: &[ChainImage], pos: usize) -> Option<HashSet<Vec<u8>>> {
+    let mut found = None;
+    let mut level = images[pos].level;
+    for image in images[..=pos].iter().rev() {
+        if image.level < level && found.is_none() && !image.path_whitelist.is_empty() {
+            found = whitelist(&image.path_whitelist);
+        }
+        level = image.level;
+    }
+    found
+}
+
+/// Renders a dependency chain into `dest` (which must not exist) the way rkt's acirenderer does:
+/// images in order, upper first, and a path is taken from the first image that has it. A path is
+/// skipped when an upper image provided it or provided one of its parents as a non-directory, and
+/// when the image's own `pathWhitelist` or the nearest upper one on its branch leaves it out
+/// (directories are always kept, so whitelisted files keep their parents' metadata). Returns the
+/// top image's manifest.
+pub fn render_chain(
+    images: &[ChainImage],
+    dest: &Path,
+    options: Options,
+) -> Result<(String, Stats)> {
+    if images.is_empty() {
+        return Err(Error::new(Code::InvalidArgument, "no image to render"));
+    }
+    into_fresh_dir(dest, options.sync, |root| {
+        let mut tree = Tree::new(root, options.allow_devices);
+        // Every path provided so far, and whether it is a directory.
+        let mut provided: HashMap<Vec<u8>, bool> = HashMap::new();
+        let mut manifest = None;
+        for (i, image) in images.iter().enumerate() {
+            let own = whitelist(&image.path_whitelist);
+            let upper = upper_whitelist(images, i);
+            let (m, _) = walk(&image.path, false, |rel, entry, link, diagnosis| {
+                let is_dir = entry.header().entry_type().is_dir();
+                let path = join(rel);
+                let listed =
+                    |w: &Option<HashSet<Vec<u8>>>| w.as_ref().is_none_or(|w| w.contains(&path));
+                let whitelisted = is_dir || (listed(&own) && listed(&upper));
+                if !whitelisted || provided.contains_key(&path) {
+                    return Ok(());
+                }
+                if (1..rel.len()).any(|end| provided.get(&join(&rel[..end])) == Some(&false)) {
+                    return Ok(());
+                }
+                provided.insert(path, is_dir);
+                tree.put(rel, entry, link, diagnosis)
+            })
+            .map_err(|e| Error::new(e.code, format!("{}: {}", image.path.display(), e.message)))?;
+            manifest.get_or_insert(m);
+        }
+        let manifest = manifest.expect("the chain is not empty");
         Ok((manifest, tree.finish()?))
     })
 }

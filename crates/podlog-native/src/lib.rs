@@ -67,6 +67,16 @@ pub struct RenderedImage {
     pub stats: ExtractStats,
 }
 
+/// One image of a dependency chain for renderImages.
+#[napi(object)]
+pub struct ChainImage {
+    pub path: String,
+    /// The image manifest's `pathWhitelist` (absolute paths); empty or absent means everything.
+    pub path_whitelist: Option<Vec<String>>,
+    /// Depth in the dependency tree: 0 for the rendered image, 1 for its dependencies, ...
+    pub level: u32,
+}
+
 #[napi(object)]
 pub struct MountEntry {
     pub mount_id: u32,
@@ -157,6 +167,33 @@ pub fn extract_image(
     job(move || {
         let opts = options.unwrap_or_default().into();
         let (manifest, stats) = aci::render(Path::new(&path), Path::new(&dest), opts)?;
+        Ok(RenderedImage {
+            manifest,
+            stats: stats.into(),
+        })
+    })
+}
+
+/// Renders an image and its dependencies (upper first, as rkt's acirenderer orders them) into
+/// `dest`, which must not exist: the first image to provide a path wins, and each image's
+/// pathWhitelist applies. Resolves to the top image's manifest. Staged and renamed like extractImage.
+#[napi(ts_return_type = "Promise<RenderedImage>")]
+pub fn render_images(
+    images: Vec<ChainImage>,
+    dest: String,
+    options: Option<ExtractOptions>,
+) -> AsyncTask<Job<RenderedImage>> {
+    job(move || {
+        let images: Vec<aci::ChainImage> = images
+            .into_iter()
+            .map(|i| aci::ChainImage {
+                path: PathBuf::from(i.path),
+                path_whitelist: i.path_whitelist.unwrap_or_default(),
+                level: i.level,
+            })
+            .collect();
+        let opts = options.unwrap_or_default().into();
+        let (manifest, stats) = aci::render_chain(&images, Path::new(&dest), opts)?;
         Ok(RenderedImage {
             manifest,
             stats: stats.into(),

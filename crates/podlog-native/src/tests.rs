@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha512};
 
-use crate::aci::{read_image, render};
+use crate::aci::{read_image, render, render_chain, ChainImage};
 use crate::compression::{compress, ALL};
 use crate::errors::{Code, Error};
 use crate::extract::{Options, Stats};
@@ -738,4 +738,108 @@ fn the_tree_hash_is_stable_and_sees_changes() {
     )
     .unwrap();
     assert_ne!(hash, tree_hash(&tree_b).unwrap(), "modes count");
+}
+
+fn chain_image(path: PathBuf, whitelist: &[&str], level: u32) -> ChainImage {
+    ChainImage {
+        path,
+        path_whitelist: whitelist.iter().map(|s| s.to_string()).collect(),
+        level,
+    }
+}
+
+#[test]
+fn a_dependency_chain_renders_upper_first_with_path_whitelists() {
+    let sandbox = Sandbox::new();
+    let mut top = Tar::aci();
+    top.dir("rootfs/etc", 0o700)
+        .file("rootfs/etc/motd", b"top motd", 0o644)
+        .file(
+            "rootfs/bin",
+            b"a file where the base has a directory",
+            0o644,
+        );
+    let mut base = Tar::new();
+    base.file(
+        "manifest",
+        br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/base"}"#,
+        0o644,
+    )
+    .dir("rootfs", 0o755)
+    .dir("rootfs/etc", 0o755)
+    .file("rootfs/etc/motd", b"base motd", 0o644)
+    .file("rootfs/etc/passwd", b"root:x:0:0::/:/bin/sh", 0o644)
+    .file("rootfs/etc/shadow", b"not whitelisted", 0o600)
+    .dir("rootfs/bin", 0o755)
+    .file("rootfs/bin/sh", b"below a file of the top image", 0o755);
+    let top = sandbox.write("top.aci", &top.bytes());
+    let base = sandbox.write("base.aci", &base.bytes());
+    let images = [
+        chain_image(top, &[], 0),
+        chain_image(base, &["/etc/motd", "/etc/passwd", "/bin/sh"], 1),
+    ];
+    let dest = sandbox.path("store/rootfs");
+    let (manifest, _) = render_chain(&images, &dest, Options::default()).unwrap();
+    assert!(
+        manifest.contains("example.com/test"),
+        "the top image's manifest: {manifest}"
+    );
+    assert_eq!(fs::read(dest.join("etc/motd")).unwrap(), b"top motd");
+    assert_eq!(
+        fs::read(dest.join("etc/passwd")).unwrap(),
+        b"root:x:0:0::/:/bin/sh"
+    );
+    assert!(
+        !dest.join("etc/shadow").exists(),
+        "left out by the whitelist"
+    );
+    assert!(dest.join("bin").is_file(), "the top image's file stays");
+    assert_eq!(
+        fs::metadata(dest.join("etc")).unwrap().permissions().mode() & 0o777,
+        0o700,
+        "the top image's directory metadata wins"
+    );
+    sandbox.assert_contained();
+}
+
+#[test]
+fn an_upper_whitelist_limits_what_the_images_below_it_add() {
+    let sandbox = Sandbox::new();
+    let mut top = Tar::aci();
+    top.file("rootfs/app", b"app", 0o755);
+    let mut middle = Tar::aci();
+    middle.file("rootfs/lib.so", b"lib", 0o644);
+    let mut bottom = Tar::aci();
+    bottom
+        .file("rootfs/lib.so", b"bottom lib", 0o644)
+        .file("rootfs/extra", b"extra", 0o644);
+    let images = [
+        chain_image(sandbox.write("top.aci", &top.bytes()), &[], 0),
+        chain_image(
+            sandbox.write("middle.aci", &middle.bytes()),
+            &["/lib.so"],
+            1,
+        ),
+        chain_image(sandbox.write("bottom.aci", &bottom.bytes()), &[], 2),
+    ];
+    let dest = sandbox.path("store/rootfs");
+    render_chain(&images, &dest, Options::default()).unwrap();
+    assert_eq!(names(&dest), ["app", "lib.so"]);
+    assert_eq!(fs::read(dest.join("lib.so")).unwrap(), b"lib");
+    sandbox.assert_contained();
+}
+
+#[test]
+fn a_hostile_dependency_is_refused_naming_it() {
+    let sandbox = Sandbox::new();
+    let mut top = Tar::aci();
+    top.file("rootfs/app", b"app", 0o755);
+    let mut bad = Tar::aci();
+    bad.file("rootfs/../../canary/pwned", b"x", 0o644);
+    let images = [
+        chain_image(sandbox.write("top.aci", &top.bytes()), &[], 0),
+        chain_image(sandbox.write("bad.aci", &bad.bytes()), &[], 1),
+    ];
+    let result = render_chain(&images, &sandbox.path("store/rootfs"), Options::default());
+    sandbox.assert_refused(result, Code::HostileArchive, "bad.aci");
 }
