@@ -17,6 +17,8 @@ export interface Command {
   summary: string;
   usage: string;
   options: Options;
+  /** The verb parses its own arguments (rkt's per-app flags after each image); positionals get them all. */
+  raw?: true;
   run(invocation: Invocation): Promise<number>;
 }
 

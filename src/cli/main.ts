@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { dataDir } from '../config.js';
 import { isPodlogError, PodlogError } from '../errors.js';
-import { out, type Options } from './command.js';
+import { out, type Invocation, type Options } from './command.js';
 import { COMMANDS } from './commands/index.js';
 
 const GLOBAL_OPTIONS: Options = {
@@ -35,6 +35,7 @@ export const main = async (argv: string[]): Promise<number> => {
     out(command ? `Usage: ${command.usage}\n\n${command.summary}` : help());
     return 0;
   }
+  if (command.raw) return command.run(rawInvocation(argv.slice(0, verbAt), argv.slice(verbAt + 1)));
   let parsed;
   try {
     parsed = parseArgs({
@@ -53,6 +54,23 @@ export const main = async (argv: string[]): Promise<number> => {
     dir: dataDir(typeof values.dir === 'string' ? values.dir : undefined),
     debug: values.debug === true,
   });
+};
+
+/** Global flags before the verb, or anywhere before a `--`, for verbs that parse their own flags. */
+const rawInvocation = (before: string[], after: string[]): Invocation => {
+  const end = after.includes('--') ? after.indexOf('--') : after.length;
+  const flags = [...before, ...after.slice(0, end)];
+  let dir: string | undefined;
+  let debug = false;
+  const kept: string[] = [];
+  for (let i = 0; i < flags.length; i++) {
+    const a = flags[i]!;
+    if (a === '--dir') dir = flags[++i];
+    else if (a.startsWith('--dir=')) dir = a.slice('--dir='.length);
+    else if (a === '--debug' || a === '--debug=true') debug = true;
+    else if (i >= before.length) kept.push(a);
+  }
+  return { values: {}, positionals: [...kept, ...after.slice(end)], dir: dataDir(dir), debug };
 };
 
 export const run = (): void => {

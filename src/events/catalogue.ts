@@ -10,8 +10,9 @@ export type EffectName = 'renderImage' | 'prepareOverlay' | 'startStage1' | 'sto
 
 export interface AppSpec {
   name: string;
-  /** What the user asked for: an image id, a name, or a file path. */
+  /** The image's id (the user's words, a path or a name, are in the event's command line). */
   image: string;
+  imageName?: string;
   exec?: string[];
 }
 

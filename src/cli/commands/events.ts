@@ -16,7 +16,9 @@ export const describeData = (e: RecordedEvent): string => {
   return `${data}${data ? ' ' : ''}(pid ${e.meta.pid}: ${e.meta.command.join(' ') || '-'})`;
 };
 
-const streamLabel = (stream: string): string => (stream.startsWith(POD_STREAM_PREFIX) ? uuidOfStream(stream).slice(0, 8) : stream);
+/** Pods by their short UUID, as `list` shows them; other streams (images, trees) shortened alike. */
+const streamLabel = (stream: string): string =>
+  stream.startsWith(POD_STREAM_PREFIX) ? uuidOfStream(stream).slice(0, 8) : stream.length > 20 ? `${stream.slice(0, 19)}…` : stream;
 
 const row = (e: RecordedEvent): string =>
   [String(e.position).padStart(8), e.meta.time.padEnd(24), streamLabel(e.stream).padEnd(8), String(e.version).padStart(4), e.type.padEnd(22), describeData(e)].join('  ');

@@ -11,6 +11,16 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: CommandEntry[] = [
+  { name: 'run', summary: 'Run image(s) in a new pod', load: async () => (await import('./run.js')).run },
+  { name: 'prepare', summary: 'Prepare a pod to run later; prints its UUID', load: async () => (await import('./run.js')).prepare },
+  { name: 'run-prepared', summary: 'Run a prepared pod', load: async () => (await import('./run.js')).runPrepared },
+  { name: 'enter', summary: 'Run a command in a running pod', load: async () => (await import('./enter.js')).enter },
+  { name: 'stop', summary: 'Stop running pods', load: async () => (await import('./stop.js')).stop },
+  { name: 'status', summary: "Print a pod's status", load: async () => (await import('./status.js')).status },
+  { name: 'list', summary: 'List pods', load: async () => (await import('./list.js')).list },
+  { name: 'rm', summary: 'Remove exited or prepared pods', load: async () => (await import('./rm.js')).rm },
+  { name: 'gc', summary: 'Garbage-collect exited and abandoned pods', load: async () => (await import('./gc.js')).gc },
+  { name: 'cat-manifest', summary: "Print a pod's manifest", load: async () => (await import('./cat-manifest.js')).catManifest },
   { name: 'events', summary: 'Print the event log (table or JSON lines), optionally following it', load: async () => (await import('./events.js')).events },
   { name: 'replay', summary: "Show a pod's state and context at any version of its history", load: async () => (await import('./replay.js')).replay },
   { name: 'machine', summary: 'Print the pod machine, drawn from its definition', load: async () => (await import('./machine.js')).machine },

@@ -1,0 +1,25 @@
+import { readFileSync } from 'node:fs';
+import { PodlogError } from '../../errors.js';
+import { podDir, podPaths } from '../../stage0/pod-dir.js';
+import { out, str, type Command } from '../command.js';
+import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
+
+export const catManifest: Command = {
+  name: 'cat-manifest',
+  summary: "Print a pod's manifest",
+  usage: 'podlog cat-manifest [--pretty-print=true] [--uuid-file=F] UUID',
+  options: { 'pretty-print': { type: 'boolean', default: true }, 'uuid-file': { type: 'string' } },
+  run: (inv) =>
+    withStage0(inv, async (s) => {
+      const [input] = uuidArgs(inv.positionals, str(inv.values, 'uuid-file'));
+      const uuid = await resolveLivePod(s, input!);
+      let manifest: unknown;
+      try {
+        manifest = JSON.parse(readFileSync(podPaths(podDir(inv.dir, uuid)).manifest, 'utf8'));
+      } catch {
+        throw new PodlogError('ENOMANIFEST', `pod ${uuid} has no manifest (it is being prepared, aborted, or deleted)`);
+      }
+      out(JSON.stringify(manifest, null, inv.values['pretty-print'] === false ? undefined : '\t'));
+      return 0;
+    }),
+};

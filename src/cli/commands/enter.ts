@@ -1,0 +1,18 @@
+import { enter as enterStage0 } from '../../stage0/enter.js';
+import { str, type Command } from '../command.js';
+import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
+
+export const enter: Command = {
+  name: 'enter',
+  summary: 'Run a command in a running pod (default /bin/sh); exits with its code',
+  usage: 'podlog enter [--app=NAME] UUID [-- CMD [ARGS...]]',
+  options: { app: { type: 'string' }, 'uuid-file': { type: 'string' } },
+  run: (inv) =>
+    withStage0(inv, async (s) => {
+      // With --uuid-file every argument is the command; without, the first one is the UUID.
+      const file = str(inv.values, 'uuid-file');
+      const [input] = file === undefined ? uuidArgs(inv.positionals.slice(0, 1), undefined) : uuidArgs([], file);
+      const command = file === undefined ? inv.positionals.slice(1) : inv.positionals;
+      return enterStage0(s, await resolveLivePod(s, input!), str(inv.values, 'app'), command);
+    }),
+};

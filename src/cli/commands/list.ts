@@ -1,0 +1,63 @@
+import { RKT_STATE_NAMES } from '../../../machines/pod.js';
+import { catchUpPodList, type PodRow } from '../../engine/pod-list.js';
+import { reconcilePods } from '../../stage0/observe.js';
+import { out, str, type Command } from '../command.js';
+import { withStage0 } from '../pods.js';
+import { table } from '../table.js';
+import { PodlogError } from '../../errors.js';
+
+const ago = (iso: string | undefined, now: number): string => {
+  if (iso === undefined) return '';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s} seconds ago`;
+  if (s < 3600) return `${Math.round(s / 60)} minutes ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} hours ago`;
+  return `${Math.round(s / 86400)} days ago`;
+};
+
+const asJson = (r: PodRow) => ({
+  uuid: r.uuid,
+  state: RKT_STATE_NAMES[r.state],
+  apps: r.context.apps.map((a) => ({ name: a.name, image_id: a.imageId ?? a.image, image_name: a.imageName, exit_code: a.exitCode })),
+  created_at: r.context.createdAt,
+  started_at: r.context.startedAt,
+  exited_at: r.context.exitedAt,
+  exit_code: r.context.exitCode,
+});
+
+export const list: Command = {
+  name: 'list',
+  summary: 'List pods (from the pod list projection, never by folding every stream)',
+  usage: 'podlog list [--full] [--no-legend] [--format=json]',
+  options: { full: { type: 'boolean', default: false }, 'no-legend': { type: 'boolean', default: false }, format: { type: 'string' } },
+  run: (inv) =>
+    withStage0(inv, async (s) => {
+      const format = str(inv.values, 'format');
+      if (format !== undefined && format !== 'json') throw new PodlogError('EUSAGE', `--format: unknown format ${JSON.stringify(format)} (json)`);
+      let rows = await catchUpPodList(s.store);
+      // Exits nobody waited for and intents whose process died are made true before they are shown.
+      if ((await reconcilePods(s.engine, s.effects, s.dataDir, rows.values())) > 0) rows = await catchUpPodList(s.store);
+      const pods = [...rows.values()].filter((r) => r.state !== 'deleted').sort((a, b) => (a.context.createdAt ?? '').localeCompare(b.context.createdAt ?? ''));
+      if (format === 'json') {
+        out(JSON.stringify(pods.map(asJson)));
+        return 0;
+      }
+      const full = inv.values.full === true;
+      const now = Date.now();
+      const lines = pods.flatMap((r) =>
+        (r.context.apps.length ? r.context.apps : [{ name: '-', image: '-' }]).map((a, i) => [
+          i === 0 ? (full ? r.uuid : r.uuid.slice(0, 8)) : '',
+          a.name,
+          ...(full ? [(a as { imageId?: string }).imageId ?? a.image] : []),
+          (a as { imageName?: string }).imageName ?? '',
+          i === 0 ? RKT_STATE_NAMES[r.state] : '',
+          i === 0 ? (full ? (r.context.createdAt ?? '') : ago(r.context.createdAt, now)) : '',
+          i === 0 ? (full ? (r.context.startedAt ?? '') : ago(r.context.startedAt, now)) : '',
+          '',
+        ]),
+      );
+      const header = ['UUID', 'APP', ...(full ? ['IMAGE ID'] : []), 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'];
+      if (lines.length > 0 || inv.values['no-legend'] !== true) out(table(inv.values['no-legend'] === true ? null : header, lines));
+      return 0;
+    }),
+};

@@ -1,0 +1,39 @@
+/** What the pod verbs share: a stage0 session for the command, and UUIDs as rkt takes them. */
+import { readFileSync } from 'node:fs';
+import { catchUpPodList } from '../engine/pod-list.js';
+import { matchPodUuid } from '../engine/resolve.js';
+import { PodlogError } from '../errors.js';
+import { commandContext } from '../events/metadata.js';
+import { initDebug } from '../stage0/debug.js';
+import { openStage0, type Stage0 } from '../stage0/session.js';
+import type { Invocation } from './command.js';
+
+export const withStage0 = async <T>(inv: Invocation, fn: (s: Stage0) => Promise<T>): Promise<T> => {
+  if (inv.debug) initDebug();
+  const s = await openStage0(inv.dir, commandContext(), { debug: inv.debug });
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+};
+
+/** A pod that still exists (deleted ones are history, for `events` and `replay`), by UUID prefix. */
+export const resolveLivePod = async (s: Stage0, input: string): Promise<string> => {
+  const rows = await catchUpPodList(s.store);
+  return matchPodUuid([...rows.values()].filter((r) => r.state !== 'deleted').map((r) => r.uuid), input);
+};
+
+/** The UUIDs a verb acts on: its arguments, or the one in --uuid-file. */
+export const uuidArgs = (positionals: string[], uuidFile: string | undefined): string[] => {
+  if (uuidFile !== undefined) {
+    if (positionals.length > 0) throw new PodlogError('EUSAGE', 'give either UUIDs or --uuid-file, not both');
+    try {
+      return [readFileSync(uuidFile, 'utf8').trim()];
+    } catch (e) {
+      throw new PodlogError('EUSAGE', `--uuid-file: ${(e as Error).message}`);
+    }
+  }
+  if (positionals.length === 0) throw new PodlogError('EUSAGE', 'UUID cannot be empty');
+  return positionals;
+};

@@ -1,0 +1,159 @@
+/**
+ * The real effect interpreter: every intent of the pod machine done for real, on the host, through
+ * the image store, the native addon and stage1. Every effect is idempotent (a crash may leave it
+ * half done and the reconciler asks for it again); `reconcile` looks at the world (the pod lock, the
+ * files stage1 writes) to finish or compensate an intent whose process died.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PodlogError } from '../errors.js';
+import type { EffectInterpreter, EffectRequest, Outcome } from '../engine/effects.js';
+import type { PodEventData } from '../events/catalogue.js';
+import type { ImageStore } from '../images/store.js';
+import { closeFd, isLocked, lockDir, mountsUnder, type MountEntry } from '../native.js';
+import { podDir, podPaths, podsDir, readAppStatuses, readPid } from './pod-dir.js';
+import { CrossingEntrypoint, entrypoint } from './stage1.js';
+
+export interface Stage0Context {
+  dataDir: string;
+  images: ImageStore;
+  debug: boolean;
+  /** Where the tree store keeps rendered images (stage1's --tree-store). */
+  treeStore: string;
+}
+
+export class Stage0Effects implements EffectInterpreter {
+  private readonly children = new Map<string, ChildProcess>();
+  /** One read of the mount table for a whole gc run, instead of one per pod. */
+  private mountTable: MountEntry[] | undefined;
+
+  constructor(private readonly c: Stage0Context) {}
+
+  /** The stage1 process this interpreter started for a pod, for the caller to wait on. */
+  child(uuid: string): ChildProcess | undefined {
+    return this.children.get(uuid);
+  }
+
+  /** Reads the mount table once for the effects that follow (gc of many pods). */
+  snapshotMounts(): void {
+    this.mountTable = mountsUnder(podsDir(this.c.dataDir));
+  }
+
+  async run(r: EffectRequest): Promise<Outcome[]> {
+    const pod = podDir(this.c.dataDir, r.uuid);
+    switch (r.effect) {
+      case 'renderImage':
+        return this.renderImage(pod, r.intent.data as PodEventData['ImageRenderRequested']);
+      case 'prepareOverlay':
+        writeFileSync(podPaths(pod).overlayPrepared, '');
+        return [{ type: 'OverlayPrepared', data: {} }];
+      case 'startStage1':
+        return this.startStage1(r.uuid, pod, r.intent.data as PodEventData['Stage1StartRequested']);
+      case 'stopPod':
+        return this.stopPod(pod, (r.intent.data as PodEventData['StopRequested']).force);
+      case 'deletePod':
+        return this.deletePod(pod);
+    }
+  }
+
+  async reconcile(r: EffectRequest): Promise<Outcome[]> {
+    const pod = podDir(this.c.dataDir, r.uuid);
+    switch (r.effect) {
+      case 'startStage1': {
+        // stage1 took the lock, or ran and left its pid or an app status behind: the pod started.
+        const pid = readPid(pod);
+        if (isLocked(pod) || pid !== undefined || readAppStatuses(pod).length > 0) {
+          return [{ type: 'PodStarted', data: { pid: pid ?? 0 } }];
+        }
+        return [{ type: 'EffectFailed', data: { effect: 'startStage1', code: 'EABANDONED', message: 'stage1 never started: the process starting it died first' } }];
+      }
+      case 'stopPod':
+        // A pod that is no longer running needs no stop; one that is gets the stop again.
+        return isLocked(pod) ? this.run(r) : [{ type: 'StopSignalled', data: { signal: 'none' } }];
+      default:
+        return this.run(r);
+    }
+  }
+
+  private async renderImage(pod: string, { app, image }: PodEventData['ImageRenderRequested']): Promise<Outcome[]> {
+    const record = await this.c.images.resolve(image);
+    const { treeStoreId } = await this.c.images.render(record.id);
+    const info = podPaths(pod).appInfo(app);
+    mkdirSync(info, { recursive: true });
+    writeFileSync(join(info, 'manifest'), JSON.stringify(await this.c.images.manifest(record.id)));
+    writeFileSync(join(info, 'treeStoreID'), treeStoreId);
+    return [{ type: 'ImageRendered', data: { app, imageId: record.id, treeStoreId } }];
+  }
+
+  private async startStage1(uuid: string, pod: string, options: PodEventData['Stage1StartRequested']): Promise<Outcome[]> {
+    const [binary, ...args] = entrypoint(pod, 'run');
+    let fd: number;
+    try {
+      fd = await lockDir(pod);
+    } catch (e) {
+      if ((e as PodlogError).code === 'ELOCKED') throw new PodlogError('ELOCKED', `pod ${uuid} is locked by another process`);
+      throw e;
+    }
+    try {
+      // rkt's contract: the locked pod directory is fd 3 and RKT_LOCK_FD names it.
+      const child = spawn(
+        binary!,
+        [...args, '--tree-store', this.c.treeStore, '--hostname', options.hostname, '--net', options.net, '--dns', options.dns, ...(this.c.debug ? ['--debug'] : [])],
+        { cwd: pod, stdio: ['inherit', 'inherit', 'inherit', fd], env: { ...process.env, RKT_LOCK_FD: '3' } },
+      );
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', (e) => reject(new PodlogError('ESTAGE1', `cannot start stage1 ${binary}: ${e.message}`)));
+      });
+      this.children.set(uuid, child);
+      return [{ type: 'PodStarted', data: { pid: child.pid! } }];
+    } finally {
+      // stage1 holds its own copy of the lock now; the pod runs exactly as long as it does.
+      closeFd(fd);
+    }
+  }
+
+  private async stopPod(pod: string, force: boolean): Promise<Outcome[]> {
+    const { code, output } = await new CrossingEntrypoint(pod, 'stop', force ? ['--force'] : []).run();
+    if (code !== 0 && isLocked(pod)) throw new PodlogError('ESTOP', `stage1 stop failed (exit ${code}): ${output.trim()}`);
+    return [{ type: 'StopSignalled', data: { signal: code === 0 ? (force ? 'SIGKILL' : 'SIGTERM') : 'none' } }];
+  }
+
+  private async deletePod(pod: string): Promise<Outcome[]> {
+    if (existsSync(pod)) {
+      if (isLocked(pod)) throw new PodlogError('ELOCKED', `pod directory ${pod} is locked: something still uses it`);
+      await this.collectStage1Leftovers(pod);
+      mountGc(pod, this.mountTable);
+      // The manifest goes last, so that a delete interrupted half-way can be recognised and retried.
+      const manifest = podPaths(pod).manifest;
+      for (const entry of ['appsinfo', 'overlay', 'status', 'stage1', 'pid', 'subcgroup', 'overlay-prepared', 'stage1Root']) {
+        rmSync(join(pod, entry), { recursive: true, force: true });
+      }
+      rmSync(manifest, { force: true });
+      rmSync(pod, { recursive: true, force: true });
+    }
+    return [{ type: 'PodDeleted', data: {} }];
+  }
+
+  /** stage1's gc entrypoint removes cgroups a killed stage1 left; without any, there is nothing to run. */
+  private async collectStage1Leftovers(pod: string): Promise<void> {
+    const subcgroup = podPaths(pod).subcgroup;
+    const cgroups = existsSync(subcgroup) ? readFileSync(subcgroup, 'utf8').split('\n').filter((l) => l !== '') : [];
+    if (!cgroups.some((dir) => existsSync(dir))) return;
+    const { code, output } = await new CrossingEntrypoint(pod, 'gc').run();
+    if (code !== 0) throw new PodlogError('EGC', `stage1 gc of ${pod} failed (exit ${code}): ${output.trim()}`);
+  }
+}
+
+/**
+ * rkt's MountGC: a mount a pod left must be cleaned before its directory goes. podlog's stage1 mounts
+ * only inside the pod's own mount namespace, so there is never one; finding one is a bug worth
+ * stopping for, and podlog never unmounts anything of the host's by itself.
+ */
+export const mountGc = (pod: string, table?: MountEntry[]): void => {
+  const left = (table ?? mountsUnder(pod)).filter((m) => m.mountPoint === pod || m.mountPoint.startsWith(`${pod}/`));
+  if (left.length > 0) {
+    throw new PodlogError('EMOUNTS', `pod ${pod} left mounts in the host namespace: ${left.map((m) => m.mountPoint).join(', ')}`);
+  }
+};

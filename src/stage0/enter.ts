@@ -1,0 +1,30 @@
+/** enter (rkt's stage0.Enter): a command in a running pod's namespaces and app root, through stage1. */
+import { spawn } from 'node:child_process';
+import { PodlogError } from '../errors.js';
+import type { Stage0 } from './session.js';
+import { entrypoint, exitCodeOf } from './stage1.js';
+import { podDir } from './pod-dir.js';
+import { RKT_STATE_NAMES } from '../../machines/pod.js';
+
+/** The app to enter: the one named, or the pod's only one (rkt lists them when there are several). */
+export const chooseApp = (apps: string[], wanted?: string): string => {
+  if (wanted !== undefined) {
+    if (!apps.includes(wanted)) throw new PodlogError('ENOAPP', `app ${JSON.stringify(wanted)} is not in the pod (apps: ${apps.join(', ')})`);
+    return wanted;
+  }
+  if (apps.length !== 1) throw new PodlogError('ENOAPP', `the pod has several apps (${apps.join(', ')}): choose one with --app`);
+  return apps[0]!;
+};
+
+export const enter = async (s: Stage0, uuid: string, app: string | undefined, command: string[]): Promise<number> => {
+  const view = await s.engine.load(uuid);
+  if (view.state !== 'running') throw new PodlogError('EWRONG_STATE', `cannot enter pod ${uuid}: it is ${RKT_STATE_NAMES[view.state]}`);
+  const name = chooseApp(view.context.apps.map((a) => a.name), app);
+  const dir = podDir(s.dataDir, uuid);
+  const [binary, ...args] = entrypoint(dir, 'enter');
+  const child = spawn(binary!, [...args, '--app', name, '--', ...(command.length ? command : ['/bin/sh'])], { cwd: dir, stdio: 'inherit' });
+  return new Promise((resolve, reject) => {
+    child.once('error', (e) => reject(new PodlogError('ESTAGE1', `error execing enter: ${e.message}`)));
+    child.once('exit', (code, signal) => resolve(exitCodeOf(code, signal)));
+  });
+};

@@ -1,0 +1,65 @@
+/**
+ * gc (rkt's `rkt gc`, rkt-semantics §1.8): mark, then sweep. Exited and aborted pods are marked as
+ * garbage, prepared pods older than --expire-prepared too; marked pods are deleted once the grace
+ * period since their mark has passed (pods that never ran, at once). A pod's error is reported and
+ * the pod skipped. Cost is linear: one pass over the pod list, the mount table read once.
+ */
+import { RKT_STATE_NAMES } from '../../machines/pod.js';
+import { catchUpPodList, type PodRow } from '../engine/pod-list.js';
+import { reconcilePods } from './observe.js';
+import type { Stage0 } from './session.js';
+
+export interface GcOptions {
+  gracePeriodMs: number;
+  expirePreparedMs: number;
+  markOnly: boolean;
+}
+
+export interface GcReport {
+  lines: string[];
+  errors: string[];
+}
+
+const MARKABLE: Partial<Record<PodRow['state'], true>> = { exited: true, abortedPrepare: true };
+
+const human = (ms: number): string => {
+  const h = Math.floor(ms / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = Math.floor((ms % 60_000) / 1000);
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
+};
+
+export const gc = async (s: Stage0, options: GcOptions, now = Date.now()): Promise<GcReport> => {
+  const report: GcReport = { lines: [], errors: [] };
+  const attempt = async (uuid: string, what: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+      report.lines.push(`${what} ${uuid}`);
+    } catch (e) {
+      report.errors.push(`${uuid}: ${(e as Error).message}`);
+    }
+  };
+
+  await reconcilePods(s.engine, s.effects, s.dataDir, (await catchUpPodList(s.store)).values());
+  for (const row of (await catchUpPodList(s.store)).values()) {
+    const expired = row.state === 'prepared' && Date.parse(row.context.preparedAt ?? '') + options.expirePreparedMs <= now;
+    if (MARKABLE[row.state] || expired) {
+      await attempt(row.uuid, `Moving pod to ${row.state === 'exited' ? 'exited garbage' : 'garbage'}:`, () =>
+        s.engine.record(row.uuid, 'PodMarkedGarbage', { reason: expired ? 'expired' : 'gc' }),
+      );
+    }
+  }
+  if (options.markOnly) return report;
+
+  s.effects.snapshotMounts();
+  for (const row of (await catchUpPodList(s.store)).values()) {
+    if (row.state !== 'exitedGarbage' && row.state !== 'garbage') continue;
+    const since = now - Date.parse(row.context.markedGarbageAt ?? '');
+    if (row.state === 'exitedGarbage' && since < options.gracePeriodMs) {
+      report.lines.push(`Pod ${row.uuid} still within grace period (${human(options.gracePeriodMs)})`);
+      continue;
+    }
+    await attempt(row.uuid, `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`, () => s.engine.request(row.uuid, 'GcRequested', {}));
+  }
+  return report;
+};

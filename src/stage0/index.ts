@@ -1,0 +1,33 @@
+/**
+ * The seed's API (rkt's package stage0) as a typed library: prepare, run, enter, gc, stop, status, rm
+ * on a data dir, every step recorded in the event log.
+ */
+export {
+  checkPrepareSupported,
+  DEFAULT_DNS_CONF_MODE,
+  stage1RunOptions,
+  type AppConfig,
+  type CommonConfig,
+  type DnsConfig,
+  type DnsConfMode,
+  type DnsMode,
+  type HostsEntries,
+  type InsecureOptions,
+  type PrepareConfig,
+  type RunConfig,
+} from './config.js';
+export { debug, initDebug } from './debug.js';
+export { mountGc } from './effects.js';
+export { chooseApp, enter } from './enter.js';
+export { gc, type GcOptions, type GcReport } from './gc.js';
+export { checkMdsAvailability, MDS_SOCKET } from './mds.js';
+export { observeExit, reconcilePods } from './observe.js';
+export { generatePodManifest, imageNameToAppName, mergeMounts, type Mount, type PodManifest } from './pod-manifest.js';
+export { prepare } from './prepare.js';
+export { removePod } from './rm.js';
+export { run, runPrepared } from './run.js';
+export { openStage0, type Stage0 } from './session.js';
+export { CrossingEntrypoint, ENTRYPOINTS, stage1Image } from './stage1.js';
+export { isFinished, podStatus } from './status.js';
+export { stopPod } from './stop.js';
+export { VALID_OS_ARCH } from '../images/aci-manifest.js';

@@ -1,0 +1,55 @@
+/**
+ * Observing what the log cannot be told: a pod exits when stage1 ends and its lock is released,
+ * whether or not anybody waits for it (rkt: a pod in run/ whose lock is free is exited). Whoever
+ * sees it first records it (`run` when it waits, else `list`, `status`, `gc`), in one append with the
+ * apps' exit codes, so it is recorded exactly once.
+ */
+import type { PodEngine, PodView } from '../engine/engine.js';
+import type { EffectInterpreter, Outcome } from '../engine/effects.js';
+import type { PodRow } from '../engine/pod-list.js';
+import { reconcilePod } from '../engine/reconciler.js';
+import { isPodlogError } from '../errors.js';
+import { isLocked } from '../native.js';
+import { podDir, podExitCode, readAppStatuses } from './pod-dir.js';
+
+/** Records the exit of a running pod whose lock is free; `code` is stage1's status when it was waited for. */
+export const observeExit = async (engine: PodEngine, dataDir: string, uuid: string, code?: number): Promise<PodView> => {
+  const view = await engine.load(uuid);
+  const dir = podDir(dataDir, uuid);
+  if (view.state !== 'running' || isLocked(dir)) return view;
+  const statuses = readAppStatuses(dir);
+  const apps = view.context.apps.map((a) => a.name);
+  const outcomes: Outcome[] = [
+    ...statuses.filter((s) => apps.includes(s.app)).map((s): Outcome => ({ type: 'AppExited', data: { app: s.app, code: s.code } })),
+    { type: 'PodExited', data: { code: code ?? podExitCode(apps, statuses) } },
+  ];
+  try {
+    return (await engine.recordAll(uuid, outcomes)).view;
+  } catch (e) {
+    // Another process recorded the exit first: its record is the one.
+    if (isPodlogError(e) && e.code === 'EWRONG_STATE') return engine.load(uuid);
+    throw e;
+  }
+};
+
+/**
+ * Makes the recorded states true before they are shown or acted on: exits of running pods are
+ * observed, and intents whose process died are finished or compensated.
+ */
+export const reconcilePods = async (engine: PodEngine, effects: EffectInterpreter, dataDir: string, rows: Iterable<PodRow>): Promise<number> => {
+  let changed = 0;
+  for (const row of rows) {
+    let state = row.state;
+    if (row.context.pending !== undefined || state === 'preparing') {
+      const result = await reconcilePod(engine, effects, row.uuid);
+      if (result.actions.length > 0) changed++;
+      state = result.after;
+    }
+    // The lock probe is one syscall; only a pod whose lock is free needs its stream read.
+    if (state === 'running' && !isLocked(podDir(dataDir, row.uuid))) {
+      await observeExit(engine, dataDir, row.uuid);
+      changed++;
+    }
+  }
+  return changed;
+};

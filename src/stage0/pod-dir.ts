@@ -1,0 +1,75 @@
+/**
+ * A pod's directory: `<data>/pods/<uuid>/`, laid out as rkt's (rkt-semantics §1.7) where stage1
+ * reads it (docs/stage1.md). The pod's state is not its directory's location, as in rkt, but its
+ * stream in the event log; the directory holds what stage1 needs and what it reports back.
+ */
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const podsDir = (dataDir: string): string => join(dataDir, 'pods');
+export const podDir = (dataDir: string, uuid: string): string => join(podsDir(dataDir), uuid);
+
+export const podPaths = (dir: string) => ({
+  manifest: join(dir, 'pod'),
+  appsinfo: join(dir, 'appsinfo'),
+  appInfo: (app: string) => join(dir, 'appsinfo', app),
+  stage1Manifest: join(dir, 'stage1', 'manifest'),
+  /** Where the stage1 image lives on the host (rkt's stage1TreeStoreID). */
+  stage1Root: join(dir, 'stage1Root'),
+  overlayPrepared: join(dir, 'overlay-prepared'),
+  pid: join(dir, 'pid'),
+  status: join(dir, 'status'),
+  subcgroup: join(dir, 'subcgroup'),
+});
+
+export const createPodDir = (dataDir: string, uuid: string): string => {
+  mkdirSync(podsDir(dataDir), { recursive: true, mode: 0o750 });
+  const dir = podDir(dataDir, uuid);
+  mkdirSync(dir, { mode: 0o750 });
+  return dir;
+};
+
+/** The pid stage1 wrote (the pod's PID 1 on the host), if it did. */
+export const readPid = (dir: string): number | undefined => {
+  try {
+    return Number(readFileSync(podPaths(dir).pid, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+};
+
+export interface AppStatus {
+  app: string;
+  code: number;
+  /** When stage1 wrote it: the order apps exited in. */
+  at: number;
+}
+
+/** The exit codes stage1 recorded, in the order the apps exited. */
+export const readAppStatuses = (dir: string): AppStatus[] => {
+  const statusDir = podPaths(dir).status;
+  let names: string[];
+  try {
+    names = readdirSync(statusDir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => !n.startsWith('.'))
+    .flatMap((app) => {
+      const file = join(statusDir, app);
+      const code = Number(readFileSync(file, 'utf8').trim());
+      return Number.isInteger(code) ? [{ app, code, at: statSync(file).mtimeMs }] : [];
+    })
+    .sort((a, b) => a.at - b.at);
+};
+
+/**
+ * rkt's pod exit code from what stage1 left: the first failing app's code, else 0. An app with no
+ * status was killed with the pod's PID 1 (SIGKILL to the pid namespace), which is 137.
+ */
+export const podExitCode = (apps: string[], statuses: AppStatus[]): number => {
+  const failing = statuses.find((s) => s.code !== 0);
+  if (failing) return failing.code;
+  return apps.every((a) => statuses.some((s) => s.app === a)) ? 0 : 137;
+};

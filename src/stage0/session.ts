@@ -1,0 +1,24 @@
+/** Everything stage0 works with on one data dir: the log, the engine, the effects, the images. */
+import { join } from 'node:path';
+import { PodEngine } from '../engine/engine.js';
+import type { CommandContext } from '../events/metadata.js';
+import { openImageStore, type ImageStore } from '../images/store.js';
+import { openStore } from '../store/open.js';
+import type { EventStore } from '../store/port.js';
+import { Stage0Effects } from './effects.js';
+
+export interface Stage0 {
+  dataDir: string;
+  store: EventStore;
+  engine: PodEngine;
+  effects: Stage0Effects;
+  images: ImageStore;
+  close(): Promise<void>;
+}
+
+export const openStage0 = async (dataDir: string, ctx: CommandContext, { debug = false } = {}): Promise<Stage0> => {
+  const store = await openStore(dataDir);
+  const images = openImageStore(dataDir, store, ctx);
+  const effects = new Stage0Effects({ dataDir, images, debug, treeStore: join(dataDir, 'cas', 'tree') });
+  return { dataDir, store, engine: new PodEngine(store, effects, ctx), effects, images, close: () => store.close() };
+};

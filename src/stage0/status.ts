@@ -1,0 +1,28 @@
+/** status (rkt's `rkt status [--wait]`): a pod's recorded state, made true first by observing its lock. */
+import type { PodView } from '../engine/engine.js';
+import { PodlogError } from '../errors.js';
+import { waitExit } from '../native.js';
+import { reconcilePod } from '../engine/reconciler.js';
+import { observeExit } from './observe.js';
+import type { Stage0 } from './session.js';
+
+/** rkt's IsFinished: nothing more will happen to the pod without a command. */
+export const isFinished = (view: PodView): boolean => ['exited', 'abortedPrepare', 'garbage', 'exitedGarbage', 'deleted'].includes(view.state);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The pod's state; with `waitMs`, once it has finished or the time is up (rkt: "timeout while waiting"). */
+export const podStatus = async (s: Stage0, uuid: string, waitMs?: number): Promise<PodView> => {
+  const deadline = Date.now() + (waitMs ?? 0);
+  for (;;) {
+    await reconcilePod(s.engine, s.effects, uuid);
+    const view = await observeExit(s.engine, s.dataDir, uuid);
+    if (waitMs === undefined || isFinished(view)) return view;
+    const left = deadline - Date.now();
+    if (left <= 0) throw new PodlogError('ETIMEDOUT', `timeout while waiting for pod ${uuid} to finish`);
+    // Woken by the pod's stage1 ending (a pidfd); a pod not yet started is polled as rkt does (100 ms).
+    const pid = view.context.pid;
+    if (view.state === 'running' && pid) await waitExit({ pid }, Math.min(left, 1000)).catch(() => sleep(100));
+    else await sleep(Math.min(left, 100));
+  }
+};
