@@ -37,15 +37,37 @@ const marker = (): string => `${Math.floor(Math.random() * 1e6)}`;
 /** Runs `fn` and checks that it left the mount table as it found it and no process of the pod behind. */
 async function clean(t: ExecutionContext, dir: string, fn: () => Promise<void>): Promise<void> {
   const before = mountinfo();
-  await fn();
-  t.is(mountinfo(), before, 'the host mount table is unchanged');
-  t.deepEqual(await waitNoProcess(dir), [], 'no process of the pod is left');
-  const gc = await stage1(['gc', '--pod-dir', dir]);
-  t.is(gc.code, 0, `gc: ${gc.stderr}`);
-  const subcgroup = join(dir, 'subcgroup');
-  const cgroups = existsSync(subcgroup) ? readFileSync(subcgroup, 'utf8') : '';
-  for (const line of cgroups.split('\n').filter(Boolean)) {
-    t.false(existsSync(line), `cgroup ${line} is removed`);
+  try {
+    await fn();
+    t.is(mountinfo(), before, 'the host mount table is unchanged');
+    t.deepEqual(await waitNoProcess(dir), [], 'no process of the pod is left');
+    const gc = await stage1(['gc', '--pod-dir', dir]);
+    t.is(gc.code, 0, `gc: ${gc.stderr}`);
+    const subcgroup = join(dir, 'subcgroup');
+    const cgroups = existsSync(subcgroup) ? readFileSync(subcgroup, 'utf8') : '';
+    for (const line of cgroups.split('\n').filter(Boolean)) {
+      t.false(existsSync(line), `cgroup ${line} is removed`);
+    }
+  } finally {
+    // After a failed assertion or an exception: stage1 processes started for this pod (its PID 1
+    // dies with its supervisor), so that the test process can exit.
+    for (const pid of pidsMatching(dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** Polls for the host pid of a process whose command line contains `needle` (an app once it has exec'd). */
+async function waitForProcess(needle: string, timeoutMs = 5000): Promise<number | undefined> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const [pid] = pidsMatching(needle);
+    if (pid !== undefined || Date.now() > end) return pid;
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 
@@ -174,7 +196,7 @@ test.serial('stop on a sleeping pod: 143; enter sees the pod and returns its com
   await clean(t, dir, async () => {
     const pod = await startPod(dir, { hostname: 'entered' });
     t.truthy(await waitForPid(dir, pod), 'the pid file appears');
-    const [app] = pidsMatching(`1000.${m}`);
+    const app = await waitForProcess(`1000.${m}`);
     t.truthy(app, "the app's host pid");
     const podPidNs = readlinkSync(`/proc/${app}/ns/pid`);
     t.not(podPidNs, readlinkSync('/proc/self/ns/pid'));
@@ -296,10 +318,13 @@ for (const victim of ['stage1', 'pid1', 'app'] as const) {
           t.is(r.signal, 'SIGKILL');
         } else {
           const pid1 = await waitForPid(dir, pod);
-          t.truthy(pid1);
+          const app = await waitForProcess(`1000.${m}`);
+          if (pid1 === undefined || app === undefined) {
+            t.fail(`the pod did not come up: pid ${pid1}, app ${app}`);
+            return;
+          }
           await new Promise((r) => setTimeout(r, Math.random() * 20));
-          const target = victim === 'pid1' ? pid1! : pidsMatching(`1000.${m}`)[0]!;
-          process.kill(target, 'SIGKILL');
+          process.kill(victim === 'pid1' ? pid1 : app, 'SIGKILL');
           const r = await pod.done;
           t.is(r.code, 137, r.stderr);
           if (victim === 'app') t.is(appStatus(dir, 'web'), '137');
