@@ -7,12 +7,12 @@
 import type { PodContext, PodStateName } from '../../machines/pod.js';
 import { POD_EVENTS, type PodEventData, type PodEventType } from '../events/catalogue.js';
 import { newMetadata, type CommandContext } from '../events/metadata.js';
-import { PodlogError } from '../errors.js';
+import { isPodlogError, PodlogError } from '../errors.js';
 import { WrongExpectedVersion, type EventStore, type RecordedEvent } from '../store/port.js';
 import { crashPoint } from './crash.js';
 import type { EffectInterpreter, Outcome } from './effects.js';
 import { foldPod, initialPod, machineEvent, rktStateOf, stateOf, step, type PodSnapshot } from './fold.js';
-import { podStream } from './streams.js';
+import { podStream, uuidOfStream } from './streams.js';
 
 export interface PodView {
   uuid: string;
@@ -124,10 +124,26 @@ export class PodEngine {
         outcomes = [{ type: 'EffectFailed', data: failureData(effect, e) }];
       }
       crashPoint(`after-effect:${effect}`);
-      current = await this.recordOutcomes(uuid, outcomes, event.meta.id);
+      current = await this.recordOutcomesOf(event, outcomes);
       if (failure !== undefined) throw failure;
     }
     return current;
+  }
+
+  /**
+   * Records an intent's outcomes, unless something observed in the meantime already closed the
+   * intent (a stop whose pod exited before the stop's own outcome was recorded): the outcome is then
+   * moot, and recording it would be refused by the machine anyway.
+   */
+  private async recordOutcomesOf(intent: RecordedEvent, outcomes: Outcome[]): Promise<PodView> {
+    const uuid = uuidOfStream(intent.stream);
+    try {
+      return await this.recordOutcomes(uuid, outcomes, intent.meta.id);
+    } catch (e) {
+      const view = await this.load(uuid);
+      if (isPodlogError(e) && e.code === 'EWRONG_STATE' && view.context.pending?.version !== intent.version) return view;
+      throw e;
+    }
   }
 
   async recordOutcomes(uuid: string, outcomes: Outcome[], causationId: string): Promise<PodView> {
