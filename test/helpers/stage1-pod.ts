@@ -28,6 +28,8 @@ export interface AppSpec {
 
 let treeStore: string | undefined;
 const tempDirs: string[] = [];
+/** stage1 processes started here and not yet exited. */
+const live = new Set<ChildProcess>();
 
 /** A tree store holding one rendered tree, a copy of the busybox rootfs (made once per process). */
 export function busyboxTreeStore(): string {
@@ -102,6 +104,8 @@ export function spawnStage1(args: string[], fd?: number): Running {
   if (fd !== undefined) env.RKT_LOCK_FD = '3';
   else delete env.RKT_LOCK_FD;
   const child = spawn(stage1Bin, args, { stdio, env });
+  live.add(child);
+  child.on('exit', () => live.delete(child));
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -188,8 +192,12 @@ export async function waitNoProcess(needle: string, timeoutMs = 5000): Promise<n
 
 export const mountinfo = (): string => readFileSync('/proc/self/mountinfo', 'utf8');
 
-/** Removes the temp dirs of this process (tree store and pods). Nothing in them is mounted. */
+/**
+ * Kills the stage1 processes this process started that still run (a failed test's pod: its PID 1 dies
+ * with them), then removes the temp dirs (tree store and pods). Nothing in them is mounted.
+ */
 export function cleanupStage1Dirs(): void {
+  for (const child of live) child.kill('SIGKILL');
   for (const d of tempDirs.splice(0)) rmSync(d, { recursive: true, force: true });
   treeStore = undefined;
 }
