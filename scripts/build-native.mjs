@@ -1,7 +1,7 @@
 // Builds the Rust half from source: the napi-rs addon and the stage1 binary, into build/.
 // Runs on `npm ci` (postinstall). PODLOG_SKIP_NATIVE=1 skips it on machines without Rust.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { homedir } from 'node:os';
@@ -31,6 +31,8 @@ run(join(root, 'node_modules', '.bin', 'napi'), [
   '--config-path', 'crates/podlog-native/napi.json', '--target-dir', targetDir,
   '--output-dir', 'build', '--dts', '../crates/podlog-native/index.d.ts', '--', '--locked',
 ]);
-copyFileSync(join(targetDir, 'release', 'podlog-stage1'), join(out, 'podlog-stage1'));
+// Copied beside and renamed over: a running pod's stage1 keeps its old binary (no ETXTBSY).
+copyFileSync(join(targetDir, 'release', 'podlog-stage1'), join(out, '.podlog-stage1.new'));
+renameSync(join(out, '.podlog-stage1.new'), join(out, 'podlog-stage1'));
 if (!existsSync(join(out, 'podlog-stage1'))) process.exit(1);
 console.log(`podlog: built ${out}/podlog-native.node and ${out}/podlog-stage1`);

@@ -1,0 +1,213 @@
+/**
+ * `podlog run` and the pod verbs, end to end as root: real pods through stage1, exit codes, the
+ * history in the log, and the host's mount table untouched by all of it.
+ */
+import test from 'ava';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { aciPath } from '../helpers/fixtures.js';
+import { dataDir, mountTable, waitForFile } from './podlog.js';
+
+const before = mountTable();
+test.after.always('the host mount table is the same after every pod', (t) => {
+  t.is(mountTable(), before);
+});
+
+const busybox = aciPath('busybox-gzip');
+const sh = (script: string) => [busybox, '--exec', '/bin/sh', '--', '-c', script];
+
+test('run returns the app exit code: 0, 1, 3, and 143 for an app killed by SIGTERM', (t) => {
+  const d = dataDir();
+  try {
+    for (const [script, code] of [['exit 0', 0], ['exit 1', 1], ['exit 3', 3], ['kill -TERM $$', 143]] as const) {
+      const r = d.podlog(['run', ...sh(script)]);
+      t.is(r.status, code, `${script}: ${r.stderr}`);
+    }
+    const pods = d.pods();
+    t.deepEqual(pods.map((p) => [p.state, p.exit_code, p.apps[0]!.exit_code]), [['exited', 0, 0], ['exited', 1, 1], ['exited', 3, 3], ['exited', 143, 143]]);
+    const history = d.events(pods[2]!.uuid).map((e) => e.type);
+    t.deepEqual(history, [
+      'PrepareRequested', 'ImageRenderRequested', 'ImageRendered', 'OverlayPrepareRequested', 'OverlayPrepared', 'PodPrepared',
+      'Stage1StartRequested', 'PodStarted', 'AppExited', 'PodExited',
+    ]);
+    const started = d.events(pods[2]!.uuid).find((e) => e.type === 'PodStarted')!;
+    t.true((started.data.pid as number) > 0);
+    t.true(started.meta.command.includes('run'));
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('the app sees its own hostname and pid namespace, and its output reaches the caller', (t) => {
+  const d = dataDir();
+  try {
+    const r = d.podlog(['run', '--hostname', 'pod-under-test', ...sh('hostname; echo pid=$$; echo $AC_APP_NAME')]);
+    t.is(r.status, 0, r.stderr);
+    const [hostname, pid, app] = r.stdout.trim().split('\n');
+    t.is(hostname, 'pod-under-test');
+    t.not(pid, 'pid=1', 'the app is not PID 1: stage1 is');
+    t.true(Number(pid!.slice(4)) < 10, 'a private pid namespace');
+    t.is(app, 'busybox');
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('prepare prints a UUID, run-prepared runs it; a multi-app pod exits with the failing app code', (t) => {
+  const d = dataDir();
+  try {
+    const prepared = d.podlog(['prepare', '--quiet', aciPath('fail3')]);
+    t.is(prepared.status, 0, prepared.stderr);
+    const uuid = prepared.stdout.trim();
+    t.regex(uuid, /^[0-9a-f-]{36}$/);
+    t.is(d.pods()[0]!.state, 'prepared');
+    t.is(d.podlog(['run-prepared', uuid.slice(0, 8)]).status, 3);
+    const again = d.podlog(['run-prepared', uuid]);
+    t.is(again.status, 254);
+    t.regex(again.stderr, /cannot run pod .*: it is exited/);
+
+    const multi = d.podlog(['run', aciPath('worker'), aciPath('failer')]);
+    t.is(multi.status, 5, multi.stderr);
+    const pod = d.pods().find((p) => p.apps.length === 2)!;
+    t.deepEqual(Object.fromEntries(pod.apps.map((a) => [a.name, a.exit_code])), { worker: 0, failer: 5 });
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('status --wait, enter, stop and stop --force on long-running pods', async (t) => {
+  const d = dataDir();
+  try {
+    const uuidFile = join(d.dir, 'uuid');
+    const child = d.start(['run', '--uuid-file-save', uuidFile, aciPath('worker')]);
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const uuid = await waitForFile(uuidFile);
+    t.is(d.podlog(['status', '--wait=20s', '--uuid-file', uuidFile]).status, 254, 'a running pod does not finish on its own');
+    await waitForRunning(d, uuid);
+    const status = d.podlog(['status', uuid]).stdout;
+    t.regex(status, /^state=running\ncreated=.*\nstarted=.*\npid=\d+\nexited=false$/);
+    const entered = d.podlog(['enter', uuid, '--', '/bin/sh', '-c', 'test "$(hostname)" = "podlog-$1" && exit 42', 'sh', uuid]);
+    t.is(entered.status, 42, entered.stderr);
+    t.is(d.podlog(['stop', uuid]).status, 0);
+    t.is(await exited, 0, 'the worker exits 0 on SIGTERM, and run returns it');
+    t.regex(d.podlog(['status', '--wait', uuid]).stdout, /state=exited\n.*\n.*\nexited=true\napp-worker=0/);
+    t.regex(d.podlog(['stop', uuid]).stdout, /already stopped/);
+
+    const forced = d.start(['run', '--uuid-file-save', `${uuidFile}2`, aciPath('worker')]);
+    const forcedExit = new Promise<number | null>((resolve) => forced.on('exit', (code) => resolve(code)));
+    const second = await waitForFile(`${uuidFile}2`);
+    await waitForRunning(d, second);
+    t.is(d.podlog(['stop', '--force', second]).status, 0);
+    t.is(await forcedExit, 137);
+    const history = d.events(second).map((e) => e.type);
+    t.deepEqual(history.slice(-4), ['StopRequested', 'StopSignalled', 'AppExited', 'PodExited'].filter((type) => history.includes(type)).slice(-4));
+    t.true(history.includes('StopRequested') && history.at(-1) === 'PodExited');
+  } finally {
+    d.cleanup();
+  }
+});
+
+const waitForRunning = async (d: ReturnType<typeof dataDir>, uuid: string): Promise<void> => {
+  for (let i = 0; i < 200; i++) {
+    if (d.podlog(['status', uuid]).stdout.includes('state=running')) return;
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  throw new Error(`pod ${uuid} never ran`);
+};
+
+test('rm removes exited and prepared pods and refuses running ones; gc marks, waits the grace period, sweeps', async (t) => {
+  const d = dataDir();
+  try {
+    t.is(d.podlog(['run', ...sh('exit 0')]).status, 0);
+    const prepared = d.podlog(['prepare', busybox]).stdout.trim();
+    const [exited] = d.pods().filter((p) => p.state === 'exited').map((p) => p.uuid);
+    const rm = d.podlog(['rm', exited!, prepared]);
+    t.is(rm.status, 0, rm.stderr);
+    t.false(existsSync(join(d.dir, 'pods', exited!)));
+    t.false(existsSync(join(d.dir, 'pods', prepared)));
+    t.deepEqual(d.pods(), []);
+    t.deepEqual(d.events(exited).map((e) => e.type).slice(-3), ['PodMarkedGarbage', 'GcRequested', 'PodDeleted']);
+
+    const uuidFile = join(d.dir, 'uuid');
+    const child = d.start(['run', '--uuid-file-save', uuidFile, aciPath('worker')]);
+    const running = await waitForFile(uuidFile);
+    await waitForRunning(d, running);
+    const refused = d.podlog(['rm', running]);
+    t.is(refused.status, 254);
+    t.regex(refused.stderr, /currently running/);
+
+    t.is(d.podlog(['run', ...sh('exit 0')]).status, 0);
+    const done = d.pods().find((p) => p.state === 'exited')!.uuid;
+    t.regex(d.podlog(['gc', '--mark-only']).stdout, new RegExp(`Moving pod to exited garbage: ${done}`));
+    t.is(d.pods().find((p) => p.uuid === done)!.state, 'exited garbage');
+    t.regex(d.podlog(['gc']).stdout, /still within grace period \(30m0s\)/);
+    t.true(existsSync(join(d.dir, 'pods', done)));
+    t.regex(d.podlog(['gc', '--grace-period=0s']).stdout, new RegExp(`Garbage collecting pod .*${done}`));
+    t.false(existsSync(join(d.dir, 'pods', done)));
+    t.is(d.pods().find((p) => p.uuid === running)!.state, 'running', 'gc never touches a running pod');
+    d.podlog(['stop', running]);
+    await new Promise((ok) => child.on('exit', ok));
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('UUID prefixes resolve as rkt does, with its messages', (t) => {
+  const d = dataDir();
+  try {
+    for (let i = 0; i < 20; i++) d.podlog(['prepare', busybox]);
+    const uuids = d.pods().map((p) => p.uuid);
+    const shared = uuids.map((u) => u[0]).find((c, i, all) => all.indexOf(c) !== i)!;
+    const cases: Array<[string[], RegExp]> = [
+      [['status', 'zzzz'], /no matches found for "zzzz"/],
+      [['status', shared], /ambiguous uuid, \d+ matches/],
+      [['rm', ''], /UUID cannot be empty/],
+      [['status'], /UUID cannot be empty/],
+    ];
+    for (const [args, message] of cases) {
+      const r = d.podlog(args);
+      t.is(r.status, 254, args.join(' '));
+      t.regex(r.stderr, message);
+    }
+    t.regex(d.podlog(['status', uuids[0]!.slice(0, 13)]).stdout, /state=prepared/);
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('what podlog cannot do yet is refused by name, before any pod is created', (t) => {
+  const d = dataDir();
+  try {
+    for (const [flag, message] of [
+      ['--net=default', /--net=default \(a CNI network\) is not supported yet/],
+      ['--port=http:8080', /--port is not supported yet/],
+      ['--volume=data,kind=empty', /--volume is not supported yet/],
+      ['--no-overlay', /--no-overlay is not supported yet/],
+      ['--dns=8.8.8.8', /--dns with servers.* is not supported yet/],
+    ] as const) {
+      const r = d.podlog(['run', flag, busybox]);
+      t.is(r.status, 254, flag);
+      t.regex(r.stderr, message);
+    }
+    t.deepEqual(d.pods(), []);
+    const mds = d.podlog(['run', '--mds-register', busybox], { PODLOG_MDS_SOCKET: join(d.dir, 'no-mds.sock') });
+    t.is(mds.status, 254);
+    t.regex(mds.stderr, /Unable to reach the metadata service/);
+    t.deepEqual(d.pods().map((p) => p.state), ['prepared'], 'the pod stays runnable (rkt #1434)');
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('a missing stage1 binary fails the start cleanly and the pod stays runnable', (t) => {
+  const d = dataDir();
+  try {
+    const uuid = d.podlog(['prepare', busybox]).stdout.trim();
+    const r = d.podlog(['run-prepared', uuid], { PODLOG_STAGE1: '/nonexistent/podlog-stage1' });
+    t.is(r.status, 254);
+    t.regex(r.stderr, /stage1/);
+    t.is(d.pods()[0]!.state, 'prepared');
+  } finally {
+    d.cleanup();
+  }
+});

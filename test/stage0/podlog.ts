@@ -1,0 +1,59 @@
+/** Running bin/podlog as a user would, on a data dir of the test's own. */
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../helpers/fixtures.js';
+
+export const podlogBin = join(repoRoot, 'bin', 'podlog');
+
+export interface DataDir {
+  dir: string;
+  podlog: (args: string[], env?: Record<string, string>) => SpawnSyncReturns<string>;
+  /** Starts a command in the background (a pod that runs until stopped). */
+  start: (args: string[]) => ReturnType<typeof spawn>;
+  /** The UUIDs of the pods `list` shows, oldest first. */
+  pods: () => Array<{ uuid: string; state: string; exit_code?: number; apps: Array<{ name: string; exit_code?: number }> }>;
+  events: (pod?: string) => Array<{ type: string; version: number; data: Record<string, unknown>; meta: { command: string[]; pid: number } }>;
+  cleanup: () => void;
+}
+
+export const dataDir = (): DataDir => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-e2e-'));
+  const podlog = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(podlogBin, ['--dir', dir, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+  return {
+    dir,
+    podlog,
+    start: (args) => spawn(podlogBin, ['--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }),
+    pods: () => JSON.parse(podlog(['list', '--format', 'json']).stdout),
+    events: (pod) =>
+      podlog(['events', '--json', ...(pod ? ['--pod', pod] : [])])
+        .stdout.split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l)),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+};
+
+export const mountTable = (): string =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ').slice(4).join(' '))
+    .sort()
+    .join('\n');
+
+/** Resolves once `path` exists with content (a --uuid-file-save file). */
+export const waitForFile = async (path: string, timeoutMs = 20_000): Promise<string> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const text = readFileSync(path, 'utf8').trim();
+      if (text !== '') return text;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`${path} did not appear`);
+    await new Promise((ok) => setTimeout(ok, 20));
+  }
+};
