@@ -226,7 +226,6 @@ export class SqliteEventStore implements EventStore {
   private readonly s: {
     streamRow: Stmt;
     streamVersion: Stmt;
-    insertEvent: Stmt;
     upsertStream: Stmt;
     readStream: Stmt;
     head: Stmt;
@@ -257,7 +256,6 @@ export class SqliteEventStore implements EventStore {
     this.s = {
       streamRow: p('SELECT version, position FROM streams WHERE stream = ?').raw(),
       streamVersion: p('SELECT version FROM streams WHERE stream = ?').pluck(),
-      insertEvent: p('INSERT INTO events (stream, version, id, type, schema, time_ms, data, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       upsertStream: p(
         'INSERT INTO streams (stream, version, position) VALUES (?, ?, ?) ' +
           'ON CONFLICT (stream) DO UPDATE SET version = excluded.version, position = excluded.position',
@@ -294,9 +292,17 @@ export class SqliteEventStore implements EventStore {
       if (rows.length === 0) return { version: actual, position: current?.[1] ?? 0 };
       let version = actual;
       let position = 0;
-      for (const r of rows) {
-        version += 1;
-        position = Number(s.insertEvent.run(stream, version, r[0], r[1], r[2], r[3], r[4], r[5]).lastInsertRowid);
+      // Multi-row INSERTs (chunks of 32, 8, then 1): fewer statement steps for batches. Positions within
+      // one statement are consecutive rowids, so the last rowid is the last event's position.
+      for (let i = 0; i < rows.length; ) {
+        const n = rows.length - i >= 32 ? 32 : rows.length - i >= 8 ? 8 : 1;
+        const params: unknown[] = [];
+        for (const r of rows.slice(i, i + n)) {
+          version += 1;
+          params.push(stream, version, r[0], r[1], r[2], r[3], r[4], r[5]);
+        }
+        position = Number(this.insertEvents(n).run(params).lastInsertRowid);
+        i += n;
       }
       s.upsertStream.run(stream, version, position);
       return { version, position };
@@ -323,6 +329,19 @@ export class SqliteEventStore implements EventStore {
     let set = openStores.get(location);
     if (set === undefined) openStores.set(location, (set = new Set()));
     set.add(this);
+  }
+
+  private readonly insertCache = new Map<number, Stmt>();
+
+  /** `INSERT INTO events … VALUES (…), (…), …` for n rows, prepared once. */
+  private insertEvents(n: number): Stmt {
+    let stmt = this.insertCache.get(n);
+    if (stmt === undefined) {
+      const values = Array.from({ length: n }, () => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+      stmt = this.db.prepare(`INSERT INTO events (stream, version, id, type, schema, time_ms, data, meta) VALUES ${values}`);
+      this.insertCache.set(n, stmt);
+    }
+    return stmt;
   }
 
   private live(): void {
