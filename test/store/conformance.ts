@@ -3,7 +3,10 @@
  *
  *   conformance(test, async () => ({ store, reopen, openAnother, cleanup }), { name: 'sqlite' });
  *
- * The factory is called once per test and must return a store over a fresh, empty log.
+ * The factory is called once per test and must return a store over a fresh, empty log, whose first event
+ * gets position 1 (PostgreSQL: a new schema, or TRUNCATE … RESTART IDENTITY). Positions are checked exactly
+ * only where no append has failed: the port promises strictly increasing positions, and an adapter whose
+ * sequence is consumed by a rolled-back insert (PostgreSQL) may leave gaps after a failure.
  * - `reopen` (optional): closes the store (and any earlier reopened one) and opens the same log again.
  * - `openAnother` (optional): a second, independent connection to the same log (another client, as another
  *   process would have), for cross-connection wake-ups.
@@ -126,7 +129,9 @@ export const conformance = (test: TestFn, makeStore: MakeStore, options: Conform
     t.is(await store.headPosition(), 0);
     t.deepEqual(await store.listStreams(), []);
     await store.append('pod-a', events(1), 'any');
-    t.deepEqual(await store.append('pod-a', events(1), 'stream_exists'), { version: 2, position: 2 });
+    const r = await store.append('pod-a', events(1), 'stream_exists');
+    t.is(r.version, 2);
+    t.true(r.position > 1);
   });
 
   it("expected version 'any': appends to a missing or an existing stream", async (t, { store }) => {
@@ -164,8 +169,11 @@ export const conformance = (test: TestFn, makeStore: MakeStore, options: Conform
     t.true(again instanceof PodlogError && again.code === 'ESTORE_DUPLICATE_EVENT', String(again));
     t.is(await store.streamVersion('pod-b'), 0);
     t.deepEqual(await store.listStreams(), [{ stream: 'pod-a', version: 2, position: 2 }]);
-    // The store still works after the refusals, and versions/positions have no gaps.
-    t.deepEqual(await store.append('pod-a', events(1), 2), { version: 3, position: 3 });
+    // The store still works after the refusals; versions have no gaps (positions may, after a rollback).
+    const r = await store.append('pod-a', events(1), 2);
+    t.is(r.version, 3);
+    t.true(r.position > 2);
+    t.deepEqual((await store.readStream('pod-a')).map((e) => e.version), [1, 2, 3]);
   });
 
   it('an empty append checks the expected version and writes nothing', async (t, { store }) => {
