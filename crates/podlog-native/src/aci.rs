@@ -237,12 +237,15 @@ pub fn render_chain(
     }
     into_fresh_dir(dest, options.sync, |root| {
         let mut tree = Tree::new(root, options.allow_devices);
-        // Every path provided so far, and whether it is a directory.
+        // Every path the images above the current one provided, and whether it is a directory. The
+        // current image's own entries are not in it: within one image, what an entry does to a later
+        // one (a symlink, then a file below it) is the extractor's to judge, and refuse if hostile.
         let mut provided: HashMap<Vec<u8>, bool> = HashMap::new();
         let mut manifest = None;
         for (i, image) in images.iter().enumerate() {
             let own = whitelist(&image.path_whitelist);
             let upper = upper_whitelist(images, i);
+            let mut added: HashMap<Vec<u8>, bool> = HashMap::new();
             let (m, _) = walk(&image.path, false, |rel, entry, link, diagnosis| {
                 let is_dir = entry.header().entry_type().is_dir();
                 let path = join(rel);
@@ -255,11 +258,12 @@ pub fn render_chain(
                 if (1..rel.len()).any(|end| provided.get(&join(&rel[..end])) == Some(&false)) {
                     return Ok(());
                 }
-                provided.insert(path, is_dir);
+                added.insert(path, is_dir);
                 tree.put(rel, entry, link, diagnosis)
             })
             .map_err(|e| Error::new(e.code, format!("{}: {}", image.path.display(), e.message)))?;
             manifest.get_or_insert(m);
+            provided.extend(added);
         }
         let manifest = manifest.expect("the chain is not empty");
         Ok((manifest, tree.finish()?))

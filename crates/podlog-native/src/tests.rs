@@ -830,6 +830,17 @@ fn an_upper_whitelist_limits_what_the_images_below_it_add() {
 }
 
 #[test]
+fn a_symlink_escape_within_one_image_of_a_chain_is_refused() {
+    let sandbox = Sandbox::new();
+    let mut top = Tar::aci();
+    top.symlink("rootfs/escape", "../canary")
+        .file("rootfs/escape/pwned", b"x", 0o644);
+    let images = [chain_image(sandbox.write("top.aci", &top.bytes()), &[], 0)];
+    let result = render_chain(&images, &sandbox.path("store/rootfs"), Options::default());
+    sandbox.assert_refused(result, Code::HostileArchive, "symlink escape");
+}
+
+#[test]
 fn a_hostile_dependency_is_refused_naming_it() {
     let sandbox = Sandbox::new();
     let mut top = Tar::aci();
