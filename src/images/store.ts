@@ -3,29 +3,37 @@
  * change recorded in the event log (src/events/images.ts), the index a projection of the log
  * (index-projection.ts).
  *
- * Every write goes to cas/tmp/ first and is renamed into place complete, and its event is appended
- * only once it is in place, so a failure or a kill at any point leaves no partial image or tree behind
- * (at most a staging entry in cas/tmp/, which `image gc` removes). Imports and renders are idempotent:
- * two processes importing one image append one ImageImported (the second append finds the stream
- * moved and reads the first one's record); two renders of one tree serialise on the tree's lock.
+ * An import checks the whole image before anything is stored: the archive (layout, manifest, id) or
+ * the OCI layout (every blob against its digest), and then its content, by rendering it (rkt renders
+ * on fetch). Only then is it renamed into place and recorded, and its tree installed. A failure at any
+ * point leaves no image and no tree, only what cas/tmp/ held, which is removed on the way out (or by
+ * `image gc` after a kill). Imports and renders are idempotent: two processes importing one image
+ * append one ImageImported (the loser's append finds the stream moved and reads the winner's record);
+ * trees are installed and rendered under a per-tree lock, so one tree results.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
-import { resolve as resolvePath } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { imageStream, treeStream, type ImageEventData, type ImageEventType } from '../events/images.js';
 import { newMetadata, type CommandContext } from '../events/metadata.js';
-import { extractImage, readImage, treeHash } from '../native.js';
+import { extractLayers, readImage, renderImages, treeHash } from '../native.js';
 import { WrongExpectedVersion, type EventStore, type ExpectedVersion } from '../store/port.js';
 import { checkOsArch, parseImageManifest, type ImageManifest } from './aci-manifest.js';
+import { dependencyChain, type ChainEntry } from './dependencies.js';
 import { markDurableImage, markUnsynced, unsyncedSinceReboot } from './durability.js';
 import { cachedImageId, fileIdentity, rememberImageId } from './file-cache.js';
 import { catchUpImageIndex, type ImageIndex, type ImageRecord, type TreeRecord } from './index-projection.js';
-import { blobPath, manifestPath, storeLayout, treeDir, treeLockDir, type StoreLayout } from './layout.js';
+import { blobPath, manifestPath, ociDir, storeLayout, treeDir, treeLockDir, type StoreLayout } from './layout.js';
 import { withDirLock } from './locks.js';
-import { describeName, findById, findByName, guessRef } from './resolve.js';
-import { buildTree, markDurable, removeTree, treeState, treeStoreIdOf } from './tree-store.js';
+import { isOciArchive } from './oci-archive.js';
+import { OciReader } from './oci-layout.js';
+import { progressFor, type Progress } from './progress.js';
+import { describeName, findById, findByName, guessRef, KEY_LENGTH } from './resolve.js';
+import {
+  discardTree, installTree, markDurable, removeTree, stageTree, treeState, treeStoreIdOf, type Fill, type StagedTree,
+} from './tree-store.js';
 
 export interface RenderResult {
   treeStoreId: string;
@@ -34,15 +42,19 @@ export interface RenderResult {
 }
 
 export interface ImportOptions {
-  /** No progress output even on a terminal. */
+  /** No progress bar, even on a terminal. */
   quiet?: boolean;
+  /** What the event records as the image's source (default: the resolved path). */
+  source?: string;
+  /** The image id the content must have (`sha512-` and 64 or 128 hex digits), checked before it is stored. */
+  expectedId?: string;
 }
 
 export interface ImageStore {
   readonly layout: StoreLayout;
   /** The index, caught up with the log. */
   index(): Promise<ImageIndex>;
-  /** Imports an ACI file (any compression); idempotent: the same image is stored once. */
+  /** Imports an ACI (any compression), an OCI layout directory or an OCI layout tar; idempotent. */
   importFile(path: string, options?: ImportOptions): Promise<ImageRecord>;
   /** A file path (imported first), an image id or id prefix, or `name[:version][,label=value]...`. */
   resolve(ref: string, options?: ImportOptions): Promise<ImageRecord>;
@@ -52,23 +64,61 @@ export interface ImageStore {
 }
 
 /** A failure of the addon on a file, restated with the name the user gave it. */
-const about = (e: unknown, name: string, internalPath?: string): unknown => {
+export const about = (e: unknown, name: string, internalPath?: string): unknown => {
   if (!isPodlogError(e)) return e;
   const message = internalPath ? e.message.replaceAll(internalPath, name) : e.message;
-  return new PodlogError(e.code, `${name}: ${message}`, { cause: e });
+  return new PodlogError(e.code, message.startsWith(`${name}: `) ? message : `${name}: ${message}`, { cause: e });
 };
 
-const scratch = (l: StoreLayout, what: string): string => {
+/** A fresh name in cas/tmp/; the pid in it lets `image gc` tell a dead process's leftovers. */
+export const scratch = (l: StoreLayout, what: string): string => {
   mkdirSync(l.tmp, { recursive: true, mode: 0o700 });
-  return `${l.tmp}/${what}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  return join(l.tmp, `${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
 };
 
-class Store implements ImageStore {
+/** An OCI image's stored layers, bottom first. */
+export const layerFiles = (dir: string): string[] =>
+  readdirSync(join(dir, 'layers'))
+    .sort((a, b) => Number(a) - Number(b))
+    .map((n) => join(dir, 'layers', n));
+
+/** An image checked and staged in cas/tmp/, with the tree that validated it. */
+interface Staged {
+  data: ImageEventData['ImageImported'];
+  manifestText: string;
+  /** Renames the image's content to its place in the store. */
+  place: () => void;
+  /** The tree rendered to check the content; installed when it is the image's real tree. */
+  tree: StagedTree;
+  treeStoreId: string | undefined;
+  chain: ImageRecord[];
+  /** Removes what `place` did not take. */
+  cleanup: () => void;
+}
+
+/** Import options with their defaults applied. */
+export interface Settled {
+  source: string;
+  expectedId: string | undefined;
+  progress: Progress;
+}
+
+/** An image that is not the one asked for is refused before anything of it is stored (rkt's message). */
+const checkExpected = (expected: string | undefined, key: string, fullId: string | undefined, shown: string): void => {
+  if (expected === undefined) return;
+  const actual = expected.length > KEY_LENGTH ? fullId ?? key : key;
+  if (actual !== expected.toLowerCase()) throw new PodlogError('EDIGEST', `${shown}: image hash does not match expected (${actual} != ${expected})`);
+};
+
+/** The record an image will have, for resolving its dependencies before it is recorded. */
+const unrecorded = (data: ImageEventData['ImageImported']): ImageRecord => ({ ...data, importedAt: '', position: Infinity });
+
+export class Store implements ImageStore {
   readonly layout: StoreLayout;
 
   constructor(
     dataDir: string,
-    private readonly events: EventStore,
+    readonly events: EventStore,
     private readonly ctx: CommandContext,
   ) {
     this.layout = storeLayout(dataDir);
@@ -78,43 +128,33 @@ class Store implements ImageStore {
     return catchUpImageIndex(this.events);
   }
 
-  private async append<T extends ImageEventType>(stream: string, type: T, data: ImageEventData[T], expected: ExpectedVersion): Promise<void> {
+  async append<T extends ImageEventType>(stream: string, type: T, data: ImageEventData[T], expected: ExpectedVersion = 'any'): Promise<void> {
     await this.events.append(stream, [{ type, schema: 1, data: data as unknown as Record<string, unknown>, meta: newMetadata(this.ctx) }], expected);
   }
 
-  async importFile(path: string, _options: ImportOptions = {}): Promise<ImageRecord> {
+  async importFile(path: string, options: ImportOptions = {}): Promise<ImageRecord> {
     const abs = resolvePath(path);
     let isDir: boolean;
     try {
       isDir = statSync(abs).isDirectory();
     } catch (e) {
-      throw new PodlogError('ENOENT', `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+      throw new PodlogError('ENOENT', `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
     }
-    if (isDir) throw new PodlogError('EBADLAYOUT', `${path} is a directory, not an image file`);
     const l = this.layout;
+    if (isDir) return this.importStaged(await this.stageOci(abs, path, this.settle(options, abs)));
     const before = fileIdentity(abs);
     const cached = cachedImageId(l, abs);
-    if (cached) {
-      const known = (await this.index()).images.get(cached);
-      if (known && existsSync(blobPath(l, cached))) return known;
+    const known = cached === undefined ? undefined : await this.stored(cached);
+    if (known) {
+      checkExpected(options.expectedId, known.id, undefined, path);
+      return known;
     }
-    // Hash and check a private copy, not the user's file, which could change between check and store.
+    // A private copy is checked and stored, never the user's file, which could change in between.
     const tmp = scratch(l, 'import');
     try {
-      await copyFile(abs, tmp);
-      const info = await readImage(tmp).catch((e: unknown) => {
-        throw about(e, path, tmp);
-      });
-      const manifest = parseImageManifest(info.manifest, path);
-      const record = await this.commit(info.key, info.manifest, () => renameSync(tmp, blobPath(l, info.key)), {
-        id: info.key,
-        format: 'aci',
-        name: manifest.name,
-        labels: manifest.labels ?? [],
-        size: info.size,
-        compression: info.compression,
-        source: abs,
-      });
+      const settled = this.settle(options, abs);
+      await this.copyWithProgress(abs, tmp, settled.progress);
+      const record = await this.importCopy(tmp, path, settled);
       rememberImageId(l, abs, record.id, before);
       return record;
     } finally {
@@ -122,31 +162,172 @@ class Store implements ImageStore {
     }
   }
 
-  /**
-   * Puts a checked image in place (`place` renames its content under its id) and records it, unless
-   * it is there already: then the existing record is returned and the new copy dropped.
-   */
-  private async commit(id: string, manifestText: string, place: () => void, data: ImageEventData['ImageImported']): Promise<ImageRecord> {
-    const l = this.layout;
-    const stream = imageStream(id);
-    for (;;) {
-      const existing = (await this.index()).images.get(id);
-      if (existing) return existing;
-      const expected = await this.events.streamVersion(stream);
-      mkdirSync(l.blobs, { recursive: true, mode: 0o750 });
-      mkdirSync(l.manifests, { recursive: true, mode: 0o750 });
-      place();
-      const mtmp = scratch(l, 'manifest');
-      writeFileSync(mtmp, manifestText);
-      renameSync(mtmp, manifestPath(l, id));
-      markUnsynced(l, id);
-      try {
-        await this.append(stream, 'ImageImported', data, expected);
-      } catch (e) {
-        // Another process recorded this image (or removed it) meanwhile: read what the log says now.
-        if (!(e instanceof WrongExpectedVersion)) throw e;
-      }
+  private settle(options: ImportOptions, abs: string): Settled {
+    return { source: options.source ?? abs, expectedId: options.expectedId, progress: progressFor(options.quiet ?? false) };
+  }
+
+  /** Imports a private copy of an image file in cas/tmp/ (a download, or the copy of a user's file). */
+  importCopy(tmp: string, shown: string, options: Settled): Promise<ImageRecord> {
+    return isOciArchive(tmp) ? this.importOciArchive(tmp, shown, options) : this.importAci(tmp, shown, options);
+  }
+
+  private async copyWithProgress(from: string, to: string, progress: Progress): Promise<void> {
+    progress.start('copying', statSync(from).size);
+    const timer = setInterval(() => progress.set(existsSync(to) ? statSync(to).size : 0), 100);
+    try {
+      await copyFile(from, to);
+    } finally {
+      clearInterval(timer);
+      progress.done();
     }
+  }
+
+  /** Checks an ACI (a private copy at `file`; `shown` names it in messages) and stores it. */
+  private async importAci(file: string, shown: string, { source, expectedId, progress }: Settled): Promise<ImageRecord> {
+    progress.start('checking');
+    const info = await readImage(file)
+      .catch((e: unknown) => {
+        throw about(e, shown, file);
+      })
+      .finally(() => progress.done());
+    checkExpected(expectedId, info.key, info.id, shown);
+    const manifest = parseImageManifest(info.manifest, shown);
+    const existing = await this.stored(info.key);
+    if (existing) return existing;
+    const data: ImageEventData['ImageImported'] = {
+      id: info.key, format: 'aci', name: manifest.name, labels: manifest.labels ?? [], size: info.size, compression: info.compression, source,
+    };
+    const self = unrecorded(data);
+    // The image's real tree needs its dependencies; without them, its own content is checked alone.
+    let chain: ChainEntry[] = [];
+    try {
+      chain = dependencyChain(await this.index(), self, (i) => (i.id === info.key ? manifest : this.storedManifest(i)));
+    } catch (e) {
+      if (!isPodlogError(e) || e.code !== 'ENOENT') throw e;
+    }
+    const images = chain.length ? chain : [{ image: self, manifest, level: 0 }];
+    const fill = this.aciFill(images, (id) => (id === info.key ? file : blobPath(this.layout, id)));
+    progress.start('rendering');
+    const tree = await stageTree(this.layout, info.key, info.manifest, fill)
+      .catch((e: unknown) => {
+        throw about(e, shown, file);
+      })
+      .finally(() => progress.done());
+    return this.importStaged({
+      data,
+      manifestText: info.manifest,
+      place: () => renameSync(file, blobPath(this.layout, info.key)),
+      tree,
+      treeStoreId: chain.length ? treeStoreIdOf(chain.map((c) => c.image.id)) : undefined,
+      chain: chain.map((c) => c.image),
+      cleanup: () => {},
+    });
+  }
+
+  /** An OCI layout tar: unpacked (safely, by the addon) into cas/tmp/, then imported as a layout. */
+  private async importOciArchive(file: string, shown: string, options: Settled): Promise<ImageRecord> {
+    const dir = scratch(this.layout, 'oci-archive');
+    try {
+      await extractLayers([file], dir).catch((e: unknown) => {
+        throw about(e, shown, file);
+      });
+      return await this.importStaged(await this.stageOci(dir, shown, options));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async stageOci(dir: string, shown: string, { source, expectedId, progress }: Settled): Promise<Staged> {
+    const stage = scratch(this.layout, 'oci');
+    try {
+      const oci = await new OciReader(dir, shown).stage(stage, progress);
+      checkExpected(expectedId, oci.id, undefined, shown);
+      const manifestText = JSON.stringify(oci.manifest);
+      parseImageManifest(manifestText, shown);
+      const layers = oci.layers.map((rel) => join(stage, rel));
+      progress.start('rendering');
+      const tree = await stageTree(this.layout, oci.id, manifestText, async (rootfs) => (await extractLayers(layers, rootfs)).bytes)
+        .catch((e: unknown) => {
+          throw about(e, shown, stage);
+        })
+        .finally(() => progress.done());
+      const data: ImageEventData['ImageImported'] = {
+        id: oci.id, format: 'oci', name: oci.manifest.name, labels: oci.manifest.labels ?? [], size: oci.size, compression: 'oci', source,
+      };
+      return {
+        data,
+        manifestText,
+        place: () => {
+          try {
+            renameSync(stage, ociDir(this.layout, oci.id));
+          } catch (e) {
+            // Stored meanwhile by another import (or left by one that died before recording it).
+            if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+          }
+        },
+        tree,
+        treeStoreId: treeStoreIdOf([oci.id]),
+        chain: [unrecorded(data)],
+        cleanup: () => rmSync(stage, { recursive: true, force: true }),
+      };
+    } catch (e) {
+      rmSync(stage, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Stores and records a staged image, then installs its tree; drops both if the image is there already. */
+  private async importStaged(staged: Staged): Promise<ImageRecord> {
+    const l = this.layout;
+    const { id } = staged.data;
+    try {
+      const stream = imageStream(id);
+      let record: ImageRecord | undefined;
+      while (!(record = await this.stored(id))) {
+        const expected = await this.events.streamVersion(stream);
+        for (const dir of [l.blobs, l.manifests, l.oci]) mkdirSync(dir, { recursive: true, mode: 0o750 });
+        staged.place();
+        const mtmp = scratch(l, 'manifest');
+        writeFileSync(mtmp, staged.manifestText);
+        renameSync(mtmp, manifestPath(l, id));
+        markUnsynced(l, id);
+        try {
+          await this.append(stream, 'ImageImported', staged.data, expected);
+        } catch (e) {
+          // Another process recorded this image (or removed it) meanwhile: read what the log says now.
+          if (!(e instanceof WrongExpectedVersion)) throw e;
+        }
+      }
+      if (staged.treeStoreId) await this.installStaged(staged.treeStoreId, staged.tree, [record, ...staged.chain.slice(1)]);
+      return record;
+    } finally {
+      discardTree(staged.tree);
+      staged.cleanup();
+    }
+  }
+
+  /** The record of an image whose content is in the store. */
+  private async stored(id: string): Promise<ImageRecord | undefined> {
+    const record = (await this.index()).images.get(id);
+    if (!record) return undefined;
+    return existsSync(record.format === 'aci' ? blobPath(this.layout, id) : ociDir(this.layout, id)) ? record : undefined;
+  }
+
+  /** Installs a staged tree unless the store has it whole already. */
+  private async installStaged(treeStoreId: string, tree: StagedTree, chain: ImageRecord[]): Promise<void> {
+    await withDirLock(treeLockDir(this.layout, treeStoreId), false, async () => {
+      const known = (await this.index()).trees.get(treeStoreId);
+      if (known && !known.damaged && treeState(this.layout, treeStoreId) === 'ready') return;
+      removeTree(this.layout, treeStoreId);
+      installTree(this.layout, tree, treeStoreId);
+      await this.recordTree(treeStoreId, chain, tree, known !== undefined);
+    });
+  }
+
+  private recordTree(treeStoreId: string, chain: ImageRecord[], tree: { hash: string; size: number }, repair: boolean): Promise<void> {
+    return this.append(treeStream(treeStoreId), 'TreeRendered', {
+      treeStoreId, imageId: chain[0]!.id, images: chain.map((i) => i.id), hash: tree.hash, size: tree.size, repair,
+    });
   }
 
   async resolve(ref: string, options: ImportOptions = {}): Promise<ImageRecord> {
@@ -157,7 +338,8 @@ class Store implements ImageStore {
       case 'path':
         return this.importFile(r.path, options);
       case 'url':
-        throw new PodlogError('EUSAGE', `${ref}: fetch a URL with podlog fetch first`);
+        // Loaded on demand: fetch.ts builds on this module.
+        return (await import('./fetch.js')).fetchUrl(this, r.url, options);
       case 'name': {
         const found = findByName(await this.index(), r.name, r.labels);
         if (!found) throw new PodlogError('ENOENT', `no image named ${JSON.stringify(describeName(r.name, r.labels))} in the store (import it with podlog fetch)`);
@@ -166,76 +348,94 @@ class Store implements ImageStore {
     }
   }
 
-  private async record(imageId: string): Promise<ImageRecord> {
+  async record(imageId: string): Promise<ImageRecord> {
     return findById(await this.index(), imageId);
   }
 
-  async manifest(imageId: string): Promise<ImageManifest> {
-    const image = await this.record(imageId);
+  private storedManifest(image: ImageRecord): ImageManifest {
     return parseImageManifest(readFileSync(manifestPath(this.layout, image.id), 'utf8'), image.id);
   }
 
-  /** The images a tree is rendered from, upper first: the image, then its dependencies. */
-  private async chain(image: ImageRecord, manifest: ImageManifest): Promise<ImageRecord[]> {
-    if (manifest.dependencies?.length) {
-      throw new PodlogError('ENOTSUP', `image ${image.id}: dependencies are not supported yet`);
+  async manifest(imageId: string): Promise<ImageManifest> {
+    return this.storedManifest(await this.record(imageId));
+  }
+
+  /** The images an image's tree is rendered from, upper first, and the tree's id. */
+  async chain(image: ImageRecord): Promise<{ chain: ChainEntry[]; treeStoreId: string }> {
+    const chain = dependencyChain(await this.index(), image, (i) => this.storedManifest(i));
+    return { chain, treeStoreId: treeStoreIdOf(chain.map((c) => c.image.id)) };
+  }
+
+  /** Writes a chain's rootfs: an OCI image's layers, or ACIs (at `pathOf(id)`) with their whitelists. */
+  aciFill(chain: ChainEntry[], pathOf: (id: string) => string): Fill {
+    return async (rootfs) =>
+      (await renderImages(chain.map((c) => ({ path: pathOf(c.image.id), pathWhitelist: c.manifest.pathWhitelist ?? [], level: c.level })), rootfs)).stats.bytes;
+  }
+
+  fill(chain: ChainEntry[]): Fill {
+    const top = chain[0]!.image;
+    if (top.format === 'oci') {
+      const layers = layerFiles(ociDir(this.layout, top.id));
+      return async (rootfs) => (await extractLayers(layers, rootfs)).bytes;
     }
-    return [image];
+    return this.aciFill(chain, (id) => blobPath(this.layout, id));
   }
 
   async render(imageId: string): Promise<RenderResult> {
     const image = await this.record(imageId);
-    const manifest = await this.manifest(image.id);
-    checkOsArch(manifest, `image ${image.name} (${image.id})`);
-    const chain = await this.chain(image, manifest);
-    const treeStoreId = treeStoreIdOf(chain.map((i) => i.id));
+    const { chain, treeStoreId } = await this.chain(image);
+    checkOsArch(chain[0]!.manifest, `image ${image.name} (${image.id})`);
     const result = { treeStoreId, path: treeDir(this.layout, treeStoreId) };
     const known = (await this.index()).trees.get(treeStoreId);
     if (known && !known.damaged && treeState(this.layout, treeStoreId) === 'ready') return result;
     await withDirLock(treeLockDir(this.layout, treeStoreId), false, async () => {
-      const tree = (await this.index()).trees.get(treeStoreId);
-      await this.ensureTree(treeStoreId, chain, readFileSync(manifestPath(this.layout, image.id), 'utf8'), tree);
+      await this.ensureTree(treeStoreId, chain, (await this.index()).trees.get(treeStoreId), false);
     });
     return result;
   }
 
   /**
-   * With the tree's lock held: makes the tree whole and recorded. A tree on disk that the log does not
-   * know (its renderer died before recording it) or that is damaged is rendered again.
+   * With the tree's lock held: makes the tree whole and recorded. A tree the log does not know (its
+   * renderer died before recording it), a damaged one, or one that survived a reboot unsynced and no
+   * longer matches its hash is rendered again; `verify` checks the hash even of a ready tree.
+   * Returns what it found.
    */
-  private async ensureTree(treeStoreId: string, chain: ImageRecord[], manifestText: string, tree: TreeRecord | undefined): Promise<void> {
+  async ensureTree(treeStoreId: string, chain: ChainEntry[], tree: TreeRecord | undefined, verify: boolean): Promise<'ok' | 'rendered' | 'repaired'> {
     const l = this.layout;
-    const stream = treeStream(treeStoreId);
     const state = treeState(l, treeStoreId);
-    if (tree && !tree.damaged && state === 'ready') return;
-    if (tree && !tree.damaged && state === 'unsynced-since-reboot') {
+    if (tree && !tree.damaged && state !== 'absent') {
+      if (state === 'ready' && !verify) return 'ok';
       const actual = await treeHash(treeDir(l, treeStoreId));
       if (actual === tree.hash) {
         markDurable(l, treeStoreId);
-        return;
+        return 'ok';
       }
-      await this.append(stream, 'TreeDamaged', { treeStoreId, expected: tree.hash, actual }, 'any');
+      await this.append(treeStream(treeStoreId), 'TreeDamaged', { treeStoreId, expected: tree.hash, actual });
     }
-    removeTree(l, treeStoreId);
-    for (const image of chain) await this.checkBlob(image);
+    for (const c of chain) await this.checkContent(c.image);
     const top = chain[0]!;
-    const { hash, size } = await buildTree(l, treeStoreId, top.id, manifestText, async (rootfs) => {
-      const { stats } = await extractImage(blobPath(l, top.id), rootfs).catch((e: unknown) => {
-        throw about(e, `image ${top.id}`);
-      });
-      return stats.bytes;
+    const staged = await stageTree(l, top.image.id, readFileSync(manifestPath(l, top.image.id), 'utf8'), this.fill(chain)).catch((e: unknown) => {
+      throw about(e, `image ${top.image.id}`);
     });
-    await this.append(stream, 'TreeRendered', { treeStoreId, imageId: top.id, images: chain.map((i) => i.id), hash, size, repair: tree !== undefined }, 'any');
+    try {
+      removeTree(l, treeStoreId);
+      installTree(l, staged, treeStoreId);
+    } finally {
+      discardTree(staged);
+    }
+    await this.recordTree(treeStoreId, chain.map((c) => c.image), staged, tree !== undefined);
+    return tree !== undefined ? 'repaired' : 'rendered';
   }
 
-  /** A blob stored in an earlier boot without a sync is hashed again before it is trusted. */
-  private async checkBlob(image: ImageRecord): Promise<void> {
+  /** An ACI stored in an earlier boot without a sync is hashed again before it is trusted. */
+  private async checkContent(image: ImageRecord): Promise<void> {
     const l = this.layout;
-    if (!existsSync(blobPath(l, image.id))) {
-      throw new PodlogError('ENOENT', `image ${image.id}: its content is missing from the store (${blobPath(l, image.id)}); fetch it again`);
+    const where = image.format === 'aci' ? blobPath(l, image.id) : ociDir(l, image.id);
+    if (!existsSync(where)) {
+      throw new PodlogError('ENOENT', `image ${image.id}: its content is missing from the store (${where}); fetch it again`);
     }
-    if (!unsyncedSinceReboot(l, image.id)) return;
-    const info = await readImage(blobPath(l, image.id)).catch((e: unknown) => {
+    if (image.format !== 'aci' || !unsyncedSinceReboot(l, image.id)) return;
+    const info = await readImage(where).catch((e: unknown) => {
       throw about(e, `image ${image.id}`);
     });
     if (info.key !== image.id) {

@@ -45,42 +45,48 @@ export const markDurable = (l: StoreLayout, treeStoreId: string): void => {
   writeFileSync(join(treeDir(l, treeStoreId), 'rendered'), '');
 };
 
-export interface RenderedTree {
+/** A tree built in cas/tmp/, not yet in the tree store. */
+export interface StagedTree {
+  dir: string;
   hash: string;
   /** Bytes of regular-file data. */
   size: number;
 }
 
+/** Writes the rootfs (returning its bytes of file data) into the directory it is given, which must not exist. */
+export type Fill = (rootfs: string) => Promise<number>;
+
 /**
- * Builds a tree that must not exist yet: `fill` writes the rootfs into the directory it is given and
- * returns its bytes of file data; then manifest, hash, image and rendered are written, and the whole is
- * renamed into place. Neither is synced: a rename lost in a crash leaves the tree absent, and the next
- * render makes it again.
+ * Builds a tree in a fresh staging directory: `fill` writes the rootfs, then manifest, hash, image and
+ * rendered are written. Nothing is synced (see the module comment). On failure nothing is left.
  */
-export const buildTree = async (
-  l: StoreLayout,
-  treeStoreId: string,
-  topImageId: string,
-  manifestText: string,
-  fill: (rootfs: string) => Promise<number>,
-): Promise<RenderedTree> => {
-  if (!TREE_STORE_ID.test(treeStoreId)) throw new PodlogError('EINVAL', `${JSON.stringify(treeStoreId)} is not a tree store id`);
-  const stage = join(l.tmp, `tree-${treeStoreId}-${process.pid}-${randomBytes(4).toString('hex')}`);
+export const stageTree = async (l: StoreLayout, topImageId: string, manifestText: string, fill: Fill): Promise<StagedTree> => {
+  mkdirSync(l.tmp, { recursive: true, mode: 0o700 });
+  const dir = join(l.tmp, `tree-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
-    mkdirSync(stage, { recursive: true, mode: 0o700 });
-    const size = await fill(join(stage, 'rootfs'));
-    writeFileSync(join(stage, 'manifest'), manifestText);
-    const hash = await treeHash(stage);
-    writeFileSync(join(stage, 'hash'), hash);
-    writeFileSync(join(stage, 'image'), topImageId);
-    writeFileSync(join(stage, 'rendered'), bootId());
-    mkdirSync(l.trees, { recursive: true, mode: 0o750 });
-    renameSync(stage, treeDir(l, treeStoreId));
-    return { hash, size };
-  } finally {
-    rmSync(stage, { recursive: true, force: true });
+    mkdirSync(dir, { mode: 0o700 });
+    const size = await fill(join(dir, 'rootfs'));
+    writeFileSync(join(dir, 'manifest'), manifestText);
+    const hash = await treeHash(dir);
+    writeFileSync(join(dir, 'hash'), hash);
+    writeFileSync(join(dir, 'image'), topImageId);
+    writeFileSync(join(dir, 'rendered'), bootId());
+    return { dir, hash, size };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
   }
 };
+
+/** Renames a staged tree into the tree store; the caller holds the tree's lock and removed what was there. */
+export const installTree = (l: StoreLayout, staged: StagedTree, treeStoreId: string): void => {
+  if (!TREE_STORE_ID.test(treeStoreId)) throw new PodlogError('EINVAL', `${JSON.stringify(treeStoreId)} is not a tree store id`);
+  mkdirSync(l.trees, { recursive: true, mode: 0o750 });
+  // Not synced: a rename lost in a crash leaves the tree absent, and the next render makes it again.
+  renameSync(staged.dir, treeDir(l, treeStoreId));
+};
+
+export const discardTree = (staged: StagedTree): void => rmSync(staged.dir, { recursive: true, force: true });
 
 /** Removes a tree: `rendered` first, so that a removal cut short never leaves a tree that looks whole. */
 export const removeTree = (l: StoreLayout, treeStoreId: string): void => {

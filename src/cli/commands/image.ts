@@ -1,0 +1,135 @@
+import { commandContext } from '../../events/metadata.js';
+import { PodlogError } from '../../errors.js';
+import { label } from '../../images/aci-manifest.js';
+import type { ImageRecord } from '../../images/index-projection.js';
+import { withPrepareLock } from '../../images/locks.js';
+import { collectGarbage, exportImage, extractToDir, removeImages, renderToDir, verifyImage } from '../../images/maintenance.js';
+import { Store } from '../../images/store.js';
+import { openStore } from '../../store/open.js';
+import { out, str, type Command, type Values } from '../command.js';
+import { parseDuration } from '../duration.js';
+import { table } from '../table.js';
+
+/** Runs `fn` with the image store of data dir `dir`, closing the event log after. */
+export const withImageStore = async <T>(dir: string, fn: (images: Store) => Promise<T>): Promise<T> => {
+  const events = await openStore(dir);
+  try {
+    return await fn(new Store(dir, events, commandContext()));
+  } finally {
+    await events.close();
+  }
+};
+
+/** rkt shows `sha512-` and 12 hex digits unless --full. */
+const shortId = (id: string, full: boolean): string => (full ? id : id.slice(0, 'sha512-'.length + 12));
+
+const size = (bytes: number): string => {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let n = bytes;
+  let u = 0;
+  while (n >= 1024 && u < units.length - 1) {
+    n /= 1024;
+    u++;
+  }
+  return `${u === 0 ? n : n.toFixed(1)}${units[u]}`;
+};
+
+const nameOf = (i: ImageRecord): string => {
+  const version = label(i.labels, 'version');
+  return version === undefined ? i.name : `${i.name}:${version}`;
+};
+
+const list = async (images: Store, values: Values): Promise<number> => {
+  const format = str(values, 'format') ?? 'table';
+  if (format !== 'table' && format !== 'json') throw new PodlogError('EUSAGE', `--format: ${JSON.stringify(format)} is not table or json`);
+  const rows = [...(await images.index()).images.values()].sort((a, b) => a.position - b.position);
+  if (format === 'json') {
+    out(JSON.stringify(rows.map((i) => ({
+      id: i.id, name: i.name, labels: i.labels, format: i.format, size: i.size, importTime: i.importedAt, lastUsed: i.lastUsedAt ?? i.importedAt, source: i.source,
+    }))));
+    return 0;
+  }
+  const full = values.full === true;
+  out(table(['ID', 'NAME', 'SIZE', 'IMPORT TIME', 'LAST USED'], rows.map((i) => [shortId(i.id, full), nameOf(i), size(i.size), i.importedAt, i.lastUsedAt ?? i.importedAt])));
+  return 0;
+};
+
+const exactly = (positionals: string[], n: number, usage: string): string[] => {
+  if (positionals.length !== n) throw new PodlogError('EUSAGE', `image ${usage}`);
+  return positionals;
+};
+
+export const image: Command = {
+  name: 'image',
+  summary: 'Operate on the image store: list, rm, gc, render, extract, export, verify, cat-manifest',
+  usage: [
+    'podlog image list [--format=table|json] [--full]',
+    'podlog image rm ID-OR-NAME...',
+    'podlog image gc [--grace-period=24h]',
+    'podlog image render ID DIR',
+    'podlog image extract ID DIR',
+    'podlog image export [--overwrite] ID FILE.aci',
+    'podlog image verify ID',
+    'podlog image cat-manifest ID',
+  ].join('\n       '),
+  options: {
+    format: { type: 'string' },
+    full: { type: 'boolean', default: false },
+    'grace-period': { type: 'string', default: '24h' },
+    overwrite: { type: 'boolean', default: false },
+  },
+  run: ({ values, positionals, dir }) => {
+    const [sub, ...args] = positionals;
+    return withImageStore(dir, async (images) => {
+      switch (sub) {
+        case 'list':
+          exactly(args, 0, 'list takes no arguments');
+          return list(images, values);
+        case 'rm': {
+          if (args.length === 0) throw new PodlogError('EUSAGE', 'image rm: give at least one image ID or name');
+          const removed = await removeImages(images, args);
+          for (const i of removed) out(`removed image ${i.id} (${nameOf(i)})`);
+          out(`rm: ${removed.length} image(s) successfully removed`);
+          return 0;
+        }
+        case 'gc': {
+          exactly(args, 0, 'gc takes no arguments');
+          const r = await collectGarbage(images, { gracePeriodMs: parseDuration(str(values, 'grace-period')!, '--grace-period') });
+          for (const t of r.trees) out(`removed tree ${t}`);
+          for (const i of r.images) out(`removed image ${i.id} (${nameOf(i)})`);
+          for (const l of r.leftovers) out(`removed leftover ${l}`);
+          return 0;
+        }
+        case 'render': {
+          const [id, target] = exactly(args, 2, 'render takes an image ID and a directory');
+          await withPrepareLock(dir, () => renderToDir(images, id!, target!));
+          return 0;
+        }
+        case 'extract': {
+          const [id, target] = exactly(args, 2, 'extract takes an image ID and a directory');
+          await withPrepareLock(dir, () => extractToDir(images, id!, target!));
+          return 0;
+        }
+        case 'export': {
+          const [id, file] = exactly(args, 2, 'export takes an image ID and a file');
+          await withPrepareLock(dir, () => exportImage(images, id!, file!, { overwrite: values.overwrite === true }));
+          return 0;
+        }
+        case 'verify': {
+          const [id] = exactly(args, 1, 'verify takes an image ID');
+          const r = await verifyImage(images, id!);
+          const said = { ok: 'ok', rendered: 'was missing: rendered', repaired: 'was damaged: repaired' }[r.outcome];
+          out(`image ${r.image.id}: tree ${r.treeStoreId} ${said}`);
+          return 0;
+        }
+        case 'cat-manifest': {
+          const [id] = exactly(args, 1, 'cat-manifest takes an image ID');
+          out(JSON.stringify(await images.manifest(id!), null, 2));
+          return 0;
+        }
+        default:
+          throw new PodlogError('EUSAGE', `image: ${sub === undefined ? 'give a subcommand' : `unknown subcommand ${JSON.stringify(sub)}`}; see podlog image --help`);
+      }
+    });
+  },
+};

@@ -1,0 +1,210 @@
+/**
+ * Reading an OCI image layout directory (image-spec image-layout.md): `oci-layout`, `index.json`, and
+ * content-addressed `blobs/<alg>/<hex>`. One image manifest is chosen (nested indexes followed; among
+ * several, the one for this host's platform), and every blob it needs is checked against its
+ * descriptor's digest and size while it is copied into a staging directory of the store, so nothing
+ * unverified is ever stored and the layout can change or vanish afterwards without effect.
+ *
+ * The image's id is rkt-style: `sha512-` and 64 hex digits of the sha512 of the image manifest's
+ * bytes, which pin the config and every layer by digest.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { basename, join } from 'node:path';
+import { PodlogError } from '../errors.js';
+import type { ImageManifest } from './aci-manifest.js';
+import { manifestFromConfig, sanitizeIdentifier, type OciConfig } from './oci-config.js';
+import type { Progress } from './progress.js';
+import { hashToKey } from './tree-store.js';
+
+interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  platform?: { os?: string; architecture?: string; variant?: string };
+  annotations?: Record<string, string>;
+}
+
+const INDEX = 'application/vnd.oci.image.index.v1+json';
+const MANIFESTS = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
+const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
+/** Layer media types podlog extracts; the addon tells the compression by magic bytes. */
+const LAYERS = new Set([
+  'application/vnd.oci.image.layer.v1.tar',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+]);
+/** JSON documents (index, manifests, configs) are small; the limit keeps a hostile one out of memory. */
+const JSON_LIMIT = 1 << 20;
+const DIGEST = /^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/;
+
+/** Go's GOARCH for this host, as OCI platforms spell it. */
+const HOST_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
+
+export interface StagedOci {
+  id: string;
+  manifest: ImageManifest;
+  /** Layer files in the staging directory, bottom first (`layers/<n>`, relative to it). */
+  layers: string[];
+  /** Bytes of layer data. */
+  size: number;
+}
+
+export class OciReader {
+  constructor(
+    private readonly dir: string,
+    /** How messages name the layout: the path the user gave. */
+    private readonly shown: string,
+  ) {}
+
+  private fail(code: string, what: string): PodlogError {
+    return new PodlogError(code, `${this.shown}: ${what}`);
+  }
+
+  /** A blob's path, refusing digests that are not digests and blobs that are not regular files. */
+  private blob(d: Descriptor, what: string): string {
+    if (typeof d.digest !== 'string' || !DIGEST.test(d.digest)) throw this.fail('EBADLAYOUT', `${what} has an invalid digest ${JSON.stringify(d.digest)}`);
+    if (!Number.isSafeInteger(d.size) || d.size < 0) throw this.fail('EBADLAYOUT', `${what} ${d.digest} has an invalid size ${JSON.stringify(d.size)}`);
+    const [alg, hex] = d.digest.split(':') as [string, string];
+    const path = join(this.dir, 'blobs', alg, hex);
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      throw this.fail('EBADLAYOUT', `${what} ${d.digest} is missing (no blobs/${alg}/${hex})`);
+    }
+    if (!st.isFile()) throw this.fail('EBADLAYOUT', `${what} ${d.digest} is not a regular file in blobs/`);
+    return path;
+  }
+
+  private check(d: Descriptor, what: string, actual: string, size: number): void {
+    const alg = d.digest.split(':')[0]!;
+    if (`${alg}:${actual}` !== d.digest) throw this.fail('EDIGEST', `${what} ${d.digest} does not match its digest (its content hashes to ${alg}:${actual})`);
+    if (size !== d.size) throw this.fail('EDIGEST', `${what} ${d.digest} is ${size} bytes, but its descriptor says ${d.size}`);
+  }
+
+  /** A small JSON blob, checked against its descriptor. */
+  private json<T>(d: Descriptor, what: string): { value: T; bytes: Buffer } {
+    const path = this.blob(d, what);
+    if (d.size > JSON_LIMIT) throw this.fail('EBADLAYOUT', `${what} ${d.digest} is ${d.size} bytes, larger than the ${JSON_LIMIT} allowed`);
+    const bytes = readFileSync(path);
+    this.check(d, what, createHash(d.digest.split(':')[0]!).update(bytes).digest('hex'), bytes.length);
+    return { value: this.parse<T>(bytes, `${what} ${d.digest}`), bytes };
+  }
+
+  private parse<T>(bytes: Buffer, what: string): T {
+    try {
+      const v: unknown = JSON.parse(bytes.toString('utf8'));
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+      return v as T;
+    } catch (e) {
+      throw this.fail('EBADMANIFEST', `${what} is not valid JSON (${(e as Error).message})`);
+    }
+  }
+
+  private descriptors(list: unknown, what: string): Descriptor[] {
+    if (!Array.isArray(list)) throw this.fail('EBADMANIFEST', `${what} has no list of descriptors`);
+    return list.map((d: unknown) => {
+      if (typeof d !== 'object' || d === null || typeof (d as Descriptor).mediaType !== 'string') {
+        throw this.fail('EBADMANIFEST', `${what} holds an invalid descriptor ${JSON.stringify(d)}`);
+      }
+      return d as Descriptor;
+    });
+  }
+
+  /** The image manifest to import: the only one, or the one for this host among an index's. */
+  private choose(list: Descriptor[], what: string): Descriptor {
+    const os = 'linux';
+    const arch = HOST_ARCH[process.arch] ?? process.arch;
+    const usable = list.filter((d) => MANIFESTS.has(d.mediaType) || d.mediaType === INDEX || d.mediaType === DOCKER_LIST);
+    const fits = usable.length === 1 ? usable : usable.filter((d) => !d.platform || (d.platform.os === os && d.platform.architecture === arch));
+    const chosen = fits[0];
+    if (!chosen) {
+      const platforms = usable.map((d) => `${d.platform?.os ?? '?'}/${d.platform?.architecture ?? '?'}`).join(', ');
+      throw this.fail('EBADLAYOUT', `${what} lists no image for ${os}/${arch}${platforms ? ` (it has ${platforms})` : ''}`);
+    }
+    return chosen;
+  }
+
+  /** Reads the layout and copies what the chosen image needs into `stage`, verifying every blob. */
+  async stage(stage: string, progress: Progress): Promise<StagedOci> {
+    let layout: { imageLayoutVersion?: unknown };
+    try {
+      layout = this.parse(readFileSync(join(this.dir, 'oci-layout')), 'oci-layout');
+    } catch (e) {
+      if (e instanceof PodlogError) throw e;
+      throw this.fail('EBADLAYOUT', 'not an OCI image layout (no oci-layout file)');
+    }
+    if (typeof layout.imageLayoutVersion !== 'string') throw this.fail('EBADLAYOUT', 'oci-layout has no imageLayoutVersion');
+    let indexBytes: Buffer;
+    try {
+      indexBytes = readFileSync(join(this.dir, 'index.json'));
+    } catch {
+      throw this.fail('EBADLAYOUT', 'the OCI layout has no index.json');
+    }
+    if (indexBytes.length > JSON_LIMIT) throw this.fail('EBADLAYOUT', `index.json is larger than the ${JSON_LIMIT} bytes allowed`);
+    let chosen = this.choose(this.descriptors(this.parse<{ manifests?: unknown }>(indexBytes, 'index.json').manifests, 'index.json'), 'index.json');
+    const annotations = { ...chosen.annotations };
+    for (let depth = 0; !MANIFESTS.has(chosen.mediaType); depth++) {
+      if (depth > 8) throw this.fail('EBADLAYOUT', 'image indexes nest too deep');
+      const nested = this.json<{ manifests?: unknown }>(chosen, 'image index').value;
+      chosen = this.choose(this.descriptors(nested.manifests, `image index ${chosen.digest}`), `image index ${chosen.digest}`);
+    }
+    const { value: manifest, bytes: manifestBytes } = this.json<{ config?: Descriptor; layers?: unknown }>(chosen, 'image manifest');
+    if (!manifest.config || typeof manifest.config !== 'object') throw this.fail('EBADMANIFEST', `image manifest ${chosen.digest} has no config`);
+    const config = this.json<OciConfig>(manifest.config, 'image config').value;
+    const layers = this.descriptors(manifest.layers, `image manifest ${chosen.digest}`);
+    for (const l of layers) {
+      if (!LAYERS.has(l.mediaType)) throw this.fail('EBADLAYOUT', `layer ${l.digest} has media type ${JSON.stringify(l.mediaType)}, which podlog does not extract`);
+    }
+    const paths = layers.map((l) => this.blob(l, 'layer'));
+    mkdirSync(join(stage, 'layers'), { recursive: true });
+    const total = layers.reduce((n, l) => n + l.size, 0);
+    progress.start('verifying layers', total);
+    const staged: string[] = [];
+    for (const [i, l] of layers.entries()) {
+      const rel = join('layers', String(i));
+      const hash = createHash(l.digest.split(':')[0]!);
+      let size = 0;
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          hash.update(chunk);
+          size += chunk.length;
+          progress.add(chunk.length);
+          done(null, chunk);
+        },
+      });
+      await pipeline(createReadStream(paths[i]!), tap, createWriteStream(join(stage, rel), { flags: 'wx' }));
+      this.check(l, 'layer', hash.digest('hex'), size);
+      staged.push(rel);
+    }
+    progress.done();
+    writeFileSync(join(stage, 'manifest.json'), manifestBytes);
+    const { name, version } = this.naming(annotations);
+    return {
+      id: hashToKey(createHash('sha512').update(manifestBytes).digest('hex')),
+      manifest: manifestFromConfig(config, name, version),
+      layers: staged,
+      size: total,
+    };
+  }
+
+  /** The image's name and version: from the reference annotations, else from the layout's file name. */
+  private naming(annotations: Record<string, string>): { name: string; version: string | undefined } {
+    const ref = (annotations['io.containerd.image.name'] ?? annotations['org.opencontainers.image.ref.name'])?.split('@')[0];
+    const fallback = sanitizeIdentifier(basename(this.shown).replace(/\.(tar|oci)$/, ''));
+    if (!ref) return { name: fallback, version: undefined };
+    if (/^[\w][\w.-]*$/.test(ref)) return { name: fallback, version: ref };
+    // A full reference: registry/repository[:tag].
+    const colon = ref.lastIndexOf(':');
+    const tagged = colon > ref.lastIndexOf('/');
+    return { name: sanitizeIdentifier(tagged ? ref.slice(0, colon) : ref), version: tagged ? ref.slice(colon + 1) : undefined };
+  }
+}
