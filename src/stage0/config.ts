@@ -81,8 +81,8 @@ export interface RunConfig extends CommonConfig {
   hostsEntries: HostsEntries;
 }
 
-const notYet = (what: string): PodlogError =>
-  new PodlogError('ENOTSUP', `${what} is not supported yet by podlog (see README: what doesn't work yet)`);
+const notYet = (what: string, hint = "see the README's list of what does not work yet"): PodlogError =>
+  new PodlogError('ENOTSUP', `${what} is not supported yet by podlog; ${hint}`);
 
 /** Refuses what prepare cannot do yet, before anything is created. */
 export const checkPrepareSupported = (cfg: PrepareConfig): void => {
@@ -97,9 +97,9 @@ export const checkPrepareSupported = (cfg: PrepareConfig): void => {
 export const stage1RunOptions = (cfg: RunConfig): { net: 'host' | 'none'; dns: 'default' | 'host' | 'none' } => {
   const nets = cfg.net.length === 0 ? ['none'] : cfg.net;
   if (nets.length !== 1 || !['host', 'none', 'default'].includes(nets[0]!)) {
-    throw notYet(`--net=${nets.join(',')} (CNI networks; podlog has --net=host and --net=none)`);
+    throw notYet(`--net=${nets.join(',')} (CNI networks)`, 'use --net=none (loopback only) or --net=host');
   }
-  if (nets[0] === 'default') throw notYet('--net=default (a CNI network); use --net=none (loopback only) or --net=host');
+  if (nets[0] === 'default') throw notYet('--net=default (a CNI network)', 'use --net=none (loopback only) or --net=host');
   if (cfg.dnsConfMode.resolv === 'stage0' || cfg.dnsConfig.servers.length || cfg.dnsConfig.searches.length || cfg.dnsConfig.options.length || cfg.dnsConfig.domain) {
     throw notYet('--dns with servers, --dns-search, --dns-opt or --dns-domain');
   }

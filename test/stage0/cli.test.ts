@@ -84,7 +84,7 @@ test('status --wait, enter, stop and stop --force on long-running pods', async (
     const uuid = await waitForFile(uuidFile);
     t.is(d.podlog(['status', '--wait=20s', '--uuid-file', uuidFile]).status, 254, 'a running pod does not finish on its own');
     await waitForRunning(d, uuid);
-    const status = d.podlog(['status', uuid]).stdout;
+    const status = d.podlog(['status', uuid]).stdout.trim();
     t.regex(status, /^state=running\ncreated=.*\nstarted=.*\npid=\d+\nexited=false$/);
     const entered = d.podlog(['enter', uuid, '--', '/bin/sh', '-c', 'test "$(hostname)" = "podlog-$1" && exit 42', 'sh', uuid]);
     t.is(entered.status, 42, entered.stderr);
@@ -99,9 +99,11 @@ test('status --wait, enter, stop and stop --force on long-running pods', async (
     await waitForRunning(d, second);
     t.is(d.podlog(['stop', '--force', second]).status, 0);
     t.is(await forcedExit, 137);
-    const history = d.events(second).map((e) => e.type);
-    t.deepEqual(history.slice(-4), ['StopRequested', 'StopSignalled', 'AppExited', 'PodExited'].filter((type) => history.includes(type)).slice(-4));
-    t.true(history.includes('StopRequested') && history.at(-1) === 'PodExited');
+    // The stop's own outcome (StopSignalled) may lose the race with the observed exit; the exit is what counts.
+    const history = d.events(second);
+    t.deepEqual(history.find((e) => e.type === 'StopRequested')?.data, { force: true });
+    t.is(history.at(-1)?.type, 'PodExited');
+    t.deepEqual(history.at(-1)?.data, { code: 137 });
   } finally {
     d.cleanup();
   }
@@ -202,10 +204,10 @@ test('what podlog cannot do yet is refused by name, before any pod is created', 
 test('a missing stage1 binary fails the start cleanly and the pod stays runnable', (t) => {
   const d = dataDir();
   try {
-    const uuid = d.podlog(['prepare', busybox]).stdout.trim();
-    const r = d.podlog(['run-prepared', uuid], { PODLOG_STAGE1: '/nonexistent/podlog-stage1' });
+    const uuid = d.podlog(['prepare', busybox], { PODLOG_STAGE1: '/nonexistent/podlog-stage1' }).stdout.trim();
+    const r = d.podlog(['run-prepared', uuid]);
     t.is(r.status, 254);
-    t.regex(r.stderr, /stage1/);
+    t.regex(r.stderr, /stage1 entrypoint \/nonexistent\/podlog-stage1 does not exist/);
     t.is(d.pods()[0]!.state, 'prepared');
   } finally {
     d.cleanup();
