@@ -3,9 +3,11 @@
  * dir with an event log and an image store next to a canary file that nothing may touch.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { commandContext } from '../../src/events/metadata.js';
 import { openImageStore, type ImageStore } from '../../src/images/index.js';
 import { openStore } from '../../src/store/open.js';
@@ -105,4 +107,66 @@ export const entries = (dir: string): string[] => {
   } catch {
     return [];
   }
+};
+
+export interface OciLayer {
+  /** A tar file to use as the layer's content. */
+  tar: string;
+  compression?: 'none' | 'gzip' | 'zstd';
+  /** Overrides the descriptor's media type. */
+  mediaType?: string;
+}
+
+export interface OciSpec {
+  layers: OciLayer[];
+  config?: Record<string, unknown>;
+  /** Annotations of the manifest's descriptor in index.json. */
+  annotations?: Record<string, string>;
+}
+
+const MEDIA: Record<string, string> = {
+  none: 'application/vnd.oci.image.layer.v1.tar',
+  gzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  zstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+};
+
+/** Writes `content` as a blob of the layout at `dir`; returns its descriptor. */
+const putBlob = (dir: string, content: Buffer, mediaType: string): { mediaType: string; digest: string; size: number } => {
+  const hex = createHash('sha256').update(content).digest('hex');
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  writeFileSync(join(dir, 'blobs', 'sha256', hex), content);
+  return { mediaType, digest: `sha256:${hex}`, size: content.length };
+};
+
+/** Writes an OCI image layout at `dir` and returns the paths of its blobs (for tests that damage them). */
+export const makeOciLayout = (dir: string, spec: OciSpec): { layers: string[]; manifest: string } => {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  const layers = spec.layers.map((l) => {
+    const raw = readFileSync(l.tar);
+    const compression = l.compression ?? 'gzip';
+    const content =
+      compression === 'gzip' ? gzipSync(raw) : compression === 'zstd' ? spawnSync('zstd', ['-q', '-c'], { input: raw, maxBuffer: 1 << 30 }).stdout : raw;
+    return putBlob(dir, content, l.mediaType ?? MEDIA[compression]!);
+  });
+  const config = putBlob(
+    dir,
+    Buffer.from(JSON.stringify(spec.config ?? { architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: [] } })),
+    'application/vnd.oci.image.config.v1+json',
+  );
+  const manifest = putBlob(
+    dir,
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers })),
+    'application/vnd.oci.image.manifest.v1+json',
+  );
+  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ ...manifest, ...(spec.annotations ? { annotations: spec.annotations } : {}) }] }));
+  const path = (d: { digest: string }): string => join(dir, 'blobs', 'sha256', d.digest.slice('sha256:'.length));
+  return { layers: layers.map(path), manifest: path(manifest) };
+};
+
+/** A tar of a directory's contents (as a layer: names relative to it). */
+export const tarDir = (dir: string, out: string): string => {
+  const r = spawnSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-C', dir, '-cf', out, '.']);
+  if (r.status !== 0) throw new Error(`tar: ${r.stderr.toString()}`);
+  return out;
 };

@@ -3,6 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PodlogError } from '../../src/errors.js';
+import type { ImageManifest } from '../../src/images/aci-manifest.js';
+import { dependencyChain } from '../../src/images/dependencies.js';
+import type { ImageRecord } from '../../src/images/index-projection.js';
+import { findById } from '../../src/images/resolve.js';
+import { treeStoreIdOf } from '../../src/images/tree-store.js';
 import { treeHash } from '../../src/native.js';
 import { aciPath } from '../helpers/fixtures.js';
 import { entries, makeAci, manifestFor, sandbox } from './helpers.js';
@@ -103,5 +108,88 @@ test("render refuses images without rkt's os/arch labels, with rkt's messages", 
     t.regex(e.message, message, name);
     t.is(e.exitCode, 254);
   }
+  await s.cleanup();
+});
+
+const record = (id: string, name: string, position: number): ImageRecord => ({
+  id, format: 'aci', name, labels: [], size: 0, compression: 'none', source: '', importedAt: '', position,
+});
+
+test("id prefixes: rkt's ambiguous image ID", (t) => {
+  const a = record(`sha512-ab${'0'.repeat(62)}`, 'a', 1);
+  const b = record(`sha512-ab${'1'.repeat(62)}`, 'b', 2);
+  const index = { images: new Map([[a.id, a], [b.id, b]]), trees: new Map() };
+  t.throws(() => findById(index, 'sha512-ab'), { message: 'ambiguous image ID' });
+  t.is(findById(index, 'sha512-ab1').id, b.id);
+  t.is(findById(index, `${a.id}${'f'.repeat(64)}`).id, a.id, 'a full appc id names the image by its key');
+  t.throws(() => findById(index, 'sha512-'), { message: 'image ID too short' });
+});
+
+test("the dependency chain is rkt's createDepList order: A→[B,C], C→[D] gives A, C, D, B", (t) => {
+  const images = ['a', 'b', 'c', 'd'].map((n, i) => record(`sha512-${String(i).repeat(64)}`, `example.com/${n}`, i));
+  const index = { images: new Map(images.map((i) => [i.id, i])), trees: new Map() };
+  const deps: Record<string, string[]> = { 'example.com/a': ['example.com/b', 'example.com/c'], 'example.com/c': ['example.com/d'] };
+  const manifestOf = (i: ImageRecord): ImageManifest => ({
+    acKind: 'ImageManifest', acVersion: '0.8.11', name: i.name, dependencies: (deps[i.name] ?? []).map((imageName) => ({ imageName })),
+  });
+  const chain = dependencyChain(index, images[0]!, manifestOf);
+  t.deepEqual(chain.map((c) => [c.image.name, c.level]), [['example.com/a', 0], ['example.com/c', 1], ['example.com/d', 2], ['example.com/b', 1]]);
+  deps['example.com/d'] = ['example.com/a'];
+  t.throws(() => dependencyChain(index, images[0]!, manifestOf), { message: /dependency cycle/ });
+});
+
+test('an image with a dependency renders on top of it, with the base pathWhitelist applied', async (t) => {
+  const s = await sandbox();
+  const base = await s.images.importFile(
+    makeAci(s.input('base.aci'), {
+      manifest: manifestFor('example.com/base', { labels: [{ name: 'version', value: '1' }, { name: 'os', value: 'linux' }, { name: 'arch', value: 'amd64' }], pathWhitelist: ['/bin/busybox', '/bin/sh', '/etc/passwd'] }),
+    }),
+  );
+  const app = await s.images.importFile(
+    makeAci(s.input('app.aci'), {
+      manifest: manifestFor('example.com/app', { dependencies: [{ imageName: 'example.com/base', labels: [{ name: 'version', value: '1' }] }] }),
+      busybox: false,
+      files: { 'app/hello': 'hello from the app\n', 'etc/passwd': 'app:x:0:0::/:/bin/sh\n' },
+    }),
+  );
+  const { treeStoreId, path } = await s.images.render(app.id);
+  t.is(treeStoreId, treeStoreIdOf([app.id, base.id]));
+  const rootfs = join(path, 'rootfs');
+  t.is(readFileSync(join(rootfs, 'app', 'hello'), 'utf8'), 'hello from the app\n');
+  t.is(readFileSync(join(rootfs, 'etc', 'passwd'), 'utf8'), 'app:x:0:0::/:/bin/sh\n', 'the upper image wins');
+  t.false(existsSync(join(rootfs, 'etc', 'group')), 'not in the base whitelist');
+  t.false(existsSync(join(rootfs, 'bin', 'ls')), 'not in the base whitelist');
+  t.is(spawnSync(join(rootfs, 'bin', 'busybox'), ['echo', 'ok'], { encoding: 'utf8' }).stdout, 'ok\n');
+  t.like((await s.events.readAll({ types: ['TreeRendered'] })).find((e) => e.data.treeStoreId === treeStoreId)!.data, { images: [app.id, base.id] });
+  await s.cleanup();
+});
+
+test('a dependency missing from the store: the image imports, and rendering it names what is missing', async (t) => {
+  const s = await sandbox();
+  const app = await s.images.importFile(
+    makeAci(s.input('app.aci'), { manifest: manifestFor('example.com/app', { dependencies: [{ imageName: 'example.com/nowhere' }] }), busybox: false }),
+  );
+  const e = await refusal(s.images.render(app.id));
+  t.regex(e.message, /depends on "example.com\/nowhere", which is not in the store; fetch it first/);
+  await s.cleanup();
+});
+
+test('invalid manifests are refused at import, naming the file and the field; nothing is stored', async (t) => {
+  const s = await sandbox();
+  const cases: Array<[string, Record<string, unknown> | string, RegExp]> = [
+    ['bad-name', manifestFor('Not A Name'), /bad-name.aci: invalid image manifest: name "Not A Name" is not a valid AC identifier/],
+    ['bad-label', manifestFor('example.com/x', { labels: [{ name: 'Bad Label', value: 'x' }] }), /label name "Bad Label" is not a valid AC identifier/],
+    ['twice', manifestFor('example.com/x', { labels: [{ name: 'os', value: 'linux' }, { name: 'os', value: 'linux' }] }), /label "os" appears twice/],
+    ['no-user', manifestFor('example.com/x', { app: { exec: ['/bin/sh'], group: '0' } }), /app.user is required/],
+    ['relative-wd', manifestFor('example.com/x', { app: { user: '0', group: '0', workingDirectory: 'tmp' } }), /app.workingDirectory "tmp" is not an absolute path/],
+    ['bad-version', manifestFor('example.com/x', { acVersion: 'one' }), /acVersion "one" is not a semantic version/],
+  ];
+  for (const [name, manifest, message] of cases) {
+    const e = await refusal(s.images.importFile(makeAci(s.input(`${name}.aci`), { manifest, busybox: false })));
+    t.is(e.code, 'EBADMANIFEST', name);
+    t.regex(e.message, message, name);
+  }
+  for (const d of ['blob', 'tree', 'imageManifest', 'tmp']) t.deepEqual(entries(join(s.dataDir, 'cas', d)), [], d);
+  s.assertContained();
   await s.cleanup();
 });
