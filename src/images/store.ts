@@ -18,7 +18,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { imageStream, treeStream, type ImageEventData, type ImageEventType } from '../events/images.js';
 import { newMetadata, type CommandContext } from '../events/metadata.js';
-import { extractLayers, readImage, renderImages, treeHash } from '../native.js';
+import { extractLayers, readImage, renderImages, treeHash, type ChainImage } from '../native.js';
 import { WrongExpectedVersion, type EventStore, type ExpectedVersion } from '../store/port.js';
 import { checkOsArch, parseImageManifest, type ImageManifest } from './aci-manifest.js';
 import { dependencyChain, type ChainEntry } from './dependencies.js';
@@ -91,7 +91,6 @@ interface Staged {
   /** The tree rendered to check the content; installed when it is the image's real tree. */
   tree: StagedTree;
   treeStoreId: string | undefined;
-  chain: ImageRecord[];
   /** Removes what `place` did not take. */
   cleanup: () => void;
 }
@@ -110,8 +109,8 @@ const checkExpected = (expected: string | undefined, key: string, fullId: string
   if (actual !== expected.toLowerCase()) throw new PodlogError('EDIGEST', `${shown}: image hash does not match expected (${actual} != ${expected})`);
 };
 
-/** The record an image will have, for resolving its dependencies before it is recorded. */
-const unrecorded = (data: ImageEventData['ImageImported']): ImageRecord => ({ ...data, importedAt: '', position: Infinity });
+const renderFill = (images: ChainImage[]): Fill => async (rootfs) => (await renderImages(images, rootfs)).stats.bytes;
+const layersFill = (layers: string[]): Fill => async (rootfs) => (await extractLayers(layers, rootfs)).bytes;
 
 export class Store implements ImageStore {
   readonly layout: StoreLayout;
@@ -182,44 +181,44 @@ export class Store implements ImageStore {
     }
   }
 
-  /** Checks an ACI (a private copy at `file`; `shown` names it in messages) and stores it. */
+  /**
+   * Checks an ACI (a private copy at `file`; `shown` names it in messages) and stores it. The archive
+   * is hashed and checked while its content is rendered alone, in parallel (the two take as long and
+   * use a core each). That render is the image's tree when the image needs nothing else (no
+   * dependencies, no pathWhitelist); otherwise it only checked the content, and the tree is rendered
+   * on first use.
+   */
   private async importAci(file: string, shown: string, { source, expectedId, progress }: Settled): Promise<ImageRecord> {
-    progress.start('checking');
-    const info = await readImage(file)
-      .catch((e: unknown) => {
-        throw about(e, shown, file);
-      })
-      .finally(() => progress.done());
-    checkExpected(expectedId, info.key, info.id, shown);
-    const manifest = parseImageManifest(info.manifest, shown);
-    const existing = await this.stored(info.key);
-    if (existing) return existing;
-    const data: ImageEventData['ImageImported'] = {
-      id: info.key, format: 'aci', name: manifest.name, labels: manifest.labels ?? [], size: info.size, compression: info.compression, source,
-    };
-    const self = unrecorded(data);
-    // The image's real tree needs its dependencies; without them, its own content is checked alone.
-    let chain: ChainEntry[] = [];
+    progress.start('checking and rendering');
+    const [checked, rendered] = await Promise.allSettled([
+      readImage(file),
+      stageTree(this.layout, renderFill([{ path: file, pathWhitelist: [], level: 0 }])),
+    ]);
+    progress.done();
+    const tree = rendered.status === 'fulfilled' ? rendered.value : undefined;
     try {
-      chain = dependencyChain(await this.index(), self, (i) => (i.id === info.key ? manifest : this.storedManifest(i)));
+      if (checked.status === 'rejected') throw checked.reason;
+      if (rendered.status === 'rejected') throw rendered.reason;
     } catch (e) {
-      if (!isPodlogError(e) || e.code !== 'ENOENT') throw e;
+      if (tree) discardTree(tree);
+      throw about(e, shown, file);
     }
-    const images = chain.length ? chain : [{ image: self, manifest, level: 0 }];
-    const fill = this.aciFill(images, (id) => (id === info.key ? file : blobPath(this.layout, id)));
-    progress.start('rendering');
-    const tree = await stageTree(this.layout, info.key, info.manifest, fill)
-      .catch((e: unknown) => {
-        throw about(e, shown, file);
-      })
-      .finally(() => progress.done());
+    const info = checked.value;
+    let manifest: ImageManifest;
+    try {
+      checkExpected(expectedId, info.key, info.id, shown);
+      manifest = parseImageManifest(info.manifest, shown);
+    } catch (e) {
+      discardTree(tree!);
+      throw e;
+    }
+    const alone = !manifest.dependencies?.length && !manifest.pathWhitelist?.length;
     return this.importStaged({
-      data,
+      data: { id: info.key, format: 'aci', name: manifest.name, labels: manifest.labels ?? [], size: info.size, compression: info.compression, source },
       manifestText: info.manifest,
       place: () => renameSync(file, blobPath(this.layout, info.key)),
-      tree,
-      treeStoreId: chain.length ? treeStoreIdOf(chain.map((c) => c.image.id)) : undefined,
-      chain: chain.map((c) => c.image),
+      tree: tree!,
+      treeStoreId: alone ? treeStoreIdOf([info.key]) : undefined,
       cleanup: () => {},
     });
   }
@@ -244,9 +243,8 @@ export class Store implements ImageStore {
       checkExpected(expectedId, oci.id, undefined, shown);
       const manifestText = JSON.stringify(oci.manifest);
       parseImageManifest(manifestText, shown);
-      const layers = oci.layers.map((rel) => join(stage, rel));
       progress.start('rendering');
-      const tree = await stageTree(this.layout, oci.id, manifestText, async (rootfs) => (await extractLayers(layers, rootfs)).bytes)
+      const tree = await stageTree(this.layout, layersFill(oci.layers.map((rel) => join(stage, rel))))
         .catch((e: unknown) => {
           throw about(e, shown, stage);
         })
@@ -267,7 +265,6 @@ export class Store implements ImageStore {
         },
         tree,
         treeStoreId: treeStoreIdOf([oci.id]),
-        chain: [unrecorded(data)],
         cleanup: () => rmSync(stage, { recursive: true, force: true }),
       };
     } catch (e) {
@@ -298,7 +295,7 @@ export class Store implements ImageStore {
           if (!(e instanceof WrongExpectedVersion)) throw e;
         }
       }
-      if (staged.treeStoreId) await this.installStaged(staged.treeStoreId, staged.tree, [record, ...staged.chain.slice(1)]);
+      if (staged.treeStoreId) await this.installStaged(staged.treeStoreId, staged.tree, record, staged.manifestText);
       return record;
     } finally {
       discardTree(staged.tree);
@@ -313,14 +310,14 @@ export class Store implements ImageStore {
     return existsSync(record.format === 'aci' ? blobPath(this.layout, id) : ociDir(this.layout, id)) ? record : undefined;
   }
 
-  /** Installs a staged tree unless the store has it whole already. */
-  private async installStaged(treeStoreId: string, tree: StagedTree, chain: ImageRecord[]): Promise<void> {
+  /** Installs the staged tree of an image alone, unless the store has it whole already. */
+  private async installStaged(treeStoreId: string, tree: StagedTree, image: ImageRecord, manifestText: string): Promise<void> {
     await withDirLock(treeLockDir(this.layout, treeStoreId), false, async () => {
       const known = (await this.index()).trees.get(treeStoreId);
       if (known && !known.damaged && treeState(this.layout, treeStoreId) === 'ready') return;
       removeTree(this.layout, treeStoreId);
-      installTree(this.layout, tree, treeStoreId);
-      await this.recordTree(treeStoreId, chain, tree, known !== undefined);
+      installTree(this.layout, tree, treeStoreId, image.id, manifestText);
+      await this.recordTree(treeStoreId, [image], tree, known !== undefined);
     });
   }
 
@@ -366,19 +363,11 @@ export class Store implements ImageStore {
     return { chain, treeStoreId: treeStoreIdOf(chain.map((c) => c.image.id)) };
   }
 
-  /** Writes a chain's rootfs: an OCI image's layers, or ACIs (at `pathOf(id)`) with their whitelists. */
-  aciFill(chain: ChainEntry[], pathOf: (id: string) => string): Fill {
-    return async (rootfs) =>
-      (await renderImages(chain.map((c) => ({ path: pathOf(c.image.id), pathWhitelist: c.manifest.pathWhitelist ?? [], level: c.level })), rootfs)).stats.bytes;
-  }
-
+  /** Writes a chain's rootfs from the store: an OCI image's layers, or ACIs with their whitelists. */
   fill(chain: ChainEntry[]): Fill {
     const top = chain[0]!.image;
-    if (top.format === 'oci') {
-      const layers = layerFiles(ociDir(this.layout, top.id));
-      return async (rootfs) => (await extractLayers(layers, rootfs)).bytes;
-    }
-    return this.aciFill(chain, (id) => blobPath(this.layout, id));
+    if (top.format === 'oci') return layersFill(layerFiles(ociDir(this.layout, top.id)));
+    return renderFill(chain.map((c) => ({ path: blobPath(this.layout, c.image.id), pathWhitelist: c.manifest.pathWhitelist ?? [], level: c.level })));
   }
 
   async render(imageId: string): Promise<RenderResult> {
@@ -414,12 +403,12 @@ export class Store implements ImageStore {
     }
     for (const c of chain) await this.checkContent(c.image);
     const top = chain[0]!;
-    const staged = await stageTree(l, top.image.id, readFileSync(manifestPath(l, top.image.id), 'utf8'), this.fill(chain)).catch((e: unknown) => {
+    const staged = await stageTree(l, this.fill(chain)).catch((e: unknown) => {
       throw about(e, `image ${top.image.id}`);
     });
     try {
       removeTree(l, treeStoreId);
-      installTree(l, staged, treeStoreId);
+      installTree(l, staged, treeStoreId, top.image.id, readFileSync(manifestPath(l, top.image.id), 'utf8'));
     } finally {
       discardTree(staged);
     }

@@ -57,20 +57,17 @@ export interface StagedTree {
 export type Fill = (rootfs: string) => Promise<number>;
 
 /**
- * Builds a tree in a fresh staging directory: `fill` writes the rootfs, then manifest, hash, image and
- * rendered are written. Nothing is synced (see the module comment). On failure nothing is left.
+ * Builds a tree's rootfs in a fresh staging directory with `fill`, and hashes it. Nothing is synced
+ * (see the module comment). On failure nothing is left.
  */
-export const stageTree = async (l: StoreLayout, topImageId: string, manifestText: string, fill: Fill): Promise<StagedTree> => {
+export const stageTree = async (l: StoreLayout, fill: Fill): Promise<StagedTree> => {
   mkdirSync(l.tmp, { recursive: true, mode: 0o700 });
   const dir = join(l.tmp, `tree-${process.pid}-${randomBytes(4).toString('hex')}`);
   try {
     mkdirSync(dir, { mode: 0o700 });
     const size = await fill(join(dir, 'rootfs'));
-    writeFileSync(join(dir, 'manifest'), manifestText);
+    // The tree hash skips the files written at install, so it can be computed before the image is known.
     const hash = await treeHash(dir);
-    writeFileSync(join(dir, 'hash'), hash);
-    writeFileSync(join(dir, 'image'), topImageId);
-    writeFileSync(join(dir, 'rendered'), bootId());
     return { dir, hash, size };
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
@@ -78,9 +75,16 @@ export const stageTree = async (l: StoreLayout, topImageId: string, manifestText
   }
 };
 
-/** Renames a staged tree into the tree store; the caller holds the tree's lock and removed what was there. */
-export const installTree = (l: StoreLayout, staged: StagedTree, treeStoreId: string): void => {
+/**
+ * Writes a staged tree's manifest, hash, image and rendered files and renames it into the tree store;
+ * the caller holds the tree's lock and removed what was there.
+ */
+export const installTree = (l: StoreLayout, staged: StagedTree, treeStoreId: string, topImageId: string, manifestText: string): void => {
   if (!TREE_STORE_ID.test(treeStoreId)) throw new PodlogError('EINVAL', `${JSON.stringify(treeStoreId)} is not a tree store id`);
+  writeFileSync(join(staged.dir, 'manifest'), manifestText);
+  writeFileSync(join(staged.dir, 'hash'), staged.hash);
+  writeFileSync(join(staged.dir, 'image'), topImageId);
+  writeFileSync(join(staged.dir, 'rendered'), bootId());
   mkdirSync(l.trees, { recursive: true, mode: 0o750 });
   // Not synced: a rename lost in a crash leaves the tree absent, and the next render makes it again.
   renameSync(staged.dir, treeDir(l, treeStoreId));
