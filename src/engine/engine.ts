@@ -12,6 +12,7 @@ import { WrongExpectedVersion, type EventStore, type RecordedEvent } from '../st
 import { crashPoint } from './crash.js';
 import type { EffectInterpreter, Outcome } from './effects.js';
 import { foldPod, initialPod, machineEvent, rktStateOf, stateOf, step, type PodSnapshot } from './fold.js';
+import { POD_LIST, POD_LIST_SCHEMA, rowSnapshot, type PodRow } from './pod-list.js';
 import { podStream, uuidOfStream } from './streams.js';
 
 export interface PodView {
@@ -51,10 +52,13 @@ export class PodEngine {
     private readonly ctx: CommandContext,
   ) {}
 
+  /** The pod now: its pod list row (a snapshot) folded forward with the events after it. */
   async load(uuid: string): Promise<PodView> {
-    const events = await this.store.readStream(podStream(uuid));
-    const snapshot = foldPod(initialPod(uuid), events);
-    return viewOf(uuid, events.length === 0 ? 0 : events[events.length - 1]!.version, snapshot);
+    const saved = await this.store.loadProjectionRow<PodRow>(POD_LIST, uuid);
+    const row = saved?.schema === POD_LIST_SCHEMA ? saved.row : undefined;
+    const events = await this.store.readStream(podStream(uuid), { from: (row?.version ?? 0) + 1 });
+    const snapshot = foldPod(row ? rowSnapshot(row) : initialPod(uuid), events);
+    return viewOf(uuid, events.length === 0 ? (row?.version ?? 0) : events[events.length - 1]!.version, snapshot);
   }
 
   /** The events of a pod's stream, for the reconciler and the inspection tools. */

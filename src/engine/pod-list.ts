@@ -21,7 +21,7 @@ export interface PodRow {
 
 export const POD_LIST = 'pods';
 /** Rows folded by another machine version are not trusted: the projection rebuilds. */
-const SCHEMA = `pod-machine-v${POD_MACHINE_VERSION}`;
+export const POD_LIST_SCHEMA = `pod-machine-v${POD_MACHINE_VERSION}`;
 const BATCH = 5000;
 
 export const rowSnapshot = (row: PodRow): PodSnapshot => restorePod(row.state, row.context);
@@ -30,7 +30,7 @@ export const rowSnapshot = (row: PodRow): PodSnapshot => restorePod(row.state, r
 export const catchUpPodList = async (store: EventStore): Promise<Map<string, PodRow>> => {
   for (;;) {
     const saved = await store.loadProjection<PodRow>(POD_LIST);
-    const reset = saved.schema !== SCHEMA;
+    const reset = saved.schema !== POD_LIST_SCHEMA;
     const rows = reset ? new Map<string, PodRow>() : saved.rows;
     const snapshots = new Map<string, PodSnapshot>();
     const upserts = new Map<string, PodRow>();
@@ -54,7 +54,7 @@ export const catchUpPodList = async (store: EventStore): Promise<Map<string, Pod
       if (events.length < BATCH) break;
     }
     if (upserts.size === 0 && !reset) return rows;
-    const stored = await store.saveProjection({ name: POD_LIST, schema: SCHEMA, expectedCheckpoint: saved.checkpoint, checkpoint, upserts, reset });
+    const stored = await store.saveProjection({ name: POD_LIST, schema: POD_LIST_SCHEMA, expectedCheckpoint: saved.checkpoint, checkpoint, upserts, reset });
     if (stored) return rows;
     // Another process caught up first; its rows are as good as ours: read them again.
   }

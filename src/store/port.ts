@@ -119,6 +119,8 @@ export interface EventStore {
    */
   waitForChange(after: number, signal: AbortSignal): Promise<void>;
   loadProjection<Row>(name: string): Promise<ProjectionState<Row>>;
+  /** One row of a projection, with the projection's schema (undefined if there is no such row). */
+  loadProjectionRow<Row>(name: string, key: string): Promise<{ schema: string; row: Row } | undefined>;
   saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -236,6 +236,7 @@ export class SqliteEventStore implements EventStore {
     projection: Stmt;
     projectionCheckpoint: Stmt;
     projectionRows: Stmt;
+    projectionRow: Stmt;
     deleteRows: Stmt;
     deleteRow: Stmt;
     upsertRow: Stmt;
@@ -273,6 +274,7 @@ export class SqliteEventStore implements EventStore {
       projection: p('SELECT schema, checkpoint FROM projections WHERE name = ?').raw(),
       projectionCheckpoint: p('SELECT checkpoint FROM projections WHERE name = ?').pluck(),
       projectionRows: p('SELECT key, row FROM projection_rows WHERE name = ?').raw(),
+      projectionRow: p('SELECT p.schema, r.row FROM projection_rows r JOIN projections p ON p.name = r.name WHERE r.name = ? AND r.key = ?').raw(),
       deleteRows: p('DELETE FROM projection_rows WHERE name = ?'),
       deleteRow: p('DELETE FROM projection_rows WHERE name = ? AND key = ?'),
       upsertRow: p(
@@ -512,6 +514,12 @@ export class SqliteEventStore implements EventStore {
     const map = new Map<string, Row>();
     for (const r of rows) map.set(r[0], JSON.parse(r[1]) as Row);
     return { checkpoint: head?.[1] ?? 0, schema: head?.[0] ?? '', rows: map };
+  }
+
+  async loadProjectionRow<Row>(name: string, key: string): Promise<{ schema: string; row: Row } | undefined> {
+    this.live();
+    const found = this.run(() => this.s.projectionRow.get(name, key) as [string, string] | undefined);
+    return found === undefined ? undefined : { schema: found[0], row: JSON.parse(found[1]) as Row };
   }
 
   async saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean> {

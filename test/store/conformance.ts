@@ -463,6 +463,14 @@ export const conformance = (test: TestFn, makeStore: MakeStore, options: Conform
     t.deepEqual((await h.store.readAll({ after: head })).map((e) => e.stream), ['pod-x']);
   });
 
+  it('projections: one row loads alone, with the projection schema', async (t, { store }) => {
+    t.is(await store.loadProjectionRow('pods', 'p1'), undefined);
+    t.true(await store.saveProjection({ name: 'pods', schema: 'v7', expectedCheckpoint: 0, checkpoint: 3, upserts: new Map([['p1', { state: 'running' }], ['p2', { state: 'exited' }]]) }));
+    t.deepEqual(await store.loadProjectionRow('pods', 'p2'), { schema: 'v7', row: { state: 'exited' } });
+    t.is(await store.loadProjectionRow('pods', 'p3'), undefined);
+    t.is(await store.loadProjectionRow('other', 'p1'), undefined);
+  });
+
   it('projections: an absent projection loads empty at checkpoint 0', async (t, { store }) => {
     const p = await store.loadProjection<{ state: string }>('pods');
     t.is(p.checkpoint, 0);
