@@ -29,5 +29,5 @@ export const unsyncedSinceReboot = (l: StoreLayout, id: string): boolean => {
   }
 };
 
-/** The content was read back and matched its digest: it is on disk. */
-export const markDurableImage = (l: StoreLayout, id: string): void => rmSync(markerPath(l, id), { force: true });
+/** Drops the tag: the content was read back and matched its digest (so it is on disk), or is gone. */
+export const clearUnsynced = (l: StoreLayout, id: string): void => rmSync(markerPath(l, id), { force: true });

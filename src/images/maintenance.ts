@@ -13,7 +13,7 @@ import { extractImage, extractLayers } from '../native.js';
 import type { ImageRecord } from './index-projection.js';
 import { blobPath, manifestPath, ociDir, treeLockDir } from './layout.js';
 import { withDirLock, withPrepareLock } from './locks.js';
-import { markDurableImage } from './durability.js';
+import { clearUnsynced } from './durability.js';
 import { describeName, findById, findByName, guessRef } from './resolve.js';
 import { about, layerFiles, type Store } from './store.js';
 import { removeTree } from './tree-store.js';
@@ -33,7 +33,7 @@ const deleteContent = (store: Store, id: string): void => {
   rmSync(blobPath(l, id), { force: true });
   rmSync(ociDir(l, id), { recursive: true, force: true });
   rmSync(manifestPath(l, id), { force: true });
-  markDurableImage(l, id);
+  clearUnsynced(l, id);
 };
 
 const removeImage = async (store: Store, image: ImageRecord, reason: 'rm' | 'gc'): Promise<void> => {

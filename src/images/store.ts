@@ -22,7 +22,7 @@ import { extractLayers, readImage, renderImages, treeHash, type ChainImage } fro
 import { WrongExpectedVersion, type EventStore, type ExpectedVersion } from '../store/port.js';
 import { checkOsArch, parseImageManifest, type ImageManifest } from './aci-manifest.js';
 import { dependencyChain, type ChainEntry } from './dependencies.js';
-import { markDurableImage, markUnsynced, unsyncedSinceReboot } from './durability.js';
+import { clearUnsynced, markUnsynced, unsyncedSinceReboot } from './durability.js';
 import { cachedImageId, fileIdentity, rememberImageId } from './file-cache.js';
 import { catchUpImageIndex, type ImageIndex, type ImageRecord, type TreeRecord } from './index-projection.js';
 import { blobPath, manifestPath, ociDir, storeLayout, treeDir, treeLockDir, type StoreLayout } from './layout.js';
@@ -430,7 +430,7 @@ export class Store implements ImageStore {
     if (info.key !== image.id) {
       throw new PodlogError('EDAMAGED', `image ${image.id}: the stored image no longer matches its id (it hashes to ${info.key}); remove it and fetch it again`);
     }
-    markDurableImage(l, image.id);
+    clearUnsynced(l, image.id);
   }
 }
 

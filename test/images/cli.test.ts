@@ -67,6 +67,18 @@ test('every hostile or broken ACI: exit 254, a message naming the file and the p
   await s.cleanup();
 });
 
+test('a broken OCI layout via the CLI: exit 254, the layout and the blob named, nothing stored', async (t) => {
+  const s = await sandbox();
+  const layout = s.input('tampered-oci');
+  const { layers } = makeOciLayout(layout, { layers: [{ tar: hostile('layer-base.tar') }] });
+  writeFileSync(layers[0]!, 'not the layer any more');
+  const r = await podlog(s.dataDir, ['fetch', layout]);
+  t.is(r.status, 254);
+  t.regex(r.stderr, new RegExp(`^podlog: ${layout}: layer sha256:[0-9a-f]{64} does not match its digest`));
+  await assertNothingStored(t, s, 'tampered OCI layer');
+  await s.cleanup();
+});
+
 test('a symlink replaced by a directory: refused in an ACI (duplicate), neutralised across OCI layers', async (t) => {
   const s = await sandbox();
   const aci = makeAci(s.input('swap.aci'), { manifest: manifestFor('example.com/swap'), busybox: false });

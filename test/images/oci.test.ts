@@ -100,6 +100,8 @@ test('an OCI layout tar imports like its directory, with the same id', async (t)
   const fromDir = await s.images.importFile(layout);
   const tar = tarDir(layout, s.input('layout.tar'));
   t.is((await s.images.importFile(tar)).id, fromDir.id);
+  spawnSync('gzip', ['-k', tar]);
+  t.is((await s.images.importFile(`${tar}.gz`)).id, fromDir.id, 'gzip-compressed too');
   t.is((await s.events.readAll({ types: ['ImageImported'] })).length, 1);
   await s.cleanup();
 });

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PodlogError } from '../../src/errors.js';
 import type { ImageManifest } from '../../src/images/aci-manifest.js';
@@ -191,5 +191,40 @@ test('invalid manifests are refused at import, naming the file and the field; no
   }
   for (const d of ['blob', 'tree', 'imageManifest', 'tmp']) t.deepEqual(entries(join(s.dataDir, 'cas', d)), [], d);
   s.assertContained();
+  await s.cleanup();
+});
+
+test('a tree rendered in an earlier boot without a sync is checked once before use, and re-rendered if damaged', async (t) => {
+  const s = await sandbox();
+  const image = await s.images.resolve(aciPath('busybox-gzip'));
+  const { path } = await s.images.render(image.id);
+  // As if the machine had rebooted since the render.
+  writeFileSync(join(path, 'rendered'), 'an-earlier-boot');
+  await s.images.render(image.id);
+  t.is(readFileSync(join(path, 'rendered'), 'utf8'), '', 'checked and marked durable');
+  writeFileSync(join(path, 'rendered'), 'an-earlier-boot');
+  writeFileSync(join(path, 'rootfs', 'etc', 'hostname'), 'lost in the crash');
+  await s.images.render(image.id);
+  t.is(readFileSync(join(path, 'rootfs', 'etc', 'hostname'), 'utf8'), 'podlog-fixture\n');
+  t.deepEqual((await s.events.readAll({ streamPrefix: 'tree-' })).map((e) => e.type), ['TreeRendered', 'TreeDamaged', 'TreeRendered']);
+  await s.cleanup();
+});
+
+test('an image stored in an earlier boot without a sync is hashed again before a render trusts it', async (t) => {
+  const s = await sandbox();
+  const image = await s.images.resolve(aciPath('busybox-plain'));
+  const { path } = await s.images.render(image.id);
+  rmSync(path, { recursive: true });
+  const marker = join(s.dataDir, 'cas', 'unsynced', image.id);
+  writeFileSync(marker, 'an-earlier-boot');
+  // Damage the stored image as a power loss could.
+  const blob = join(s.dataDir, 'cas', 'blob', image.id);
+  const bytes = readFileSync(blob);
+  bytes[bytes.length - 2000] ^= 0xff;
+  writeFileSync(blob, bytes);
+  const e = await refusal(s.images.render(image.id));
+  t.is(e.code, 'EDAMAGED');
+  t.regex(e.message, /no longer matches its id/);
+  t.false(existsSync(path));
   await s.cleanup();
 });
