@@ -11,7 +11,7 @@ import { podStream } from '../src/engine/streams.js';
 import type { EventStore } from '../src/store/port.js';
 import { repoRoot } from './helpers/fixtures.js';
 import { tempDataDir } from './helpers/store.js';
-import { prepareData, START } from './engine/samples.js';
+import { ranAndExited } from './engine/samples.js';
 
 const podlog = (args: string[]) => spawnSync(join(repoRoot, 'bin/podlog'), args, { encoding: 'utf8' });
 const recordOnly: EffectInterpreter = { run: async () => [], reconcile: async () => [] };
@@ -19,19 +19,7 @@ const recordOnly: EffectInterpreter = { run: async () => [], reconcile: async ()
 /** A pod that ran and exited with 3, written through the engine. */
 const exitedPod = async (store: EventStore, uuid = uuidv4()): Promise<string> => {
   const engine = new PodEngine(store, recordOnly, commandContext(['podlog', 'run', 'busybox']));
-  const steps = [
-    ['PrepareRequested', prepareData(uuid)],
-    ['ImageRenderRequested', { app: 'a', image: 'busybox' }],
-    ['ImageRendered', { app: 'a', imageId: 'sha512-a', treeStoreId: 'deps-sha512-a' }],
-    ['OverlayPrepareRequested', {}],
-    ['OverlayPrepared', {}],
-    ['PodPrepared', {}],
-    ['Stage1StartRequested', START],
-    ['PodStarted', { pid: 4242 }],
-    ['AppExited', { app: 'a', code: 3 }],
-    ['PodExited', { code: 3 }],
-  ] as const;
-  for (const [type, data] of steps) await engine.record(uuid, type, data as never);
+  for (const { type, data } of ranAndExited(uuid, 4242, 3)) await engine.record(uuid, type, data as never);
   return uuid;
 };
 

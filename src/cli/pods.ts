@@ -37,3 +37,17 @@ export const uuidArgs = (positionals: string[], uuidFile: string | undefined): s
   if (positionals.length === 0) throw new PodlogError('EUSAGE', 'UUID cannot be empty');
   return positionals;
 };
+
+/** Acts on each pod named (rkt's stop and rm): a pod's failure is reported and the others go on. */
+export const forEachPod = async (s: Stage0, inputs: string[], verb: string, act: (uuid: string) => Promise<void>): Promise<number> => {
+  let failed = 0;
+  for (const input of inputs) {
+    try {
+      await act(await resolveLivePod(s, input));
+    } catch (e) {
+      process.stderr.write(`podlog: ${verb} ${input}: ${(e as Error).message}\n`);
+      failed++;
+    }
+  }
+  return failed ? 254 : 0;
+};

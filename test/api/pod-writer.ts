@@ -6,24 +6,14 @@ import { commandContext } from '../../src/events/metadata.js';
 import { PodEngine } from '../../src/engine/engine.js';
 import type { EffectInterpreter } from '../../src/engine/effects.js';
 import { openStore } from '../../src/store/open.js';
-import { prepareData, START } from '../engine/samples.js';
+import { ranAndExited } from '../engine/samples.js';
 
 const [dir, uuid, delay] = process.argv.slice(2) as [string, string, string];
 const store = await openStore(dir);
 const recordOnly: EffectInterpreter = { run: async () => [], reconcile: async () => [] };
 const engine = new PodEngine(store, recordOnly, commandContext(['pod-writer', uuid]));
 const pause = () => new Promise((ok) => setTimeout(ok, Number(delay)));
-for (const [type, data] of [
-  ['PrepareRequested', prepareData(uuid)],
-  ['ImageRenderRequested', { app: 'a', image: 'busybox' }],
-  ['ImageRendered', { app: 'a', imageId: 'sha512-a', treeStoreId: 'deps-sha512-a' }],
-  ['OverlayPrepareRequested', {}],
-  ['OverlayPrepared', {}],
-  ['PodPrepared', {}],
-  ['Stage1StartRequested', START],
-  ['PodStarted', { pid: process.pid }],
-  ['PodExited', { code: 0 }],
-] as const) {
+for (const { type, data } of ranAndExited(uuid, process.pid, 0)) {
   await engine.record(uuid, type, data as never);
   await pause();
 }

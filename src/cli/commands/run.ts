@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { PodlogError } from '../../errors.js';
 import { prepare as prepareStage0 } from '../../stage0/prepare.js';
 import { run as runStage0, runPrepared as runPreparedStage0 } from '../../stage0/run.js';
+import type { Stage0 } from '../../stage0/session.js';
 import { out, type Command, type Invocation } from '../command.js';
 import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
 import { configFrom, parseRunFlags } from '../run-flags.js';
@@ -14,6 +15,12 @@ const savingUuid = (file: string | undefined) => (uuid: string) => {
   if (file !== undefined) writeFileSync(file, uuid);
 };
 
+/** The pod's configuration from the flags, and the hook that saves its UUID as soon as it exists. */
+const podConfig = (inv: Invocation, s: Stage0) => {
+  const flags = parseRunFlags(inv.positionals);
+  return { cfg: configFrom(flags, inv.dir, s.store, inv.debug), hooks: { created: savingUuid(flags.flags.get('uuid-file-save')?.at(-1)) } };
+};
+
 export const run: Command = {
   name: 'run',
   summary: 'Run image(s) in a new pod; exits with the pod\'s code',
@@ -21,10 +28,9 @@ export const run: Command = {
   options: {},
   raw: true,
   run: (inv: Invocation) =>
-    withStage0(inv, async (s) => {
-      const flags = parseRunFlags(inv.positionals);
-      const cfg = configFrom(flags, inv.dir, s.store, inv.debug);
-      return runStage0(s, cfg, { created: savingUuid(flags.flags.get('uuid-file-save')?.at(-1)) });
+    withStage0(inv, (s) => {
+      const { cfg, hooks } = podConfig(inv, s);
+      return runStage0(s, cfg, hooks);
     }),
 };
 
@@ -36,10 +42,8 @@ export const prepare: Command = {
   raw: true,
   run: (inv: Invocation) =>
     withStage0(inv, async (s) => {
-      const flags = parseRunFlags(inv.positionals);
-      const cfg = configFrom(flags, inv.dir, s.store, inv.debug);
-      const uuid = await prepareStage0(s, cfg, { created: savingUuid(flags.flags.get('uuid-file-save')?.at(-1)) });
-      out(uuid);
+      const { cfg, hooks } = podConfig(inv, s);
+      out(await prepareStage0(s, cfg, hooks));
       return 0;
     }),
 };
