@@ -22,17 +22,26 @@ export const dataDir = (): DataDir => {
   const dir = mkdtempSync(join(tmpdir(), 'podlog-e2e-'));
   const podlog = (args: string[], env: Record<string, string> = {}) =>
     spawnSync(podlogBin, ['--dir', dir, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 60_000 });
+  const started: ReturnType<typeof spawn>[] = [];
   return {
     dir,
     podlog,
-    start: (args) => spawn(podlogBin, ['--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }),
+    start: (args) => {
+      const child = spawn(podlogBin, ['--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      started.push(child);
+      return child;
+    },
     pods: () => JSON.parse(podlog(['list', '--format', 'json']).stdout),
     events: (pod) =>
       podlog(['events', '--json', ...(pod ? ['--pod', pod] : [])])
         .stdout.split('\n')
         .filter((l) => l !== '')
         .map((l) => JSON.parse(l)),
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+    cleanup: () => {
+      // A failed test must not leave its pods running: `podlog run` passes SIGTERM on to its pod.
+      for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 };
 
