@@ -29,7 +29,7 @@ const human = (ms: number): string => {
   return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
 };
 
-export const gc = async (s: Stage0, options: GcOptions, now = Date.now()): Promise<GcReport> => {
+export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   const report: GcReport = { lines: [], errors: [] };
   const attempt = async (uuid: string, what: string, fn: () => Promise<unknown>) => {
     try {
@@ -42,7 +42,7 @@ export const gc = async (s: Stage0, options: GcOptions, now = Date.now()): Promi
 
   await reconcilePods(s.engine, s.effects, s.dataDir, (await catchUpPodList(s.store)).values());
   for (const row of (await catchUpPodList(s.store)).values()) {
-    const expired = row.state === 'prepared' && Date.parse(row.context.preparedAt ?? '') + options.expirePreparedMs <= now;
+    const expired = row.state === 'prepared' && Date.parse(row.context.preparedAt ?? '') + options.expirePreparedMs <= Date.now();
     if (MARKABLE[row.state] || expired) {
       await attempt(row.uuid, `Moving pod to ${row.state === 'exited' ? 'exited garbage' : 'garbage'}:`, () =>
         s.engine.record(row.uuid, 'PodMarkedGarbage', { reason: expired ? 'expired' : 'gc' }),
@@ -54,7 +54,8 @@ export const gc = async (s: Stage0, options: GcOptions, now = Date.now()): Promi
   s.effects.snapshotMounts();
   for (const row of (await catchUpPodList(s.store)).values()) {
     if (row.state !== 'exitedGarbage' && row.state !== 'garbage') continue;
-    const since = now - Date.parse(row.context.markedGarbageAt ?? '');
+    // Measured now, after this run's own marks: --grace-period=0 sweeps what it just marked.
+    const since = Date.now() - Date.parse(row.context.markedGarbageAt ?? '');
     if (row.state === 'exitedGarbage' && since < options.gracePeriodMs) {
       report.lines.push(`Pod ${row.uuid} still within grace period (${human(options.gracePeriodMs)})`);
       continue;
