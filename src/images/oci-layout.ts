@@ -48,8 +48,20 @@ const DIGEST = /^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/;
 /** Go's GOARCH for this host, as OCI platforms spell it. */
 const HOST_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
 
-export interface StagedOci {
+/** The image a layout holds, as far as its manifest tells. */
+export interface OciImage {
+  /** `sha512-` and 64 hex digits of the sha512 of the image manifest's bytes. */
   id: string;
+  /** The manifest's OCI digest. */
+  digest: string;
+  manifest: { config?: Descriptor; layers?: unknown };
+  bytes: Buffer;
+  /** Of its descriptor in index.json: where the image's name and tag come from. */
+  annotations: Record<string, string>;
+}
+
+export interface StagedOci {
+  /** The appc manifest made from the image's config. */
   manifest: ImageManifest;
   /** Layer files in the staging directory, bottom first (`layers/<n>`, relative to it). */
   layers: string[];
@@ -133,8 +145,11 @@ export class OciReader {
     return chosen;
   }
 
-  /** Reads the layout and copies what the chosen image needs into `stage`, verifying every blob. */
-  async stage(stage: string, progress: Progress): Promise<StagedOci> {
+  /**
+   * Reads `oci-layout`, `index.json` and the chosen image manifest (checked against its digest): cheap,
+   * and enough to know the image's id, so a layout whose image is stored already is not read further.
+   */
+  read(): OciImage {
     let layout: { imageLayoutVersion?: unknown };
     try {
       layout = this.parse(readFileSync(join(this.dir, 'oci-layout')), 'oci-layout');
@@ -157,10 +172,16 @@ export class OciReader {
       const nested = this.json<{ manifests?: unknown }>(chosen, 'image index').value;
       chosen = this.choose(this.descriptors(nested.manifests, `image index ${chosen.digest}`), `image index ${chosen.digest}`);
     }
-    const { value: manifest, bytes: manifestBytes } = this.json<{ config?: Descriptor; layers?: unknown }>(chosen, 'image manifest');
-    if (!manifest.config || typeof manifest.config !== 'object') throw this.fail('EBADMANIFEST', `image manifest ${chosen.digest} has no config`);
+    const { value: manifest, bytes } = this.json<{ config?: Descriptor; layers?: unknown }>(chosen, 'image manifest');
+    return { id: hashToKey(createHash('sha512').update(bytes).digest('hex')), digest: chosen.digest, manifest, bytes, annotations };
+  }
+
+  /** Copies what the image needs into `stage`, verifying every blob against its descriptor. */
+  async stage(image: OciImage, stage: string, progress: Progress): Promise<StagedOci> {
+    const { manifest, digest } = image;
+    if (!manifest.config || typeof manifest.config !== 'object') throw this.fail('EBADMANIFEST', `image manifest ${digest} has no config`);
     const config = this.json<OciConfig>(manifest.config, 'image config').value;
-    const layers = this.descriptors(manifest.layers, `image manifest ${chosen.digest}`);
+    const layers = this.descriptors(manifest.layers, `image manifest ${digest}`);
     for (const l of layers) {
       if (!LAYERS.has(l.mediaType)) throw this.fail('EBADLAYOUT', `layer ${l.digest} has media type ${JSON.stringify(l.mediaType)}, which podlog does not extract`);
     }
@@ -186,14 +207,9 @@ export class OciReader {
       staged.push(rel);
     }
     progress.done();
-    writeFileSync(join(stage, 'manifest.json'), manifestBytes);
-    const { name, version } = this.naming(annotations);
-    return {
-      id: hashToKey(createHash('sha512').update(manifestBytes).digest('hex')),
-      manifest: manifestFromConfig(config, name, version),
-      layers: staged,
-      size: total,
-    };
+    writeFileSync(join(stage, 'manifest.json'), image.bytes);
+    const { name, version } = this.naming(image.annotations);
+    return { manifest: manifestFromConfig(config, name, version), layers: staged, size: total };
   }
 
   /** The image's name and version: from the reference annotations, else from the layout's file name. */

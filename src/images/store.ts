@@ -140,7 +140,7 @@ export class Store implements ImageStore {
       throw new PodlogError('ENOENT', `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
     }
     const l = this.layout;
-    if (isDir) return this.importStaged(await this.stageOci(abs, path, this.settle(options, abs)));
+    if (isDir) return this.importOci(abs, path, this.settle(options, abs));
     const before = fileIdentity(abs);
     const cached = cachedImageId(l, abs);
     const known = cached === undefined ? undefined : await this.stored(cached);
@@ -230,17 +230,23 @@ export class Store implements ImageStore {
       await extractLayers([file], dir).catch((e: unknown) => {
         throw about(e, shown, file);
       });
-      return await this.importStaged(await this.stageOci(dir, shown, options));
+      return await this.importOci(dir, shown, options);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
 
-  private async stageOci(dir: string, shown: string, { source, expectedId, progress }: Settled): Promise<Staged> {
+  /** An OCI layout: its blobs are read, checked and staged only when its image is not stored yet. */
+  private async importOci(dir: string, shown: string, { source, expectedId, progress }: Settled): Promise<ImageRecord> {
+    const reader = new OciReader(dir, shown);
+    const image = reader.read();
+    checkExpected(expectedId, image.id, undefined, shown);
+    const known = await this.stored(image.id);
+    if (known) return known;
     const stage = scratch(this.layout, 'oci');
+    let staged: Staged;
     try {
-      const oci = await new OciReader(dir, shown).stage(stage, progress);
-      checkExpected(expectedId, oci.id, undefined, shown);
+      const oci = await reader.stage(image, stage, progress);
       const manifestText = JSON.stringify(oci.manifest);
       parseImageManifest(manifestText, shown);
       progress.start('rendering');
@@ -250,27 +256,28 @@ export class Store implements ImageStore {
         })
         .finally(() => progress.done());
       const data: ImageEventData['ImageImported'] = {
-        id: oci.id, format: 'oci', name: oci.manifest.name, labels: oci.manifest.labels ?? [], size: oci.size, compression: 'oci', source,
+        id: image.id, format: 'oci', name: oci.manifest.name, labels: oci.manifest.labels ?? [], size: oci.size, compression: 'oci', source,
       };
-      return {
+      staged = {
         data,
         manifestText,
         place: () => {
           try {
-            renameSync(stage, ociDir(this.layout, oci.id));
+            renameSync(stage, ociDir(this.layout, image.id));
           } catch (e) {
             // Stored meanwhile by another import (or left by one that died before recording it).
             if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
           }
         },
         tree,
-        treeStoreId: treeStoreIdOf([oci.id]),
+        treeStoreId: treeStoreIdOf([image.id]),
         cleanup: () => rmSync(stage, { recursive: true, force: true }),
       };
     } catch (e) {
       rmSync(stage, { recursive: true, force: true });
       throw e;
     }
+    return this.importStaged(staged);
   }
 
   /** Stores and records a staged image, then installs its tree; drops both if the image is there already. */

@@ -220,7 +220,7 @@ test('an image stored in an earlier boot without a sync is hashed again before a
   // Damage the stored image as a power loss could.
   const blob = join(s.dataDir, 'cas', 'blob', image.id);
   const bytes = readFileSync(blob);
-  bytes[bytes.length - 2000] ^= 0xff;
+  bytes.writeUInt8(bytes.readUInt8(bytes.length - 2000) ^ 0xff, bytes.length - 2000);
   writeFileSync(blob, bytes);
   const e = await refusal(s.images.render(image.id));
   t.is(e.code, 'EDAMAGED');
