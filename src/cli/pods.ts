@@ -19,10 +19,8 @@ export const withStage0 = async <T>(inv: Invocation, fn: (s: Stage0) => Promise<
 };
 
 /** A pod that still exists (deleted ones are history, for `events` and `replay`), by UUID prefix. */
-export const resolveLivePod = async (s: Stage0, input: string): Promise<string> => {
-  const rows = await catchUpPodList(s.store);
-  return matchPodUuid([...rows.values()].filter((r) => r.state !== 'deleted').map((r) => r.uuid), input);
-};
+export const resolveLivePod = async (s: Stage0, input: string): Promise<string> =>
+  matchPodUuid((await catchUpPodList(s.store)).keys(), input);
 
 /** The UUIDs a verb acts on: its arguments, or the one in --uuid-file. */
 export const uuidArgs = (positionals: string[], uuidFile: string | undefined): string[] => {

@@ -1,8 +1,9 @@
 /**
- * The pod list: one row per pod (state, apps, times, exit codes), kept incrementally from the log
- * with a checkpoint, so that `list` reads rows instead of folding every stream. A row holds the
- * machine's state and context at a stream version, which also makes it the pod's snapshot: loading
- * a pod folds only the events after it.
+ * The pod list: one row per pod that still exists (state, apps, times, exit codes), kept
+ * incrementally from the log with a checkpoint, so that `list` reads rows instead of folding every
+ * stream. A row holds the machine's state and context at a stream version, which also makes it the
+ * pod's snapshot: loading a pod folds only the events after it. A deleted pod's row is dropped, so
+ * the list costs what the live pods cost, however long the history (its stream stays in the log).
  */
 import { POD_MACHINE_VERSION, type PodContext, type PodStateName } from '../../machines/pod.js';
 import type { EventStore } from '../store/port.js';
@@ -34,6 +35,7 @@ export const catchUpPodList = async (store: EventStore): Promise<Map<string, Pod
     const rows = reset ? new Map<string, PodRow>() : saved.rows;
     const snapshots = new Map<string, PodSnapshot>();
     const upserts = new Map<string, PodRow>();
+    const deletes = new Set<string>();
     let checkpoint = reset ? 0 : saved.checkpoint;
     for (;;) {
       const events = await store.readAll({ after: checkpoint, limit: BATCH, streamPrefix: POD_STREAM_PREFIX });
@@ -47,14 +49,28 @@ export const catchUpPodList = async (store: EventStore): Promise<Map<string, Pod
         }
         snapshots.set(uuid, next);
         const updated: PodRow = { uuid, state: stateOf(next), version: e.version, position: e.position, context: next.context };
-        rows.set(uuid, updated);
-        upserts.set(uuid, updated);
+        if (updated.state === 'deleted') {
+          rows.delete(uuid);
+          upserts.delete(uuid);
+          deletes.add(uuid);
+        } else {
+          rows.set(uuid, updated);
+          upserts.set(uuid, updated);
+        }
       }
       if (events.length > 0) checkpoint = events[events.length - 1]!.position;
       if (events.length < BATCH) break;
     }
-    if (upserts.size === 0 && !reset) return rows;
-    const stored = await store.saveProjection({ name: POD_LIST, schema: POD_LIST_SCHEMA, expectedCheckpoint: saved.checkpoint, checkpoint, upserts, reset });
+    if (upserts.size === 0 && deletes.size === 0 && !reset) return rows;
+    const stored = await store.saveProjection({
+      name: POD_LIST,
+      schema: POD_LIST_SCHEMA,
+      expectedCheckpoint: saved.checkpoint,
+      checkpoint,
+      upserts,
+      deletes: [...deletes],
+      reset,
+    });
     if (stored) return rows;
     // Another process caught up first; its rows are as good as ours: read them again.
   }

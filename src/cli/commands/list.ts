@@ -37,7 +37,7 @@ export const list: Command = {
       let rows = await catchUpPodList(s.store);
       // Exits nobody waited for and intents whose process died are made true before they are shown.
       if ((await reconcilePods(s.engine, s.effects, s.dataDir, rows.values())) > 0) rows = await catchUpPodList(s.store);
-      const pods = [...rows.values()].filter((r) => r.state !== 'deleted').sort((a, b) => (a.context.createdAt ?? '').localeCompare(b.context.createdAt ?? ''));
+      const pods = [...rows.values()].sort((a, b) => (a.context.createdAt ?? '').localeCompare(b.context.createdAt ?? ''));
       if (format === 'json') {
         out(JSON.stringify(pods.map(asJson)));
         return 0;
