@@ -82,7 +82,9 @@ test('status --wait, enter, stop and stop --force on long-running pods', async (
     const child = d.start(['run', '--uuid-file-save', uuidFile, aciPath('worker')]);
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const uuid = await waitForFile(uuidFile);
-    t.is(d.podlog(['status', '--wait=20s', '--uuid-file', uuidFile]).status, 254, 'a running pod does not finish on its own');
+    const timedOut = d.podlog(['status', '--wait=1s', '--uuid-file', uuidFile]);
+    t.is(timedOut.status, 254, 'a running pod does not finish on its own');
+    t.regex(timedOut.stderr, /timeout while waiting for pod/);
     await waitForRunning(d, uuid);
     const status = d.podlog(['status', uuid]).stdout.trim();
     t.regex(status, /^state=running\ncreated=.*\nstarted=.*\npid=\d+\nexited=false$/);
