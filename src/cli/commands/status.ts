@@ -26,6 +26,10 @@ const rktStatus = (view: PodView): string[] => {
   ];
 };
 
+const failFormat = (format: string | undefined): never => {
+  throw new PodlogError('EUSAGE', `--format: unknown format ${JSON.stringify(format)} (json)`);
+};
+
 export const status: Command = {
   name: 'status',
   summary: "Print a pod's status (rkt's fields); --wait until it has finished",
@@ -38,10 +42,14 @@ export const status: Command = {
       let json = false;
       let uuidFile: string | undefined;
       const rest: string[] = [];
-      for (const a of inv.positionals) {
-        if (a === '--wait' || a.startsWith('--wait=')) wait = a.slice('--wait='.length);
-        else if (a === '--format=json') json = true;
-        else if (a.startsWith('--uuid-file=')) uuidFile = a.slice('--uuid-file='.length);
+      // --wait takes its value only after '=' (rkt's bool-or-duration flag); the others either way.
+      const args = inv.positionals;
+      for (let i = 0; i < args.length; i++) {
+        const a = args[i]!;
+        const [flag, value] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+        if (flag === '--wait') wait = value ?? '';
+        else if (flag === '--format') json = (value ?? args[++i]) === 'json' || failFormat(value ?? args[i]);
+        else if (flag === '--uuid-file') uuidFile = value ?? args[++i];
         else if (a.startsWith('--')) throw new PodlogError('EUSAGE', `status: unknown flag ${a}`);
         else rest.push(a);
       }
