@@ -6,7 +6,7 @@
  * not history and records no events.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreLayout } from './layout.js';
 
@@ -43,4 +43,23 @@ export const rememberImageId = (l: StoreLayout, path: string, id: string, before
   const tmp = `${file}.${process.pid}.tmp`;
   writeFileSync(tmp, JSON.stringify({ path, identity: before, id } satisfies Entry));
   renameSync(tmp, file);
+};
+
+/** Drops the entries naming images not in `kept`. */
+export const forgetImagesExcept = (l: StoreLayout, kept: ReadonlySet<string>): void => {
+  let names: string[];
+  try {
+    names = readdirSync(l.files);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const file = join(l.files, name);
+    try {
+      if (kept.has((JSON.parse(readFileSync(file, 'utf8')) as Entry).id)) continue;
+    } catch {
+      // Unreadable: as good as absent.
+    }
+    rmSync(file, { force: true });
+  }
 };

@@ -14,6 +14,7 @@ import type { ImageRecord } from './index-projection.js';
 import { blobPath, manifestPath, ociDir, treeLockDir } from './layout.js';
 import { withDirLock, withPrepareLock } from './locks.js';
 import { clearUnsynced } from './durability.js';
+import { forgetImagesExcept } from './file-cache.js';
 import { describeName, findById, findByName, guessRef } from './resolve.js';
 import { about, layerFiles, type Store } from './store.js';
 import { removeTree } from './tree-store.js';
@@ -125,6 +126,7 @@ export const collectGarbage = (store: Store, { gracePeriodMs }: { gracePeriodMs:
         result.leftovers.push(join(dir, id));
       }
     }
+    forgetImagesExcept(l, kept);
     for (const name of list(l.tmp)) {
       const pid = /-(\d+)-[0-9a-f]+$/.exec(name);
       if (pid && alive(Number(pid[1]))) continue;

@@ -3,17 +3,42 @@
  * standard error at most ten times a second, only when standard error is a terminal and the user did
  * not ask for --quiet. Otherwise every call does nothing, so output is only the command's result.
  */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { resolve } from 'node:path';
+
 export interface Progress {
   /** A new phase; `total` bytes when known. */
   start(label: string, total?: number): void;
   add(bytes: number): void;
   /** Sets the bytes done so far (for work measured by polling, such as a file being copied). */
   set(bytes: number): void;
+  /** Sets the bytes done from `measure` ten times a second until the phase is done; never backwards. */
+  poll(measure: () => number): void;
   /** Ends the phase and erases the bar. */
   done(): void;
 }
 
-const SILENT: Progress = { start() {}, add() {}, set() {}, done() {} };
+const SILENT: Progress = { start() {}, add() {}, set() {}, poll() {}, done() {} };
+
+/**
+ * How far this process (the addon, on its own threads) has read `path`: the offset of the slowest of
+ * its open descriptors of that file, from /proc/self/fdinfo; 0 when none is open. Work done in Rust is
+ * measured without the addon having to report it.
+ */
+export const readPosition = (path: string): number => {
+  const target = resolve(path);
+  let pos = Infinity;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) !== target) continue;
+      const m = /^pos:\s+(\d+)/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+      if (m) pos = Math.min(pos, Number(m[1]));
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return pos === Infinity ? 0 : pos;
+};
 
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 
@@ -23,6 +48,7 @@ class Bar implements Progress {
   private bytes = 0;
   private began = 0;
   private drawn = 0;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly out: NodeJS.WriteStream) {}
 
@@ -42,6 +68,17 @@ class Bar implements Progress {
   set(bytes: number): void {
     this.bytes = bytes;
     this.draw(false);
+  }
+
+  poll(measure: () => number): void {
+    clearInterval(this.timer);
+    this.timer = setInterval(() => {
+      try {
+        this.set(Math.max(this.bytes, measure()));
+      } catch {
+        // What is measured may not exist yet, or any more.
+      }
+    }, 100);
   }
 
   private draw(force: boolean): void {
@@ -64,6 +101,8 @@ class Bar implements Progress {
   }
 
   done(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
     this.out.write('\r\x1b[K');
   }
 }

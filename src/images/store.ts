@@ -29,7 +29,7 @@ import { blobPath, manifestPath, ociDir, storeLayout, treeDir, treeLockDir, type
 import { withDirLock } from './locks.js';
 import { isOciArchive } from './oci-archive.js';
 import { OciReader } from './oci-layout.js';
-import { progressFor, type Progress } from './progress.js';
+import { progressFor, readPosition, type Progress } from './progress.js';
 import { describeName, findById, findByName, guessRef, KEY_LENGTH } from './resolve.js';
 import {
   discardTree, installTree, markDurable, removeTree, stageTree, treeState, treeStoreIdOf, type Fill, type StagedTree,
@@ -172,11 +172,10 @@ export class Store implements ImageStore {
 
   private async copyWithProgress(from: string, to: string, progress: Progress): Promise<void> {
     progress.start('copying', statSync(from).size);
-    const timer = setInterval(() => progress.set(existsSync(to) ? statSync(to).size : 0), 100);
+    progress.poll(() => statSync(to).size);
     try {
       await copyFile(from, to);
     } finally {
-      clearInterval(timer);
       progress.done();
     }
   }
@@ -189,7 +188,8 @@ export class Store implements ImageStore {
    * on first use.
    */
   private async importAci(file: string, shown: string, { source, expectedId, progress }: Settled): Promise<ImageRecord> {
-    progress.start('checking and rendering');
+    progress.start('checking and rendering', statSync(file).size);
+    progress.poll(() => readPosition(file));
     const [checked, rendered] = await Promise.allSettled([
       readImage(file),
       stageTree(this.layout, renderFill([{ path: file, pathWhitelist: [], level: 0 }])),

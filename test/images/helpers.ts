@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { commandContext } from '../../src/events/metadata.js';
-import { openImageStore, type ImageStore } from '../../src/images/index.js';
+import { Store } from '../../src/images/store.js';
 import { openStore } from '../../src/store/open.js';
 import type { EventStore } from '../../src/store/port.js';
 import { busyboxRootfs } from '../helpers/fixtures.js';
@@ -68,7 +68,7 @@ export interface Sandbox {
   dataDir: string;
   input: (name: string) => string;
   events: EventStore;
-  images: ImageStore;
+  images: Store;
   /** Throws if the canary changed or anything appeared next to the data dir but in/. */
   assertContained: () => void;
   cleanup: () => Promise<void>;
@@ -86,7 +86,7 @@ export const sandbox = async (): Promise<Sandbox> => {
     dataDir,
     input: (name) => join(root, 'in', name),
     events,
-    images: openImageStore(dataDir, events, commandContext(['test'])),
+    images: new Store(dataDir, events, commandContext(['test'])),
     assertContained: () => {
       if (readdirSync(join(root, 'canary')).join() !== 'file') throw new Error('the canary dir was written to');
       if (readFileSync(join(root, 'canary', 'file'), 'utf8') !== 'untouched') throw new Error('the canary was changed');

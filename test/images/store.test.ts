@@ -6,6 +6,7 @@ import { PodlogError } from '../../src/errors.js';
 import type { ImageManifest } from '../../src/images/aci-manifest.js';
 import { dependencyChain } from '../../src/images/dependencies.js';
 import type { ImageRecord } from '../../src/images/index-projection.js';
+import { collectGarbage } from '../../src/images/maintenance.js';
 import { findById } from '../../src/images/resolve.js';
 import { treeStoreIdOf } from '../../src/images/tree-store.js';
 import { treeHash } from '../../src/native.js';
@@ -226,5 +227,21 @@ test('an image stored in an earlier boot without a sync is hashed again before a
   t.is(e.code, 'EDAMAGED');
   t.regex(e.message, /no longer matches its id/);
   t.false(existsSync(path));
+  await s.cleanup();
+});
+
+test('image gc removes what killed processes left in cas/ and keeps what live ones are writing', async (t) => {
+  const s = await sandbox();
+  const image = await s.images.importFile(aciPath('busybox-plain'));
+  const cas = join(s.dataDir, 'cas');
+  writeFileSync(join(cas, 'tmp', 'import-999999999-0badc0de'), 'a dead import');
+  writeFileSync(join(cas, 'tmp', `import-${process.pid}-0badc0de`), 'a live import');
+  writeFileSync(join(cas, 'blob', `sha512-${'e'.repeat(64)}`), 'stored, never recorded');
+  const r = await collectGarbage(s.images, { gracePeriodMs: 24 * 3600_000 });
+  t.deepEqual(r.leftovers.sort(), [join(cas, 'blob', `sha512-${'e'.repeat(64)}`), join(cas, 'tmp', 'import-999999999-0badc0de')]);
+  t.deepEqual(entries(join(cas, 'tmp')), [`import-${process.pid}-0badc0de`]);
+  t.deepEqual(entries(join(cas, 'blob')), [image.id], 'the recorded image stays (within the grace period)');
+  t.is(r.trees.length, 1, 'no pod uses its tree');
+  t.deepEqual(entries(join(cas, 'tree')), []);
   await s.cleanup();
 });
