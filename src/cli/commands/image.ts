@@ -54,24 +54,84 @@ const list = async (images: Store, values: Values): Promise<number> => {
   return 0;
 };
 
-const exactly = (positionals: string[], n: number, usage: string): string[] => {
-  if (positionals.length !== n) throw new PodlogError('EUSAGE', `image ${usage}`);
-  return positionals;
+interface Subcommand {
+  usage: string;
+  /** How many arguments it takes: [least, most]. */
+  arity: [number, number];
+  run(images: Store, args: string[], values: Values, dir: string): Promise<number>;
+}
+
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  list: { usage: 'list [--format=table|json] [--full]', arity: [0, 0], run: (images, _args, values) => list(images, values) },
+  rm: {
+    usage: 'rm ID-OR-NAME...',
+    arity: [1, Infinity],
+    async run(images, args) {
+      const removed = await removeImages(images, args);
+      for (const i of removed) out(`removed image ${i.id} (${nameOf(i)})`);
+      out(`rm: ${removed.length} image(s) successfully removed`);
+      return 0;
+    },
+  },
+  gc: {
+    usage: 'gc [--grace-period=24h]',
+    arity: [0, 0],
+    async run(images, _args, values) {
+      const r = await collectGarbage(images, { gracePeriodMs: parseDuration(str(values, 'grace-period')!, '--grace-period') });
+      for (const t of r.trees) out(`removed tree ${t}`);
+      for (const i of r.images) out(`removed image ${i.id} (${nameOf(i)})`);
+      for (const l of r.leftovers) out(`removed leftover ${l}`);
+      return 0;
+    },
+  },
+  render: {
+    usage: 'render ID DIR',
+    arity: [2, 2],
+    async run(images, [id, target], _values, dir) {
+      await withPrepareLock(dir, () => renderToDir(images, id!, target!));
+      return 0;
+    },
+  },
+  extract: {
+    usage: 'extract ID DIR',
+    arity: [2, 2],
+    async run(images, [id, target], _values, dir) {
+      await withPrepareLock(dir, () => extractToDir(images, id!, target!));
+      return 0;
+    },
+  },
+  export: {
+    usage: 'export [--overwrite] ID FILE.aci',
+    arity: [2, 2],
+    async run(images, [id, file], values, dir) {
+      await withPrepareLock(dir, () => exportImage(images, id!, file!, { overwrite: values.overwrite === true }));
+      return 0;
+    },
+  },
+  verify: {
+    usage: 'verify ID',
+    arity: [1, 1],
+    async run(images, [id]) {
+      const r = await verifyImage(images, id!);
+      const said = { ok: 'ok', rendered: 'was missing: rendered', repaired: 'was damaged: repaired' }[r.outcome];
+      out(`image ${r.image.id}: tree ${r.treeStoreId} ${said}`);
+      return 0;
+    },
+  },
+  'cat-manifest': {
+    usage: 'cat-manifest ID',
+    arity: [1, 1],
+    async run(images, [id]) {
+      out(JSON.stringify(await images.manifest(id!), null, 2));
+      return 0;
+    },
+  },
 };
 
 export const image: Command = {
   name: 'image',
   summary: 'Operate on the image store: list, rm, gc, render, extract, export, verify, cat-manifest',
-  usage: [
-    'podlog image list [--format=table|json] [--full]',
-    'podlog image rm ID-OR-NAME...',
-    'podlog image gc [--grace-period=24h]',
-    'podlog image render ID DIR',
-    'podlog image extract ID DIR',
-    'podlog image export [--overwrite] ID FILE.aci',
-    'podlog image verify ID',
-    'podlog image cat-manifest ID',
-  ].join('\n       '),
+  usage: Object.values(SUBCOMMANDS).map((c) => `podlog image ${c.usage}`).join('\n       '),
   options: {
     format: { type: 'string' },
     full: { type: 'boolean', default: false },
@@ -80,56 +140,11 @@ export const image: Command = {
   },
   run: ({ values, positionals, dir }) => {
     const [sub, ...args] = positionals;
-    return withImageStore(dir, async (images) => {
-      switch (sub) {
-        case 'list':
-          exactly(args, 0, 'list takes no arguments');
-          return list(images, values);
-        case 'rm': {
-          if (args.length === 0) throw new PodlogError('EUSAGE', 'image rm: give at least one image ID or name');
-          const removed = await removeImages(images, args);
-          for (const i of removed) out(`removed image ${i.id} (${nameOf(i)})`);
-          out(`rm: ${removed.length} image(s) successfully removed`);
-          return 0;
-        }
-        case 'gc': {
-          exactly(args, 0, 'gc takes no arguments');
-          const r = await collectGarbage(images, { gracePeriodMs: parseDuration(str(values, 'grace-period')!, '--grace-period') });
-          for (const t of r.trees) out(`removed tree ${t}`);
-          for (const i of r.images) out(`removed image ${i.id} (${nameOf(i)})`);
-          for (const l of r.leftovers) out(`removed leftover ${l}`);
-          return 0;
-        }
-        case 'render': {
-          const [id, target] = exactly(args, 2, 'render takes an image ID and a directory');
-          await withPrepareLock(dir, () => renderToDir(images, id!, target!));
-          return 0;
-        }
-        case 'extract': {
-          const [id, target] = exactly(args, 2, 'extract takes an image ID and a directory');
-          await withPrepareLock(dir, () => extractToDir(images, id!, target!));
-          return 0;
-        }
-        case 'export': {
-          const [id, file] = exactly(args, 2, 'export takes an image ID and a file');
-          await withPrepareLock(dir, () => exportImage(images, id!, file!, { overwrite: values.overwrite === true }));
-          return 0;
-        }
-        case 'verify': {
-          const [id] = exactly(args, 1, 'verify takes an image ID');
-          const r = await verifyImage(images, id!);
-          const said = { ok: 'ok', rendered: 'was missing: rendered', repaired: 'was damaged: repaired' }[r.outcome];
-          out(`image ${r.image.id}: tree ${r.treeStoreId} ${said}`);
-          return 0;
-        }
-        case 'cat-manifest': {
-          const [id] = exactly(args, 1, 'cat-manifest takes an image ID');
-          out(JSON.stringify(await images.manifest(id!), null, 2));
-          return 0;
-        }
-        default:
-          throw new PodlogError('EUSAGE', `image: ${sub === undefined ? 'give a subcommand' : `unknown subcommand ${JSON.stringify(sub)}`}; see podlog image --help`);
-      }
-    });
+    const command = sub !== undefined && Object.hasOwn(SUBCOMMANDS, sub) ? SUBCOMMANDS[sub] : undefined;
+    if (!command) {
+      throw new PodlogError('EUSAGE', `image: ${sub === undefined ? 'give a subcommand' : `unknown subcommand ${JSON.stringify(sub)}`}; see podlog image --help`);
+    }
+    if (args.length < command.arity[0] || args.length > command.arity[1]) throw new PodlogError('EUSAGE', `usage: podlog image ${command.usage}`);
+    return withImageStore(dir, (images) => command.run(images, args, values, dir));
   },
 };
