@@ -11,30 +11,50 @@ use std::io::{Read, Write};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::mpsc::{self, SyncSender};
+use std::thread;
 
 use rustix::fs::OFlags;
 use sha2::{Digest, Sha512};
 
-use crate::errors::{Context, Result};
+use crate::errors::{Code, Context, Error, Result};
 
 const SKIPPED_AT_TOP: [&[u8]; 4] = [b"manifest", b"hash", b"rendered", b"image"];
 
+/// Bytes of file content per message to the hashing thread.
+const CHUNK: u64 = 256 * 1024;
+/// Messages in flight: enough to keep the hashing thread busy while the walker waits on the disk.
+const IN_FLIGHT: usize = 32;
+
+/// Walks on the calling thread and hashes on another: sha512 is most of the cost, and reading the
+/// next files meanwhile hides the walk's system calls behind it.
 pub fn tree_hash(dir: &Path) -> Result<String> {
+    let (out, chunks) = mpsc::sync_channel::<Vec<u8>>(IN_FLIGHT);
+    let hasher = thread::spawn(move || {
+        let mut hasher = Sha512::new();
+        for chunk in chunks {
+            hasher.update(&chunk);
+        }
+        hasher.finalize()
+    });
     let mut walker = Walker {
-        hasher: Sha512::new(),
+        out,
         inodes: HashMap::new(),
-        buf: vec![0; 256 * 1024],
     };
-    walker.walk_dir(dir, b"")?;
-    let digest = hex::encode(walker.hasher.finalize());
-    Ok(format!("sha512-{}", &digest[..64]))
+    let walked = walker.walk_dir(dir, b"");
+    // Closing the channel ends the hashing thread's loop.
+    drop(walker);
+    let digest = hasher
+        .join()
+        .map_err(|_| Error::new(Code::Io, "the tree hashing thread panicked"))?;
+    walked?;
+    Ok(format!("sha512-{}", &hex::encode(digest)[..64]))
 }
 
 struct Walker {
-    hasher: Sha512,
+    out: SyncSender<Vec<u8>>,
     /// First path seen for each inode. Keyed by inode alone, as rkt's tarheader.Populate does.
     inodes: HashMap<u64, Vec<u8>>,
-    buf: Vec<u8>,
 }
 
 struct Header<'a> {
@@ -50,6 +70,12 @@ struct Header<'a> {
 }
 
 impl Walker {
+    fn send(&self, bytes: Vec<u8>) -> Result<()> {
+        self.out
+            .send(bytes)
+            .map_err(|_| Error::new(Code::Io, "the tree hashing thread stopped"))
+    }
+
     fn walk_dir(&mut self, dir: &Path, rel: &[u8]) -> Result<()> {
         let mut names: Vec<_> = fs::read_dir(dir)
             .context(|| format!("reading {}", dir.display()))?
@@ -120,7 +146,7 @@ impl Walker {
             devmajor: if devices { rustix::fs::major(rdev) } else { 0 },
             devminor: if devices { rustix::fs::minor(rdev) } else { 0 },
         };
-        self.hasher.update(header.to_go_json());
+        self.send(header.to_go_json())?;
         if ft.is_file() && first.is_none() {
             // O_NOFOLLOW: should the tree change under us, a symlink is not followed out of it.
             let mut file: File = OpenOptions::new()
@@ -128,14 +154,19 @@ impl Walker {
                 .custom_flags(OFlags::NOFOLLOW.bits() as i32)
                 .open(path)
                 .context(|| format!("opening {}", path.display()))?;
+            let mut left = meta.len();
             loop {
-                let n = file
-                    .read(&mut self.buf)
+                // Sized to what is left, so a small file does not cost a large zeroed buffer.
+                let mut chunk = Vec::with_capacity(left.clamp(1, CHUNK) as usize);
+                let n = (&mut file)
+                    .take(CHUNK)
+                    .read_to_end(&mut chunk)
                     .context(|| format!("reading {}", path.display()))?;
                 if n == 0 {
                     break;
                 }
-                self.hasher.update(&self.buf[..n]);
+                left = left.saturating_sub(n as u64);
+                self.send(chunk)?;
             }
         }
         if ft.is_dir() {
