@@ -63,8 +63,8 @@ export interface OciImage {
 export interface StagedOci {
   /** The appc manifest made from the image's config. */
   manifest: ImageManifest;
-  /** Layer files in the staging directory, bottom first (`layers/<n>`, relative to it). */
-  layers: string[];
+  /** Layer files in the staging directory, bottom first (`layers/<n>`, relative to it), and their digests. */
+  layers: { file: string; digest: string }[];
   /** Bytes of layer data. */
   size: number;
 }
@@ -189,7 +189,7 @@ export class OciReader {
     mkdirSync(join(stage, 'layers'), { recursive: true });
     const total = layers.reduce((n, l) => n + l.size, 0);
     progress.start('verifying layers', total);
-    const staged: string[] = [];
+    const staged: StagedOci['layers'] = [];
     for (const [i, l] of layers.entries()) {
       const rel = join('layers', String(i));
       const hash = createHash(l.digest.split(':')[0]!);
@@ -204,7 +204,7 @@ export class OciReader {
       });
       await pipeline(createReadStream(paths[i]!), tap, createWriteStream(join(stage, rel), { flags: 'wx' }));
       this.check(l, 'layer', hash.digest('hex'), size);
-      staged.push(rel);
+      staged.push({ file: rel, digest: l.digest });
     }
     progress.done();
     writeFileSync(join(stage, 'manifest.json'), image.bytes);

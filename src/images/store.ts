@@ -63,10 +63,13 @@ export interface ImageStore {
   manifest(imageId: string): Promise<ImageManifest>;
 }
 
-/** A failure of the addon on a file, restated with the name the user gave it. */
-export const about = (e: unknown, name: string, internalPath?: string): unknown => {
+/**
+ * A failure of the addon on an image, restated for the user: prefixed with the name they gave it, and
+ * with the store's internal paths (`[path, shown as]`) replaced by what they stand for.
+ */
+export const about = (e: unknown, name: string, renames: Array<[string, string]> = []): unknown => {
   if (!isPodlogError(e)) return e;
-  const message = internalPath ? e.message.replaceAll(internalPath, name) : e.message;
+  const message = renames.reduce((m, [path, shown]) => m.replaceAll(path, shown), e.message);
   return new PodlogError(e.code, message.startsWith(`${name}: `) ? message : `${name}: ${message}`, { cause: e });
 };
 
@@ -201,7 +204,7 @@ export class Store implements ImageStore {
       if (rendered.status === 'rejected') throw rendered.reason;
     } catch (e) {
       if (tree) discardTree(tree);
-      throw about(e, shown, file);
+      throw about(e, shown, [[file, shown]]);
     }
     const info = checked.value;
     let manifest: ImageManifest;
@@ -228,7 +231,7 @@ export class Store implements ImageStore {
     const dir = scratch(this.layout, 'oci-archive');
     try {
       await extractLayers([file], dir).catch((e: unknown) => {
-        throw about(e, shown, file);
+        throw about(e, shown, [[file, shown]]);
       });
       return await this.importOci(dir, shown, options);
     } finally {
@@ -250,9 +253,9 @@ export class Store implements ImageStore {
       const manifestText = JSON.stringify(oci.manifest);
       parseImageManifest(manifestText, shown);
       progress.start('rendering');
-      const tree = await stageTree(this.layout, layersFill(oci.layers.map((rel) => join(stage, rel))))
+      const tree = await stageTree(this.layout, layersFill(oci.layers.map((l) => join(stage, l.file))))
         .catch((e: unknown) => {
-          throw about(e, shown, stage);
+          throw about(e, shown, oci.layers.map((l): [string, string] => [join(stage, l.file), l.digest]));
         })
         .finally(() => progress.done());
       const data: ImageEventData['ImageImported'] = {

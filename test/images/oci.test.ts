@@ -137,7 +137,7 @@ test('whiteouts pointing outside their layer are refused; nothing is stored', as
     makeOciLayout(layout, { layers: [{ tar: hostile('layer-base.tar') }, { tar: hostile(bad) }] });
     const e = await refusal(s.images.importFile(layout));
     t.is(e.code, 'EHOSTILE_ARCHIVE', bad);
-    t.true(e.message.startsWith(`${layout}: `), e.message);
+    t.true(e.message.startsWith(`${layout}: layer sha256:`), e.message);
   }
   await assertNothingStored(t, s);
   await s.cleanup();
