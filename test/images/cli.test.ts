@@ -124,7 +124,7 @@ test('fetch prints only the id when not on a terminal; list, cat-manifest, expor
   t.regex(list.stdout, /^ID\s+NAME\s+SIZE\s+IMPORT TIME\s+LAST USED\n/);
   t.true(list.stdout.includes(`${id.slice(0, 19)}  podlog.test/busybox:1.0.0`), list.stdout);
   const json = JSON.parse((await podlog(s.dataDir, ['image', 'list', '--format', 'json'])).stdout) as Array<Record<string, unknown>>;
-  t.like(json[0], { id, name: 'podlog.test/busybox', format: 'aci', size: readFileSync(join(fixturesDir, 'aci', 'busybox.tar')).length });
+  t.like(json[0], { id, name: 'podlog.test/busybox', format: 'aci', latest: true, size: readFileSync(join(fixturesDir, 'aci', 'busybox.tar')).length });
 
   const manifest = JSON.parse((await podlog(s.dataDir, ['image', 'cat-manifest', id.slice(0, 12)])).stdout) as { name: string };
   t.is(manifest.name, 'podlog.test/busybox');

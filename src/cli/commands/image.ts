@@ -44,8 +44,11 @@ const list = async (images: Store, values: Values): Promise<number> => {
   if (format !== 'table' && format !== 'json') throw new PodlogError('EUSAGE', `--format: ${JSON.stringify(format)} is not table or json`);
   const rows = [...(await images.index()).images.values()].sort((a, b) => a.position - b.position);
   if (format === 'json') {
+    // rkt's `latest`: the image a name without a version resolves to, the newest import of that name.
+    const newest = new Map(rows.map((i) => [i.name, i.id]));
     out(JSON.stringify(rows.map((i) => ({
-      id: i.id, name: i.name, labels: i.labels, format: i.format, size: i.size, importTime: i.importedAt, lastUsed: i.lastUsedAt ?? i.importedAt, source: i.source,
+      id: i.id, name: i.name, labels: i.labels, format: i.format, size: i.size, importTime: i.importedAt, lastUsed: i.lastUsedAt ?? i.importedAt,
+      latest: newest.get(i.name) === i.id, source: i.source,
     }))));
     return 0;
   }
