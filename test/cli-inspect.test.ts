@@ -141,7 +141,7 @@ test('an event type this podlog does not know is an error, not a silent skip', a
     await store.append(podStream(uuid), [{ type: 'PodTeleported', schema: 1, data: {}, meta: newMetadata(commandContext(['test'])) }], 10);
     const r = podlog(['replay', uuid, '--dir', dir]);
     t.is(r.status, 254);
-    t.regex(r.stderr, new RegExp(`pod-${uuid}@11: unknown event type "PodTeleported"`));
+    t.regex(r.stderr, new RegExp(`pod-${uuid}@11: unknown pod event type "PodTeleported"`));
   } finally {
     await cleanup();
   }

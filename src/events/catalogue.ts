@@ -43,7 +43,7 @@ export type PodEventType = keyof PodEventData;
  *  outcome: the result of an effect; observation: a fact seen in the world (a process exited). */
 export type EventKind = 'intent' | 'outcome' | 'observation' | 'decision';
 
-interface CatalogueEntry {
+export interface CatalogueEntry {
   kind: EventKind;
   schema: number;
   /** For intents: the effect the interpreter runs. */
@@ -102,12 +102,21 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
 
 export const isPodEventType = (type: string): type is PodEventType => Object.hasOwn(POD_EVENTS, type);
 
-/** Checks that a recorded event is one this code knows, at a schema it can read, with its fields. */
-export const checkPodEvent = (type: string, schema: number, data: Record<string, unknown>, where: string): PodEventType => {
-  if (!isPodEventType(type)) {
-    throw new PodlogError('EUNKNOWN_EVENT', `${where}: unknown event type ${JSON.stringify(type)}; this podlog cannot fold it (is the log from a newer podlog?)`);
+/**
+ * Checks that a recorded event is one of a catalogue's, at a schema this code reads, with its fields.
+ * `family` names the catalogue in messages ("pod", "image").
+ */
+export const checkEvent = <T extends string>(
+  catalogue: { readonly [K in T]: CatalogueEntry },
+  family: string,
+  event: { type: string; schema: number; data: Record<string, unknown> },
+  where: string,
+): T => {
+  const { type, schema, data } = event;
+  if (!Object.hasOwn(catalogue, type)) {
+    throw new PodlogError('EUNKNOWN_EVENT', `${where}: unknown ${family} event type ${JSON.stringify(type)}; this podlog cannot fold it (is the log from a newer podlog?)`);
   }
-  const entry = POD_EVENTS[type];
+  const entry = catalogue[type as T];
   if (schema > entry.schema) {
     throw new PodlogError('EUNKNOWN_EVENT', `${where}: ${type} has schema ${schema}, newer than this podlog reads (${entry.schema})`);
   }
@@ -116,5 +125,8 @@ export const checkPodEvent = (type: string, schema: number, data: Record<string,
       throw new PodlogError('EBAD_EVENT', `${where}: ${type} lacks a ${kind} field ${JSON.stringify(field)}`);
     }
   }
-  return type;
+  return type as T;
 };
+
+export const checkPodEvent = (type: string, schema: number, data: Record<string, unknown>, where: string): PodEventType =>
+  checkEvent(POD_EVENTS, 'pod', { type, schema, data }, where);

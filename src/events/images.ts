@@ -4,7 +4,7 @@
  * (`image-<id>`) and one per tree (`tree-<treeStoreId>`), so `podlog events` shows the store's history
  * and the image index is a projection of it (src/images/index-projection.ts).
  */
-import { PodlogError } from '../errors.js';
+import { checkEvent, type CatalogueEntry } from './catalogue.js';
 
 export interface ImageLabel {
   name: string;
@@ -51,13 +51,6 @@ export const TREE_STREAM_PREFIX = 'tree-';
 export const imageStream = (id: string): string => `${IMAGE_STREAM_PREFIX}${id}`;
 export const treeStream = (treeStoreId: string): string => `${TREE_STREAM_PREFIX}${treeStoreId}`;
 
-interface CatalogueEntry {
-  kind: 'outcome' | 'observation';
-  schema: number;
-  /** Data fields that must be present, with their typeof. */
-  fields: Record<string, 'string' | 'number' | 'boolean' | 'object'>;
-  summary: string;
-}
 
 export const IMAGE_EVENTS: { readonly [T in ImageEventType]: CatalogueEntry } = {
   ImageImported: {
@@ -81,18 +74,5 @@ export const IMAGE_EVENTS: { readonly [T in ImageEventType]: CatalogueEntry } = 
 export const isImageEventType = (type: string): type is ImageEventType => Object.hasOwn(IMAGE_EVENTS, type);
 
 /** Checks that a recorded image event is one this code knows, at a schema it reads, with its fields. */
-export const checkImageEvent = (type: string, schema: number, data: Record<string, unknown>, where: string): ImageEventType => {
-  if (!isImageEventType(type)) {
-    throw new PodlogError('EUNKNOWN_EVENT', `${where}: unknown image event type ${JSON.stringify(type)}; this podlog cannot fold it (is the log from a newer podlog?)`);
-  }
-  const entry = IMAGE_EVENTS[type];
-  if (schema > entry.schema) {
-    throw new PodlogError('EUNKNOWN_EVENT', `${where}: ${type} has schema ${schema}, newer than this podlog reads (${entry.schema})`);
-  }
-  for (const [field, kind] of Object.entries(entry.fields)) {
-    if (typeof data[field] !== kind) {
-      throw new PodlogError('EBAD_EVENT', `${where}: ${type} lacks a ${kind} field ${JSON.stringify(field)}`);
-    }
-  }
-  return type;
-};
+export const checkImageEvent = (type: string, schema: number, data: Record<string, unknown>, where: string): ImageEventType =>
+  checkEvent(IMAGE_EVENTS, 'image', { type, schema, data }, where);
