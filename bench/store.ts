@@ -15,9 +15,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { v7 as uuidv7 } from 'uuid';
 import { openSqliteStore } from '../src/store/sqlite.js';
 import type { NewEvent } from '../src/store/port.js';
+import { newEvent } from '../test/store/events.js';
 
 const CHILD_ENV = 'PODLOG_BENCH_STORE_CHILD';
 const here = fileURLToPath(import.meta.url);
@@ -33,20 +33,8 @@ const ROUNDS = 4;
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
 const wallMs = (): number => performance.timeOrigin + performance.now();
 
-const event = (type: string, data: Record<string, unknown>): NewEvent => ({
-  type,
-  schema: 1,
-  data,
-  meta: {
-    id: uuidv7(),
-    time: new Date().toISOString(),
-    host: 'bench-host',
-    pid: process.pid,
-    user: 'root',
-    command: ['run', '--net=host', 'busybox.aci'],
-    correlationId: '0190c1d2-0000-7000-8000-000000000000',
-  },
-});
+const event = (type: string, data: Record<string, unknown>): NewEvent =>
+  newEvent(type, data, { host: 'bench-host', command: ['run', '--net=host', 'busybox.aci'], correlationId: '0190c1d2-0000-7000-8000-000000000000' });
 
 /** A payload shaped like a lifecycle event's data. */
 const podData = (i: number): Record<string, unknown> => ({

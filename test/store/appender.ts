@@ -21,21 +21,10 @@ import { createInterface } from 'node:readline';
 import { v7 as uuidv7 } from 'uuid';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import { WrongExpectedVersion, type NewEvent } from '../../src/store/port.js';
+import { newEvent } from './events.js';
 
-const event = (type: string, data: Record<string, unknown>): NewEvent => ({
-  type,
-  schema: 1,
-  data,
-  meta: {
-    id: uuidv7(),
-    time: new Date().toISOString(),
-    host: 'test',
-    pid: process.pid,
-    user: 'root',
-    command: process.argv.slice(2),
-    correlationId: 'appender',
-  },
-});
+const event = (type: string, data: Record<string, unknown>): NewEvent =>
+  newEvent(type, data, { host: 'test', command: process.argv.slice(2), correlationId: 'appender' });
 
 const [mode, file, ...args] = process.argv.slice(2);
 if (file === undefined) throw new Error('usage: appender.ts <mode> <file> …');

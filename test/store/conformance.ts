@@ -16,13 +16,13 @@ import type { ExecutionContext, TestFn } from 'ava';
 import { v7 as uuidv7 } from 'uuid';
 import {
   WrongExpectedVersion,
-  type EventMetadata,
   type EventStore,
   type ExpectedVersion,
   type NewEvent,
   type RecordedEvent,
 } from '../../src/store/port.js';
 import { PodlogError } from '../../src/errors.js';
+import { newEvent } from './events.js';
 
 export interface StoreHandle {
   store: EventStore;
@@ -37,23 +37,6 @@ export interface ConformanceOptions {
   /** Prefixes every test title (titles must be unique in a test file). */
   name: string;
 }
-
-/** A well-formed event; `meta` fields can be overridden. */
-export const newEvent = (type: string, data: Record<string, unknown> = {}, meta: Partial<EventMetadata> = {}): NewEvent => ({
-  type,
-  schema: 1,
-  data,
-  meta: {
-    id: uuidv7(),
-    time: new Date().toISOString(),
-    host: 'test-host',
-    pid: process.pid,
-    user: 'root',
-    command: ['run', 'busybox.aci'],
-    correlationId: 'corr-1',
-    ...meta,
-  },
-});
 
 const events = (n: number, type = 'Tick'): NewEvent[] => Array.from({ length: n }, (_, i) => newEvent(type, { i }));
 
