@@ -11,35 +11,44 @@ export interface ImageLabel {
   value: string;
 }
 
+/**
+ * What an image import records: the image's id and what the store knows of it. (Event data are type
+ * aliases, not interfaces, so that they stay assignable to the store's `Record<string, unknown>`.)
+ */
+export type ImageImportedData = {
+  /** rkt's image key, `sha512-<64 hex>`: the id podlog shows and resolves. */
+  id: string;
+  /** What the id is a digest of: the uncompressed ACI tar, or the OCI image manifest. */
+  format: 'aci' | 'oci';
+  name: string;
+  labels: ImageLabel[];
+  /** Bytes of the uncompressed ACI tar, or of the OCI layers as stored. */
+  size: number;
+  /** The ACI's compression ("none", "gzip", …) or, for OCI, "oci". */
+  compression: string;
+  /** Where it came from: a file path, a directory, or a URL. */
+  source: string;
+};
+
+/** What a rendering records: the tree, the images in it and its hash. */
+export type TreeRenderedData = {
+  treeStoreId: string;
+  /** The top image. */
+  imageId: string;
+  /** The images rendered, upper first (the top image, then its dependencies). */
+  images: string[];
+  /** rkt's tree hash of the rendered tree. */
+  hash: string;
+  /** Bytes of regular-file data in the tree. */
+  size: number;
+  /** Rendered again because the tree was found damaged. */
+  repair: boolean;
+};
+
 export interface ImageEventData {
-  ImageImported: {
-    /** rkt's image key, `sha512-<64 hex>`: the id podlog shows and resolves. */
-    id: string;
-    /** What the id is a digest of: the uncompressed ACI tar, or the OCI image manifest. */
-    format: 'aci' | 'oci';
-    name: string;
-    labels: ImageLabel[];
-    /** Bytes of the uncompressed ACI tar, or of the OCI layers as stored. */
-    size: number;
-    /** The ACI's compression ("none", "gzip", …) or, for OCI, "oci". */
-    compression: string;
-    /** Where it came from: a file path, a directory, or a URL. */
-    source: string;
-  };
+  ImageImported: ImageImportedData;
   ImageRemoved: { id: string; reason: 'rm' | 'gc' };
-  TreeRendered: {
-    treeStoreId: string;
-    /** The top image. */
-    imageId: string;
-    /** The images rendered, upper first (the top image, then its dependencies). */
-    images: string[];
-    /** rkt's tree hash of the rendered tree. */
-    hash: string;
-    /** Bytes of regular-file data in the tree. */
-    size: number;
-    /** Rendered again because the tree was found damaged. */
-    repair: boolean;
-  };
+  TreeRendered: TreeRenderedData;
   TreeDamaged: { treeStoreId: string; expected: string; actual: string };
   TreeRemoved: { treeStoreId: string; reason: 'gc' };
 }

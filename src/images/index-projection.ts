@@ -8,30 +8,26 @@
  * An image's last use is derived too: it is the time of the last pod event `ImageRendered` naming it,
  * so `run` records no extra event to keep it.
  */
-import { checkImageEvent, IMAGE_STREAM_PREFIX, TREE_STREAM_PREFIX, type ImageEventData, type ImageLabel } from '../events/images.js';
+import {
+  checkImageEvent,
+  IMAGE_STREAM_PREFIX,
+  TREE_STREAM_PREFIX,
+  type ImageEventData,
+  type ImageImportedData,
+  type TreeRenderedData,
+} from '../events/images.js';
 import type { EventStore, RecordedEvent } from '../store/port.js';
 
-export interface ImageRecord {
-  /** rkt's image key, `sha512-<64 hex>`. */
-  id: string;
-  format: 'aci' | 'oci';
-  name: string;
-  labels: ImageLabel[];
-  size: number;
-  compression: string;
-  source: string;
+/** An image in the store: what its import recorded, and when. */
+export interface ImageRecord extends ImageImportedData {
   importedAt: string;
   /** Global position of the import in the log: the newest import of a name is the highest. */
   position: number;
   lastUsedAt?: string;
 }
 
-export interface TreeRecord {
-  treeStoreId: string;
-  imageId: string;
-  images: string[];
-  hash: string;
-  size: number;
+/** A rendered tree: what its last rendering recorded (but whether it was a repair), and when. */
+export interface TreeRecord extends Omit<TreeRenderedData, 'repair'> {
   renderedAt: string;
   /** Set by a TreeDamaged event, cleared by the repair's TreeRendered. */
   damaged?: boolean;
@@ -68,7 +64,7 @@ const apply = (rows: Map<string, Row>, e: RecordedEvent, changed: Map<string, Ro
   const type = checkImageEvent(e.type, e.schema, e.data, `${e.stream}@${e.version}`);
   switch (type) {
     case 'ImageImported': {
-      const d = e.data as ImageEventData['ImageImported'];
+      const d = e.data as ImageImportedData;
       set(imageKey(d.id), { kind: 'image', image: { ...d, importedAt: e.meta.time, position: e.position } });
       return;
     }
@@ -76,7 +72,7 @@ const apply = (rows: Map<string, Row>, e: RecordedEvent, changed: Map<string, Ro
       set(imageKey((e.data as ImageEventData['ImageRemoved']).id), undefined);
       return;
     case 'TreeRendered': {
-      const d = e.data as ImageEventData['TreeRendered'];
+      const d = e.data as TreeRenderedData;
       const { repair: _, ...tree } = d;
       set(treeKey(d.treeStoreId), { kind: 'tree', tree: { ...tree, renderedAt: e.meta.time } });
       return;
