@@ -14,14 +14,7 @@ use crate::error::{bail, Context, Result, STAGE1_FAILURE};
 use crate::{cgroups, fsutil, lock, manifest, namespaces, process, reaper, rootfs, seccomp};
 
 pub fn run(opts: EnterOpts) -> Result<i32> {
-    let pod_dir = std::fs::canonicalize(&opts.pod_dir)
-        .with_ctx(|| format!("pod directory {}", opts.pod_dir.display()))?;
-    let dir = nix::fcntl::open(
-        &pod_dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_ctx(|| format!("open {}", pod_dir.display()))?;
+    let (pod_dir, dir) = lock::open_pod_dir(&opts.pod_dir)?;
     let apps = manifest::load(&dir)?;
     let Some(app) = apps.into_iter().find(|a| a.name == opts.app) else {
         bail!("the pod has no app {:?}", opts.app);

@@ -4,22 +4,12 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
-
 use crate::cli::GcOpts;
 use crate::error::{bail, Context, Result};
 use crate::{cgroups, fsutil, lock};
 
 pub fn run(opts: GcOpts) -> Result<i32> {
-    let pod_dir = std::fs::canonicalize(&opts.pod_dir)
-        .with_ctx(|| format!("pod directory {}", opts.pod_dir.display()))?;
-    let dir = nix::fcntl::open(
-        &pod_dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_ctx(|| format!("open {}", pod_dir.display()))?;
+    let (pod_dir, dir) = lock::open_pod_dir(&opts.pod_dir)?;
     if let Some(pid) = live_pid1(&dir) {
         bail!("pod is still running (its PID 1 is host pid {pid}): stop it first");
     }

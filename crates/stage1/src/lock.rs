@@ -74,14 +74,26 @@ impl PodDir {
     }
 }
 
-/// rkt's observer probe: a shared non-blocking lock fails while the pod's lock is held.
-pub fn is_locked(pod_dir: &Path) -> Result<bool> {
-    let probe = open(
-        pod_dir,
+/// The pod directory by its canonical path, and opened (read-only, close-on-exec).
+pub fn open_pod_dir(pod_dir: &Path) -> Result<(PathBuf, OwnedFd)> {
+    let path = std::fs::canonicalize(pod_dir)
+        .with_ctx(|| format!("pod directory {}", pod_dir.display()))?;
+    let fd = open_dir(&path)?;
+    Ok((path, fd))
+}
+
+fn open_dir(dir: &Path) -> Result<OwnedFd> {
+    open(
+        dir,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )
-    .with_ctx(|| format!("open {}", pod_dir.display()))?;
+    .with_ctx(|| format!("open {}", dir.display()))
+}
+
+/// rkt's observer probe: a shared non-blocking lock fails while the pod's lock is held.
+pub fn is_locked(pod_dir: &Path) -> Result<bool> {
+    let probe = open_dir(pod_dir)?;
     match sys::flock(probe.as_fd(), libc::LOCK_SH | libc::LOCK_NB) {
         Ok(()) => Ok(false),
         Err(Errno::EWOULDBLOCK) => Ok(true),
@@ -93,12 +105,7 @@ pub fn is_locked(pod_dir: &Path) -> Result<bool> {
 /// (a stale pid file of an exited pod may name a recycled pid) and the process must be
 /// PID 1 of a pid namespace of its own (`NSpid: <host pid> 1`).
 pub fn running_pod_pid1(pod_dir: &Path) -> Result<(Pid, OwnedFd)> {
-    let dir = open(
-        pod_dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_ctx(|| format!("open {}", pod_dir.display()))?;
+    let dir = open_dir(pod_dir)?;
     let raw = match crate::fsutil::read_at(&dir, "pid") {
         Ok(raw) => raw,
         Err(Errno::ENOENT) => bail!("pod is not running: {} has no pid file", pod_dir.display()),
