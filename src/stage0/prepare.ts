@@ -42,6 +42,7 @@ export const prepare = async (s: Stage0, cfg: PrepareConfig, hooks: PrepareHooks
       overlay: cfg.useOverlay,
     });
     hooks.created?.(uuid);
+    crashPoint('after-intent:PrepareRequested');
     debug(`pod ${uuid}: preparing`);
     try {
       const dir = createPodDir(s.dataDir, uuid);
