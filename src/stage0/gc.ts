@@ -6,6 +6,7 @@
  */
 import { RKT_STATE_NAMES } from '../../machines/pod.js';
 import { catchUpPodList, type PodRow } from '../engine/pod-list.js';
+import { isPodlogError } from '../errors.js';
 import { reconcilePods } from './observe.js';
 import type { Stage0 } from './session.js';
 
@@ -31,12 +32,15 @@ const human = (ms: number): string => {
 
 export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   const report: GcReport = { lines: [], errors: [] };
-  const attempt = async (uuid: string, what: string, fn: () => Promise<unknown>) => {
+  const attempt = async (row: PodRow, what: string, fn: () => Promise<unknown>) => {
     try {
       await fn();
-      report.lines.push(`${what} ${uuid}`);
+      report.lines.push(`${what} ${row.uuid}`);
     } catch (e) {
-      report.errors.push(`${uuid}: ${(e as Error).message}`);
+      // Another gc or an rm changed the pod since this one listed it (marked it, or is deleting it):
+      // it is theirs now, and no error (rkt PR #3515: no spurious errors in a race to deletion).
+      if (isPodlogError(e) && e.code === 'EWRONG_STATE' && (await s.engine.load(row.uuid)).state !== row.state) return;
+      report.errors.push(`${row.uuid}: ${(e as Error).message}`);
     }
   };
 
@@ -44,7 +48,7 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   for (const row of (await catchUpPodList(s.store)).values()) {
     const expired = row.state === 'prepared' && Date.parse(row.context.preparedAt ?? '') + options.expirePreparedMs <= Date.now();
     if (MARKABLE[row.state] || expired) {
-      await attempt(row.uuid, `Moving pod to ${row.state === 'exited' ? 'exited garbage' : 'garbage'}:`, () =>
+      await attempt(row, `Moving pod to ${row.state === 'exited' ? 'exited garbage' : 'garbage'}:`, () =>
         s.engine.record(row.uuid, 'PodMarkedGarbage', { reason: expired ? 'expired' : 'gc' }),
       );
     }
@@ -60,7 +64,7 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
       report.lines.push(`Pod ${row.uuid} still within grace period (${human(options.gracePeriodMs)})`);
       continue;
     }
-    await attempt(row.uuid, `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`, () => s.engine.request(row.uuid, 'GcRequested', {}));
+    await attempt(row, `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`, () => s.engine.request(row.uuid, 'GcRequested', {}));
   }
   return report;
 };

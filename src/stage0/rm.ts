@@ -1,6 +1,7 @@
 /** rm (rkt's `rkt rm`): an exited, aborted or prepared pod marked as garbage and deleted at once. */
 import { RKT_STATE_NAMES } from '../../machines/pod.js';
-import { PodlogError } from '../errors.js';
+import type { PodView } from '../engine/engine.js';
+import { isPodlogError, PodlogError } from '../errors.js';
 import { observeExit } from './observe.js';
 import type { Stage0 } from './session.js';
 
@@ -12,10 +13,26 @@ const REFUSED: Partial<Record<string, string>> = {
   deleted: 'already removed',
 };
 
+const refuse = (view: PodView): void => {
+  const refused = REFUSED[view.state];
+  if (refused !== undefined) throw new PodlogError('EWRONG_STATE', `pod ${view.uuid} is ${refused} (${RKT_STATE_NAMES[view.state]})`);
+};
+
+const marked = (view: PodView) => view.state === 'exitedGarbage' || view.state === 'garbage';
+
 export const removePod = async (s: Stage0, uuid: string): Promise<void> => {
   const view = await observeExit(s.engine, s.dataDir, uuid);
-  const refused = REFUSED[view.state];
-  if (refused !== undefined) throw new PodlogError('EWRONG_STATE', `pod ${uuid} is ${refused} (${RKT_STATE_NAMES[view.state]})`);
-  if (view.state !== 'exitedGarbage' && view.state !== 'garbage') await s.engine.record(uuid, 'PodMarkedGarbage', { reason: 'rm' });
-  await s.engine.request(uuid, 'GcRequested', {});
+  refuse(view);
+  /** A gc that marked or deleted the pod first is no error of rm's: it goes on, or says what happened. */
+  const raced = async (e: unknown): Promise<void> => {
+    if (!isPodlogError(e) || e.code !== 'EWRONG_STATE') throw e;
+    const now = await s.engine.load(uuid);
+    refuse(now);
+    if (!marked(now)) throw e;
+  };
+  if (!marked(view)) await s.engine.record(uuid, 'PodMarkedGarbage', { reason: 'rm' }).catch(raced);
+  await s.engine.request(uuid, 'GcRequested', {}).catch(async (e: unknown) => {
+    await raced(e);
+    throw e;
+  });
 };

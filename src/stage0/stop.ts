@@ -3,16 +3,24 @@
  * period; --force: SIGKILL at once). It does not wait: the exit is observed and recorded by whoever
  * waits for the pod or looks at it next, as in rkt.
  */
+import type { PodView } from '../engine/engine.js';
+import { isPodlogError } from '../errors.js';
 import { observeExit } from './observe.js';
 import type { Stage0 } from './session.js';
 
 export type StopResult = 'stopping' | 'already stopped';
 
+const afterRun = (view: PodView): boolean => ['exited', 'exitedGarbage', 'garbage', 'deleting', 'deleted'].includes(view.state);
+
 export const stopPod = async (s: Stage0, uuid: string, force: boolean): Promise<StopResult> => {
   // A pod whose stage1 already ended is stopped, whatever was recorded last.
-  const view = await observeExit(s.engine, s.dataDir, uuid);
-  const afterRun = ['exited', 'exitedGarbage', 'garbage', 'deleting', 'deleted'].includes(view.state);
-  if (afterRun) return 'already stopped';
-  await s.engine.request(uuid, 'StopRequested', { force });
+  if (afterRun(await observeExit(s.engine, s.dataDir, uuid))) return 'already stopped';
+  try {
+    await s.engine.request(uuid, 'StopRequested', { force });
+  } catch (e) {
+    // It ended (and somebody recorded that) between the look above and the stop's intent.
+    if (isPodlogError(e) && e.code === 'EWRONG_STATE' && afterRun(await s.engine.load(uuid))) return 'already stopped';
+    throw e;
+  }
   return 'stopping';
 };
