@@ -40,7 +40,7 @@ interface Cmd {
   prepare: (i: number) => Promise<Prepared> | Prepared;
 }
 
-const spawnAndWait = (argv: string[], fd?: number): Promise<number | null> =>
+export const spawnAndWait = (argv: string[], fd?: number): Promise<number | null> =>
   new Promise((resolve, reject) => {
     const stdio: ('ignore' | 'inherit' | number)[] = ['ignore', 'ignore', 'inherit'];
     const env = { ...process.env };
@@ -78,6 +78,19 @@ async function measureAll(cmds: Cmd[]): Promise<Map<string, number[]>> {
 
 const median = (xs: number[]): number => xs[Math.floor(xs.length / 2)]!;
 
+/** An OCI bundle made by `crun spec` in `dir`/bundle: the busybox rootfs running /bin/true. */
+export function ociBundle(dir: string): string {
+  const bundle = join(dir, 'bundle');
+  cpSync(busyboxRootfs, join(bundle, 'rootfs'), { recursive: true, verbatimSymlinks: true });
+  const spec = spawnSync('crun', ['spec'], { cwd: bundle });
+  if (spec.status !== 0) throw new Error(`crun spec: ${spec.stderr}`);
+  const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
+  config.process.args = ['/bin/true'];
+  config.process.terminal = false;
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+  return bundle;
+}
+
 /** A mount namespace of its own (private propagation) without the v2 hierarchy, for crun. */
 function crunNamespace(): ChildProcess {
   const helper = spawn(
@@ -88,24 +101,23 @@ function crunNamespace(): ChildProcess {
   return helper;
 }
 
-export async function run(): Promise<void> {
-  const work = mkdtempSync(join(tmpdir(), 'podlog-bench-stage1-'));
-  const bundle = join(work, 'bundle');
-  cpSync(busyboxRootfs, join(bundle, 'rootfs'), { recursive: true, verbatimSymlinks: true });
-  const spec = spawnSync('crun', ['spec'], { cwd: bundle });
-  if (spec.status !== 0) throw new Error(`crun spec: ${spec.stderr}`);
-  const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8'));
-  config.process.args = ['/bin/true'];
-  config.process.terminal = false;
-  writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
-  busyboxTreeStore();
-
+/** Starts crun's helper mount namespace; `mntns` is nsenter's flag for it; kill() ends it. */
+export async function startCrunNamespace(): Promise<{ mntns: string; kill: () => void }> {
   const helper = crunNamespace();
   await new Promise<void>((resolve, reject) => {
     helper.stdout!.once('data', () => resolve());
     helper.once('exit', (c) => reject(new Error(`crun helper namespace exited ${c}`)));
   });
-  const mntns = `--mount=/proc/${helper.pid}/ns/mnt`;
+  return { mntns: `--mount=/proc/${helper.pid}/ns/mnt`, kill: () => helper.kill('SIGKILL') };
+}
+
+export async function run(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'podlog-bench-stage1-'));
+  const bundle = ociBundle(work);
+  busyboxTreeStore();
+
+  const helper = await startCrunNamespace();
+  const mntns = helper.mntns;
   const pid = process.pid;
 
   // The same on tmpfs: what is left when the disk's metadata writes (overlay upper/work, the
@@ -147,7 +159,7 @@ export async function run(): Promise<void> {
   try {
     results = await measureAll(cmds);
   } finally {
-    helper.kill('SIGKILL');
+    helper.kill();
     cleanupStage1Dirs();
     rmSync(work, { recursive: true, force: true });
   }
