@@ -9,16 +9,21 @@ const bootTimeMs = (): number => {
   return Number(line?.split(' ')[1] ?? 0) * 1000;
 };
 
-/** Start time of a process in ms since the epoch, or undefined if there is no such process. */
-const startTimeMs = (pid: number): number | undefined => {
+/** The fields of /proc/PID/stat after the command name (state, ppid, ...), or undefined. */
+export const procStat = (pid: number): string[] | undefined => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may contain spaces and parentheses: fields start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return bootTimeMs() + (Number(fields[19]) / CLOCK_TICKS) * 1000;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+};
+
+/** Start time of a process in ms since the epoch, or undefined if there is no such process. */
+const startTimeMs = (pid: number): number | undefined => {
+  const fields = procStat(pid);
+  return fields === undefined ? undefined : bootTimeMs() + (Number(fields[19]) / CLOCK_TICKS) * 1000;
 };
 
 /**

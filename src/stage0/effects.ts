@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { PodlogError } from '../errors.js';
 import type { EffectInterpreter, EffectRequest, Outcome } from '../engine/effects.js';
+import { procStat } from '../engine/liveness.js';
 import type { PodEventData } from '../events/catalogue.js';
 import type { ImageStore } from '../images/store.js';
 import { closeFd, isLocked, lockDir, mountsUnder, type MountEntry } from '../native.js';
@@ -62,9 +63,10 @@ export class Stage0Effects implements EffectInterpreter {
     switch (r.effect) {
       case 'startStage1': {
         // stage1 took the lock, or ran and left its pid or an app status behind: the pod started.
-        const pid = readPid(pod);
-        if (isLocked(pod) || pid !== undefined || readAppStatuses(pod).length > 0) {
-          return [{ type: 'PodStarted', data: { pid: pid ?? 0 } }];
+        // PodStarted names stage1 (the pid file's PID 1 is its child); 0 once nobody can tell.
+        const pid1 = readPid(pod);
+        if (isLocked(pod) || pid1 !== undefined || readAppStatuses(pod).length > 0) {
+          return [{ type: 'PodStarted', data: { pid: pid1 === undefined ? 0 : parentOf(pid1) } }];
         }
         return [{ type: 'EffectFailed', data: { effect: 'startStage1', code: 'EABANDONED', message: 'stage1 never started: the process starting it died first' } }];
       }
@@ -145,6 +147,9 @@ export class Stage0Effects implements EffectInterpreter {
     if (code !== 0) throw new PodlogError('EGC', `stage1 gc of ${pod} failed (exit ${code}): ${output.trim()}`);
   }
 }
+
+/** The parent of a live process (stage1's supervisor for the pod's PID 1), or 0. */
+const parentOf = (pid: number): number => Number(procStat(pid)?.[1] ?? 0);
 
 /**
  * rkt's MountGC: a mount a pod left must be cleaned before its directory goes. podlog's stage1 mounts

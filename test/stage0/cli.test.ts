@@ -3,7 +3,7 @@
  * history in the log, and the host's mount table untouched by all of it.
  */
 import test from 'ava';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aciPath } from '../helpers/fixtures.js';
 import { dataDir, mountTable, waitForFile } from './podlog.js';
@@ -88,6 +88,7 @@ test('status --wait, enter, stop and stop --force on long-running pods', async (
     await waitForRunning(d, uuid);
     const status = d.podlog(['status', uuid]).stdout.trim();
     t.regex(status, /^state=running\ncreated=.*\nstarted=.*\npid=\d+\nexited=false$/);
+    t.true(status.includes(`pid=${readFileSync(join(d.dir, 'pods', uuid, 'pid'), 'utf8')}\n`), "rkt's pid= is the pod's PID 1");
     const entered = d.podlog(['enter', uuid, '--', '/bin/sh', '-c', 'test "$(hostname)" = "podlog-$1" && exit 42', 'sh', uuid]);
     t.is(entered.status, 42, entered.stderr);
     t.is(d.podlog(['stop', uuid]).status, 0);

@@ -1,6 +1,7 @@
 import { RKT_STATE_NAMES } from '../../../machines/pod.js';
 import type { PodView } from '../../engine/engine.js';
 import { PodlogError } from '../../errors.js';
+import { podDir, readPid } from '../../stage0/pod-dir.js';
 import { podStatus } from '../../stage0/status.js';
 import { out, type Command } from '../command.js';
 import { parseDuration } from '../duration.js';
@@ -13,14 +14,15 @@ const waitFor = (flag: string | undefined): number | undefined => {
   return parseDuration(flag, '--wait');
 };
 
-const rktStatus = (view: PodView): string[] => {
+const rktStatus = (view: PodView, pid1: number | undefined): string[] => {
   const c = view.context;
   const finished = ['exited', 'exitedGarbage', 'deleting', 'deleted'].includes(view.state);
   return [
     `state=${RKT_STATE_NAMES[view.state]}`,
     ...(c.createdAt ? [`created=${c.createdAt}`] : []),
     ...(c.startedAt ? [`started=${c.startedAt}`] : []),
-    ...(c.pid !== undefined && view.state === 'running' ? [`pid=${c.pid}`] : []),
+    // rkt's pid= is the pod's PID 1 (what enter targets), from the pid file stage1 writes.
+    ...(pid1 !== undefined && view.state === 'running' ? [`pid=${pid1}`] : []),
     `exited=${finished}`,
     ...c.apps.filter((a) => a.exitCode !== undefined).map((a) => `app-${a.name}=${a.exitCode}`),
   ];
@@ -57,7 +59,7 @@ export const status: Command = {
       if (uuids.length !== 1) throw new PodlogError('EUSAGE', 'status takes exactly one UUID');
       const view = await podStatus(s, await resolveLivePod(s, uuids[0]!), waitFor(wait));
       if (json) out(JSON.stringify({ ...view.context, state: RKT_STATE_NAMES[view.state], version: view.version }));
-      else out(rktStatus(view).join('\n'));
+      else out(rktStatus(view, readPid(podDir(inv.dir, view.uuid))).join('\n'));
       return 0;
     }),
 };
