@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { PodlogError } from '../src/errors.js';
 import * as native from '../src/native.js';
 import { aciPath, fixturesDir, repoRoot } from './helpers/fixtures.js';
+import { refusal } from './helpers/refusal.js';
 
 const hostile = (name: string): string => join(fixturesDir, 'hostile', name);
 
@@ -27,14 +28,6 @@ const sandbox = (): { dir: string; dest: string; assertContained: () => void } =
   };
 };
 
-const refusal = async (p: Promise<unknown>): Promise<PodlogError> => {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!(e instanceof PodlogError)) throw new Error(`expected a PodlogError, got ${String(e)}`);
-  return e;
-};
 
 test('the five compressed busybox ACIs have one image id: the sha512 of the uncompressed tar', async (t) => {
   const expected = `sha512-${createHash('sha512').update(readFileSync(join(fixturesDir, 'aci', 'busybox.tar'))).digest('hex')}`;

@@ -2,21 +2,13 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { PodlogError } from '../../src/errors.js';
 import { appcArch, manifestFromConfig } from '../../src/images/oci-config.js';
 import { busyboxRootfs, fixturesDir } from '../helpers/fixtures.js';
 import { entries, makeOciLayout, sandbox, tarDir, type Sandbox } from './helpers.js';
+import { refusal } from '../helpers/refusal.js';
 
 const hostile = (name: string): string => join(fixturesDir, 'hostile', name);
 
-const refusal = async (p: Promise<unknown>): Promise<PodlogError> => {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!(e instanceof PodlogError)) throw new Error(`expected a PodlogError, got ${String(e)}`);
-  return e;
-};
 
 /** Nothing of a refused image is in the store: no image, no tree, no staging, no event. */
 const assertNothingStored = async (t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }, s: Sandbox): Promise<void> => {

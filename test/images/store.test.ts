@@ -2,7 +2,6 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PodlogError } from '../../src/errors.js';
 import type { ImageManifest } from '../../src/images/aci-manifest.js';
 import { dependencyChain } from '../../src/images/dependencies.js';
 import type { ImageRecord } from '../../src/images/index-projection.js';
@@ -12,15 +11,8 @@ import { treeStoreIdOf } from '../../src/images/tree-store.js';
 import { treeHash } from '../../src/native.js';
 import { aciPath } from '../helpers/fixtures.js';
 import { entries, makeAci, manifestFor, sandbox } from './helpers.js';
+import { refusal } from '../helpers/refusal.js';
 
-const refusal = async (p: Promise<unknown>): Promise<PodlogError> => {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!(e instanceof PodlogError)) throw new Error(`expected a PodlogError, got ${String(e)}`);
-  return e;
-};
 
 test('the five compressions of one ACI import as one image, stored once, recorded once', async (t) => {
   const s = await sandbox();
