@@ -36,9 +36,14 @@ export class Stage0Effects implements EffectInterpreter {
     return this.children.get(uuid);
   }
 
-  /** Reads the mount table once for the effects that follow (gc of many pods). */
-  snapshotMounts(): void {
+  /** Runs `fn` with the mount table read once for all its deletes (gc of many pods), not once a pod. */
+  async withMountSnapshot<T>(fn: () => Promise<T>): Promise<T> {
     this.mountTable = mountsUnder(podsDir(this.c.dataDir));
+    try {
+      return await fn();
+    } finally {
+      this.mountTable = undefined;
+    }
   }
 
   async run(r: EffectRequest): Promise<Outcome[]> {

@@ -55,16 +55,18 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   }
   if (options.markOnly) return report;
 
-  s.effects.snapshotMounts();
-  for (const row of (await catchUpPodList(s.store)).values()) {
-    if (row.state !== 'exitedGarbage' && row.state !== 'garbage') continue;
-    // Measured now, after this run's own marks: --grace-period=0 sweeps what it just marked.
-    const since = Date.now() - Date.parse(row.context.markedGarbageAt ?? '');
-    if (row.state === 'exitedGarbage' && since < options.gracePeriodMs) {
-      report.lines.push(`Pod ${row.uuid} still within grace period (${human(options.gracePeriodMs)})`);
-      continue;
+  const rows = (await catchUpPodList(s.store)).values();
+  await s.effects.withMountSnapshot(async () => {
+    for (const row of rows) {
+      if (row.state !== 'exitedGarbage' && row.state !== 'garbage') continue;
+      // Measured now, after this run's own marks: --grace-period=0 sweeps what it just marked.
+      const since = Date.now() - Date.parse(row.context.markedGarbageAt ?? '');
+      if (row.state === 'exitedGarbage' && since < options.gracePeriodMs) {
+        report.lines.push(`Pod ${row.uuid} still within grace period (${human(options.gracePeriodMs)})`);
+        continue;
+      }
+      await attempt(row, `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`, () => s.engine.request(row.uuid, 'GcRequested', {}));
     }
-    await attempt(row, `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`, () => s.engine.request(row.uuid, 'GcRequested', {}));
-  }
+  });
   return report;
 };
