@@ -84,6 +84,11 @@ const opened = (event: PodMachineEvent, effect: EffectName): PendingIntent => {
 
 export const podMachine = setup({
   types: {
+    /**
+     * rkt's predicates as tags: afterRun (IsAfterRun: stop says "already stopped"), finished
+     * (IsFinished: status --wait returns), ranAndExited (status prints exited=true).
+     */
+    tags: {} as 'afterRun' | 'finished' | 'ranAndExited',
     context: {} as PodContext,
     events: {} as PodMachineEvent,
     input: {} as { uuid: string },
@@ -164,6 +169,7 @@ export const podMachine = setup({
       },
     },
     abortedPrepare: {
+      tags: ['finished'],
       on: { PodMarkedGarbage: { target: 'garbage', actions: 'marked' } },
     },
     prepared: {
@@ -186,21 +192,25 @@ export const podMachine = setup({
       },
     },
     exited: {
+      tags: ['afterRun', 'finished', 'ranAndExited'],
       on: {
         AppExited: { actions: 'appExited' },
         PodMarkedGarbage: { target: 'exitedGarbage', actions: 'marked' },
       },
     },
     exitedGarbage: {
+      tags: ['afterRun', 'finished', 'ranAndExited'],
       on: { GcRequested: { target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] } },
     },
     garbage: {
+      tags: ['afterRun', 'finished'],
       on: { GcRequested: { target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] } },
     },
     deleting: {
+      tags: ['afterRun'],
       on: { PodDeleted: { guard: { type: 'answers', params: { effect: 'deletePod' } }, target: 'deleted', actions: 'deleted' } },
     },
-    deleted: { type: 'final' },
+    deleted: { type: 'final', tags: ['afterRun', 'finished'] },
   },
 });
 

@@ -18,6 +18,8 @@ export interface GraphState {
   name: string;
   rktName: string;
   final: boolean;
+  /** rkt's predicates that hold in the state (afterRun, finished, ranAndExited). */
+  tags: string[];
   transitions: GraphTransition[];
 }
 
@@ -65,6 +67,7 @@ export const machineGraph = (): MachineGraph => ({
     name,
     rktName: RKT_STATE_NAMES[name as PodStateName],
     final: node.type === 'final',
+    tags: [...node.tags],
     transitions: transitionsOf(node.transitions as never),
   })),
   everywhere: transitionsOf(podMachine.root.transitions as never),

@@ -7,7 +7,7 @@ import { observeExit } from './observe.js';
 import type { Stage0 } from './session.js';
 
 /** rkt's IsFinished: nothing more will happen to the pod without a command. */
-export const isFinished = (view: PodView): boolean => ['exited', 'abortedPrepare', 'garbage', 'exitedGarbage', 'deleted'].includes(view.state);
+export const isFinished = (view: PodView): boolean => view.snapshot.hasTag('finished');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

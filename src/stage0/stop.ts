@@ -10,7 +10,7 @@ import type { Stage0 } from './session.js';
 
 export type StopResult = 'stopping' | 'already stopped';
 
-const afterRun = (view: PodView): boolean => ['exited', 'exitedGarbage', 'garbage', 'deleting', 'deleted'].includes(view.state);
+const afterRun = (view: PodView): boolean => view.snapshot.hasTag('afterRun');
 
 export const stopPod = async (s: Stage0, uuid: string, force: boolean): Promise<StopResult> => {
   // A pod whose stage1 already ended is stopped, whatever was recorded last.

@@ -16,7 +16,7 @@ const waitFor = (flag: string | undefined): number | undefined => {
 
 const rktStatus = (view: PodView, pid1: number | undefined): string[] => {
   const c = view.context;
-  const finished = ['exited', 'exitedGarbage', 'deleting', 'deleted'].includes(view.state);
+  const finished = view.snapshot.hasTag('ranAndExited');
   return [
     `state=${RKT_STATE_NAMES[view.state]}`,
     ...(c.createdAt ? [`created=${c.createdAt}`] : []),
