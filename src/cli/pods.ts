@@ -39,9 +39,10 @@ export const uuidArgs = (positionals: string[], uuidFile: string | undefined): s
 /** Acts on each pod named (rkt's stop and rm): a pod's failure is reported and the others go on. */
 export const forEachPod = async (s: Stage0, inputs: string[], verb: string, act: (uuid: string) => Promise<void>): Promise<number> => {
   let failed = 0;
+  const live = [...(await catchUpPodList(s.store)).keys()];
   for (const input of inputs) {
     try {
-      await act(await resolveLivePod(s, input));
+      await act(matchPodUuid(live, input));
     } catch (e) {
       process.stderr.write(`podlog: ${verb} ${input}: ${(e as Error).message}\n`);
       failed++;

@@ -7,6 +7,7 @@ import { PodlogError } from '../errors.js';
 import { commandContext } from '../events/metadata.js';
 import type { AppConfig, PrepareConfig, RunConfig } from '../stage0/config.js';
 import { DEFAULT_DNS_CONF_MODE } from '../stage0/config.js';
+import { parseKeyValue } from '../stage0/pod-manifest.js';
 import type { EventStore } from '../store/port.js';
 
 const BOOLEAN = new Set(['inherit-env', 'no-overlay', 'interactive', 'mds-register', 'private-users', 'quiet', 'mutable']);
@@ -57,9 +58,8 @@ export const parseRunFlags = (argv: string[]): RunFlags => {
       const app = apps[apps.length - 1];
       if (!app) throw new PodlogError('EUSAGE', `--${name} must follow the image it applies to`);
       if (name === 'environment') {
-        const [k, ...v] = value.split('=');
-        if (!k || v.length === 0) throw new PodlogError('EUSAGE', `--environment: ${JSON.stringify(value)} is not NAME=VALUE`);
-        app.environment[k] = v.join('=');
+        const [k, v] = parseKeyValue(value, '--environment');
+        app.environment[k] = v;
       } else if (name === 'working-dir') app.workingDir = value;
       else app[name as 'exec' | 'name' | 'user' | 'group'] = value;
     } else flags.set(name, [...(flags.get(name) ?? []), value]);
@@ -70,12 +70,7 @@ export const parseRunFlags = (argv: string[]): RunFlags => {
 const one = (f: RunFlags, name: string): string | undefined => f.flags.get(name)?.at(-1);
 const all = (f: RunFlags, name: string): string[] => (f.flags.get(name) ?? []).flatMap((v) => (name === 'net' || name === 'dns' ? v.split(',') : [v]));
 const bool = (f: RunFlags, name: string, fallback = false): boolean => (one(f, name) === undefined ? fallback : one(f, name) === 'true');
-const pairs = (f: RunFlags, name: string): Record<string, string> =>
-  Object.fromEntries(all(f, name).map((kv) => {
-    const eq = kv.indexOf('=');
-    if (eq <= 0) throw new PodlogError('EUSAGE', `--${name}: ${JSON.stringify(kv)} is not KEY=VALUE`);
-    return [kv.slice(0, eq), kv.slice(eq + 1)];
-  }));
+const pairs = (f: RunFlags, name: string): Record<string, string> => Object.fromEntries(all(f, name).map((kv) => parseKeyValue(kv, `--${name}`)));
 
 /** The stage0 configuration the flags describe (flags podlog cannot honour yet are refused by stage0). */
 export const configFrom = (f: RunFlags, dataDir: string, store: EventStore, debug: boolean): PrepareConfig & RunConfig => {

@@ -96,7 +96,6 @@ export const collectGarbage = (store: Store, { gracePeriodMs }: { gracePeriodMs:
     const usedTrees = new Set<string>();
     const usedImages = new Set<string>();
     for (const pod of (await catchUpPodList(store.events)).values()) {
-      if (pod.state === 'deleted') continue;
       for (const app of pod.context.apps) {
         if (app.treeStoreId) usedTrees.add(app.treeStoreId);
         if (app.imageId) usedImages.add(app.imageId);

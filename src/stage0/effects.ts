@@ -83,14 +83,14 @@ export class Stage0Effects implements EffectInterpreter {
     }
   }
 
+  /** `image` is the id prepare resolved the user's words to (a path, a name) before the pod existed. */
   private async renderImage(pod: string, { app, image }: PodEventData['ImageRenderRequested']): Promise<Outcome[]> {
-    const record = await this.c.images.resolve(image);
-    const { treeStoreId } = await this.c.images.render(record.id);
+    const { treeStoreId } = await this.c.images.render(image);
     const info = podPaths(pod).appInfo(app);
     mkdirSync(info, { recursive: true });
-    writeFileSync(join(info, 'manifest'), JSON.stringify(await this.c.images.manifest(record.id)));
+    writeFileSync(join(info, 'manifest'), JSON.stringify(await this.c.images.manifest(image)));
     writeFileSync(join(info, 'treeStoreID'), treeStoreId);
-    return [{ type: 'ImageRendered', data: { app, imageId: record.id, treeStoreId } }];
+    return [{ type: 'ImageRendered', data: { app, imageId: image, treeStoreId } }];
   }
 
   private async startStage1(uuid: string, pod: string, options: PodEventData['Stage1StartRequested']): Promise<Outcome[]> {

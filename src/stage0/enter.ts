@@ -1,8 +1,7 @@
 /** enter (rkt's stage0.Enter): a command in a running pod's namespaces and app root, through stage1. */
-import { spawn } from 'node:child_process';
 import { PodlogError } from '../errors.js';
 import type { Stage0 } from './session.js';
-import { entrypoint, exitCodeOf } from './stage1.js';
+import { CrossingEntrypoint } from './stage1.js';
 import { podDir } from './pod-dir.js';
 import { RKT_STATE_NAMES } from '../../machines/pod.js';
 
@@ -16,15 +15,10 @@ export const chooseApp = (apps: string[], wanted?: string): string => {
   return apps[0]!;
 };
 
-export const enter = async (s: Stage0, uuid: string, app: string | undefined, command: string[]): Promise<number> => {
+export const enter = async (s: Stage0, uuid: string, app: string | undefined, cmd: string[]): Promise<number> => {
   const view = await s.engine.load(uuid);
   if (view.state !== 'running') throw new PodlogError('EWRONG_STATE', `cannot enter pod ${uuid}: it is ${RKT_STATE_NAMES[view.state]}`);
   const name = chooseApp(view.context.apps.map((a) => a.name), app);
-  const dir = podDir(s.dataDir, uuid);
-  const [binary, ...args] = entrypoint(dir, 'enter');
-  const child = spawn(binary!, [...args, '--app', name, '--', ...(command.length ? command : ['/bin/sh'])], { cwd: dir, stdio: 'inherit' });
-  return new Promise((resolve, reject) => {
-    child.once('error', (e) => reject(new PodlogError('ESTAGE1', `error execing enter: ${e.message}`)));
-    child.once('exit', (code, signal) => resolve(exitCodeOf(code, signal)));
-  });
+  const command = cmd.length ? cmd : ['/bin/sh'];
+  return (await new CrossingEntrypoint(podDir(s.dataDir, uuid), 'enter', ['--app', name, '--', ...command], true).run()).code;
 };

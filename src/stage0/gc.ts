@@ -44,8 +44,9 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
     }
   };
 
-  await reconcilePods(s.engine, s.effects, s.dataDir, (await catchUpPodList(s.store)).values());
-  for (const row of (await catchUpPodList(s.store)).values()) {
+  let listed = await catchUpPodList(s.store);
+  if ((await reconcilePods(s.engine, s.effects, s.dataDir, listed.values())) > 0) listed = await catchUpPodList(s.store);
+  for (const row of listed.values()) {
     const expired = row.state === 'prepared' && Date.parse(row.context.preparedAt ?? '') + options.expirePreparedMs <= Date.now();
     if (MARKABLE[row.state] || expired) {
       await attempt(row, `Moving pod to ${row.state === 'exited' ? 'exited garbage' : 'garbage'}:`, () =>

@@ -57,7 +57,8 @@ export const mergeMounts = (podMounts: Mount[], appMounts: Mount[]): Mount[] => 
   });
 };
 
-const parseEnvLine = (line: string, where: string): [string, string] => {
+/** NAME=VALUE (env files, --set-env, --environment, --user-label …); `where` names the source. */
+export const parseKeyValue = (line: string, where: string): [string, string] => {
   const eq = line.indexOf('=');
   if (eq <= 0) throw new PodlogError('EUSAGE', `${where}: ${JSON.stringify(line)} is not NAME=VALUE`);
   return [line.slice(0, eq), line.slice(eq + 1)];
@@ -73,9 +74,9 @@ const appEnvironment = (image: ImageApp | undefined, app: AppConfig, cfg: Prepar
   if (cfg.inheritEnv) for (const [k, v] of Object.entries(process.env)) if (!env.has(k) && v !== undefined) env.set(k, v);
   for (const file of cfg.envFromFile) {
     const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
-    for (const line of lines) env.set(...parseEnvLine(line, file));
+    for (const line of lines) env.set(...parseKeyValue(line, file));
   }
-  for (const line of cfg.explicitEnv) env.set(...parseEnvLine(line, '--set-env'));
+  for (const line of cfg.explicitEnv) env.set(...parseKeyValue(line, '--set-env'));
   return [...env].map(([name, value]) => ({ name, value }));
 };
 

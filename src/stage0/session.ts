@@ -1,5 +1,4 @@
 /** Everything stage0 works with on one data dir: the log, the engine, the effects, the images. */
-import { join } from 'node:path';
 import { PodEngine } from '../engine/engine.js';
 import type { CommandContext } from '../events/metadata.js';
 import { openImageStore, type ImageStore } from '../images/store.js';
@@ -19,6 +18,6 @@ export interface Stage0 {
 export const openStage0 = async (dataDir: string, ctx: CommandContext, { debug = false } = {}): Promise<Stage0> => {
   const store = await openStore(dataDir);
   const images = openImageStore(dataDir, store, ctx);
-  const effects = new Stage0Effects({ dataDir, images, debug, treeStore: join(dataDir, 'cas', 'tree') });
+  const effects = new Stage0Effects({ dataDir, images, debug, treeStore: images.layout.trees });
   return { dataDir, store, engine: new PodEngine(store, effects, ctx), effects, images, close: () => store.close() };
 };
