@@ -3,25 +3,37 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { v4 as uuidv4 } from 'uuid';
 import { commandContext, newMetadata } from '../src/events/metadata.js';
-import { PodEngine } from '../src/engine/engine.js';
-import type { EffectInterpreter } from '../src/engine/effects.js';
 import { podStream } from '../src/engine/streams.js';
-import type { EventStore } from '../src/store/port.js';
-import { repoRoot } from './helpers/fixtures.js';
+import { aciPath, repoRoot } from './helpers/fixtures.js';
 import { tempDataDir } from './helpers/store.js';
-import { ranAndExited } from './engine/samples.js';
 
 const podlog = (args: string[]) => spawnSync(join(repoRoot, 'bin/podlog'), args, { encoding: 'utf8' });
-const recordOnly: EffectInterpreter = { run: async () => [], reconcile: async () => [] };
 
-/** A pod that ran and exited with 3, written through the engine. */
-const exitedPod = async (store: EventStore, uuid = uuidv4()): Promise<string> => {
-  const engine = new PodEngine(store, recordOnly, commandContext(['podlog', 'run', 'busybox']));
-  for (const { type, data } of ranAndExited(uuid, 4242, 3)) await engine.record(uuid, type, data as never);
-  return uuid;
+interface Logged {
+  type: string;
+  stream: string;
+  version: number;
+  position: number;
+  data: Record<string, unknown>;
+  meta: { command: string[] };
+}
+const logged = (dir: string, ...args: string[]): Logged[] =>
+  podlog(['events', '--dir', dir, '--json', ...args])
+    .stdout.split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as Logged);
+
+/** A real pod, run by `podlog run`, whose app exits with 3; returns its UUID. */
+const exitedPod = (dir: string): string => {
+  const uuidFile = join(dir, `uuid-${process.hrtime.bigint()}`);
+  const r = podlog(['run', '--dir', dir, '--uuid-file-save', uuidFile, aciPath('busybox-gzip'), '--exec', '/bin/sh', '--', '-c', 'exit 3']);
+  if (r.status !== 3) throw new Error(`podlog run exited ${r.status}: ${r.stderr}`);
+  return readFileSync(uuidFile, 'utf8').trim();
 };
+
+/** The 10 events of a pod that was prepared, ran, and exited. */
+const RUN = ['PrepareRequested', 'ImageRenderRequested', 'ImageRendered', 'OverlayPrepareRequested', 'OverlayPrepared', 'PodPrepared', 'Stage1StartRequested', 'PodStarted', 'AppExited', 'PodExited'];
 
 test('machine prints the real machine as JSON, Mermaid and DOT', (t) => {
   const json = podlog(['machine', '--format', 'json']);
@@ -38,72 +50,79 @@ test('machine prints the real machine as JSON, Mermaid and DOT', (t) => {
 });
 
 test('events prints the log as a table or JSON lines, filtered by pod, type, time and position', async (t) => {
-  const { dir, store, cleanup } = await tempDataDir();
+  const { dir, cleanup } = await tempDataDir();
   try {
-    const a = await exitedPod(store);
-    const b = await exitedPod(store);
+    const a = exitedPod(dir);
+    const b = exitedPod(dir);
+    const everything = logged(dir);
+    t.true(everything.some((e) => e.type === 'ImageImported'), "the image store's events are in the same log");
     const all = podlog(['events', '--dir', dir]);
     t.is(all.status, 0, all.stderr);
     const lines = all.stdout.trim().split('\n');
     t.regex(lines[0]!, /POSITION\s+TIME\s+POD\s+VER\s+TYPE\s+DETAILS/);
-    t.is(lines.length, 21);
-    t.regex(all.stdout, new RegExp(`${a.slice(0, 8)}\\s+10\\s+PodExited\\s+code=3 \\(pid \\d+: podlog run busybox\\)`));
-    const json = podlog(['events', '--dir', dir, '--json', '--pod', b.slice(0, 6)]).stdout.trim().split('\n').map((l) => JSON.parse(l));
-    t.is(json.length, 10);
-    t.true(json.every((e) => e.stream === podStream(b)));
-    t.deepEqual(json[9].data, { code: 3 });
-    t.is(json[9].meta.command.join(' '), 'podlog run busybox');
-    const exits = podlog(['events', `--dir=${dir}`, '--json', '--type', 'PodExited,PodStarted']).stdout.trim().split('\n');
-    t.is(exits.length, 4);
-    const after = podlog(['events', '--dir', dir, '--json', '--from-position', '15']).stdout.trim().split('\n');
-    t.is(after.length, 5);
-    t.is(podlog(['events', '--dir', dir, '--json', '--since', '1h']).stdout.trim().split('\n').length, 20);
-    t.is(podlog(['events', '--dir', dir, '--json', '--until', '2000-01-01T00:00:00Z']).stdout.trim(), '');
+    t.is(lines.length, everything.length + 1);
+    t.regex(all.stdout, new RegExp(`${a.slice(0, 8)}\\s+10\\s+PodExited\\s+code=3 \\(pid \\d+: run --dir`));
+    const pod = logged(dir, '--pod', b.slice(0, 6));
+    t.deepEqual(pod.map((e) => e.type), RUN);
+    t.true(pod.every((e) => e.stream === podStream(b)));
+    t.deepEqual(pod[9]!.data, { code: 3 });
+    t.true(pod[9]!.meta.command.includes('run'));
+    t.deepEqual(logged(dir, '--type', 'PodExited,PodStarted').map((e) => e.type), ['PodStarted', 'PodExited', 'PodStarted', 'PodExited']);
+    const from = everything[everything.length - 6]!.position;
+    t.deepEqual(logged(dir, '--from-position', String(from)).map((e) => e.position), everything.slice(-5).map((e) => e.position));
+    t.is(logged(dir, '--since', '1h').length, everything.length);
+    t.deepEqual(logged(dir, '--until', '2000-01-01T00:00:00Z'), []);
   } finally {
     await cleanup();
   }
 });
 
 test('events --follow prints events appended after it started', async (t) => {
-  const { dir, store, cleanup } = await tempDataDir();
+  const { dir, cleanup } = await tempDataDir();
   try {
-    await exitedPod(store);
+    exitedPod(dir);
     const child = spawn(join(repoRoot, 'bin/podlog'), ['events', '--dir', dir, '--json', '--follow']);
     let output = '';
+    const exits = () => output.split('\n').filter((l) => l.includes('"type":"PodExited"')).length;
     const seen = new Promise<void>((resolve) => {
       child.stdout.on('data', (chunk: Buffer) => {
         output += chunk.toString();
-        if (output.trim().split('\n').length >= 20) resolve();
+        if (exits() >= 2) resolve();
       });
     });
     await new Promise((ok) => setTimeout(ok, 300));
-    await exitedPod(store);
+    const second = exitedPod(dir);
     await seen;
     child.kill('SIGTERM');
-    const positions = output.trim().split('\n').map((l) => (JSON.parse(l) as { position: number }).position);
-    t.deepEqual(positions, Array.from({ length: 20 }, (_, i) => i + 1));
+    const events = output.trim().split('\n').map((l) => JSON.parse(l) as Logged);
+    t.deepEqual(events.map((e) => e.position), Array.from({ length: events.length }, (_, i) => i + 1));
+    t.deepEqual(events.filter((e) => e.stream === podStream(second)).map((e) => e.type), RUN);
   } finally {
     await cleanup();
   }
 });
 
 test('replay shows the state and context at any version, with the events that led there', async (t) => {
-  const { dir, store, cleanup } = await tempDataDir();
+  const { dir, cleanup } = await tempDataDir();
   try {
-    const uuid = await exitedPod(store);
+    const uuid = exitedPod(dir);
+    const history = logged(dir, '--pod', uuid);
+    const rendered = history.find((e) => e.type === 'ImageRendered')!.data;
+    const pid = history.find((e) => e.type === 'PodStarted')!.data.pid as number;
     const at6 = JSON.parse(podlog(['replay', uuid.slice(0, 8), '--dir', dir, '--at', '6', '--json']).stdout);
     t.is(at6.state, 'prepared');
     t.is(at6.version, 6);
     t.is(at6.latest, 10);
     t.is(at6.steps.length, 6);
-    t.is(at6.context.apps[0].treeStoreId, 'deps-sha512-a');
+    t.is(at6.context.apps[0].treeStoreId, rendered.treeStoreId);
+    t.regex(at6.context.apps[0].treeStoreId, /^deps-sha512-[0-9a-f]+$/);
     const now = JSON.parse(podlog(['replay', uuid, '--dir', dir, '--json']).stdout);
     t.is(now.rktState, 'exited');
     t.is(now.context.exitCode, 3);
     t.is(now.context.apps[0].exitCode, 3);
     const text = podlog(['replay', uuid, '--dir', dir, '--at', '8']);
     t.regex(text.stdout, new RegExp(`pod ${uuid} at version 8 of 10: running`));
-    t.regex(text.stdout, /8\s+\S+\s+PodStarted\s+running\s+pid=4242/);
+    t.regex(text.stdout, new RegExp(`8\\s+\\S+\\s+PodStarted\\s+running\\s+pid=${pid}`));
     const beyond = podlog(['replay', uuid, '--dir', dir, '--at', '11']);
     t.is(beyond.status, 254);
     t.regex(beyond.stderr, /has versions 0 to 10; --at 11/);
@@ -113,22 +132,30 @@ test('replay shows the state and context at any version, with the events that le
 });
 
 test('bad UUIDs get rkt messages and exit 254', async (t) => {
-  const { dir, store, cleanup } = await tempDataDir();
+  const { dir, cleanup } = await tempDataDir();
   try {
-    await exitedPod(store, 'abcd0000-0000-4000-8000-000000000001');
-    await exitedPod(store, 'abcd0000-0000-4000-8000-000000000002');
+    // Real pods, prepared until two share a first character.
+    const uuids: string[] = [];
+    while (new Set(uuids.map((u) => u[0])).size === uuids.length) {
+      const r = podlog(['prepare', '--dir', dir, aciPath('busybox-gzip')]);
+      t.is(r.status, 0, r.stderr);
+      uuids.push(r.stdout.trim());
+    }
+    const shared = uuids[uuids.length - 1]![0]!;
+    const sharing = uuids.filter((u) => u.startsWith(shared)).length;
+    const absent = '0123456789abcdef'.split('').find((c) => !uuids.some((u) => u.startsWith(c)))!;
     const cases: Array<[string[], RegExp]> = [
-      [['replay', 'ffff'], /no matches found for "ffff"/],
-      [['replay', 'abcd'], /ambiguous uuid, 2 matches/],
+      [['replay', `${absent}fff`], new RegExp(`no matches found for "${absent}fff"`)],
+      [['replay', shared], new RegExp(`ambiguous uuid, ${sharing} matches`)],
       [['replay', ''], /UUID cannot be empty/],
-      [['events', '--pod', 'abcd0000'], /ambiguous uuid, 2 matches/],
+      [['events', '--pod', shared], new RegExp(`ambiguous uuid, ${sharing} matches`)],
     ];
     for (const [args, message] of cases) {
       const r = podlog([...args, '--dir', dir]);
       t.is(r.status, 254, args.join(' '));
       t.regex(r.stderr, message);
     }
-    t.is(podlog(['replay', 'abcd0000-0000-4000-8000-000000000002', '--dir', dir, '--json']).status, 0);
+    t.is(podlog(['replay', uuids[0]!, '--dir', dir, '--json']).status, 0);
   } finally {
     await cleanup();
   }
@@ -137,7 +164,7 @@ test('bad UUIDs get rkt messages and exit 254', async (t) => {
 test('an event type this podlog does not know is an error, not a silent skip', async (t) => {
   const { dir, store, cleanup } = await tempDataDir();
   try {
-    const uuid = await exitedPod(store);
+    const uuid = exitedPod(dir);
     await store.append(podStream(uuid), [{ type: 'PodTeleported', schema: 1, data: {}, meta: newMetadata(commandContext(['test'])) }], 10);
     const r = podlog(['replay', uuid, '--dir', dir]);
     t.is(r.status, 254);

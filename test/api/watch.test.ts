@@ -1,19 +1,22 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { firstValueFrom, take, toArray } from 'rxjs';
-import { v4 as uuidv4 } from 'uuid';
 import { consume } from '../../src/api/subscribe.js';
 import { watch, type PodStateChange } from '../../src/api/watch.js';
 import { openStore } from '../../src/store/open.js';
 import type { RecordedEvent } from '../../src/store/port.js';
-import { repoRoot } from '../helpers/fixtures.js';
+import { aciPath, repoRoot } from '../helpers/fixtures.js';
 import { tempDataDir } from '../helpers/store.js';
 
-const writePod = (dir: string, uuid: string, delayMs: number) =>
-  new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import=tsx', join(repoRoot, 'test/api/pod-writer.ts'), dir, uuid, String(delayMs)], { stdio: 'inherit' });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`pod-writer exited ${code}`))));
+/** A real pod run by `podlog run` in another process (its app exits 0); resolves to its UUID. */
+const runPod = (dir: string) =>
+  new Promise<string>((resolve, reject) => {
+    const uuidFile = join(dir, `uuid-${process.hrtime.bigint()}`);
+    const args = ['--dir', dir, 'run', '--uuid-file-save', uuidFile, aciPath('busybox-gzip'), '--exec', '/bin/true'];
+    const child = spawn(join(repoRoot, 'bin', 'podlog'), args, { stdio: 'inherit' });
+    child.on('exit', (code) => (code === 0 ? resolve(readFileSync(uuidFile, 'utf8').trim()) : reject(new Error(`podlog run exited ${code}`))));
   });
 
 const LIFECYCLE: Array<[string, string, string]> = [
@@ -27,9 +30,8 @@ const steps = (changes: PodStateChange[]) => changes.map((c) => [c.from, c.to, c
 test('watch() in one process sees, in order, the state changes another process appends', async (t) => {
   const { dir, store, cleanup } = await tempDataDir();
   try {
-    const uuid = uuidv4();
     const seen = firstValueFrom(watch(store).pipe(take(LIFECYCLE.length), toArray()));
-    await writePod(dir, uuid, 30);
+    const uuid = await runPod(dir);
     const changes = await seen;
     t.deepEqual(steps(changes), LIFECYCLE);
     t.true(changes.every((c) => c.pod === uuid));
@@ -42,9 +44,8 @@ test('watch() in one process sees, in order, the state changes another process a
 test('watch() from a position mid-history starts from the state the pod had there', async (t) => {
   const { dir, store, cleanup } = await tempDataDir();
   try {
-    const [first, second] = [uuidv4(), uuidv4()];
-    await writePod(dir, first, 0);
-    await writePod(dir, second, 0);
+    const first = await runPod(dir);
+    const second = await runPod(dir);
     const history = await store.readAll({ limit: 100 });
     const prepared = history.find((e) => e.stream.endsWith(first) && e.type === 'PodPrepared')!;
     const changes = await firstValueFrom(watch(store, { fromPosition: prepared.position }).pipe(take(2 + LIFECYCLE.length), toArray()));
@@ -60,7 +61,7 @@ test('watch() from a position mid-history starts from the state the pod had ther
 test('consume() hands every event to the handler once and resumes after its checkpoint', async (t) => {
   const { dir, store, cleanup } = await tempDataDir();
   try {
-    await writePod(dir, uuidv4(), 0);
+    await runPod(dir);
     const total = await store.headPosition();
     const seen: RecordedEvent[] = [];
     const firstRun = new AbortController();

@@ -1,6 +1,5 @@
 /** One sample of every pod event, as the model-based tests feed them to the machine. */
 import type { PodMachineEvent } from '../../machines/pod.js';
-import type { Outcome } from '../../src/engine/effects.js';
 import type { PodEventData, PodEventType } from '../../src/events/catalogue.js';
 
 const TIME = '2026-01-01T00:00:00.000Z';
@@ -52,17 +51,3 @@ export const abstractState = (s: { value: unknown; context: import('../../machin
 /** The sample's data for a given pod (PrepareRequested names its pod). */
 export const dataFor = (event: PodMachineEvent, uuid: string): Record<string, unknown> =>
   event.type === 'PrepareRequested' ? { ...event.data, uuid } : (event.data as Record<string, unknown>);
-
-/** A whole run of one pod, as the engine records it: prepared, started with `pid`, exited with `code`. */
-export const ranAndExited = (uuid: string, pid: number, code: number): Outcome[] => [
-  { type: 'PrepareRequested', data: prepareData(uuid) },
-  { type: 'ImageRenderRequested', data: { app: 'a', image: 'busybox' } },
-  { type: 'ImageRendered', data: { app: 'a', imageId: 'sha512-a', treeStoreId: 'deps-sha512-a' } },
-  { type: 'OverlayPrepareRequested', data: {} },
-  { type: 'OverlayPrepared', data: {} },
-  { type: 'PodPrepared', data: {} },
-  { type: 'Stage1StartRequested', data: START },
-  { type: 'PodStarted', data: { pid } },
-  { type: 'AppExited', data: { app: 'a', code } },
-  { type: 'PodExited', data: { code } },
-];
