@@ -23,6 +23,7 @@ import {
 } from '../../src/store/port.js';
 import { PodlogError } from '../../src/errors.js';
 import { newEvent } from './events.js';
+import { getEventListeners } from 'node:events';
 
 export interface StoreHandle {
   store: EventStore;
@@ -427,7 +428,7 @@ export const conformance = (test: TestFn, makeStore: MakeStore, options: Conform
       await store.append('pod-a', events(1), 'any');
       await p;
     }
-    t.pass();
+    t.is(getEventListeners(shared.signal, 'abort').length, 0);
   });
 
   it('waitForChange wakes on a commit made through another connection', async (t, h) => {
