@@ -12,9 +12,8 @@ export interface Invocation {
   debug: boolean;
 }
 
+/** A verb's flags and behaviour; its name and summary are in the registry (commands/index.ts). */
 export interface Command {
-  name: string;
-  summary: string;
   usage: string;
   options: Options;
   /** The verb parses its own arguments (rkt's per-app flags after each image); positionals get them all. */

@@ -21,7 +21,7 @@ const help = (): string =>
     'Usage: podlog [--dir DIR] [--debug] COMMAND [ARGS]',
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(12)}${c.summary}`),
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(14)}${c.summary}`),
     '',
     'The data dir is --dir, else $PODLOG_DIR, else /var/lib/podlog (root) or ~/.local/share/podlog.',
   ].join('\n');
@@ -30,9 +30,13 @@ export const main = async (argv: string[]): Promise<number> => {
   const verbAt = argv.findIndex((a, i) => !a.startsWith('-') && !(i > 0 && argv[i - 1] === '--dir'));
   const entry = verbAt === -1 ? undefined : COMMANDS.find((c) => c.name === argv[verbAt]);
   if (verbAt !== -1 && !entry) throw new PodlogError('EUSAGE', `unknown command ${JSON.stringify(argv[verbAt])}; see podlog --help`);
-  const command = entry ? await entry.load() : undefined;
-  if (!command || argv.includes('--help') || argv.includes('-h')) {
-    out(command ? `Usage: ${command.usage}\n\n${command.summary}` : help());
+  if (!entry) {
+    out(help());
+    return 0;
+  }
+  const command = await entry.load();
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out(`Usage: ${command.usage}\n\n${entry.summary}`);
     return 0;
   }
   if (command.raw) return command.run(rawInvocation(argv.slice(0, verbAt), argv.slice(verbAt + 1)));
@@ -45,7 +49,7 @@ export const main = async (argv: string[]): Promise<number> => {
       strict: true,
     });
   } catch (e) {
-    throw new PodlogError('EUSAGE', `${command.name}: ${(e as Error).message}\nUsage: ${command.usage}`);
+    throw new PodlogError('EUSAGE', `${entry.name}: ${(e as Error).message}\nUsage: ${command.usage}`);
   }
   const { values, positionals } = parsed;
   return command.run({

@@ -5,8 +5,6 @@ import { out, str, type Command } from '../command.js';
 import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
 
 export const catManifest: Command = {
-  name: 'cat-manifest',
-  summary: "Print a pod's manifest",
   usage: 'podlog cat-manifest [--pretty-print=true] [--uuid-file=F] UUID',
   options: { 'pretty-print': { type: 'boolean', default: true }, 'uuid-file': { type: 'string' } },
   run: (inv) =>

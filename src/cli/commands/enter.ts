@@ -3,8 +3,6 @@ import { str, type Command } from '../command.js';
 import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
 
 export const enter: Command = {
-  name: 'enter',
-  summary: 'Run a command in a running pod (default /bin/sh); exits with its code',
   usage: 'podlog enter [--app=NAME] UUID [-- CMD [ARGS...]]',
   options: { app: { type: 'string' }, 'uuid-file': { type: 'string' } },
   run: (inv) =>

@@ -24,8 +24,6 @@ const row = (e: RecordedEvent): string =>
   [String(e.position).padStart(8), e.meta.time.padEnd(24), streamLabel(e.stream).padEnd(8), String(e.version).padStart(4), e.type.padEnd(22), describeData(e)].join('  ');
 
 export const events: Command = {
-  name: 'events',
-  summary: 'Print the event log (table, or JSON lines), optionally following it',
   usage: 'podlog events [--pod UUID] [--type TYPE]... [--since TIME] [--until TIME] [--from-position N] [--follow] [--json]',
   options: {
     pod: { type: 'string' },

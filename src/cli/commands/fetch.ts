@@ -6,8 +6,6 @@ import { str, out, type Command } from '../command.js';
 import { withImageStore } from './image.js';
 
 export const fetch: Command = {
-  name: 'fetch',
-  summary: 'Import images (ACI, OCI layout directory or tar) from files or http(s) URLs; prints their ids',
   usage: 'podlog fetch [--hash=sha512-...] [--quiet] PATH-OR-URL...',
   options: {
     hash: { type: 'string' },

@@ -4,8 +4,6 @@ import { parseDuration } from '../duration.js';
 import { withStage0 } from '../pods.js';
 
 export const gc: Command = {
-  name: 'gc',
-  summary: 'Garbage-collect exited, aborted and expired pods (mark, then sweep after the grace period)',
   usage: 'podlog gc [--grace-period=30m] [--expire-prepared=24h] [--mark-only]',
   options: {
     'grace-period': { type: 'string', default: '30m' },

@@ -132,8 +132,6 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
 };
 
 export const image: Command = {
-  name: 'image',
-  summary: 'Operate on the image store: list, rm, gc, render, extract, export, verify, cat-manifest',
   usage: Object.values(SUBCOMMANDS).map((c) => `podlog image ${c.usage}`).join('\n       '),
   options: {
     format: { type: 'string' },

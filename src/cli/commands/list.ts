@@ -26,8 +26,6 @@ const asJson = (r: PodRow) => ({
 });
 
 export const list: Command = {
-  name: 'list',
-  summary: 'List pods (from the pod list projection, never by folding every stream)',
   usage: 'podlog list [--full] [--no-legend] [--format=json]',
   options: { full: { type: 'boolean', default: false }, 'no-legend': { type: 'boolean', default: false }, format: { type: 'string' } },
   run: (inv) =>

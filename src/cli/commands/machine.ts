@@ -3,8 +3,6 @@ import { machineGraph, toDot, toMermaid } from '../../inspect/machine-graph.js';
 import { out, str, type Command } from '../command.js';
 
 export const machine: Command = {
-  name: 'machine',
-  summary: 'Print the pod machine, drawn from its definition',
   usage: 'podlog machine [--format mermaid|dot|json]',
   options: { format: { type: 'string', default: 'mermaid' } },
   async run({ values }) {

@@ -8,8 +8,6 @@ import { table } from '../table.js';
 import { describeData } from './events.js';
 
 export const replay: Command = {
-  name: 'replay',
-  summary: "Show a pod's state and context at any version of its history",
   usage: 'podlog replay UUID [--at VERSION] [--json]',
   options: { at: { type: 'string' }, json: { type: 'boolean', default: false } },
   async run({ values, positionals, dir }) {

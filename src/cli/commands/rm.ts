@@ -3,8 +3,6 @@ import { out, str, type Command } from '../command.js';
 import { forEachPod, uuidArgs, withStage0 } from '../pods.js';
 
 export const rm: Command = {
-  name: 'rm',
-  summary: 'Remove exited, aborted or prepared pods',
   usage: 'podlog rm [--uuid-file=F] UUID...',
   options: { 'uuid-file': { type: 'string' } },
   run: (inv) =>

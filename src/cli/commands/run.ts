@@ -22,8 +22,6 @@ const podConfig = (inv: Invocation, s: Stage0) => {
 };
 
 export const run: Command = {
-  name: 'run',
-  summary: 'Run image(s) in a new pod; exits with the pod\'s code',
   usage: `podlog run ${POD_FLAGS} ${RUN_FLAGS} IMAGE ${APP_FLAGS} [IMAGE ...]`,
   options: {},
   raw: true,
@@ -35,8 +33,6 @@ export const run: Command = {
 };
 
 export const prepare: Command = {
-  name: 'prepare',
-  summary: 'Prepare a pod to run later; prints its UUID',
   usage: `podlog prepare [--quiet] ${POD_FLAGS} IMAGE ${APP_FLAGS} [IMAGE ...]`,
   options: {},
   raw: true,
@@ -49,8 +45,6 @@ export const prepare: Command = {
 };
 
 export const runPrepared: Command = {
-  name: 'run-prepared',
-  summary: 'Run a prepared pod; exits with the pod\'s code',
   usage: `podlog run-prepared ${RUN_FLAGS} [--uuid-file=F] UUID`,
   options: {},
   raw: true,

@@ -33,8 +33,6 @@ const failFormat = (format: string | undefined): never => {
 };
 
 export const status: Command = {
-  name: 'status',
-  summary: "Print a pod's status (rkt's fields); --wait until it has finished",
   usage: 'podlog status [--wait[=DURATION]] [--format=json] [--uuid-file=F] UUID',
   options: {},
   raw: true,

@@ -3,8 +3,6 @@ import { out, str, type Command } from '../command.js';
 import { forEachPod, uuidArgs, withStage0 } from '../pods.js';
 
 export const stop: Command = {
-  name: 'stop',
-  summary: 'Stop running pods (SIGTERM, then SIGKILL after the grace period; --force: SIGKILL)',
   usage: 'podlog stop [--force] [--uuid-file=F] UUID...',
   options: { force: { type: 'boolean', default: false }, 'uuid-file': { type: 'string' } },
   run: (inv) =>
