@@ -92,7 +92,7 @@ const runs = async (): Promise<void> => {
     // The image is imported (and its tree rendered) once, as an operator's first run does.
     await exec(cli('run', aciPath('busybox-gzip'), '--exec', '/bin/true'));
     const bundle = ociBundle(work);
-    const cfg = configFrom(parseRunFlags([IMAGE, '--exec', '/bin/true']), dir, s.store, false);
+    const cfg = configFrom(parseRunFlags([IMAGE, '--exec', '/bin/true']));
     const pid = process.pid;
     let n = 0;
     const results = await measureAll([

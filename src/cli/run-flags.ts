@@ -4,11 +4,9 @@
  * arguments and `---` ends them.
  */
 import { PodlogError } from '../errors.js';
-import { commandContext } from '../events/metadata.js';
 import type { AppConfig, PrepareConfig, RunConfig } from '../stage0/config.js';
 import { DEFAULT_DNS_CONF_MODE } from '../stage0/config.js';
 import { parseKeyValue } from '../stage0/pod-manifest.js';
-import type { EventStore } from '../store/port.js';
 
 const BOOLEAN = new Set(['inherit-env', 'no-overlay', 'interactive', 'mds-register', 'private-users', 'quiet', 'mutable']);
 const PER_APP = new Set(['exec', 'name', 'user', 'group', 'working-dir', 'environment']);
@@ -73,7 +71,7 @@ const bool = (f: RunFlags, name: string, fallback = false): boolean => (one(f, n
 const pairs = (f: RunFlags, name: string): Record<string, string> => Object.fromEntries(all(f, name).map((kv) => parseKeyValue(kv, `--${name}`)));
 
 /** The stage0 configuration the flags describe (flags podlog cannot honour yet are refused by stage0). */
-export const configFrom = (f: RunFlags, dataDir: string, store: EventStore, debug: boolean): PrepareConfig & RunConfig => {
+export const configFrom = (f: RunFlags): PrepareConfig & RunConfig => {
   for (const unsupported of ['volume', 'mount']) {
     if (f.flags.has(unsupported)) throw new PodlogError('ENOTSUP', `--${unsupported} is not supported yet by podlog (volumes come with a later issue)`);
   }
@@ -81,12 +79,8 @@ export const configFrom = (f: RunFlags, dataDir: string, store: EventStore, debu
   const dns = all(f, 'dns');
   const resolv = dns.length === 1 && (dns[0] === 'host' || dns[0] === 'none') ? dns[0] : 'default';
   return {
-    dataDir,
-    store,
     ...(one(f, 'stage1-path') !== undefined ? { stage1Image: one(f, 'stage1-path') } : {}),
-    debug,
     mutable: bool(f, 'mutable'),
-    ctx: commandContext(),
     apps: f.apps,
     inheritEnv: bool(f, 'inherit-env'),
     explicitEnv: all(f, 'set-env'),

@@ -2,9 +2,7 @@
  * The seed's configuration (rkt's stage0 CommonConfig, PrepareConfig, RunConfig), with the options
  * podlog does not implement yet refused by name instead of silently ignored.
  */
-import type { CommandContext } from '../events/metadata.js';
 import { PodlogError } from '../errors.js';
-import type { EventStore } from '../store/port.js';
 
 /** How resolv.conf and hosts are provided to the pod (rkt's DNSConfMode). */
 export type DnsMode = 'host' | 'stage0' | 'none' | 'default';
@@ -37,16 +35,13 @@ export interface AppConfig {
   environment: Record<string, string>;
 }
 
+/** What rkt's CommonConfig carried besides the data dir, stores, debug flag and context, which are the Stage0 session's. */
 export interface CommonConfig {
-  dataDir: string;
-  store: EventStore;
   /** The stage1 image directory; undefined: podlog's own (build/). */
   stage1Image?: string;
   /** A UUID chosen by the caller (tests); undefined: a new random one. */
   uuid?: string;
-  debug: boolean;
   mutable: boolean;
-  ctx: CommandContext;
 }
 
 export interface PrepareConfig extends CommonConfig {

@@ -2,7 +2,6 @@ import { writeFileSync } from 'node:fs';
 import { PodlogError } from '../../errors.js';
 import { prepare as prepareStage0 } from '../../stage0/prepare.js';
 import { run as runStage0, runPrepared as runPreparedStage0 } from '../../stage0/run.js';
-import type { Stage0 } from '../../stage0/session.js';
 import { out, type Command, type Invocation } from '../command.js';
 import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
 import { configFrom, parseRunFlags } from '../run-flags.js';
@@ -16,9 +15,9 @@ const savingUuid = (file: string | undefined) => (uuid: string) => {
 };
 
 /** The pod's configuration from the flags, and the hook that saves its UUID as soon as it exists. */
-const podConfig = (inv: Invocation, s: Stage0) => {
+const podConfig = (inv: Invocation) => {
   const flags = parseRunFlags(inv.positionals);
-  return { cfg: configFrom(flags, inv.dir, s.store, inv.debug), hooks: { created: savingUuid(flags.flags.get('uuid-file-save')?.at(-1)) } };
+  return { cfg: configFrom(flags), hooks: { created: savingUuid(flags.flags.get('uuid-file-save')?.at(-1)) } };
 };
 
 export const run: Command = {
@@ -27,7 +26,7 @@ export const run: Command = {
   raw: true,
   run: (inv: Invocation) =>
     withStage0(inv, (s) => {
-      const { cfg, hooks } = podConfig(inv, s);
+      const { cfg, hooks } = podConfig(inv);
       return runStage0(s, cfg, hooks);
     }),
 };
@@ -38,7 +37,7 @@ export const prepare: Command = {
   raw: true,
   run: (inv: Invocation) =>
     withStage0(inv, async (s) => {
-      const { cfg, hooks } = podConfig(inv, s);
+      const { cfg, hooks } = podConfig(inv);
       out(await prepareStage0(s, cfg, hooks));
       return 0;
     }),
@@ -54,6 +53,6 @@ export const runPrepared: Command = {
       const uuids = uuidArgs(flags.apps.map((a) => a.image), flags.flags.get('uuid-file')?.at(-1));
       if (uuids.length !== 1) throw new PodlogError('EUSAGE', 'run-prepared takes exactly one UUID');
       const uuid = await resolveLivePod(s, uuids[0]!);
-      return runPreparedStage0(s, configFrom({ apps: [], flags: flags.flags }, inv.dir, s.store, inv.debug), uuid);
+      return runPreparedStage0(s, configFrom({ apps: [], flags: flags.flags }), uuid);
     }),
 };
