@@ -28,7 +28,7 @@ s.engine.recordAll = async (...args) => {
 const config = (image: string, exec?: string[]): PrepareConfig & RunConfig => ({
   mutable: false,
   apps: [{ image: aci(image), args: exec?.slice(1) ?? [], environment: {}, ...(exec ? { exec: exec[0] } : {}) }],
-  inheritEnv: false, explicitEnv: [], envFromFile: [], ports: [], useOverlay: true, privateUsers: false, userAnnotations: {}, userLabels: {},
+  inheritEnv: false, explicitEnv: [], envFromFile: [], ports: [], volumes: [], mounts: [], useOverlay: true, privateUsers: false, userAnnotations: {}, userLabels: {},
   net: [], interactive: false, mdsRegister: false, dnsConfMode: DEFAULT_DNS_CONF_MODE, dnsConfig: { servers: [], searches: [], options: [] },
   insecureOptions: { disableCapabilities: false, disablePaths: false, disableSeccomp: false }, hostsEntries: {},
 });

@@ -72,9 +72,6 @@ const pairs = (f: RunFlags, name: string): Record<string, string> => Object.from
 
 /** The stage0 configuration the flags describe (flags podlog cannot honour yet are refused by stage0). */
 export const configFrom = (f: RunFlags): PrepareConfig & RunConfig => {
-  for (const unsupported of ['volume', 'mount']) {
-    if (f.flags.has(unsupported)) throw new PodlogError('ENOTSUP', `--${unsupported} is not supported yet by podlog (volumes come with a later issue)`);
-  }
   const insecure = all(f, 'insecure-options').flatMap((v) => v.split(','));
   const dns = all(f, 'dns');
   const resolv = dns.length === 1 && (dns[0] === 'host' || dns[0] === 'none') ? dns[0] : 'default';
@@ -86,6 +83,8 @@ export const configFrom = (f: RunFlags): PrepareConfig & RunConfig => {
     explicitEnv: all(f, 'set-env'),
     envFromFile: all(f, 'set-env-file'),
     ports: all(f, 'port'),
+    volumes: all(f, 'volume'),
+    mounts: all(f, 'mount'),
     useOverlay: !bool(f, 'no-overlay'),
     ...(one(f, 'pod-manifest') !== undefined ? { podManifest: one(f, 'pod-manifest') } : {}),
     privateUsers: bool(f, 'private-users'),

@@ -51,6 +51,9 @@ export interface PrepareConfig extends CommonConfig {
   explicitEnv: string[];
   envFromFile: string[];
   ports: string[];
+  /** rkt's --volume and --mount, as given. */
+  volumes: string[];
+  mounts: string[];
   useOverlay: boolean;
   podManifest?: string;
   privateUsers: boolean;
@@ -84,6 +87,8 @@ export const checkPrepareSupported = (cfg: PrepareConfig): void => {
   if (cfg.mutable) throw notYet('a mutable pod (app add/rm/start/stop)');
   if (cfg.podManifest !== undefined) throw notYet('--pod-manifest');
   if (cfg.ports.length > 0) throw notYet('--port');
+  if (cfg.volumes.length > 0) throw notYet('--volume');
+  if (cfg.mounts.length > 0) throw notYet('--mount');
   if (!cfg.useOverlay) throw notYet('--no-overlay');
   if (cfg.privateUsers) throw notYet('--private-users');
 };
