@@ -9,7 +9,7 @@ import { POD_EVENTS, type PodEventData, type PodEventType } from '../events/cata
 import { newMetadata, type CommandContext } from '../events/metadata.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { WrongExpectedVersion, type EventStore, type RecordedEvent } from '../store/port.js';
-import { crashPoint } from './crash.js';
+import { crashPoint } from './faults.js';
 import type { EffectInterpreter, Outcome } from './effects.js';
 import { foldPod, initialPod, machineEvent, rktStateOf, stateOf, step, type PodSnapshot } from './fold.js';
 import { POD_LIST, POD_LIST_SCHEMA, rowSnapshot, type PodRow } from './pod-list.js';

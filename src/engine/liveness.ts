@@ -1,6 +1,7 @@
 /** Whether the process that recorded an intent still exists, so that its intent is not abandoned. */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import type { EventMetadata } from '../store/port.js';
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux x86_64 and aarch64
 
@@ -31,7 +32,7 @@ const startTimeMs = (pid: number): number | undefined => {
  * reused by a process started after the event is not it. Another host's process is assumed alive:
  * only that host can tell.
  */
-export const recorderAlive = (host: string, pid: number, time: string): boolean => {
+export const recorderAlive = ({ host, pid, time }: Pick<EventMetadata, 'host' | 'pid' | 'time'>): boolean => {
   if (host !== hostname()) return true;
   if (pid === process.pid) return true;
   const started = startTimeMs(pid);

@@ -24,7 +24,7 @@ const reconcileOnce = async (engine: PodEngine, effects: EffectInterpreter, uuid
 
   if (pending !== undefined) {
     const intent = history.find((e) => e.version === pending.version);
-    if (intent === undefined || recorderAlive(intent.meta.host, intent.meta.pid, intent.meta.time)) return { after: view, action: 'none' };
+    if (intent === undefined || recorderAlive(intent.meta)) return { after: view, action: 'none' };
     try {
       const outcomes = await effects.reconcile({ effect: pending.effect, uuid, intent, pod: view.context });
       const after = await engine.recordOutcomes(uuid, outcomes, intent.meta.id);
@@ -37,7 +37,7 @@ const reconcileOnce = async (engine: PodEngine, effects: EffectInterpreter, uuid
 
   if (view.state === 'preparing') {
     const owner = history[0]!;
-    if (recorderAlive(owner.meta.host, owner.meta.pid, owner.meta.time)) return { after: view, action: 'none' };
+    if (recorderAlive(owner.meta)) return { after: view, action: 'none' };
     const { view: after } = await engine.record(uuid, 'PrepareAborted', {
       reason: `the preparing process (pid ${owner.meta.pid} on ${owner.meta.host}) is gone`,
     }, owner.meta.id);

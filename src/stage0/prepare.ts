@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { crashPoint } from '../engine/crash.js';
+import { crashPoint } from '../engine/faults.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { withPrepareLock } from '../images/locks.js';
 import { closeFd, lockDir } from '../native.js';
