@@ -1,17 +1,17 @@
-/** Whether the process that recorded an intent still exists, so that its intent is not abandoned. */
+/**
+ * Whether the process that recorded an intent still exists, so that its intent is not abandoned.
+ *
+ * A process is named by (host, boot id, pid, start time in clock ticks since boot): the boot id changes
+ * at every boot, and within one boot a pid is reused only by a process that starts later, so its start
+ * ticks differ. Everything is compared exactly: no wall clock, no boot time (a clock step cannot make a
+ * live recorder look dead).
+ */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { EventMetadata } from '../store/port.js';
 
-const CLOCK_TICKS = 100; // USER_HZ on Linux x86_64 and aarch64
-
-const bootTimeMs = (): number => {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith('btime '));
-  return Number(line?.split(' ')[1] ?? 0) * 1000;
-};
-
 /** The fields of /proc/PID/stat after the command name (state, ppid, ...), or undefined. */
-export const procStat = (pid: number): string[] | undefined => {
+export const procStat = (pid: number | 'self'): string[] | undefined => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may contain spaces and parentheses: fields start after the last ')'.
@@ -21,21 +21,35 @@ export const procStat = (pid: number): string[] | undefined => {
   }
 };
 
-/** Start time of a process in ms since the epoch, or undefined if there is no such process. */
-const startTimeMs = (pid: number): number | undefined => {
-  const fields = procStat(pid);
-  return fields === undefined ? undefined : bootTimeMs() + (Number(fields[19]) / CLOCK_TICKS) * 1000;
+/** Field 22 of /proc/PID/stat (starttime, clock ticks after boot), or undefined if there is no such process. */
+export const startTicks = (pid: number | 'self'): number | undefined => {
+  const field = procStat(pid)?.[22 - 3]; // procStat starts at field 3
+  return field === undefined ? undefined : Number(field);
+};
+
+let ownIdentity: { bootId: string; startTicks: number } | undefined;
+
+/** This process's boot id and start ticks, read once: they cannot change while it runs. */
+export const recorderIdentity = (): { bootId: string; startTicks: number } => {
+  ownIdentity ??= {
+    bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+    startTicks: startTicks('self')!,
+  };
+  return ownIdentity;
 };
 
 /**
- * True when `pid` on `host` is still the process that recorded an event at `time`. A pid that was
- * reused by a process started after the event is not it. Another host's process is assumed alive:
- * only that host can tell.
+ * True when the process that recorded an event (its metadata) may still be running:
+ * - on another host: assumed alive, only that host can tell;
+ * - on this host in another boot: dead, a reboot ended every process;
+ * - in this boot: alive iff a process with its pid exists and started at the same tick.
+ * Events recorded before podlog stored the boot id and start ticks have neither: their recorder is
+ * judged by its pid alone, erring towards "alive" (a reused pid delays reconciling the intent until that
+ * process ends; judging it dead could compensate a live recorder's intent, which is worse).
  */
-export const recorderAlive = ({ host, pid, time }: Pick<EventMetadata, 'host' | 'pid' | 'time'>): boolean => {
+export const recorderAlive = ({ host, pid, bootId, startTicks: ticks }: Pick<EventMetadata, 'host' | 'pid' | 'bootId' | 'startTicks'>): boolean => {
   if (host !== hostname()) return true;
-  if (pid === process.pid) return true;
-  const started = startTimeMs(pid);
-  // /proc's start time has a 10 ms resolution: allow that much.
-  return started !== undefined && started <= Date.parse(time) + 1000 / CLOCK_TICKS;
+  if (bootId === undefined || ticks === undefined) return procStat(pid) !== undefined;
+  if (bootId !== recorderIdentity().bootId) return false;
+  return startTicks(pid) === ticks;
 };

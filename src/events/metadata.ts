@@ -1,6 +1,7 @@
 /** Who, where and why for every event: the metadata the engine stamps on what it appends. */
 import { hostname, userInfo } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
+import { recorderIdentity } from '../engine/liveness.js';
 import type { EventMetadata } from '../store/port.js';
 
 /** Looked up once: os.userInfo() reads the passwd database on every call. */
@@ -23,8 +24,42 @@ export interface CommandContext {
   correlationId: string;
 }
 
+const REDACTED = '<redacted>';
+
+/** NAME=VALUE → NAME=<redacted>: the name helps an operator and is not secret. */
+const keepName = (value: string): string => {
+  const eq = value.indexOf('=');
+  return eq === -1 ? REDACTED : `${value.slice(0, eq + 1)}${REDACTED}`;
+};
+
+/**
+ * Flags whose values must never enter the log (events outlive the pod; its manifest does not), each
+ * with what of the value may be kept. A later credential flag is one more line.
+ */
+const REDACTED_FLAGS: ReadonlyMap<string, (value: string) => string> = new Map([
+  ['--set-env', keepName],
+  ['--environment', keepName],
+]);
+
+/**
+ * The command line with the values of REDACTED_FLAGS replaced; `--flag V` becomes `--flag=V'`. Anywhere
+ * in the line, app arguments included: a flag name there is redacted too, which costs nothing.
+ */
+export const redactCommand = (argv: readonly string[]): string[] => {
+  const kept: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const eq = a.indexOf('=');
+    const flag = eq === -1 ? a : a.slice(0, eq);
+    const redact = REDACTED_FLAGS.get(flag);
+    if (redact === undefined || (eq === -1 && i + 1 === argv.length)) kept.push(a);
+    else kept.push(`${flag}=${redact(eq === -1 ? argv[++i]! : a.slice(eq + 1))}`);
+  }
+  return kept;
+};
+
 export const commandContext = (command: string[] = process.argv.slice(2)): CommandContext => ({
-  command,
+  command: redactCommand(command),
   correlationId: uuidv7(),
 });
 
@@ -33,6 +68,7 @@ export const newMetadata = (ctx: CommandContext, causationId?: string): EventMet
   time: new Date().toISOString(),
   host: hostname(),
   pid: process.pid,
+  ...recorderIdentity(),
   user: user(),
   command: ctx.command,
   correlationId: ctx.correlationId,

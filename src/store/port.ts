@@ -21,6 +21,13 @@ export interface EventMetadata {
   host: string;
   /** Pid of the engine process that recorded it. */
   pid: number;
+  /**
+   * The recorder's boot (/proc/sys/kernel/random/boot_id) and its start time in clock ticks after boot
+   * (/proc/PID/stat field 22): with host and pid they name the process exactly (src/engine/liveness.ts).
+   * Absent from events recorded before podlog stored them.
+   */
+  bootId?: string;
+  startTicks?: number;
   user: string;
   /** The command line that caused it (argv without node and the script). */
   command: string[];
