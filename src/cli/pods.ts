@@ -8,9 +8,10 @@ import { initDebug } from '../stage0/debug.js';
 import { openStage0, type Stage0 } from '../stage0/session.js';
 import type { Invocation } from './command.js';
 
-export const withStage0 = async <T>(inv: Invocation, fn: (s: Stage0) => Promise<T>): Promise<T> => {
+/** Runs `fn` with a stage0 session; a verb that does not `write` creates nothing in a data dir without a log. */
+export const withStage0 = async <T>(inv: Invocation, fn: (s: Stage0) => Promise<T>, { write = true } = {}): Promise<T> => {
   if (inv.debug) initDebug();
-  const s = await openStage0(inv.dir, commandContext(), { debug: inv.debug });
+  const s = await openStage0(inv.dir, commandContext(), { debug: inv.debug, access: write ? 'write' : 'read' });
   try {
     return await fn(s);
   } finally {

@@ -12,6 +12,7 @@
  *   another program's database, or a newer podlog's store is refused with its bytes untouched.
  */
 import Database from 'better-sqlite3';
+import { chmodSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { PodlogError } from '../errors.js';
 import {
@@ -110,6 +111,12 @@ interface Waiter {
 /** Every open store object of this process, by file: an append wakes the waiters of all of them at once. */
 const openStores = new Map<string, Set<SqliteEventStore>>();
 
+const peersOf = (file: string): Set<SqliteEventStore> => {
+  let set = openStores.get(file);
+  if (set === undefined) openStores.set(file, (set = new Set()));
+  return set;
+};
+
 interface DbState {
   appId: number;
   objects: number;
@@ -178,6 +185,7 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
     // Reads only, before any pragma that writes: the authoritative check.
     const state = inspect(db, path);
     judge(path, state);
+    if (!readonly) ownerOnly(path);
     if (readonly) {
       if (state.version === undefined) {
         throw new PodlogError('ESTORE_NOT_FOUND', `there is no podlog event store in ${path} yet`);
@@ -204,11 +212,38 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
         }).immediate();
       }
     }
-    return new SqliteEventStore(db, path, readonly, pollMs);
+    return new SqliteEventStore(db, path, readonly, pollMs, peersOf(path));
   } catch (e) {
     db.close();
     throw mapError(path, e);
   }
+};
+
+/**
+ * The log records who ran what (command lines, users): owner only. Also tightens a file made by an older
+ * podlog; -wal and -shm take the database's mode when SQLite creates them.
+ */
+const ownerOnly = (path: string): void => {
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      continue; // not created yet
+    }
+    if ((st.mode & 0o077) !== 0 && st.uid === process.getuid?.()) chmodSync(file, st.mode & 0o700);
+  }
+};
+
+/**
+ * An empty log kept in memory: what a verb that only reads sees of a data dir without a log, so that it
+ * creates nothing. It takes projection saves (and appends) like any other and forgets them on close;
+ * `location` names it in messages.
+ */
+export const openMemorySqliteStore = (location: string): SqliteEventStore => {
+  const db = new Database(':memory:');
+  db.exec(SCHEMA_SQL);
+  return new SqliteEventStore(db, location, false, DEFAULT_POLL_MS, new Set()); // nobody else sees it
 };
 
 /** Async form of {@link openSqliteStoreSync} (the work is synchronous; this only fits the other adapters). */
@@ -252,6 +287,8 @@ export class SqliteEventStore implements EventStore {
     readonly location: string,
     readonly readonly: boolean,
     private readonly pollMs: number,
+    /** The store objects of this process on the same log (this one included), woken by its appends. */
+    private readonly peers: Set<SqliteEventStore>,
   ) {
     const p = (sql: string): Stmt => db.prepare(sql);
     this.s = {
@@ -328,9 +365,7 @@ export class SqliteEventStore implements EventStore {
     });
     this.saveTx = (u, rows) => save.immediate(u, rows);
 
-    let set = openStores.get(location);
-    if (set === undefined) openStores.set(location, (set = new Set()));
-    set.add(this);
+    peers.add(this);
   }
 
   private readonly insertCache = new Map<number, Stmt>();
@@ -386,7 +421,7 @@ export class SqliteEventStore implements EventStore {
       throw mapError(this.location, e);
     }
     if (rows.length > 0) {
-      for (const store of openStores.get(this.location) ?? []) store.wake(result.position);
+      for (const store of this.peers) store.wake(result.position);
     }
     return result;
   }
@@ -546,9 +581,8 @@ export class SqliteEventStore implements EventStore {
     this.closed = true;
     for (const w of [...this.waiters]) w.finish(); // a spurious wake: the caller's next call says "closed"
     this.stopPolling();
-    const set = openStores.get(this.location);
-    set?.delete(this);
-    if (set?.size === 0) openStores.delete(this.location);
+    this.peers.delete(this);
+    if (this.peers.size === 0 && openStores.get(this.location) === this.peers) openStores.delete(this.location);
     this.db.close();
   }
 }

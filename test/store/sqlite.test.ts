@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { conformance } from './conformance.js';
 import { newEvent } from './events.js';
-import { openSqliteStore, type SqliteEventStore } from '../../src/store/sqlite.js';
+import { openMemorySqliteStore, openSqliteStore, type SqliteEventStore } from '../../src/store/sqlite.js';
 import { APPLICATION_ID, SCHEMA_VERSION } from '../../src/store/sqlite-schema.js';
 import { WrongExpectedVersion, type EventStore } from '../../src/store/port.js';
 import { PodlogError } from '../../src/errors.js';
@@ -45,6 +45,15 @@ conformance(
     };
   },
   { name: 'sqlite' },
+);
+
+conformance(
+  test,
+  async () => {
+    const store = openMemorySqliteStore('an empty log in memory');
+    return { store, cleanup: () => store.close() };
+  },
+  { name: 'sqlite in memory' },
 );
 
 /** A temp dir for one test, removed afterwards; `file` is the store's path in it. */

@@ -39,7 +39,7 @@ export const events: Command = {
     if (!/^\d+$/.test(fromPosition)) throw new PodlogError('EUSAGE', `--from-position: ${JSON.stringify(fromPosition)} is not a position`);
     const since = str(values, 'since');
     const until = str(values, 'until');
-    const store = await openStore(dir, { readonly: true });
+    const store = await openStore(dir, { access: 'inspect' });
     try {
       const pod = str(values, 'pod');
       const filters: ReadAllOptions = {

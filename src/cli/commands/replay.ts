@@ -14,7 +14,7 @@ export const replay: Command = {
     if (positionals.length !== 1) throw new PodlogError('EUSAGE', 'replay takes exactly one UUID');
     const at = str(values, 'at');
     if (at !== undefined && !/^\d+$/.test(at)) throw new PodlogError('EUSAGE', `--at: ${JSON.stringify(at)} is not a version number`);
-    const store = await openStore(dir, { readonly: true });
+    const store = await openStore(dir, { access: 'inspect' });
     try {
       const uuid = await resolvePodUuid(store, positionals[0]!);
       const r = await replayPod(store, uuid, at === undefined ? undefined : Number(at));
