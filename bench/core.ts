@@ -10,32 +10,19 @@ import { initialTransition, transition } from 'xstate';
 import { v4 as uuidv4 } from 'uuid';
 import { podMachine, type PodMachineEvent } from '../machines/pod.js';
 import { commandContext, newMetadata } from '../src/events/metadata.js';
-import { POD_EVENTS, type PodEventData, type PodEventType } from '../src/events/catalogue.js';
+import { POD_EVENTS } from '../src/events/catalogue.js';
 import { foldPod, initialPod, toMachineEvent } from '../src/engine/fold.js';
 import { catchUpPodList } from '../src/engine/pod-list.js';
 import { podStream } from '../src/engine/streams.js';
 import { openStore } from '../src/store/open.js';
 import type { NewEvent, RecordedEvent } from '../src/store/port.js';
+import { history } from './histories.js';
 import { median, report } from './report.js';
 
 const ctx = commandContext(['bench']);
 
-/** One pod's whole life, prepare to delete: 15 events. */
-const lifecycle = (uuid: string): Array<{ type: PodEventType; data: PodEventData[PodEventType] }> => [
-  { type: 'PrepareRequested', data: { uuid, apps: [{ name: 'a', image: 'busybox' }], mutable: false, overlay: true } },
-  { type: 'ImageRenderRequested', data: { app: 'a', image: 'busybox' } },
-  { type: 'ImageRendered', data: { app: 'a', imageId: 'sha512-a', treeStoreId: 'deps-sha512-a' } },
-  { type: 'OverlayPrepareRequested', data: {} },
-  { type: 'OverlayPrepared', data: {} },
-  { type: 'PodPrepared', data: {} },
-  { type: 'Stage1StartRequested', data: { net: 'none', dns: 'default', hostname: 'bench' } },
-  { type: 'PodStarted', data: { pid: 4242 } },
-  { type: 'AppExited', data: { app: 'a', code: 0 } },
-  { type: 'PodExited', data: { code: 0 } },
-  { type: 'PodMarkedGarbage', data: { reason: 'gc' } },
-  { type: 'GcRequested', data: {} },
-  { type: 'PodDeleted', data: {} },
-];
+/** One pod's whole life, prepare to delete. */
+const lifecycle = (uuid: string) => history(uuid, 'deleted', 0);
 
 const newEvents = (uuid: string, upTo = Infinity): NewEvent[] =>
   lifecycle(uuid)

@@ -25,12 +25,13 @@ import { v4 as uuidv4 } from 'uuid';
 import { configFrom, parseRunFlags } from '../src/cli/run-flags.js';
 import { eventLogPath } from '../src/config.js';
 import { podStream } from '../src/engine/streams.js';
-import { POD_EVENTS, type PodEventData, type PodEventType } from '../src/events/catalogue.js';
+import { POD_EVENTS } from '../src/events/catalogue.js';
 import { commandContext, newMetadata, type CommandContext } from '../src/events/metadata.js';
 import { closeFd, lockDir } from '../src/native.js';
 import { openStage0, prepare, run as runPod, runPrepared } from '../src/stage0/index.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
 import { aciPath, repoRoot } from '../test/helpers/fixtures.js';
+import { history } from './histories.js';
 import { median, report } from './report.js';
 import { ociBundle, spawnAndWait, startCrunNamespace } from './stage1.js';
 
@@ -100,7 +101,7 @@ const runs = async (): Promise<void> => {
       ["node importing the run verb's modules", () => exec(importOnly('run'))],
       ['podlog run (CLI)', () => exec(cli('run', IMAGE, '--exec', '/bin/true'))],
       ['podlog prepare + run-prepared (CLI)', async () => {
-        const uuid = (await exec(cli('prepare', '--quiet', IMAGE, '--exec', '/bin/true'))).trim();
+        const uuid = (await exec(cli('prepare', IMAGE, '--exec', '/bin/true'))).trim();
         await exec(cli('run-prepared', uuid));
       }],
       ['podlog run (library, in process)', async () => {
@@ -146,35 +147,6 @@ const runs = async (): Promise<void> => {
     await exec(cli('gc', '--grace-period=0')).catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   }
-};
-
-type Step = { type: PodEventType; data: PodEventData[PodEventType] };
-
-/** What `podlog run` records for a pod that ends in `state`, as the engine writes it. */
-export const history = (uuid: string, state: 'running' | 'exited' | 'deleted' | 'prepared' | 'aborted', code: number): Step[] => {
-  const image = 'sha512-a6b3d9574c582bd3522e6398a40675ffba4377c58764268844f9db7a38db3e17';
-  const prepare: Step[] = [
-    { type: 'PrepareRequested', data: { uuid, apps: [{ name: 'busybox', image, imageName: IMAGE, exec: ['/bin/sh', '-c', `exit ${code}`] }], mutable: false, overlay: true } },
-    { type: 'ImageRenderRequested', data: { app: 'busybox', image } },
-  ];
-  if (state === 'aborted') return [...prepare, { type: 'PrepareAborted', data: { reason: 'ENOENT: the tree vanished' } }];
-  const prepared: Step[] = [
-    ...prepare,
-    { type: 'ImageRendered', data: { app: 'busybox', imageId: image, treeStoreId: `deps-${image}` } },
-    { type: 'OverlayPrepareRequested', data: {} },
-    { type: 'OverlayPrepared', data: {} },
-    { type: 'PodPrepared', data: {} },
-  ];
-  if (state === 'prepared') return prepared;
-  const running: Step[] = [
-    ...prepared,
-    { type: 'Stage1StartRequested', data: { net: 'none', dns: 'default', hostname: `podlog-${uuid}` } },
-    { type: 'PodStarted', data: { pid: 100_000 + Math.floor(Math.random() * 100_000) } },
-  ];
-  if (state === 'running') return running;
-  const exited: Step[] = [...running, { type: 'AppExited', data: { app: 'busybox', code } }, { type: 'PodExited', data: { code } }];
-  if (state === 'exited') return exited;
-  return [...exited, { type: 'PodMarkedGarbage', data: { reason: 'gc' } }, { type: 'GcRequested', data: {} }, { type: 'PodDeleted', data: {} }];
 };
 
 /** Appends pods' histories to a new data dir's log (synchronous=NORMAL: only the generation is faster). */

@@ -5,12 +5,27 @@
  * through xstate's pure `transition()`. Intents ask for an effect: the machine names the effect as an
  * action (data), and the engine's interpreter performs it. The action implementations below throw, so
  * an effect run by accident during a fold fails loudly instead of touching the world.
+ *
+ * The machine never wedges. A failed effect (EffectFailed) closes its intent and leaves the pod in its
+ * state; an intent whose process died is finished or compensated by the reconciler (run by `list`,
+ * `status`, `gc`, `rm`, `stop`). Who takes the pod on after a failure, state by state:
+ *
+ * | state     | effects                                                 | after a failure or a crash                   |
+ * |-----------|---------------------------------------------------------|----------------------------------------------|
+ * | preparing | createPod, renderImage, prepareOverlay, writeManifest   | `prepare`/`run` records PrepareAborted (the  |
+ * |           |                                                         | reconciler does once its process is dead);   |
+ * |           |                                                         | then `gc` and `rm` delete the pod            |
+ * | prepared  | startStage1                                             | `run-prepared` again; `rm`; `gc` once expired |
+ * | running   | stopPod                                                 | `stop` again; the pod's exit is observed by   |
+ * |           |                                                         | `run`, `list`, `status`, `gc`, `rm`, `stop`  |
+ * | deleting  | deletePod                                               | `gc` and `rm` again (GcRequested is allowed  |
+ * |           |                                                         | again once the failed delete is closed)      |
  */
 import { and, assign, setup } from 'xstate';
 import type { AppSpec, EffectName, PodEventData, PodEventType } from '../src/events/catalogue.js';
 
 /** Bump when the machine changes in a way that changes folded states; projections then rebuild. */
-export const POD_MACHINE_VERSION = 1;
+export const POD_MACHINE_VERSION = 2;
 
 export type PodMachineEvent = {
   [T in PodEventType]: { type: T; data: PodEventData[T]; time: string; version: number };
@@ -36,7 +51,10 @@ export interface PodContext {
   apps: PodApp[];
   mutable: boolean;
   overlay: boolean;
+  /** The effects of a preparation that are done once for the pod (PodCreated, OverlayPrepared, PodManifestWritten). */
+  created: boolean;
   overlayPrepared: boolean;
+  manifestWritten: boolean;
   createdAt?: string;
   preparedAt?: string;
   startedAt?: string;
@@ -95,6 +113,7 @@ export const podMachine = setup({
   },
   guards: {
     idle: ({ context }) => context.pending === undefined,
+    created: ({ context }) => context.created,
     knownApp: ({ context, event }) => context.apps.some((a) => a.name === as<'ImageRenderRequested'>(event).data.app),
     /** An outcome answers the open intent of its effect (and, for app-scoped effects, of its app). */
     answers: ({ context, event }, params: { effect: EffectName }) =>
@@ -103,13 +122,17 @@ export const podMachine = setup({
     answersFailure: ({ context, event }) => context.pending?.effect === as<'EffectFailed'>(event).data.effect,
     readyToRun: ({ context }) =>
       context.pending === undefined &&
+      context.created &&
+      context.manifestWritten &&
       context.apps.length > 0 &&
       context.apps.every((a) => a.treeStoreId !== undefined) &&
       (!context.overlay || context.overlayPrepared),
   },
   actions: {
+    createPod: effectAction('createPod'),
     renderImage: effectAction('renderImage'),
     prepareOverlay: effectAction('prepareOverlay'),
+    writeManifest: effectAction('writeManifest'),
     startStage1: effectAction('startStage1'),
     stopPod: effectAction('stopPod'),
     deletePod: effectAction('deletePod'),
@@ -117,13 +140,22 @@ export const podMachine = setup({
     // Each outcome closes its intent in the same assign as its own change: one context copy per event.
     created: assign(({ event }) => {
       const { data, time } = as<'PrepareRequested'>(event);
-      return { uuid: data.uuid, apps: data.apps.map((a) => ({ ...a })), mutable: data.mutable, overlay: data.overlay, createdAt: time };
+      return {
+        uuid: data.uuid,
+        apps: data.apps.map((a) => ({ ...a })),
+        mutable: data.mutable,
+        overlay: data.overlay,
+        createdAt: time,
+        pending: opened(event, 'createPod'),
+      };
     }),
+    podCreated: assign({ pending: undefined, created: true }),
     rendered: assign(({ context, event }) => {
       const { app, imageId, treeStoreId } = as<'ImageRendered'>(event).data;
       return { pending: undefined, apps: context.apps.map((a) => (a.name === app ? { ...a, imageId, treeStoreId } : a)) };
     }),
     overlayPrepared: assign({ pending: undefined, overlayPrepared: true }),
+    manifestWritten: assign({ pending: undefined, manifestWritten: true }),
     prepared: assign({ preparedAt: ({ event }) => event.time }),
     aborted: assign({ pending: undefined, abortReason: ({ event }) => as<'PrepareAborted'>(event).data.reason }),
     started: assign(({ event }) => ({ pending: undefined, pid: as<'PodStarted'>(event).data.pid, startedAt: event.time })),
@@ -141,29 +173,51 @@ export const podMachine = setup({
     exited: assign(({ event }) => ({ pending: undefined, exitCode: as<'PodExited'>(event).data.code, exitedAt: event.time })),
     marked: assign({ markedGarbageAt: ({ event }) => event.time }),
     deleted: assign(({ event }) => ({ pending: undefined, deletedAt: event.time })),
+    compacted: assign(({ event }) => ({ deletedAt: as<'PodCompacted'>(event).data.deletedAt })),
     failed: assign(({ event }) => ({ pending: undefined, lastFailure: as<'EffectFailed'>(event).data })),
   },
 }).createMachine({
   id: 'pod',
   initial: 'embryo',
-  context: ({ input }) => ({ uuid: input.uuid, apps: [], mutable: false, overlay: true, overlayPrepared: false }),
+  context: ({ input }) => ({
+    uuid: input.uuid,
+    apps: [],
+    mutable: false,
+    overlay: true,
+    created: false,
+    overlayPrepared: false,
+    manifestWritten: false,
+  }),
   on: {
     // A failed effect closes its intent wherever the pod is; the state stays, so the step can be retried.
     EffectFailed: { guard: 'answersFailure', actions: 'failed' },
   },
   states: {
     embryo: {
-      on: { PrepareRequested: { target: 'preparing', actions: 'created' } },
+      on: {
+        PrepareRequested: { target: 'preparing', actions: ['created', 'createPod'] },
+        // A compacted stream starts with its tombstone, at the version its PodDeleted had.
+        PodCompacted: { target: 'deleted', actions: 'compacted' },
+      },
     },
     preparing: {
       on: {
+        PodCreated: { guard: { type: 'answers', params: { effect: 'createPod' } }, actions: 'podCreated' },
         ImageRenderRequested: {
-          guard: and(['idle', 'knownApp']),
+          guard: and(['idle', 'created', 'knownApp']),
           actions: [{ type: 'open', params: { effect: 'renderImage' } }, 'renderImage'],
         },
         ImageRendered: { guard: { type: 'answers', params: { effect: 'renderImage' } }, actions: 'rendered' },
-        OverlayPrepareRequested: { guard: 'idle', actions: [{ type: 'open', params: { effect: 'prepareOverlay' } }, 'prepareOverlay'] },
+        OverlayPrepareRequested: {
+          guard: and(['idle', 'created']),
+          actions: [{ type: 'open', params: { effect: 'prepareOverlay' } }, 'prepareOverlay'],
+        },
         OverlayPrepared: { guard: { type: 'answers', params: { effect: 'prepareOverlay' } }, actions: 'overlayPrepared' },
+        PodManifestWriteRequested: {
+          guard: and(['idle', 'created']),
+          actions: [{ type: 'open', params: { effect: 'writeManifest' } }, 'writeManifest'],
+        },
+        PodManifestWritten: { guard: { type: 'answers', params: { effect: 'writeManifest' } }, actions: 'manifestWritten' },
         PodPrepared: { guard: 'readyToRun', target: 'prepared', actions: 'prepared' },
         PrepareAborted: { target: 'abortedPrepare', actions: 'aborted' },
       },
@@ -208,7 +262,11 @@ export const podMachine = setup({
     },
     deleting: {
       tags: ['afterRun'],
-      on: { PodDeleted: { guard: { type: 'answers', params: { effect: 'deletePod' } }, target: 'deleted', actions: 'deleted' } },
+      on: {
+        // A delete that failed (EffectFailed closed it) is asked for again by the next gc or rm.
+        GcRequested: { guard: 'idle', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] },
+        PodDeleted: { guard: { type: 'answers', params: { effect: 'deletePod' } }, target: 'deleted', actions: 'deleted' },
+      },
     },
     deleted: { type: 'final', tags: ['afterRun', 'finished'] },
   },

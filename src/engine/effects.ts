@@ -10,6 +10,14 @@ import type { RecordedEvent } from '../store/port.js';
 
 export type Outcome = { [T in PodEventType]: { type: T; data: PodEventData[T] } }[PodEventType];
 
+/** What an effect needs that must not enter the log; see PodEngine.request. */
+export interface EffectInput {
+  /** writeManifest: the pod manifest, with the environment values the log never holds. */
+  manifest?: unknown;
+  /** deletePod: the mount table, read once for a whole gc instead of once a pod. */
+  mounts?: Array<{ mountPoint: string }>;
+}
+
 export interface EffectRequest {
   effect: EffectName;
   uuid: string;
@@ -17,6 +25,8 @@ export interface EffectRequest {
   intent: RecordedEvent;
   /** The pod as it is once the intent is recorded. */
   pod: PodContext;
+  /** Absent when the reconciler asks: it only has the log. */
+  input?: EffectInput;
 }
 
 export interface EffectInterpreter {

@@ -5,15 +5,15 @@
  * a transition the machine would not allow.
  */
 import type { PodContext, PodStateName } from '../../machines/pod.js';
-import { POD_EVENTS, type PodEventData, type PodEventType } from '../events/catalogue.js';
+import { POD_EVENTS, type EffectName, type PodEventData, type PodEventType } from '../events/catalogue.js';
 import { newMetadata, type CommandContext } from '../events/metadata.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { WrongExpectedVersion, type EventStore, type RecordedEvent } from '../store/port.js';
-import { crashPoint } from './faults.js';
-import type { EffectInterpreter, Outcome } from './effects.js';
+import { crashPoint, injectedFailure } from './faults.js';
+import type { EffectInput, EffectInterpreter, Outcome } from './effects.js';
 import { foldPod, initialPod, machineEvent, rktStateOf, stateOf, step, type PodSnapshot } from './fold.js';
 import { POD_LIST, POD_LIST_SCHEMA, rowSnapshot, type PodRow } from './pod-list.js';
-import { podStream, uuidOfStream } from './streams.js';
+import { podStream } from './streams.js';
 
 export interface PodView {
   uuid: string;
@@ -27,6 +27,7 @@ export interface PodView {
 /** What a user asked for, in rkt's words, for messages: `cannot stop pod …: it is exited`. */
 const VERBS: Partial<Record<PodEventType, string>> = {
   PrepareRequested: 'prepare',
+  PodManifestWriteRequested: 'write the manifest of',
   ImageRenderRequested: 'render an image for',
   OverlayPrepareRequested: 'prepare the overlay of',
   Stage1StartRequested: 'run',
@@ -36,6 +37,13 @@ const VERBS: Partial<Record<PodEventType, string>> = {
 };
 
 const MAX_CONFLICT_RETRIES = 20;
+
+/** What an append recorded: the pod after it, the events as stored, the effects their transitions ask for. */
+export interface Recorded {
+  view: PodView;
+  events: RecordedEvent[];
+  effects: EffectName[];
+}
 
 export const viewOf = (uuid: string, version: number, snapshot: PodSnapshot): PodView => ({
   uuid,
@@ -67,20 +75,63 @@ export class PodEngine {
   }
 
   /**
-   * Records events the machine must accept in order from the pod's current state (decisions,
-   * observations, outcomes), in one atomic append, re-folding and re-asking on every conflict.
-   * Returns the new view, the recorded events and the effects their transitions ask for.
+   * Records what needs no effect (decisions, observations, the outcomes of an intent) in one atomic
+   * append: the machine must accept the events in order from the pod's current state, re-folded and
+   * re-asked on every conflict. With `intent`, the events answer that intent: they are caused by it,
+   * and they are not recorded (the pod is returned as it is) when something observed in the meantime
+   * already closed it, such as a stop whose pod exited before the stop's own outcome was recorded.
    */
-  async recordAll(
-    uuid: string,
-    outcomes: Outcome[],
-    causationId?: string,
-  ): Promise<{ view: PodView; events: RecordedEvent[]; effects: ReturnType<typeof step>['effects'] }> {
+  async record(uuid: string, events: Outcome[], options: { intent?: RecordedEvent } = {}): Promise<Recorded> {
+    const { intent } = options;
+    if (events.length === 0) return { view: await this.load(uuid), events: [], effects: [] };
+    if (POD_EVENTS[events[0]!.type].kind === 'outcome') crashPoint(`before-outcome:${events[0]!.type}`);
+    if (intent === undefined) return this.append(uuid, events);
+    try {
+      return await this.append(uuid, events, intent.meta.id);
+    } catch (e) {
+      const view = await this.load(uuid);
+      if (isPodlogError(e) && e.code === 'EWRONG_STATE' && view.context.pending?.version !== intent.version) {
+        return { view, events: [], effects: [] };
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Asks for an effect: records the intent, runs the effect the machine names for it, and records its
+   * outcomes. `input` is what the effect needs that must never enter the log (the environment values of
+   * a pod manifest, the mount table gc read once): an effect that needs it cannot be redone after a crash,
+   * so the reconciler compensates it. An effect that throws is recorded as EffectFailed and the error is
+   * rethrown to the caller.
+   */
+  async request<T extends PodEventType>(uuid: string, type: T, data: PodEventData[T], input?: EffectInput): Promise<PodView> {
+    const { view, events, effects } = await this.append(uuid, [{ type, data } as Outcome]);
+    const intent = events[0]!;
+    crashPoint(`after-intent:${type}`);
+    let current = view;
+    for (const effect of effects) {
+      let outcomes: Outcome[];
+      let failure: unknown;
+      try {
+        injectedFailure(effect);
+        outcomes = await this.effects.run({ effect, uuid, intent, pod: current.context, ...(input === undefined ? {} : { input }) });
+      } catch (e) {
+        failure = e;
+        outcomes = [{ type: 'EffectFailed', data: failureData(effect, e) }];
+      }
+      crashPoint(`after-effect:${effect}`);
+      current = (await this.record(uuid, outcomes, { intent })).view;
+      if (failure !== undefined) throw failure;
+    }
+    return current;
+  }
+
+  private async append(uuid: string, outcomes: Outcome[], causationId?: string): Promise<Recorded> {
     const stream = podStream(uuid);
     for (let attempt = 0; ; attempt++) {
       const view = await this.load(uuid);
       let snapshot = view.snapshot;
-      const effects: ReturnType<typeof step>['effects'] = [];
+      const effects: EffectName[] = [];
       const events = outcomes.map(({ type, data }, i) => {
         const meta = newMetadata(this.ctx, causationId);
         const result = step(snapshot, machineEvent(type, data as never, meta.time, view.version + 1 + i));
@@ -102,58 +153,6 @@ export class PodEngine {
         }
       }
     }
-  }
-
-  /** Records one event: see recordAll. */
-  async record<T extends PodEventType>(uuid: string, type: T, data: PodEventData[T], causationId?: string) {
-    const { view, events, effects } = await this.recordAll(uuid, [{ type, data } as Outcome], causationId);
-    return { view, event: events[0]!, effects };
-  }
-
-  /**
-   * Records an intent, runs the effect the machine names for it, and records the outcomes. An effect
-   * that throws is recorded as EffectFailed and the error is rethrown to the caller.
-   */
-  async request<T extends PodEventType>(uuid: string, type: T, data: PodEventData[T]): Promise<PodView> {
-    const { view, event, effects } = await this.record(uuid, type, data);
-    crashPoint(`after-intent:${type}`);
-    let current = view;
-    for (const effect of effects) {
-      let outcomes: Outcome[];
-      let failure: unknown;
-      try {
-        outcomes = await this.effects.run({ effect, uuid, intent: event, pod: current.context });
-      } catch (e) {
-        failure = e;
-        outcomes = [{ type: 'EffectFailed', data: failureData(effect, e) }];
-      }
-      crashPoint(`after-effect:${effect}`);
-      current = await this.recordOutcomesOf(event, outcomes);
-      if (failure !== undefined) throw failure;
-    }
-    return current;
-  }
-
-  /**
-   * Records an intent's outcomes, unless something observed in the meantime already closed the
-   * intent (a stop whose pod exited before the stop's own outcome was recorded): the outcome is then
-   * moot, and recording it would be refused by the machine anyway.
-   */
-  private async recordOutcomesOf(intent: RecordedEvent, outcomes: Outcome[]): Promise<PodView> {
-    const uuid = uuidOfStream(intent.stream);
-    try {
-      return await this.recordOutcomes(uuid, outcomes, intent.meta.id);
-    } catch (e) {
-      const view = await this.load(uuid);
-      if (isPodlogError(e) && e.code === 'EWRONG_STATE' && view.context.pending?.version !== intent.version) return view;
-      throw e;
-    }
-  }
-
-  async recordOutcomes(uuid: string, outcomes: Outcome[], causationId: string): Promise<PodView> {
-    if (outcomes.length === 0) return this.load(uuid);
-    crashPoint(`before-outcome:${outcomes[0]!.type}`);
-    return (await this.recordAll(uuid, outcomes, causationId)).view;
   }
 }
 

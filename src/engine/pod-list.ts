@@ -7,8 +7,7 @@
  */
 import { POD_MACHINE_VERSION, type PodContext, type PodStateName } from '../../machines/pod.js';
 import type { EventStore } from '../store/port.js';
-import { initialPod, restorePod, stateOf, step, toMachineEvent, type PodSnapshot } from './fold.js';
-import { PodlogError } from '../errors.js';
+import { foldPod, initialPod, restorePod, stateOf, type PodSnapshot } from './fold.js';
 import { POD_STREAM_PREFIX, uuidOfStream } from './streams.js';
 
 export interface PodRow {
@@ -18,6 +17,12 @@ export interface PodRow {
   /** Global position of the pod's last event. */
   position: number;
   context: PodContext;
+  /**
+   * Why the pod's history cannot be folded past `version` (an unknown or malformed event, one the
+   * machine refuses): the row stays as it was, its later events are skipped, and the pod is reported
+   * by its UUID instead of breaking the list for every other pod.
+   */
+  broken?: string;
 }
 
 export const POD_LIST = 'pods';
@@ -26,6 +31,15 @@ export const POD_LIST_SCHEMA = `pod-machine-v${POD_MACHINE_VERSION}`;
 const BATCH = 5000;
 
 export const rowSnapshot = (row: PodRow): PodSnapshot => restorePod(row.state, row.context);
+
+const rowOf = (uuid: string, snapshot: PodSnapshot, version: number, position: number): PodRow => ({
+  uuid,
+  state: stateOf(snapshot),
+  version,
+  position,
+  context: snapshot.context,
+});
+
 
 /** Brings the pod list up to the head of the log and returns its rows. */
 export const catchUpPodList = async (store: EventStore): Promise<Map<string, PodRow>> => {
@@ -42,13 +56,19 @@ export const catchUpPodList = async (store: EventStore): Promise<Map<string, Pod
       for (const e of events) {
         const uuid = uuidOfStream(e.stream);
         const row = rows.get(uuid);
+        if (row?.broken !== undefined) continue;
         const before = snapshots.get(uuid) ?? (row ? rowSnapshot(row) : initialPod(uuid));
-        const { next, accepted } = step(before, toMachineEvent(e));
-        if (!accepted) {
-          throw new PodlogError('EINVALID_HISTORY', `${e.stream}@${e.version}: ${e.type} is not valid in state ${stateOf(before)}`);
+        let next: PodSnapshot;
+        try {
+          next = foldPod(before, [e]);
+        } catch (error) {
+          const brokenRow: PodRow = { ...(row ?? rowOf(uuid, before, e.version - 1, e.position)), broken: (error as Error).message };
+          rows.set(uuid, brokenRow);
+          upserts.set(uuid, brokenRow);
+          continue;
         }
         snapshots.set(uuid, next);
-        const updated: PodRow = { uuid, state: stateOf(next), version: e.version, position: e.position, context: next.context };
+        const updated = rowOf(uuid, next, e.version, e.position);
         if (updated.state === 'deleted') {
           rows.delete(uuid);
           upserts.delete(uuid);

@@ -27,10 +27,10 @@ const reconcileOnce = async (engine: PodEngine, effects: EffectInterpreter, uuid
     if (intent === undefined || recorderAlive(intent.meta)) return { after: view, action: 'none' };
     try {
       const outcomes = await effects.reconcile({ effect: pending.effect, uuid, intent, pod: view.context });
-      const after = await engine.recordOutcomes(uuid, outcomes, intent.meta.id);
+      const { view: after } = await engine.record(uuid, outcomes, { intent });
       return { after, action: outcomes.some((o) => o.type === 'EffectFailed') ? 'compensated' : 'finished' };
     } catch (e) {
-      const after = await engine.recordOutcomes(uuid, [{ type: 'EffectFailed', data: failureData(pending.effect, e) }], intent.meta.id);
+      const { view: after } = await engine.record(uuid, [{ type: 'EffectFailed', data: failureData(pending.effect, e) }], { intent });
       return { after, action: 'compensated' };
     }
   }
@@ -38,9 +38,8 @@ const reconcileOnce = async (engine: PodEngine, effects: EffectInterpreter, uuid
   if (view.state === 'preparing') {
     const owner = history[0]!;
     if (recorderAlive(owner.meta)) return { after: view, action: 'none' };
-    const { view: after } = await engine.record(uuid, 'PrepareAborted', {
-      reason: `the preparing process (pid ${owner.meta.pid} on ${owner.meta.host}) is gone`,
-    }, owner.meta.id);
+    const reason = `the preparing process (pid ${owner.meta.pid} on ${owner.meta.host}) is gone`;
+    const { view: after } = await engine.record(uuid, [{ type: 'PrepareAborted', data: { reason } }], { intent: owner });
     return { after, action: 'aborted-prepare' };
   }
   return { after: view, action: 'none' };

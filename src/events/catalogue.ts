@@ -6,7 +6,8 @@
 import { PodlogError } from '../errors.js';
 
 /** Side effects an intent asks for; each is done by the effect interpreter, never during a fold. */
-export type EffectName = 'renderImage' | 'prepareOverlay' | 'startStage1' | 'stopPod' | 'deletePod';
+export type EffectName =
+  | 'createPod' | 'renderImage' | 'prepareOverlay' | 'writeManifest' | 'startStage1' | 'stopPod' | 'deletePod';
 
 export interface AppSpec {
   name: string;
@@ -16,12 +17,23 @@ export interface AppSpec {
   exec?: string[];
 }
 
+/** The stage1 image a pod runs with, copied into its directory at creation (rkt's prepareStage1Image). */
+export interface Stage1Spec {
+  /** The directory entrypoint paths are relative to. */
+  rootfs: string;
+  /** The stage1 image manifest, whose annotations name the entrypoints. */
+  manifest: { acKind: 'ImageManifest'; name: string; annotations: Array<{ name: string; value: string }> };
+}
+
 export interface PodEventData {
-  PrepareRequested: { uuid: string; apps: AppSpec[]; mutable: boolean; overlay: boolean };
+  PrepareRequested: { uuid: string; apps: AppSpec[]; mutable: boolean; overlay: boolean; stage1: Stage1Spec };
+  PodCreated: Record<string, never>;
   ImageRenderRequested: { app: string; image: string };
   ImageRendered: { app: string; imageId: string; treeStoreId: string };
   OverlayPrepareRequested: Record<string, never>;
   OverlayPrepared: Record<string, never>;
+  PodManifestWriteRequested: Record<string, never>;
+  PodManifestWritten: Record<string, never>;
   PodPrepared: Record<string, never>;
   PrepareAborted: { reason: string };
   /** How stage1 is to run the pod: what `podlog run`'s flags asked for. */
@@ -35,6 +47,8 @@ export interface PodEventData {
   GcRequested: Record<string, never>;
   PodDeleted: Record<string, never>;
   EffectFailed: { effect: EffectName; code: string; message: string };
+  /** What `log compact` leaves of a deleted pod's stream, in place of its PodDeleted. */
+  PodCompacted: { deletedAt: string; compactedEvents: number };
 }
 
 export type PodEventType = keyof PodEventData;
@@ -55,9 +69,11 @@ export interface CatalogueEntry {
 
 export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
   PrepareRequested: {
-    kind: 'intent', schema: 1, fields: { uuid: 'string', apps: 'object', mutable: 'boolean', overlay: 'boolean' },
-    summary: 'a pod was created and its preparation started (rkt: embryo → prepare/)',
+    kind: 'intent', schema: 2, effect: 'createPod',
+    fields: { uuid: 'string', apps: 'object', mutable: 'boolean', overlay: 'boolean', stage1: 'object' },
+    summary: "a pod's preparation started; its directory is to be created with its stage1 (rkt: embryo → prepare/)",
   },
+  PodCreated: { kind: 'outcome', schema: 1, fields: {}, summary: "the pod's directory exists, with the stage1 manifest it runs with" },
   ImageRenderRequested: {
     kind: 'intent', schema: 1, effect: 'renderImage', fields: { app: 'string', image: 'string' },
     summary: "an app's image is to be rendered into the tree store",
@@ -68,9 +84,14 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
   },
   OverlayPrepareRequested: {
     kind: 'intent', schema: 1, effect: 'prepareOverlay', fields: {},
-    summary: "the pod's overlay directories (upper, work) are to be created; stage1 mounts them in its own namespace",
+    summary: "each app's overlay directories (upper, work) are to be created; stage1 mounts them in its own namespace",
   },
-  OverlayPrepared: { kind: 'outcome', schema: 1, fields: {}, summary: 'the overlay directories exist' },
+  OverlayPrepared: { kind: 'outcome', schema: 1, fields: {}, summary: "each app's overlay directories exist" },
+  PodManifestWriteRequested: {
+    kind: 'intent', schema: 1, effect: 'writeManifest', fields: {},
+    summary: 'the pod manifest stage1 reads is to be written (its environment values are never in the log)',
+  },
+  PodManifestWritten: { kind: 'outcome', schema: 1, fields: {}, summary: 'the pod manifest is in the pod directory' },
   PodPrepared: { kind: 'outcome', schema: 1, fields: {}, summary: 'the pod is ready to run (rkt: prepared/)' },
   PrepareAborted: {
     kind: 'outcome', schema: 1, fields: { reason: 'string' },
@@ -80,7 +101,10 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
     kind: 'intent', schema: 1, effect: 'startStage1', fields: { net: 'string', dns: 'string', hostname: 'string' },
     summary: 'stage1 is to be started with the pod lock (rkt: prepared/ → run/)',
   },
-  PodStarted: { kind: 'outcome', schema: 1, fields: { pid: 'number' }, summary: 'stage1 runs and holds the pod lock' },
+  PodStarted: {
+    kind: 'outcome', schema: 1, fields: { pid: 'number' },
+    summary: "stage1 said the pod is up (its pid file is written): stop and enter work from here",
+  },
   AppExited: { kind: 'observation', schema: 1, fields: { app: 'string', code: 'number' }, summary: 'an app ended with this code' },
   StopRequested: { kind: 'intent', schema: 1, effect: 'stopPod', fields: { force: 'boolean' }, summary: 'the pod is to be stopped' },
   StopSignalled: { kind: 'outcome', schema: 1, fields: { signal: 'string' }, summary: "stage1 was sent the stop signal" },
@@ -96,7 +120,11 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
   PodDeleted: { kind: 'outcome', schema: 1, fields: {}, summary: 'nothing of the pod is left but its history' },
   EffectFailed: {
     kind: 'outcome', schema: 1, fields: { effect: 'string', code: 'string', message: 'string' },
-    summary: 'an effect failed; the intent is closed and the pod stays in its state',
+    summary: 'an effect failed; the intent is closed and the pod stays in its state, where it can be retried',
+  },
+  PodCompacted: {
+    kind: 'decision', schema: 1, fields: { deletedAt: 'string', compactedEvents: 'number' },
+    summary: "log compact removed a deleted pod's events; this tombstone is all that is left of its stream",
   },
 };
 

@@ -3,18 +3,22 @@
  * the image store, the native addon and stage1. Every effect is idempotent (a crash may leave it
  * half done and the reconciler asks for it again); `reconcile` looks at the world (the pod lock, the
  * files stage1 writes) to finish or compensate an intent whose process died.
+ *
+ * The only state kept between calls is the stage1 process a `run` started, handed once to the run
+ * that waits for it (`takeChild`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { PodlogError } from '../errors.js';
 import type { EffectInterpreter, EffectRequest, Outcome } from '../engine/effects.js';
 import { procStat } from '../engine/liveness.js';
 import type { PodEventData } from '../events/catalogue.js';
 import type { ImageStore } from '../images/store.js';
-import { closeFd, isLocked, lockDir, mountsUnder, type MountEntry } from '../native.js';
-import { podDir, podPaths, podsDir, readAppStatuses, readPid } from './pod-dir.js';
-import { CrossingEntrypoint, entrypoint } from './stage1.js';
+import { closeFd, isLocked, lockDir, mountsUnder } from '../native.js';
+import { createPodDir, podDir, podPaths, readAppStatuses, readPid, writeWhole } from './pod-dir.js';
+import { CrossingEntrypoint, entrypoint, exitCodeOf, installStage1 } from './stage1.js';
 
 export interface Stage0Context {
   dataDir: string;
@@ -26,48 +30,60 @@ export interface Stage0Context {
 
 export class Stage0Effects implements EffectInterpreter {
   private readonly children = new Map<string, ChildProcess>();
-  /** One read of the mount table for a whole gc run, instead of one per pod. */
-  private mountTable: MountEntry[] | undefined;
 
   constructor(private readonly c: Stage0Context) {}
 
-  /** The stage1 process this interpreter started for a pod, for the caller to wait on. */
-  child(uuid: string): ChildProcess | undefined {
-    return this.children.get(uuid);
-  }
-
-  /** Runs `fn` with the mount table read once for all its deletes (gc of many pods), not once a pod. */
-  async withMountSnapshot<T>(fn: () => Promise<T>): Promise<T> {
-    this.mountTable = mountsUnder(podsDir(this.c.dataDir));
-    try {
-      return await fn();
-    } finally {
-      this.mountTable = undefined;
-    }
+  /** The stage1 process this interpreter started for a pod, handed to the one caller that waits for it. */
+  takeChild(uuid: string): ChildProcess | undefined {
+    const child = this.children.get(uuid);
+    this.children.delete(uuid);
+    return child;
   }
 
   async run(r: EffectRequest): Promise<Outcome[]> {
     const pod = podDir(this.c.dataDir, r.uuid);
     switch (r.effect) {
+      case 'createPod': {
+        const dir = createPodDir(this.c.dataDir, r.uuid);
+        installStage1(dir, (r.intent.data as PodEventData['PrepareRequested']).stage1);
+        return [{ type: 'PodCreated', data: {} }];
+      }
       case 'renderImage':
         return this.renderImage(pod, r.intent.data as PodEventData['ImageRenderRequested']);
-      case 'prepareOverlay':
-        writeFileSync(podPaths(pod).overlayPrepared, '');
+      case 'prepareOverlay': {
+        const paths = podPaths(pod);
+        for (const app of r.pod.apps) {
+          if (app.treeStoreId === undefined) throw new PodlogError('EWRONG_STATE', `app ${app.name} has no rendered image yet`);
+          mkdirSync(paths.overlayUpper(app.treeStoreId, app.name), { recursive: true, mode: 0o755 });
+          mkdirSync(paths.overlayWork(app.treeStoreId, app.name), { recursive: true, mode: 0o700 });
+        }
         return [{ type: 'OverlayPrepared', data: {} }];
+      }
+      case 'writeManifest': {
+        if (r.input?.manifest === undefined) throw new PodlogError('EABANDONED', 'the pod manifest is not in the log; only its preparer can write it');
+        // 0600: the manifest holds the apps' environment values, which the log never does.
+        writeWhole(podPaths(pod).manifest, JSON.stringify(r.input.manifest), 0o600);
+        return [{ type: 'PodManifestWritten', data: {} }];
+      }
       case 'startStage1':
         return this.startStage1(r.uuid, pod, r.intent.data as PodEventData['Stage1StartRequested']);
       case 'stopPod':
         return this.stopPod(pod, (r.intent.data as PodEventData['StopRequested']).force);
       case 'deletePod':
-        return this.deletePod(pod);
+        return this.deletePod(pod, r.input?.mounts);
     }
   }
 
   async reconcile(r: EffectRequest): Promise<Outcome[]> {
     const pod = podDir(this.c.dataDir, r.uuid);
     switch (r.effect) {
+      case 'writeManifest':
+        // Written whole or not at all: there, it is the preparer's; missing, nobody can write it now.
+        return existsSync(podPaths(pod).manifest)
+          ? [{ type: 'PodManifestWritten', data: {} }]
+          : [{ type: 'EffectFailed', data: { effect: 'writeManifest', code: 'EABANDONED', message: 'the process writing the pod manifest died first' } }];
       case 'startStage1': {
-        // stage1 took the lock, or ran and left its pid or an app status behind: the pod started.
+        // stage1 said the pod was up (the pid file), or still holds the lock: the pod started.
         // PodStarted names stage1 (the pid file's PID 1 is its child); 0 once nobody can tell.
         const pid1 = readPid(pod);
         if (isLocked(pod) || pid1 !== undefined || readAppStatuses(pod).length > 0) {
@@ -88,11 +104,16 @@ export class Stage0Effects implements EffectInterpreter {
     const { treeStoreId } = await this.c.images.render(image);
     const info = podPaths(pod).appInfo(app);
     mkdirSync(info, { recursive: true });
-    writeFileSync(join(info, 'manifest'), JSON.stringify(await this.c.images.manifest(image)));
-    writeFileSync(join(info, 'treeStoreID'), treeStoreId);
+    writeWhole(join(info, 'manifest'), JSON.stringify(await this.c.images.manifest(image)));
+    writeWhole(join(info, 'treeStoreID'), treeStoreId);
     return [{ type: 'ImageRendered', data: { app, imageId: image, treeStoreId } }];
   }
 
+  /**
+   * Starts stage1 holding the pod lock, as this process's child that dies with it, and returns once
+   * stage1 says the pod is up (docs/stage1.md: --ready-fd), so that PodStarted is only recorded for a
+   * pod that `stop` and `enter` can reach.
+   */
   private async startStage1(uuid: string, pod: string, options: PodEventData['Stage1StartRequested']): Promise<Outcome[]> {
     const [binary, ...args] = entrypoint(pod, 'run');
     let fd: number;
@@ -102,23 +123,38 @@ export class Stage0Effects implements EffectInterpreter {
       if ((e as PodlogError).code === 'ELOCKED') throw new PodlogError('ELOCKED', `pod ${uuid} is locked by another process`);
       throw e;
     }
+    let child: ChildProcess;
     try {
-      // rkt's contract: the locked pod directory is fd 3 and RKT_LOCK_FD names it.
-      const child = spawn(
+      // rkt's contract: the locked pod directory is fd 3 and RKT_LOCK_FD names it; fd 4 is the readiness pipe.
+      child = spawn(
         binary!,
-        [...args, '--tree-store', this.c.treeStore, '--hostname', options.hostname, '--net', options.net, '--dns', options.dns, ...(this.c.debug ? ['--debug'] : [])],
-        { cwd: pod, stdio: ['inherit', 'inherit', 'inherit', fd], env: { ...process.env, RKT_LOCK_FD: '3' } },
+        [
+          ...args,
+          '--tree-store', this.c.treeStore,
+          '--hostname', options.hostname,
+          '--net', options.net,
+          '--dns', options.dns,
+          '--ready-fd', '4',
+          '--parent-pid', String(process.pid),
+          ...(this.c.debug ? ['--debug'] : []),
+        ],
+        { cwd: pod, stdio: ['inherit', 'inherit', 'inherit', fd, 'pipe'], env: { ...process.env, RKT_LOCK_FD: '3' } },
       );
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', resolve);
         child.once('error', (e) => reject(new PodlogError('ESTAGE1', `cannot start stage1 ${binary}: ${e.message}`)));
       });
-      this.children.set(uuid, child);
-      return [{ type: 'PodStarted', data: { pid: child.pid! } }];
     } finally {
       // stage1 holds its own copy of the lock now; the pod runs exactly as long as it does.
       closeFd(fd);
     }
+    const pid1 = await readiness(child.stdio[4] as Readable);
+    if (pid1 === undefined) {
+      const code = await exitOf(child);
+      throw new PodlogError('ESTAGE1', `stage1 of pod ${uuid} ended (exit ${code}) before the pod was up; see its messages above`);
+    }
+    this.children.set(uuid, child);
+    return [{ type: 'PodStarted', data: { pid: child.pid! } }];
   }
 
   private async stopPod(pod: string, force: boolean): Promise<Outcome[]> {
@@ -127,14 +163,14 @@ export class Stage0Effects implements EffectInterpreter {
     return [{ type: 'StopSignalled', data: { signal: code === 0 ? (force ? 'SIGKILL' : 'SIGTERM') : 'none' } }];
   }
 
-  private async deletePod(pod: string): Promise<Outcome[]> {
+  private async deletePod(pod: string, mounts: Array<{ mountPoint: string }> = mountsUnder(pod)): Promise<Outcome[]> {
     if (existsSync(pod)) {
       if (isLocked(pod)) throw new PodlogError('ELOCKED', `pod directory ${pod} is locked: something still uses it`);
       await this.collectStage1Leftovers(pod);
-      mountGc(pod, this.mountTable);
+      mountGc(pod, mounts);
       // The manifest goes last, so that a delete interrupted half-way can be recognised and retried.
       const manifest = podPaths(pod).manifest;
-      for (const entry of ['appsinfo', 'overlay', 'status', 'stage1', 'pid', 'subcgroup', 'overlay-prepared', 'stage1Root']) {
+      for (const entry of ['appsinfo', 'overlay', 'status', 'stage1', 'pid', 'subcgroup', 'stage1Root']) {
         rmSync(join(pod, entry), { recursive: true, force: true });
       }
       rmSync(manifest, { force: true });
@@ -153,6 +189,24 @@ export class Stage0Effects implements EffectInterpreter {
   }
 }
 
+/** PID 1's host pid, as stage1 writes it to the readiness pipe once the pod is up; undefined if it closed the pipe first. */
+const readiness = (pipe: Readable): Promise<number | undefined> =>
+  new Promise((resolve) => {
+    let text = '';
+    pipe.setEncoding('utf8');
+    pipe.on('data', (d: string) => (text += d));
+    pipe.once('close', () => {
+      const pid = Number(text.trim());
+      resolve(text.endsWith('\n') && Number.isInteger(pid) && pid > 0 ? pid : undefined);
+    });
+  });
+
+/** A child's exit status, as a shell reports it, whether or not it has exited already. */
+export const exitOf = (child: ChildProcess): Promise<number> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve(exitCodeOf(child.exitCode, child.signalCode))
+    : new Promise((resolve) => child.once('exit', (code, signal) => resolve(exitCodeOf(code, signal))));
+
 /** The parent of a live process (stage1's supervisor for the pod's PID 1), or 0. */
 const parentOf = (pid: number): number => Number(procStat(pid)?.[1] ?? 0);
 
@@ -161,8 +215,8 @@ const parentOf = (pid: number): number => Number(procStat(pid)?.[1] ?? 0);
  * only inside the pod's own mount namespace, so there is never one; finding one is a bug worth
  * stopping for, and podlog never unmounts anything of the host's by itself.
  */
-export const mountGc = (pod: string, table?: MountEntry[]): void => {
-  const left = (table ?? mountsUnder(pod)).filter((m) => m.mountPoint === pod || m.mountPoint.startsWith(`${pod}/`));
+export const mountGc = (pod: string, table: Array<{ mountPoint: string }> = mountsUnder(pod)): void => {
+  const left = table.filter((m) => m.mountPoint === pod || m.mountPoint.startsWith(`${pod}/`));
   if (left.length > 0) {
     throw new PodlogError('EMOUNTS', `pod ${pod} left mounts in the host namespace: ${left.map((m) => m.mountPoint).join(', ')}`);
   }

@@ -8,7 +8,8 @@ import type { PodEngine, PodView } from '../engine/engine.js';
 import type { EffectInterpreter, Outcome } from '../engine/effects.js';
 import type { PodRow } from '../engine/pod-list.js';
 import { reconcilePod } from '../engine/reconciler.js';
-import { isPodlogError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { isPodlogError, PodlogError } from '../errors.js';
 import { isLocked } from '../native.js';
 import { podDir, podExitCode, readAppStatuses } from './pod-dir.js';
 
@@ -16,7 +17,11 @@ import { podDir, podExitCode, readAppStatuses } from './pod-dir.js';
 export const observeExit = async (engine: PodEngine, dataDir: string, uuid: string, code?: number): Promise<PodView> => {
   const view = await engine.load(uuid);
   const dir = podDir(dataDir, uuid);
-  if (view.state !== 'running' || isLocked(dir)) return view;
+  if (view.state !== 'running') return view;
+  if (!existsSync(dir)) {
+    throw new PodlogError('EBROKEN', `pod ${uuid} is recorded as running but its directory ${dir} is gone: podlog cannot tell whether it still runs`);
+  }
+  if (isLocked(dir)) return view;
   const statuses = readAppStatuses(dir);
   const apps = view.context.apps.map((a) => a.name);
   const outcomes: Outcome[] = [
@@ -24,7 +29,7 @@ export const observeExit = async (engine: PodEngine, dataDir: string, uuid: stri
     { type: 'PodExited', data: { code: code ?? podExitCode(apps, statuses) } },
   ];
   try {
-    return (await engine.recordAll(uuid, outcomes)).view;
+    return (await engine.record(uuid, outcomes)).view;
   } catch (e) {
     // Another process recorded the exit first: its record is the one.
     if (isPodlogError(e) && e.code === 'EWRONG_STATE') return engine.load(uuid);
@@ -32,24 +37,45 @@ export const observeExit = async (engine: PodEngine, dataDir: string, uuid: stri
   }
 };
 
+/** A pod whose history cannot be folded or whose directory is gone: named, and left as it is. */
+export interface BrokenPod {
+  uuid: string;
+  message: string;
+}
+
 /**
  * Makes the recorded states true before they are shown or acted on: exits of running pods are
- * observed, and intents whose process died are finished or compensated.
+ * observed, and intents whose process died are finished or compensated. One broken pod is one
+ * error: it is reported by its UUID and the others go on.
  */
-export const reconcilePods = async (engine: PodEngine, effects: EffectInterpreter, dataDir: string, rows: Iterable<PodRow>): Promise<number> => {
+export const reconcilePods = async (
+  engine: PodEngine,
+  effects: EffectInterpreter,
+  dataDir: string,
+  rows: Iterable<PodRow>,
+): Promise<{ changed: number; broken: BrokenPod[] }> => {
   let changed = 0;
+  const broken: BrokenPod[] = [];
   for (const row of rows) {
-    let state = row.state;
-    if (row.context.pending !== undefined || state === 'preparing') {
-      const result = await reconcilePod(engine, effects, row.uuid);
-      if (result.actions.length > 0) changed++;
-      state = result.after;
+    if (row.broken !== undefined) {
+      broken.push({ uuid: row.uuid, message: row.broken });
+      continue;
     }
-    // The lock probe is one syscall; only a pod whose lock is free needs its stream read.
-    if (state === 'running' && !isLocked(podDir(dataDir, row.uuid))) {
-      await observeExit(engine, dataDir, row.uuid);
-      changed++;
+    try {
+      let state = row.state;
+      if (row.context.pending !== undefined || state === 'preparing') {
+        const result = await reconcilePod(engine, effects, row.uuid);
+        if (result.actions.length > 0) changed++;
+        state = result.after;
+      }
+      // The lock probe is one syscall; only a pod whose lock is free needs its stream read.
+      if (state === 'running' && !isLocked(podDir(dataDir, row.uuid))) {
+        await observeExit(engine, dataDir, row.uuid);
+        changed++;
+      }
+    } catch (e) {
+      broken.push({ uuid: row.uuid, message: (e as Error).message });
     }
   }
-  return changed;
+  return { changed, broken };
 };

@@ -3,7 +3,7 @@
  * reads it (docs/stage1.md). The pod's state is not its directory's location, as in rkt, but its
  * stream in the event log; the directory holds what stage1 needs and what it reports back.
  */
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const podsDir = (dataDir: string): string => join(dataDir, 'pods');
@@ -16,17 +16,30 @@ export const podPaths = (dir: string) => ({
   stage1Manifest: join(dir, 'stage1', 'manifest'),
   /** Where the stage1 image lives on the host (rkt's stage1TreeStoreID). */
   stage1Root: join(dir, 'stage1Root'),
-  overlayPrepared: join(dir, 'overlay-prepared'),
+  /** An app's overlay directories (docs/stage1.md): stage0 creates them, stage1 mounts them. */
+  overlayUpper: (treeStoreId: string, app: string) => join(dir, 'overlay', treeStoreId, 'upper', app),
+  overlayWork: (treeStoreId: string, app: string) => join(dir, 'overlay', treeStoreId, 'work', app),
   pid: join(dir, 'pid'),
   status: join(dir, 'status'),
   subcgroup: join(dir, 'subcgroup'),
 });
 
+/** Creates the pod's directory, or finds it made by an earlier attempt of the same effect. */
 export const createPodDir = (dataDir: string, uuid: string): string => {
-  mkdirSync(podsDir(dataDir), { recursive: true, mode: 0o750 });
+  mkdirSync(podsDir(dataDir), { recursive: true, mode: 0o700 });
   const dir = podDir(dataDir, uuid);
-  mkdirSync(dir, { mode: 0o750 });
+  mkdirSync(dir, { recursive: true, mode: 0o750 });
   return dir;
+};
+
+/**
+ * Writes a file whole or not at all (a temporary name, then rename), so that an effect interrupted
+ * half-way leaves either the old file or none, and the reconciler can tell which.
+ */
+export const writeWhole = (path: string, data: string, mode = 0o644): void => {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode });
+  renameSync(tmp, path);
 };
 
 /** The pid stage1 wrote (the pod's PID 1 on the host), if it did. */

@@ -1,4 +1,7 @@
-/** rm (rkt's `rkt rm`): an exited, aborted or prepared pod marked as garbage and deleted at once. */
+/**
+ * rm (rkt's `rkt rm`): an exited, aborted or prepared pod marked as garbage and deleted at once; a
+ * pod whose delete failed before is deleted again.
+ */
 import { RKT_STATE_NAMES } from '../../machines/pod.js';
 import type { PodView } from '../engine/engine.js';
 import { isPodlogError, PodlogError } from '../errors.js';
@@ -14,11 +17,13 @@ const REFUSED: Partial<Record<string, string>> = {
 };
 
 const refuse = (view: PodView): void => {
+  // A failed delete is closed: the pod is deleting with nothing in progress, and rm tries again.
+  if (view.state === 'deleting' && view.context.pending === undefined) return;
   const refused = REFUSED[view.state];
   if (refused !== undefined) throw new PodlogError('EWRONG_STATE', `pod ${view.uuid} is ${refused} (${RKT_STATE_NAMES[view.state]})`);
 };
 
-const marked = (view: PodView) => view.state === 'exitedGarbage' || view.state === 'garbage';
+const marked = (view: PodView) => view.state === 'exitedGarbage' || view.state === 'garbage' || view.state === 'deleting';
 
 export const removePod = async (s: Stage0, uuid: string): Promise<void> => {
   const view = await observeExit(s.engine, s.dataDir, uuid);
@@ -30,7 +35,7 @@ export const removePod = async (s: Stage0, uuid: string): Promise<void> => {
     refuse(now);
     if (!marked(now)) throw e;
   };
-  if (!marked(view)) await s.engine.record(uuid, 'PodMarkedGarbage', { reason: 'rm' }).catch(raced);
+  if (!marked(view)) await s.engine.record(uuid, [{ type: 'PodMarkedGarbage', data: { reason: 'rm' } }]).catch(raced);
   await s.engine.request(uuid, 'GcRequested', {}).catch(async (e: unknown) => {
     await raced(e);
     throw e;

@@ -6,15 +6,12 @@
 import { commandContext } from '../../src/events/metadata.js';
 import { PodEngine } from '../../src/engine/engine.js';
 import { openStore } from '../../src/store/open.js';
-import { prepareData, START } from './samples.js';
+import { preparePod, START } from './samples.js';
 import { fakeEffects } from './fake-effects.js';
 
 const [dir, world, uuid] = process.argv.slice(2) as [string, string, string];
 const store = await openStore(dir);
 const engine = new PodEngine(store, fakeEffects(world), commandContext(['crashing-engine', uuid]));
-await engine.record(uuid, 'PrepareRequested', prepareData(uuid));
-await engine.request(uuid, 'ImageRenderRequested', { app: 'a', image: 'busybox' });
-await engine.request(uuid, 'OverlayPrepareRequested', {});
-await engine.record(uuid, 'PodPrepared', {});
+await preparePod(engine, uuid);
 await engine.request(uuid, 'Stage1StartRequested', START);
 await store.close();

@@ -10,23 +10,16 @@ import { isPodlogError } from '../../src/errors.js';
 import { tempDataDir } from '../helpers/store.js';
 import { repoRoot } from '../helpers/fixtures.js';
 import { fakeEffects } from './fake-effects.js';
-import { prepareData, START } from './samples.js';
+import { preparePod, START } from './samples.js';
 
 const ctx = () => commandContext(['test', 'engine']);
 
-const preparedPod = async (engine: PodEngine, uuid = uuidv4()): Promise<string> => {
-  await engine.record(uuid, 'PrepareRequested', prepareData(uuid));
-  await engine.request(uuid, 'ImageRenderRequested', { app: 'a', image: 'busybox' });
-  await engine.request(uuid, 'OverlayPrepareRequested', {});
-  await engine.record(uuid, 'PodPrepared', {});
-  return uuid;
-};
 
 test('an intent is followed by its outcome, caused by it and correlated with the command', async (t) => {
   const { dir, store, cleanup } = await tempDataDir();
   try {
     const engine = new PodEngine(store, fakeEffects(join(dir, 'world')), ctx());
-    const uuid = await preparedPod(engine);
+    const uuid = await preparePod(engine);
     const view = await engine.request(uuid, 'Stage1StartRequested', START);
     t.is(view.state, 'running');
     t.is(view.context.pid, process.pid);
@@ -48,7 +41,7 @@ test('an intent is followed by its outcome, caused by it and correlated with the
 test('a failed effect is recorded as EffectFailed, closes the intent, and the step can be retried', async (t) => {
   const { dir, store, cleanup } = await tempDataDir();
   try {
-    const uuid = await preparedPod(new PodEngine(store, fakeEffects(join(dir, 'world')), ctx()));
+    const uuid = await preparePod(new PodEngine(store, fakeEffects(join(dir, 'world')), ctx()));
     const failing = new PodEngine(store, fakeEffects(join(dir, 'world'), { failing: ['startStage1'] }), ctx());
     const error = await t.throwsAsync(failing.request(uuid, 'Stage1StartRequested', START));
     t.is((error as { code?: string }).code, 'EFAKE');
@@ -68,7 +61,7 @@ test('two processes stopping one pod at once: one stop is recorded, the other is
   const other = await openStore(dir);
   try {
     const world = join(dir, 'world');
-    const uuid = await preparedPod(new PodEngine(store, fakeEffects(world), ctx()));
+    const uuid = await preparePod(new PodEngine(store, fakeEffects(world), ctx()));
     await new PodEngine(store, fakeEffects(world), ctx()).request(uuid, 'Stage1StartRequested', START);
     const a = new PodEngine(store, fakeEffects(world, { delayMs: 100 }), ctx());
     const b = new PodEngine(other, fakeEffects(world, { delayMs: 100 }), ctx());
@@ -128,8 +121,8 @@ test('a live intent is left alone by the reconciler', async (t) => {
   try {
     const world = join(dir, 'world');
     const engine = new PodEngine(store, fakeEffects(world), ctx());
-    const uuid = await preparedPod(engine);
-    await engine.record(uuid, 'Stage1StartRequested', START);
+    const uuid = await preparePod(engine);
+    await engine.record(uuid, [{ type: 'Stage1StartRequested', data: START }]);
     const result = await reconcilePod(engine, fakeEffects(world), uuid);
     t.deepEqual(result.actions, []);
     t.is((await engine.load(uuid)).context.pending?.effect, 'startStage1');

@@ -20,12 +20,16 @@ export const fakeEffects = (world: string, options: FakeOptions = {}): EffectInt
   const marker = (r: EffectRequest) => join(world, `${r.uuid}.${r.effect}${r.effect === 'renderImage' ? `.${String(r.intent.data.app)}` : ''}`);
   const outcomes = (r: EffectRequest): Outcome[] => {
     switch (r.effect) {
+      case 'createPod':
+        return [{ type: 'PodCreated', data: {} }];
       case 'renderImage': {
         const app = String(r.intent.data.app);
         return [{ type: 'ImageRendered', data: { app, imageId: `sha512-${app}`, treeStoreId: `deps-sha512-${app}` } }];
       }
       case 'prepareOverlay':
         return [{ type: 'OverlayPrepared', data: {} }];
+      case 'writeManifest':
+        return [{ type: 'PodManifestWritten', data: {} }];
       case 'startStage1':
         return [{ type: 'PodStarted', data: { pid: Number(readFileSync(marker(r), 'utf8')) } }];
       case 'stopPod':

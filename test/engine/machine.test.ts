@@ -36,7 +36,7 @@ test('every simple path from embryo, replayed through the engine, folds to the p
       const uuid = uuidv4();
       for (const { event } of path.steps.filter((s) => real(s.event))) {
         const e = event as PodMachineEvent;
-        await engine.record(uuid, e.type, dataFor(e, uuid) as never);
+        await engine.record(uuid, [{ type: e.type, data: dataFor(e, uuid) } as never]);
       }
       const view = await engine.load(uuid);
       t.is(abstractState(view.snapshot), abstractState(path.state), `path ${path.steps.map((s) => s.event.type).join(' > ')}`);
@@ -65,12 +65,12 @@ test('every event a state does not accept is refused, naming the state and the c
       const uuid = uuidv4();
       for (const { event } of path.steps.filter((s) => real(s.event))) {
         const e = event as PodMachineEvent;
-        await engine.record(uuid, e.type, dataFor(e, uuid) as never);
+        await engine.record(uuid, [{ type: e.type, data: dataFor(e, uuid) } as never]);
       }
       const before = await engine.load(uuid);
       for (const sample of SAMPLE_EVENTS) {
         if (path.state.can(sample)) continue;
-        const error = await t.throwsAsync(engine.record(uuid, sample.type as PodEventType, dataFor(sample, uuid) as never));
+        const error = await t.throwsAsync(engine.record(uuid, [{ type: sample.type as PodEventType, data: dataFor(sample, uuid) } as never]));
         t.true(isPodlogError(error), `${sample.type} in ${before.state}`);
         const rkt = RKT_STATE_NAMES[before.state];
         if (before.version === 0) t.regex(error!.message, /no such pod/);

@@ -1,5 +1,7 @@
 /** One sample of every pod event, as the model-based tests feed them to the machine. */
+import { v4 as uuidv4 } from 'uuid';
 import type { PodMachineEvent } from '../../machines/pod.js';
+import type { PodEngine } from '../../src/engine/engine.js';
 import type { PodEventData, PodEventType } from '../../src/events/catalogue.js';
 
 const TIME = '2026-01-01T00:00:00.000Z';
@@ -11,17 +13,31 @@ export const prepareData = (uuid: string): PodEventData['PrepareRequested'] => (
   apps: [{ name: 'a', image: 'busybox' }],
   mutable: false,
   overlay: true,
+  stage1: { rootfs: '/nonexistent', manifest: { acKind: 'ImageManifest', name: 'podlog.dev/stage1-test', annotations: [] } },
 });
+
+/** A pod prepared through the engine, every preparation effect asked for as `prepare` does. */
+export const preparePod = async (engine: PodEngine, uuid: string = uuidv4()): Promise<string> => {
+  await engine.request(uuid, 'PrepareRequested', prepareData(uuid));
+  await engine.request(uuid, 'ImageRenderRequested', { app: 'a', image: 'busybox' });
+  await engine.request(uuid, 'OverlayPrepareRequested', {});
+  await engine.request(uuid, 'PodManifestWriteRequested', {});
+  await engine.record(uuid, [{ type: 'PodPrepared', data: {} }]);
+  return uuid;
+};
 
 /** What `podlog run` asks stage1 for by default. */
 export const START: PodEventData['Stage1StartRequested'] = { net: 'none', dns: 'default', hostname: 'podlog-test' };
 
 export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('PrepareRequested', prepareData('sample')),
+  sample('PodCreated', {}),
   sample('ImageRenderRequested', { app: 'a', image: 'busybox' }),
   sample('ImageRendered', { app: 'a', imageId: 'sha512-1', treeStoreId: 'deps-sha512-1' }),
   sample('OverlayPrepareRequested', {}),
   sample('OverlayPrepared', {}),
+  sample('PodManifestWriteRequested', {}),
+  sample('PodManifestWritten', {}),
   sample('PodPrepared', {}),
   sample('PrepareAborted', { reason: 'the test aborted it' }),
   sample('Stage1StartRequested', START),
@@ -33,7 +49,8 @@ export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('PodMarkedGarbage', { reason: 'gc' }),
   sample('GcRequested', {}),
   sample('PodDeleted', {}),
-  ...(['renderImage', 'prepareOverlay', 'startStage1', 'stopPod', 'deletePod'] as const).map((effect) =>
+  sample('PodCompacted', { deletedAt: TIME, compactedEvents: 12 }),
+  ...(['createPod', 'renderImage', 'prepareOverlay', 'writeManifest', 'startStage1', 'stopPod', 'deletePod'] as const).map((effect) =>
     sample('EffectFailed', { effect, code: 'EIO', message: `${effect} failed in a test` }),
   ),
 ];
@@ -44,7 +61,9 @@ export const abstractState = (s: { value: unknown; context: import('../../machin
     s.value,
     s.context.pending?.effect,
     s.context.apps.map((a) => [a.treeStoreId !== undefined, a.exitCode !== undefined]),
+    s.context.created,
     s.context.overlayPrepared,
+    s.context.manifestWritten,
     s.context.stopRequested,
   ]);
 
