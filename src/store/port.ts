@@ -9,6 +9,11 @@
  *   of one append get consecutive positions (appends are serialised).
  * - Projections keep derived rows (the pod list) with a checkpoint; saving them is a compare-and-set on
  *   the checkpoint so that two processes catching up at once cannot interleave.
+ * - The log is append-only, with one exception: `compactStreams` (KurrentDB's scavenge) removes the
+ *   events of finished streams (deleted pods, `podlog log compact`) and leaves one tombstone per stream,
+ *   in place of its last event. Nothing else is ever changed or removed, so the versions and positions
+ *   of every remaining event stay as they were and a catch-up reader goes on; only the history of the
+ *   compacted streams is gone (positions then have gaps).
  */
 
 export type ExpectedVersion = 'any' | 'no_stream' | 'stream_exists' | number;
@@ -88,6 +93,21 @@ export interface StreamInfo {
   position: number;
 }
 
+/** One stream to compact: it must be at `expected`, and its last event becomes `tombstone`. */
+export interface StreamCompaction {
+  stream: string;
+  /** The version the caller judged the stream at (its last event is the one the tombstone replaces). */
+  expected: number;
+  /** Type, schema and data of the tombstone; it keeps the replaced event's version, position and metadata. */
+  tombstone: Pick<NewEvent, 'type' | 'schema' | 'data'>;
+}
+
+export interface CompactedStream {
+  stream: string;
+  /** How many events were removed (the tombstone is not counted). */
+  removed: number;
+}
+
 export interface ProjectionState<Row> {
   checkpoint: number;
   /** Identifies the code that produced the rows; a different one means "rebuild from scratch". */
@@ -129,6 +149,18 @@ export interface EventStore {
   /** One row of a projection, with the projection's schema (undefined if there is no such row). */
   loadProjectionRow<Row>(name: string, key: string): Promise<{ schema: string; row: Row } | undefined>;
   saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean>;
+  /**
+   * The one exception to append-only (see the top of this file). In one transaction, for each stream: its
+   * last event is replaced in place by the tombstone and every earlier event is removed. Throws
+   * WrongExpectedVersion, changing nothing, if a stream is not at its expected version (or does not exist).
+   */
+  compactStreams(compactions: StreamCompaction[]): Promise<CompactedStream[]>;
+  /**
+   * After a compaction: rewrites the log so that what was removed is unrecoverable and its space given
+   * back (SQLite: VACUUM, about 1 s per 50 MB of log, during which other writers wait). Returns the log's
+   * size in bytes before and after.
+   */
+  reclaimSpace(): Promise<{ before: number; after: number }>;
   close(): Promise<void>;
 }
 

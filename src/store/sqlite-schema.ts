@@ -17,8 +17,8 @@ CREATE TABLE IF NOT EXISTS meta (
   value TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- position is the rowid: with one writer at a time (BEGIN IMMEDIATE) and no deletes it is max+1,
--- so positions are gap-free and follow commit order.
+-- position is the rowid: with one writer at a time (BEGIN IMMEDIATE) it is max+1, so positions follow
+-- commit order. They are gap-free but for compacted streams, whose deletes never remove the last row.
 CREATE TABLE IF NOT EXISTS events (
   position INTEGER PRIMARY KEY,
   stream   TEXT    NOT NULL,

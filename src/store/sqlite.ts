@@ -3,7 +3,8 @@
  *
  * - Every append is one `BEGIN IMMEDIATE` transaction: SQLite has a single writer at a time, so the
  *   expected-version check, the inserts and the commit are serialised across every process that opens the
- *   file, and the global position (the events table's rowid, max+1, never deleted) follows commit order.
+ *   file, and the global position (the events table's rowid, max+1; compaction never deletes the max) follows
+ *   commit order.
  * - `busy_timeout` makes concurrent writers wait for the write lock instead of failing. better-sqlite3 is
  *   synchronous: a writer waiting for the lock blocks its event loop for that long (at most busyTimeoutMs).
  * - Wake-ups across processes: `PRAGMA data_version` changes when another connection commits; it is polled
@@ -19,6 +20,7 @@ import {
   WrongExpectedVersion,
   versionMatches,
   type AppendResult,
+  type CompactedStream,
   type EventStore,
   type ExpectedVersion,
   type NewEvent,
@@ -27,6 +29,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type StreamCompaction,
   type StreamInfo,
 } from './port.js';
 import {
@@ -37,7 +40,7 @@ import {
   notAStore,
   probeFile,
 } from './sqlite-schema.js';
-import { badInput, checkStream, parseTime, prefixUpperBound, serialiseEvent } from './validate.js';
+import { badInput, checkCompactions, checkStream, parseTime, prefixUpperBound, serialiseEvent, type SerialisedCompaction } from './validate.js';
 
 export interface SqliteStoreOptions {
   /** Open an existing store for inspection only: appends and projection saves throw ESTORE_READONLY. */
@@ -276,10 +279,13 @@ export class SqliteEventStore implements EventStore {
     deleteRow: Stmt;
     upsertRow: Stmt;
     upsertProjection: Stmt;
+    deleteBefore: Stmt;
+    replaceEvent: Stmt;
   };
   private readonly appendTx: (stream: string, rows: Row[], expected: ExpectedVersion) => AppendResult;
   private readonly loadTx: (name: string) => { head: [string, number] | undefined; rows: [string, string][] };
   private readonly saveTx: (u: ProjectionUpdate<unknown>, rows: [string, string][]) => boolean;
+  private readonly compactTx: (compactions: SerialisedCompaction[]) => CompactedStream[];
 
   /** Use {@link openSqliteStore}. */
   constructor(
@@ -321,6 +327,8 @@ export class SqliteEventStore implements EventStore {
         'INSERT INTO projections (name, schema, checkpoint) VALUES (?, ?, ?) ' +
           'ON CONFLICT (name) DO UPDATE SET schema = excluded.schema, checkpoint = excluded.checkpoint',
       ),
+      deleteBefore: p('DELETE FROM events WHERE stream = ? AND version < ?'),
+      replaceEvent: p('UPDATE events SET type = ?, schema = ?, data = ? WHERE stream = ? AND version = ?'),
     };
 
     const s = this.s;
@@ -364,6 +372,19 @@ export class SqliteEventStore implements EventStore {
       return true;
     });
     this.saveTx = (u, rows) => save.immediate(u, rows);
+
+    // The stream's last row stays (replaced in place), so max(position) never goes down and the next
+    // append still gets a position after every event ever written.
+    const compact = db.transaction((compactions: SerialisedCompaction[]): CompactedStream[] =>
+      compactions.map((c) => {
+        const actual = (s.streamVersion.get(c.stream) as number | undefined) ?? 0;
+        if (actual !== c.expected) throw new WrongExpectedVersion(c.stream, c.expected, actual);
+        const removed = s.deleteBefore.run(c.stream, c.expected).changes;
+        s.replaceEvent.run(c.type, c.schema, c.data, c.stream, c.expected);
+        return { stream: c.stream, removed };
+      }),
+    );
+    this.compactTx = (compactions) => compact.immediate(compactions);
 
     peers.add(this);
   }
@@ -566,6 +587,24 @@ export class SqliteEventStore implements EventStore {
       rows.push([key, json]);
     }
     return this.run(() => this.saveTx(update as ProjectionUpdate<unknown>, rows));
+  }
+
+  async compactStreams(compactions: StreamCompaction[]): Promise<CompactedStream[]> {
+    this.writable('compact streams');
+    const checked = checkCompactions(compactions);
+    if (checked.length === 0) return [];
+    return this.run(() => this.compactTx(checked));
+  }
+
+  async reclaimSpace(): Promise<{ before: number; after: number }> {
+    this.writable('reclaim space');
+    const size = (): number => (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number);
+    return this.run(() => {
+      const before = size();
+      // Rewrites every page: removed events are neither in free pages nor in the slack of live ones.
+      this.db.exec('VACUUM');
+      return { before, after: size() };
+    });
   }
 
   /** `PRAGMA integrity_check`: 'ok', or SQLite's list of problems. For tests and a future `podlog doctor`. */

@@ -3,7 +3,7 @@
  * error (ESTORE_BAD_INPUT) before anything reaches the database.
  */
 import { PodlogError } from '../errors.js';
-import type { NewEvent } from './port.js';
+import type { NewEvent, StreamCompaction } from './port.js';
 
 export const badInput = (message: string): PodlogError => new PodlogError('ESTORE_BAD_INPUT', message);
 
@@ -34,23 +34,54 @@ export interface SerialisedEvent {
   meta: string;
 }
 
-export const serialiseEvent = (stream: string, e: NewEvent, i: number): SerialisedEvent => {
-  const where = `event ${i} of the append to ${stream}`;
+const json = (value: unknown, where: string): string => {
+  try {
+    return JSON.stringify(value);
+  } catch (err) {
+    throw badInput(`${where} cannot be stored as JSON: ${(err as Error).message}`);
+  }
+};
+
+/** The type, schema and data of an event (or a tombstone), checked; `data` as JSON text. */
+export const serialiseBody = (e: Pick<NewEvent, 'type' | 'schema' | 'data'>, where: string): Pick<SerialisedEvent, 'type' | 'schema' | 'data'> => {
   if (e === null || typeof e !== 'object') throw badInput(`${where} is not an object`);
   if (typeof e.type !== 'string' || e.type.length === 0) throw badInput(`${where} has no type`);
   if (!Number.isInteger(e.schema)) throw badInput(`${where} (${e.type}) has no integer schema version`);
   if (e.data === null || typeof e.data !== 'object' || Array.isArray(e.data)) {
     throw badInput(`${where} (${e.type}): data must be an object`);
   }
+  return { type: e.type, schema: e.schema, data: json(e.data, `${where} (${e.type})`) };
+};
+
+export const serialiseEvent = (stream: string, e: NewEvent, i: number): SerialisedEvent => {
+  const where = `event ${i} of the append to ${stream}`;
+  const body = serialiseBody(e, where);
   const meta = e.meta;
   if (meta === null || typeof meta !== 'object') throw badInput(`${where} (${e.type}) has no metadata`);
   if (typeof meta.id !== 'string' || meta.id.length === 0) throw badInput(`${where} (${e.type}) has no event id`);
   const timeMs = parseTime(meta.time, `the time of ${where} (${e.type})`);
-  try {
-    return { id: meta.id, type: e.type, schema: e.schema, timeMs, data: JSON.stringify(e.data), meta: JSON.stringify(meta) };
-  } catch (err) {
-    throw badInput(`${where} (${e.type}) cannot be stored as JSON: ${(err as Error).message}`);
-  }
+  return { ...body, id: meta.id, timeMs, meta: json(meta, `${where} (${e.type})`) };
+};
+
+/** A checked compaction: the tombstone serialised. */
+export interface SerialisedCompaction extends Pick<SerialisedEvent, 'type' | 'schema' | 'data'> {
+  stream: string;
+  expected: number;
+}
+
+export const checkCompactions = (compactions: StreamCompaction[]): SerialisedCompaction[] => {
+  if (!Array.isArray(compactions)) throw badInput('the streams to compact must be an array');
+  const seen = new Set<string>();
+  return compactions.map((c, i) => {
+    if (c === null || typeof c !== 'object') throw badInput(`compaction ${i} is not an object`);
+    const stream = checkStream(c.stream);
+    if (seen.has(stream)) throw badInput(`${stream} is named twice in one compaction`);
+    seen.add(stream);
+    if (!Number.isInteger(c.expected) || c.expected < 1) {
+      throw badInput(`the expected version of ${stream} must be a stream's version (1 or more), not ${JSON.stringify(c.expected)}`);
+    }
+    return { stream, expected: c.expected, ...serialiseBody(c.tombstone, `the tombstone of ${stream}`) };
+  });
 };
 
 /**

@@ -523,6 +523,94 @@ export const conformance = (test: TestFn, makeStore: MakeStore, options: Conform
     t.is((await store.loadProjection('pods')).rows.size, 1);
   });
 
+  const tombstone = (n: number) => ({ type: 'Compacted', schema: 2, data: { had: n } });
+
+  it('compactStreams leaves one tombstone per stream, in place of its last event; every other event keeps its position', async (t, { store }) => {
+    // a1 b1 a2 c1 a3 b2 | positions 1..6
+    await store.append('pod-a', events(1, 'A'), 'no_stream');
+    await store.append('pod-b', events(1, 'B'), 'no_stream');
+    await store.append('pod-a', events(1, 'A'), 1);
+    await store.append('img-c', events(1, 'C'), 'no_stream');
+    await store.append('pod-a', [newEvent('Deleted', {}, { causationId: 'x' })], 2);
+    await store.append('pod-b', events(1, 'B'), 1);
+    const before = await store.readAll();
+    const lastOfA = before[4]!;
+    const streamsBefore = await store.listStreams();
+
+    t.deepEqual(await store.compactStreams([{ stream: 'pod-a', expected: 3, tombstone: tombstone(3) }]), [{ stream: 'pod-a', removed: 2 }]);
+
+    const stone = { ...lastOfA, type: 'Compacted', schema: 2, data: { had: 3 } };
+    t.deepEqual(await store.readStream('pod-a'), [stone], 'same stream, version, position and metadata');
+    t.deepEqual(await store.readAll(), [before[1], before[3], stone, before[5]]);
+    t.deepEqual(await store.listStreams(), streamsBefore);
+    t.is(await store.streamVersion('pod-a'), 3);
+    t.is(await store.headPosition(), 6);
+    // A catch-up reader that had stopped inside the removed range goes on with what is left.
+    t.deepEqual((await store.readAll({ after: 2 })).map((e) => e.position), [4, 5, 6]);
+    t.deepEqual((await store.readAll({ types: ['Compacted'] })).map((e) => e.position), [5]);
+    // The log goes on after the compaction: new events come after every position ever written.
+    t.deepEqual(await store.append('pod-b', events(1), 2), { version: 3, position: 7 });
+    t.deepEqual(await store.append('pod-a', events(1), 3), { version: 4, position: 8 });
+  });
+
+  it('compactStreams: the last event of the log compacted, several streams in one call, a one-event stream', async (t, { store }) => {
+    await store.append('pod-a', events(2), 'no_stream');
+    await store.append('pod-b', events(1), 'no_stream');
+    await store.append('pod-a', events(1), 2);
+    t.deepEqual(
+      await store.compactStreams([
+        { stream: 'pod-a', expected: 3, tombstone: tombstone(3) },
+        { stream: 'pod-b', expected: 1, tombstone: tombstone(1) },
+      ]),
+      [{ stream: 'pod-a', removed: 2 }, { stream: 'pod-b', removed: 0 }],
+    );
+    t.deepEqual((await store.readAll()).map((e) => [e.stream, e.version, e.position, e.type]), [['pod-b', 1, 3, 'Compacted'], ['pod-a', 3, 4, 'Compacted']]);
+    t.is(await store.headPosition(), 4);
+    t.deepEqual(await store.append('pod-c', events(1), 'no_stream'), { version: 1, position: 5 });
+  });
+
+  it('compactStreams is all or nothing: a stream not at its expected version (or missing) refuses the whole call', async (t, { store }) => {
+    await store.append('pod-a', events(3), 'no_stream');
+    await store.append('pod-b', events(2), 'no_stream');
+    const before = await store.readAll();
+    for (const [stream, expected, actual] of [['pod-b', 1, 2], ['pod-b', 3, 2], ['pod-z', 1, 0]] as const) {
+      const e = await t.throwsAsync(store.compactStreams([
+        { stream: 'pod-a', expected: 3, tombstone: tombstone(3) },
+        { stream, expected, tombstone: tombstone(expected) },
+      ]));
+      t.true(isWrongVersion(stream, expected, actual)(e), String(e));
+    }
+    t.deepEqual(await store.readAll(), before);
+    t.deepEqual(await store.compactStreams([]), []);
+  });
+
+  it('reclaimSpace after a compaction changes nothing a reader sees, and does not grow the log', async (t, { store }) => {
+    for (let i = 0; i < 20; i++) await store.append(`pod-${i}`, events(20), 'no_stream');
+    await store.compactStreams(Array.from({ length: 10 }, (_, i) => ({ stream: `pod-${i}`, expected: 20, tombstone: tombstone(20) })));
+    const before = { all: await store.readAll(), streams: await store.listStreams(), head: await store.headPosition() };
+    const size = await store.reclaimSpace();
+    t.true(size.before > 0 && size.after <= size.before, JSON.stringify(size));
+    t.deepEqual({ all: await store.readAll(), streams: await store.listStreams(), head: await store.headPosition() }, before);
+    t.deepEqual(await store.append('pod-0', events(1), 20), { version: 21, position: 401 });
+  });
+
+  it('compactStreams refuses bad input with ESTORE_BAD_INPUT and changes nothing', async (t, { store }) => {
+    await store.append('pod-a', events(2), 'no_stream');
+    const before = await store.readAll();
+    const bad: unknown[] = [
+      [{ stream: '', expected: 1, tombstone: tombstone(1) }],
+      [{ stream: 'pod-a', expected: 0, tombstone: tombstone(0) }],
+      [{ stream: 'pod-a', expected: 2, tombstone: { type: '', schema: 1, data: {} } }],
+      [{ stream: 'pod-a', expected: 2, tombstone: { type: 'T', schema: 1, data: [] } }],
+      [{ stream: 'pod-a', expected: 2, tombstone: tombstone(2) }, { stream: 'pod-a', expected: 2, tombstone: tombstone(2) }],
+    ];
+    for (const compactions of bad) {
+      const e = await t.throwsAsync(store.compactStreams(compactions as Parameters<EventStore['compactStreams']>[0]));
+      t.true(e instanceof PodlogError && e.code === 'ESTORE_BAD_INPUT', String(e));
+    }
+    t.deepEqual(await store.readAll(), before);
+  });
+
   it('everything persists across a reopen', async (t, h) => {
     if (h.reopen === undefined) {
       t.pass('the adapter cannot reopen');

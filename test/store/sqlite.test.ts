@@ -2,7 +2,7 @@ import test from 'ava';
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -480,5 +480,34 @@ test.serial('a write lock held longer than busyTimeoutMs gives ESTORE_BUSY and w
     } finally {
       await store.close();
     }
+  });
+});
+
+test('compaction and reclaimSpace forget: the removed events are gone from the file, which shrinks; a read-only store refuses it', async (t) => {
+  await withDir(async (_dir, file) => {
+    const secret = `forget-me-${randomBytes(8).toString('hex')}`;
+    const writer = await openSqliteStore(file);
+    // Enough events to fill whole pages: removed, they become free pages, which SQLite leaves as they were.
+    const started = Array.from({ length: 200 }, (_, i) => newEvent('Started', { env: secret, i, padding: 'x'.repeat(500) }));
+    await writer.append('pod-a', [...started, newEvent('Deleted')], 'no_stream');
+    await writer.append('pod-b', [newEvent('Kept')], 'no_stream');
+    await writer.close(); // the last connection checkpoints the WAL into the file
+    t.true((await readFile(file)).includes(secret), 'the test can see the secret in the file');
+
+    const reader = await openSqliteStore(file, { readonly: true });
+    const refused = await t.throwsAsync(reader.compactStreams([{ stream: 'pod-a', expected: 201, tombstone: { type: 'Compacted', schema: 1, data: {} } }]));
+    t.is((refused as PodlogError).code, 'ESTORE_READONLY');
+    t.is(((await t.throwsAsync(reader.reclaimSpace())) as PodlogError).code, 'ESTORE_READONLY');
+    await reader.close();
+
+    const store = await openSqliteStore(file);
+    t.deepEqual(await store.compactStreams([{ stream: 'pod-a', expected: 201, tombstone: { type: 'Compacted', schema: 1, data: {} } }]), [{ stream: 'pod-a', removed: 200 }]);
+    const { before, after } = await store.reclaimSpace();
+    t.log(`log: ${before} bytes before, ${after} after`);
+    t.true(after < before / 4, `${before} → ${after}`);
+    await store.close();
+    t.false((await readFile(file)).includes(secret));
+    t.is((await stat(file)).size, after);
+    t.is(await integrity(file), 'ok');
   });
 });
