@@ -21,10 +21,13 @@ export const procStat = (pid: number | 'self'): string[] | undefined => {
   }
 };
 
-/** Field 22 of /proc/PID/stat (starttime, clock ticks after boot), or undefined if there is no such process. */
-export const startTicks = (pid: number | 'self'): number | undefined => {
-  const field = procStat(pid)?.[22 - 3]; // procStat starts at field 3
-  return field === undefined ? undefined : Number(field);
+/**
+ * Field 22 of /proc/PID/stat (starttime, clock ticks after boot) of a process that has not exited, or
+ * undefined: a zombie has exited (it only waits for its parent to reap it) and will record nothing more.
+ */
+const runningSince = (pid: number | 'self'): number | undefined => {
+  const fields = procStat(pid); // from field 3 (state) on
+  return fields === undefined || fields[0] === 'Z' || fields[0] === 'X' ? undefined : Number(fields[22 - 3]);
 };
 
 let ownIdentity: { bootId: string; startTicks: number } | undefined;
@@ -33,7 +36,7 @@ let ownIdentity: { bootId: string; startTicks: number } | undefined;
 export const recorderIdentity = (): { bootId: string; startTicks: number } => {
   ownIdentity ??= {
     bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
-    startTicks: startTicks('self')!,
+    startTicks: runningSince('self')!,
   };
   return ownIdentity;
 };
@@ -42,14 +45,14 @@ export const recorderIdentity = (): { bootId: string; startTicks: number } => {
  * True when the process that recorded an event (its metadata) may still be running:
  * - on another host: assumed alive, only that host can tell;
  * - on this host in another boot: dead, a reboot ended every process;
- * - in this boot: alive iff a process with its pid exists and started at the same tick.
+ * - in this boot: alive iff a process with its pid runs (a zombie does not) and started at the same tick.
  * Events recorded before podlog stored the boot id and start ticks have neither: their recorder is
  * judged by its pid alone, erring towards "alive" (a reused pid delays reconciling the intent until that
  * process ends; judging it dead could compensate a live recorder's intent, which is worse).
  */
 export const recorderAlive = ({ host, pid, bootId, startTicks: ticks }: Pick<EventMetadata, 'host' | 'pid' | 'bootId' | 'startTicks'>): boolean => {
   if (host !== hostname()) return true;
-  if (bootId === undefined || ticks === undefined) return procStat(pid) !== undefined;
+  if (bootId === undefined || ticks === undefined) return runningSince(pid) !== undefined;
   if (bootId !== recorderIdentity().bootId) return false;
-  return startTicks(pid) === ticks;
+  return runningSince(pid) === ticks;
 };

@@ -1,6 +1,6 @@
 /** The metadata every event carries: who recorded it (and whether that process lives), and no secrets. */
 import test from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -9,19 +9,27 @@ import { commandContext, newMetadata } from '../../src/events/metadata.js';
 import type { EventMetadata } from '../../src/store/port.js';
 import { repoRoot } from '../helpers/fixtures.js';
 
+const RECORD = `
+  import { commandContext, newMetadata } from './src/events/metadata.ts';
+  process.stdout.write(JSON.stringify(newMetadata(commandContext(['run', 'x']))) + '\\n');
+`;
+
+const firstLine = async (child: ChildProcess): Promise<EventMetadata> => {
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  return JSON.parse(line.toString()) as EventMetadata;
+};
+
 /** A child process that records an event's metadata, prints it, and lives until its stdin closes. */
 const recorder = async (): Promise<{ meta: EventMetadata; end: () => Promise<void> }> => {
-  const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', `
-    import { commandContext, newMetadata } from './src/events/metadata.ts';
-    process.stdout.write(JSON.stringify(newMetadata(commandContext(['run', 'x']))) + '\\n');
+  const child = spawn(process.execPath, ['--import=tsx', '--input-type=module', '-e', `${RECORD}
     process.stdin.resume();
     process.stdin.on('end', () => process.exit(0));
   `], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'] });
-  const [line] = (await once(child.stdout, 'data')) as [Buffer];
+  const meta = await firstLine(child);
   return {
-    meta: JSON.parse(line.toString()) as EventMetadata,
+    meta,
     end: async () => {
-      child.stdin.end();
+      child.stdin!.end();
       await once(child, 'exit');
     },
   };
@@ -46,6 +54,28 @@ test('a live pid with another start tick or another boot id is not the recorder;
     t.true(recorderAlive({ ...meta, host: `not-${hostname()}`, bootId: 'other', startTicks: 1 }));
   } finally {
     await end();
+  }
+});
+
+test('a recorder that has exited but is not reaped yet (a zombie) is dead', async (t) => {
+  // The recorder runs in the background of a shell that then becomes `sleep`, which never reaps it.
+  const parent = spawn('sh', ['-c', `"$1" --import=tsx --input-type=module -e "$2" & exec sleep 60`, 'sh', process.execPath, RECORD], {
+    cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const meta = await firstLine(parent);
+    let state: string | undefined;
+    for (let i = 0; i < 200 && state !== 'Z'; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      state = readFileSync(`/proc/${meta.pid}/stat`, 'utf8').split(') ')[1]?.[0];
+    }
+    t.is(state, 'Z', 'the recorder is a zombie: /proc still has it');
+    t.false(recorderAlive(meta));
+    const { bootId: _b, startTicks: _s, ...old } = meta;
+    t.false(recorderAlive(old));
+  } finally {
+    parent.kill();
+    await once(parent, 'exit');
   }
 });
 
