@@ -14,7 +14,7 @@ const GLOBAL_OPTIONS: Options = {
   help: { type: 'boolean', short: 'h', default: false },
 };
 
-const help = (): string =>
+const globalHelp = (): string =>
   [
     'podlog: an event-sourced pod lifecycle engine (rkt stage0 in TypeScript)',
     '',
@@ -26,55 +26,78 @@ const help = (): string =>
     'The data dir is --dir, else $PODLOG_DIR, else /var/lib/podlog (root) or ~/.local/share/podlog.',
   ].join('\n');
 
+const usage = (message: string): PodlogError => new PodlogError('EUSAGE', message);
+
+/** The arguments podlog reads itself: those before the first `--` (after it come an app's or a command's). */
+const ownArgs = (argv: string[]): string[] => (argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv);
+
+const dirFlag = (dir: string | undefined): string => {
+  // An empty --dir would make the current directory the data dir.
+  if (dir === '') throw usage('--dir cannot be empty');
+  return dataDir(dir);
+};
+
 export const main = async (argv: string[]): Promise<number> => {
   const verbAt = argv.findIndex((a, i) => !a.startsWith('-') && !(i > 0 && argv[i - 1] === '--dir'));
   const entry = verbAt === -1 ? undefined : COMMANDS.find((c) => c.name === argv[verbAt]);
-  if (verbAt !== -1 && !entry) throw new PodlogError('EUSAGE', `unknown command ${JSON.stringify(argv[verbAt])}; see podlog --help`);
+  if (verbAt !== -1 && !entry) throw usage(`unknown command ${JSON.stringify(argv[verbAt])}; see podlog --help`);
+  const help = ownArgs(argv).some((a) => a === '--help' || a === '-h');
   if (!entry) {
-    out(help());
+    if (!help) parse(argv, GLOBAL_OPTIONS);
+    out(globalHelp());
     return 0;
   }
   const command = await entry.load();
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (help) {
     out(`Usage: ${command.usage}\n\n${entry.summary}`);
     return 0;
   }
   if (command.raw) return command.run(rawInvocation(argv.slice(0, verbAt), argv.slice(verbAt + 1)));
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv.slice(0, verbAt), ...argv.slice(verbAt + 1)],
-      options: { ...GLOBAL_OPTIONS, ...command.options },
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (e) {
-    throw new PodlogError('EUSAGE', `${entry.name}: ${(e as Error).message}\nUsage: ${command.usage}`);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parse([...argv.slice(0, verbAt), ...argv.slice(verbAt + 1)], { ...GLOBAL_OPTIONS, ...command.options }, entry.name);
   return command.run({
     values,
     positionals,
-    dir: dataDir(typeof values.dir === 'string' ? values.dir : undefined),
+    dir: dirFlag(typeof values.dir === 'string' ? values.dir : undefined),
     debug: values.debug === true,
   });
 };
 
-/** Global flags before the verb, or anywhere before a `--`, for verbs that parse their own flags. */
+/** The flags of a verb (the global ones alone without one), strictly: anything unknown is refused. */
+const parse = (args: string[], options: Options, verb?: string) => {
+  try {
+    return parseArgs({ args, options, allowPositionals: verb !== undefined, strict: true });
+  } catch (e) {
+    const message = (e as Error).message;
+    throw usage(verb === undefined ? `${message} (see podlog --help)` : `${verb}: ${message} (see podlog ${verb} --help)`);
+  }
+};
+
+/**
+ * For verbs that parse their own flags: the global flags taken out wherever they are, except among
+ * an app's arguments (from `--` to `---`), which are the app's.
+ */
 const rawInvocation = (before: string[], after: string[]): Invocation => {
-  const end = after.includes('--') ? after.indexOf('--') : after.length;
-  const flags = [...before, ...after.slice(0, end)];
+  const args = [...before, ...after];
   let dir: string | undefined;
   let debug = false;
   const kept: string[] = [];
-  for (let i = 0; i < flags.length; i++) {
-    const a = flags[i]!;
-    if (a === '--dir') dir = flags[++i];
-    else if (a.startsWith('--dir=')) dir = a.slice('--dir='.length);
+  for (let i = 0, appArgs = false; i < args.length; i++) {
+    const a = args[i]!;
+    if (appArgs) {
+      kept.push(a);
+      appArgs = a !== '---';
+    } else if (a === '--dir') {
+      if (i + 1 === args.length) throw usage('--dir needs a value');
+      dir = args[++i];
+    } else if (a.startsWith('--dir=')) dir = a.slice('--dir='.length);
     else if (a === '--debug' || a === '--debug=true') debug = true;
-    else if (i >= before.length) kept.push(a);
+    else if (i < before.length) throw usage(`unknown flag ${a} before the command; see podlog --help`);
+    else {
+      kept.push(a);
+      appArgs = a === '--';
+    }
   }
-  return { values: {}, positionals: [...kept, ...after.slice(end)], dir: dataDir(dir), debug };
+  return { values: {}, positionals: kept, dir: dirFlag(dir), debug };
 };
 
 export const run = (): void => {
@@ -88,7 +111,7 @@ export const run = (): void => {
       process.exitCode = code;
     },
     (e: unknown) => {
-      const debug = process.argv.includes('--debug');
+      const debug = ownArgs(process.argv.slice(2)).includes('--debug');
       process.stderr.write(`podlog: ${isPodlogError(e) || !debug ? (e as Error).message : (e as Error).stack}\n`);
       process.exitCode = isPodlogError(e) ? e.exitCode : 254;
     },

@@ -1,80 +1,176 @@
 /**
  * rkt's flags for run, prepare and run-prepared: pod-level flags anywhere, an image starts an app,
  * per-app flags (--exec, --name, --user, …) apply to the image before them, `--` starts that app's
- * arguments and `---` ends them.
+ * arguments and `---` ends them. Each verb takes the flags rkt's does, and the whole command line is
+ * checked (files read, the stage1 image looked at) before anything is created.
  */
+import { accessSync, constants, statSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { dirname, resolve } from 'node:path';
 import { PodlogError } from '../errors.js';
-import type { AppConfig, PrepareConfig, RunConfig } from '../stage0/config.js';
-import { DEFAULT_DNS_CONF_MODE } from '../stage0/config.js';
-import { parseKeyValue } from '../stage0/pod-manifest.js';
+import {
+  checkPrepareConfig,
+  notYet,
+  parseKeyValue,
+  stage1RunOptions,
+  type AppConfig,
+  type DnsMode,
+  type HostsEntries,
+  type InsecureOptions,
+  type PrepareConfig,
+  type RunConfig,
+} from '../stage0/config.js';
 
-const BOOLEAN = new Set(['inherit-env', 'no-overlay', 'interactive', 'mds-register', 'private-users', 'quiet', 'mutable']);
-const PER_APP = new Set(['exec', 'name', 'user', 'group', 'working-dir', 'environment']);
-const POD = new Set([
-  'uuid-file-save', 'set-env', 'set-env-file', 'pod-manifest', 'port', 'user-annotation', 'user-label', 'stage1-path',
-  'insecure-options', 'net', 'hostname', 'dns', 'dns-search', 'dns-opt', 'dns-domain', 'hosts-entry', 'volume', 'mount', 'uuid-file',
+export type RunVerb = 'run' | 'prepare' | 'run-prepared';
+
+export interface FlagSpec {
+  /** `bool`: --flag or --flag=true|false; `value`: --flag=V or --flag V. */
+  takes: 'bool' | 'value';
+  /** `app` flags apply to the image before them; `pod` flags to the pod, wherever they are. */
+  scope: 'app' | 'pod';
+  verbs: readonly RunVerb[];
+}
+
+const PREPARING: readonly RunVerb[] = ['run', 'prepare'];
+const RUNNING: readonly RunVerb[] = ['run', 'run-prepared'];
+const spec = (takes: FlagSpec['takes'], scope: FlagSpec['scope'], verbs: readonly RunVerb[]) => ({ takes, scope, verbs });
+
+/** Every flag of the three verbs (a Map: a flag named like an Object property is just unknown). */
+export const RUN_VERB_FLAGS: ReadonlyMap<string, FlagSpec> = new Map([
+  ...['exec', 'name', 'user', 'group', 'working-dir', 'environment'].map((f) => [f, spec('value', 'app', PREPARING)] as const),
+  ...['uuid-file-save', 'set-env', 'set-env-file', 'pod-manifest', 'port', 'user-annotation', 'user-label', 'stage1-path', 'volume', 'mount']
+    .map((f) => [f, spec('value', 'pod', PREPARING)] as const),
+  ...['inherit-env', 'no-overlay', 'private-users', 'mutable'].map((f) => [f, spec('bool', 'pod', PREPARING)] as const),
+  ['quiet', spec('bool', 'pod', ['prepare'])],
+  ['insecure-options', spec('value', 'pod', ['run', 'prepare', 'run-prepared'])],
+  ...['net', 'hostname', 'dns', 'dns-search', 'dns-opt', 'dns-domain', 'hosts-entry'].map((f) => [f, spec('value', 'pod', RUNNING)] as const),
+  ...['interactive', 'mds-register'].map((f) => [f, spec('bool', 'pod', RUNNING)] as const),
+  ['uuid-file', spec('value', 'pod', ['run-prepared'])],
 ]);
 
 export interface RunFlags {
+  verb: RunVerb;
+  /** run and prepare: the apps, each an image with its flags and arguments. */
   apps: AppConfig[];
+  /** run-prepared: the pod's UUID as given. */
+  uuids: string[];
   /** Pod-level flags, each with every value it was given. */
   flags: Map<string, string[]>;
 }
 
+const usage = (message: string): PodlogError => new PodlogError('EUSAGE', message);
+
 const truthy = (flag: string, v: string): boolean => {
   if (v === 'true' || v === '') return true;
   if (v === 'false') return false;
-  throw new PodlogError('EUSAGE', `--${flag}: ${JSON.stringify(v)} is not true or false`);
+  throw usage(`--${flag}: ${JSON.stringify(v)} is not true or false`);
 };
 
-export const parseRunFlags = (argv: string[]): RunFlags => {
-  const apps: AppConfig[] = [];
-  const flags = new Map<string, string[]>();
+const setAppFlag = (app: AppConfig, name: string, value: string): void => {
+  if (name === 'environment') {
+    const [k, v] = parseKeyValue(value, '--environment');
+    // A computed key is an own property even when it is "__proto__".
+    app.environment = { ...app.environment, [k]: v };
+  } else if (name === 'working-dir') app.workingDir = value;
+  else app[name as 'exec' | 'name' | 'user' | 'group'] = value;
+};
+
+export const parseRunFlags = (argv: string[], verb: RunVerb = 'run'): RunFlags => {
+  const f: RunFlags = { verb, apps: [], uuids: [], flags: new Map() };
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i]!;
     if (token === '--') {
-      const app = apps[apps.length - 1];
-      if (!app) throw new PodlogError('EUSAGE', '"--" (app arguments) must follow an image');
+      const app = f.apps.at(-1);
+      if (!app) throw usage(verb === 'run-prepared' ? 'run-prepared takes no app arguments ("--")' : '"--" (app arguments) must follow an image');
       for (i++; i < argv.length && argv[i] !== '---'; i++) app.args.push(argv[i]!);
       continue;
     }
-    if (!token.startsWith('--')) {
-      apps.push({ image: token, args: [], environment: {} });
+    if (token === '---') throw usage('"---" ends the arguments an app was given after "--"; there is no "--" before it');
+    if (!token.startsWith('-')) {
+      if (verb === 'run-prepared') f.uuids.push(token);
+      else f.apps.push({ image: token, args: [], environment: {} });
       continue;
     }
     const eq = token.indexOf('=');
-    const name = token.slice(2, eq === -1 ? undefined : eq);
+    const flag = token.slice(0, eq === -1 ? undefined : eq);
+    const name = flag.slice(2);
+    const s = flag.startsWith('--') ? RUN_VERB_FLAGS.get(name) : undefined;
+    if (!s) throw usage(`unknown flag ${flag}`);
+    if (!s.verbs.includes(verb)) throw usage(`${verb}: ${flag} is a flag of ${s.verbs.join(' and ')}, not of ${verb}`);
     let value: string;
-    if (BOOLEAN.has(name)) value = String(truthy(name, eq === -1 ? '' : token.slice(eq + 1)));
-    else if (PER_APP.has(name) || POD.has(name)) {
-      if (eq !== -1) value = token.slice(eq + 1);
-      else if (i + 1 < argv.length) value = argv[++i]!;
-      else throw new PodlogError('EUSAGE', `--${name} needs a value`);
-    } else throw new PodlogError('EUSAGE', `unknown flag --${name}`);
+    if (s.takes === 'bool') value = String(truthy(name, eq === -1 ? '' : token.slice(eq + 1)));
+    else if (eq !== -1) value = token.slice(eq + 1);
+    else if (i + 1 < argv.length) value = argv[++i]!;
+    else throw usage(`${flag} needs a value`);
 
-    if (PER_APP.has(name)) {
-      const app = apps[apps.length - 1];
-      if (!app) throw new PodlogError('EUSAGE', `--${name} must follow the image it applies to`);
-      if (name === 'environment') {
-        const [k, v] = parseKeyValue(value, '--environment');
-        app.environment[k] = v;
-      } else if (name === 'working-dir') app.workingDir = value;
-      else app[name as 'exec' | 'name' | 'user' | 'group'] = value;
-    } else flags.set(name, [...(flags.get(name) ?? []), value]);
+    if (s.scope === 'pod') f.flags.set(name, [...(f.flags.get(name) ?? []), value]);
+    else {
+      const app = f.apps.at(-1);
+      if (!app) throw usage(`${flag} must follow the image it applies to`);
+      setAppFlag(app, name, value);
+    }
   }
-  return { apps, flags };
+  return f;
 };
 
 const one = (f: RunFlags, name: string): string | undefined => f.flags.get(name)?.at(-1);
-const all = (f: RunFlags, name: string): string[] => (f.flags.get(name) ?? []).flatMap((v) => (name === 'net' || name === 'dns' ? v.split(',') : [v]));
-const bool = (f: RunFlags, name: string, fallback = false): boolean => (one(f, name) === undefined ? fallback : one(f, name) === 'true');
+const all = (f: RunFlags, name: string): string[] => (f.flags.get(name) ?? []).flatMap((v) => (name === 'net' || name === 'dns' || name === 'insecure-options' ? v.split(',') : [v]));
+const bool = (f: RunFlags, name: string): boolean => one(f, name) === 'true';
 const pairs = (f: RunFlags, name: string): Record<string, string> => Object.fromEntries(all(f, name).map((kv) => parseKeyValue(kv, `--${name}`)));
 
-/** The stage0 configuration the flags describe (flags podlog cannot honour yet are refused by stage0). */
+const INSECURE_RUN: ReadonlyMap<string, ReadonlyArray<keyof InsecureOptions>> = new Map([
+  ['capabilities', ['disableCapabilities']],
+  ['paths', ['disablePaths']],
+  ['seccomp', ['disableSeccomp']],
+  ['all-run', ['disableCapabilities', 'disablePaths', 'disableSeccomp']],
+]);
+/** rkt's fetch-side insecure options: podlog verifies no signatures yet, so there is nothing they could turn off. */
+const INSECURE_FETCH = new Set(['image', 'tls', 'ondisk', 'http', 'pubkey', 'all-fetch', 'all']);
+
+const insecureOptions = (values: string[]): InsecureOptions => {
+  const off: InsecureOptions = { disableCapabilities: false, disablePaths: false, disableSeccomp: false };
+  for (const v of values) {
+    if (v === 'none') continue;
+    if (INSECURE_FETCH.has(v)) throw notYet(`--insecure-options=${v}`);
+    const run = INSECURE_RUN.get(v);
+    if (!run) throw usage(`--insecure-options: unknown option ${JSON.stringify(v)} (none, ${[...INSECURE_RUN.keys(), ...INSECURE_FETCH].join(', ')})`);
+    for (const o of run) off[o] = true;
+  }
+  return off;
+};
+
+const DNS_MODES = new Set(['host', 'none', 'default']);
+
+/** rkt's --dns: host, none or default alone, or name servers. */
+const dnsFlag = (values: string[]): { mode?: DnsMode; servers: string[] } => {
+  const bad = values.find((v) => !DNS_MODES.has(v) && isIP(v) === 0);
+  if (bad !== undefined) throw usage(`--dns: ${JSON.stringify(bad)} is not an IP address, host, none or default`);
+  const mode = values.find((v) => DNS_MODES.has(v)) as DnsMode | undefined;
+  if (mode !== undefined && values.length > 1) throw usage(`--dns=${mode} must be the only --dns (got --dns=${values.join(',')})`);
+  return { ...(mode !== undefined ? { mode } : {}), servers: values.filter((v) => !DNS_MODES.has(v)) };
+};
+
+/** rkt's --hosts-entry: `host`, or IP=NAME[,NAME…] entries. */
+const hostsFlag = (values: string[]): { mode: DnsMode; entries: HostsEntries } => {
+  const entries: HostsEntries = {};
+  for (const v of values.filter((h) => h !== 'host')) {
+    const [ip, names] = parseKeyValue(v, '--hosts-entry');
+    if (isIP(ip) === 0) throw usage(`--hosts-entry: ${JSON.stringify(ip)} is not an IP address`);
+    if (names.split(',').includes('')) throw usage(`--hosts-entry: ${JSON.stringify(v)} is not IP=NAME[,NAME...]`);
+    entries[ip] = [...(entries[ip] ?? []), ...names.split(',')];
+  }
+  return { mode: values.includes('host') ? 'host' : Object.keys(entries).length > 0 ? 'stage0' : 'default', entries };
+};
+
+/** The stage0 configuration the flags describe; what the flags alone show to be malformed is refused here. */
 export const configFrom = (f: RunFlags): PrepareConfig & RunConfig => {
-  const insecure = all(f, 'insecure-options').flatMap((v) => v.split(','));
-  const dns = all(f, 'dns');
-  const resolv = dns.length === 1 && (dns[0] === 'host' || dns[0] === 'none') ? dns[0] : 'default';
+  if (bool(f, 'quiet')) throw notYet('--quiet', "prepare prints nothing but the pod's UUID on stdout anyway");
+  const dns = dnsFlag(all(f, 'dns'));
+  const searches = all(f, 'dns-search');
+  const options = all(f, 'dns-opt');
+  const domain = one(f, 'dns-domain');
+  const custom = dns.servers.length > 0 || searches.length > 0 || options.length > 0 || domain !== undefined;
+  const hosts = hostsFlag(all(f, 'hosts-entry'));
   return {
     ...(one(f, 'stage1-path') !== undefined ? { stage1Image: one(f, 'stage1-path') } : {}),
     mutable: bool(f, 'mutable'),
@@ -94,17 +190,50 @@ export const configFrom = (f: RunFlags): PrepareConfig & RunConfig => {
     interactive: bool(f, 'interactive'),
     mdsRegister: bool(f, 'mds-register'),
     ...(one(f, 'hostname') !== undefined ? { hostname: one(f, 'hostname') } : {}),
-    dnsConfMode: { ...DEFAULT_DNS_CONF_MODE, resolv, hosts: all(f, 'hosts-entry').includes('host') ? 'host' : 'default' },
-    dnsConfig: {
-      servers: dns.filter((d) => d !== 'host' && d !== 'none'),
-      searches: all(f, 'dns-search'),
-      options: all(f, 'dns-opt'),
-      ...(one(f, 'dns-domain') !== undefined ? { domain: one(f, 'dns-domain') } : {}),
-    },
-    insecureOptions: { disableCapabilities: insecure.includes('capabilities'), disablePaths: insecure.includes('paths'), disableSeccomp: insecure.includes('seccomp') },
-    hostsEntries: Object.fromEntries(all(f, 'hosts-entry').filter((h) => h !== 'host').map((h) => {
-      const [ip, ...names] = h.split('=');
-      return [ip!, names.join('=').split(',')];
-    })),
+    // rkt: name servers, searches, options or a domain make resolv.conf stage0's to write.
+    dnsConfMode: { resolv: dns.mode ?? (custom ? 'stage0' : 'default'), hosts: hosts.mode },
+    dnsConfig: { servers: dns.servers, searches, options, ...(domain !== undefined ? { domain } : {}) },
+    insecureOptions: insecureOptions(all(f, 'insecure-options')),
+    hostsEntries: hosts.entries,
+  };
+};
+
+/** Why --uuid-file-save could not be written once the pod exists, if it could not. */
+const unwritable = (file: string): string | undefined => {
+  if (file === '' || file.endsWith('/')) return 'not a file name';
+  const dir = dirname(resolve(file));
+  try {
+    if (!statSync(dir).isDirectory()) return `${dir} is not a directory`;
+    accessSync(dir, constants.W_OK);
+    return statSync(file, { throwIfNoEntry: false })?.isDirectory() ? 'it is a directory' : undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+};
+
+export interface RunInput {
+  /** The checked configuration: for run and prepare, as checkPrepareConfig returns it. */
+  cfg: PrepareConfig & RunConfig;
+  /** --uuid-file-save, whose directory exists and is writable. */
+  uuidFileSave?: string;
+  /** run-prepared: the pod, as its arguments or --uuid-file give it. */
+  uuids: string[];
+  uuidFile?: string;
+}
+
+/** A run verb's command line, checked whole: a refusal here has created nothing. */
+export const checkRunFlags = (argv: string[], verb: RunVerb): RunInput => {
+  const f = parseRunFlags(argv, verb);
+  const parsed = configFrom(f);
+  stage1RunOptions(parsed);
+  const uuidFileSave = one(f, 'uuid-file-save');
+  const problem = uuidFileSave === undefined ? undefined : unwritable(uuidFileSave);
+  if (problem !== undefined) throw usage(`--uuid-file-save: cannot write ${JSON.stringify(uuidFileSave)}: ${problem}`);
+  const uuidFile = one(f, 'uuid-file');
+  return {
+    cfg: verb === 'run-prepared' ? parsed : checkPrepareConfig(parsed),
+    ...(uuidFileSave !== undefined ? { uuidFileSave } : {}),
+    uuids: f.uuids,
+    ...(uuidFile !== undefined ? { uuidFile } : {}),
   };
 };

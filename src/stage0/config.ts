@@ -1,8 +1,11 @@
 /**
- * The seed's configuration (rkt's stage0 CommonConfig, PrepareConfig, RunConfig), with the options
- * podlog does not implement yet refused by name instead of silently ignored.
+ * The seed's configuration (rkt's stage0 CommonConfig, PrepareConfig, RunConfig) and its checks:
+ * everything malformed, and every option podlog does not implement yet, is refused by name before
+ * anything is created, instead of failing half-way or being silently ignored.
  */
+import { readFileSync } from 'node:fs';
 import { PodlogError } from '../errors.js';
+import { stage1Image } from './stage1.js';
 
 /** How resolv.conf and hosts are provided to the pod (rkt's DNSConfMode). */
 export type DnsMode = 'host' | 'stage0' | 'none' | 'default';
@@ -47,8 +50,9 @@ export interface CommonConfig {
 export interface PrepareConfig extends CommonConfig {
   apps: AppConfig[];
   inheritEnv: boolean;
-  /** --set-env NAME=VALUE, for every app. */
+  /** --set-env NAME=VALUE, for every app; checkPrepareConfig puts the --set-env-file entries first. */
   explicitEnv: string[];
+  /** --set-env-file paths; checkPrepareConfig reads them and leaves this empty. */
   envFromFile: string[];
   ports: string[];
   /** rkt's --volume and --mount, as given. */
@@ -79,11 +83,82 @@ export interface RunConfig extends CommonConfig {
   hostsEntries: HostsEntries;
 }
 
-const notYet = (what: string, hint = "see the README's list of what does not work yet"): PodlogError =>
+
+export const notYet = (what: string, hint = "see the README's list of what does not work yet"): PodlogError =>
   new PodlogError('ENOTSUP', `${what} is not supported yet by podlog; ${hint}`);
 
-/** Refuses what prepare cannot do yet, before anything is created. */
-export const checkPrepareSupported = (cfg: PrepareConfig): void => {
+const usage = (message: string): PodlogError => new PodlogError('EUSAGE', message);
+
+/** appc's ACName: lower case letters and digits in groups joined by single dashes. */
+export const isAcName = (s: string): boolean => /^[a-z0-9]+(-[a-z0-9]+)*$/.test(s);
+
+/** NAME=VALUE (env files, --set-env, --environment, --user-label …); `where` names the source. */
+export const parseKeyValue = (line: string, where: string): [string, string] => {
+  const eq = line.indexOf('=');
+  if (eq <= 0) throw usage(`${where}: ${JSON.stringify(line)} is not NAME=VALUE`);
+  return [line.slice(0, eq), line.slice(eq + 1)];
+};
+
+/** The environment names stage1 accepts (crates/stage1 manifest.rs: is_env_name). */
+export const isEnvName = (s: string): boolean => /^[A-Za-z_][A-Za-z0-9_.-]*$/.test(s);
+
+const checkEnv = (name: string, value: string, where: string): void => {
+  if (!isEnvName(name)) throw usage(`${where}: ${JSON.stringify(name)} is not an environment variable name (a letter or _, then letters, digits, _ . -)`);
+  if (value.includes('\0')) throw usage(`${where}: the value of ${name} holds a NUL byte`);
+};
+
+/** One NAME=VALUE environment entry, checked as stage1 will check it. */
+const envEntry = (line: string, where: string): string => {
+  checkEnv(...parseKeyValue(line, where), where);
+  return line;
+};
+
+/** An env file's entries (rkt's --set-env-file): NAME=VALUE lines; blank lines and # comments skipped. */
+const readEnvFile = (file: string): string[] => {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw usage(`--set-env-file: cannot read ${file}: ${(e as Error).message}`);
+  }
+  return text
+    .split('\n')
+    .map((line, i) => ({ line, where: `--set-env-file ${file}, line ${i + 1}` }))
+    .filter(({ line }) => line.trim() !== '' && !line.startsWith('#'))
+    .map(({ line, where }) => envEntry(line, where));
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** What each app's flags say, as stage1 will require it (crates/stage1 manifest.rs: check_app). */
+const checkApps = (apps: AppConfig[]): void => {
+  const names = new Set<string>();
+  for (const app of apps) {
+    if (app.image === '') throw usage('an image name cannot be empty');
+    if (app.name !== undefined) {
+      if (!isAcName(app.name)) throw new PodlogError('EBADNAME', `--name: invalid app name format: ${JSON.stringify(app.name)} (lower case letters and digits, joined by single dashes)`);
+      if (names.has(app.name)) throw new PodlogError('EBADNAME', `--name: multiple apps with name ${app.name}`);
+      names.add(app.name);
+    }
+    for (const flag of ['exec', 'user', 'group'] as const) if (app[flag] === '') throw usage(`--${flag} cannot be empty`);
+    if (app.workingDir !== undefined && !app.workingDir.startsWith('/')) throw usage(`--working-dir: ${JSON.stringify(app.workingDir)} is not an absolute path`);
+    if ([app.exec ?? '', ...app.args].some((a) => a.includes('\0'))) throw usage(`app ${app.image}: NUL byte in --exec or its arguments`);
+    for (const [name, value] of Object.entries(app.environment)) checkEnv(name, value, '--environment');
+  }
+};
+
+const checkKeys = (map: Record<string, string>, flag: string): void => {
+  if (Object.keys(map).includes('')) throw usage(`${flag}: a name cannot be empty`);
+};
+
+/**
+ * Refuses what prepare cannot do yet and what is malformed, before anything is created, and returns
+ * the config with every file it names read: the --set-env-file entries, checked, come first in
+ * explicitEnv (rkt applies the files, then --set-env) and envFromFile is empty, so that writing the
+ * pod manifest reads nothing and cannot fail on the user's input. A checked config checks again
+ * unchanged.
+ */
+export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
   if (cfg.mutable) throw notYet('a mutable pod (app add/rm/start/stop)');
   if (cfg.podManifest !== undefined) throw notYet('--pod-manifest');
   if (cfg.ports.length > 0) throw notYet('--port');
@@ -91,21 +166,63 @@ export const checkPrepareSupported = (cfg: PrepareConfig): void => {
   if (cfg.mounts.length > 0) throw notYet('--mount');
   if (!cfg.useOverlay) throw notYet('--no-overlay');
   if (cfg.privateUsers) throw notYet('--private-users');
+  if (cfg.apps.length === 0) throw usage('pod must contain at least one application');
+  if (cfg.uuid !== undefined && !UUID.test(cfg.uuid)) throw usage(`${JSON.stringify(cfg.uuid)} is not a UUID`);
+  checkApps(cfg.apps);
+  checkKeys(cfg.userAnnotations, '--user-annotation');
+  checkKeys(cfg.userLabels, '--user-label');
+  stage1Image(cfg.stage1Image);
+  const explicitEnv = [...cfg.envFromFile.flatMap(readEnvFile), ...cfg.explicitEnv.map((line) => envEntry(line, '--set-env'))];
+  return { ...cfg, explicitEnv, envFromFile: [] };
 };
 
-/** The stage1 flags a RunConfig turns into; refuses what stage1 cannot do yet. */
+/** checkPrepareConfig's old name, kept only while the committed src/stage0/index.ts still exports it. */
+export const checkPrepareSupported = (cfg: PrepareConfig): void => {
+  checkPrepareConfig(cfg);
+};
+
+/** rkt's --net: one of host or none (podlog has no CNI networks yet), never combined with another. */
+const networkOf = (list: string[]): 'host' | 'none' => {
+  const nets = list.length === 0 ? ['none'] : list;
+  if (nets.includes('')) throw usage('--net: a network name cannot be empty');
+  for (const net of nets) {
+    const [name, args] = [net.split(':')[0]!, net.includes(':')];
+    if ((name === 'host' || name === 'none') && (nets.length > 1 || args)) throw usage(`--net=${name} takes no arguments and no other network (got --net=${nets.join(',')})`);
+  }
+  if (nets[0] === 'host' || nets[0] === 'none') return nets[0];
+  if (nets.length === 1 && nets[0] === 'default') throw notYet('--net=default (a CNI network)', 'use --net=none (loopback only) or --net=host');
+  throw notYet(`--net=${nets.join(',')} (CNI networks)`, 'use --net=none (loopback only) or --net=host');
+};
+
+/** A host name the kernel takes (at most 64 bytes) made of DNS labels: letters, digits, inner dashes. */
+const HOSTNAME_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const checkHostname = (hostname: string): void => {
+  if (hostname.length > 64 || !hostname.split('.').every((label) => HOSTNAME_LABEL.test(label))) {
+    throw usage(`--hostname: ${JSON.stringify(hostname)} is not a valid host name (DNS labels of letters, digits and inner dashes, joined by dots; at most 64 characters)`);
+  }
+};
+
+/** rkt's parseDNSFlags rules on a RunConfig: host or none stand alone; servers and the rest are stage0's to write (not yet). */
+const dnsOf = (mode: DnsConfMode, dns: DnsConfig): 'default' | 'host' | 'none' => {
+  const custom = dns.servers.length > 0 || dns.searches.length > 0 || dns.options.length > 0 || dns.domain !== undefined;
+  if ((mode.resolv === 'host' || mode.resolv === 'none') && custom) {
+    throw usage(`--dns=${mode.resolv} cannot be combined with DNS servers, --dns-search, --dns-opt or --dns-domain`);
+  }
+  if (mode.resolv === 'stage0' || custom) throw notYet('--dns with servers, --dns-search, --dns-opt or --dns-domain');
+  return mode.resolv;
+};
+
+/** The stage1 flags a RunConfig turns into; refuses what is malformed and what stage1 cannot do yet. */
 export const stage1RunOptions = (cfg: RunConfig): { net: 'host' | 'none'; dns: 'default' | 'host' | 'none' } => {
-  const nets = cfg.net.length === 0 ? ['none'] : cfg.net;
-  if (nets.length !== 1 || !['host', 'none', 'default'].includes(nets[0]!)) {
-    throw notYet(`--net=${nets.join(',')} (CNI networks)`, 'use --net=none (loopback only) or --net=host');
-  }
-  if (nets[0] === 'default') throw notYet('--net=default (a CNI network)', 'use --net=none (loopback only) or --net=host');
-  if (cfg.dnsConfMode.resolv === 'stage0' || cfg.dnsConfig.servers.length || cfg.dnsConfig.searches.length || cfg.dnsConfig.options.length || cfg.dnsConfig.domain) {
-    throw notYet('--dns with servers, --dns-search, --dns-opt or --dns-domain');
-  }
+  const net = networkOf(cfg.net);
+  if (cfg.hostname !== undefined) checkHostname(cfg.hostname);
+  const dns = dnsOf(cfg.dnsConfMode, cfg.dnsConfig);
+  if (cfg.dnsConfMode.hosts === 'host' && Object.keys(cfg.hostsEntries).length > 0) throw usage('--hosts-entry=host cannot be combined with IP=NAME entries');
   if (cfg.dnsConfMode.hosts !== 'default' || Object.keys(cfg.hostsEntries).length > 0) throw notYet('--hosts-entry');
   if (cfg.interactive) throw notYet('--interactive');
-  const { disableCapabilities, disablePaths, disableSeccomp } = cfg.insecureOptions;
-  if (disableCapabilities || disablePaths || disableSeccomp) throw notYet('--insecure-options other than image');
-  return { net: nets[0] as 'host' | 'none', dns: cfg.dnsConfMode.resolv as 'default' | 'host' | 'none' };
+  if (cfg.mdsRegister) throw notYet('--mds-register', 'podlog has no metadata service yet: run the pod without it');
+  const insecure = Object.entries({ capabilities: cfg.insecureOptions.disableCapabilities, paths: cfg.insecureOptions.disablePaths, seccomp: cfg.insecureOptions.disableSeccomp });
+  const disabled = insecure.filter(([, off]) => off).map(([name]) => name);
+  if (disabled.length > 0) throw notYet(`--insecure-options=${disabled.join(',')}`);
+  return { net, dns };
 };

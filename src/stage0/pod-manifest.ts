@@ -3,11 +3,10 @@
  * generateRuntimeApp, rkt-semantics §2.2 and §2.10): every app by image id, with its `app` section
  * resolved from the image and the CLI's overrides.
  */
-import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { PodlogError } from '../errors.js';
 import type { ImageApp, ImageManifest } from '../images/aci-manifest.js';
-import type { AppConfig, PrepareConfig } from './config.js';
+import { isAcName, isEnvName, parseKeyValue, type AppConfig, type PrepareConfig } from './config.js';
 
 export interface Mount {
   volume: string;
@@ -34,8 +33,6 @@ export interface PodManifest {
   userLabels?: Record<string, string>;
 }
 
-const AC_NAME = /^[a-z0-9]+([-][a-z0-9]+)*$/;
-
 /** appc's SanitizeACName: lower case, invalid characters to '-', no leading or trailing '-'. */
 export const sanitizeAcName = (s: string): string => {
   const name = s.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-+/g, '-').replace(/^-+|-+$/g, '');
@@ -57,25 +54,15 @@ export const mergeMounts = (podMounts: Mount[], appMounts: Mount[]): Mount[] => 
   });
 };
 
-/** NAME=VALUE (env files, --set-env, --environment, --user-label …); `where` names the source. */
-export const parseKeyValue = (line: string, where: string): [string, string] => {
-  const eq = line.indexOf('=');
-  if (eq <= 0) throw new PodlogError('EUSAGE', `${where}: ${JSON.stringify(line)} is not NAME=VALUE`);
-  return [line.slice(0, eq), line.slice(eq + 1)];
-};
-
 /**
  * The environment of one app, in rkt's code order: the image's, then per-app --environment, then
- * --inherit-env fills in names still missing, then --set-env-file, then --set-env.
+ * --inherit-env fills in names still missing (those stage1 accepts), then --set-env-file and
+ * --set-env, which checkPrepareConfig has read and put in that order in explicitEnv.
  */
 const appEnvironment = (image: ImageApp | undefined, app: AppConfig, cfg: PrepareConfig): Array<{ name: string; value: string }> => {
   const env = new Map<string, string>((image?.environment ?? []).map((e) => [e.name, e.value]));
   for (const [k, v] of Object.entries(app.environment)) env.set(k, v);
-  if (cfg.inheritEnv) for (const [k, v] of Object.entries(process.env)) if (!env.has(k) && v !== undefined) env.set(k, v);
-  for (const file of cfg.envFromFile) {
-    const lines = readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
-    for (const line of lines) env.set(...parseKeyValue(line, file));
-  }
+  if (cfg.inheritEnv) for (const [k, v] of Object.entries(process.env)) if (!env.has(k) && v !== undefined && isEnvName(k)) env.set(k, v);
   for (const line of cfg.explicitEnv) env.set(...parseKeyValue(line, '--set-env'));
   return [...env].map(([name, value]) => ({ name, value }));
 };
@@ -92,7 +79,7 @@ export const nameApps = (apps: Array<{ config: AppConfig; imageId: string; manif
   const names = new Set<string>();
   return apps.map(({ config, imageId, manifest }) => {
     const name = config.name ?? imageNameToAppName(manifest.name);
-    if (!AC_NAME.test(name)) throw new PodlogError('EBADNAME', `invalid app name format: ${JSON.stringify(name)}`);
+    if (!isAcName(name)) throw new PodlogError('EBADNAME', `invalid app name format: ${JSON.stringify(name)}`);
     if (names.has(name)) throw new PodlogError('EBADNAME', `multiple apps with name ${name}`);
     names.add(name);
     if (!manifest.app && config.exec === undefined) {
@@ -102,31 +89,35 @@ export const nameApps = (apps: Array<{ config: AppConfig; imageId: string; manif
   });
 };
 
-export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): PodManifest => ({
-  acKind: 'PodManifest',
-  acVersion: '0.8.11',
-  apps: apps.map(({ config, name, imageId, manifest }) => {
-    // Without an app section in the image, the app runs as the caller, as rkt's generateRuntimeApp does.
-    const image: ImageApp = manifest.app ?? { user: String(process.getuid?.() ?? 0), group: String(process.getgid?.() ?? 0) };
-    const exec = config.exec !== undefined ? [config.exec] : [...(image.exec ?? [])];
-    return {
-      name,
-      image: { id: imageId, name: manifest.name, ...(manifest.labels ? { labels: manifest.labels } : {}) },
-      app: {
-        ...image,
-        exec: [...exec, ...config.args],
-        ...(config.user !== undefined ? { user: config.user } : {}),
-        ...(config.group !== undefined ? { group: config.group } : {}),
-        ...(config.workingDir !== undefined ? { workingDirectory: config.workingDir } : {}),
-        environment: appEnvironment(manifest.app, config, cfg),
-      },
-      mounts: [],
-    };
-  }),
-  volumes: [],
-  isolators: [],
-  annotations: [{ name: 'coreos.com/rkt/stage1/mutable', value: String(cfg.mutable) }],
-  ports: [],
-  ...(Object.keys(cfg.userAnnotations).length ? { userAnnotations: cfg.userAnnotations } : {}),
-  ...(Object.keys(cfg.userLabels).length ? { userLabels: cfg.userLabels } : {}),
-});
+/** The pod manifest, from a config checkPrepareConfig returned: pure, it reads no file and cannot fail on the user's input. */
+export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): PodManifest => {
+  if (cfg.envFromFile.length > 0) throw new PodlogError('EINTERNAL', 'generatePodManifest takes a checked config (checkPrepareConfig reads the --set-env-file files)');
+  return {
+    acKind: 'PodManifest',
+    acVersion: '0.8.11',
+    apps: apps.map(({ config, name, imageId, manifest }) => {
+      // Without an app section in the image, the app runs as the caller, as rkt's generateRuntimeApp does.
+      const image: ImageApp = manifest.app ?? { user: String(process.getuid?.() ?? 0), group: String(process.getgid?.() ?? 0) };
+      const exec = config.exec !== undefined ? [config.exec] : [...(image.exec ?? [])];
+      return {
+        name,
+        image: { id: imageId, name: manifest.name, ...(manifest.labels ? { labels: manifest.labels } : {}) },
+        app: {
+          ...image,
+          exec: [...exec, ...config.args],
+          ...(config.user !== undefined ? { user: config.user } : {}),
+          ...(config.group !== undefined ? { group: config.group } : {}),
+          ...(config.workingDir !== undefined ? { workingDirectory: config.workingDir } : {}),
+          environment: appEnvironment(manifest.app, config, cfg),
+        },
+        mounts: [],
+      };
+    }),
+    volumes: [],
+    isolators: [],
+    annotations: [{ name: 'coreos.com/rkt/stage1/mutable', value: String(cfg.mutable) }],
+    ports: [],
+    ...(Object.keys(cfg.userAnnotations).length ? { userAnnotations: cfg.userAnnotations } : {}),
+    ...(Object.keys(cfg.userLabels).length ? { userLabels: cfg.userLabels } : {}),
+  };
+};

@@ -6,9 +6,9 @@
  * that speaks them can be dropped in with --stage1-path.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { PodlogError } from '../errors.js';
 import { stage1Path } from '../native.js';
 import { podPaths } from './pod-dir.js';
@@ -53,14 +53,64 @@ const builtinStage1 = (): Stage1Image => {
   };
 };
 
-/** A stage1 image: podlog's own, or a directory holding `manifest` and `rootfs/`. */
-export const stage1Image = (dir?: string): Stage1Image => {
-  if (dir === undefined) return builtinStage1();
+const stage1Error = (message: string): PodlogError => new PodlogError('ESTAGE1', message);
+
+/** An entrypoint's argv in a stage1 image (the annotation's path inside the rootfs, then its fixed arguments), if it names one. */
+const entrypointArgv = (image: Stage1Image, name: EntrypointName): string[] | undefined => {
+  const value = image.manifest.annotations.find((a) => a.name === ENTRYPOINTS[name])?.value ?? '';
+  const [path, ...args] = value.split(' ').filter((s) => s !== '');
+  return path === undefined ? undefined : [join(image.rootfs, path), ...args];
+};
+
+const isAnnotation = (a: unknown): boolean =>
+  typeof a === 'object' && a !== null && typeof (a as { name?: unknown }).name === 'string' && typeof (a as { value?: unknown }).value === 'string';
+
+/** A stage1 image directory's manifest, as far as stage0 reads it: a JSON object with string annotations. */
+const readManifest = (file: string): Stage1Manifest => {
+  let manifest: unknown;
   try {
-    return { rootfs: join(dir, 'rootfs'), manifest: JSON.parse(readFileSync(join(dir, 'manifest'), 'utf8')) as Stage1Manifest };
+    manifest = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new PodlogError('ESTAGE1', `cannot read the stage1 image manifest ${join(dir, 'manifest')}: ${(e as Error).message}`);
+    throw stage1Error(`--stage1-path: cannot read the stage1 image manifest ${file}: ${(e as Error).message}`);
   }
+  const annotations = (manifest as { annotations?: unknown } | null)?.annotations;
+  if (!Array.isArray(annotations) || !annotations.every(isAnnotation)) {
+    throw stage1Error(`--stage1-path: the stage1 image manifest ${file} has no list of annotations (name and value strings)`);
+  }
+  return manifest as Stage1Manifest;
+};
+
+const notExecutable = (file: string): string | undefined => {
+  try {
+    if (!statSync(file).isFile()) return 'is not a file';
+    accessSync(file, fsConstants.X_OK);
+    return undefined;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'is not executable';
+  }
+};
+
+/**
+ * A stage1 image, podlog's own or a directory holding `manifest` and `rootfs/`, checked whole before
+ * any pod uses it: every entrypoint is named, and each is an executable file.
+ */
+export const stage1Image = (dir?: string): Stage1Image => {
+  if (dir === '') throw stage1Error('--stage1-path cannot be empty');
+  // Absolute: the pod keeps the path, and later verbs run from any directory.
+  const image = dir === undefined ? builtinStage1() : { rootfs: resolve(dir, 'rootfs'), manifest: readManifest(resolve(dir, 'manifest')) };
+  // The flag a user can fix, or the build that is missing.
+  const [flag, hint] = dir === undefined ? ['', ' (is podlog built? run npm ci)'] : ['--stage1-path: ', ''];
+  const binaries = new Map<string, string>();
+  for (const name of Object.keys(ENTRYPOINTS) as EntrypointName[]) {
+    const [binary] = entrypointArgv(image, name) ?? [];
+    if (binary === undefined) throw stage1Error(`${flag}the stage1 image manifest has no "${ENTRYPOINTS[name]}" entrypoint annotation`);
+    if (!binaries.has(binary)) binaries.set(binary, ENTRYPOINTS[name]);
+  }
+  for (const [binary, annotation] of binaries) {
+    const problem = notExecutable(binary);
+    if (problem !== undefined) throw stage1Error(`${flag}stage1 entrypoint ${binary} (${annotation}) ${problem}${problem === 'does not exist' ? hint : ''}`);
+  }
+  return image;
 };
 
 /** Copies the stage1 manifest into the pod, as rkt's prepareStage1Image does, so later entrypoints find it. */
@@ -74,19 +124,15 @@ export const installStage1 = (pod: string, image: Stage1Image): void => {
 /** The argv of a pod's entrypoint (rkt's getStage1Entrypoint: "entrypoint %q not found"). */
 export const entrypoint = (pod: string, name: EntrypointName): string[] => {
   const paths = podPaths(pod);
-  let manifest: Stage1Manifest;
-  let rootfs: string;
+  let image: Stage1Image;
   try {
-    manifest = JSON.parse(readFileSync(paths.stage1Manifest, 'utf8')) as Stage1Manifest;
-    rootfs = readFileSync(paths.stage1Root, 'utf8');
+    image = { manifest: JSON.parse(readFileSync(paths.stage1Manifest, 'utf8')) as Stage1Manifest, rootfs: readFileSync(paths.stage1Root, 'utf8') };
   } catch (e) {
-    throw new PodlogError('ESTAGE1', `error determining '${name}' entrypoint: the pod has no stage1 manifest (${(e as Error).message})`);
+    throw stage1Error(`error determining '${name}' entrypoint: the pod has no stage1 manifest (${(e as Error).message})`);
   }
-  const value = manifest.annotations.find((a) => a.name === ENTRYPOINTS[name])?.value;
-  if (value === undefined) throw new PodlogError('ESTAGE1', `entrypoint "${ENTRYPOINTS[name]}" not found`);
-  const [path, ...args] = value.split(' ').filter((s) => s !== '');
-  const binary = join(rootfs, path!);
-  if (!existsSync(binary)) throw new PodlogError('ESTAGE1', `stage1 entrypoint ${binary} does not exist (is podlog built? run npm ci)`);
+  const [binary, ...args] = entrypointArgv(image, name) ?? [];
+  if (binary === undefined) throw stage1Error(`entrypoint "${ENTRYPOINTS[name]}" not found`);
+  if (!existsSync(binary)) throw stage1Error(`stage1 entrypoint ${binary} does not exist (is podlog built? run npm ci)`);
   return [binary, ...args, '--pod-dir', pod];
 };
 

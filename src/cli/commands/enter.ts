@@ -1,3 +1,5 @@
+import { PodlogError } from '../../errors.js';
+import { isAcName } from '../../stage0/config.js';
 import { enter as enterStage0 } from '../../stage0/enter.js';
 import { str, type Command } from '../command.js';
 import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
@@ -5,12 +7,13 @@ import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
 export const enter: Command = {
   usage: 'podlog enter [--app=NAME] UUID [-- CMD [ARGS...]]',
   options: { app: { type: 'string' }, 'uuid-file': { type: 'string' } },
-  run: (inv) =>
-    withStage0(inv, async (s) => {
-      // With --uuid-file every argument is the command; without, the first one is the UUID.
-      const file = str(inv.values, 'uuid-file');
-      const [input] = file === undefined ? uuidArgs(inv.positionals.slice(0, 1), undefined) : uuidArgs([], file);
-      const command = file === undefined ? inv.positionals.slice(1) : inv.positionals;
-      return enterStage0(s, await resolveLivePod(s, input!), str(inv.values, 'app'), command);
-    }),
+  run: (inv) => {
+    const app = str(inv.values, 'app');
+    if (app !== undefined && !isAcName(app)) throw new PodlogError('EUSAGE', `--app: ${JSON.stringify(app)} is not an app name`);
+    // With --uuid-file every argument is the command; without, the first one is the UUID.
+    const file = str(inv.values, 'uuid-file');
+    const [input] = file === undefined ? uuidArgs(inv.positionals.slice(0, 1), undefined) : uuidArgs([], file);
+    const command = file === undefined ? inv.positionals.slice(1) : inv.positionals;
+    return withStage0(inv, async (s) => enterStage0(s, await resolveLivePod(s, input!), app, command));
+  },
 };

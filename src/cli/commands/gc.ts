@@ -1,3 +1,4 @@
+import { PodlogError } from '../../errors.js';
 import { gc as gcStage0 } from '../../stage0/gc.js';
 import { out, str, type Command } from '../command.js';
 import { parseDuration } from '../duration.js';
@@ -10,16 +11,19 @@ export const gc: Command = {
     'expire-prepared': { type: 'string', default: '24h' },
     'mark-only': { type: 'boolean', default: false },
   },
-  run: (inv) =>
-    withStage0(inv, async (s) => {
-      const report = await gcStage0(s, {
-        gracePeriodMs: parseDuration(str(inv.values, 'grace-period')!, '--grace-period'),
-        expirePreparedMs: parseDuration(str(inv.values, 'expire-prepared')!, '--expire-prepared'),
-        markOnly: inv.values['mark-only'] === true,
-      });
+  run: (inv) => {
+    if (inv.positionals.length > 0) throw new PodlogError('EUSAGE', `gc takes no arguments (got ${inv.positionals.join(' ')})`);
+    const options = {
+      gracePeriodMs: parseDuration(str(inv.values, 'grace-period')!, '--grace-period'),
+      expirePreparedMs: parseDuration(str(inv.values, 'expire-prepared')!, '--expire-prepared'),
+      markOnly: inv.values['mark-only'] === true,
+    };
+    return withStage0(inv, async (s) => {
+      const report = await gcStage0(s, options);
       for (const line of report.lines) out(line);
       // As rkt: a pod's failure is reported and the pod skipped; gc itself succeeded.
       for (const error of report.errors) process.stderr.write(`podlog: gc: ${error}\n`);
       return 0;
-    }),
+    });
+  },
 };

@@ -5,11 +5,13 @@ import { forEachPod, uuidArgs, withStage0 } from '../pods.js';
 export const rm: Command = {
   usage: 'podlog rm [--uuid-file=F] UUID...',
   options: { 'uuid-file': { type: 'string' } },
-  run: (inv) =>
-    withStage0(inv, (s) =>
-      forEachPod(s, uuidArgs(inv.positionals, str(inv.values, 'uuid-file')), 'rm', async (uuid) => {
+  run: (inv) => {
+    const uuids = uuidArgs(inv.positionals, str(inv.values, 'uuid-file'));
+    return withStage0(inv, (s) =>
+      forEachPod(s, uuids, 'rm', async (uuid) => {
         await removePod(s, uuid);
         out(`"${uuid}"`);
       }),
-    ),
+    );
+  },
 };

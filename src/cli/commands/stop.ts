@@ -5,11 +5,13 @@ import { forEachPod, uuidArgs, withStage0 } from '../pods.js';
 export const stop: Command = {
   usage: 'podlog stop [--force] [--uuid-file=F] UUID...',
   options: { force: { type: 'boolean', default: false }, 'uuid-file': { type: 'string' } },
-  run: (inv) =>
-    withStage0(inv, (s) =>
-      forEachPod(s, uuidArgs(inv.positionals, str(inv.values, 'uuid-file')), 'stop', async (uuid) => {
+  run: (inv) => {
+    const uuids = uuidArgs(inv.positionals, str(inv.values, 'uuid-file'));
+    return withStage0(inv, (s) =>
+      forEachPod(s, uuids, 'stop', async (uuid) => {
         const result = await stopPod(s, uuid, inv.values.force === true);
         out(result === 'already stopped' ? `pod ${uuid} is already stopped` : uuid);
       }),
-    ),
+    );
+  },
 };
