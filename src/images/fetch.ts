@@ -11,7 +11,8 @@ import { pipeline } from 'node:stream/promises';
 import { PodlogError } from '../errors.js';
 import type { ImageRecord } from './index-projection.js';
 import { progressFor } from './progress.js';
-import { scratch, type Store } from './store.js';
+import { scratch } from './scratch.js';
+import type { Store } from './store.js';
 
 const TIMEOUT_MS = 30_000;
 const MAX_REDIRECTS = 5;

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreLayout } from './layout.js';
+import { scratch } from './scratch.js';
 
 interface Entry {
   path: string;
@@ -40,7 +41,7 @@ export const rememberImageId = (l: StoreLayout, path: string, id: string, before
   if (fileIdentity(path) !== before) return;
   mkdirSync(l.files, { recursive: true, mode: 0o750 });
   const file = entryPath(l, path);
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = scratch(l, 'file-cache');
   writeFileSync(tmp, JSON.stringify({ path, identity: before, id } satisfies Entry));
   renameSync(tmp, file);
 };

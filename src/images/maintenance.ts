@@ -1,23 +1,27 @@
 /**
  * The image verbs beyond import and render: rm, gc, verify (and repair), render and extract to a
- * directory, export. Removals record their event before deleting, so a removal cut short leaves
- * content the log no longer claims, which the next gc sweeps; never a record without its content.
+ * directory, export. Removals record their event before their effect (effects.ts), so a removal cut
+ * short leaves content the log no longer claims, which the next gc sweeps; never a record without its
+ * content.
  */
+import { execFile } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
-import { constants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { catchUpPodList } from '../engine/pod-list.js';
-import { PodlogError } from '../errors.js';
+import { isPodlogError, PodlogError } from '../errors.js';
 import { imageStream, treeStream } from '../events/images.js';
 import { extractImage, extractLayers } from '../native.js';
-import type { ImageRecord } from './index-projection.js';
-import { blobPath, manifestPath, ociDir, treeLockDir } from './layout.js';
-import { withDirLock, withPrepareLock } from './locks.js';
 import { clearUnsynced } from './durability.js';
+import { beginEffect, effectDone } from './effects.js';
 import { forgetImagesExcept } from './file-cache.js';
+import type { ImageRecord, TreeRecord } from './index-projection.js';
+import { blobPath, manifestPath, ociDir, treeDir, treeLockDir, type StoreLayout } from './layout.js';
+import { withDirLock, withPrepareLock } from './locks.js';
 import { describeName, findById, findByName, guessRef } from './resolve.js';
+import { moveToScratch, scratchPid } from './scratch.js';
 import { about, layerFiles, type Store } from './store.js';
-import { removeTree } from './tree-store.js';
 
 /** rkt image rm's idea of an image reference: an id (prefix) or a name, never a file. */
 const lookup = async (store: Store, ref: string): Promise<ImageRecord> => {
@@ -29,18 +33,54 @@ const lookup = async (store: Store, ref: string): Promise<ImageRecord> => {
   return found;
 };
 
-const deleteContent = (store: Store, id: string): void => {
-  const l = store.layout;
-  rmSync(blobPath(l, id), { force: true });
-  rmSync(ociDir(l, id), { recursive: true, force: true });
-  rmSync(manifestPath(l, id), { force: true });
-  clearUnsynced(l, id);
+/** A removal effect: `paths` leave the store each in one rename, then are deleted. */
+const removeFromStore = (l: StoreLayout, effect: 'removeImage' | 'removeTree', paths: string[]): void => {
+  beginEffect(effect);
+  const moved = moveToScratch(l, paths);
+  effectDone(effect);
+  rmSync(moved, { recursive: true, force: true });
 };
 
+/** The code of a removal that was recorded but left the image's files in place: removed all the same. */
+const FILES_LEFT = 'EFILESLEFT';
+
 const removeImage = async (store: Store, image: ImageRecord, reason: 'rm' | 'gc'): Promise<void> => {
+  const l = store.layout;
   await store.append(imageStream(image.id), 'ImageRemoved', { id: image.id, reason });
-  deleteContent(store, image.id);
+  try {
+    removeFromStore(l, 'removeImage', [blobPath(l, image.id), ociDir(l, image.id), manifestPath(l, image.id)]);
+    clearUnsynced(l, image.id);
+  } catch (e) {
+    const message = `image ${image.id} (${image.name}) is removed from the store, but its files are not (podlog image gc deletes them): ${(e as Error).message}`;
+    throw new PodlogError(FILES_LEFT, message, { cause: e });
+  }
 };
+
+/**
+ * Removes an image, adding what went wrong to `failures` (after `prefix`); true when the image left
+ * the store, which it did also when only deleting its files failed.
+ */
+const tryRemoveImage = async (store: Store, image: ImageRecord, reason: 'rm' | 'gc', failures: string[], prefix = ''): Promise<boolean> => {
+  try {
+    await removeImage(store, image, reason);
+    return true;
+  } catch (e) {
+    failures.push(`${prefix}${(e as Error).message}`);
+    return isPodlogError(e) && e.code === FILES_LEFT;
+  }
+};
+
+/** Removes an unused tree, recording it first if the log knows it, under the tree's lock. */
+const removeUnusedTree = (store: Store, id: string, recorded: TreeRecord | undefined): Promise<void> =>
+  withDirLock(treeLockDir(store.layout, id), false, async () => {
+    if (recorded) await store.append(treeStream(id), 'TreeRemoved', { treeStoreId: id, reason: 'gc' });
+    try {
+      removeFromStore(store.layout, 'removeTree', [treeDir(store.layout, id)]);
+    } catch (e) {
+      const of = recorded ? ` of image ${recorded.imageId}` : '';
+      throw about(e, `tree ${id}${of} is removed from the store, but its files are not (podlog image gc deletes them)`);
+    }
+  });
 
 /**
  * rkt's `image rm`: removes each image, under the exclusive prepare lock so that no preparation sees
@@ -52,16 +92,17 @@ export const removeImages = (store: Store, refs: string[]): Promise<ImageRecord[
     const removed: ImageRecord[] = [];
     const failures: string[] = [];
     for (const ref of refs) {
+      let image: ImageRecord;
       try {
-        const image = await lookup(store, ref);
-        await removeImage(store, image, 'rm');
-        removed.push(image);
+        image = await lookup(store, ref);
       } catch (e) {
         failures.push(`${ref}: ${(e as Error).message}`);
+        continue;
       }
+      if (await tryRemoveImage(store, image, 'rm', failures, `${ref}: `)) removed.push(image);
     }
     if (failures.length > 0) {
-      throw new PodlogError('EIMAGE', `${failures.join('\n')}\nrm: ${removed.length} image(s) removed, ${failures.length} failed`);
+      throw new PodlogError('EIMAGE', `${failures.join('\n')}\nrm: ${removed.length} image(s) removed, ${failures.length} error(s)`);
     }
     return removed;
   }, { exclusive: true });
@@ -71,6 +112,8 @@ export interface GcResult {
   images: ImageRecord[];
   /** Entries of cas/ that no record claims (left by killed processes), removed. */
   leftovers: string[];
+  /** What could not be removed, one message each; the rest was collected all the same. */
+  failures: string[];
 }
 
 /** Whether a process with this pid exists (a leftover's name carries its creator's pid). */
@@ -85,10 +128,21 @@ const alive = (pid: number): boolean => {
 
 const list = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
 
+/** Runs `fn`, and adds its failure's message to `failures` instead of throwing it. */
+const attempt = async (failures: string[], fn: () => unknown): Promise<boolean> => {
+  try {
+    await fn();
+    return true;
+  } catch (e) {
+    failures.push((e as Error).message);
+    return false;
+  }
+};
+
 /**
  * rkt's `image gc`, under the exclusive prepare lock (no preparation can be between choosing a tree
  * and recording its use): removes trees no pod references, images unused for `gracePeriodMs` that no
- * pod references, and leftovers of killed processes.
+ * pod references, and leftovers of killed processes. One that cannot be removed does not stop the rest.
  */
 export const collectGarbage = (store: Store, { gracePeriodMs }: { gracePeriodMs: number }): Promise<GcResult> =>
   withPrepareLock(store.layout.dataDir, async () => {
@@ -102,55 +156,65 @@ export const collectGarbage = (store: Store, { gracePeriodMs }: { gracePeriodMs:
       }
     }
     const index = await store.index();
-    const result: GcResult = { trees: [], images: [], leftovers: [] };
+    const result: GcResult = { trees: [], images: [], leftovers: [], failures: [] };
     for (const id of new Set([...index.trees.keys(), ...list(l.trees)])) {
       if (usedTrees.has(id)) continue;
-      await withDirLock(treeLockDir(l, id), false, async () => {
-        if (index.trees.has(id)) await store.append(treeStream(id), 'TreeRemoved', { treeStoreId: id, reason: 'gc' });
-        removeTree(l, id);
-      });
-      result.trees.push(id);
+      if (await attempt(result.failures, () => removeUnusedTree(store, id, index.trees.get(id)))) result.trees.push(id);
     }
     const now = Date.now();
     for (const image of index.images.values()) {
       if (usedImages.has(image.id) || now - Date.parse(image.lastUsedAt ?? image.importedAt) <= gracePeriodMs) continue;
-      await removeImage(store, image, 'gc');
-      result.images.push(image);
+      if (await tryRemoveImage(store, image, 'gc', result.failures)) result.images.push(image);
     }
-    const kept = new Set([...index.images.keys()].filter((id) => !result.images.some((i) => i.id === id)));
+    // What the log claims now: the content of every other image is a leftover.
+    const kept = new Set((await store.index()).images.keys());
+    const sweep = async (path: string): Promise<void> => {
+      if (await attempt(result.failures, () => rmSync(path, { recursive: true, force: true }))) result.leftovers.push(path);
+    };
     for (const dir of [l.blobs, l.oci, l.manifests, join(l.cas, 'unsynced')]) {
-      for (const id of list(dir)) {
-        if (kept.has(id)) continue;
-        rmSync(join(dir, id), { recursive: true, force: true });
-        result.leftovers.push(join(dir, id));
-      }
+      for (const id of list(dir)) if (!kept.has(id)) await sweep(join(dir, id));
     }
     forgetImagesExcept(l, kept);
     for (const name of list(l.tmp)) {
-      const pid = /-(\d+)-[0-9a-f]+$/.exec(name);
-      if (pid && alive(Number(pid[1]))) continue;
-      rmSync(join(l.tmp, name), { recursive: true, force: true });
-      result.leftovers.push(join(l.tmp, name));
+      const pid = scratchPid(name);
+      if (pid === undefined || !alive(pid)) await sweep(join(l.tmp, name));
     }
     return result;
   }, { exclusive: true });
 
 export type VerifyOutcome = 'ok' | 'rendered' | 'repaired';
 
-/** rkt's `image verify`: recomputes the image's tree hash; renders the tree again if it is damaged or missing. */
-export const verifyImage = (store: Store, imageId: string): Promise<{ image: ImageRecord; treeStoreId: string; outcome: VerifyOutcome }> =>
-  withPrepareLock(store.layout.dataDir, async () => {
-    const image = await store.record(imageId);
-    const { chain, treeStoreId } = await store.chain(image);
-    const outcome = await withDirLock(treeLockDir(store.layout, treeStoreId), false, async () =>
-      store.ensureTree(treeStoreId, chain, (await store.index()).trees.get(treeStoreId), true),
-    );
-    return { image, treeStoreId, outcome };
+export interface Verified {
+  image: ImageRecord;
+  treeStoreId: string;
+  outcome: VerifyOutcome;
+}
+
+/**
+ * rkt's treestore Check, then Render with rebuild on a mismatch: the image's tree hashed (rendered
+ * again if it is damaged or missing), then `use`d with the tree's lock still held, so that nothing
+ * replaces it meanwhile. The caller holds the prepare lock.
+ */
+const withVerifiedTree = async <T>(store: Store, imageId: string, use: (v: Verified) => Promise<T>): Promise<T> => {
+  const image = await store.record(imageId);
+  const { chain, treeStoreId } = await store.chain(image);
+  return withDirLock(treeLockDir(store.layout, treeStoreId), false, async () => {
+    const outcome = await store.ensureTree(treeStoreId, chain, (await store.index()).trees.get(treeStoreId), true);
+    return use({ image, treeStoreId, outcome });
   });
+};
+
+/** rkt's `image verify`: recomputes the image's tree hash; renders the tree again if it is damaged or missing. */
+export const verifyImage = (store: Store, imageId: string): Promise<Verified> =>
+  withPrepareLock(store.layout.dataDir, () => withVerifiedTree(store, imageId, async (v) => v));
+
+const refuseExisting = (dir: string): void => {
+  if (existsSync(dir)) throw new PodlogError('EEXIST', `${dir} already exists`);
+};
 
 /** Creates `dir` (which must not exist) for `fill`, and removes it again if filling fails. */
 const intoNewDir = async (dir: string, fill: () => Promise<unknown>): Promise<void> => {
-  if (existsSync(dir)) throw new PodlogError('EEXIST', `${dir} already exists`);
+  refuseExisting(dir);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   try {
     await fill();
@@ -160,17 +224,28 @@ const intoNewDir = async (dir: string, fill: () => Promise<unknown>): Promise<vo
   }
 };
 
-/** rkt's `image render`: the image with its dependencies, as a tree (manifest and rootfs/) in `dir`. */
+const execFileAsync = promisify(execFile);
+
+/**
+ * rkt's `image render`: the image's tree in the tree store, checked (and rendered again if damaged or
+ * missing), copied as it is (owners, modes, links, xattrs: `cp -a`) to `dir` as manifest and rootfs/.
+ * The caller holds the prepare lock.
+ */
 export const renderToDir = async (store: Store, imageId: string, dir: string): Promise<ImageRecord> => {
-  const image = await store.record(imageId);
-  const { chain } = await store.chain(image);
-  await intoNewDir(dir, async () => {
-    await store.fill(chain)(join(dir, 'rootfs')).catch((e: unknown) => {
-      throw about(e, `image ${image.id}`);
+  // Refused before anything is rendered; created only once the tree is whole.
+  refuseExisting(dir);
+  return withVerifiedTree(store, imageId, async ({ image, treeStoreId }) => {
+    const tree = treeDir(store.layout, treeStoreId);
+    await intoNewDir(dir, async () => {
+      try {
+        await execFileAsync('cp', ['-a', '--no-target-directory', '--', join(tree, 'rootfs'), join(dir, 'rootfs')]);
+      } catch (e) {
+        throw new PodlogError('EIO', `image ${image.id}: copying its tree to ${dir} failed: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
+      }
+      await copyFile(join(tree, 'manifest'), join(dir, 'manifest'));
     });
-    writeFileSync(join(dir, 'manifest'), readFileSync(manifestPath(store.layout, image.id)));
+    return image;
   });
-  return image;
 };
 
 /** rkt's `image extract --rootfs-only`: the image's own rootfs, without dependencies, as `dir`. */

@@ -11,10 +11,10 @@
  * append one ImageImported (the loser's append finds the stream moved and reads the winner's record);
  * trees are installed and rendered under a per-tree lock, so one tree results.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
+import { crashPoint } from '../engine/faults.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { imageStream, treeStream, type ImageEventData, type ImageEventType } from '../events/images.js';
 import { newMetadata, type CommandContext } from '../events/metadata.js';
@@ -23,6 +23,7 @@ import { WrongExpectedVersion, type EventStore, type ExpectedVersion } from '../
 import { checkOsArch, parseImageManifest, type ImageManifest } from './aci-manifest.js';
 import { dependencyChain, type ChainEntry } from './dependencies.js';
 import { clearUnsynced, markUnsynced, unsyncedSinceReboot } from './durability.js';
+import { beginEffect, effectDone } from './effects.js';
 import { cachedImageId, fileIdentity, rememberImageId } from './file-cache.js';
 import { catchUpImageIndex, type ImageIndex, type ImageRecord, type TreeRecord } from './index-projection.js';
 import { blobPath, manifestPath, ociDir, storeLayout, treeDir, treeLockDir, type StoreLayout } from './layout.js';
@@ -31,6 +32,7 @@ import { isOciArchive } from './oci-archive.js';
 import { OciReader } from './oci-layout.js';
 import { progressFor, readPosition, type Progress } from './progress.js';
 import { describeName, findById, findByName, guessRef, KEY_LENGTH } from './resolve.js';
+import { scratch } from './scratch.js';
 import {
   discardTree, installTree, markDurable, removeTree, stageTree, treeState, treeStoreIdOf, type Fill, type StagedTree,
 } from './tree-store.js';
@@ -64,19 +66,15 @@ export interface ImageStore {
 }
 
 /**
- * A failure of the addon on an image, restated for the user: prefixed with the name they gave it, and
- * with the store's internal paths (`[path, shown as]`) replaced by what they stand for.
+ * A failure on an image (of the addon, or of the file system under the store), restated for the user:
+ * prefixed with the name they gave it, and with the store's internal paths (`[path, shown as]`)
+ * replaced by what they stand for.
  */
 export const about = (e: unknown, name: string, renames: Array<[string, string]> = []): unknown => {
-  if (!isPodlogError(e)) return e;
+  if (!(e instanceof Error)) return e;
+  const code = isPodlogError(e) ? e.code : ((e as NodeJS.ErrnoException).code ?? 'EIO');
   const message = renames.reduce((m, [path, shown]) => m.replaceAll(path, shown), e.message);
-  return new PodlogError(e.code, message.startsWith(`${name}: `) ? message : `${name}: ${message}`, { cause: e });
-};
-
-/** A fresh name in cas/tmp/; the pid in it lets `image gc` tell a dead process's leftovers. */
-export const scratch = (l: StoreLayout, what: string): string => {
-  mkdirSync(l.tmp, { recursive: true, mode: 0o700 });
-  return join(l.tmp, `${what}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return new PodlogError(code, message.startsWith(`${name}: `) ? message : `${name}: ${message}`, { cause: e });
 };
 
 /** An OCI image's stored layers, bottom first. */
@@ -87,6 +85,8 @@ export const layerFiles = (dir: string): string[] =>
 
 /** An image checked and staged in cas/tmp/, with the tree that validated it. */
 interface Staged {
+  /** How the user named the image, for messages. */
+  shown: string;
   data: ImageEventData['ImageImported'];
   manifestText: string;
   /** Renames the image's content to its place in the store. */
@@ -131,6 +131,7 @@ export class Store implements ImageStore {
   }
 
   async append<T extends ImageEventType>(stream: string, type: T, data: ImageEventData[T], expected: ExpectedVersion = 'any'): Promise<void> {
+    crashPoint(`before-outcome:${type}`);
     await this.events.append(stream, [{ type, schema: 1, data: data as unknown as Record<string, unknown>, meta: newMetadata(this.ctx) }], expected);
   }
 
@@ -217,6 +218,7 @@ export class Store implements ImageStore {
     }
     const alone = !manifest.dependencies?.length && !manifest.pathWhitelist?.length;
     return this.importStaged({
+      shown,
       data: { id: info.key, format: 'aci', name: manifest.name, labels: manifest.labels ?? [], size: info.size, compression: info.compression, source },
       manifestText: info.manifest,
       place: () => renameSync(file, blobPath(this.layout, info.key)),
@@ -262,6 +264,7 @@ export class Store implements ImageStore {
         id: image.id, format: 'oci', name: oci.manifest.name, labels: oci.manifest.labels ?? [], size: oci.size, compression: 'oci', source,
       };
       staged = {
+        shown,
         data,
         manifestText,
         place: () => {
@@ -285,19 +288,13 @@ export class Store implements ImageStore {
 
   /** Stores and records a staged image, then installs its tree; drops both if the image is there already. */
   private async importStaged(staged: Staged): Promise<ImageRecord> {
-    const l = this.layout;
     const { id } = staged.data;
     try {
       const stream = imageStream(id);
       let record: ImageRecord | undefined;
       while (!(record = await this.stored(id))) {
         const expected = await this.events.streamVersion(stream);
-        for (const dir of [l.blobs, l.manifests, l.oci]) mkdirSync(dir, { recursive: true, mode: 0o750 });
-        staged.place();
-        const mtmp = scratch(l, 'manifest');
-        writeFileSync(mtmp, staged.manifestText);
-        renameSync(mtmp, manifestPath(l, id));
-        markUnsynced(l, id);
+        this.place(staged);
         try {
           await this.append(stream, 'ImageImported', staged.data, expected);
         } catch (e) {
@@ -307,10 +304,25 @@ export class Store implements ImageStore {
       }
       if (staged.treeStoreId) await this.installStaged(staged.treeStoreId, staged.tree, record, staged.manifestText);
       return record;
+    } catch (e) {
+      throw about(e, staged.shown);
     } finally {
       discardTree(staged.tree);
       staged.cleanup();
     }
+  }
+
+  /** The `importImage` effect: the content and its manifest renamed into the store, each whole. */
+  private place(staged: Staged): void {
+    const l = this.layout;
+    beginEffect('importImage');
+    for (const dir of [l.blobs, l.manifests, l.oci]) mkdirSync(dir, { recursive: true, mode: 0o750 });
+    staged.place();
+    const mtmp = scratch(l, 'manifest');
+    writeFileSync(mtmp, staged.manifestText);
+    renameSync(mtmp, manifestPath(l, staged.data.id));
+    markUnsynced(l, staged.data.id);
+    effectDone('importImage');
   }
 
   /** The record of an image whose content is in the store. */

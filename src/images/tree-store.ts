@@ -2,20 +2,23 @@
  * The tree store on disk (rkt's store/treestore, rkt-semantics §4.3): one rendered tree per dependency
  * chain, at cas/tree/<treeStoreId>/ holding rootfs/, manifest, hash, image and rendered.
  *
- * A tree is built in a fresh directory under cas/tmp/ and renamed into place complete, so a tree
- * directory that exists is whole (rkt writes in place and relies on the `rendered` marker). Trees are
+ * A tree is built in a fresh directory under cas/tmp/ and renamed into place complete, and renamed out
+ * again before it is deleted, so a tree directory that exists is whole (rkt writes and deletes in place
+ * and relies on the `rendered` marker). Rendering is the `renderTree` effect (effects.ts). Trees are
  * not synced to disk when rendered (durability.ts): `rendered` holds the boot id of the render, and the
  * first use of such a tree after a reboot checks its hash once, then marks it durable by emptying
  * `rendered`.
  * Locking and events are the caller's (store.ts).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PodlogError } from '../errors.js';
 import { treeHash } from '../native.js';
 import { bootId } from './durability.js';
-import { PodlogError } from '../errors.js';
+import { beginEffect, effectDone } from './effects.js';
 import { treeDir, type StoreLayout } from './layout.js';
+import { moveToScratch, scratch } from './scratch.js';
 
 /** rkt's hashToKey: `sha512-` and the first 64 hex digits. */
 export const hashToKey = (digestHex: string): string => `sha512-${digestHex.slice(0, 64)}`;
@@ -57,12 +60,12 @@ export interface StagedTree {
 export type Fill = (rootfs: string) => Promise<number>;
 
 /**
- * Builds a tree's rootfs in a fresh staging directory with `fill`, and hashes it. Nothing is synced
- * (see the module comment). On failure nothing is left.
+ * Builds a tree's rootfs in a fresh staging directory with `fill`, and hashes it: where the
+ * `renderTree` effect begins. Nothing is synced (see the module comment). On failure nothing is left.
  */
 export const stageTree = async (l: StoreLayout, fill: Fill): Promise<StagedTree> => {
-  mkdirSync(l.tmp, { recursive: true, mode: 0o700 });
-  const dir = join(l.tmp, `tree-${process.pid}-${randomBytes(4).toString('hex')}`);
+  beginEffect('renderTree');
+  const dir = scratch(l, 'tree');
   try {
     mkdirSync(dir, { mode: 0o700 });
     const size = await fill(join(dir, 'rootfs'));
@@ -76,8 +79,8 @@ export const stageTree = async (l: StoreLayout, fill: Fill): Promise<StagedTree>
 };
 
 /**
- * Writes a staged tree's manifest, hash, image and rendered files and renames it into the tree store;
- * the caller holds the tree's lock and removed what was there.
+ * Writes a staged tree's manifest, hash, image and rendered files and renames it into the tree store:
+ * where the `renderTree` effect is done. The caller holds the tree's lock and removed what was there.
  */
 export const installTree = (l: StoreLayout, staged: StagedTree, treeStoreId: string, topImageId: string, manifestText: string): void => {
   if (!TREE_STORE_ID.test(treeStoreId)) throw new PodlogError('EINVAL', `${JSON.stringify(treeStoreId)} is not a tree store id`);
@@ -88,13 +91,11 @@ export const installTree = (l: StoreLayout, staged: StagedTree, treeStoreId: str
   mkdirSync(l.trees, { recursive: true, mode: 0o750 });
   // Not synced: a rename lost in a crash leaves the tree absent, and the next render makes it again.
   renameSync(staged.dir, treeDir(l, treeStoreId));
+  effectDone('renderTree');
 };
 
 export const discardTree = (staged: StagedTree): void => rmSync(staged.dir, { recursive: true, force: true });
 
-/** Removes a tree: `rendered` first, so that a removal cut short never leaves a tree that looks whole. */
-export const removeTree = (l: StoreLayout, treeStoreId: string): void => {
-  const dir = treeDir(l, treeStoreId);
-  rmSync(join(dir, 'rendered'), { force: true });
-  rmSync(dir, { recursive: true, force: true });
-};
+/** Removes a tree: gone from the store in one rename, then deleted. */
+export const removeTree = (l: StoreLayout, treeStoreId: string): void =>
+  rmSync(moveToScratch(l, [treeDir(l, treeStoreId)]), { recursive: true, force: true });

@@ -5,14 +5,14 @@ import type { ImageRecord } from '../../images/index-projection.js';
 import { withPrepareLock } from '../../images/locks.js';
 import { collectGarbage, exportImage, extractToDir, removeImages, renderToDir, verifyImage } from '../../images/maintenance.js';
 import { Store } from '../../images/store.js';
-import { openStore } from '../../store/open.js';
+import { openStore, type StoreAccess } from '../../store/open.js';
 import { out, str, type Command, type Values } from '../command.js';
 import { parseDuration } from '../duration.js';
 import { table } from '../table.js';
 
 /** Runs `fn` with the image store of data dir `dir`, closing the event log after. */
-export const withImageStore = async <T>(dir: string, fn: (images: Store) => Promise<T>): Promise<T> => {
-  const events = await openStore(dir);
+export const withImageStore = async <T>(dir: string, fn: (images: Store) => Promise<T>, access: StoreAccess = 'write'): Promise<T> => {
+  const events = await openStore(dir, { access });
   try {
     return await fn(new Store(dir, events, commandContext()));
   } finally {
@@ -61,11 +61,13 @@ interface Subcommand {
   usage: string;
   /** How many arguments it takes: [least, most]. */
   arity: [number, number];
+  /** Only reads the store: creates nothing (a data dir without a log holds no images). */
+  reads?: true;
   run(images: Store, args: string[], values: Values, dir: string): Promise<number>;
 }
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
-  list: { usage: 'list [--format=table|json] [--full]', arity: [0, 0], run: (images, _args, values) => list(images, values) },
+  list: { usage: 'list [--format=table|json] [--full]', arity: [0, 0], reads: true, run: (images, _args, values) => list(images, values) },
   rm: {
     usage: 'rm ID-OR-NAME...',
     arity: [1, Infinity],
@@ -84,6 +86,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       for (const t of r.trees) out(`removed tree ${t}`);
       for (const i of r.images) out(`removed image ${i.id} (${nameOf(i)})`);
       for (const l of r.leftovers) out(`removed leftover ${l}`);
+      if (r.failures.length > 0) throw new PodlogError('EIMAGE', `${r.failures.join('\n')}\ngc: ${r.failures.length} removal(s) failed`);
       return 0;
     },
   },
@@ -98,7 +101,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   extract: {
     usage: 'extract ID DIR',
     arity: [2, 2],
+    reads: true,
     async run(images, [id, target], _values, dir) {
+      // Found before the lock is taken, which creates its directory.
+      await images.record(id!);
       await withPrepareLock(dir, () => extractToDir(images, id!, target!));
       return 0;
     },
@@ -106,7 +112,9 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   export: {
     usage: 'export [--overwrite] ID FILE.aci',
     arity: [2, 2],
+    reads: true,
     async run(images, [id, file], values, dir) {
+      await images.record(id!);
       await withPrepareLock(dir, () => exportImage(images, id!, file!, { overwrite: values.overwrite === true }));
       return 0;
     },
@@ -124,6 +132,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   'cat-manifest': {
     usage: 'cat-manifest ID',
     arity: [1, 1],
+    reads: true,
     async run(images, [id]) {
       out(JSON.stringify(await images.manifest(id!), null, 2));
       return 0;
@@ -146,6 +155,6 @@ export const image: Command = {
       throw new PodlogError('EUSAGE', `image: ${sub === undefined ? 'give a subcommand' : `unknown subcommand ${JSON.stringify(sub)}`}; see podlog image --help`);
     }
     if (args.length < command.arity[0] || args.length > command.arity[1]) throw new PodlogError('EUSAGE', `usage: podlog image ${command.usage}`);
-    return withImageStore(dir, (images) => command.run(images, args, values, dir));
+    return withImageStore(dir, (images) => command.run(images, args, values, dir), command.reads ? 'read' : 'write');
   },
 };
