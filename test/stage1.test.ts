@@ -4,22 +4,30 @@
  * in its private mount namespace.
  */
 import test, { type ExecutionContext } from 'ava';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeFd, openDir } from '../src/native.js';
+import { closeFd, isLocked, lockDir, openDir } from '../src/native.js';
 import {
+  READY_FD,
   TREE_STORE_ID,
   appStatus,
   busyboxTreeStore,
   cleanupStage1Dirs,
   initArgs,
+  isAlive,
   makePod,
+  makeTreeStore,
   mountinfo,
+  overlayDir,
+  parentPid,
   pidsMatching,
+  readReady,
   runPod,
   spawnStage1,
   stage1,
   startPod,
+  startPodUnderShell,
   waitForPid,
   waitNoProcess,
   type AppSpec,
@@ -382,4 +390,140 @@ test.serial('usage errors exit 254', async (t) => {
   const h = await stage1(['--help']);
   t.is(h.code, 0);
   t.regex(h.stdout, /usage: podlog-stage1 init/);
+});
+
+test.serial('--ready-fd: the pid once every app has exec\'d, the same as <pod>/pid; enter and stop work at once', async (t) => {
+  const m = marker();
+  const dir = makePod([
+    { name: 'web', exec: ['/bin/sleep', `1000.${m}`] },
+    { name: 'db', exec: ['/bin/sleep', `2000.${m}`] },
+  ]);
+  await clean(t, dir, async () => {
+    const pod = await startPod(dir, { ready: true });
+    const ready = await readReady(pod);
+    t.regex(ready, /^[1-9]\d*\n$/, 'decimal pid and a newline');
+    t.is(readFileSync(join(dir, 'pid'), 'utf8'), ready.trim(), 'the pid file says the same');
+    t.is(pidsMatching(`000.${m}`).length, 2, 'both apps run their own programs already');
+    const e = await stage1(['enter', '--pod-dir', dir, '--app', 'db', '--', 'sh', '-c', 'exit 9']);
+    t.is(e.code, 9, e.stderr);
+    const s = await stage1(['stop', '--pod-dir', dir]);
+    t.is(s.code, 0, s.stderr);
+    t.is((await pod.done).code, 143);
+  });
+});
+
+test.serial('--ready-fd is closed empty when set-up fails', async (t) => {
+  const dir = makePod([{ name: 'web', exec: ['/bin/nope'] }]);
+  await clean(t, dir, async () => {
+    const pod = await startPod(dir, { ready: true });
+    t.is(await readReady(pod), '', 'nothing written');
+    const r = await pod.done;
+    t.is(r.code, 254);
+    t.regex(r.stderr, /exec "\/bin\/nope": no such file in the image/);
+    t.false(existsSync(join(dir, 'pid')), 'no pid file');
+  });
+});
+
+test.serial('--ready-fd is closed empty, at once, when an app cannot be exec\'d', async (t) => {
+  // A file that passes stage1's checks (regular, executable) but that execve refuses.
+  const store = makeTreeStore(tmpdir());
+  writeFileSync(join(store, TREE_STORE_ID, 'rootfs', 'bad-interpreter'), '#!/nonexistent\n', { mode: 0o755 });
+  // "At once" shows only if the other app survives the SIGTERM that the failure brings, which needs
+  // its trap in place first: a race with the failing exec, so try until the trap wins once.
+  let outlived = false;
+  for (let i = 0; i < 20 && !outlived; i++) {
+    const dir = makePod([sh('stubborn', 'trap "" TERM; sleep 1000'), { name: 'web', exec: ['/bad-interpreter'] }]);
+    await clean(t, dir, async () => {
+      const pod = await startPod(dir, { ready: true, treeStore: store, stopGrace: 1 });
+      const ready = await readReady(pod);
+      const stubbornAtClose = appStatus(dir, 'stubborn');
+      t.is(ready, '', 'nothing written');
+      const r = await pod.done;
+      t.is(r.code, 254, r.stderr);
+      t.regex(r.stderr, /bad-interpreter.*execve: No such file or directory/);
+      t.is(appStatus(dir, 'web'), '254');
+      t.false(existsSync(join(dir, 'pid')), 'no pid file');
+      if (appStatus(dir, 'stubborn') === '137') {
+        outlived = true;
+        t.log(`the other app outlived the SIGTERM on try ${i + 1}`);
+        t.is(stubbornAtClose, undefined, 'closed while the other app still ran, not when the pod ended');
+      }
+    });
+  }
+  t.true(outlived, 'the other app outlived the SIGTERM once in 20 tries');
+});
+
+test.serial('--ready-fd must be an open pipe or socket above stdio', async (t) => {
+  const dir = makePod([{ name: 'web', exec: ['/bin/true'] }]);
+  const before = mountinfo();
+  const lock = await lockDir(dir);
+  const file = openSync(join(dir, 'pod'), 'r');
+  try {
+    const regular = await spawnStage1(initArgs(dir, { ready: true }), lock, [file]).done;
+    t.is(regular.code, 254);
+    t.regex(regular.stderr, new RegExp(`--ready-fd ${READY_FD}: not a pipe or a socket`));
+    const closed = await spawnStage1(initArgs(dir, { ready: true }), lock).done;
+    t.is(closed.code, 254);
+    t.regex(closed.stderr, new RegExp(`--ready-fd ${READY_FD}: not an open file descriptor`));
+    const stdio = await spawnStage1([...initArgs(dir), '--ready-fd', '1'], lock).done;
+    t.is(stdio.code, 254);
+    t.regex(stdio.stderr, /--ready-fd 1: must be above 2/);
+  } finally {
+    closeSync(file);
+    closeFd(lock);
+  }
+  t.is(mountinfo(), before);
+  t.false(existsSync(join(dir, 'status')), 'nothing was done to the pod directory');
+});
+
+test.serial('--parent-pid: SIGKILL of the parent ends every process of the pod and releases the lock', async (t) => {
+  const m = marker();
+  const dir = makePod([{ name: 'web', exec: ['/bin/sleep', `1000.${m}`] }]);
+  await clean(t, dir, async () => {
+    const wrapper = await startPodUnderShell(dir, { ready: true });
+    const pid1 = Number(await readReady(wrapper));
+    t.true(pid1 > 0, 'the pod came up');
+    const app = pidsMatching(`1000.${m}`);
+    t.is(app.length, 1, 'the app runs');
+    const supervisor = parentPid(pid1);
+    t.is(parentPid(supervisor), wrapper.child.pid ?? -1, "stage1 is the shell's child");
+    t.true(isLocked(dir));
+
+    wrapper.child.kill('SIGKILL');
+    t.is((await wrapper.done).signal, 'SIGKILL');
+    const end = Date.now() + 5000;
+    const pods = [supervisor, pid1, ...app];
+    while (pods.some(isAlive) && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+    t.deepEqual(pods.filter(isAlive), [], 'supervisor, PID 1 and the app are gone');
+    t.false(isLocked(dir), 'the pod lock is released');
+  });
+});
+
+test.serial('--parent-pid that is not stage1\'s parent is refused before anything is done', async (t) => {
+  const dir = makePod([{ name: 'web', exec: ['/bin/true'] }]);
+  await clean(t, dir, async () => {
+    const wrong = await runPod(dir, { parentPid: process.ppid });
+    t.is(wrong.code, 254);
+    t.regex(wrong.stderr, new RegExp(`--parent-pid ${process.ppid}: stage1's parent is process ${process.pid}`));
+    t.false(existsSync(join(dir, 'status')), 'nothing was done to the pod directory');
+    const right = await runPod(dir, { parentPid: process.pid });
+    t.is(right.code, 0, right.stderr);
+  });
+});
+
+test.serial('the overlay directories must exist as plain directories: else a clear error and no mount', async (t) => {
+  const dir = makePod([{ name: 'web', exec: ['/bin/true'] }]);
+  await clean(t, dir, async () => {
+    const upper = join(dir, overlayDir('upper', 'web'));
+    rmSync(upper, { recursive: true });
+    const missing = await runPod(dir);
+    t.is(missing.code, 254);
+    t.true(missing.stderr.includes(`app "web": overlay upper directory ${upper} is missing`), missing.stderr);
+    t.false(existsSync(join(dir, 'status')), 'nothing was done to the pod directory');
+
+    symlinkSync(join(dir, overlayDir('work', 'web')), upper);
+    const link = await runPod(dir);
+    t.is(link.code, 254);
+    t.true(link.stderr.includes(`app "web": overlay upper directory ${upper} is a symlink`), link.stderr);
+  });
 });

@@ -3,18 +3,22 @@
  * stage1 on them. Nothing here mounts anything: the tree store is a plain copy of the busybox rootfs.
  *
  * The pod lock is taken as stage0 takes it: the addon's lockDir (src/native.ts) opens the pod directory
- * and flocks it exclusively; the fd goes to stage1 as fd 3 with RKT_LOCK_FD=3.
+ * and flocks it exclusively; the fd goes to stage1 as fd 3 with RKT_LOCK_FD=3. `--ready-fd` is fd 4, a
+ * socket (what Node's 'pipe' stdio creates).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { closeFd, lockDir, stage1Path } from '../../src/native.js';
 import { busyboxRootfs } from './fixtures.js';
 
 export const stage1Bin = stage1Path();
 export const TREE_STORE_ID = 'deps-sha512-busybox';
+/** The fd number `--ready-fd` names in these tests. */
+export const READY_FD = 4;
 
 export interface AppSpec {
   name: string;
@@ -71,6 +75,12 @@ export function makePod(apps: AppSpec[], base = tmpdir()): string {
   };
   writeFileSync(join(dir, 'pod'), JSON.stringify(manifest));
   for (const a of apps) {
+    // The overlay directories stage0's prepareOverlay creates, with its modes.
+    for (const [kind, mode] of [['upper', 0o755], ['work', 0o700]] as const) {
+      const d = join(dir, overlayDir(kind, a.name));
+      mkdirSync(d, { recursive: true });
+      chmodSync(d, mode);
+    }
     mkdirSync(join(dir, 'appsinfo', a.name), { recursive: true });
     writeFileSync(join(dir, 'appsinfo', a.name, 'treeStoreID'), `${TREE_STORE_ID}\n`);
     writeFileSync(
@@ -80,6 +90,9 @@ export function makePod(apps: AppSpec[], base = tmpdir()): string {
   }
   return dir;
 }
+
+/** An app's overlay upper or work directory, relative to the pod directory. */
+export const overlayDir = (kind: 'upper' | 'work', app: string): string => join('overlay', TREE_STORE_ID, kind, app);
 
 /** Opens the pod directory and locks it exclusively, as stage0 does before spawning stage1. */
 export const lockPod = (dir: string): Promise<number> => lockDir(dir);
@@ -96,14 +109,17 @@ export interface Running {
   done: Promise<Result>;
 }
 
-/** Spawns stage1 with `fd` (if any) as fd 3 and RKT_LOCK_FD=3. */
-export function spawnStage1(args: string[], fd?: number): Running {
-  const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'pipe', 'pipe'];
-  if (fd !== undefined) stdio.push(fd);
+/**
+ * Spawns stage1 with `fd` (if any) as fd 3 and RKT_LOCK_FD=3; `extra` are fds 4 and up. `via` runs it
+ * through another program (given stage1's path and arguments), with the same fds.
+ */
+export function spawnStage1(args: string[], fd?: number, extra: ('pipe' | number)[] = [], via: string[] = []): Running {
+  const stdio: StdioOptions = ['ignore', 'pipe', 'pipe', fd ?? 'ignore', ...extra];
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (fd !== undefined) env.RKT_LOCK_FD = '3';
   else delete env.RKT_LOCK_FD;
-  const child = spawn(stage1Bin, args, { stdio, env });
+  const [bin = stage1Bin, ...pre] = via;
+  const child = spawn(bin, via.length > 0 ? [...pre, stage1Bin, ...args] : args, { stdio, env });
   live.add(child);
   child.on('exit', () => live.delete(child));
   let stdout = '';
@@ -122,23 +138,60 @@ export interface InitOptions {
   net?: 'none' | 'host';
   dns?: 'default' | 'host' | 'none';
   stopGrace?: number;
+  treeStore?: string;
+  /** `--ready-fd 4`, a socket read by readReady. */
+  ready?: boolean;
+  parentPid?: number;
 }
 
 export function initArgs(dir: string, o: InitOptions = {}): string[] {
-  const args = ['init', '--pod-dir', dir, '--tree-store', busyboxTreeStore()];
+  const args = ['init', '--pod-dir', dir, '--tree-store', o.treeStore ?? busyboxTreeStore()];
   if (o.hostname) args.push('--hostname', o.hostname);
   if (o.net) args.push('--net', o.net);
   if (o.dns) args.push('--dns', o.dns);
   if (o.stopGrace !== undefined) args.push('--stop-grace', String(o.stopGrace));
+  if (o.ready) args.push('--ready-fd', String(READY_FD));
+  if (o.parentPid !== undefined) args.push('--parent-pid', String(o.parentPid));
   return args;
 }
 
 /** Locks the pod and starts `init`; the lock fd is closed when stage1 has exited. */
 export async function startPod(dir: string, o: InitOptions = {}): Promise<Running> {
   const fd = await lockPod(dir);
-  const r = spawnStage1(initArgs(dir, o), fd);
+  const r = spawnStage1(initArgs(dir, o), fd, o.ready ? ['pipe'] : []);
   r.done.finally(() => closeFd(fd)).catch(() => {});
   return r;
+}
+
+/**
+ * Starts `init` under a shell that waits for it, as `podlog run` does, with `--parent-pid` naming the
+ * shell. Like stage0, neither this process nor the shell keeps the lock or the readiness fd once stage1
+ * has them: the lock lives exactly as long as the pod, and the readiness fd ends when stage1 closes it.
+ */
+export async function startPodUnderShell(dir: string, o: InitOptions = {}): Promise<Running> {
+  const fd = await lockPod(dir);
+  try {
+    // Started in the background, not exec'd: the shell stays stage1's parent and waits for it.
+    const script = '"$@" --parent-pid $$ & exec 3<&- 4>&-; wait $!';
+    return spawnStage1(initArgs(dir, o), fd, o.ready ? ['pipe'] : [], ['/bin/sh', '-c', script, 'sh']);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/** What stage1 wrote to `--ready-fd` (see startPod's `ready`), once it is closed. */
+export function readReady(pod: Running, timeoutMs = 10_000): Promise<string> {
+  const s = pod.child.stdio[READY_FD] as Readable;
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`--ready-fd still open after ${timeoutMs} ms (read ${JSON.stringify(out)})`)), timeoutMs);
+    s.on('data', (d: Buffer) => (out += d.toString()));
+    s.on('end', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
+    s.on('error', reject);
+  });
 }
 
 export const runPod = async (dir: string, o: InitOptions = {}): Promise<Result> => (await startPod(dir, o)).done;
@@ -164,6 +217,22 @@ export async function waitForPid(dir: string, running: Running, timeoutMs = 10_0
     await sleep(5);
   }
   return undefined;
+}
+
+/** Whether `pid` exists and is not a zombie (an exited process nobody has reaped yet). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** The parent pid of a live process (field 4 of /proc/PID/stat). */
+export function parentPid(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
 /** Host pids whose command line contains `needle` (e.g. a pod directory or a unique marker). */

@@ -9,6 +9,7 @@ use crate::error::{bail, Result};
 pub const USAGE: &str = "\
 usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--net none|host]
                            [--dns default|host|none] [--stop-grace SECONDS] [--debug]
+                           [--ready-fd FD] [--parent-pid PID]
        podlog-stage1 enter --pod-dir DIR --app NAME [--] [CMD ARG...]
        podlog-stage1 stop  --pod-dir DIR [--force]
        podlog-stage1 gc    --pod-dir DIR";
@@ -40,6 +41,11 @@ pub struct InitOpts {
     pub dns: DnsMode,
     pub stop_grace: Duration,
     pub debug: bool,
+    /// An inherited pipe or socket: the pod's PID 1 host pid is written to it once the pod is
+    /// up, or it is closed empty if the pod never comes up.
+    pub ready_fd: Option<i32>,
+    /// The process that spawned stage1: the pod dies with it (PR_SET_PDEATHSIG).
+    pub parent_pid: Option<i32>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -100,6 +106,8 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     let mut dns = DnsMode::Default;
     let mut stop_grace = DEFAULT_STOP_GRACE;
     let mut debug = false;
+    let mut ready_fd = None;
+    let mut parent_pid = None;
     let mut app = None;
     let mut force = false;
     let mut rest = Vec::new();
@@ -136,6 +144,8 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 "--dns",
                 "--stop-grace",
                 "--debug",
+                "--ready-fd",
+                "--parent-pid",
             ][..],
             "enter" => &["--pod-dir", "--app"][..],
             "stop" => &["--pod-dir", "--force"][..],
@@ -165,6 +175,10 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 }
             }
             "--stop-grace" => stop_grace = parse_seconds(&args.value(&name, inline)?)?,
+            "--ready-fd" => ready_fd = Some(parse_positive(&name, &args.value(&name, inline)?)?),
+            "--parent-pid" => {
+                parent_pid = Some(parse_positive(&name, &args.value(&name, inline)?)?)
+            }
             "--debug" | "--force" => {
                 if inline.is_some() {
                     bail!("{name} takes no value");
@@ -197,6 +211,8 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 dns,
                 stop_grace,
                 debug,
+                ready_fd,
+                parent_pid,
             })
         }
         "enter" => {
@@ -222,6 +238,14 @@ fn parse_seconds(s: &str) -> Result<Duration> {
     }
 }
 
+/// A descriptor number or a pid: a decimal integer above 0.
+fn parse_positive(flag: &str, s: &str) -> Result<i32> {
+    match s.parse::<i32>() {
+        Ok(v) if v > 0 => Ok(v),
+        _ => bail!("{flag}: expected a positive decimal number, got {s:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +267,8 @@ mod tests {
                 dns: DnsMode::Default,
                 stop_grace: DEFAULT_STOP_GRACE,
                 debug: false,
+                ready_fd: None,
+                parent_pid: None,
             })
         );
     }
@@ -250,7 +276,7 @@ mod tests {
     #[test]
     fn init_all_flags() {
         let c = parse(argv(
-            "init --pod-dir /p --tree-store /t --hostname h --net=host --dns host --stop-grace 0.5 --debug",
+            "init --pod-dir /p --tree-store /t --hostname h --net=host --dns host --stop-grace 0.5 --debug --ready-fd 4 --parent-pid=77",
         ))
         .unwrap();
         let Command::Init(o) = c else { panic!() };
@@ -259,6 +285,8 @@ mod tests {
         assert_eq!(o.dns, DnsMode::Host);
         assert_eq!(o.stop_grace, Duration::from_millis(500));
         assert!(o.debug);
+        assert_eq!(o.ready_fd, Some(4));
+        assert_eq!(o.parent_pid, Some(77));
     }
 
     #[test]
@@ -287,6 +315,12 @@ mod tests {
             "init --pod-dir /p --tree-store /t --net bridge",
             "init --pod-dir /p --tree-store /t --stop-grace -1",
             "init --pod-dir /p --tree-store /t --force",
+            "init --pod-dir /p --tree-store /t --ready-fd",
+            "init --pod-dir /p --tree-store /t --ready-fd -1",
+            "init --pod-dir /p --tree-store /t --ready-fd four",
+            "init --pod-dir /p --tree-store /t --parent-pid 0",
+            "init --pod-dir /p --tree-store /t --parent-pid=",
+            "stop --pod-dir /p --parent-pid 1",
             "stop --pod-dir /p extra",
             "stop --pod-dir",
             "gc --pod-dir /p --debug=1",

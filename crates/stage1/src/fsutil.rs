@@ -54,6 +54,15 @@ pub fn mkdir_all_at(dir: impl AsFd + Copy, rel: &str, mode: u32) -> nix::Result<
     Ok(())
 }
 
+/// Opens the directory `rel` below `dir` without following a symlink anywhere on the way and
+/// without leaving `dir`: for paths stage0 created, which must be exactly what they seem.
+pub fn open_plain_dir(dir: impl AsFd, rel: &str) -> nix::Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    openat2(dir, rel, how)
+}
+
 /// Opens `path` inside the tree rooted at `root`: `..` and symlinks (absolute ones too)
 /// resolve as if `root` were `/`.
 pub fn open_in_root(root: impl AsFd, path: &str, flags: OFlag, mode: u32) -> nix::Result<OwnedFd> {

@@ -1,8 +1,9 @@
 //! `init`: run a pod. Two processes, both single-threaded:
 //!
-//! * the **supervisor** (this process, host namespaces): checks the lock, reads the pod,
-//!   prepares the pod directory, creates the cgroups, unshares the pid namespace and forks;
-//!   then writes `<pod>/pid` once the pod is up, waits for PID 1 and exits with its code.
+//! * the **supervisor** (this process, host namespaces): with `--parent-pid`, dies with the
+//!   process that spawned it; checks the lock, reads the pod, checks the pod directory,
+//!   creates the cgroups, unshares the pid namespace and forks; then writes `<pod>/pid` once
+//!   every app has exec'd, answers `--ready-fd`, waits for PID 1 and exits with its code.
 //!   It holds `RKT_LOCK_FD` to the end, so the pod is "running" exactly while it lives.
 //! * pod **PID 1** (new pid namespace): dies with the supervisor (PR_SET_PDEATHSIG), builds
 //!   its own mount/uts/ipc(/net) namespaces and the pod's file systems, pivots into a
@@ -16,16 +17,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, OFlag};
+use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{
     kill, sigaction, sigprocmask, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
 };
-use nix::sys::stat::{umask, Mode};
+use nix::sys::stat::{fstatat, umask, Mode, SFlag};
 use nix::sys::wait::waitpid;
 use nix::unistd::{
-    fork, getpid, pipe2, read, sethostname, unlinkat, write, ForkResult, Pid, UnlinkatFlags,
+    fork, getpid, getppid, pipe2, read, sethostname, unlinkat, write, ForkResult, Pid,
+    UnlinkatFlags,
 };
 
 use crate::cgroups::Cgroups;
@@ -34,10 +36,15 @@ use crate::error::{bail, Context, Result, STAGE1_FAILURE};
 use crate::lock::PodDir;
 use crate::manifest::{self, PodApp};
 use crate::rootfs::{self, PodFs};
-use crate::{fsutil, mounts, namespaces, process, reaper, seccomp, sys};
+use crate::{fsutil, mounts, namespaces, process, ready, reaper, seccomp, sys};
 
 pub fn run(opts: InitOpts) -> Result<i32> {
     debug!("init starts");
+    if let Some(parent) = opts.parent_pid {
+        die_with_parent(Pid::from_raw(parent))?;
+    }
+    // Owned from here on: every early return closes it with nothing written.
+    let ready_out = opts.ready_fd.map(ready::take).transpose()?;
     let pod = PodDir::from_env(&opts.pod_dir)?;
     let apps = manifest::load(pod.fd())?;
     debug!("locked, manifest read");
@@ -74,8 +81,9 @@ pub fn run(opts: InitOpts) -> Result<i32> {
     debug!("pod {uuid}: {} app(s), hostname {hostname}", apps.len());
 
     let supervisor = sys::pidfd_open(getpid()).ctx("pidfd_open self")?;
-    // ready: PID 1 -> supervisor, "the apps run". go: supervisor -> PID 1, "you are in the
-    // pod's v2 cgroup, start the apps" (see cgroups for why this overlaps PID 1's set-up).
+    // ready: PID 1 -> supervisor, "every app has exec'd". go: supervisor -> PID 1, "you are
+    // in the pod's v2 cgroup, start the apps" (see cgroups for why this overlaps PID 1's
+    // set-up).
     let (ready_r, ready_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
     let (go_r, go_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
     // Blocked before the fork: PID 1 waits for them with sigtimedwait, and a pid namespace's
@@ -85,6 +93,8 @@ pub fn run(opts: InitOpts) -> Result<i32> {
     // SAFETY: single-threaded process; the child only runs our own code before exec or exit.
     match unsafe { fork() }.ctx("fork pod PID 1")? {
         ForkResult::Child => {
+            // Only the supervisor may answer (or, by dying, close) the readiness fd.
+            drop(ready_out);
             drop(ready_r);
             drop(go_w);
             let ctx = Pid1 {
@@ -110,14 +120,71 @@ pub fn run(opts: InitOpts) -> Result<i32> {
             drop(ready_w);
             drop(go_r);
             drop(status_dir);
-            supervise(child, &cgroups, go_w, ready_r, &pod)
+            supervise(child, &cgroups, go_w, ready_r, ready_out, &pod)
         }
     }
 }
 
-/// Directories stage1 needs in the pod dir (idempotent), and no stale results from a
-/// previous run: `pid` must only ever name this run's PID 1.
+/// `--parent-pid`: the supervisor gets SIGKILL when the process that spawned it exits (PID 1
+/// dies with the supervisor, the apps with PID 1's pid namespace), so a `kill -9` of the
+/// engine ends the pod and frees its lock.
+fn die_with_parent(expected: Pid) -> Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx("set PR_SET_PDEATHSIG")?;
+    // Checked after the line above: a parent that died before it has already handed us to
+    // a reaper, and one that dies after it kills us.
+    let actual = getppid();
+    if actual != expected {
+        bail!(
+            "--parent-pid {expected}: stage1's parent is process {actual}: the process that \
+             started it has exited (or the flag names another process)"
+        );
+    }
+    Ok(())
+}
+
+/// The overlay directories stage0 created for each app must be plain directories (no
+/// symlink on the way: the overlay is mounted by path, with full privileges).
+fn check_overlay_dirs(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
+    for app in apps {
+        for (kind, rel) in [
+            ("upper", rootfs::overlay_upper(app)),
+            ("work", rootfs::overlay_work(app)),
+        ] {
+            let path = pod.path.join(&rel);
+            let what = || {
+                format!(
+                    "app {:?}: overlay {kind} directory {}",
+                    app.name,
+                    path.display()
+                )
+            };
+            match fsutil::open_plain_dir(pod.fd(), &rel) {
+                Ok(_) => {}
+                Err(Errno::ENOENT) => bail!(
+                    "{} is missing (stage0 creates it when it prepares the pod)",
+                    what()
+                ),
+                Err(e @ (Errno::ELOOP | Errno::ENOTDIR)) => {
+                    // O_DIRECTORY reports a symlink at the end as ENOTDIR: tell them apart.
+                    let leaf = fstatat(pod.fd(), rel.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                        .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT);
+                    match (leaf, e) {
+                        (Ok(SFlag::S_IFLNK), _) => bail!("{} is a symlink", what()),
+                        (_, Errno::ELOOP) => bail!("{} has a symlink in its path", what()),
+                        _ => bail!("{} is not a directory", what()),
+                    }
+                }
+                Err(e) => return Err(e).with_ctx(what),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks what stage0 prepared, creates what stage1 needs in the pod dir (idempotent), and
+/// removes stale results from a previous run: `pid` must only ever name this run's PID 1.
 fn prepare_pod_dir(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
+    check_overlay_dirs(pod, apps)?;
     let fd = pod.fd();
     for name in ["pid", "subcgroup"] {
         match unlinkat(fd, name, UnlinkatFlags::NoRemoveDir) {
@@ -128,10 +195,6 @@ fn prepare_pod_dir(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
     fsutil::mkdir_all_at(fd, "status", 0o755).ctx("mkdir <pod>/status")?;
     fsutil::mkdir_all_at(fd, rootfs::STAGE1_ROOT, 0o755).ctx("mkdir <pod>/stage1/rootfs")?;
     for app in apps {
-        let upper = rootfs::overlay_upper(app);
-        let work = rootfs::overlay_work(app);
-        fsutil::mkdir_all_at(fd, &upper, 0o755).with_ctx(|| format!("mkdir <pod>/{upper}"))?;
-        fsutil::mkdir_all_at(fd, &work, 0o700).with_ctx(|| format!("mkdir <pod>/{work}"))?;
         let status = format!("status/{}", app.name);
         match unlinkat(fd, status.as_str(), UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => {}
@@ -158,6 +221,7 @@ fn supervise(
     cgroups: &Cgroups,
     go: OwnedFd,
     ready: OwnedFd,
+    ready_out: Option<OwnedFd>,
     pod: &PodDir,
 ) -> Result<i32> {
     POD_PID1.store(child.as_raw(), Ordering::Relaxed);
@@ -187,14 +251,23 @@ fn supervise(
         }
     };
     drop(ready);
-    if up {
-        if let Err(e) = fsutil::write_atomic(pod.fd(), "pid", child.as_raw().to_string().as_bytes())
-        {
-            // Without `pid` nobody can enter or stop the pod: take it down.
-            eprintln!("podlog-stage1: write <pod>/pid: {e}");
-            let _ = kill(child, Signal::SIGKILL);
-        }
+    let pid_written = up
+        && match fsutil::write_atomic(pod.fd(), "pid", child.as_raw().to_string().as_bytes()) {
+            Ok(()) => true,
+            Err(e) => {
+                // Without `pid` nobody can enter or stop the pod: take it down.
+                eprintln!("podlog-stage1: write <pod>/pid: {e}");
+                let _ = kill(child, Signal::SIGKILL);
+                false
+            }
+        };
+    if pid_written {
         debug!("pod PID 1 is host pid {child}");
+    }
+    match ready_out {
+        Some(fd) if pid_written => ready::report(fd, child),
+        // Closed empty, now and not when the pod ends: it never came up.
+        unanswered => drop(unanswered),
     }
     let status = loop {
         match waitpid(child, None) {
@@ -206,6 +279,18 @@ fn supervise(
     cgroups.remove();
     debug!("cgroups removed");
     Ok(reaper::exit_code(status).unwrap_or(STAGE1_FAILURE))
+}
+
+/// Reads an app's exec report pipe: end-of-file without a byte means execve succeeded (the
+/// close-on-exec write end closed), a byte that the child failed before or in execve.
+fn execd(report: OwnedFd) -> bool {
+    let mut byte = [0u8; 1];
+    loop {
+        match read(&report, &mut byte) {
+            Err(Errno::EINTR) => continue,
+            r => return r == Ok(0),
+        }
+    }
 }
 
 struct Pid1<'a> {
@@ -279,15 +364,26 @@ impl Pid1<'_> {
         drop(go);
 
         let mut started = Vec::with_capacity(plans.len());
+        let mut exec_reports = Vec::with_capacity(plans.len());
         for (app, plan) in self.apps.iter().zip(&plans) {
+            let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
             // SAFETY: single-threaded; the child only applies the plan and execs or _exits.
             match unsafe { fork() }.with_ctx(|| format!("fork app {:?}", app.name))? {
-                ForkResult::Child => process::exec_child(plan, &filter, true),
-                ForkResult::Parent { child } => started.push((app.name.clone(), child)),
+                ForkResult::Child => process::exec_child(plan, &filter, true, Some(&report_w)),
+                ForkResult::Parent { child } => {
+                    // Before the next fork: only this app may hold its report's write end.
+                    drop(report_w);
+                    started.push((app.name.clone(), child));
+                    exec_reports.push(report_r);
+                }
             }
         }
-        debug!("started {} app(s)", started.len());
-        let _ = write(&ready, b"1");
+        // Up means every app runs its own program: a late execve failure (a bad ELF
+        // interpreter, say) is a pod that never came up, not one that started and failed.
+        if exec_reports.into_iter().all(execd) {
+            debug!("started {} app(s)", started.len());
+            let _ = write(&ready, b"1");
+        }
         drop(ready);
         let mut host = reaper::System {
             status_dir: self.status_dir.as_fd(),

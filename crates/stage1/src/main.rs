@@ -38,6 +38,7 @@ mod manifest;
 mod mounts;
 mod namespaces;
 mod process;
+mod ready;
 mod reaper;
 mod rootfs;
 mod seccomp;

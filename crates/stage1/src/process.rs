@@ -4,7 +4,7 @@
 //! child then only applies it.
 
 use std::ffi::CString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -156,14 +156,24 @@ fn find_executable(
 }
 
 /// Runs in the forked child: applies the plan and execs. Never returns; a failure is
-/// reported on stderr and ends the child with 254 (stage1's own failure code).
-pub fn exec_child(plan: &ExecPlan, filter: &Filter, new_session: bool) -> ! {
+/// reported on stderr, as one byte on `exec_failed` if given (a close-on-exec pipe whose
+/// reader thus sees end-of-file exactly when execve succeeded), and ends the child with 254
+/// (stage1's own failure code).
+pub fn exec_child(
+    plan: &ExecPlan,
+    filter: &Filter,
+    new_session: bool,
+    exec_failed: Option<&OwnedFd>,
+) -> ! {
     let err = apply_and_exec(plan, filter, new_session);
     eprintln!(
         "podlog-stage1: {} ({}): {err}",
         plan.argv[0].to_string_lossy(),
         plan.path.to_string_lossy()
     );
+    if let Some(fd) = exec_failed {
+        let _ = nix::unistd::write(fd, b"!");
+    }
     // SAFETY: _exit is async-signal-safe and skips the parent's atexit handlers and buffers.
     unsafe { libc::_exit(STAGE1_FAILURE) }
 }
