@@ -1,7 +1,9 @@
 /**
  * The metadata service check (rkt's CheckMdsAvailability): `--mds-register` needs a metadata service
- * listening on its unix socket, and is checked before the pod is moved to running (rkt issue #1434)
- * so that a missing service leaves the pod runnable. podlog does not serve the metadata API yet.
+ * listening on its unix socket, checked before the pod is moved to running (rkt issue #1434) so that
+ * a missing service leaves the pod runnable. podlog serves no metadata API yet, so stage1RunOptions
+ * refuses `--mds-register` by name and nothing in podlog calls this; it is the library's, for a
+ * caller with its own service.
  */
 import { connect } from 'node:net';
 import { PodlogError } from '../errors.js';
