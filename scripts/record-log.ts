@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { commandContext } from '../src/events/metadata.js';
 import { prepare, removePod, run, runPrepared, stopPod, gc, openStage0 } from '../src/stage0/index.js';
 import { DEFAULT_DNS_CONF_MODE, type PrepareConfig, type RunConfig } from '../src/stage0/config.js';
+import type { Recorded } from '../src/engine/engine.js';
 import { uuidOfStream } from '../src/engine/streams.js';
 
 const root = join(import.meta.dirname, '..');
@@ -18,9 +19,11 @@ const dir = mkdtempSync(join(tmpdir(), 'podlog-record-'));
 const s = await openStage0(dir, commandContext(['record-log']));
 
 const live: Array<{ pod: string; version: number; state: string; context: unknown }> = [];
-const recordAll = s.engine.recordAll.bind(s.engine);
-s.engine.recordAll = async (...args) => {
-  const result = await recordAll(...args);
+// Every append the engine makes (intents, outcomes, observations) goes through its one private append.
+const engine = s.engine as unknown as { append: (...args: unknown[]) => Promise<Recorded> };
+const append = engine.append.bind(s.engine);
+engine.append = async (...args) => {
+  const result = await append(...args);
   live.push({ pod: result.view.uuid, version: result.view.version, state: result.view.state, context: result.view.context });
   return result;
 };

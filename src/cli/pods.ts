@@ -25,16 +25,18 @@ export const resolveLivePod = async (s: Stage0, input: string): Promise<string> 
 
 /** The UUIDs a verb acts on: its arguments, or the one in --uuid-file. */
 export const uuidArgs = (positionals: string[], uuidFile: string | undefined): string[] => {
+  let uuids = positionals;
   if (uuidFile !== undefined) {
     if (positionals.length > 0) throw new PodlogError('EUSAGE', 'give either UUIDs or --uuid-file, not both');
     try {
-      return [readFileSync(uuidFile, 'utf8').trim()];
+      uuids = [readFileSync(uuidFile, 'utf8').trim()];
     } catch (e) {
       throw new PodlogError('EUSAGE', `--uuid-file: ${(e as Error).message}`);
     }
   }
-  if (positionals.length === 0) throw new PodlogError('EUSAGE', 'UUID cannot be empty');
-  return positionals;
+  // Refused before the data dir is opened, as rkt does, so a typo creates nothing.
+  if (uuids.length === 0 || uuids.some((u) => u.trim() === '')) throw new PodlogError('EUSAGE', 'UUID cannot be empty');
+  return uuids;
 };
 
 /** Acts on each pod named (rkt's stop and rm): a pod's failure is reported and the others go on. */

@@ -176,11 +176,6 @@ export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
   return { ...cfg, explicitEnv, envFromFile: [] };
 };
 
-/** checkPrepareConfig's old name, kept only while the committed src/stage0/index.ts still exports it. */
-export const checkPrepareSupported = (cfg: PrepareConfig): void => {
-  checkPrepareConfig(cfg);
-};
-
 /** rkt's --net: one of host or none (podlog has no CNI networks yet), never combined with another. */
 const networkOf = (list: string[]): 'host' | 'none' => {
   const nets = list.length === 0 ? ['none'] : list;

@@ -8,7 +8,7 @@
  * that waits for it (`takeChild`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PodlogError } from '../errors.js';
@@ -54,8 +54,11 @@ export class Stage0Effects implements EffectInterpreter {
         const paths = podPaths(pod);
         for (const app of r.pod.apps) {
           if (app.treeStoreId === undefined) throw new PodlogError('EWRONG_STATE', `app ${app.name} has no rendered image yet`);
-          mkdirSync(paths.overlayUpper(app.treeStoreId, app.name), { recursive: true, mode: 0o755 });
-          mkdirSync(paths.overlayWork(app.treeStoreId, app.name), { recursive: true, mode: 0o700 });
+          // Exact modes, whatever the umask: the upper dir's mode is the mode of the app's `/`.
+          for (const [dir, mode] of [[paths.overlayUpper(app.treeStoreId, app.name), 0o755], [paths.overlayWork(app.treeStoreId, app.name), 0o700]] as const) {
+            mkdirSync(dir, { recursive: true });
+            chmodSync(dir, mode);
+          }
         }
         return [{ type: 'OverlayPrepared', data: {} }];
       }

@@ -3,7 +3,7 @@
  * on a data dir, every step recorded in the event log.
  */
 export {
-  checkPrepareSupported,
+  checkPrepareConfig,
   DEFAULT_DNS_CONF_MODE,
   stage1RunOptions,
   type AppConfig,
@@ -20,7 +20,6 @@ export { debug, initDebug } from './debug.js';
 export { mountGc } from './effects.js';
 export { chooseApp, enter } from './enter.js';
 export { gc, type GcOptions, type GcReport } from './gc.js';
-export { checkMdsAvailability, MDS_SOCKET } from './mds.js';
 export { observeExit, reconcilePods } from './observe.js';
 export { generatePodManifest, imageNameToAppName, mergeMounts, type Mount, type PodManifest } from './pod-manifest.js';
 export { prepare } from './prepare.js';

@@ -13,15 +13,19 @@ import { isPodlogError, PodlogError } from '../errors.js';
 import { isLocked } from '../native.js';
 import { podDir, podExitCode, readAppStatuses } from './pod-dir.js';
 
+/** Whether a pod recorded as running has ended: its stage1 no longer holds the pod lock. */
+const stage1Ended = (uuid: string, dir: string): boolean => {
+  if (!existsSync(dir)) {
+    throw new PodlogError('EBROKEN', `pod ${uuid} is recorded as running but its directory ${dir} is gone: podlog cannot tell whether it still runs`);
+  }
+  return !isLocked(dir);
+};
+
 /** Records the exit of a running pod whose lock is free; `code` is stage1's status when it was waited for. */
 export const observeExit = async (engine: PodEngine, dataDir: string, uuid: string, code?: number): Promise<PodView> => {
   const view = await engine.load(uuid);
   const dir = podDir(dataDir, uuid);
-  if (view.state !== 'running') return view;
-  if (!existsSync(dir)) {
-    throw new PodlogError('EBROKEN', `pod ${uuid} is recorded as running but its directory ${dir} is gone: podlog cannot tell whether it still runs`);
-  }
-  if (isLocked(dir)) return view;
+  if (view.state !== 'running' || !stage1Ended(uuid, dir)) return view;
   const statuses = readAppStatuses(dir);
   const apps = view.context.apps.map((a) => a.name);
   const outcomes: Outcome[] = [
@@ -69,7 +73,7 @@ export const reconcilePods = async (
         state = result.after;
       }
       // The lock probe is one syscall; only a pod whose lock is free needs its stream read.
-      if (state === 'running' && !isLocked(podDir(dataDir, row.uuid))) {
+      if (state === 'running' && stage1Ended(row.uuid, podDir(dataDir, row.uuid))) {
         await observeExit(engine, dataDir, row.uuid);
         changed++;
       }

@@ -62,7 +62,7 @@ test(`8 workers run, stop, rm, gc and list on one data dir for ${SECONDS} s`, as
   try {
     // Both images imported before the workers start, so that runs by name never import.
     t.is((await d.podlog(['run', busybox, '--exec', '/bin/true'])).status, 0);
-    const imported = (await d.ok(['prepare', '--quiet', worker])).trim();
+    const imported = (await d.ok(['prepare', worker])).trim();
     t.is((await d.podlog(['rm', imported])).status, 0);
 
     const deadline = Date.now() + SECONDS * 1000;

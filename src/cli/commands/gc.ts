@@ -21,9 +21,11 @@ export const gc: Command = {
     return withStage0(inv, async (s) => {
       const report = await gcStage0(s, options);
       for (const line of report.lines) out(line);
-      // As rkt: a pod's failure is reported and the pod skipped; gc itself succeeded.
+      // A pod's failure is reported and the pod skipped; gc exits 254 if it could not do its job for one.
+      // A broken pod is named but is not gc's failure: nobody asked for that pod.
+      for (const b of report.broken) process.stderr.write(`podlog: gc: pod ${b.uuid} skipped: ${b.message}\n`);
       for (const error of report.errors) process.stderr.write(`podlog: gc: ${error}\n`);
-      return 0;
+      return report.errors.length > 0 ? 254 : 0;
     });
   },
 };

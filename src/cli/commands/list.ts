@@ -34,7 +34,10 @@ export const list: Command = {
       if (format !== undefined && format !== 'json') throw new PodlogError('EUSAGE', `--format: unknown format ${JSON.stringify(format)} (json)`);
       let rows = await catchUpPodList(s.store);
       // Exits nobody waited for and intents whose process died are made true before they are shown.
-      if ((await reconcilePods(s.engine, s.effects, s.dataDir, rows.values())) > 0) rows = await catchUpPodList(s.store);
+      const { changed, broken } = await reconcilePods(s.engine, s.effects, s.dataDir, rows.values());
+      if (changed > 0) rows = await catchUpPodList(s.store);
+      // A broken pod is listed as last known and named on stderr; the others are listed as usual.
+      for (const b of broken) process.stderr.write(`podlog: list: pod ${b.uuid}: ${b.message}\n`);
       // ISO 8601 times in UTC sort as strings; localeCompare's collation cost 30 ms for 5,000 pods.
       const created = (r: PodRow) => r.context.createdAt ?? '';
       const pods = [...rows.values()].sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0));
