@@ -150,7 +150,7 @@ export const checkEvent = <T extends string>(
   }
   for (const [field, kind] of Object.entries(entry.fields)) {
     if (typeof data[field] !== kind) {
-      throw new PodlogError('EBAD_EVENT', `${where}: ${type} lacks a ${kind} field ${JSON.stringify(field)}`);
+      throw new PodlogError('EBAD_EVENT', `${where}: ${type} lacks the ${kind} field ${JSON.stringify(field)}`);
     }
   }
   return type as T;

@@ -26,7 +26,13 @@ export const replayPod = async (store: EventStore, uuid: string, at?: number): P
   if (at !== undefined && (!Number.isInteger(at) || at < 0 || at > latest)) {
     throw new PodlogError('EVERSION', `pod ${uuid} has versions 0 to ${latest}; --at ${at} is not one of them`);
   }
-  const events = await store.readStream(podStream(uuid), { to: at ?? latest });
+  const all = await store.readStream(podStream(uuid));
+  // `log compact` left only the tombstone: the versions before it are gone, not an embryo.
+  const tombstone = all[0]?.type === 'PodCompacted' ? all[0] : undefined;
+  if (at !== undefined && tombstone !== undefined && at < tombstone.version) {
+    throw new PodlogError('ECOMPACTED', `pod ${uuid} was compacted by podlog log compact: only version ${tombstone.version} (its tombstone) is left`);
+  }
+  const events = all.filter((e) => e.version <= (at ?? latest));
   let snapshot = initialPod(uuid);
   const steps: ReplayStep[] = [];
   for (const event of events) {

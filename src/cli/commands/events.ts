@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { eventLogPath } from '../../config.js';
 import { readBatches } from '../../api/subscribe.js';
 import { PodlogError } from '../../errors.js';
 import { resolvePodUuid } from '../../engine/resolve.js';
@@ -39,6 +41,8 @@ export const events: Command = {
     if (!/^\d+$/.test(fromPosition)) throw new PodlogError('EUSAGE', `--from-position: ${JSON.stringify(fromPosition)} is not a position`);
     const since = str(values, 'since');
     const until = str(values, 'until');
+    // Following a log nobody has written yet waits for it to exist (a read creates nothing).
+    if (values.follow === true) while (!existsSync(eventLogPath(dir))) await new Promise((ok) => setTimeout(ok, 100));
     const store = await openStore(dir, { access: 'inspect' });
     try {
       const pod = str(values, 'pod');
