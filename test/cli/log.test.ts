@@ -121,6 +121,9 @@ test('log compact: a deleted pod leaves one tombstone; the live pod, the images,
     const replay = d.podlog(['replay', gone]);
     t.is(replay.status, 0, replay.stderr);
     t.regex(replay.stdout, new RegExp(`^pod ${gone} at version ${n} of ${n}: deleted\\n`));
+    const before1 = d.podlog(['replay', gone, '--at', '1']);
+    t.is(before1.status, 254, 'the versions before the tombstone are gone, not an embryo');
+    t.regex(before1.stderr, /was compacted by podlog log compact: only version \d+ \(its tombstone\) is left/);
     const tombstone = d.podlog(['events', '--pod', gone.slice(0, 8)]);
     t.regex(tombstone.stdout, /PodCompacted/);
 
