@@ -679,6 +679,50 @@ fn whiteouts_cannot_reach_outside_their_directory() {
     }
 }
 
+/// Plain and opaque whiteouts follow one rule below a symlinked directory: followed inside the root
+/// when it leads somewhere, nothing done (and nothing created) when it leads nowhere.
+#[test]
+fn whiteouts_below_a_symlink_follow_it_inside_the_root_or_do_nothing() {
+    for opaque in [false, true] {
+        let sandbox = Sandbox::new();
+        let mut lower = Tar::new();
+        lower
+            .dir("usr", 0o755)
+            .dir("usr/lib", 0o755)
+            .file("usr/lib/a", b"a", 0o644)
+            .file("usr/lib/b", b"b", 0o644)
+            .symlink("lib", "/usr/lib")
+            .symlink("gone", "/nowhere")
+            .symlink("out", &sandbox.canary());
+        let mut upper = Tar::new();
+        if opaque {
+            upper
+                .file("lib/.wh..wh..opq", b"", 0o644)
+                .file("gone/.wh..wh..opq", b"", 0o644)
+                .file("out/.wh..wh..opq", b"", 0o644);
+        } else {
+            upper
+                .file("lib/.wh.a", b"", 0o644)
+                .file("gone/.wh.x", b"", 0o644)
+                .file("out/.wh.file", b"", 0o644);
+        }
+        sandbox.layers(vec![lower.bytes(), upper.bytes()]).unwrap();
+        let root = sandbox.path("store/rootfs");
+        let left: &[&str] = if opaque { &[] } else { &["b"] };
+        assert_eq!(names(&root.join("usr/lib")), left, "opaque: {opaque}");
+        assert_eq!(
+            names(&root),
+            ["gone", "lib", "out", "usr"],
+            "opaque: {opaque}"
+        );
+        for link in ["lib", "gone", "out"] {
+            assert!(fs::symlink_metadata(root.join(link)).unwrap().is_symlink());
+        }
+        assert!(!root.join("nowhere").exists(), "opaque: {opaque}");
+        sandbox.assert_contained();
+    }
+}
+
 #[test]
 fn an_upper_layer_replaces_a_symlink_instead_of_writing_through_it() {
     let sandbox = Sandbox::new();

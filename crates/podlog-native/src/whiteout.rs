@@ -2,11 +2,14 @@
 //! (image-spec layer.md). `dir/.wh.NAME` removes NAME that lower layers put there; `dir/.wh..wh..opq`
 //! empties `dir` of lower-layer contents. Following umoci, a whiteout only removes paths this layer
 //! has not itself written, so the order of entries within a layer does not matter: a whiteout listed
-//! before or after a file of the same layer leaves that file in place either way.
+//! before or after a file of the same layer leaves that file in place either way. A whiteout below a
+//! symlinked directory follows it inside the root, and one whose directory resolves to nothing does
+//! nothing (see `lower_dir`).
 
 use std::collections::HashSet;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use rustix::io::Errno;
 
@@ -101,6 +104,21 @@ fn prune_children(
     Ok(())
 }
 
+/// The directory a whiteout applies to, or None when there is none, and so nothing to hide.
+///
+/// One rule for plain and opaque whiteouts alike: the directory is looked up as any entry's parent is,
+/// symlinks followed inside the root (`lib -> usr/lib`, then `lib/.wh.x`, removes `usr/lib/x`). When it
+/// resolves to nothing (absent, or a symlink to a missing directory) the whiteout does nothing: it
+/// never creates a directory, so it can never write through a dangling symlink, and nothing outside the
+/// root is reachable either way.
+fn lower_dir(tree: &mut Tree<'_>, dir: &[&[u8]]) -> Result<Option<Rc<OwnedFd>>> {
+    match tree.dir(dir, false) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.code == Code::NoEntry => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 fn apply_layer(tree: &mut Tree<'_>, layer: &Path) -> Result<()> {
     let mut stream = Stream::open(layer, false)?;
     let mut upper = Upper::default();
@@ -116,20 +134,17 @@ fn apply_layer(tree: &mut Tree<'_>, layer: &Path) -> Result<()> {
         match (whiteout, comps.split_last()) {
             (Some(Whiteout::Opaque), Some((_, dir))) => {
                 upper.touch(dir);
-                let fd = tree.dir(dir, true)?;
-                prune_children(fd.as_fd(), &join(dir), &upper).context(|| context(&name))?;
-                tree.forget_cached_parent();
+                if let Some(fd) = lower_dir(tree, dir)? {
+                    prune_children(fd.as_fd(), &join(dir), &upper).context(|| context(&name))?;
+                    tree.forget_cached_parent();
+                }
             }
             (Some(Whiteout::Remove(target)), Some((_, dir))) => {
-                let fd = match tree.dir(dir, false) {
-                    Ok(fd) => fd,
-                    // Nothing below lower layers' `dir` to remove.
-                    Err(e) if e.code == Code::NoEntry => return Ok(()),
-                    Err(e) => return Err(e),
-                };
-                let path = join(&[dir, &[target]].concat());
-                prune(fd.as_fd(), target, &path, &upper).context(|| context(&name))?;
-                tree.forget_cached_parent();
+                if let Some(fd) = lower_dir(tree, dir)? {
+                    let path = join(&[dir, &[target]].concat());
+                    prune(fd.as_fd(), target, &path, &upper).context(|| context(&name))?;
+                    tree.forget_cached_parent();
+                }
             }
             (Some(Whiteout::Aufs), _) => {}
             _ => {
