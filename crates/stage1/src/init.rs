@@ -315,6 +315,7 @@ impl Pid1<'_> {
         // PID 1 keeps full capabilities and host fds (the pod dir): not dumpable, so its
         // /proc entries (fd/, root, environ) stay closed to the apps even as uid 0.
         nix::sys::prctl::set_dumpable(false).ctx("clear PR_SET_DUMPABLE")?;
+        hide_command_line().ctx("hide the host command line from the pod")?;
         nix::unistd::setsid().ctx("setsid")?;
         self.cgroups.join_v1_self();
         debug!("pid 1 up, in its v1 cgroups");
@@ -395,4 +396,37 @@ impl Pid1<'_> {
             self.opts.stop_grace,
         ))
     }
+}
+
+/// PID 1's command line as the pod sees it: stage1's own names host paths (the binary,
+/// `--pod-dir`), which /proc/1/cmdline shows every app even though PID 1 is not dumpable.
+const POD_PID1_TITLE: &[u8] = b"podlog-stage1 init";
+
+/// Overwrites our argv strings in place, as setproctitle(3) does: the title, NULs, and a
+/// non-NUL last byte, which makes the kernel show /proc/<pid>/cmdline only up to the first
+/// NUL. Chosen over PR_SET_MM_ARG_START/END, which needs CAP_SYS_RESOURCE (containers often
+/// lack it), and over a re-exec from a memfd, which would run stage1's start-up twice.
+fn hide_command_line() -> Result<()> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ctx("read /proc/self/stat")?;
+    // Fields after the command name, which may hold spaces and parentheses: the 3rd onwards.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<usize>().ok());
+    let (Some(start), Some(end)) = (field(48), field(49)) else {
+        bail!("no arg_start and arg_end in /proc/self/stat");
+    };
+    let len = end.saturating_sub(start);
+    if len < POD_PID1_TITLE.len() + 2 {
+        bail!("the command line is too short to hold {POD_PID1_TITLE:?}");
+    }
+    // SAFETY: [start, end) is this process's argv strings area as the kernel recorded it at
+    // execve, on the stack and writable; nothing holds a Rust reference into it (main copied
+    // its arguments into Strings, and nothing calls std::env::args after), and only bytes
+    // inside it are written, so every argv pointer still points at readable memory.
+    let area = unsafe { std::slice::from_raw_parts_mut(start as *mut u8, len) };
+    area.fill(0);
+    area[..POD_PID1_TITLE.len()].copy_from_slice(POD_PID1_TITLE);
+    area[len - 1] = b' ';
+    Ok(())
 }

@@ -50,9 +50,11 @@ pub fn plan(
     };
     let passwd = text("/etc/passwd").map_err(in_app)?;
     let group = text("/etc/group").map_err(in_app)?;
-    let uid = user::resolve_user(&app.user, passwd.as_deref()).map_err(in_app)?;
-    let gid = user::resolve_group(&app.group, group.as_deref()).map_err(in_app)?;
-    let env = build_env(name, app, &user::home_of(uid, passwd.as_deref()));
+    // An app without a group reads as an empty one: its groups then come from the image.
+    let given_group = Some(app.group.as_str()).filter(|g| !g.is_empty());
+    let creds = user::resolve(&app.user, given_group, passwd.as_deref(), group.as_deref())
+        .map_err(in_app)?;
+    let env = build_env(name, app, &creds.home);
     let cwd = app.working_directory();
     match fsutil::open_in_root(rootfd, cwd, OFlag::O_PATH | OFlag::O_DIRECTORY, 0) {
         Ok(_) => {}
@@ -79,11 +81,12 @@ pub fn plan(
             .iter()
             .map(|(k, v)| cstr(&format!("{k}={v}")))
             .collect::<Result<_>>()?,
-        uid: Uid::from_raw(uid),
-        gid: Gid::from_raw(gid),
-        groups: app
-            .supplementary_gids
+        uid: Uid::from_raw(creds.uid),
+        gid: Gid::from_raw(creds.gid),
+        groups: creds
+            .groups
             .iter()
+            .chain(&app.supplementary_gids)
             .map(|g| Gid::from_raw(*g))
             .collect(),
     })

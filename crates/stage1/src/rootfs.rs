@@ -16,7 +16,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
 use nix::mount::MsFlags;
 use nix::sys::stat::{fstatat, mkdirat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
@@ -148,16 +148,9 @@ impl PodFs<'_> {
     /// `/etc/hosts` always; `/etc/resolv.conf` per the DNS mode. Written through the overlay,
     /// so they land in the app's upper dir and the image stays untouched.
     fn write_etc(&self, rootfd: &OwnedFd, app: &str) -> Result<()> {
-        let etc = match fsutil::open_in_root(rootfd, "etc", OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0)
-        {
-            Ok(fd) => fd,
-            Err(Errno::ENOENT) => {
-                mkdirat(rootfd, "etc", Mode::from_bits_truncate(0o755)).ctx("mkdir /etc")?;
-                fsutil::open_in_root(rootfd, "etc", OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0)
-                    .ctx("open /etc")?
-            }
-            Err(e) => return Err(e).with_ctx(|| format!("app {app:?}: open the image's /etc")),
-        };
+        ensure_plain_dir(rootfd, "etc", app)?;
+        let etc = fsutil::open_in_root(rootfd, "etc", OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0)
+            .with_ctx(|| format!("app {app:?}: open the image's /etc"))?;
         let hosts = format!(
             "127.0.0.1\tlocalhost localhost.localdomain {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n",
             h = self.hostname
@@ -180,8 +173,9 @@ impl PodFs<'_> {
 }
 
 /// Makes sure `name` (a top-level entry of the rootfs) is a real directory before a file
-/// system is mounted on it: mount(2) follows symlinks, and `/proc -> /etc` in an image must
-/// not make stage1 mount over a host path.
+/// system is mounted on it or files are written in it: mount(2) follows symlinks, and
+/// `/proc -> /etc` in an image must not make stage1 mount over a host path; `/etc`, where
+/// stage1 writes hosts and resolv.conf, is held to the same rule.
 fn ensure_plain_dir(rootfd: &OwnedFd, name: &str, app: &str) -> Result<()> {
     match mkdirat(rootfd, name, Mode::from_bits_truncate(0o755)) {
         Ok(()) | Err(Errno::EEXIST) => {}
@@ -189,8 +183,17 @@ fn ensure_plain_dir(rootfd: &OwnedFd, name: &str, app: &str) -> Result<()> {
     }
     let st =
         fstatat(rootfd, name, AtFlags::AT_SYMLINK_NOFOLLOW).with_ctx(|| format!("stat /{name}"))?;
-    if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
-        bail!("app {app:?}: the image's /{name} is not a directory");
+    match SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT {
+        SFlag::S_IFDIR => {}
+        SFlag::S_IFLNK => {
+            let target = readlinkat(rootfd, name).unwrap_or_default();
+            bail!(
+                "app {app:?}: the image's /{name} is a symlink (to {:?}); stage1 needs a real \
+                 directory there and does not follow it",
+                target.to_string_lossy()
+            );
+        }
+        _ => bail!("app {app:?}: the image's /{name} is not a directory"),
     }
     Ok(())
 }

@@ -53,7 +53,9 @@ const list = async (images: Store, values: Values): Promise<number> => {
     return 0;
   }
   const full = values.full === true;
-  out(table(['ID', 'NAME', 'SIZE', 'IMPORT TIME', 'LAST USED'], rows.map((i) => [shortId(i.id, full), nameOf(i), size(i.size), i.importedAt, i.lastUsedAt ?? i.importedAt])));
+  const legend = values['no-legend'] === true ? null : ['ID', 'NAME', 'SIZE', 'IMPORT TIME', 'LAST USED'];
+  const lines = rows.map((i) => [shortId(i.id, full), nameOf(i), size(i.size), i.importedAt, i.lastUsedAt ?? i.importedAt]);
+  if (lines.length > 0 || legend) out(table(legend, lines));
   return 0;
 };
 
@@ -67,7 +69,7 @@ interface Subcommand {
 }
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
-  list: { usage: 'list [--format=table|json] [--full]', arity: [0, 0], reads: true, run: (images, _args, values) => list(images, values) },
+  list: { usage: 'list [--format=table|json] [--full] [--no-legend]', arity: [0, 0], reads: true, run: (images, _args, values) => list(images, values) },
   rm: {
     usage: 'rm ID-OR-NAME...',
     arity: [1, Infinity],
@@ -145,6 +147,7 @@ export const image: Command = {
   options: {
     format: { type: 'string' },
     full: { type: 'boolean', default: false },
+    'no-legend': { type: 'boolean', default: false },
     'grace-period': { type: 'string', default: '24h' },
     overwrite: { type: 'boolean', default: false },
   },
