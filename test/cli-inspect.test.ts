@@ -1,7 +1,7 @@
 /** The inspection CLI as a user runs it: bin/podlog against a data dir. */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandContext, newMetadata } from '../src/events/metadata.js';
 import { podStream } from '../src/engine/streams.js';
@@ -32,8 +32,13 @@ const exitedPod = (dir: string): string => {
   return readFileSync(uuidFile, 'utf8').trim();
 };
 
-/** The 10 events of a pod that was prepared, ran, and exited. */
-const RUN = ['PrepareRequested', 'ImageRenderRequested', 'ImageRendered', 'OverlayPrepareRequested', 'OverlayPrepared', 'PodPrepared', 'Stage1StartRequested', 'PodStarted', 'AppExited', 'PodExited'];
+/** The events of a pod that was prepared, ran, and exited, in order. */
+const RUN = [
+  'PrepareRequested', 'PodCreated', 'ImageRenderRequested', 'ImageRendered', 'OverlayPrepareRequested', 'OverlayPrepared',
+  'PodManifestWriteRequested', 'PodManifestWritten', 'PodPrepared', 'Stage1StartRequested', 'PodStarted', 'AppExited', 'PodExited',
+];
+/** The version of a run's event: a stream with N events is at version N. */
+const versionOf = (type: string): number => RUN.indexOf(type) + 1;
 
 test('machine prints the real machine as JSON, Mermaid and DOT', (t) => {
   const json = podlog(['machine', '--format', 'json']);
@@ -61,12 +66,12 @@ test('events prints the log as a table or JSON lines, filtered by pod, type, tim
     const lines = all.stdout.trim().split('\n');
     t.regex(lines[0]!, /POSITION\s+TIME\s+POD\s+VER\s+TYPE\s+DETAILS/);
     t.is(lines.length, everything.length + 1);
-    t.regex(all.stdout, new RegExp(`${a.slice(0, 8)}\\s+10\\s+PodExited\\s+code=3 \\(pid \\d+: run --dir`));
+    t.regex(all.stdout, new RegExp(`${a.slice(0, 8)}\\s+${versionOf('PodExited')}\\s+PodExited\\s+code=3 \\(pid \\d+: run --dir`));
     const pod = logged(dir, '--pod', b.slice(0, 6));
     t.deepEqual(pod.map((e) => e.type), RUN);
     t.true(pod.every((e) => e.stream === podStream(b)));
-    t.deepEqual(pod[9]!.data, { code: 3 });
-    t.true(pod[9]!.meta.command.includes('run'));
+    t.deepEqual(pod[versionOf('PodExited') - 1]!.data, { code: 3 });
+    t.true(pod[versionOf('PodExited') - 1]!.meta.command.includes('run'));
     t.deepEqual(logged(dir, '--type', 'PodExited,PodStarted').map((e) => e.type), ['PodStarted', 'PodExited', 'PodStarted', 'PodExited']);
     const from = everything[everything.length - 6]!.position;
     t.deepEqual(logged(dir, '--from-position', String(from)).map((e) => e.position), everything.slice(-5).map((e) => e.position));
@@ -109,23 +114,25 @@ test('replay shows the state and context at any version, with the events that le
     const history = logged(dir, '--pod', uuid);
     const rendered = history.find((e) => e.type === 'ImageRendered')!.data;
     const pid = history.find((e) => e.type === 'PodStarted')!.data.pid as number;
-    const at6 = JSON.parse(podlog(['replay', uuid.slice(0, 8), '--dir', dir, '--at', '6', '--json']).stdout);
-    t.is(at6.state, 'prepared');
-    t.is(at6.version, 6);
-    t.is(at6.latest, 10);
-    t.is(at6.steps.length, 6);
-    t.is(at6.context.apps[0].treeStoreId, rendered.treeStoreId);
-    t.regex(at6.context.apps[0].treeStoreId, /^deps-sha512-[0-9a-f]+$/);
+    const prepared = versionOf('PodPrepared');
+    const atPrepared = JSON.parse(podlog(['replay', uuid.slice(0, 8), '--dir', dir, '--at', String(prepared), '--json']).stdout);
+    t.is(atPrepared.state, 'prepared');
+    t.is(atPrepared.version, prepared);
+    t.is(atPrepared.latest, RUN.length);
+    t.is(atPrepared.steps.length, prepared);
+    t.is(atPrepared.context.apps[0].treeStoreId, rendered.treeStoreId);
+    t.regex(atPrepared.context.apps[0].treeStoreId, /^deps-sha512-[0-9a-f]+$/);
     const now = JSON.parse(podlog(['replay', uuid, '--dir', dir, '--json']).stdout);
     t.is(now.rktState, 'exited');
     t.is(now.context.exitCode, 3);
     t.is(now.context.apps[0].exitCode, 3);
-    const text = podlog(['replay', uuid, '--dir', dir, '--at', '8']);
-    t.regex(text.stdout, new RegExp(`pod ${uuid} at version 8 of 10: running`));
-    t.regex(text.stdout, new RegExp(`8\\s+\\S+\\s+PodStarted\\s+running\\s+pid=${pid}`));
-    const beyond = podlog(['replay', uuid, '--dir', dir, '--at', '11']);
+    const started = versionOf('PodStarted');
+    const text = podlog(['replay', uuid, '--dir', dir, '--at', String(started)]);
+    t.regex(text.stdout, new RegExp(`pod ${uuid} at version ${started} of ${RUN.length}: running`));
+    t.regex(text.stdout, new RegExp(`${started}\\s+\\S+\\s+PodStarted\\s+running\\s+pid=${pid}`));
+    const beyond = podlog(['replay', uuid, '--dir', dir, '--at', String(RUN.length + 1)]);
     t.is(beyond.status, 254);
-    t.regex(beyond.stderr, /has versions 0 to 10; --at 11/);
+    t.regex(beyond.stderr, new RegExp(`has versions 0 to ${RUN.length}; --at ${RUN.length + 1}`));
   } finally {
     await cleanup();
   }
@@ -165,10 +172,10 @@ test('an event type this podlog does not know is an error, not a silent skip', a
   const { dir, store, cleanup } = await tempDataDir();
   try {
     const uuid = exitedPod(dir);
-    await store.append(podStream(uuid), [{ type: 'PodTeleported', schema: 1, data: {}, meta: newMetadata(commandContext(['test'])) }], 10);
+    await store.append(podStream(uuid), [{ type: 'PodTeleported', schema: 1, data: {}, meta: newMetadata(commandContext(['test'])) }], RUN.length);
     const r = podlog(['replay', uuid, '--dir', dir]);
     t.is(r.status, 254);
-    t.regex(r.stderr, new RegExp(`pod-${uuid}@11: unknown pod event type "PodTeleported"`));
+    t.regex(r.stderr, new RegExp(`pod-${uuid}@${RUN.length + 1}: unknown pod event type "PodTeleported"`));
   } finally {
     await cleanup();
   }
@@ -186,9 +193,11 @@ test('a corrupt or foreign event log is refused with 254 and left unchanged', as
       t.regex(r.stderr, /events\.db/);
     }
     t.deepEqual(readFileSync(file), before);
-    const missing = podlog(['events', '--dir', join(dir, 'nowhere')]);
-    t.is(missing.status, 254);
-    t.regex(missing.stderr, /no podlog event log in/);
+    // A data dir that does not exist is an empty log to a read verb (and stays absent).
+    const missing = podlog(['events', '--dir', join(dir, 'nowhere'), '--json']);
+    t.is(missing.status, 0, missing.stderr);
+    t.is(missing.stdout, '');
+    t.false(existsSync(join(dir, 'nowhere')));
   } finally {
     await cleanup();
   }
