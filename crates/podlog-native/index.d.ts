@@ -33,6 +33,16 @@ export interface ExtractOptions {
   allowDevices?: boolean
   /** syncfs the tree before renaming it into place, fsync its parent after (default false). */
   sync?: boolean
+  /** extractLayers only: bytes of uncompressed tar one layer may unpack to (default: no limit). */
+  maxLayerSize?: number
+  /** extractLayers only: bytes of uncompressed tar all the layers may unpack to (default: no limit). */
+  maxImageSize?: number
+  /**
+   * extractLayers only: past `ratioFloor` bytes, a layer may unpack to at most this many times its
+   * compressed size (default: no limit).
+   */
+  maxRatio?: number
+  ratioFloor?: number
 }
 
 export interface ExtractStats {
@@ -45,6 +55,8 @@ export interface ExtractStats {
   skippedDevices: number
   /** Bytes of regular-file data written. */
   bytes: number
+  /** extractLayers: bytes of uncompressed tar read, what the size limits count (0 for ACIs). */
+  unpacked: number
 }
 
 export interface ImageInfo {

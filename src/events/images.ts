@@ -22,8 +22,13 @@ export type ImageImportedData = {
   format: 'aci' | 'oci';
   name: string;
   labels: ImageLabel[];
-  /** Bytes of the uncompressed ACI tar, or of the OCI layers as stored. */
+  /** Bytes of the uncompressed ACI tar, or of the OCI layers as stored (schema 1's one size). */
   size: number;
+  /** Since schema 2: bytes the image takes in cas/ (the ACI as imported, compressed; the OCI layers). */
+  storedSize?: number;
+  /** Since schema 2: bytes of uncompressed tar (the ACI's, or the OCI layers' together): what the
+   * size limits of src/config-file.ts count. */
+  unpackedSize?: number;
   /** The ACI's compression ("none", "gzip", …) or, for OCI, "oci". */
   compression: string;
   /** Where it came from: a file path, a directory, or a URL. */
@@ -63,7 +68,8 @@ export const treeStream = (treeStoreId: string): string => `${TREE_STREAM_PREFIX
 
 export const IMAGE_EVENTS: { readonly [T in ImageEventType]: CatalogueEntry } = {
   ImageImported: {
-    kind: 'outcome', schema: 1,
+    // Schema 2 adds storedSize and unpackedSize; a schema-1 event has only `size` (index-projection.ts).
+    kind: 'outcome', schema: 2,
     fields: { id: 'string', format: 'string', name: 'string', labels: 'object', size: 'number', compression: 'string', source: 'string' },
     summary: 'an image was checked and stored under its id (rkt: fetch)',
   },

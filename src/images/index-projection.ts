@@ -41,7 +41,7 @@ export interface ImageIndex {
 }
 
 export const IMAGE_INDEX = 'images';
-const SCHEMA = 'images-v1';
+const SCHEMA = 'images-v2';
 const BATCH = 5000;
 
 const imageKey = (id: string): string => `image:${id}`;
@@ -65,7 +65,9 @@ const apply = (rows: Map<string, Row>, e: RecordedEvent, changed: Map<string, Ro
   switch (type) {
     case 'ImageImported': {
       const d = e.data as ImageImportedData;
-      set(imageKey(d.id), { kind: 'image', image: { ...d, importedAt: e.meta.time, position: e.position } });
+      // Schema 1 recorded one size: an ACI's uncompressed tar, an OCI image's stored layers.
+      const sizes = e.schema >= 2 ? {} : d.format === 'aci' ? { unpackedSize: d.size } : { storedSize: d.size };
+      set(imageKey(d.id), { kind: 'image', image: { ...d, ...sizes, importedAt: e.meta.time, position: e.position } });
       return;
     }
     case 'ImageRemoved':

@@ -14,9 +14,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
+import { readConfig, type SizeLimits } from '../config-file.js';
 import { crashPoint } from '../engine/faults.js';
 import { isPodlogError, PodlogError } from '../errors.js';
-import { imageStream, treeStream, type ImageEventData, type ImageEventType } from '../events/images.js';
+import { IMAGE_EVENTS, imageStream, treeStream, type ImageEventData, type ImageEventType } from '../events/images.js';
 import { newMetadata, type CommandContext } from '../events/metadata.js';
 import { extractLayers, readImage, renderImages, treeHash, type ChainImage } from '../native.js';
 import { WrongExpectedVersion, type EventStore, type ExpectedVersion } from '../store/port.js';
@@ -50,6 +51,8 @@ export interface ImportOptions {
   source?: string;
   /** The image id the content must have (`sha512-` and 64 or 128 hex digits), checked before it is stored. */
   expectedId?: string;
+  /** Over the data dir's config.json: what the layers may unpack to (fetch's --max-*-size flags). */
+  limits?: Partial<SizeLimits>;
 }
 
 export interface ImageStore {
@@ -103,6 +106,8 @@ export interface Settled {
   source: string;
   expectedId: string | undefined;
   progress: Progress;
+  /** Over the data dir's config.json (see `limits`). */
+  limits?: Partial<SizeLimits>;
 }
 
 /** An image that is not the one asked for is refused before anything of it is stored (rkt's message). */
@@ -114,6 +119,13 @@ const checkExpected = (expected: string | undefined, key: string, fullId: string
 
 const renderFill = (images: ChainImage[]): Fill => async (rootfs) => (await renderImages(images, rootfs)).stats.bytes;
 const layersFill = (layers: string[]): Fill => async (rootfs) => (await extractLayers(layers, rootfs)).bytes;
+
+/** Layers unpacked within `limits` (refused as soon as they cross one); `unpacked` learns their size. */
+const limitedLayersFill = (layers: string[], limits: SizeLimits, unpacked: (bytes: number) => void): Fill => async (rootfs) => {
+  const stats = await extractLayers(layers, rootfs, limits);
+  unpacked(stats.unpacked);
+  return stats.bytes;
+};
 
 export class Store implements ImageStore {
   readonly layout: StoreLayout;
@@ -132,7 +144,7 @@ export class Store implements ImageStore {
 
   async append<T extends ImageEventType>(stream: string, type: T, data: ImageEventData[T], expected: ExpectedVersion = 'any'): Promise<void> {
     crashPoint(`before-outcome:${type}`);
-    await this.events.append(stream, [{ type, schema: 1, data: data as unknown as Record<string, unknown>, meta: newMetadata(this.ctx) }], expected);
+    await this.events.append(stream, [{ type, schema: IMAGE_EVENTS[type].schema, data: data as unknown as Record<string, unknown>, meta: newMetadata(this.ctx) }], expected);
   }
 
   async importFile(path: string, options: ImportOptions = {}): Promise<ImageRecord> {
@@ -166,7 +178,7 @@ export class Store implements ImageStore {
   }
 
   private settle(options: ImportOptions, abs: string): Settled {
-    return { source: options.source ?? abs, expectedId: options.expectedId, progress: progressFor(options.quiet ?? false) };
+    return { source: options.source ?? abs, expectedId: options.expectedId, progress: progressFor(options.quiet ?? false), limits: options.limits };
   }
 
   /** Imports a private copy of an image file in cas/tmp/ (a download, or the copy of a user's file). */
@@ -219,7 +231,10 @@ export class Store implements ImageStore {
     const alone = !manifest.dependencies?.length && !manifest.pathWhitelist?.length;
     return this.importStaged({
       shown,
-      data: { id: info.key, format: 'aci', name: manifest.name, labels: manifest.labels ?? [], size: info.size, compression: info.compression, source },
+      data: {
+        id: info.key, format: 'aci', name: manifest.name, labels: manifest.labels ?? [], size: info.size, compression: info.compression, source,
+        storedSize: statSync(file).size, unpackedSize: info.size,
+      },
       manifestText: info.manifest,
       place: () => renameSync(file, blobPath(this.layout, info.key)),
       tree: tree!,
@@ -232,7 +247,9 @@ export class Store implements ImageStore {
   private async importOciArchive(file: string, shown: string, options: Settled): Promise<ImageRecord> {
     const dir = scratch(this.layout, 'oci-archive');
     try {
-      await extractLayers([file], dir).catch((e: unknown) => {
+      // The layout tar itself is bounded like a whole image (a gzipped one could be a bomb too).
+      const { maxImageSize, maxRatio, ratioFloor } = this.limits(options.limits);
+      await extractLayers([file], dir, { maxLayerSize: maxImageSize, maxRatio, ratioFloor }).catch((e: unknown) => {
         throw about(e, shown, [[file, shown]]);
       });
       return await this.importOci(dir, shown, options);
@@ -242,7 +259,12 @@ export class Store implements ImageStore {
   }
 
   /** An OCI layout: its blobs are read, checked and staged only when its image is not stored yet. */
-  private async importOci(dir: string, shown: string, { source, expectedId, progress }: Settled): Promise<ImageRecord> {
+  /** What layers may unpack to: the data dir's config.json, and over it the caller's `given`. */
+  private limits(given: Partial<SizeLimits> = {}): SizeLimits {
+    return { ...readConfig(this.layout.dataDir).images, ...given };
+  }
+
+  private async importOci(dir: string, shown: string, { source, expectedId, progress, limits }: Settled): Promise<ImageRecord> {
     const reader = new OciReader(dir, shown);
     const image = reader.read();
     checkExpected(expectedId, image.id, undefined, shown);
@@ -255,13 +277,16 @@ export class Store implements ImageStore {
       const manifestText = JSON.stringify(oci.manifest);
       parseImageManifest(manifestText, shown);
       progress.start('rendering');
-      const tree = await stageTree(this.layout, layersFill(oci.layers.map((l) => join(stage, l.file))))
+      let unpackedSize = 0;
+      const fill = limitedLayersFill(oci.layers.map((l) => join(stage, l.file)), this.limits(limits), (bytes) => (unpackedSize = bytes));
+      const tree = await stageTree(this.layout, fill)
         .catch((e: unknown) => {
           throw about(e, shown, oci.layers.map((l): [string, string] => [join(stage, l.file), l.digest]));
         })
         .finally(() => progress.done());
       const data: ImageEventData['ImageImported'] = {
         id: image.id, format: 'oci', name: oci.manifest.name, labels: oci.manifest.labels ?? [], size: oci.size, compression: 'oci', source,
+        storedSize: oci.size, unpackedSize,
       };
       staged = {
         shown,

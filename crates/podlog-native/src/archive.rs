@@ -18,6 +18,48 @@ struct TapState {
     size: u64,
     eof: bool,
     failure: Option<(io::ErrorKind, String)>,
+    budget: Option<Budget>,
+    /// Why the budget stopped the stream: the error every later read reports.
+    refusal: Option<Error>,
+}
+
+/// How far a stream may inflate. Checked on every read, so a bomb is stopped as it crosses a limit,
+/// with at most one read buffer more of it on disk, never after it has filled the disk.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// Uncompressed bytes the stream may yield.
+    pub max: u64,
+    /// The limit `max` comes from, as the refusal names it.
+    pub limit: String,
+    /// Past `ratio_floor` uncompressed bytes, the stream may yield at most `ratio` times its
+    /// compressed size (`compressed`).
+    pub ratio: u64,
+    pub ratio_floor: u64,
+    pub compressed: u64,
+}
+
+impl Budget {
+    fn check(&self, size: u64) -> Option<Error> {
+        if size > self.max {
+            return Some(Error::new(
+                Code::TooLarge,
+                format!(
+                    "it unpacks to more than {} bytes, the {}",
+                    self.max, self.limit
+                ),
+            ));
+        }
+        if size > self.ratio_floor && size > self.ratio.saturating_mul(self.compressed) {
+            return Some(Error::new(
+                Code::TooLarge,
+                format!(
+                    "it unpacks to more than {} times its {} compressed bytes (past {} bytes): a compression bomb",
+                    self.ratio, self.compressed, self.ratio_floor
+                ),
+            ));
+        }
+        None
+    }
 }
 
 pub struct Tap {
@@ -35,6 +77,10 @@ impl Read for Tap {
                 state.size += *n as u64;
                 if let Some(h) = state.hasher.as_mut() {
                     h.update(&buf[..*n]);
+                }
+                if let Some(refusal) = state.budget.as_ref().and_then(|b| b.check(state.size)) {
+                    state.refusal = Some(refusal);
+                    return Err(io::Error::other("size limit"));
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -54,6 +100,9 @@ pub struct Diagnosis {
 impl Diagnosis {
     pub fn read_error(&self, e: io::Error) -> Error {
         let state = self.state.borrow();
+        if let Some(refusal) = &state.refusal {
+            return refusal.clone();
+        }
         let format = self.compression.name();
         match &state.failure {
             Some((io::ErrorKind::UnexpectedEof, msg)) => Error::new(
@@ -129,6 +178,11 @@ impl Stream {
             archive: tar::Archive::new(tap),
             diagnosis: Diagnosis { state, compression },
         })
+    }
+
+    /// Refuses, from now on, to read past `budget`.
+    pub fn limit(&mut self, budget: Budget) {
+        self.diagnosis.state.borrow_mut().budget = Some(budget);
     }
 
     /// Calls `visit` for every entry in order. An archive must end with its end-of-archive block: one

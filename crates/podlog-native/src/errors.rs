@@ -16,6 +16,7 @@ pub enum Code {
     BadArchive,
     Compression,
     Truncated,
+    TooLarge,
     Locked,
     NoProcess,
     InvalidArgument,
@@ -33,6 +34,7 @@ impl Code {
             Code::BadArchive => "EBADARCHIVE",
             Code::Compression => "ECOMPRESSION",
             Code::Truncated => "ETRUNCATED",
+            Code::TooLarge => "ETOO_LARGE",
             Code::Locked => "ELOCKED",
             Code::NoProcess => "ESRCH",
             Code::InvalidArgument => "EINVAL",
@@ -53,7 +55,7 @@ impl Code {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Error {
     pub code: Code,
     pub message: String,

@@ -45,6 +45,28 @@ pub struct Options {
     pub sync: bool,
 }
 
+/// How much OCI layers may unpack to (bytes of uncompressed tar). The values come from the caller
+/// (src/config-file.ts holds the defaults and says why); the default here is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub layer: u64,
+    pub image: u64,
+    /// Past `ratio_floor` bytes, a layer may unpack to at most `ratio` times its compressed size.
+    pub ratio: u64,
+    pub ratio_floor: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            layer: u64::MAX,
+            image: u64::MAX,
+            ratio: u64::MAX,
+            ratio_floor: u64::MAX,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     pub files: u32,
@@ -55,6 +77,8 @@ pub struct Stats {
     pub devices: u32,
     pub skipped_devices: u32,
     pub bytes: u64,
+    /// Bytes of uncompressed tar read: what the size limits count.
+    pub unpacked: u64,
 }
 
 #[derive(Debug, Clone)]

@@ -46,6 +46,14 @@ pub struct ExtractOptions {
     pub allow_devices: Option<bool>,
     /// syncfs the tree before renaming it into place, fsync its parent after (default false).
     pub sync: Option<bool>,
+    /// extractLayers only: bytes of uncompressed tar one layer may unpack to (default: no limit).
+    pub max_layer_size: Option<i64>,
+    /// extractLayers only: bytes of uncompressed tar all the layers may unpack to (default: no limit).
+    pub max_image_size: Option<i64>,
+    /// extractLayers only: past `ratioFloor` bytes, a layer may unpack to at most this many times its
+    /// compressed size (default: no limit).
+    pub max_ratio: Option<i64>,
+    pub ratio_floor: Option<i64>,
 }
 
 #[napi(object)]
@@ -59,6 +67,8 @@ pub struct ExtractStats {
     pub skipped_devices: u32,
     /// Bytes of regular-file data written.
     pub bytes: i64,
+    /// extractLayers: bytes of uncompressed tar read, what the size limits count (0 for ACIs).
+    pub unpacked: i64,
 }
 
 #[napi(object)]
@@ -102,15 +112,30 @@ impl From<extract::Stats> for ExtractStats {
             devices: s.devices,
             skipped_devices: s.skipped_devices,
             bytes: s.bytes as i64,
+            unpacked: s.unpacked as i64,
         }
     }
 }
 
-impl From<ExtractOptions> for extract::Options {
-    fn from(o: ExtractOptions) -> Self {
+impl From<&ExtractOptions> for extract::Options {
+    fn from(o: &ExtractOptions) -> Self {
         extract::Options {
             allow_devices: o.allow_devices.unwrap_or(false),
             sync: o.sync.unwrap_or(false),
+        }
+    }
+}
+
+impl From<&ExtractOptions> for extract::Limits {
+    fn from(o: &ExtractOptions) -> Self {
+        // A negative limit can only be a mistake: taken as 0, it refuses, the safe reading.
+        let bound = |v: Option<i64>, none: u64| v.map_or(none, |v| u64::try_from(v).unwrap_or(0));
+        let unlimited = extract::Limits::default();
+        extract::Limits {
+            layer: bound(o.max_layer_size, unlimited.layer),
+            image: bound(o.max_image_size, unlimited.image),
+            ratio: bound(o.max_ratio, unlimited.ratio),
+            ratio_floor: bound(o.ratio_floor, unlimited.ratio_floor),
         }
     }
 }
@@ -165,7 +190,7 @@ pub fn extract_image(
     options: Option<ExtractOptions>,
 ) -> AsyncTask<Job<RenderedImage>> {
     job(move || {
-        let opts = options.unwrap_or_default().into();
+        let opts = (&options.unwrap_or_default()).into();
         let (manifest, stats) = aci::render(Path::new(&path), Path::new(&dest), opts)?;
         Ok(RenderedImage {
             manifest,
@@ -192,7 +217,7 @@ pub fn render_images(
                 level: i.level,
             })
             .collect();
-        let opts = options.unwrap_or_default().into();
+        let opts = (&options.unwrap_or_default()).into();
         let (manifest, stats) = aci::render_chain(&images, Path::new(&dest), opts)?;
         Ok(RenderedImage {
             manifest,
@@ -211,10 +236,12 @@ pub fn extract_layers(
 ) -> AsyncTask<Job<ExtractStats>> {
     job(move || {
         let layers: Vec<PathBuf> = layers.into_iter().map(PathBuf::from).collect();
-        let stats = whiteout::render_layers(
+        let options = options.unwrap_or_default();
+        let stats = whiteout::render_layers_within(
             &layers,
             Path::new(&dest),
-            options.unwrap_or_default().into(),
+            (&options).into(),
+            (&options).into(),
         )?;
         Ok(stats.into())
     })

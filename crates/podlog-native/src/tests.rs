@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha512};
 
 use crate::aci::{read_image, render, render_chain, ChainImage};
-use crate::compression::{compress, ALL};
+use crate::compression::{compress, Compression, ALL};
 use crate::errors::{Code, Error};
-use crate::extract::{Options, Stats};
+use crate::extract::{Limits, Options, Stats};
 use crate::treehash::tree_hash;
-use crate::whiteout::render_layers;
+use crate::whiteout::{render_layers, render_layers_within};
 
 const MANIFEST: &[u8] =
     br#"{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/test"}"#;
@@ -721,6 +721,78 @@ fn whiteouts_below_a_symlink_follow_it_inside_the_root_or_do_nothing() {
         assert!(!root.join("nowhere").exists(), "opaque: {opaque}");
         sandbox.assert_contained();
     }
+}
+
+/// Layers of zeros, gzipped: each 4 MiB of file data compresses to a few KiB.
+fn zero_layers(sandbox: &Sandbox, count: usize) -> Vec<PathBuf> {
+    (0..count)
+        .map(|i| {
+            let mut t = Tar::new();
+            t.file(&format!("zeros{i}"), &vec![0; 4 << 20], 0o644);
+            sandbox.write(
+                &format!("bomb{i}.tar.gz"),
+                &compress(Compression::Gzip, &t.bytes()),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn layers_past_a_size_limit_are_refused_while_they_unpack() {
+    let sandbox = Sandbox::new();
+    let layers = zero_layers(&sandbox, 2);
+    let dest = sandbox.path("store/rootfs");
+    let unlimited = Limits::default();
+    let cases = [
+        (
+            Limits {
+                layer: 1 << 20,
+                ..unlimited
+            },
+            "bomb0",
+            "the layer size limit",
+        ),
+        (
+            Limits {
+                image: 6 << 20,
+                ..unlimited
+            },
+            "bomb1",
+            "the image size limit",
+        ),
+        (
+            Limits {
+                ratio: 100,
+                ratio_floor: 1 << 20,
+                ..unlimited
+            },
+            "bomb0",
+            "compression bomb",
+        ),
+    ];
+    for (limits, layer, mentions) in cases {
+        let result = render_layers_within(&layers, &dest, Options::default(), limits);
+        sandbox.assert_refused(result, Code::TooLarge, mentions);
+        let e = render_layers_within(&layers, &dest, Options::default(), limits).unwrap_err();
+        assert!(e.message.contains(layer), "{e} should name {layer}");
+    }
+    let stats = render_layers_within(
+        &layers,
+        &dest,
+        Options::default(),
+        Limits {
+            layer: 5 << 20,
+            image: 9 << 20,
+            ..unlimited
+        },
+    )
+    .unwrap();
+    assert_eq!(stats.bytes, 8 << 20);
+    assert!(
+        stats.unpacked > stats.bytes && stats.unpacked < 9 << 20,
+        "{stats:?}"
+    );
+    sandbox.assert_contained();
 }
 
 #[test]

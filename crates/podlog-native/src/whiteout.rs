@@ -13,9 +13,9 @@ use std::rc::Rc;
 
 use rustix::io::Errno;
 
-use crate::archive::{components, join, show, Stream};
+use crate::archive::{components, join, show, Budget, Stream};
 use crate::errors::{Code, Context, Error, Result};
-use crate::extract::{into_fresh_dir, Options, Stats, Tree};
+use crate::extract::{into_fresh_dir, Limits, Options, Stats, Tree};
 use crate::fsat;
 
 const PREFIX: &[u8] = b".wh.";
@@ -119,8 +119,10 @@ fn lower_dir(tree: &mut Tree<'_>, dir: &[&[u8]]) -> Result<Option<Rc<OwnedFd>>> 
     }
 }
 
-fn apply_layer(tree: &mut Tree<'_>, layer: &Path) -> Result<()> {
+/// Applies one layer, refused once it unpacks past `budget`; returns the bytes it unpacked to.
+fn apply_layer(tree: &mut Tree<'_>, layer: &Path, budget: Budget) -> Result<u64> {
     let mut stream = Stream::open(layer, false)?;
+    stream.limit(budget);
     let mut upper = Upper::default();
     let context = |what: &[u8]| format!("{}: applying whiteout {}", layer.display(), show(what));
     stream.for_each(|entry, diagnosis| {
@@ -168,20 +170,62 @@ fn apply_layer(tree: &mut Tree<'_>, layer: &Path) -> Result<()> {
         }
         Ok(())
     })?;
-    stream.finish()?;
-    Ok(())
+    Ok(stream.finish()?.size)
+}
+
+/// What `layer` may unpack to, when the layers below it unpacked to `used` bytes.
+fn budget(limits: &Limits, layer: &Path, used: u64) -> Result<Budget> {
+    let compressed = std::fs::metadata(layer)
+        .context(|| format!("inspecting {}", layer.display()))?
+        .len();
+    let left = limits.image.saturating_sub(used);
+    let (max, limit) = if left < limits.layer {
+        (
+            left,
+            format!(
+                "image size limit ({} bytes) less the {used} bytes of the layers below",
+                limits.image
+            ),
+        )
+    } else {
+        (limits.layer, "layer size limit".to_string())
+    };
+    Ok(Budget {
+        max,
+        limit,
+        ratio: limits.ratio,
+        ratio_floor: limits.ratio_floor,
+        compressed,
+    })
 }
 
 /// Applies `layers` (bottom first) into `dest`, which must not exist.
+#[cfg(test)]
 pub fn render_layers(layers: &[PathBuf], dest: &Path, options: Options) -> Result<Stats> {
+    render_layers_within(layers, dest, options, Limits::default())
+}
+
+/// Applies `layers` (bottom first) into `dest`, which must not exist, refusing them as soon as they
+/// unpack past `limits`: the staging tree goes with the refusal, so nothing is left.
+pub fn render_layers_within(
+    layers: &[PathBuf],
+    dest: &Path,
+    options: Options,
+    limits: Limits,
+) -> Result<Stats> {
     into_fresh_dir(dest, options.sync, |root| {
         let mut tree = Tree::new(root, options.allow_devices);
+        let mut unpacked = 0u64;
         for layer in layers {
-            apply_layer(&mut tree, layer).map_err(|e| {
-                Error::new(e.code, format!("layer {}: {}", layer.display(), e.message))
-            })?;
+            unpacked += budget(&limits, layer, unpacked)
+                .and_then(|b| apply_layer(&mut tree, layer, b))
+                .map_err(|e| {
+                    Error::new(e.code, format!("layer {}: {}", layer.display(), e.message))
+                })?;
         }
-        tree.finish()
+        let mut stats = tree.finish()?;
+        stats.unpacked = unpacked;
+        Ok(stats)
     })
 }
 

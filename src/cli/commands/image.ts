@@ -34,6 +34,11 @@ const size = (bytes: number): string => {
   return `${u === 0 ? n : n.toFixed(1)}${units[u]}`;
 };
 
+/** What the image takes in the store and, when the log recorded it, what it unpacks to: a 2 MiB layer
+ * can hold 2 GiB of zeros. */
+const sizes = (i: ImageRecord): string =>
+  `${size(i.storedSize ?? i.size)}${i.unpackedSize === undefined ? '' : ` (${size(i.unpackedSize)} unpacked)`}`;
+
 const nameOf = (i: ImageRecord): string => {
   const version = label(i.labels, 'version');
   return version === undefined ? i.name : `${i.name}:${version}`;
@@ -47,14 +52,14 @@ const list = async (images: Store, values: Values): Promise<number> => {
     // rkt's `latest`: the image a name without a version resolves to, the newest import of that name.
     const newest = new Map(rows.map((i) => [i.name, i.id]));
     out(JSON.stringify(rows.map((i) => ({
-      id: i.id, name: i.name, labels: i.labels, format: i.format, size: i.size, importTime: i.importedAt, lastUsed: i.lastUsedAt ?? i.importedAt,
+      id: i.id, name: i.name, labels: i.labels, format: i.format, size: i.size, storedSize: i.storedSize, unpackedSize: i.unpackedSize, importTime: i.importedAt, lastUsed: i.lastUsedAt ?? i.importedAt,
       latest: newest.get(i.name) === i.id, source: i.source,
     }))));
     return 0;
   }
   const full = values.full === true;
   const legend = values['no-legend'] === true ? null : ['ID', 'NAME', 'SIZE', 'IMPORT TIME', 'LAST USED'];
-  const lines = rows.map((i) => [shortId(i.id, full), nameOf(i), size(i.size), i.importedAt, i.lastUsedAt ?? i.importedAt]);
+  const lines = rows.map((i) => [shortId(i.id, full), nameOf(i), sizes(i), i.importedAt, i.lastUsedAt ?? i.importedAt]);
   if (lines.length > 0 || legend) out(table(legend, lines));
   return 0;
 };
