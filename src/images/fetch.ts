@@ -77,7 +77,7 @@ export const fetchUrl = async (store: Store, url: string, options: { expectedId?
     if (Number.isFinite(length) && bytes !== length) {
       throw new PodlogError('ETRUNCATED', `${url}: the download ended after ${bytes} of ${length} bytes`);
     }
-    return await store.importCopy(tmp, url, { source: url, expectedId: options.expectedId, progress });
+    return await store.importCopy(tmp, url, { source: url, expectedId: options.expectedId, progress, tag: undefined });
   } finally {
     rmSync(tmp, { force: true });
   }

@@ -1,24 +1,87 @@
 /**
- * Telling an OCI layout tar (what `skopeo copy … oci-archive:` and `docker save` in OCI form write)
- * from an ACI without reading it whole: an ACI's entries are `manifest` and `rootfs/`, a layout's are
- * `oci-layout`, `index.json` and `blobs/`. The first few tar headers decide; a gzip-compressed archive
- * is looked into through its first 64 KiB.
+ * What an image file is, decided in this one place by its structure: `oci-layout` and `index.json`
+ * at its top make an OCI layout tar (what `skopeo copy … oci-archive:` and `docker save` write), a
+ * `manifest` and `rootfs/` an ACI; anything else is refused naming both. The entries may come in any
+ * order (`docker save` writes its blobs first), so the tar's headers are walked until one pair is
+ * complete: a plain tar by seeking from header to header, a gzip-compressed one through zlib.
+ *
+ * The other compressions the addon reads (bzip2, xz, zstd) have no decoder in Node: such a file is
+ * handed to the addon as an ACI, which refuses anything but `manifest` and `rootfs/` by name.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
-import { constants, gunzipSync } from 'node:zlib';
+import { createReadStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { PodlogError } from '../errors.js';
 
 const BLOCK = 512;
-const HEAD = 64 * 1024;
-const LAYOUT_NAMES = new Set(['oci-layout', 'index.json', 'blobs']);
+/** index.json is read into memory; a hostile one must not be. */
+const INDEX_LIMIT = 1 << 20;
 
-const readHead = (path: string): Buffer => {
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(HEAD);
-    return buf.subarray(0, readSync(fd, buf, 0, HEAD, 0));
-  } finally {
-    closeSync(fd);
-  }
+export type ArchiveFormat = 'oci' | 'aci';
+
+export interface ArchiveKind {
+  format: ArchiveFormat;
+  /** A layout's index.json (seen before the decision, which needs it). */
+  index?: Buffer;
+}
+
+/** Reads a tar's bytes in order; `skip` may seek. */
+interface Source {
+  /** Exactly `n` bytes, or fewer at the end. */
+  read(n: number): Promise<Buffer>;
+  skip(n: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const fileSource = (fh: FileHandle): Source => {
+  let at = 0;
+  return {
+    read: async (n) => {
+      const buf = Buffer.alloc(n);
+      const { bytesRead } = await fh.read(buf, 0, n, at);
+      at += bytesRead;
+      return buf.subarray(0, bytesRead);
+    },
+    skip: async (n) => {
+      at += n;
+    },
+    close: () => fh.close(),
+  };
+};
+
+const streamSource = (file: Readable, stream: Readable): Source => {
+  const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let held = Buffer.alloc(0);
+  let ended = false;
+  /** Fills `held` to `n` bytes, or to the end; the stream's errors reject. */
+  const fill = async (n: number): Promise<void> => {
+    while (held.length < n && !ended) {
+      const next = await chunks.next();
+      if (next.done) ended = true;
+      else held = Buffer.concat([held, next.value]);
+    }
+  };
+  return {
+    read: async (n) => {
+      await fill(n);
+      const out = held.subarray(0, n);
+      held = held.subarray(out.length);
+      return out;
+    },
+    skip: async (n) => {
+      for (let left = n; left > 0 && !(ended && held.length === 0); ) {
+        await fill(Math.min(left, 1 << 16));
+        const take = Math.min(left, held.length);
+        held = held.subarray(take);
+        left -= take;
+      }
+    },
+    close: async () => {
+      stream.destroy();
+      file.destroy();
+    },
+  };
 };
 
 const cString = (b: Buffer): string => {
@@ -26,36 +89,108 @@ const cString = (b: Buffer): string => {
   return b.subarray(0, nul === -1 ? b.length : nul).toString('utf8');
 };
 
-/** The top-level names of the first entries of a plain tar held in `data`. */
-const topNames = (data: Buffer): string[] => {
-  const names: string[] = [];
-  for (let at = 0; at + BLOCK <= data.length && names.length < 8; ) {
-    const header = data.subarray(at, at + BLOCK);
-    if (header.every((b) => b === 0)) break;
-    const size = parseInt(cString(header.subarray(124, 136)).trim() || '0', 8);
-    const type = String.fromCharCode(header[156]!);
-    const prefix = header.subarray(257, 262).toString() === 'ustar' ? cString(header.subarray(345, 500)) : '';
-    const name = (prefix ? `${prefix}/` : '') + cString(header.subarray(0, 100));
-    // pax and GNU long-name headers describe the next entry.
-    if (!'xXgLK'.includes(type)) {
-      const top = name.split('/').find((c) => c !== '' && c !== '.');
-      if (top !== undefined) names.push(top);
-    }
-    if (!Number.isFinite(size)) break;
-    at += BLOCK + Math.ceil(size / BLOCK) * BLOCK;
-  }
-  return names;
+const octal = (b: Buffer): number => parseInt(cString(b).trim() || '0', 8);
+
+/** A tar header's checksum: its bytes summed with the checksum field read as spaces. */
+const validHeader = (h: Buffer): boolean => {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+  return sum === octal(h.subarray(148, 156));
 };
 
-export const isOciArchive = (path: string): boolean => {
-  let head = readHead(path);
-  if (head[0] === 0x1f && head[1] === 0x8b) {
-    try {
-      head = gunzipSync(head, { finishFlush: constants.Z_SYNC_FLUSH });
-    } catch {
-      return false;
-    }
+/** A pax extended header's `path`, if it sets one. */
+const paxPath = (data: Buffer): string | undefined => {
+  for (const record of data.toString('utf8').split('\n')) {
+    const m = /^\d+ path=(.*)$/s.exec(record);
+    if (m) return m[1];
   }
-  const names = topNames(head);
-  return names.length > 0 && names.every((n) => LAYOUT_NAMES.has(n));
+  return undefined;
+};
+
+/** An entry's path without `./` and leading slashes: `rootfs/bin`, `index.json`. */
+const normalize = (name: string): string =>
+  name
+    .split('/')
+    .filter((c) => c !== '' && c !== '.')
+    .join('/');
+
+const neither = (shown: string, why: string): PodlogError =>
+  new PodlogError(
+    'EBADARCHIVE',
+    `${shown}: ${why}: neither an OCI image layout (oci-layout and index.json) nor an ACI (manifest and rootfs/)`,
+  );
+
+/** Walks the tar's headers until it is known to be a layout or an ACI. */
+const walk = async (src: Source, shown: string): Promise<ArchiveKind> => {
+  const seen = new Set<string>();
+  let index: Buffer | undefined;
+  let longName: string | undefined;
+  let entries = 0;
+  for (; ; entries++) {
+    const header = await src.read(BLOCK);
+    if (header.length === 0 || header.every((b) => b === 0)) break;
+    if (header.length < BLOCK || !validHeader(header)) {
+      if (entries > 0) throw neither(shown, 'a truncated or damaged tar archive');
+      // The addon's words for it: no magic it knows, and no tar header.
+      const head = [...header.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+      throw new PodlogError('ECOMPRESSION', `${shown}: unknown compression: it starts with [${head}], which is not gzip, bzip2, xz, zstd or a tar header, so neither an OCI layout tar nor an ACI`);
+    }
+    const size = octal(header.subarray(124, 136));
+    const padded = Math.ceil(size / BLOCK) * BLOCK;
+    const type = String.fromCharCode(header[156]!);
+    if (type === 'L' || type === 'x') {
+      // GNU long name, pax header: they name the next entry.
+      const data = await src.read(Math.min(padded, INDEX_LIMIT));
+      await src.skip(padded - data.length);
+      longName = type === 'L' ? cString(data.subarray(0, size)) : paxPath(data.subarray(0, size)) ?? longName;
+      continue;
+    }
+    const prefix = header.subarray(257, 262).toString() === 'ustar' ? cString(header.subarray(345, 500)) : '';
+    const path = normalize(longName ?? (prefix ? `${prefix}/` : '') + cString(header.subarray(0, 100)));
+    longName = undefined;
+    const file = type === '0' || type === '\0';
+    if (file && path === 'index.json' && size <= INDEX_LIMIT) {
+      index = (await src.read(padded)).subarray(0, size);
+    } else {
+      await src.skip(padded);
+    }
+    if (file && ['oci-layout', 'index.json', 'manifest'].includes(path)) seen.add(path);
+    if (path.split('/')[0] === 'rootfs') seen.add('rootfs');
+    if (seen.has('oci-layout') && seen.has('index.json')) return { format: 'oci', ...(index ? { index } : {}) };
+    if (seen.has('manifest') && seen.has('rootfs')) return { format: 'aci' };
+  }
+  const has = [...seen].map((n) => (n === 'rootfs' ? 'rootfs/' : n));
+  throw neither(shown, entries === 0 ? 'an empty tar archive' : has.length === 0 ? 'it has none of these entries' : `it has only ${has.join(' and ')}`);
+};
+
+const GZIP = [0x1f, 0x8b];
+/** bzip2, xz and zstd, which the addon decompresses and Node cannot. */
+const OTHER = [[0x42, 0x5a, 0x68], [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], [0x28, 0xb5, 0x2f, 0xfd]];
+const starts = (head: Buffer, magic: number[]): boolean => magic.every((b, i) => head[i] === b);
+
+/** Whether the image file at `path` is an OCI layout tar or an ACI; `shown` names it in a refusal. */
+export const archiveKind = async (path: string, shown: string): Promise<ArchiveKind> => {
+  const fh = await open(path, 'r');
+  const head = Buffer.alloc(6);
+  await fh.read(head, 0, head.length, 0);
+  if (OTHER.some((m) => starts(head, m))) {
+    await fh.close();
+    return { format: 'aci' };
+  }
+  let src: Source;
+  if (starts(head, GZIP)) {
+    await fh.close();
+    const file = createReadStream(path);
+    src = streamSource(file, file.pipe(createGunzip()));
+  } else {
+    src = fileSource(fh);
+  }
+  try {
+    return await walk(src, shown);
+  } catch (e) {
+    if (e instanceof PodlogError) throw e;
+    throw neither(shown, `unreadable (${(e as Error).message})`);
+  } finally {
+    await src.close();
+  }
 };

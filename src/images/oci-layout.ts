@@ -1,7 +1,8 @@
 /**
  * Reading an OCI image layout directory (image-spec image-layout.md): `oci-layout`, `index.json`, and
- * content-addressed `blobs/<alg>/<hex>`. One image manifest is chosen (nested indexes followed; among
- * several, the one for this host's platform), and every blob it needs is checked against its
+ * content-addressed `blobs/<alg>/<hex>`. One image manifest is chosen: the one tagged so (its index.json
+ * entry's `org.opencontainers.image.ref.name`) or the layout's only image, nested indexes followed and,
+ * among several platforms, the one for this host's. Every blob it needs is checked against its
  * descriptor's digest and size while it is copied into a staging directory of the store, so nothing
  * unverified is ever stored and the layout can change or vanish afterwards without effect.
  *
@@ -9,12 +10,13 @@
  * bytes, which pin the config and every layer by digest.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { basename, join } from 'node:path';
 import { PodlogError } from '../errors.js';
 import type { ImageManifest } from './aci-manifest.js';
+import { archiveKind } from './oci-archive.js';
 import { manifestFromConfig, sanitizeIdentifier, type OciConfig } from './oci-config.js';
 import type { Progress } from './progress.js';
 import { hashToKey } from './tree-store.js';
@@ -43,6 +45,8 @@ const LAYERS = new Set([
 ]);
 /** JSON documents (index, manifests, configs) are small; the limit keeps a hostile one out of memory. */
 const JSON_LIMIT = 1 << 20;
+/** The annotation that tags an image of a layout (image-spec annotations.md). */
+const REF_NAME = 'org.opencontainers.image.ref.name';
 const DIGEST = /^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/;
 
 /** Go's GOARCH for this host, as OCI platforms spell it. */
@@ -145,11 +149,38 @@ export class OciReader {
     return chosen;
   }
 
+  /** index.json's image descriptors, grouped by their `org.opencontainers.image.ref.name` (an image per tag). */
+  images(indexBytes: Buffer): Map<string | undefined, Descriptor[]> {
+    if (indexBytes.length > JSON_LIMIT) throw this.fail('EBADLAYOUT', `index.json is larger than the ${JSON_LIMIT} bytes allowed`);
+    const groups = new Map<string | undefined, Descriptor[]>();
+    for (const d of this.descriptors(this.parse<{ manifests?: unknown }>(indexBytes, 'index.json').manifests, 'index.json')) {
+      if (!MANIFESTS.has(d.mediaType) && d.mediaType !== INDEX && d.mediaType !== DOCKER_LIST) continue;
+      const tag = d.annotations?.[REF_NAME];
+      groups.set(tag, [...(groups.get(tag) ?? []), d]);
+    }
+    return groups;
+  }
+
+  /** The descriptors of the image tagged `tag`, or of the layout's only image. */
+  private tagged(indexBytes: Buffer, tag: string | undefined): Descriptor[] {
+    const groups = this.images(indexBytes);
+    const tags = [...groups.keys()].filter((k) => k !== undefined);
+    const named = tags.length === 0 ? 'it has no tags' : `its tags: ${tags.join(', ')}`;
+    if (tag !== undefined) {
+      const group = groups.get(tag);
+      if (!group) throw this.fail('ENOTAG', `the OCI layout has no image tagged ${JSON.stringify(tag)} (${named})`);
+      return group;
+    }
+    if (groups.size > 1) throw this.fail('ENOTAG', `the OCI layout holds ${groups.size} images (${named}): choose one as PATH:TAG or with --tag`);
+    return [...groups.values()][0] ?? [];
+  }
+
   /**
-   * Reads `oci-layout`, `index.json` and the chosen image manifest (checked against its digest): cheap,
-   * and enough to know the image's id, so a layout whose image is stored already is not read further.
+   * Reads `oci-layout`, `index.json` and the image manifest tagged `tag` (or the layout's only one),
+   * checked against its digest: cheap, and enough to know the image's id, so a layout whose image is
+   * stored already is not read further.
    */
-  read(): OciImage {
+  read(tag?: string): OciImage {
     let layout: { imageLayoutVersion?: unknown };
     try {
       layout = this.parse(readFileSync(join(this.dir, 'oci-layout')), 'oci-layout');
@@ -164,8 +195,7 @@ export class OciReader {
     } catch {
       throw this.fail('EBADLAYOUT', 'the OCI layout has no index.json');
     }
-    if (indexBytes.length > JSON_LIMIT) throw this.fail('EBADLAYOUT', `index.json is larger than the ${JSON_LIMIT} bytes allowed`);
-    let chosen = this.choose(this.descriptors(this.parse<{ manifests?: unknown }>(indexBytes, 'index.json').manifests, 'index.json'), 'index.json');
+    let chosen = this.choose(this.tagged(indexBytes, tag), 'index.json');
     const annotations = { ...chosen.annotations };
     for (let depth = 0; !MANIFESTS.has(chosen.mediaType); depth++) {
       if (depth > 8) throw this.fail('EBADLAYOUT', 'image indexes nest too deep');
@@ -214,7 +244,7 @@ export class OciReader {
 
   /** The image's name and version: from the reference annotations, else from the layout's file name. */
   private naming(annotations: Record<string, string>): { name: string; version: string | undefined } {
-    const ref = (annotations['io.containerd.image.name'] ?? annotations['org.opencontainers.image.ref.name'])?.split('@')[0];
+    const ref = (annotations['io.containerd.image.name'] ?? annotations[REF_NAME])?.split('@')[0];
     const fallback = sanitizeIdentifier(basename(this.shown).replace(/\.(tar|oci)$/, ''));
     if (!ref) return { name: fallback, version: undefined };
     if (/^[\w][\w.-]*$/.test(ref)) return { name: fallback, version: ref };
@@ -224,3 +254,19 @@ export class OciReader {
     return { name: sanitizeIdentifier(tagged ? ref.slice(0, colon) : ref), version: tagged ? ref.slice(colon + 1) : undefined };
   }
 }
+
+/**
+ * The tags of the OCI layout (directory or tar) at `path`, in index.json's order; none for an ACI or
+ * what is not a layout, whose import says what is wrong with it.
+ */
+export const layoutTags = async (path: string, shown: string): Promise<string[]> => {
+  if (!existsSync(path)) return [];
+  let index: Buffer | undefined;
+  if (statSync(path).isDirectory()) {
+    index = existsSync(join(path, 'index.json')) ? readFileSync(join(path, 'index.json')) : undefined;
+  } else {
+    index = (await archiveKind(path, shown)).index;
+  }
+  if (!index) return [];
+  return [...new OciReader(path, shown).images(index).keys()].filter((k) => k !== undefined);
+};

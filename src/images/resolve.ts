@@ -1,7 +1,8 @@
 /**
  * What a user typed for an image, and finding it in the index, with rkt's rules and messages:
  * rkt/image/common.go guessImageType (id, URL, path or name), imagestore ResolveKey (id prefixes) and
- * GetACI (a name and labels; without a version, the newest import).
+ * GetACI (a name and labels; without a version, the newest import). An OCI layout's image is chosen
+ * by a tag after its path, `PATH:TAG`, or as skopeo writes it, `oci:PATH[:TAG]` (`oci-archive:` too).
  */
 import { existsSync } from 'node:fs';
 import { extname, isAbsolute } from 'node:path';
@@ -13,7 +14,7 @@ import type { ImageIndex, ImageRecord } from './index-projection.js';
 export type ImageRef =
   | { kind: 'id'; id: string }
   | { kind: 'url'; url: string }
-  | { kind: 'path'; path: string }
+  | { kind: 'path'; path: string; tag?: string }
   | { kind: 'name'; name: string; labels: ImageLabel[] };
 
 const ID_PREFIX = 'sha512-';
@@ -35,11 +36,32 @@ const parseName = (ref: string): ImageRef => {
   return { kind: 'name', name, labels };
 };
 
-/** rkt's guessImageType, step by step. */
+/**
+ * A path and the tag after it: a file that exists as typed wins, else the longest part before a `:`
+ * that names an existing file (so a tag, as a full reference, may hold colons too).
+ */
+const taggedPath = (ref: string): ImageRef | undefined => {
+  if (existsSync(ref)) return { kind: 'path', path: ref };
+  for (let colon = ref.lastIndexOf(':'); colon > 0; colon = ref.lastIndexOf(':', colon - 1)) {
+    const path = ref.slice(0, colon);
+    if (existsSync(path)) return { kind: 'path', path, tag: ref.slice(colon + 1) };
+  }
+  return undefined;
+};
+
+const SKOPEO = /^oci(-archive)?:/;
+
+/** rkt's guessImageType, step by step, with OCI layouts' tags. */
 export const guessRef = (ref: string): ImageRef => {
   if (ref.startsWith(ID_PREFIX)) return { kind: 'id', id: ref };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref)) return { kind: 'url', url: ref };
-  if (isAbsolute(ref) || existsSync(ref)) return { kind: 'path', path: ref };
+  if (SKOPEO.test(ref) && !existsSync(ref)) {
+    const rest = ref.replace(SKOPEO, '');
+    return taggedPath(rest) ?? { kind: 'path', path: rest };
+  }
+  const tagged = taggedPath(ref);
+  if (tagged) return tagged;
+  if (isAbsolute(ref)) return { kind: 'path', path: ref };
   // A colon separates a version (and is rare in paths); `./` and `.aci` mark relative paths.
   if (ref.includes(':')) return parseName(ref);
   if (ref.includes('./') || extname(ref) === '.aci') return { kind: 'path', path: ref };

@@ -29,7 +29,7 @@ import { cachedImageId, fileIdentity, rememberImageId } from './file-cache.js';
 import { catchUpImageIndex, type ImageIndex, type ImageRecord, type TreeRecord } from './index-projection.js';
 import { blobPath, manifestPath, ociDir, storeLayout, treeDir, treeLockDir, type StoreLayout } from './layout.js';
 import { withDirLock } from './locks.js';
-import { isOciArchive } from './oci-archive.js';
+import { archiveKind } from './oci-archive.js';
 import { OciReader } from './oci-layout.js';
 import { progressFor, readPosition, type Progress } from './progress.js';
 import { describeName, findById, findByName, guessRef, KEY_LENGTH } from './resolve.js';
@@ -51,6 +51,8 @@ export interface ImportOptions {
   source?: string;
   /** The image id the content must have (`sha512-` and 64 or 128 hex digits), checked before it is stored. */
   expectedId?: string;
+  /** Of an OCI layout: the image tagged so (`org.opencontainers.image.ref.name`). */
+  tag?: string;
   /** Over the data dir's config.json: what the layers may unpack to (fetch's --max-*-size flags). */
   limits?: Partial<SizeLimits>;
 }
@@ -106,6 +108,7 @@ export interface Settled {
   source: string;
   expectedId: string | undefined;
   progress: Progress;
+  tag: string | undefined;
   /** Over the data dir's config.json (see `limits`). */
   limits?: Partial<SizeLimits>;
 }
@@ -158,7 +161,8 @@ export class Store implements ImageStore {
     const l = this.layout;
     if (isDir) return this.importOci(abs, path, this.settle(options, abs));
     const before = fileIdentity(abs);
-    const cached = cachedImageId(l, abs);
+    // The cache remembers a file's one image: an ACI's (a layout tar holds one per tag).
+    const cached = options.tag === undefined ? cachedImageId(l, abs) : undefined;
     const known = cached === undefined ? undefined : await this.stored(cached);
     if (known) {
       checkExpected(options.expectedId, known.id, undefined, path);
@@ -170,7 +174,7 @@ export class Store implements ImageStore {
       const settled = this.settle(options, abs);
       await this.copyWithProgress(abs, tmp, settled.progress);
       const record = await this.importCopy(tmp, path, settled);
-      rememberImageId(l, abs, record.id, before);
+      if (record.format === 'aci') rememberImageId(l, abs, record.id, before);
       return record;
     } finally {
       rmSync(tmp, { force: true });
@@ -178,12 +182,14 @@ export class Store implements ImageStore {
   }
 
   private settle(options: ImportOptions, abs: string): Settled {
-    return { source: options.source ?? abs, expectedId: options.expectedId, progress: progressFor(options.quiet ?? false), limits: options.limits };
+    return { source: options.source ?? abs, expectedId: options.expectedId, progress: progressFor(options.quiet ?? false), tag: options.tag, limits: options.limits };
   }
 
   /** Imports a private copy of an image file in cas/tmp/ (a download, or the copy of a user's file). */
-  importCopy(tmp: string, shown: string, options: Settled): Promise<ImageRecord> {
-    return isOciArchive(tmp) ? this.importOciArchive(tmp, shown, options) : this.importAci(tmp, shown, options);
+  async importCopy(tmp: string, shown: string, options: Settled): Promise<ImageRecord> {
+    if ((await archiveKind(tmp, shown)).format === 'oci') return this.importOciArchive(tmp, shown, options);
+    if (options.tag !== undefined) throw new PodlogError('EUSAGE', `${shown}: an ACI has no tags (${JSON.stringify(options.tag)} chooses an image of an OCI layout)`);
+    return this.importAci(tmp, shown, options);
   }
 
   private async copyWithProgress(from: string, to: string, progress: Progress): Promise<void> {
@@ -264,9 +270,9 @@ export class Store implements ImageStore {
     return { ...readConfig(this.layout.dataDir).images, ...given };
   }
 
-  private async importOci(dir: string, shown: string, { source, expectedId, progress, limits }: Settled): Promise<ImageRecord> {
+  private async importOci(dir: string, shown: string, { source, expectedId, progress, tag, limits }: Settled): Promise<ImageRecord> {
     const reader = new OciReader(dir, shown);
-    const image = reader.read();
+    const image = reader.read(tag);
     checkExpected(expectedId, image.id, undefined, shown);
     const known = await this.stored(image.id);
     if (known) return known;
@@ -380,7 +386,7 @@ export class Store implements ImageStore {
       case 'id':
         return findById(await this.index(), r.id);
       case 'path':
-        return this.importFile(r.path, options);
+        return this.importFile(r.path, r.tag === undefined ? options : { ...options, tag: r.tag });
       case 'url':
         // Loaded on demand: fetch.ts builds on this module.
         return (await import('./fetch.js')).fetchUrl(this, r.url, options);

@@ -170,3 +170,67 @@ export const tarDir = (dir: string, out: string): string => {
   if (r.status !== 0) throw new Error(`tar: ${r.stderr.toString()}`);
   return out;
 };
+
+const REF_NAME = 'org.opencontainers.image.ref.name';
+
+/** Writes an OCI layout holding one image per tag (its index.json entry annotated with the tag). */
+export const makeTaggedLayout = (dir: string, images: Record<string, OciSpec>): void => {
+  const manifests = Object.entries(images).map(([tag, spec]) => {
+    makeOciLayout(dir, { ...spec, annotations: { ...spec.annotations, [REF_NAME]: tag } });
+    return (JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: unknown[] }).manifests[0];
+  });
+  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests }));
+};
+
+/**
+ * A tar of a one-image layout as `docker save` (Docker >= 25) writes it (moby image/tarexport/save.go:
+ * archive.Tar of its directory, names in lexical order, so blobs/ first): `manifest.json` and
+ * `repositories` beside `index.json` and `oci-layout`, a legacy v1 config among the blobs, the image
+ * tagged `repo:tag` in index.json's annotations. `dockerOrder: false` puts manifest.json and
+ * repositories first instead.
+ */
+export const dockerSaveTar = (layout: string, out: string, repoTag: string, dockerOrder = true): string => {
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string; annotations?: Record<string, string> }> };
+  const entry = index.manifests[0]!;
+  const blob = (digest: string): string => `blobs/sha256/${digest.slice('sha256:'.length)}`;
+  const manifest = JSON.parse(readFileSync(join(layout, blob(entry.digest)), 'utf8')) as { config: { digest: string }; layers: Array<{ digest: string }> };
+  const legacy = Buffer.from(JSON.stringify({ id: 'legacy', created: '1970-01-01T00:00:00Z' }));
+  writeFileSync(join(layout, 'blobs', 'sha256', createHash('sha256').update(legacy).digest('hex')), legacy);
+  const [repo, tag] = repoTag.split(':') as [string, string];
+  const top = manifest.layers.at(-1)!.digest.slice('sha256:'.length);
+  writeFileSync(join(layout, 'manifest.json'), JSON.stringify([{ Config: blob(manifest.config.digest), RepoTags: [repoTag], Layers: manifest.layers.map((l) => blob(l.digest)) }]));
+  writeFileSync(join(layout, 'repositories'), JSON.stringify({ [repo]: { [tag]: top } }));
+  entry.annotations = { 'io.containerd.image.name': `docker.io/library/${repoTag}`, [REF_NAME]: tag };
+  writeFileSync(join(layout, 'index.json'), JSON.stringify(index));
+  const names = dockerOrder ? ['blobs', 'index.json', 'manifest.json', 'oci-layout', 'repositories'] : ['manifest.json', 'repositories', 'blobs', 'index.json', 'oci-layout'];
+  const r = spawnSync('tar', ['--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', ...(dockerOrder ? ['--sort=name'] : []), '-C', layout, '-cf', out, ...names]);
+  if (r.status !== 0) throw new Error(`tar: ${r.stderr.toString()}`);
+  return out;
+};
+
+/**
+ * A static x86-64 Linux program of 132 bytes that exits with `code` (exit(2) and nothing else): an
+ * app for images whose blobs must stay small.
+ */
+export const exitProgram = (code: number): Buffer => {
+  const base = 0x400000n;
+  const code64 = Buffer.from([0xbf, code & 0xff, 0, 0, 0, 0xb8, 60, 0, 0, 0, 0x0f, 0x05]); // mov edi, code; mov eax, 60; syscall
+  const elf = Buffer.alloc(64 + 56);
+  Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1]).copy(elf);
+  elf.writeUInt16LE(2, 16); // ET_EXEC
+  elf.writeUInt16LE(0x3e, 18); // x86-64
+  elf.writeUInt32LE(1, 20);
+  elf.writeBigUInt64LE(base + 120n, 24); // entry: the code after both headers
+  elf.writeBigUInt64LE(64n, 32); // program headers right after this one
+  elf.writeUInt16LE(64, 52);
+  elf.writeUInt16LE(56, 54);
+  elf.writeUInt16LE(1, 56);
+  elf.writeUInt32LE(1, 64); // PT_LOAD of the whole file, read and execute
+  elf.writeUInt32LE(5, 68);
+  elf.writeBigUInt64LE(base, 80);
+  elf.writeBigUInt64LE(base, 88);
+  elf.writeBigUInt64LE(132n, 96);
+  elf.writeBigUInt64LE(132n, 104);
+  elf.writeBigUInt64LE(0x1000n, 112);
+  return Buffer.concat([elf, code64]);
+};

@@ -1,15 +1,41 @@
 import { sizeFlags } from '../../config-file.js';
 import { PodlogError } from '../../errors.js';
+import { label } from '../../images/aci-manifest.js';
 import { fetchUrl } from '../../images/fetch.js';
+import type { ImageRecord } from '../../images/index-projection.js';
 import { withPrepareLock } from '../../images/locks.js';
+import { layoutTags } from '../../images/oci-layout.js';
 import { guessRef } from '../../images/resolve.js';
+import type { ImportOptions, Store } from '../../images/store.js';
 import { str, out, type Command } from '../command.js';
 import { withImageStore } from './image.js';
 
+/**
+ * The images `ref` names: a URL's, the tagged image of a layout, or every image of a layout with
+ * several (each by its tag, said on stderr), else the file's one image.
+ */
+const importRef = async (images: Store, ref: string, options: ImportOptions): Promise<ImageRecord[]> => {
+  const r = guessRef(ref);
+  if (r.kind === 'url') return [await fetchUrl(images, ref, options)];
+  if (r.kind !== 'path') return [await images.importFile(ref, options)];
+  if (r.tag !== undefined && options.tag !== undefined) throw new PodlogError('EUSAGE', `fetch: ${ref} names its tag; --tag ${options.tag} cannot name another`);
+  const tag = r.tag ?? options.tag;
+  if (tag !== undefined) return [await images.importFile(r.path, { ...options, tag })];
+  const tags = await layoutTags(r.path, r.path);
+  if (tags.length < 2) return [await images.importFile(r.path, options)];
+  if (options.expectedId !== undefined) throw new PodlogError('EUSAGE', `--hash checks one image; ${r.path} holds ${tags.length} (tags ${tags.join(', ')}): name one as PATH:TAG`);
+  const records: ImageRecord[] = [];
+  for (const t of tags) records.push(await images.importFile(r.path, { ...options, tag: t }));
+  const names = records.map((i) => [i.name, label(i.labels, 'version')].filter((p) => p !== undefined).join(':'));
+  process.stderr.write(`${r.path}: imported ${records.length} images, one per tag: ${names.join(', ')}\n`);
+  return records;
+};
+
 export const fetch: Command = {
-  usage: 'podlog fetch [--hash=sha512-...] [--max-layer-size=SIZE] [--max-image-size=SIZE] [--quiet] PATH-OR-URL...',
+  usage: 'podlog fetch [--hash=sha512-...] [--tag=TAG] [--max-layer-size=SIZE] [--max-image-size=SIZE] [--quiet] PATH-OR-URL[:TAG]...',
   options: {
     hash: { type: 'string' },
+    tag: { type: 'string' },
     quiet: { type: 'boolean', short: 'q', default: false },
     'max-layer-size': { type: 'string' },
     'max-image-size': { type: 'string' },
@@ -17,20 +43,21 @@ export const fetch: Command = {
   run: ({ values, positionals, dir }) => {
     if (positionals.length === 0) throw new PodlogError('EUSAGE', 'fetch: give at least one image file, directory or URL');
     const expectedId = str(values, 'hash');
+    const tag = str(values, 'tag');
     if (expectedId !== undefined && positionals.length > 1) throw new PodlogError('EUSAGE', 'fetch: --hash checks one image; give one PATH-OR-URL');
+    if (tag !== undefined && positionals.length > 1) throw new PodlogError('EUSAGE', 'fetch: --tag chooses an image of one OCI layout; give one PATH, or PATH:TAG for each');
     if (expectedId !== undefined && !/^sha512-([0-9a-f]{64}|[0-9a-f]{128})$/i.test(expectedId)) {
       throw new PodlogError('EUSAGE', `--hash: ${JSON.stringify(expectedId)} is not an image id (sha512- and 64 or 128 hex digits)`);
     }
     const options = {
       quiet: values.quiet === true, limits: sizeFlags(str(values, 'max-layer-size'), str(values, 'max-image-size')),
-      ...(expectedId === undefined ? {} : { expectedId }),
+      ...(expectedId === undefined ? {} : { expectedId }), ...(tag === undefined ? {} : { tag }),
     };
     return withImageStore(dir, (images) =>
       // Shared, as a prepare takes it: image gc waits until the new images are recorded.
       withPrepareLock(dir, async () => {
         for (const ref of positionals) {
-          const image = guessRef(ref).kind === 'url' ? await fetchUrl(images, ref, options) : await images.importFile(ref, options);
-          out(image.id);
+          for (const image of await importRef(images, ref, options)) out(image.id);
         }
         return 0;
       }),
