@@ -74,21 +74,24 @@ impl App {
 /// Reads and validates the pod through the pod directory fd (never through a path, so it
 /// is the locked directory that is read).
 pub fn load(pod_dir: impl AsFd + Copy) -> Result<Vec<PodApp>> {
-    let raw = fsutil::read_at(pod_dir, "pod").ctx("read pod manifest <pod>/pod")?;
+    resolve(|path| fsutil::read_at(pod_dir, path))
+}
+
+/// The pod's apps from its files, which `read` gives by their path in the pod directory.
+fn resolve(read: impl Fn(&str) -> nix::Result<Vec<u8>>) -> Result<Vec<PodApp>> {
+    let raw = read("pod").ctx("read pod manifest <pod>/pod")?;
     let apps = parse_pod(&raw)?;
     let mut out = Vec::with_capacity(apps.len());
     for ra in apps {
         let id_path = format!("appsinfo/{}/treeStoreID", ra.name);
-        let id = fsutil::read_at(pod_dir, id_path.as_str())
-            .with_ctx(|| format!("read <pod>/{id_path}"))?;
+        let id = read(&id_path).with_ctx(|| format!("read <pod>/{id_path}"))?;
         let tree_store_id = String::from_utf8_lossy(&id).trim().to_string();
         check_tree_store_id(&ra.name, &tree_store_id)?;
         let app = match ra.app {
             Some(app) => app,
             None => {
                 let path = format!("appsinfo/{}/manifest", ra.name);
-                let raw = fsutil::read_at(pod_dir, path.as_str())
-                    .with_ctx(|| format!("read <pod>/{path}"))?;
+                let raw = read(&path).with_ctx(|| format!("read <pod>/{path}"))?;
                 let im: ImageManifest =
                     serde_json::from_slice(&raw).ctx(format!("parse <pod>/{path}"))?;
                 match im.app {
@@ -280,5 +283,444 @@ mod tests {
         assert!(check_tree_store_id("a", "deps-sha512-0123").is_ok());
         assert!(check_tree_store_id("a", "..").is_err());
         assert!(check_tree_store_id("a", "a/b").is_err());
+    }
+}
+
+/// Generated pod manifests. Valid ones load as written; mutated ones (a key removed, a value
+/// replaced by one of any type, size or depth, bytes cut or changed) load exactly when an
+/// independent reading of the schema says they should, and never panic: anything else is
+/// stage1's error, which ends it with exit code 254.
+#[cfg(test)]
+mod properties {
+    use std::collections::{BTreeMap, HashSet};
+    use std::fs::{self, File};
+
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+    use proptest::string::{string_regex, RegexGeneratorStrategy};
+    use proptest::test_runner::RngAlgorithm;
+    use serde_json::{json, Map, Value};
+
+    use super::*;
+
+    /// A compiled string strategy: a `&str` strategy would compile its regex for every value.
+    fn re(pattern: &str) -> RegexGeneratorStrategy<String> {
+        string_regex(pattern).unwrap()
+    }
+
+    fn config(cases: u32) -> ProptestConfig {
+        ProptestConfig {
+            cases,
+            // A failure found here becomes a named unit test above, not a file beside the source.
+            failure_persistence: None,
+            // ChaCha, the default, costs more than the rest of a case in a debug build.
+            rng_algorithm: RngAlgorithm::XorShift,
+            ..ProptestConfig::default()
+        }
+    }
+
+    /// One app as stage0 writes it: its files in appsinfo/ and, maybe, its app section in the pod.
+    #[derive(Debug, Clone)]
+    struct GenApp {
+        image_id: String,
+        tree_store_id: String,
+        in_pod: Option<App>,
+        in_image: App,
+    }
+
+    type GenPod = BTreeMap<String, GenApp>;
+
+    fn app() -> impl Strategy<Value = App> {
+        let text = re("[^\u{0}]{0,12}");
+        let env = (re("[A-Za-z_][A-Za-z0-9_.-]{0,8}"), re("[^\u{0}]{0,12}"))
+            .prop_map(|(name, value)| EnvVar { name, value });
+        (
+            (re("[^\u{0}]{1,12}"), vec(text, 0..3)),
+            (re("[^\u{0}]{1,8}"), re("[^\u{0}]{1,8}")),
+            vec(any::<u32>(), 0..3),
+            prop_oneof![
+                Just(None),
+                Just(Some(String::new())),
+                re("/[^\u{0}]{0,12}").prop_map(Some)
+            ],
+            vec(env, 0..3),
+        )
+            .prop_map(
+                |((exec0, args), (user, group), gids, wd, environment)| App {
+                    exec: std::iter::once(exec0).chain(args).collect(),
+                    user,
+                    group,
+                    supplementary_gids: gids,
+                    working_directory: wd,
+                    environment,
+                },
+            )
+    }
+
+    fn pod() -> impl Strategy<Value = GenPod> {
+        let one = (
+            re("sha512-[0-9a-f]{1,16}"),
+            re("[A-Za-z0-9_-][A-Za-z0-9._-]{0,20}"),
+            proptest::option::of(app()),
+            app(),
+        )
+            .prop_map(|(image_id, tree_store_id, in_pod, in_image)| GenApp {
+                image_id,
+                tree_store_id,
+                in_pod,
+                in_image,
+            });
+        btree_map(re("[a-z0-9]{1,6}(-[a-z0-9]{1,6}){0,2}"), one, 1..4)
+    }
+
+    fn app_json(a: &App) -> Value {
+        let env: Vec<Value> = a
+            .environment
+            .iter()
+            .map(|e| json!({"name": e.name, "value": e.value}))
+            .collect();
+        let mut v = json!({
+            "exec": a.exec, "user": a.user, "group": a.group,
+            "supplementaryGIDs": a.supplementary_gids, "environment": env,
+        });
+        if let Some(w) = &a.working_directory {
+            v["workingDirectory"] = json!(w);
+        }
+        v
+    }
+
+    fn pod_json(pod: &GenPod) -> Value {
+        let apps: Vec<Value> = pod
+            .iter()
+            .map(|(name, a)| {
+                let mut v =
+                    json!({"name": name, "image": {"id": a.image_id, "name": "example.com/x"}});
+                if let Some(app) = &a.in_pod {
+                    v["app"] = app_json(app);
+                }
+                v
+            })
+            .collect();
+        json!({"acKind": "PodManifest", "acVersion": "0.8.11", "apps": apps, "volumes": [], "isolators": []})
+    }
+
+    /// The pod directory stage0 leaves for `pod`, with `pod_text` as its pod manifest.
+    fn files(pod: &GenPod, pod_text: &[u8]) -> BTreeMap<String, Vec<u8>> {
+        let mut files = BTreeMap::from([("pod".to_string(), pod_text.to_vec())]);
+        for (name, a) in pod {
+            let image = json!({"acKind": "ImageManifest", "name": "example.com/x", "app": app_json(&a.in_image)});
+            files.insert(
+                format!("appsinfo/{name}/treeStoreID"),
+                format!("{}\n", a.tree_store_id).into_bytes(),
+            );
+            files.insert(
+                format!("appsinfo/{name}/manifest"),
+                image.to_string().into_bytes(),
+            );
+        }
+        files
+    }
+
+    fn resolve_text(pod: &GenPod, pod_text: &[u8]) -> Result<Vec<PodApp>> {
+        let files = files(pod, pod_text);
+        resolve(|path| files.get(path).cloned().ok_or(nix::Error::ENOENT))
+    }
+
+    /// Through a real pod directory, as stage1 reads it.
+    fn load_text(pod: &GenPod, pod_text: &[u8]) -> Result<Vec<PodApp>> {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, data) in files(pod, pod_text) {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, data).unwrap();
+        }
+        load(&File::open(dir.path()).unwrap())
+    }
+
+    /// The JSON pointer of every node below the root, with its parent's pointer and its own key.
+    fn nodes(v: &Value, here: &str, out: &mut Vec<(String, String, String)>) {
+        let children: Vec<(String, &Value)> = match v {
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i.to_string(), c))
+                .collect(),
+            Value::Object(o) => o.iter().map(|(k, c)| (k.clone(), c)).collect(),
+            _ => vec![],
+        };
+        for (key, child) in children {
+            let path = format!("{here}/{}", key.replace('~', "~0").replace('/', "~1"));
+            out.push((path.clone(), here.to_string(), key));
+            nodes(child, &path, out);
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        /// Removes a key of an object (or an element of an array).
+        Remove(Index),
+        Replace(Index, Value),
+        AddKey(Index, String, Value),
+    }
+
+    /// Values of every JSON type, including huge strings, odd numbers and nesting deeper than any
+    /// parser should follow.
+    fn hostile() -> impl Strategy<Value = Value> {
+        let small = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            Just(json!(u64::from(u32::MAX) + 1)),
+            Just(json!(-1)),
+            Just(json!(1.0)),
+            any::<String>().prop_map(Value::from),
+            Just(json!("")),
+            Just(json!("/")),
+            Just(json!("PodManifest")),
+            re("[a-z0-9]{1,4}").prop_map(Value::from),
+            re("[A-Z_]{1,4}").prop_map(Value::from),
+            re("[^\u{0}]{0,4}\u{0}[^\u{0}]{0,4}").prop_map(Value::from),
+        ];
+        let big = prop_oneof![
+            (1usize..(1 << 17)).prop_map(|n| Value::from("x".repeat(n))),
+            (100usize..1000)
+                .prop_map(|depth| (0..depth).fold(json!("x"), |v, _| Value::Array(vec![v]))),
+            (100usize..1000).prop_map(|depth| {
+                (0..depth).fold(json!({}), |v, _| {
+                    Value::Object(Map::from_iter([("a".to_string(), v)]))
+                })
+            }),
+        ];
+        // Big values cost more to write and read than all the rest: one case in a hundred or so.
+        let leaf = prop_oneof![60 => small, 1 => big];
+        leaf.prop_recursive(3, 12, 4, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..4).prop_map(Value::Array),
+                btree_map(re("[a-zA-Z]{0,8}"), inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        let key = prop_oneof![
+            proptest::sample::select(vec![
+                "acKind",
+                "apps",
+                "name",
+                "image",
+                "id",
+                "app",
+                "exec",
+                "user",
+                "group",
+                "supplementaryGIDs",
+                "workingDirectory",
+                "environment",
+                "value",
+            ])
+            .prop_map(String::from),
+            re("[a-zA-Z]{0,8}"),
+        ];
+        prop_oneof![
+            any::<Index>().prop_map(Mutation::Remove),
+            (any::<Index>(), hostile()).prop_map(|(i, v)| Mutation::Replace(i, v)),
+            (any::<Index>(), key, hostile()).prop_map(|(i, k, v)| Mutation::AddKey(i, k, v)),
+        ]
+    }
+
+    fn mutate(mut v: Value, m: &Mutation) -> Value {
+        let mut all = Vec::new();
+        nodes(&v, "", &mut all);
+        match m {
+            Mutation::Remove(i) => {
+                let (_, parent, key) = i.get(&all);
+                match v.pointer_mut(parent) {
+                    Some(Value::Object(o)) => drop(o.remove(key)),
+                    Some(Value::Array(a)) => drop(a.remove(key.parse().unwrap())),
+                    _ => unreachable!("a node's parent is an object or an array"),
+                }
+            }
+            Mutation::Replace(i, new) => *v.pointer_mut(&i.get(&all).0).unwrap() = new.clone(),
+            Mutation::AddKey(i, k, new) => {
+                let objects: Vec<&str> = std::iter::once("")
+                    .chain(all.iter().map(|(p, _, _)| p.as_str()))
+                    .filter(|p| v.pointer(p).is_some_and(Value::is_object))
+                    .collect();
+                let path = i.get(&objects).to_string();
+                v.pointer_mut(&path).unwrap()[k.as_str()] = new.clone();
+            }
+        }
+        v
+    }
+
+    /// What stage1 must make of a pod manifest, read from the appc schema against the JSON itself:
+    /// Some(accept) or, for a struct written as an array of its fields (which serde also takes and
+    /// no writer produces), None.
+    fn expected(v: &Value, pod: &GenPod) -> Option<bool> {
+        let Some(top) = v.as_object() else {
+            return if v.is_array() { None } else { Some(false) };
+        };
+        if top.get("acKind") != Some(&json!("PodManifest")) {
+            return Some(false);
+        }
+        let apps = match top.get("apps") {
+            Some(Value::Array(a)) if !a.is_empty() => a,
+            _ => return Some(false),
+        };
+        let mut names = HashSet::new();
+        let mut verdict = Some(true);
+        for ra in apps {
+            let Some(ra) = ra.as_object() else {
+                return if ra.is_array() { None } else { Some(false) };
+            };
+            let name = match ra.get("name") {
+                Some(Value::String(n)) if is_ac_name(n) && names.insert(n) => n,
+                _ => return Some(false),
+            };
+            match ra.get("image") {
+                Some(Value::Object(i)) if matches!(i.get("id"), Some(Value::String(id)) if !id.is_empty()) =>
+                    {}
+                Some(Value::Array(_)) => verdict = None,
+                _ => return Some(false),
+            }
+            if !pod.contains_key(name) {
+                return Some(false);
+            }
+            match ra.get("app") {
+                None | Some(Value::Null) => {}
+                Some(app) => match app_expected(app) {
+                    Some(true) => {}
+                    Some(false) => return Some(false),
+                    None => verdict = None,
+                },
+            }
+        }
+        verdict
+    }
+
+    fn app_expected(app: &Value) -> Option<bool> {
+        let Some(app) = app.as_object() else {
+            return if app.is_array() { None } else { Some(false) };
+        };
+        let strings = |v: Option<&Value>| -> Option<Vec<String>> {
+            v?.as_array()?
+                .iter()
+                .map(|s| s.as_str().map(String::from))
+                .collect()
+        };
+        let nonempty = |k: &str| matches!(app.get(k), Some(Value::String(s)) if !s.is_empty());
+        let exec_ok = strings(app.get("exec")).is_some_and(|e| {
+            e.first().is_some_and(|e0| !e0.is_empty()) && e.iter().all(|s| !s.contains('\0'))
+        });
+        let gids_ok = match app.get("supplementaryGIDs") {
+            None => true,
+            Some(Value::Array(g)) => g
+                .iter()
+                .all(|g| g.as_u64().is_some_and(|g| g <= u64::from(u32::MAX))),
+            _ => false,
+        };
+        let wd_ok = match app.get("workingDirectory") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(w)) => w.is_empty() || w.starts_with('/'),
+            _ => false,
+        };
+        let env_ok = match app.get("environment") {
+            None => true,
+            Some(Value::Array(env)) => env.iter().all(|e| {
+                matches!(
+                    (e.get("name"), e.get("value")),
+                    (Some(Value::String(n)), Some(Value::String(v))) if is_env_name(n) && !v.contains('\0')
+                ) && e.is_object()
+            }),
+            _ => false,
+        };
+        let env_as_arrays = matches!(app.get("environment"), Some(Value::Array(env)) if env.iter().any(Value::is_array));
+        if env_as_arrays {
+            return None;
+        }
+        Some(exec_ok && nonempty("user") && nonempty("group") && gids_ok && wd_ok && env_ok)
+    }
+
+    /// What every loaded app promises the code that uses it.
+    fn assert_usable(apps: &[PodApp]) {
+        assert!(!apps.is_empty());
+        let names: HashSet<_> = apps.iter().map(|a| &a.name).collect();
+        assert_eq!(names.len(), apps.len(), "app names are unique");
+        for a in apps {
+            assert!(is_ac_name(&a.name), "{:?}", a.name);
+            check_tree_store_id(&a.name, &a.tree_store_id).unwrap();
+            check_app(&a.name, &a.app).unwrap();
+        }
+    }
+
+    fn as_written(pod: &GenPod) -> Vec<PodApp> {
+        pod.iter()
+            .map(|(name, a)| PodApp {
+                name: name.clone(),
+                tree_store_id: a.tree_store_id.clone(),
+                app: a.in_pod.clone().unwrap_or_else(|| a.in_image.clone()),
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(config(300))]
+
+        #[test]
+        fn valid_pods_load_from_a_pod_directory(pod in pod()) {
+            let apps = load_text(&pod, pod_json(&pod).to_string().as_bytes()).unwrap();
+            prop_assert_eq!(apps, as_written(&pod));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(5_000))]
+
+        #[test]
+        fn valid_pods_load_as_written(pod in pod()) {
+            let apps = resolve_text(&pod, pod_json(&pod).to_string().as_bytes()).unwrap();
+            prop_assert_eq!(apps, as_written(&pod));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(10_000))]
+
+        #[test]
+        fn mutated_pods_load_exactly_when_the_schema_allows(pod in pod(), m in mutation()) {
+            let v = mutate(pod_json(&pod), &m);
+            let loaded = resolve_text(&pod, v.to_string().as_bytes());
+            if let Ok(apps) = &loaded {
+                assert_usable(apps);
+            }
+            if let Some(accept) = expected(&v, &pod) {
+                prop_assert_eq!(loaded.is_ok(), accept, "{:?}", loaded.err());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(5_000))]
+
+        #[test]
+        fn cut_or_changed_bytes_are_refused_or_usable(
+            pod in pod(),
+            cut in any::<Index>(),
+            flips in vec((any::<Index>(), any::<u8>()), 0..4),
+        ) {
+            let mut text = pod_json(&pod).to_string().into_bytes();
+            for (i, b) in &flips {
+                let i = i.index(text.len());
+                text[i] = *b;
+            }
+            text.truncate(cut.index(text.len() + 1));
+            if let Ok(apps) = resolve_text(&pod, &text) {
+                assert_usable(&apps);
+            }
+        }
     }
 }
