@@ -53,26 +53,61 @@ const IMAGE_ID = /^sha512-[0-9a-f]+$/;
 
 export const isAcIdentifier = (s: string): boolean => AC_IDENTIFIER.test(s);
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+const isCount = (v: unknown, max = Number.MAX_SAFE_INTEGER): v is number => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= max;
+
+const SHOWN_LIMIT = 200;
+
+/**
+ * A value from a document as a message shows it: as JSON, cut short, and safe for values nested too
+ * deep for JSON.stringify (which would throw a RangeError instead of the refusal).
+ */
+export const showValue = (v: unknown): string => {
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = Array.isArray(v) ? '[…]' : '{…}';
+  }
+  return text.length > SHOWN_LIMIT ? `${text.slice(0, SHOWN_LIMIT)}… (${text.length} characters)` : text;
+};
 
 /** Collects the first problem found; `where` names the image in the message. */
 const problem = (where: string, what: string): PodlogError => new PodlogError('EBADMANIFEST', `${where}: invalid image manifest: ${what}`);
 
-const checkLabels = (labels: unknown, field: string, where: string): void => {
-  if (labels === undefined) return;
-  if (!Array.isArray(labels)) throw problem(where, `${field} is not a list`);
-  const seen = new Set<string>();
-  for (const l of labels) {
-    if (!isObject(l) || typeof l.name !== 'string' || typeof l.value !== 'string') {
-      throw problem(where, `${field} holds ${JSON.stringify(l)}, not a {name, value} pair of strings`);
+/** A list of {name, value} string pairs with AC identifier names: labels and annotations. */
+const checkPairs = (pairs: unknown, field: string, noun: string, where: string): Array<{ name: string; value: string }> => {
+  if (pairs === undefined) return [];
+  if (!Array.isArray(pairs)) throw problem(where, `${field} is not a list`);
+  for (const p of pairs) {
+    if (!isObject(p) || typeof p.name !== 'string' || typeof p.value !== 'string') {
+      throw problem(where, `${field} holds ${showValue(p)}, not a {name, value} pair of strings`);
     }
-    if (!isAcIdentifier(l.name)) throw problem(where, `label name ${JSON.stringify(l.name)} is not a valid AC identifier`);
-    if (l.name === 'name') throw problem(where, 'a label may not be called "name"');
-    if (seen.has(l.name)) throw problem(where, `label ${JSON.stringify(l.name)} appears twice`);
+    if (!isAcIdentifier(p.name)) throw problem(where, `${noun} name ${showValue(p.name)} is not a valid AC identifier`);
+  }
+  return pairs as Array<{ name: string; value: string }>;
+};
+
+/** `noun` names one label in messages: "label", or a dependency's. */
+const checkLabels = (labels: unknown, field: string, noun: string, where: string): void => {
+  const seen = new Set<string>();
+  for (const l of checkPairs(labels, field, noun, where)) {
+    if (l.name === 'name') throw problem(where, `a ${noun} may not be called "name"`);
+    if (seen.has(l.name)) throw problem(where, `${noun} ${showValue(l.name)} appears twice`);
     seen.add(l.name);
   }
 };
+
+/** A list field whose every element must pass `ok`; the message shows the first that does not. */
+const checkList = (list: unknown, field: string, what: string, ok: (v: unknown) => boolean, where: string): void => {
+  if (list === undefined) return;
+  if (!Array.isArray(list)) throw problem(where, `${field} is not a list`);
+  const bad = list.findIndex((v) => !ok(v));
+  if (bad !== -1) throw problem(where, `${field} holds an invalid ${what} ${showValue(list[bad])}`);
+};
+
+const optional = (v: unknown, ok: (v: unknown) => boolean): boolean => v === undefined || ok(v);
 
 const checkApp = (app: unknown, where: string): void => {
   if (app === undefined) return;
@@ -80,36 +115,51 @@ const checkApp = (app: unknown, where: string): void => {
   if (app.exec !== undefined && !isStringArray(app.exec)) throw problem(where, 'app.exec is not a list of strings');
   if (typeof app.user !== 'string' || app.user === '') throw problem(where, 'app.user is required');
   if (typeof app.group !== 'string' || app.group === '') throw problem(where, 'app.group is required');
+  // stage1 reads them as 32-bit group ids.
+  checkList(app.supplementaryGIDs, 'app.supplementaryGIDs', 'group id', (g) => isCount(g, 2 ** 32 - 1), where);
   if (app.workingDirectory !== undefined && (typeof app.workingDirectory !== 'string' || !app.workingDirectory.startsWith('/'))) {
-    throw problem(where, `app.workingDirectory ${JSON.stringify(app.workingDirectory)} is not an absolute path`);
+    throw problem(where, `app.workingDirectory ${showValue(app.workingDirectory)} is not an absolute path`);
   }
-  if (app.environment !== undefined) {
-    if (!Array.isArray(app.environment)) throw problem(where, 'app.environment is not a list');
-    for (const e of app.environment) {
-      if (!isObject(e) || typeof e.name !== 'string' || typeof e.value !== 'string' || !ENV_NAME.test(e.name)) {
-        throw problem(where, `app.environment holds an invalid variable ${JSON.stringify(e)}`);
-      }
-    }
+  checkList(
+    app.environment,
+    'app.environment',
+    'variable',
+    (e) => isObject(e) && typeof e.name === 'string' && typeof e.value === 'string' && ENV_NAME.test(e.name),
+    where,
+  );
+  checkList(
+    app.eventHandlers,
+    'app.eventHandlers',
+    'handler',
+    (h) => isObject(h) && (h.name === 'pre-start' || h.name === 'post-stop') && isStringArray(h.exec),
+    where,
+  );
+  const handlers = (app.eventHandlers ?? []) as Array<{ name: string }>;
+  for (const name of ['pre-start', 'post-stop']) {
+    if (handlers.filter((h) => h.name === name).length > 1) throw problem(where, `app.eventHandlers has two ${name} handlers`);
   }
-  if (app.eventHandlers !== undefined) {
-    if (!Array.isArray(app.eventHandlers)) throw problem(where, 'app.eventHandlers is not a list');
-    const names = new Set<unknown>();
-    for (const h of app.eventHandlers) {
-      if (!isObject(h) || (h.name !== 'pre-start' && h.name !== 'post-stop') || !isStringArray(h.exec)) {
-        throw problem(where, `app.eventHandlers holds an invalid handler ${JSON.stringify(h)}`);
-      }
-      if (names.has(h.name)) throw problem(where, `app.eventHandlers has two ${h.name} handlers`);
-      names.add(h.name);
-    }
-  }
-  if (app.mountPoints !== undefined) {
-    if (!Array.isArray(app.mountPoints)) throw problem(where, 'app.mountPoints is not a list');
-    for (const m of app.mountPoints) {
-      if (!isObject(m) || typeof m.name !== 'string' || !AC_NAME.test(m.name) || typeof m.path !== 'string') {
-        throw problem(where, `app.mountPoints holds an invalid mount point ${JSON.stringify(m)}`);
-      }
-    }
-  }
+  checkList(
+    app.mountPoints,
+    'app.mountPoints',
+    'mount point',
+    (m) => isObject(m) && typeof m.name === 'string' && AC_NAME.test(m.name) && typeof m.path === 'string' && optional(m.readOnly, (r) => typeof r === 'boolean'),
+    where,
+  );
+  checkList(
+    app.ports,
+    'app.ports',
+    'port',
+    (p) =>
+      isObject(p) &&
+      typeof p.name === 'string' &&
+      AC_NAME.test(p.name) &&
+      typeof p.protocol === 'string' &&
+      isCount(p.port, 65535) &&
+      optional(p.count, (c) => isCount(c)) &&
+      optional(p.socketActivated, (a) => typeof a === 'boolean'),
+    where,
+  );
+  checkList(app.isolators, 'app.isolators', 'isolator', (i) => isObject(i) && typeof i.name === 'string' && isAcIdentifier(i.name), where);
 };
 
 const checkDependencies = (deps: unknown, where: string): void => {
@@ -117,12 +167,13 @@ const checkDependencies = (deps: unknown, where: string): void => {
   if (!Array.isArray(deps)) throw problem(where, 'dependencies is not a list');
   for (const d of deps) {
     if (!isObject(d) || typeof d.imageName !== 'string' || !isAcIdentifier(d.imageName)) {
-      throw problem(where, `dependency ${JSON.stringify(d)} has no valid imageName`);
+      throw problem(where, `dependencies hold ${showValue(d)}, which has no valid imageName`);
     }
     if (d.imageID !== undefined && (typeof d.imageID !== 'string' || !IMAGE_ID.test(d.imageID))) {
-      throw problem(where, `dependency ${d.imageName} has an invalid imageID ${JSON.stringify(d.imageID)}`);
+      throw problem(where, `dependency ${d.imageName} has an invalid imageID ${showValue(d.imageID)}`);
     }
-    checkLabels(d.labels, `dependency ${d.imageName} labels`, where);
+    checkLabels(d.labels, `dependency ${d.imageName} labels`, `dependency ${d.imageName} label`, where);
+    if (!optional(d.size, (n) => isCount(n))) throw problem(where, `dependency ${d.imageName} has an invalid size ${showValue(d.size)}`);
   }
 };
 
@@ -132,16 +183,17 @@ export const parseImageManifest = (text: string, where: string): ImageManifest =
   try {
     m = JSON.parse(text);
   } catch (e) {
-    throw problem(where, `not JSON (${(e as Error).message})`);
+    throw problem(where, `not JSON (${(e as Error).message.slice(0, SHOWN_LIMIT)})`);
   }
   if (!isObject(m)) throw problem(where, 'not a JSON object');
-  if (m.acKind !== 'ImageManifest') throw problem(where, `acKind is ${JSON.stringify(m.acKind)}, expected "ImageManifest"`);
-  if (typeof m.acVersion !== 'string' || !SEMVER.test(m.acVersion)) throw problem(where, `acVersion ${JSON.stringify(m.acVersion)} is not a semantic version`);
-  if (typeof m.name !== 'string' || !isAcIdentifier(m.name)) throw problem(where, `name ${JSON.stringify(m.name)} is not a valid AC identifier`);
-  checkLabels(m.labels, 'labels', where);
+  if (m.acKind !== 'ImageManifest') throw problem(where, `acKind is ${showValue(m.acKind)}, expected "ImageManifest"`);
+  if (typeof m.acVersion !== 'string' || !SEMVER.test(m.acVersion)) throw problem(where, `acVersion ${showValue(m.acVersion)} is not a semantic version`);
+  if (typeof m.name !== 'string' || !isAcIdentifier(m.name)) throw problem(where, `name ${showValue(m.name)} is not a valid AC identifier`);
+  checkLabels(m.labels, 'labels', 'label', where);
   checkApp(m.app, where);
   checkDependencies(m.dependencies, where);
   if (m.pathWhitelist !== undefined && !isStringArray(m.pathWhitelist)) throw problem(where, 'pathWhitelist is not a list of strings');
+  checkPairs(m.annotations, 'annotations', 'annotation', where);
   return m as ImageManifest;
 };
 

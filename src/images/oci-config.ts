@@ -4,8 +4,9 @@
  * working dir (default /), user[:group] (default 0:0, and group 0 when only a user is given, as
  * docker2aci assumes), exposed ports, and os/arch as appc labels.
  */
+import { PodlogError } from '../errors.js';
 import type { ImageLabel } from '../events/images.js';
-import { isAcIdentifier, type ImageApp, type ImageManifest } from './aci-manifest.js';
+import { isAcIdentifier, isObject, showValue, type ImageApp, type ImageManifest } from './aci-manifest.js';
 
 export interface OciConfig {
   architecture?: string;
@@ -22,6 +23,48 @@ export interface OciConfig {
     ExposedPorts?: Record<string, unknown> | null;
   };
 }
+
+const isStrings = (v: unknown): boolean => Array.isArray(v) && v.every((s) => typeof s === 'string');
+
+/** The fields the mapping reads, each with the type image-spec config.md gives it (null where Go writes null). */
+const FIELDS: Array<[string, (v: unknown) => boolean, string]> = [
+  ['architecture', (v) => typeof v === 'string', 'a string'],
+  ['os', (v) => typeof v === 'string', 'a string'],
+  ['variant', (v) => typeof v === 'string', 'a string'],
+  ['created', (v) => typeof v === 'string', 'a string'],
+  ['author', (v) => typeof v === 'string', 'a string'],
+];
+const CONFIG_FIELDS: Array<[string, (v: unknown) => boolean, string]> = [
+  ['User', (v) => typeof v === 'string', 'a string'],
+  ['Env', (v) => v === null || isStrings(v), 'a list of strings'],
+  ['Entrypoint', (v) => v === null || isStrings(v), 'a list of strings'],
+  ['Cmd', (v) => v === null || isStrings(v), 'a list of strings'],
+  ['WorkingDir', (v) => typeof v === 'string', 'a string'],
+  ['ExposedPorts', (v) => v === null || isObject(v), 'an object'],
+];
+
+/**
+ * Checks that a parsed config blob has the types the mapping relies on, so that a hostile or broken
+ * config is refused naming its field; `where` names the config in the message.
+ */
+export const parseOciConfig = (value: unknown, where: string): OciConfig => {
+  const bad = (field: string, v: unknown, type: string): PodlogError =>
+    new PodlogError('EBADMANIFEST', `${where}: invalid image config: ${field} is ${showValue(v)}, not ${type}`);
+  if (!isObject(value)) throw bad('the config', value, 'an object');
+  const check = (o: Record<string, unknown>, fields: typeof FIELDS, prefix: string): void => {
+    for (const [field, ok, type] of fields) {
+      if (o[field] !== undefined && !ok(o[field])) throw bad(`${prefix}${field}`, o[field], type);
+    }
+  };
+  check(value, FIELDS, '');
+  const config = value.config;
+  // Go writes null for a config without one, which the mapping reads as empty.
+  if (config !== undefined && config !== null) {
+    if (!isObject(config)) throw bad('config', config, 'an object');
+    check(config, CONFIG_FIELDS, 'config.');
+  }
+  return value as OciConfig;
+};
 
 /** OCI (Go) architecture names → appc's. */
 const ARCH: Record<string, string> = { amd64: 'amd64', '386': 'i386', arm64: 'aarch64', ppc64le: 'ppc64le', s390x: 's390x' };

@@ -15,9 +15,9 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { basename, join } from 'node:path';
 import { PodlogError } from '../errors.js';
-import type { ImageManifest } from './aci-manifest.js';
+import { isObject, showValue, type ImageManifest } from './aci-manifest.js';
 import { archiveKind } from './oci-archive.js';
-import { manifestFromConfig, sanitizeIdentifier, type OciConfig } from './oci-config.js';
+import { manifestFromConfig, parseOciConfig, sanitizeIdentifier } from './oci-config.js';
 import type { Progress } from './progress.js';
 import { hashToKey } from './tree-store.js';
 
@@ -86,8 +86,8 @@ export class OciReader {
 
   /** A blob's path, refusing digests that are not digests and blobs that are not regular files. */
   private blob(d: Descriptor, what: string): string {
-    if (typeof d.digest !== 'string' || !DIGEST.test(d.digest)) throw this.fail('EBADLAYOUT', `${what} has an invalid digest ${JSON.stringify(d.digest)}`);
-    if (!Number.isSafeInteger(d.size) || d.size < 0) throw this.fail('EBADLAYOUT', `${what} ${d.digest} has an invalid size ${JSON.stringify(d.size)}`);
+    if (typeof d.digest !== 'string' || !DIGEST.test(d.digest)) throw this.fail('EBADLAYOUT', `${what} has an invalid digest ${showValue(d.digest)}`);
+    if (!Number.isSafeInteger(d.size) || d.size < 0) throw this.fail('EBADLAYOUT', `${what} ${d.digest} has an invalid size ${showValue(d.size)}`);
     const [alg, hex] = d.digest.split(':') as [string, string];
     const path = join(this.dir, 'blobs', alg, hex);
     let st;
@@ -127,11 +127,17 @@ export class OciReader {
 
   private descriptors(list: unknown, what: string): Descriptor[] {
     if (!Array.isArray(list)) throw this.fail('EBADMANIFEST', `${what} has no list of descriptors`);
+    const optionalStrings = (v: unknown, keys?: string[]): boolean =>
+      v === undefined || (isObject(v) && Object.entries(v).every(([k, s]) => typeof s === 'string' || (keys !== undefined && !keys.includes(k))));
     return list.map((d: unknown) => {
-      if (typeof d !== 'object' || d === null || typeof (d as Descriptor).mediaType !== 'string') {
-        throw this.fail('EBADMANIFEST', `${what} holds an invalid descriptor ${JSON.stringify(d)}`);
-      }
-      return d as Descriptor;
+      // The fields read before a descriptor's blob is: its media type, platform and annotations.
+      const valid =
+        isObject(d) &&
+        typeof d.mediaType === 'string' &&
+        optionalStrings(d.platform, ['os', 'architecture', 'variant']) &&
+        optionalStrings(d.annotations);
+      if (!valid) throw this.fail('EBADMANIFEST', `${what} holds an invalid descriptor ${showValue(d)}`);
+      return d as unknown as Descriptor;
     });
   }
 
@@ -210,10 +216,10 @@ export class OciReader {
   async stage(image: OciImage, stage: string, progress: Progress): Promise<StagedOci> {
     const { manifest, digest } = image;
     if (!manifest.config || typeof manifest.config !== 'object') throw this.fail('EBADMANIFEST', `image manifest ${digest} has no config`);
-    const config = this.json<OciConfig>(manifest.config, 'image config').value;
+    const config = parseOciConfig(this.json<unknown>(manifest.config, 'image config').value, `${this.shown}: image config ${manifest.config.digest}`);
     const layers = this.descriptors(manifest.layers, `image manifest ${digest}`);
     for (const l of layers) {
-      if (!LAYERS.has(l.mediaType)) throw this.fail('EBADLAYOUT', `layer ${l.digest} has media type ${JSON.stringify(l.mediaType)}, which podlog does not extract`);
+      if (!LAYERS.has(l.mediaType)) throw this.fail('EBADLAYOUT', `layer ${showValue(l.digest)} has media type ${showValue(l.mediaType)}, which podlog does not extract`);
     }
     const paths = layers.map((l) => this.blob(l, 'layer'));
     mkdirSync(join(stage, 'layers'), { recursive: true });
