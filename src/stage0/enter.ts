@@ -19,6 +19,7 @@ export const enter = async (s: Stage0, uuid: string, app: string | undefined, cm
   const view = await s.engine.load(uuid);
   if (view.state !== 'running') throw new PodlogError('EWRONG_STATE', `cannot enter pod ${uuid}: it is ${RKT_STATE_NAMES[view.state]}`);
   const name = chooseApp(view.context.apps.map((a) => a.name), app);
-  const command = cmd.length ? cmd : ['/bin/sh'];
-  return (await new CrossingEntrypoint(podDir(s.dataDir, uuid), 'enter', ['--app', name, '--', ...command], true).run()).code;
+  // Without a command, stage1 chooses rkt's shell (bash where the image has it, else sh) inside the app's root.
+  const command = cmd.length ? ['--', ...cmd] : [];
+  return (await new CrossingEntrypoint(podDir(s.dataDir, uuid), 'enter', ['--app', name, ...command], true).run()).code;
 };

@@ -85,6 +85,10 @@ export const nameApps = (apps: Array<{ config: AppConfig; imageId: string; manif
     if (!manifest.app && config.exec === undefined) {
       throw new PodlogError('EBADMANIFEST', `image ${manifest.name} has no app section and --exec argument is not provided`);
     }
+    // rkt's words; refused here, before the pod exists, where --exec can still give one.
+    if (config.exec === undefined && (manifest.app?.exec ?? []).length === 0) {
+      throw new PodlogError('EBADMANIFEST', `image ${JSON.stringify(manifest.name)} has an empty "exec" (try --exec=BINARY)`);
+    }
     return { config, name, imageId, manifest };
   });
 };

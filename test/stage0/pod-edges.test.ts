@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { stage1Path } from '../../src/native.js';
 import { aciPath, busyboxRootfs } from '../helpers/fixtures.js';
 import { manifestFor } from '../images/helpers.js';
-import { dataDir } from './podlog.js';
+import { dataDir, waitForFile } from './podlog.js';
 
 const busybox = aciPath('busybox-gzip');
 
@@ -61,5 +61,59 @@ test('image list --no-legend prints the rows without the header, and nothing for
     t.regex(d.podlog(['image', 'list']).stdout, /^ID\s+NAME\s+SIZE/);
   } finally {
     d.cleanup();
+  }
+});
+
+/** An ACI of the busybox rootfs whose app runs until stopped, with extra executable files. */
+const longRunningAci = (stage: string, name: string, executables: Record<string, string>): string => {
+  writeFileSync(join(stage, 'manifest'), JSON.stringify(manifestFor(name, { app: { exec: ['/bin/sleep', '1000'], user: '0', group: '0' } })));
+  cpSync(busyboxRootfs, join(stage, 'rootfs'), { recursive: true, verbatimSymlinks: true });
+  for (const [path, content] of Object.entries(executables)) writeFileSync(join(stage, 'rootfs', path), content, { mode: 0o755 });
+  const aci = join(stage, `${name.split('/').pop()}.aci`);
+  const tar = spawnSync('tar', ['--owner=0', '--group=0', '-C', stage, '-cf', aci, 'manifest', 'rootfs']);
+  if (tar.status !== 0) throw new Error(tar.stderr.toString());
+  return aci;
+};
+
+test("enter without a command runs the image's /bin/bash when it has one, else /bin/sh (rkt's rule)", async (t) => {
+  const d = dataDir();
+  const stage = mkdtempSync(join(tmpdir(), 'podlog-enter-shell-'));
+  try {
+    const withBash = longRunningAci(stage, 'podlog.test/with-bash', { 'bin/bash': '#!/bin/sh\necho "bash ran"\nexit 7\n' });
+    for (const [aci, expected] of [[withBash, 7], [busybox, 0]] as const) {
+      const uuidFile = join(d.dir, `uuid-${expected}`);
+      const run = d.start(['run', '--uuid-file-save', uuidFile, aci, ...(aci === busybox ? ['--exec', '/bin/sleep', '--', '1000'] : [])]);
+      const exited = new Promise((ok) => run.on('exit', ok));
+      const uuid = await waitForFile(uuidFile);
+      for (let i = 0; i < 200 && !d.podlog(['status', uuid]).stdout.includes('state=running'); i++) await new Promise((ok) => setTimeout(ok, 50));
+      // busybox's sh reads its commands from stdin, which is empty here: it exits 0 at once.
+      const entered = d.podlog(['enter', uuid]);
+      t.is(entered.status, expected, entered.stderr);
+      if (expected === 7) t.is(entered.stdout, 'bash ran\n');
+      t.is(d.podlog(['stop', '--force', uuid]).status, 0);
+      await exited;
+    }
+  } finally {
+    d.cleanup();
+    rmSync(stage, { recursive: true, force: true });
+  }
+});
+
+test('an image with no exec and no --exec is refused in rkt\'s words before a pod exists', (t) => {
+  const d = dataDir();
+  const stage = mkdtempSync(join(tmpdir(), 'podlog-no-exec-'));
+  try {
+    writeFileSync(join(stage, 'manifest'), JSON.stringify(manifestFor('podlog.test/no-exec', { app: { user: '0', group: '0' } })));
+    cpSync(busyboxRootfs, join(stage, 'rootfs'), { recursive: true, verbatimSymlinks: true });
+    const aci = join(stage, 'no-exec.aci');
+    t.is(spawnSync('tar', ['--owner=0', '--group=0', '-C', stage, '-cf', aci, 'manifest', 'rootfs']).status, 0);
+    const r = d.podlog(['run', aci]);
+    t.is(r.status, 254);
+    t.is(r.stderr, 'podlog: image "podlog.test/no-exec" has an empty "exec" (try --exec=BINARY)\n');
+    t.deepEqual(d.pods(), []);
+    t.is(d.podlog(['run', aci, '--exec', '/bin/true']).status, 0, 'and --exec gives it one');
+  } finally {
+    d.cleanup();
+    rmSync(stage, { recursive: true, force: true });
   }
 });

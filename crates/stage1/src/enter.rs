@@ -32,7 +32,7 @@ pub fn run(opts: EnterOpts) -> Result<i32> {
     )
     .with_ctx(|| format!("open {root} in the pod"))?;
     let argv = if opts.cmd.is_empty() {
-        vec!["/bin/sh".to_string()]
+        vec![default_shell(&rootfd).to_string()]
     } else {
         opts.cmd
     };
@@ -53,6 +53,19 @@ pub fn run(opts: EnterOpts) -> Result<i32> {
                 r => return Ok(reaper::exit_code(r.ctx("wait")?).unwrap_or(STAGE1_FAILURE)),
             }
         },
+    }
+}
+
+/// rkt's default command for `enter`: `/bin/bash` where the app's image has it, else `/bin/sh`.
+/// Looked up inside the app's root, so a symlink in the image cannot point it at the host.
+fn default_shell(root: impl AsFd) -> &'static str {
+    let executable = fsutil::open_in_root(root, "/bin/bash", OFlag::O_PATH, 0)
+        .and_then(nix::sys::stat::fstat)
+        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_mode & 0o111 != 0);
+    if executable {
+        "/bin/bash"
+    } else {
+        "/bin/sh"
     }
 }
 
