@@ -704,7 +704,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(config(5_000))]
+        #![proptest_config(config(15_000))]
 
         #[test]
         fn cut_or_changed_bytes_are_refused_or_usable(
