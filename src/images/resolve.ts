@@ -4,8 +4,8 @@
  * GetACI (a name and labels; without a version, the newest import). An OCI layout's image is chosen
  * by a tag after its path, `PATH:TAG`, or as skopeo writes it, `oci:PATH[:TAG]` (`oci-archive:` too).
  */
-import { existsSync } from 'node:fs';
-import { extname, isAbsolute } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { extname, isAbsolute, join } from 'node:path';
 import { PodlogError } from '../errors.js';
 import type { ImageLabel } from '../events/images.js';
 import { label } from './aci-manifest.js';
@@ -36,15 +36,24 @@ const parseName = (ref: string): ImageRef => {
   return { kind: 'name', name, labels };
 };
 
+/** What a tag can follow: an image file, or a directory that is an OCI layout (not any directory named like an image). */
+const taggable = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory() ? existsSync(join(path, 'oci-layout')) : true;
+  } catch {
+    return false;
+  }
+};
+
 /**
  * A path and the tag after it: a file that exists as typed wins, else the longest part before a `:`
- * that names an existing file (so a tag, as a full reference, may hold colons too).
+ * that names an image file or a layout (so a tag, as a full reference, may hold colons too).
  */
 const taggedPath = (ref: string): ImageRef | undefined => {
   if (existsSync(ref)) return { kind: 'path', path: ref };
   for (let colon = ref.lastIndexOf(':'); colon > 0; colon = ref.lastIndexOf(':', colon - 1)) {
     const path = ref.slice(0, colon);
-    if (existsSync(path)) return { kind: 'path', path, tag: ref.slice(colon + 1) };
+    if (taggable(path)) return { kind: 'path', path, tag: ref.slice(colon + 1) };
   }
   return undefined;
 };

@@ -63,6 +63,8 @@ test('references: PATH:TAG and oci:PATH[:TAG] resolve wherever an image is accep
   t.deepEqual(guessRef(`${dir}:two`), { kind: 'path', path: dir, tag: 'two' });
   t.deepEqual(guessRef(`oci:${tar}:one`), { kind: 'path', path: tar, tag: 'one' });
   t.deepEqual(guessRef(`oci-archive:${tar}`), { kind: 'path', path: tar });
+  // A directory that is no layout is no path to tag: `src` (in the repository, ava's cwd) stays a name.
+  t.deepEqual(guessRef('src:1.0'), { kind: 'name', name: 'src', labels: [{ name: 'version', value: '1.0' }] });
   t.is((await s.images.resolve(`${dir}:one`)).id, one.id);
   t.is((await s.images.resolve(`${tar}:two`)).id, two.id);
   t.is((await s.images.resolve(`oci:${dir}:two`)).id, two.id);
