@@ -17,7 +17,8 @@ export interface ImageDependency {
 export interface ImageApp {
   exec?: string[];
   user: string;
-  group: string;
+  /** Absent: the user's groups from the image's /etc/passwd and /etc/group (stage1 resolves them). */
+  group?: string;
   supplementaryGIDs?: number[];
   workingDirectory?: string;
   environment?: { name: string; value: string }[];
@@ -114,7 +115,7 @@ const checkApp = (app: unknown, where: string): void => {
   if (!isObject(app)) throw problem(where, 'app is not an object');
   if (app.exec !== undefined && !isStringArray(app.exec)) throw problem(where, 'app.exec is not a list of strings');
   if (typeof app.user !== 'string' || app.user === '') throw problem(where, 'app.user is required');
-  if (typeof app.group !== 'string' || app.group === '') throw problem(where, 'app.group is required');
+  if (app.group !== undefined && (typeof app.group !== 'string' || app.group === '')) throw problem(where, 'app.group, when given, is a user\'s group name or gid');
   // stage1 reads them as 32-bit group ids.
   checkList(app.supplementaryGIDs, 'app.supplementaryGIDs', 'group id', (g) => isCount(g, 2 ** 32 - 1), where);
   if (app.workingDirectory !== undefined && (typeof app.workingDirectory !== 'string' || !app.workingDirectory.startsWith('/'))) {

@@ -12,7 +12,7 @@ import { PodlogError } from '../errors.js';
 import type { ImageRecord } from './index-projection.js';
 import { progressFor } from './progress.js';
 import { scratch } from './scratch.js';
-import type { Store } from './store.js';
+import type { ImportOptions, Store } from './store.js';
 
 const TIMEOUT_MS = 30_000;
 const MAX_REDIRECTS = 5;
@@ -52,7 +52,7 @@ const open = async (url: string): Promise<IncomingMessage> => {
   }
 };
 
-export const fetchUrl = async (store: Store, url: string, options: { expectedId?: string; quiet?: boolean } = {}): Promise<ImageRecord> => {
+export const fetchUrl = async (store: Store, url: string, options: Pick<ImportOptions, 'expectedId' | 'quiet' | 'limits'> = {}): Promise<ImageRecord> => {
   const progress = progressFor(options.quiet ?? false);
   const tmp = scratch(store.layout, 'fetch');
   try {
@@ -77,7 +77,7 @@ export const fetchUrl = async (store: Store, url: string, options: { expectedId?
     if (Number.isFinite(length) && bytes !== length) {
       throw new PodlogError('ETRUNCATED', `${url}: the download ended after ${bytes} of ${length} bytes`);
     }
-    return await store.importCopy(tmp, url, { source: url, expectedId: options.expectedId, progress, tag: undefined });
+    return await store.importCopy(tmp, url, { source: url, expectedId: options.expectedId, progress, tag: undefined, limits: options.limits });
   } finally {
     rmSync(tmp, { force: true });
   }

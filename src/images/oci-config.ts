@@ -1,8 +1,9 @@
 /**
  * An OCI image config as an appc image manifest, so an OCI image runs as a pod exactly as an ACI
  * does. The mapping follows docker2aci (the appc project's converter): entrypoint + cmd → exec, env,
- * working dir (default /), user[:group] (default 0:0, and group 0 when only a user is given, as
- * docker2aci assumes), exposed ports, and os/arch as appc labels.
+ * working dir (default /), user[:group] (default 0:0; a user alone keeps no group, so that stage1 takes
+ * the primary and supplementary groups from the image's /etc/passwd and /etc/group as runc does, where
+ * docker2aci assumed group 0), exposed ports, and os/arch as appc labels.
  */
 import { PodlogError } from '../errors.js';
 import type { ImageLabel } from '../events/images.js';
@@ -87,7 +88,7 @@ export const sanitizeIdentifier = (s: string): string => {
 };
 
 const app = (c: NonNullable<OciConfig['config']>): ImageApp => {
-  const [user = '0', group = '0'] = (c.User || '0:0').split(':');
+  const [user, group] = (c.User || '0:0').split(':');
   const exec = [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
   const environment = (c.Env ?? []).flatMap((kv) => {
     const eq = kv.indexOf('=');
@@ -101,7 +102,7 @@ const app = (c: NonNullable<OciConfig['config']>): ImageApp => {
   return {
     ...(exec.length ? { exec } : {}),
     user: user || '0',
-    group: group || '0',
+    ...(group ? { group } : {}),
     workingDirectory: c.WorkingDir || '/',
     ...(environment.length ? { environment } : {}),
     ...(ports.length ? { ports } : {}),

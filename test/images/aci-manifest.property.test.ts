@@ -135,7 +135,6 @@ const SCHEMA: Schema = {
     'acVersion',
     'name',
     'app.user',
-    'app.group',
     ...['labels', 'app.environment', 'dependencies.*.labels', 'annotations'].flatMap((f) => [`${f}.*.name`, `${f}.*.value`]),
     'app.eventHandlers.*.name',
     'app.eventHandlers.*.exec',

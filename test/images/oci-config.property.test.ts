@@ -84,7 +84,8 @@ test('a valid config maps to its app as docker2aci maps it', (t) => {
       const app = m.app!;
       const [user, group] = String(cfg.User ?? '').split(':');
       t.is(app.user, user || '0');
-      t.is(app.group, group || '0');
+      // A user alone keeps no group: stage1 takes the user's groups from the image's /etc files.
+      t.is(app.group, cfg.User ? group || undefined : '0');
       t.deepEqual(app.exec ?? [], [...((cfg.Entrypoint as string[] | null) ?? []), ...((cfg.Cmd as string[] | null) ?? [])]);
       t.is(app.workingDirectory, (cfg.WorkingDir as string | undefined) || '/');
       const env = ((cfg.Env as string[] | null) ?? []).map((kv) => [kv.split('=')[0]!, kv.includes('=') ? kv.slice(kv.indexOf('=') + 1) : '']);

@@ -46,12 +46,12 @@ test('an OCI layout directory imports, maps its config to an app, and renders li
   t.like(manifest.app, {
     exec: ['/bin/sh', '-c', 'echo $GREETING'],
     user: '1000',
-    group: '0',
     workingDirectory: '/home/user',
     environment: [{ name: 'PATH', value: '/usr/bin:/bin' }, { name: 'GREETING', value: 'hello world' }],
     ports: [{ name: '8080-tcp', protocol: 'tcp', port: 8080 }],
   });
   t.is((await s.images.resolve('docker.io/library/busybox:1.36')).id, image.id);
+  t.is(manifest.app?.group, undefined, "a user alone keeps no group: stage1 takes the user's groups from the image");
   const { path } = await s.images.render(image.id);
   t.is(spawnSync(join(path, 'rootfs', 'bin', 'busybox'), ['echo', 'ok'], { encoding: 'utf8' }).stdout, 'ok\n');
   // The layout is no longer needed: its blobs were copied, checked, into the store.

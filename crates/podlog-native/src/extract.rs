@@ -246,12 +246,18 @@ impl<'a> Tree<'a> {
             }
             tar::EntryType::Directory => fs::mkdirat(parent, leaf, Mode::from_raw_mode(0o700))?,
             tar::EntryType::Symlink => {
-                let target = entry.link_name_bytes().ok_or_else(|| {
-                    Error::new(
-                        Code::BadArchive,
-                        format!("symlink {} has no target", show(name)),
-                    )
-                })?;
+                let target = entry
+                    .link_name_bytes()
+                    .filter(|t| !t.is_empty() && !t.contains(&0))
+                    .ok_or_else(|| {
+                        Error::new(
+                            Code::BadArchive,
+                            format!(
+                                "symlink {} has no target, or one with a NUL byte",
+                                show(name)
+                            ),
+                        )
+                    })?;
                 fs::symlinkat(&*target, parent, leaf)?;
                 if uid.is_some() {
                     fs::chownat(parent, leaf, uid, gid, AtFlags::SYMLINK_NOFOLLOW)?;
@@ -483,6 +489,7 @@ fn lookup_error(e: Errno, path: &[u8]) -> Error {
                 show(path)
             ),
         ),
+        Errno::NAMETOOLONG => too_long(&show(path)),
         _ => Error::io(format!("opening directory {}", show(path)), &e.into()),
     }
 }
@@ -498,7 +505,17 @@ fn explain(e: Errno, kind: tar::EntryType, shown: &str, hardlink: Option<&[&[u8]
             ),
         );
     }
+    if e == Errno::NAMETOOLONG {
+        return too_long(shown);
+    }
     Error::io(format!("extracting {shown}"), &e.into())
+}
+
+fn too_long(shown: &str) -> Error {
+    Error::new(
+        Code::BadArchive,
+        format!("{shown}: a name component is longer than the file system takes (255 bytes)"),
+    )
 }
 
 /// Runs `fill` on a fresh private directory next to `dest`, then renames it to `dest`. On any failure

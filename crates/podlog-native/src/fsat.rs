@@ -28,7 +28,15 @@ pub fn open_dir_in_root(
     } else {
         DIR | OFlags::NOFOLLOW
     };
-    fs::openat2(root, path, flags, Mode::empty(), IN_ROOT)
+    // openat2(RESOLVE_IN_ROOT) fails with EAGAIN when a rename anywhere on the system races a lookup
+    // that follows `..` (openat2(2) says to retry); a few tries, then the error is real.
+    let mut tries = 0;
+    loop {
+        match fs::openat2(root, path, flags, Mode::empty(), IN_ROOT) {
+            Err(Errno::AGAIN) if tries < 16 => tries += 1,
+            result => return result,
+        }
+    }
 }
 
 /// Opens a directory from a plain path, the way a caller names a destination or a tree.

@@ -558,28 +558,10 @@ const ARCHIVE_CODES: [Code; 6] = [
     Code::Compression,
 ];
 
-/// Refusals whose code is a system error's although the cause is in the archive (or is a race the
-/// extractor could retry). Each is reported for a fix in the extractor, which makes its entry here
-/// dead; until then they must not fail the properties.
-fn known_misreport(e: &Error) -> bool {
-    let says = |code: Code, tail: &str| e.code == code && e.message.ends_with(tail);
-    // A name component longer than the filesystem takes (255 bytes).
-    says(Code::Io, "File name too long (os error 36)")
-        // A symlink whose target is empty or holds a NUL byte (a GNU long link name or a pax linkpath).
-        || (e.message.contains("extracting ")
-            && (says(Code::InvalidArgument, "Invalid argument (os error 22)")
-                || says(Code::NoEntry, "No such file or directory (os error 2)")))
-        // openat2(RESOLVE_IN_ROOT) gives EAGAIN when any rename on the system races a lookup that
-        // follows `..`; the man page says to retry.
-        || says(Code::Locked, "Resource temporarily unavailable (os error 11)")
-}
-
+/// A refusal carries an archive's code: a cause in the archive is never reported as a system error.
 fn assert_archive_refusal<T>(result: &Result<T, Error>) -> Result<(), TestCaseError> {
     if let Err(e) = result {
-        prop_assert!(
-            ARCHIVE_CODES.contains(&e.code) || known_misreport(e),
-            "refused with {e}"
-        );
+        prop_assert!(ARCHIVE_CODES.contains(&e.code), "refused with {e}");
     }
     Ok(())
 }

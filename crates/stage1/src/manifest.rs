@@ -40,6 +40,8 @@ struct ImageManifest {
 pub struct App {
     pub exec: Vec<String>,
     pub user: String,
+    /// Empty: none given, and the user's groups come from the image's /etc/passwd and /etc/group.
+    #[serde(default)]
     pub group: String,
     #[serde(default, rename = "supplementaryGIDs")]
     pub supplementary_gids: Vec<u32>,
@@ -156,8 +158,8 @@ fn check_app(name: &str, app: &App) -> Result<()> {
     if app.exec.is_empty() || app.exec[0].is_empty() {
         bail!("app {name:?}: empty exec");
     }
-    if app.user.is_empty() || app.group.is_empty() {
-        bail!("app {name:?}: user and group are required");
+    if app.user.is_empty() {
+        bail!("app {name:?}: user is required");
     }
     if !app.working_directory().starts_with('/') {
         bail!(
@@ -642,7 +644,9 @@ mod properties {
         if env_as_arrays {
             return None;
         }
-        Some(exec_ok && nonempty("user") && nonempty("group") && gids_ok && wd_ok && env_ok)
+        // A group is optional (absent or empty: the user's own), but a string when it is there.
+        let group_ok = matches!(app.get("group"), None | Some(Value::String(_)));
+        Some(exec_ok && nonempty("user") && group_ok && gids_ok && wd_ok && env_ok)
     }
 
     /// What every loaded app promises the code that uses it.
