@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { withPrepareLock } from '../../src/images/locks.js';
 import { readImage } from '../../src/native.js';
 import { aciPath, fixturesDir, repoRoot } from '../helpers/fixtures.js';
-import { entries, makeAci, makeOciLayout, manifestFor, sandbox, tarDir, type Sandbox } from './helpers.js';
+import { assertNothingStored, entries, makeAci, makeOciLayout, manifestFor, sandbox, tarDir } from './helpers.js';
 
 interface Result {
   status: number | null;
@@ -30,11 +30,6 @@ const podlog = (dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promi
 
 const hostile = (name: string): string => join(fixturesDir, 'hostile', name);
 
-const assertNothingStored = async (t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }, s: Sandbox, what: string): Promise<void> => {
-  for (const d of ['blob', 'oci', 'tree', 'imageManifest', 'tmp']) t.deepEqual(entries(join(s.dataDir, 'cas', d)), [], `${what}: cas/${d} is empty`);
-  t.deepEqual((await s.events.readAll({ streamPrefix: 'image-' })).length, 0, `${what}: no image event`);
-  s.assertContained();
-};
 
 const REFUSED: Array<[string, string, RegExp]> = [
   ['traversal.aci', 'path traversal', /"rootfs\/\.\.\/\.\.\/canary\/pwned" has a `\.\.` component \(path traversal\)/],

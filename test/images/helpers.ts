@@ -234,3 +234,10 @@ export const exitProgram = (code: number): Buffer => {
   elf.writeBigUInt64LE(0x1000n, 112);
   return Buffer.concat([elf, code64]);
 };
+
+/** A refused import left nothing: no content, tree or staging entry in the store, no image event, nothing outside. */
+export const assertNothingStored = async (t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }, s: Sandbox, what: string): Promise<void> => {
+  for (const d of ['blob', 'oci', 'tree', 'imageManifest', 'tmp']) t.deepEqual(entries(join(s.dataDir, 'cas', d)), [], `${what}: cas/${d} is empty`);
+  t.deepEqual((await s.events.readAll({ streamPrefix: 'image-' })).length, 0, `${what}: no image event`);
+  s.assertContained();
+};

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.js';
-import { entries, makeOciLayout, sandbox, tarDir, type Sandbox } from './helpers.js';
+import { assertNothingStored, entries, makeOciLayout, sandbox, tarDir, type Sandbox } from './helpers.js';
 
 const MiB = 2 ** 20;
 
@@ -28,11 +28,6 @@ const bomb = (s: Sandbox, name: string, mibs: number[]): { layout: string; diges
   return { layout, digests: paths.map((p) => `sha256:${p.split('/').pop()!}`) };
 };
 
-const assertNothingStored = async (t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }, s: Sandbox, what: string): Promise<void> => {
-  for (const d of ['blob', 'oci', 'tree', 'imageManifest', 'tmp']) t.deepEqual(entries(join(s.dataDir, 'cas', d)), [], `${what}: cas/${d} is empty`);
-  t.deepEqual((await s.events.readAll({ streamPrefix: 'image-' })).length, 0, `${what}: no image event`);
-  s.assertContained();
-};
 
 test('a gzip bomb past --max-layer-size is refused, naming the layer and the limit, and nothing is stored', async (t) => {
   const s = await sandbox();
