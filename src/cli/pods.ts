@@ -8,10 +8,13 @@ import { initDebug } from '../stage0/debug.js';
 import { openStage0, type Stage0 } from '../stage0/session.js';
 import type { Invocation } from './command.js';
 
-/** Runs `fn` with a stage0 session; a verb that does not `write` creates nothing in a data dir without a log. */
-export const withStage0 = async <T>(inv: Invocation, fn: (s: Stage0) => Promise<T>, { write = true } = {}): Promise<T> => {
+/**
+ * Runs `fn` with a stage0 session. Only a verb that makes pods or images (`create`) creates the data
+ * dir and its log; the others read a missing log as an empty one (and write to an existing one).
+ */
+export const withStage0 = async <T>(inv: Invocation, fn: (s: Stage0) => Promise<T>, { create = true } = {}): Promise<T> => {
   if (inv.debug) initDebug();
-  const s = await openStage0(inv.dir, commandContext(), { debug: inv.debug, access: write ? 'write' : 'read' });
+  const s = await openStage0(inv.dir, commandContext(), { debug: inv.debug, access: create ? 'write' : 'read' });
   try {
     return await fn(s);
   } finally {

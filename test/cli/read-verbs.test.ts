@@ -1,4 +1,4 @@
-/** Verbs that only read create nothing, and agree that a data dir without a log is an empty one. */
+/** Verbs that make no pod or image create nothing, and agree that a data dir without a log is an empty one. */
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -25,11 +25,18 @@ const readsNothing = (t: ExecutionContext, dir: string): void => {
   empty(['events'], EVENTS_HEADER);
   empty(['events', '--json'], '');
   empty(['events', '--json', '--type', 'PodStarted', '--from-position', '3'], '');
-  for (const verb of ['status', 'replay', 'cat-manifest']) {
+  for (const verb of ['status', 'replay', 'cat-manifest', 'enter', 'run-prepared']) {
     const r = podlog(verb, '0123abcd');
     t.is(r.status, 254, verb);
     t.is(r.stderr, 'podlog: no matches found for "0123abcd"\n', verb);
   }
+  // Verbs that change pods but make none: nothing to act on, and nothing created for it.
+  for (const verb of ['stop', 'rm']) {
+    const r = podlog(verb, '0123abcd');
+    t.is(r.status, 254, verb);
+    t.is(r.stderr, `podlog: ${verb} 0123abcd: no matches found for "0123abcd"\n`, verb);
+  }
+  empty(['gc'], '');
 };
 
 test('a data dir that does not exist: read verbs answer empty, and it still does not exist', (t) => {

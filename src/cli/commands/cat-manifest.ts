@@ -19,5 +19,5 @@ export const catManifest: Command = {
       }
       out(JSON.stringify(manifest, null, inv.values['pretty-print'] === false ? undefined : '\t'));
       return 0;
-    }, { write: false }),
+    }, { create: false }),
 };

@@ -14,6 +14,6 @@ export const enter: Command = {
     const file = str(inv.values, 'uuid-file');
     const [input] = file === undefined ? uuidArgs(inv.positionals.slice(0, 1), undefined) : uuidArgs([], file);
     const command = file === undefined ? inv.positionals.slice(1) : inv.positionals;
-    return withStage0(inv, async (s) => enterStage0(s, await resolveLivePod(s, input!), app, command));
+    return withStage0(inv, async (s) => enterStage0(s, await resolveLivePod(s, input!), app, command), { create: false });
   },
 };

@@ -26,6 +26,6 @@ export const gc: Command = {
       for (const b of report.broken) process.stderr.write(`podlog: gc: pod ${b.uuid} skipped: ${b.message}\n`);
       for (const error of report.errors) process.stderr.write(`podlog: gc: ${error}\n`);
       return report.errors.length > 0 ? 254 : 0;
-    });
+    }, { create: false });
   },
 };

@@ -62,5 +62,5 @@ export const list: Command = {
       const header = ['UUID', 'APP', ...(full ? ['IMAGE ID'] : []), 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'];
       if (lines.length > 0 || inv.values['no-legend'] !== true) out(table(inv.values['no-legend'] === true ? null : header, lines));
       return 0;
-    }, { write: false }),
+    }, { create: false }),
 };

@@ -12,6 +12,6 @@ export const rm: Command = {
         await removePod(s, uuid);
         out(`"${uuid}"`);
       }),
-    );
+    { create: false });
   },
 };

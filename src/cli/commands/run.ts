@@ -45,6 +45,6 @@ export const runPrepared: Command = {
     const { cfg, uuids: given, uuidFile } = checkRunFlags(inv.positionals, 'run-prepared');
     const uuids = uuidArgs(given, uuidFile);
     if (uuids.length !== 1) throw new PodlogError('EUSAGE', 'run-prepared takes exactly one UUID');
-    return withStage0(inv, async (s) => runPreparedStage0(s, cfg, await resolveLivePod(s, uuids[0]!)));
+    return withStage0(inv, async (s) => runPreparedStage0(s, cfg, await resolveLivePod(s, uuids[0]!)), { create: false });
   },
 };

@@ -59,5 +59,5 @@ export const status: Command = {
       if (json) out(JSON.stringify({ ...view.context, state: RKT_STATE_NAMES[view.state], version: view.version }));
       else out(rktStatus(view, readPid(podDir(inv.dir, view.uuid))).join('\n'));
       return 0;
-    }, { write: false }),
+    }, { create: false }),
 };

@@ -12,6 +12,6 @@ export const stop: Command = {
         const result = await stopPod(s, uuid, inv.values.force === true);
         out(result === 'already stopped' ? `pod ${uuid} is already stopped` : uuid);
       }),
-    );
+    { create: false });
   },
 };
