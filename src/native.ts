@@ -17,7 +17,9 @@ export type { ChainImage, ExtractOptions, ExtractStats, ImageInfo, MountEntry, R
  * The repository root: the nearest directory upwards holding podlog's package.json. Walking up keeps
  * this right both from src/ (tsx) and from dist/src/ (tsc output).
  */
-const repoRoot = (): string => {
+let root: string | undefined;
+const repoRoot = (): string => (root ??= findRepoRoot());
+const findRepoRoot = (): string => {
   for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name === 'podlog') return dir;

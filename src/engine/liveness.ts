@@ -30,14 +30,15 @@ const runningSince = (pid: number | 'self'): number | undefined => {
   return fields === undefined || fields[0] === 'Z' || fields[0] === 'X' ? undefined : Number(fields[22 - 3]);
 };
 
+let boot: string | undefined;
+/** This boot's id: it changes at every boot, so what was recorded in another boot is told apart. */
+export const bootId = (): string => (boot ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+
 let ownIdentity: { bootId: string; startTicks: number } | undefined;
 
 /** This process's boot id and start ticks, read once: they cannot change while it runs. */
 export const recorderIdentity = (): { bootId: string; startTicks: number } => {
-  ownIdentity ??= {
-    bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
-    startTicks: runningSince('self')!,
-  };
+  ownIdentity ??= { bootId: bootId(), startTicks: runningSince('self')! };
   return ownIdentity;
 };
 

@@ -40,7 +40,6 @@ const rowOf = (uuid: string, snapshot: PodSnapshot, version: number, position: n
   context: snapshot.context,
 });
 
-
 /** Brings the pod list up to the head of the log and returns its rows. */
 export const catchUpPodList = async (store: EventStore): Promise<Map<string, PodRow>> => {
   for (;;) {

@@ -7,10 +7,8 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { bootId } from '../engine/liveness.js';
 import type { StoreLayout } from './layout.js';
-
-let boot: string | undefined;
-export const bootId = (): string => (boot ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
 
 const markerPath = (l: StoreLayout, id: string): string => join(l.cas, 'unsynced', id);
 

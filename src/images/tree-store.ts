@@ -15,7 +15,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { PodlogError } from '../errors.js';
 import { treeHash } from '../native.js';
-import { bootId } from './durability.js';
+import { bootId } from '../engine/liveness.js';
 import { beginEffect, effectDone } from './effects.js';
 import { treeDir, type StoreLayout } from './layout.js';
 import { moveToScratch, scratch } from './scratch.js';

@@ -4,11 +4,11 @@
  * sees it first records it (`run` when it waits, else `list`, `status`, `gc`), in one append with the
  * apps' exit codes, so it is recorded exactly once.
  */
+import { existsSync } from 'node:fs';
 import type { PodEngine, PodView } from '../engine/engine.js';
 import type { EffectInterpreter, Outcome } from '../engine/effects.js';
 import type { PodRow } from '../engine/pod-list.js';
 import { reconcilePod } from '../engine/reconciler.js';
-import { existsSync } from 'node:fs';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { isLocked } from '../native.js';
 import { podDir, podExitCode, readAppStatuses } from './pod-dir.js';

@@ -6,7 +6,7 @@
  * prepare is never a zombie (rkt issue #3029); a preparer that dies is found out by the reconciler.
  */
 import { randomUUID } from 'node:crypto';
-import { isPodlogError, PodlogError } from '../errors.js';
+import { isPodlogError } from '../errors.js';
 import { withPrepareLock } from '../images/locks.js';
 import { checkPrepareConfig, type PrepareConfig } from './config.js';
 import { debug } from './debug.js';
@@ -21,7 +21,6 @@ export interface PrepareHooks {
 
 export const prepare = async (s: Stage0, input: PrepareConfig, hooks: PrepareHooks = {}): Promise<string> => {
   const cfg = checkPrepareConfig(input);
-  if (cfg.apps.length === 0) throw new PodlogError('EUSAGE', 'pod must contain at least one application');
   const stage1 = stage1Image(cfg.stage1Image);
   // Shared with other prepares, exclusive with `image gc`: no tree disappears under a preparing pod.
   return withPrepareLock(s.dataDir, async () => {
