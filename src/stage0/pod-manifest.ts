@@ -55,15 +55,21 @@ export const mergeMounts = (podMounts: Mount[], appMounts: Mount[]): Mount[] => 
 };
 
 /**
- * The environment of one app, in rkt's code order: the image's, then per-app --environment, then
- * --inherit-env fills in names still missing (those stage1 accepts), then --set-env-file and
- * --set-env, which checkPrepareConfig has read and put in that order in explicitEnv.
+ * The environment of one app, later sources over earlier ones: the caller's (--inherit-env, the
+ * names stage1 accepts), the image's, --set-env-file, --set-env (checkPrepareConfig has put those
+ * two in that order in explicitEnv), then the app's own --environment. This is the precedence rkt
+ * documents (its --set-env help: "will be overridden by --environment"); rkt's code applies
+ * --set-env after --environment, which makes a flag given for one app lose to one given for all.
+ * stage1 then adds PATH when none is set, HOME, AC_APP_NAME and container=podlog.
  */
 const appEnvironment = (image: ImageApp | undefined, app: AppConfig, cfg: PrepareConfig): Array<{ name: string; value: string }> => {
-  const env = new Map<string, string>((image?.environment ?? []).map((e) => [e.name, e.value]));
-  for (const [k, v] of Object.entries(app.environment)) env.set(k, v);
-  if (cfg.inheritEnv) for (const [k, v] of Object.entries(process.env)) if (!env.has(k) && v !== undefined && isEnvName(k)) env.set(k, v);
-  for (const line of cfg.explicitEnv) env.set(...parseKeyValue(line, '--set-env'));
+  const inherited = cfg.inheritEnv ? Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && isEnvName(e[0])) : [];
+  const env = new Map<string, string>([
+    ...inherited,
+    ...(image?.environment ?? []).map((e) => [e.name, e.value] as const),
+    ...cfg.explicitEnv.map((line) => parseKeyValue(line, '--set-env')),
+    ...Object.entries(app.environment),
+  ]);
   return [...env].map(([name, value]) => ({ name, value }));
 };
 
