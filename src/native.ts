@@ -98,6 +98,14 @@ export const renderImages = (images: Addon.ChainImage[], dest: string, options: 
 export const extractLayers = (layers: string[], dest: string, options: Addon.ExtractOptions = {}): Promise<Addon.ExtractStats> =>
   callAsync((a) => a.extractLayers(layers, dest, options));
 
+/**
+ * Applies the OCI layer tar `layer` over the layers `lowers` (keys, top first) of the layer directory
+ * `dir`, as the new layer `dir/<key>/rootfs` in overlayfs's form; `below` is what the layers below
+ * unpacked to (counted against the image limit).
+ */
+export const renderLayer = (layer: string, dir: string, key: string, lowers: string[], below: number, options: Addon.ExtractOptions = {}): Promise<Addon.ExtractStats> =>
+  callAsync((a) => a.renderLayer(layer, dir, key, lowers, below, options));
+
 /** rkt's tree hash of a tree directory (the one holding rootfs/): `sha512-<64 hex>`. */
 export const treeHash = (dir: string): Promise<string> => callAsync((a) => a.treeHash(dir));
 

@@ -121,6 +121,13 @@ export interface RenderedImage {
  */
 export declare function renderImages(images: Array<ChainImage>, dest: string, options?: ExtractOptions | undefined | null): Promise<RenderedImage>
 
+/**
+ * Applies the OCI layer tar `layer` over the layers `lowers` (keys, top first) of the layer store
+ * `dir`, as the new layer `dir/<key>/rootfs` in overlayfs's form (see layer.rs); `below` is what the
+ * layers below unpacked to, counted against the image limit. `dir/<key>` must not exist.
+ */
+export declare function renderLayer(layer: string, dir: string, key: string, lowers: Array<string>, below: number, options?: ExtractOptions | undefined | null): Promise<ExtractStats>
+
 /** rkt's tree hash of a rendered tree directory (the one holding rootfs/): `sha512-<64 hex>`. */
 export declare function treeHash(dir: string): Promise<string>
 

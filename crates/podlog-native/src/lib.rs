@@ -7,6 +7,7 @@ mod compression;
 mod errors;
 mod extract;
 mod fsat;
+mod layer;
 mod lock;
 mod mountinfo;
 mod pidfd;
@@ -244,6 +245,33 @@ pub fn extract_layers(
             Path::new(&dest),
             (&options).into(),
             (&options).into(),
+        )?;
+        Ok(stats.into())
+    })
+}
+
+/// Applies the OCI layer tar `layer` over the layers `lowers` (keys, top first) of the layer store
+/// `dir`, as the new layer `dir/<key>/rootfs` in overlayfs's form (see layer.rs); `below` is what the
+/// layers below unpacked to, counted against the image limit. `dir/<key>` must not exist.
+#[napi(ts_return_type = "Promise<ExtractStats>")]
+pub fn render_layer(
+    layer: String,
+    dir: String,
+    key: String,
+    lowers: Vec<String>,
+    below: i64,
+    options: Option<ExtractOptions>,
+) -> AsyncTask<Job<ExtractStats>> {
+    job(move || {
+        let options = options.unwrap_or_default();
+        let stats = layer::render_layer(
+            Path::new(&layer),
+            Path::new(&dir),
+            &key,
+            &lowers,
+            (&options).into(),
+            (&options).into(),
+            u64::try_from(below).unwrap_or(0),
         )?;
         Ok(stats.into())
     })

@@ -970,3 +970,153 @@ fn a_hostile_dependency_is_refused_naming_it() {
     let result = render_chain(&images, &sandbox.path("store/rootfs"), Options::default());
     sandbox.assert_refused(result, Code::HostileArchive, "bad.aci");
 }
+
+/// Every entry below `root`: path, kind, mode, owner, and content or link target.
+fn listing(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let path = root.join(&rel);
+        let m = fs::symlink_metadata(&path).unwrap();
+        let what = if m.is_symlink() {
+            format!("-> {}", fs::read_link(&path).unwrap().display())
+        } else if m.is_file() {
+            String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned()
+        } else {
+            for e in fs::read_dir(&path).unwrap() {
+                stack.push(rel.join(e.unwrap().file_name()));
+            }
+            String::from("dir")
+        };
+        let mode = if m.is_symlink() { 0 } else { m.mode() & 0o7777 };
+        out.push(format!(
+            "{} {mode:o} {}:{} {what}",
+            rel.display(),
+            m.uid(),
+            m.gid()
+        ));
+    }
+    out.sort();
+    out
+}
+
+/// Layers applied one by one into overlayfs-form trees and stacked give the tree that applying them
+/// all into one directory gives, and the stored upper of a layer holds only that layer's changes.
+#[test]
+fn layers_stacked_as_overlay_lowers_equal_the_flattened_render() {
+    use crate::layer::{in_private_mount_namespace, overlay_options, render_layer};
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: rendering layers through an overlay needs root");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let mut base = Tar::new();
+    base.dir("usr", 0o755)
+        .dir("usr/lib", 0o755)
+        .file("usr/lib/a", b"a", 0o644)
+        .file("usr/lib/b", b"b", 0o644)
+        .symlink("lib", "/usr/lib")
+        .dir("etc", 0o755)
+        .file("etc/motd", b"lower motd", 0o644)
+        .dir("etc/sub", 0o755)
+        .file("etc/sub/x", b"x", 0o644)
+        .dir("var", 0o755)
+        .file("var/keep", b"k", 0o644);
+    let mut second = Tar::new();
+    second
+        .file("lib/.wh.a", b"", 0o644)
+        .file("lib/c", b"c via the symlink", 0o644)
+        .file("etc/.wh..wh..opq", b"", 0o644)
+        .dir("etc", 0o700)
+        .file("etc/hostname", b"pod", 0o644)
+        .owner(65534, 65534)
+        .file("var/keep", b"changed", 0o4755);
+    let mut third = Tar::new();
+    third
+        .file("etc/.wh.hostname", b"", 0o644)
+        .file("new", b"n", 0o600);
+    let layers: Vec<PathBuf> = [base.bytes(), second.bytes(), third.bytes()]
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| sandbox.write(&format!("layer{i}.tar"), &l))
+        .collect();
+    render_layers(&layers, &sandbox.path("store/rootfs"), Options::default()).unwrap();
+    let flat = listing(&sandbox.path("store/rootfs"));
+
+    let dir = sandbox.path("layers");
+    fs::create_dir(&dir).unwrap();
+    let keys: Vec<String> = (0..3).map(|i| format!("{i:032x}")).collect();
+    for (i, layer) in layers.iter().enumerate() {
+        let lowers: Vec<String> = keys[..i].iter().rev().cloned().collect();
+        render_layer(
+            layer,
+            &dir,
+            &keys[i],
+            &lowers,
+            Options::default(),
+            Limits::default(),
+            0,
+        )
+        .unwrap();
+    }
+    // The second layer's upper: its own files, and whiteouts (an opaque directory's lower entries
+    // are whited out one by one).
+    let second_upper = dir.join(&keys[1]).join("rootfs");
+    for p in ["usr/lib/a", "etc/motd", "etc/sub"] {
+        let m = fs::symlink_metadata(second_upper.join(p)).unwrap();
+        assert!(
+            m.file_type().is_char_device() && m.rdev() == 0,
+            "{p} is a whiteout"
+        );
+    }
+    assert_eq!(
+        fs::read(second_upper.join("usr/lib/c")).unwrap(),
+        b"c via the symlink"
+    );
+    assert!(
+        !second_upper.join("usr/lib/b").exists(),
+        "only changes are stored"
+    );
+    assert_eq!(names(&dir), keys, "no staging directory is left");
+    let mut marks = Vec::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(p) = stack.pop() {
+        let mut buf = vec![0u8; 4096];
+        let n = rustix::fs::llistxattr(&p, &mut buf[..]).unwrap();
+        for name in buf[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+            marks.push(format!("{} {}", p.display(), String::from_utf8_lossy(name)));
+        }
+        if fs::symlink_metadata(&p).unwrap().is_dir() {
+            stack.extend(fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    assert!(
+        marks.iter().all(|m| m.ends_with("trusted.overlay.opaque")),
+        "{marks:?}"
+    );
+
+    let merged = sandbox.path("merged");
+    fs::create_dir(&merged).unwrap();
+    let stacked = in_private_mount_namespace(|| {
+        let lowers: Vec<String> = keys
+            .iter()
+            .rev()
+            .map(|k| dir.join(k).join("rootfs").display().to_string())
+            .collect();
+        let data = overlay_options(&lowers, "", "")?;
+        // Read-only: lowers only, no upper (the options' empty upper and work are dropped).
+        let data = data.to_str().unwrap().replace(",upperdir=,workdir=", "");
+        rustix::mount::mount(
+            "overlay",
+            &merged,
+            "overlay",
+            rustix::mount::MountFlags::RDONLY,
+            std::ffi::CString::new(data).unwrap().as_c_str(),
+        )
+        .unwrap();
+        Ok(listing(&merged))
+    })
+    .unwrap();
+    assert_eq!(stacked, flat);
+    sandbox.assert_contained();
+}

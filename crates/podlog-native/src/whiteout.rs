@@ -214,19 +214,29 @@ pub fn render_layers_within(
     limits: Limits,
 ) -> Result<Stats> {
     into_fresh_dir(dest, options.sync, |root| {
-        let mut tree = Tree::new(root, options.allow_devices);
-        let mut unpacked = 0u64;
-        for layer in layers {
-            unpacked += budget(&limits, layer, unpacked)
-                .and_then(|b| apply_layer(&mut tree, layer, b))
-                .map_err(|e| {
-                    Error::new(e.code, format!("layer {}: {}", layer.display(), e.message))
-                })?;
-        }
-        let mut stats = tree.finish()?;
-        stats.unpacked = unpacked;
-        Ok(stats)
+        apply_layers(root, layers, options, limits, 0)
     })
+}
+
+/// Applies `layers` (bottom first) onto the tree at `root`, whose layers below unpacked to `below`
+/// bytes already (they count against the image limit).
+pub fn apply_layers(
+    root: BorrowedFd<'_>,
+    layers: &[PathBuf],
+    options: Options,
+    limits: Limits,
+    below: u64,
+) -> Result<Stats> {
+    let mut tree = Tree::new(root, options.allow_devices);
+    let mut unpacked = below;
+    for layer in layers {
+        unpacked += budget(&limits, layer, unpacked)
+            .and_then(|b| apply_layer(&mut tree, layer, b))
+            .map_err(|e| Error::new(e.code, format!("layer {}: {}", layer.display(), e.message)))?;
+    }
+    let mut stats = tree.finish()?;
+    stats.unpacked = unpacked - below;
+    Ok(stats)
 }
 
 #[cfg(test)]
