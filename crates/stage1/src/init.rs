@@ -36,7 +36,7 @@ use crate::error::{bail, Context, Result, STAGE1_FAILURE};
 use crate::lock::PodDir;
 use crate::manifest::{self, PodApp};
 use crate::rootfs::{self, PodFs};
-use crate::{fsutil, mounts, namespaces, process, ready, reaper, seccomp, sys};
+use crate::{fsutil, lowers, mounts, namespaces, process, ready, reaper, seccomp, sys};
 
 pub fn run(opts: InitOpts) -> Result<i32> {
     debug!("init starts");
@@ -51,10 +51,8 @@ pub fn run(opts: InitOpts) -> Result<i32> {
     let tree_store = std::fs::canonicalize(&opts.tree_store)
         .with_ctx(|| format!("tree store {}", opts.tree_store.display()))?;
     for app in &apps {
-        let lower = tree_store.join(&app.tree_store_id).join("rootfs");
-        if !lower.is_dir() {
-            bail!("app {:?}: tree store has no {}", app.name, lower.display());
-        }
+        lowers::of_tree(&tree_store, &app.tree_store_id)
+            .with_ctx(|| format!("app {:?}", app.name))?;
     }
     let uuid = pod
         .path

@@ -34,6 +34,7 @@ mod fsutil;
 mod gc;
 mod init;
 mod lock;
+mod lowers;
 mod manifest;
 mod mounts;
 mod namespaces;

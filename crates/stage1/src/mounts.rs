@@ -7,7 +7,8 @@ use std::path::Path;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::unistd::{chdir, pivot_root};
 
-use crate::error::{Context, Result};
+use crate::error::{bail, Context, Result};
+use crate::lowers::Lowers;
 
 /// The first thing done in a new mount namespace: its copies of the host's mounts stop
 /// receiving and sending propagation events, so later mounts and unmounts stay here.
@@ -92,21 +93,35 @@ pub fn escape_overlay_path(p: &str) -> String {
 /// pod's mount namespace dies) runs syncfs on the whole upper file system, which costs
 /// milliseconds on a busy host. The upper dir is the app's scratch space; what the pod reports
 /// (pid, status) is written outside it. Falls back to a plain overlay where unsupported.
-pub fn overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> Result<()> {
+/// The lower dirs are named relative to their directory, entered for the mount.
+pub fn overlay(lowers: &Lowers, upper: &Path, work: &Path, target: &Path) -> Result<()> {
     // A volatile overlay leaves work/incompat/volatile behind and refuses to mount with it
     // (a guard against reusing an upper dir after a crash); the pod's upper is scratch, and
     // this run owns the locked pod directory, so a marker from an earlier run is removed.
     let marker = work.join("work/incompat/volatile");
     let _ = std::fs::remove_file(marker.join("dirty"));
     let _ = std::fs::remove_dir(&marker);
+    let lowerdir: Vec<String> = lowers
+        .names
+        .iter()
+        .map(|n| escape_overlay_path(n))
+        .collect();
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
-        escape_overlay_path(&lower.to_string_lossy()),
+        lowerdir.join(":"),
         escape_overlay_path(&upper.to_string_lossy()),
         escape_overlay_path(&work.to_string_lossy()),
     );
     let volatile = format!("{opts},volatile");
-    match mount(
+    if volatile.len() > MOUNT_DATA_MAX {
+        bail!(
+            "{} layers do not fit in one overlay mount's options ({} bytes, at most {MOUNT_DATA_MAX})",
+            lowers.names.len(),
+            volatile.len()
+        );
+    }
+    chdir(&lowers.dir).with_ctx(|| format!("chdir {}", lowers.dir.display()))?;
+    let mounted = match mount(
         Some("overlay"),
         target,
         Some("overlay"),
@@ -117,8 +132,13 @@ pub fn overlay(lower: &Path, upper: &Path, work: &Path, target: &Path) -> Result
             fs("overlay", target, "overlay", MsFlags::empty(), Some(&opts))
         }
         r => r.with_ctx(|| format!("mount overlay on {}", target.display())),
-    }
+    };
+    chdir("/").ctx("chdir /")?;
+    mounted
 }
+
+/// The kernel reads mount options from one page.
+const MOUNT_DATA_MAX: usize = 4095;
 
 /// Makes `new_root` (a mount point) the root of this mount namespace and drops the old root:
 /// after this, no host path is reachable from the pod. The pivot_root(".", ".") form

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! <pod>/stage1/rootfs           tmpfs, becomes / of the namespace (pivot_root)
-//!   opt/stage2/<app>/rootfs     overlay: lower <tree-store>/<treeStoreID>/rootfs,
+//!   opt/stage2/<app>/rootfs     overlay: lower <tree-store>/<treeStoreID>/rootfs or its layers (lowers.rs),
 //!                               upper/work <pod>/overlay/<treeStoreID>/{upper,work}/<app>
 //!     proc sys dev dev/pts dev/shm, and read-only or masked kernel files
 //! ```
@@ -25,6 +25,7 @@ use crate::cli::DnsMode;
 use crate::dev;
 use crate::error::{bail, Context, Result};
 use crate::fsutil;
+use crate::lowers;
 use crate::manifest::PodApp;
 use crate::mounts;
 
@@ -96,9 +97,8 @@ impl PodFs<'_> {
             .mode(0o755)
             .create(&root)
             .with_ctx(|| format!("mkdir {}", root.display()))?;
-        let lower = self.tree_store.join(&app.tree_store_id).join("rootfs");
         mounts::overlay(
-            &lower,
+            &lowers::of_tree(self.tree_store, &app.tree_store_id)?,
             &self.pod_dir.join(overlay_upper(app)),
             &self.pod_dir.join(overlay_work(app)),
             &root,
