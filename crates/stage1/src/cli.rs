@@ -1,14 +1,18 @@
 //! Command-line parsing. Hand-written: four subcommands and a dozen flags do not justify a
 //! parser crate's size and start-up cost in a binary that is spawned once per pod.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{bail, Result};
+use crate::etc::{self, Hosts, Resolv, ResolvConf};
 
 pub const USAGE: &str = "\
 usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--net none|host]
-                           [--dns default|host|none] [--stop-grace SECONDS] [--debug]
+                           [--dns default|host|none] [--dns-server IP]... [--dns-search DOMAIN]...
+                           [--dns-opt OPTION]... [--dns-domain DOMAIN] [--hosts default|host]
+                           [--hosts-entry IP=NAME[,NAME...]]... [--stop-grace SECONDS] [--debug]
                            [--ready-fd FD] [--parent-pid PID]
        podlog-stage1 enter --pod-dir DIR --app NAME [--] [CMD ARG...]
        podlog-stage1 stop  --pod-dir DIR [--force]
@@ -22,23 +26,14 @@ pub enum NetMode {
     Host,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DnsMode {
-    /// The image's own /etc/resolv.conf, else a copy of the host's.
-    Default,
-    /// A copy of the host's /etc/resolv.conf, replacing the image's.
-    Host,
-    /// Whatever the image has (possibly nothing).
-    None,
-}
-
 #[derive(Debug, PartialEq)]
 pub struct InitOpts {
     pub pod_dir: PathBuf,
     pub tree_store: PathBuf,
     pub hostname: Option<String>,
     pub net: NetMode,
-    pub dns: DnsMode,
+    pub resolv: Resolv,
+    pub hosts: Hosts,
     pub stop_grace: Duration,
     pub debug: bool,
     /// An inherited pipe or socket: the pod's PID 1 host pid is written to it once the pod is
@@ -103,7 +98,10 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     let mut tree_store = None;
     let mut hostname = None;
     let mut net = NetMode::None;
-    let mut dns = DnsMode::Default;
+    let mut dns = Resolv::Default;
+    let mut resolv_conf = ResolvConf::default();
+    let mut hosts = Hosts::Default;
+    let mut hosts_entries: Vec<(IpAddr, Vec<String>)> = Vec::new();
     let mut stop_grace = DEFAULT_STOP_GRACE;
     let mut debug = false;
     let mut ready_fd = None;
@@ -142,6 +140,12 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 "--hostname",
                 "--net",
                 "--dns",
+                "--dns-server",
+                "--dns-search",
+                "--dns-opt",
+                "--dns-domain",
+                "--hosts",
+                "--hosts-entry",
                 "--stop-grace",
                 "--debug",
                 "--ready-fd",
@@ -168,12 +172,36 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
             }
             "--dns" => {
                 dns = match args.value(&name, inline)?.as_str() {
-                    "default" => DnsMode::Default,
-                    "host" => DnsMode::Host,
-                    "none" => DnsMode::None,
+                    "default" => Resolv::Default,
+                    "host" => Resolv::Host,
+                    "none" => Resolv::None,
                     other => bail!("--dns: expected default, host or none, got {other:?}"),
                 }
             }
+            "--dns-server" => resolv_conf
+                .servers
+                .push(ip(&name, &args.value(&name, inline)?)?),
+            "--dns-search" => resolv_conf
+                .search
+                .push(dns_name(&name, args.value(&name, inline)?)?),
+            "--dns-domain" => {
+                resolv_conf.domain = Some(dns_name(&name, args.value(&name, inline)?)?)
+            }
+            "--dns-opt" => {
+                let opt = args.value(&name, inline)?;
+                if !etc::is_resolv_option(&opt) {
+                    bail!("--dns-opt: {opt:?} is not a resolv.conf option (ndots:2, rotate, ...)");
+                }
+                resolv_conf.options.push(opt);
+            }
+            "--hosts" => {
+                hosts = match args.value(&name, inline)?.as_str() {
+                    "default" => Hosts::Default,
+                    "host" => Hosts::Host,
+                    other => bail!("--hosts: expected default or host, got {other:?}"),
+                }
+            }
+            "--hosts-entry" => hosts_entries.push(hosts_entry(&args.value(&name, inline)?)?),
             "--stop-grace" => stop_grace = parse_seconds(&args.value(&name, inline)?)?,
             "--ready-fd" => ready_fd = Some(parse_positive(&name, &args.value(&name, inline)?)?),
             "--parent-pid" => {
@@ -208,7 +236,8 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 tree_store,
                 hostname,
                 net,
-                dns,
+                resolv: resolv_of(dns, resolv_conf)?,
+                hosts: hosts_of(hosts, hosts_entries)?,
                 stop_grace,
                 debug,
                 ready_fd,
@@ -228,6 +257,53 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
         "stop" => Command::Stop(StopOpts { pod_dir, force }),
         _ => Command::Gc(GcOpts { pod_dir }),
     })
+}
+
+/// rkt's rule: name servers, searches, options or a domain are written into the file, which
+/// neither `host` (the host's file) nor `none` (the image's) can be combined with.
+fn resolv_of(mode: Resolv, conf: ResolvConf) -> Result<Resolv> {
+    match mode {
+        _ if conf == ResolvConf::default() => Ok(mode),
+        Resolv::Default => Ok(Resolv::Written(conf)),
+        _ => bail!(
+            "--dns {}: cannot be combined with --dns-server, --dns-search, --dns-opt or --dns-domain",
+            if mode == Resolv::Host { "host" } else { "none" }
+        ),
+    }
+}
+
+fn hosts_of(mode: Hosts, entries: Vec<(IpAddr, Vec<String>)>) -> Result<Hosts> {
+    match mode {
+        _ if entries.is_empty() => Ok(mode),
+        Hosts::Default => Ok(Hosts::Entries(entries)),
+        _ => bail!("--hosts host: cannot be combined with --hosts-entry"),
+    }
+}
+
+fn ip(flag: &str, s: &str) -> Result<IpAddr> {
+    match s.parse() {
+        Ok(ip) => Ok(ip),
+        Err(_) => bail!("{flag}: {s:?} is not an IP address"),
+    }
+}
+
+fn dns_name(flag: &str, s: String) -> Result<String> {
+    if !etc::is_dns_name(&s) {
+        bail!("{flag}: {s:?} is not a DNS name (labels of letters, digits and inner dashes, joined by dots)");
+    }
+    Ok(s)
+}
+
+/// `IP=NAME[,NAME...]`.
+fn hosts_entry(s: &str) -> Result<(IpAddr, Vec<String>)> {
+    let Some((addr, names)) = s.split_once('=') else {
+        bail!("--hosts-entry: {s:?} is not IP=NAME[,NAME...]");
+    };
+    let names = names
+        .split(',')
+        .map(|n| dns_name("--hosts-entry", n.to_string()))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((ip("--hosts-entry", addr)?, names))
 }
 
 /// Seconds as a decimal ("10", "0.5"): tests need sub-second grace periods.
@@ -264,7 +340,8 @@ mod tests {
                 tree_store: "/t".into(),
                 hostname: None,
                 net: NetMode::None,
-                dns: DnsMode::Default,
+                resolv: Resolv::Default,
+                hosts: Hosts::Default,
                 stop_grace: DEFAULT_STOP_GRACE,
                 debug: false,
                 ready_fd: None,
@@ -282,7 +359,7 @@ mod tests {
         let Command::Init(o) = c else { panic!() };
         assert_eq!(o.hostname.as_deref(), Some("h"));
         assert_eq!(o.net, NetMode::Host);
-        assert_eq!(o.dns, DnsMode::Host);
+        assert_eq!(o.resolv, Resolv::Host);
         assert_eq!(o.stop_grace, Duration::from_millis(500));
         assert!(o.debug);
         assert_eq!(o.ready_fd, Some(4));
@@ -328,6 +405,64 @@ mod tests {
         ] {
             assert!(parse(argv(bad)).is_err(), "{bad:?} should fail");
         }
+    }
+
+    #[test]
+    fn dns_and_hosts() {
+        let init = |flags: &str| parse(argv(&format!("init --pod-dir /p --tree-store /t {flags}")));
+        let Command::Init(o) = init(
+            "--dns-server 192.0.2.1 --dns-server=2001:db8::1 --dns-search a.example --dns-search b \
+             --dns-opt ndots:2 --dns-opt rotate --dns-domain example.org --hosts-entry 192.0.2.9=db,db.local \
+             --hosts-entry ::1=six",
+        )
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            o.resolv,
+            Resolv::Written(ResolvConf {
+                servers: vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+                search: vec!["a.example".into(), "b".into()],
+                options: vec!["ndots:2".into(), "rotate".into()],
+                domain: Some("example.org".into()),
+            })
+        );
+        assert_eq!(
+            o.hosts,
+            Hosts::Entries(vec![
+                (
+                    "192.0.2.9".parse().unwrap(),
+                    vec!["db".into(), "db.local".into()]
+                ),
+                ("::1".parse().unwrap(), vec!["six".into()]),
+            ])
+        );
+        let Command::Init(o) = init("--dns none --hosts host").unwrap() else {
+            panic!()
+        };
+        assert_eq!((o.resolv, o.hosts), (Resolv::None, Hosts::Host));
+        for bad in [
+            "--dns host --dns-server 192.0.2.1",
+            "--dns none --dns-search example.org",
+            "--dns-server 300.1.1.1",
+            "--dns-server example.org",
+            "--dns-search a..b",
+            "--dns-search -a",
+            "--dns-opt =",
+            "--dns-opt Rotate",
+            "--hosts host --hosts-entry 192.0.2.1=a",
+            "--hosts-entry 192.0.2.1",
+            "--hosts-entry 192.0.2.1=",
+            "--hosts-entry 192.0.2.1=a,,b",
+            "--hosts-entry db=192.0.2.1",
+            "--hosts stage0",
+        ] {
+            assert!(init(bad).is_err(), "{bad:?} should fail");
+        }
+        // A value with a newline (argv can carry one) would add a line to the file.
+        let mut nl = argv("init --pod-dir /p --tree-store /t --dns-search");
+        nl.push("a\nnameserver 6.6.6.6".into());
+        assert!(parse(nl).is_err());
     }
 
     #[test]

@@ -33,6 +33,7 @@ use nix::unistd::{
 use crate::cgroups::Cgroups;
 use crate::cli::{InitOpts, NetMode};
 use crate::error::{bail, Context, Result, STAGE1_FAILURE};
+use crate::etc::EtcFiles;
 use crate::lock::PodDir;
 use crate::manifest::{self, PodApp};
 use crate::rootfs::{self, PodFs};
@@ -330,8 +331,11 @@ impl Pid1<'_> {
         let fs = PodFs {
             pod_dir: &self.pod.path,
             tree_store: self.tree_store,
-            hostname: self.hostname,
-            dns: self.opts.dns,
+            etc: EtcFiles {
+                hostname: self.hostname,
+                resolv: &self.opts.resolv,
+                hosts: &self.opts.hosts,
+            },
         };
         debug!("namespaces ready");
         let stage1_root: PathBuf = fs.mount_stage1_root()?;

@@ -30,6 +30,7 @@ mod cli;
 mod dev;
 mod enter;
 mod error;
+mod etc;
 mod fsutil;
 mod gc;
 mod init;

@@ -10,20 +10,18 @@
 //! Image-controlled paths are opened with RESOLVE_IN_ROOT (see fsutil), or checked not to be
 //! symlinks before something is mounted on them.
 
-use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, readlinkat, AtFlags, OFlag};
+use nix::fcntl::{readlinkat, AtFlags, OFlag};
 use nix::mount::MsFlags;
 use nix::sys::stat::{fstatat, mkdirat, Mode, SFlag};
-use nix::unistd::{unlinkat, UnlinkatFlags};
 
-use crate::cli::DnsMode;
 use crate::dev;
 use crate::error::{bail, Context, Result};
+use crate::etc::EtcFiles;
 use crate::fsutil;
 use crate::lowers;
 use crate::manifest::PodApp;
@@ -69,8 +67,7 @@ const MASKED: [&str; 11] = [
 pub struct PodFs<'a> {
     pub pod_dir: &'a Path,
     pub tree_store: &'a Path,
-    pub hostname: &'a str,
-    pub dns: DnsMode,
+    pub etc: EtcFiles<'a>,
 }
 
 impl PodFs<'_> {
@@ -145,30 +142,13 @@ impl PodFs<'_> {
         Ok(rootfd)
     }
 
-    /// `/etc/hosts` always; `/etc/resolv.conf` per the DNS mode. Written through the overlay,
-    /// so they land in the app's upper dir and the image stays untouched.
+    /// `/etc/hosts` and `/etc/resolv.conf` (see etc): written files land in the app's upper
+    /// dir, and the image stays untouched.
     fn write_etc(&self, rootfd: &OwnedFd, app: &str) -> Result<()> {
         ensure_plain_dir(rootfd, "etc", app)?;
         let etc = fsutil::open_in_root(rootfd, "etc", OFlag::O_DIRECTORY | OFlag::O_RDONLY, 0)
             .with_ctx(|| format!("app {app:?}: open the image's /etc"))?;
-        let hosts = format!(
-            "127.0.0.1\tlocalhost localhost.localdomain {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n",
-            h = self.hostname
-        );
-        replace_file(&etc, "hosts", hosts.as_bytes())
-            .with_ctx(|| format!("app {app:?}: write /etc/hosts"))?;
-        let image_has_resolv = fstatat(&etc, "resolv.conf", AtFlags::AT_SYMLINK_NOFOLLOW).is_ok();
-        let copy_host = match self.dns {
-            DnsMode::Host => true,
-            DnsMode::Default => !image_has_resolv,
-            DnsMode::None => false,
-        };
-        if copy_host {
-            let host = std::fs::read("/etc/resolv.conf").unwrap_or_default();
-            replace_file(&etc, "resolv.conf", &host)
-                .with_ctx(|| format!("app {app:?}: write /etc/resolv.conf"))?;
-        }
-        Ok(())
+        self.etc.populate(&etc, app)
     }
 }
 
@@ -196,21 +176,4 @@ fn ensure_plain_dir(rootfd: &OwnedFd, name: &str, app: &str) -> Result<()> {
         _ => bail!("app {app:?}: the image's /{name} is not a directory"),
     }
     Ok(())
-}
-
-/// Replaces `name` in `dir` by a new regular file; a symlink there is replaced, not followed.
-fn replace_file(dir: impl AsFd + Copy, name: &str, data: &[u8]) -> nix::Result<()> {
-    match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => {}
-        Err(e) => return Err(e),
-    }
-    let fd = openat(
-        dir,
-        name,
-        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o644),
-    )?;
-    std::fs::File::from(fd)
-        .write_all(data)
-        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
 }
