@@ -4,6 +4,7 @@
  * anything is created, instead of failing half-way or being silently ignored.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { PodlogError } from '../errors.js';
 import { stage1Image } from './stage1.js';
 
@@ -189,35 +190,103 @@ const networkOf = (list: string[]): 'host' | 'none' => {
   throw notYet(`--net=${nets.join(',')} (CNI networks)`, 'use --net=none (loopback only) or --net=host');
 };
 
-/** A host name the kernel takes (at most 64 bytes) made of DNS labels: letters, digits, inner dashes. */
-const HOSTNAME_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** An RFC 1123 label: letters, digits and inner dashes, 1 to 63 of them. */
+const DNS_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** A DNS name: RFC 1123 labels joined by single dots, at most 253 bytes (what stage1 takes for names in its files). */
+export const isDnsName = (s: string): boolean => s.length <= 253 && s.split('.').every((label) => DNS_LABEL.test(label));
+
+/** A host name the kernel takes (at most 64 bytes) made of DNS labels. */
 const checkHostname = (hostname: string): void => {
-  if (hostname.length > 64 || !hostname.split('.').every((label) => HOSTNAME_LABEL.test(label))) {
+  if (hostname.length > 64 || !isDnsName(hostname)) {
     throw usage(`--hostname: ${JSON.stringify(hostname)} is not a valid host name (DNS labels of letters, digits and inner dashes, joined by dots; at most 64 characters)`);
   }
 };
 
-/** rkt's parseDNSFlags rules on a RunConfig: host or none stand alone; servers and the rest are stage0's to write (not yet). */
-const dnsOf = (mode: DnsConfMode, dns: DnsConfig): 'default' | 'host' | 'none' => {
+/** A resolv.conf(5) option: a lower-case word, with a number after a colon for some (ndots:2). */
+const RESOLV_OPTION = /^[a-z][a-z0-9-]*(:[0-9]+)?$/;
+
+const checkDnsValues = (dns: DnsConfig, hostsEntries: HostsEntries): void => {
+  const names: Array<[string, string[]]> = [
+    ['--dns-search', dns.searches],
+    ['--dns-domain', dns.domain === undefined ? [] : [dns.domain]],
+    ['--hosts-entry', Object.values(hostsEntries).flat()],
+  ];
+  for (const [flag, values] of names) {
+    const bad = values.find((v) => !isDnsName(v));
+    if (bad !== undefined) throw usage(`${flag}: ${JSON.stringify(bad)} is not a DNS name (labels of letters, digits and inner dashes, joined by dots)`);
+  }
+  const option = dns.options.find((o) => !RESOLV_OPTION.test(o));
+  if (option !== undefined) throw usage(`--dns-opt: ${JSON.stringify(option)} is not a resolv.conf option (such as ndots:2 or rotate)`);
+  const server = dns.servers.find((ip) => isIP(ip) === 0);
+  if (server !== undefined) throw usage(`--dns: ${JSON.stringify(server)} is not an IP address`);
+  const address = Object.keys(hostsEntries).find((ip) => isIP(ip) === 0);
+  if (address !== undefined) throw usage(`--hosts-entry: ${JSON.stringify(address)} is not an IP address`);
+};
+
+/** rkt's parseDNSFlags: host or none stand alone; servers, searches, options or a domain are written by podlog (stage0). */
+const resolvMode = (mode: DnsConfMode, dns: DnsConfig): DnsMode => {
   const custom = dns.servers.length > 0 || dns.searches.length > 0 || dns.options.length > 0 || dns.domain !== undefined;
   if ((mode.resolv === 'host' || mode.resolv === 'none') && custom) {
     throw usage(`--dns=${mode.resolv} cannot be combined with DNS servers, --dns-search, --dns-opt or --dns-domain`);
   }
-  if (mode.resolv === 'stage0' || custom) throw notYet('--dns with servers, --dns-search, --dns-opt or --dns-domain');
-  return mode.resolv;
+  // Nothing to write is the default, whatever mode a library caller named.
+  return custom ? 'stage0' : mode.resolv === 'stage0' ? 'default' : mode.resolv;
 };
 
+/** rkt's --hosts-entry modes: `host` alone, or IP=NAME entries (stage0). */
+const hostsMode = (mode: DnsConfMode, entries: HostsEntries): DnsMode => {
+  const custom = Object.keys(entries).length > 0;
+  if (mode.hosts === 'host' && custom) throw usage('--hosts-entry=host cannot be combined with IP=NAME entries');
+  if (mode.hosts === 'none') throw usage('--hosts-entry: none is not a hosts mode (host, or IP=NAME entries)');
+  return custom ? 'stage0' : mode.hosts === 'stage0' ? 'default' : mode.hosts;
+};
+
+/**
+ * How stage1 is to run the pod, as Stage1StartRequested records it: the network, and where the
+ * apps' /etc/resolv.conf and /etc/hosts come from, with what podlog writes in them (the values are
+ * recorded only when they are used).
+ */
+export interface Stage1RunOptions {
+  net: 'host' | 'none';
+  dns: DnsMode;
+  hosts: DnsMode;
+  dnsConfig?: DnsConfig;
+  hostsEntries?: HostsEntries;
+}
+
 /** The stage1 flags a RunConfig turns into; refuses what is malformed and what stage1 cannot do yet. */
-export const stage1RunOptions = (cfg: RunConfig): { net: 'host' | 'none'; dns: 'default' | 'host' | 'none' } => {
+export const stage1RunOptions = (cfg: RunConfig): Stage1RunOptions => {
   const net = networkOf(cfg.net);
   if (cfg.hostname !== undefined) checkHostname(cfg.hostname);
-  const dns = dnsOf(cfg.dnsConfMode, cfg.dnsConfig);
-  if (cfg.dnsConfMode.hosts === 'host' && Object.keys(cfg.hostsEntries).length > 0) throw usage('--hosts-entry=host cannot be combined with IP=NAME entries');
-  if (cfg.dnsConfMode.hosts !== 'default' || Object.keys(cfg.hostsEntries).length > 0) throw notYet('--hosts-entry');
+  checkDnsValues(cfg.dnsConfig, cfg.hostsEntries);
+  const dns = resolvMode(cfg.dnsConfMode, cfg.dnsConfig);
+  const hosts = hostsMode(cfg.dnsConfMode, cfg.hostsEntries);
   if (cfg.interactive) throw notYet('--interactive');
   if (cfg.mdsRegister) throw notYet('--mds-register', 'podlog has no metadata service yet: run the pod without it');
   const insecure = Object.entries({ capabilities: cfg.insecureOptions.disableCapabilities, paths: cfg.insecureOptions.disablePaths, seccomp: cfg.insecureOptions.disableSeccomp });
   const disabled = insecure.filter(([, off]) => off).map(([name]) => name);
   if (disabled.length > 0) throw notYet(`--insecure-options=${disabled.join(',')}`);
-  return { net, dns };
+  return {
+    net,
+    dns,
+    hosts,
+    ...(dns === 'stage0' ? { dnsConfig: cfg.dnsConfig } : {}),
+    ...(hosts === 'stage0' ? { hostsEntries: cfg.hostsEntries } : {}),
+  };
 };
+
+/** A Stage1StartRequested as recorded: older podlogs recorded no hosts mode and no values. */
+export type RecordedStage1Options = { hostname: string; net: string; dns: string } & Partial<Pick<Stage1RunOptions, 'hosts' | 'dnsConfig' | 'hostsEntries'>>;
+
+/** stage1 init's flags for a recorded Stage1StartRequested (docs/stage1.md). */
+export const stage1InitArgs = (o: RecordedStage1Options): string[] => [
+  '--hostname', o.hostname,
+  '--net', o.net,
+  ...(o.dns === 'stage0' ? [] : ['--dns', o.dns]),
+  ...(o.dnsConfig?.servers ?? []).flatMap((ip) => ['--dns-server', ip]),
+  ...(o.dnsConfig?.searches ?? []).flatMap((d) => ['--dns-search', d]),
+  ...(o.dnsConfig?.options ?? []).flatMap((opt) => ['--dns-opt', opt]),
+  ...(o.dnsConfig?.domain !== undefined ? ['--dns-domain', o.dnsConfig.domain] : []),
+  ...(o.hosts === 'host' ? ['--hosts', 'host'] : []),
+  ...Object.entries(o.hostsEntries ?? {}).flatMap(([ip, names]) => ['--hosts-entry', `${ip}=${names.join(',')}`]),
+];

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { PodlogError } from '../../src/errors.js';
-import { checkPrepareConfig, DEFAULT_DNS_CONF_MODE, stage1RunOptions, type PrepareConfig, type RunConfig } from '../../src/stage0/config.js';
+import { checkPrepareConfig, DEFAULT_DNS_CONF_MODE, stage1InitArgs, stage1RunOptions, type PrepareConfig, type RunConfig } from '../../src/stage0/config.js';
 import { generatePodManifest } from '../../src/stage0/pod-manifest.js';
 import { stage1Image } from '../../src/stage0/stage1.js';
 import { podlogBin } from '../stage0/podlog.js';
@@ -83,6 +83,11 @@ test('host names, networks and DNS: malformed or conflicting values', (t) => {
   refusedUpFront(t, ['run', '--net=cni-net', image], /--net=cni-net \(CNI networks\) is not supported yet by podlog/);
   refusedUpFront(t, ['run', '--hosts-entry=host', '--hosts-entry=10.0.0.1=db', image], /--hosts-entry=host cannot be combined with IP=NAME entries/);
   refusedUpFront(t, ['run', '--hosts-entry=db=10.0.0.1', image], /--hosts-entry: "db" is not an IP address/);
+  refusedUpFront(t, ['run', '--hosts-entry=10.0.0.1=db,bad_name', image], /--hosts-entry: "bad_name" is not a DNS name/);
+  refusedUpFront(t, ['run', '--dns-search=a..b', image], /--dns-search: "a..b" is not a DNS name/);
+  refusedUpFront(t, ['run-prepared', '--dns-domain=x\nnameserver 6.6.6.6', '0123abcd'], /--dns-domain: "x\\nnameserver 6.6.6.6" is not a DNS name/);
+  refusedUpFront(t, ['run', '--dns-opt=ndots 2', image], /--dns-opt: "ndots 2" is not a resolv.conf option/);
+  refusedUpFront(t, ['run', '--dns=host', '--dns-opt=rotate', image], /--dns=host cannot be combined with DNS servers, --dns-search, --dns-opt or --dns-domain/);
 });
 
 test('flags that do nothing yet are refused by name', (t) => {
@@ -153,7 +158,22 @@ test('host names: DNS labels of letters, digits and inner dashes, at most 64 byt
   for (const hostname of ['', '.', 'a.', '.a', '-a', 'a-', 'a_b', 'a b', 'é', 'x'.repeat(64) + 'y', `${'x'.repeat(32)}.${'y'.repeat(32)}`]) {
     t.throws(() => stage1RunOptions(runConfig({ hostname })), { instanceOf: PodlogError, message: /^--hostname: / }, hostname);
   }
-  t.deepEqual(stage1RunOptions(runConfig({ net: ['host'], dnsConfMode: { resolv: 'none', hosts: 'default' } })), { net: 'host', dns: 'none' });
+  t.deepEqual(stage1RunOptions(runConfig({ net: ['host'], dnsConfMode: { resolv: 'none', hosts: 'default' } })), { net: 'host', dns: 'none', hosts: 'default' });
+});
+
+test('stage1 flags from a recorded start: the values only in the modes that use them, old records as the default', (t) => {
+  const options = stage1RunOptions(runConfig({
+    dnsConfMode: { resolv: 'stage0', hosts: 'stage0' },
+    dnsConfig: { servers: ['192.0.2.1'], searches: ['a.example'], options: ['ndots:2'], domain: 'example.org' },
+    hostsEntries: { '192.0.2.9': ['db', 'db.lan'] },
+  }));
+  t.deepEqual(stage1InitArgs({ ...options, hostname: 'h' }), [
+    '--hostname', 'h', '--net', 'none', '--dns-server', '192.0.2.1', '--dns-search', 'a.example', '--dns-opt', 'ndots:2',
+    '--dns-domain', 'example.org', '--hosts-entry', '192.0.2.9=db,db.lan',
+  ]);
+  t.deepEqual(stage1RunOptions(runConfig({ dnsConfMode: { resolv: 'stage0', hosts: 'stage0' } })), { net: 'none', dns: 'default', hosts: 'default' }, 'nothing to write is the default');
+  t.deepEqual(stage1InitArgs({ hostname: 'h', net: 'host', dns: 'host' }), ['--hostname', 'h', '--net', 'host', '--dns', 'host']);
+  t.deepEqual(stage1InitArgs({ ...stage1RunOptions(runConfig({ dnsConfMode: { resolv: 'default', hosts: 'host' } })), hostname: 'h' }), ['--hostname', 'h', '--net', 'none', '--dns', 'default', '--hosts', 'host']);
 });
 
 const prepareConfig = (over: Partial<PrepareConfig> = {}): PrepareConfig => ({
