@@ -5,6 +5,7 @@ import { matchPodUuid } from '../engine/resolve.js';
 import { PodlogError } from '../errors.js';
 import { commandContext } from '../events/metadata.js';
 import { initDebug } from '../stage0/debug.js';
+import { podDir, podPaths } from '../stage0/pod-dir.js';
 import { openStage0, type Stage0 } from '../stage0/session.js';
 import type { Invocation } from './command.js';
 
@@ -56,3 +57,53 @@ export const forEachPod = async (s: Stage0, inputs: string[], verb: string, act:
   }
   return failed ? 254 : 0;
 };
+
+/** What a user said about a pod when it was made (--user-annotation, --user-label). */
+export interface PodUserMetadata {
+  userAnnotations: Record<string, string>;
+  userLabels: Record<string, string>;
+}
+
+const stringMap = (v: unknown): Record<string, string> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string')) : {};
+
+export const NO_USER_METADATA: PodUserMetadata = { userAnnotations: {}, userLabels: {} };
+
+/**
+ * A pod's annotations and labels, from its pod manifest (the log does not hold them); undefined
+ * while the manifest is not written (the pod is being prepared) and once it is gone (deleted).
+ */
+export const podUserMetadata = (dataDir: string, uuid: string): PodUserMetadata | undefined => {
+  let manifest: { userAnnotations?: unknown; userLabels?: unknown };
+  try {
+    manifest = JSON.parse(readFileSync(podPaths(podDir(dataDir, uuid)).manifest, 'utf8')) as typeof manifest;
+  } catch {
+    return undefined;
+  }
+  return { userAnnotations: stringMap(manifest?.userAnnotations), userLabels: stringMap(manifest?.userLabels) };
+};
+
+/** One --filter: podman's label=KEY[=VALUE], and the same for annotations. */
+export interface PodFilter {
+  kind: 'label' | 'annotation';
+  key: string;
+  value?: string;
+}
+
+export const parsePodFilters = (values: string[]): PodFilter[] =>
+  values.map((f) => {
+    const eq = f.indexOf('=');
+    const kind = f.slice(0, eq);
+    const [key, ...value] = f.slice(eq + 1).split('=');
+    if (eq === -1 || (kind !== 'label' && kind !== 'annotation') || key === '') {
+      throw new PodlogError('EUSAGE', `--filter: ${JSON.stringify(f)} is not label=KEY[=VALUE] or annotation=KEY[=VALUE]`);
+    }
+    return { kind, key: key!, ...(value.length > 0 ? { value: value.join('=') } : {}) };
+  });
+
+/** Whether a pod passes every filter: the key is there, with the value when one is given. */
+export const matchesFilters = (meta: PodUserMetadata, filters: PodFilter[]): boolean =>
+  filters.every(({ kind, key, value }) => {
+    const map = kind === 'label' ? meta.userLabels : meta.userAnnotations;
+    return Object.hasOwn(map, key) && (value === undefined || map[key] === value);
+  });

@@ -8,6 +8,7 @@ import { openStore } from '../../store/open.js';
 import type { ReadAllOptions, RecordedEvent } from '../../store/port.js';
 import { list, out, str, type Command } from '../command.js';
 import { parseTime } from '../duration.js';
+import { matchesFilters, parsePodFilters, podUserMetadata, type PodFilter } from '../pods.js';
 
 /** One line of what an event says: its data as key=value, and who caused it. */
 export const describeData = (e: RecordedEvent): string => {
@@ -25,11 +26,30 @@ const streamLabel = (stream: string): string =>
 const row = (e: RecordedEvent): string =>
   [String(e.position).padStart(8), e.meta.time.padEnd(24), streamLabel(e.stream).padEnd(8), String(e.version).padStart(4), e.type.padEnd(22), describeData(e)].join('  ');
 
+/**
+ * --filter: a pod's events pass once its manifest (which holds its annotations and labels) is
+ * written and matches; a deleted pod's have none to match. A pod's answer is kept once known.
+ */
+const podsMatching = (dir: string, filters: PodFilter[]): ((e: RecordedEvent) => boolean) => {
+  const known = new Map<string, boolean>();
+  return (e) => {
+    if (filters.length === 0) return true;
+    if (!e.stream.startsWith(POD_STREAM_PREFIX)) return false;
+    const answer = known.get(e.stream);
+    if (answer !== undefined) return answer;
+    const meta = podUserMetadata(dir, uuidOfStream(e.stream));
+    if (meta === undefined) return false;
+    known.set(e.stream, matchesFilters(meta, filters));
+    return known.get(e.stream)!;
+  };
+};
+
 export const events: Command = {
-  usage: 'podlog events [--pod UUID] [--type TYPE]... [--since TIME] [--until TIME] [--from-position N] [--follow] [--json]',
+  usage: 'podlog events [--pod UUID] [--type TYPE]... [--filter label=KEY[=VALUE]|annotation=KEY[=VALUE]]... [--since TIME] [--until TIME] [--from-position N] [--follow] [--json]',
   options: {
     pod: { type: 'string' },
     type: { type: 'string', multiple: true },
+    filter: { type: 'string', multiple: true },
     since: { type: 'string' },
     until: { type: 'string' },
     'from-position': { type: 'string' },
@@ -41,6 +61,7 @@ export const events: Command = {
     if (!/^\d+$/.test(fromPosition)) throw new PodlogError('EUSAGE', `--from-position: ${JSON.stringify(fromPosition)} is not a position`);
     const since = str(values, 'since');
     const until = str(values, 'until');
+    const keep = podsMatching(dir, parsePodFilters((values.filter as string[] | undefined) ?? []));
     // Following a log nobody has written yet waits for it to exist (a read creates nothing).
     if (values.follow === true) while (!existsSync(eventLogPath(dir))) await new Promise((ok) => setTimeout(ok, 100));
     const store = await openStore(dir, { access: 'inspect' });
@@ -57,7 +78,8 @@ export const events: Command = {
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       for await (const batch of readBatches(store, { ...filters, after: Number(fromPosition), stopAtHead: values.follow !== true, signal: stop.signal })) {
-        out(batch.map((e) => (json ? JSON.stringify(e) : row(e))).join('\n'));
+        const shown = batch.filter(keep);
+        if (shown.length > 0) out(shown.map((e) => (json ? JSON.stringify(e) : row(e))).join('\n'));
       }
       return 0;
     } finally {

@@ -5,7 +5,7 @@ import { podDir, readPid } from '../../stage0/pod-dir.js';
 import { podStatus } from '../../stage0/status.js';
 import { out, type Command } from '../command.js';
 import { parseDuration } from '../duration.js';
-import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
+import { NO_USER_METADATA, podUserMetadata, resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
 
 /** rkt's --wait[=bool|duration]: absent → no wait; bare or true → forever; a duration → that long. */
 const waitFor = (flag: string | undefined): number | undefined => {
@@ -56,7 +56,7 @@ export const status: Command = {
       const uuids = uuidArgs(rest, uuidFile);
       if (uuids.length !== 1) throw new PodlogError('EUSAGE', 'status takes exactly one UUID');
       const view = await podStatus(s, await resolveLivePod(s, uuids[0]!), waitFor(wait));
-      if (json) out(JSON.stringify({ ...view.context, state: RKT_STATE_NAMES[view.state], version: view.version }));
+      if (json) out(JSON.stringify({ ...view.context, state: RKT_STATE_NAMES[view.state], version: view.version, ...(podUserMetadata(s.dataDir, view.uuid) ?? NO_USER_METADATA) }));
       else out(rktStatus(view, readPid(podDir(inv.dir, view.uuid))).join('\n'));
       return 0;
     }, { create: false }),
