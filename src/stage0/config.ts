@@ -5,7 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { PodlogError } from '../errors.js';
+import { isPodlogError, PodlogError } from '../errors.js';
+import { isAcIdentifier, isObject, parseImageManifest, showValue } from '../images/aci-manifest.js';
+import type { PodManifest } from './pod-manifest.js';
 import { stage1Image } from './stage1.js';
 
 /** How resolv.conf and hosts are provided to the pod (rkt's DNSConfMode). */
@@ -60,7 +62,10 @@ export interface PrepareConfig extends CommonConfig {
   volumes: string[];
   mounts: string[];
   useOverlay: boolean;
+  /** --pod-manifest's path; checkPrepareConfig reads it into podManifestDocument and the apps. */
   podManifest?: string;
+  /** The pod manifest --pod-manifest named, checked: what the pod runs, its image ids resolved at prepare. */
+  podManifestDocument?: PodManifest;
   privateUsers: boolean;
   userAnnotations: Record<string, string>;
   userLabels: Record<string, string>;
@@ -152,16 +157,127 @@ const checkKeys = (map: Record<string, string>, flag: string): void => {
   if (Object.keys(map).includes('')) throw usage(`${flag}: a name cannot be empty`);
 };
 
+const IMAGE_ID = /^sha512-[0-9a-f]{2,128}$/;
+const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+/** The fields of appc's PodManifest, RuntimeApp and its image: any other is a mistake, refused. */
+const FIELDS = {
+  pod: ['acKind', 'acVersion', 'apps', 'volumes', 'isolators', 'annotations', 'ports', 'userAnnotations', 'userLabels'],
+  app: ['name', 'image', 'app', 'readOnlyRootFS', 'mounts', 'annotations'],
+  image: ['id', 'name', 'labels'],
+};
+
+/**
+ * The pod manifest file --pod-manifest names, checked whole (appc's schema, podlog's limits):
+ * rkt's words where rkt has them. An app section is checked as an image's is, since it replaces one.
+ */
+const readPodManifest = (file: string): PodManifest => {
+  const bad = (what: string): PodlogError => new PodlogError('EBADMANIFEST', `--pod-manifest ${file}: ${what}`);
+  const fields = (o: Record<string, unknown>, known: string[], where: string): void => {
+    const extra = Object.keys(o).find((k) => !known.includes(k));
+    if (extra !== undefined) throw bad(`${where}has no field ${JSON.stringify(extra)} (${known.join(', ')})`);
+  };
+  const pairs = (list: unknown, where: string): void => {
+    if (list === undefined) return;
+    const ok = (p: unknown) => isObject(p) && typeof p.name === 'string' && isAcIdentifier(p.name) && typeof p.value === 'string';
+    if (!Array.isArray(list) || !list.every(ok)) throw bad(`${where} is not a list of {name, value} strings named by AC identifiers`);
+  };
+  const stringMap = (map: unknown, where: string): void => {
+    if (map !== undefined && !(isObject(map) && Object.values(map).every((v) => typeof v === 'string'))) throw bad(`${where} is not an object of strings`);
+  };
+  const none = (list: unknown, where: string, what: string): void => {
+    if (list !== undefined && !Array.isArray(list)) throw bad(`${where} is not a list`);
+    if (Array.isArray(list) && list.length > 0) throw notYet(`${what} (${where} in --pod-manifest)`);
+  };
+  let m: unknown;
+  try {
+    m = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw isPodlogError(e) ? e : usage(`--pod-manifest: cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (!isObject(m)) throw bad('not a JSON object');
+  fields(m, FIELDS.pod, '');
+  if (m.acKind !== 'PodManifest') throw bad(`acKind is ${showValue(m.acKind)}, expected "PodManifest"`);
+  if (typeof m.acVersion !== 'string' || !SEMVER.test(m.acVersion)) throw bad(`acVersion ${showValue(m.acVersion)} is not a semantic version`);
+  if (!Array.isArray(m.apps) || m.apps.length === 0) throw bad('pod must contain at least one application');
+  const names = new Set<string>();
+  m.apps.forEach((a: unknown, i: number) => {
+    if (!isObject(a)) throw bad(`apps[${i}] is not an object`);
+    fields(a, FIELDS.app, `apps[${i}] `);
+    if (typeof a.name !== 'string' || !isAcName(a.name)) throw bad(`invalid app name format: ${showValue(a.name)} (apps[${i}].name)`);
+    if (names.has(a.name)) throw bad(`multiple apps with same name ${a.name}`);
+    names.add(a.name);
+    const where = `app ${JSON.stringify(a.name)}`;
+    if (!isObject(a.image) || typeof a.image.id !== 'string' || a.image.id === '') throw bad(`no image ID for app ${JSON.stringify(a.name)}`);
+    // An id, never a name or a path: a pod manifest is reified (rkt does not resolve templates).
+    if (!IMAGE_ID.test(a.image.id)) throw bad(`${where}: image id ${showValue(a.image.id)} is not an image id (sha512-HEX)`);
+    fields(a.image, FIELDS.image, `${where} image `);
+    if (a.image.name !== undefined && (typeof a.image.name !== 'string' || !isAcIdentifier(a.image.name))) throw bad(`${where}: image name ${showValue(a.image.name)} is not an AC identifier`);
+    pairs(a.image.labels, `${where} image labels`);
+    if (a.app !== undefined) {
+      try {
+        parseImageManifest(JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.0.0', name: 'pod-manifest', app: a.app }), where);
+      } catch (e) {
+        throw bad((e as Error).message.replace(`${where}: invalid image manifest: `, `${where}: `));
+      }
+      if (((a.app as { exec?: string[] }).exec ?? []).length === 0) throw bad(`${where}: app.exec is empty`);
+      if (JSON.stringify(a.app).includes('\\u0000')) throw bad(`${where}: NUL byte in the app section`);
+    }
+    if (a.readOnlyRootFS !== undefined && typeof a.readOnlyRootFS !== 'boolean') throw bad(`${where}: readOnlyRootFS is not true or false`);
+    if (a.readOnlyRootFS === true) throw notYet(`a read-only root file system (${where}: readOnlyRootFS in --pod-manifest)`);
+    none(a.mounts, `${where}: mounts`, 'mounts');
+    pairs(a.annotations, `${where}: annotations`);
+  });
+  none(m.volumes, 'volumes', 'volumes');
+  none(m.ports, 'ports', 'ports');
+  none(m.isolators, 'isolators', 'pod isolators');
+  pairs(m.annotations, 'annotations');
+  if ((m.annotations as Array<{ name: string; value: string }> | undefined)?.some((a) => a.name === 'coreos.com/rkt/stage1/mutable' && a.value === 'true')) {
+    throw notYet('a mutable pod (app add/rm/start/stop)');
+  }
+  stringMap(m.userAnnotations, 'userAnnotations');
+  stringMap(m.userLabels, 'userLabels');
+  return m as unknown as PodManifest;
+};
+
+/** rkt: the apps, their environment, volumes and ports come from the pod manifest alone. */
+const podManifestConflicts = (cfg: PrepareConfig): string[] =>
+  Object.entries({
+    'an image': cfg.apps.length > 0,
+    '--set-env': cfg.explicitEnv.length > 0,
+    '--set-env-file': cfg.envFromFile.length > 0,
+    '--inherit-env': cfg.inheritEnv,
+    '--volume': cfg.volumes.length > 0,
+    '--mount': cfg.mounts.length > 0,
+    '--port': cfg.ports.length > 0,
+    '--user-annotation': Object.keys(cfg.userAnnotations).length > 0,
+    '--user-label': Object.keys(cfg.userLabels).length > 0,
+  })
+    .filter(([, given]) => given)
+    .map(([flag]) => flag);
+
+/** The apps a pod manifest describes, as prepare resolves and names them: each by its image id. */
+const appsOf = (manifest: PodManifest): AppConfig[] =>
+  manifest.apps.map((a) => {
+    const [exec, ...args] = (a.app as { exec?: string[] } | undefined)?.exec ?? [];
+    return { image: a.image.id, name: a.name, ...(exec !== undefined ? { exec } : {}), args, environment: {} };
+  });
+
 /**
  * Refuses what prepare cannot do yet and what is malformed, before anything is created, and returns
  * the config with every file it names read: the --set-env-file entries, checked, come first in
- * explicitEnv (rkt applies the files, then --set-env) and envFromFile is empty, so that writing the
- * pod manifest reads nothing and cannot fail on the user's input. A checked config checks again
- * unchanged.
+ * explicitEnv (rkt applies the files, then --set-env) and envFromFile is empty; --pod-manifest's
+ * file becomes podManifestDocument and the apps. Writing the pod manifest then reads nothing and
+ * cannot fail on the user's input. A checked config checks again unchanged.
  */
 export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
   if (cfg.mutable) throw notYet('a mutable pod (app add/rm/start/stop)');
-  if (cfg.podManifest !== undefined) throw notYet('--pod-manifest');
+  if (cfg.podManifest !== undefined) {
+    const conflicts = podManifestConflicts(cfg);
+    if (conflicts.length > 0) throw usage(`conflicting flags set with --pod-manifest: ${conflicts.join(', ')} (the pod manifest describes the apps)`);
+    const { podManifest, ...rest } = cfg;
+    const document = readPodManifest(podManifest);
+    return checkPrepareConfig({ ...rest, podManifestDocument: document, apps: appsOf(document) } as C);
+  }
   if (cfg.ports.length > 0) throw notYet('--port');
   if (cfg.volumes.length > 0) throw notYet('--volume');
   if (cfg.mounts.length > 0) throw notYet('--mount');

@@ -101,7 +101,12 @@ export const nameApps = (apps: Array<{ config: AppConfig; imageId: string; manif
 
 /** The pod manifest, from a config checkPrepareConfig returned: pure, it reads no file and cannot fail on the user's input. */
 export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): PodManifest => {
-  if (cfg.envFromFile.length > 0) throw new PodlogError('EINTERNAL', 'generatePodManifest takes a checked config (checkPrepareConfig reads the --set-env-file files)');
+  if (cfg.envFromFile.length > 0 || cfg.podManifest !== undefined) {
+    throw new PodlogError('EINTERNAL', 'generatePodManifest takes a checked config (checkPrepareConfig reads the --set-env-file and --pod-manifest files)');
+  }
+  // A pod manifest given is the pod's, as rkt writes it, with each app's image by the id it resolved to.
+  const given = cfg.podManifestDocument;
+  if (given !== undefined) return { ...given, apps: given.apps.map((a, i) => ({ ...a, image: { ...a.image, id: apps[i]!.imageId } })) };
   return {
     acKind: 'PodManifest',
     acVersion: '0.8.11',
