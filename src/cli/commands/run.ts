@@ -8,14 +8,15 @@ import { checkRunFlags } from '../run-flags.js';
 
 const APP_FLAGS = '[--exec=PATH] [--name=NAME] [--user=U] [--group=G] [--working-dir=DIR] [--environment=N=V] [-- ARGS... ---]';
 const POD_FLAGS = '[--set-env=N=V] [--set-env-file=F] [--inherit-env] [--uuid-file-save=F] [--stage1-path=DIR] [--user-annotation=K=V] [--user-label=K=V]';
-const RUN_FLAGS = '[--net=none|host] [--dns=default|host|none] [--hostname=NAME]';
+const RUN_FLAGS =
+  '[--net=none|host] [--hostname=NAME] [--dns=default|host|none|IP...] [--dns-search=DOMAIN] [--dns-opt=OPT] [--dns-domain=DOMAIN] [--hosts-entry=IP=NAME[,NAME...]|host]';
 
 const savingUuid = (file: string | undefined) => (uuid: string) => {
   if (file !== undefined) writeFileSync(file, uuid);
 };
 
 export const run: Command = {
-  usage: `podlog run ${POD_FLAGS} ${RUN_FLAGS} IMAGE ${APP_FLAGS} [IMAGE ...]`,
+  usage: `podlog run ${POD_FLAGS} ${RUN_FLAGS} IMAGE ${APP_FLAGS} [IMAGE ...] | --pod-manifest=FILE`,
   options: {},
   raw: true,
   run: (inv: Invocation) => {
@@ -25,7 +26,7 @@ export const run: Command = {
 };
 
 export const prepare: Command = {
-  usage: `podlog prepare ${POD_FLAGS} IMAGE ${APP_FLAGS} [IMAGE ...]`,
+  usage: `podlog prepare ${POD_FLAGS} IMAGE ${APP_FLAGS} [IMAGE ...] | --pod-manifest=FILE`,
   options: {},
   raw: true,
   run: (inv: Invocation) => {
