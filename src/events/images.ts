@@ -33,6 +33,29 @@ export type ImageImportedData = {
   compression: string;
   /** Where it came from: a file path, a directory, or a URL. */
   source: string;
+  /** Since schema 3, of an OCI image: its layers, bottom first, each stored and rendered once for
+   * every image that has it (src/images/layer-store.ts). Absent: its layers are in cas/oci/<id>/layers/. */
+  layers?: ImageLayer[];
+};
+
+/** A layer of an OCI image: its blob's digest and the key of its chain (it and every layer below it). */
+export type ImageLayer = { digest: string; key: string };
+
+/** What a layer's rendering records. */
+export type LayerRenderedData = {
+  key: string;
+  /** Its blob's digest. */
+  digest: string;
+  /** The key of the layer it was rendered over (absent for a bottom layer). */
+  parent?: string;
+  /** rkt's tree hash of the layer's directory. */
+  hash: string;
+  /** Bytes of regular-file data in it. */
+  size: number;
+  /** Bytes of uncompressed tar it unpacked from (what the size limits count). */
+  unpacked: number;
+  /** Rendered again because it was found damaged or missing. */
+  repair: boolean;
 };
 
 /** What a rendering records: the tree, the images in it and its hash. */
@@ -48,6 +71,8 @@ export type TreeRenderedData = {
   size: number;
   /** Rendered again because the tree was found damaged. */
   repair: boolean;
+  /** Since schema 2: the tree is this stack of layers (keys, top first), not a rendered rootfs. */
+  layers?: string[];
 };
 
 export interface ImageEventData {
@@ -56,26 +81,33 @@ export interface ImageEventData {
   TreeRendered: TreeRenderedData;
   TreeDamaged: { treeStoreId: string; expected: string; actual: string };
   TreeRemoved: { treeStoreId: string; reason: 'gc' };
+  LayerRendered: LayerRenderedData;
+  LayerDamaged: { key: string; expected: string; actual: string };
+  LayerRemoved: { key: string; reason: 'gc' };
 }
 
 export type ImageEventType = keyof ImageEventData;
 
 export const IMAGE_STREAM_PREFIX = 'image-';
 export const TREE_STREAM_PREFIX = 'tree-';
+export const LAYER_STREAM_PREFIX = 'layer-';
 export const imageStream = (id: string): string => `${IMAGE_STREAM_PREFIX}${id}`;
 export const treeStream = (treeStoreId: string): string => `${TREE_STREAM_PREFIX}${treeStoreId}`;
+export const layerStream = (key: string): string => `${LAYER_STREAM_PREFIX}${key}`;
 
 
 export const IMAGE_EVENTS: { readonly [T in ImageEventType]: CatalogueEntry } = {
   ImageImported: {
     // Schema 2 adds storedSize and unpackedSize; a schema-1 event has only `size` (index-projection.ts).
-    kind: 'outcome', schema: 2,
+    // Schema 3 adds an OCI image's shared layers.
+    kind: 'outcome', schema: 3,
     fields: { id: 'string', format: 'string', name: 'string', labels: 'object', size: 'number', compression: 'string', source: 'string' },
     summary: 'an image was checked and stored under its id (rkt: fetch)',
   },
   ImageRemoved: { kind: 'outcome', schema: 1, fields: { id: 'string', reason: 'string' }, summary: 'an image left the store (image rm or gc)' },
   TreeRendered: {
-    kind: 'outcome', schema: 1,
+    // Schema 2 adds `layers`, for a tree that is a stack of layers.
+    kind: 'outcome', schema: 2,
     fields: { treeStoreId: 'string', imageId: 'string', images: 'object', hash: 'string', size: 'number', repair: 'boolean' },
     summary: 'an image and its dependencies were rendered into the tree store',
   },
@@ -84,6 +116,16 @@ export const IMAGE_EVENTS: { readonly [T in ImageEventType]: CatalogueEntry } = 
     summary: "a tree's hash no longer matches the one recorded when it was rendered",
   },
   TreeRemoved: { kind: 'outcome', schema: 1, fields: { treeStoreId: 'string', reason: 'string' }, summary: 'a tree left the tree store (image gc)' },
+  LayerRendered: {
+    kind: 'outcome', schema: 1,
+    fields: { key: 'string', digest: 'string', hash: 'string', size: 'number', unpacked: 'number', repair: 'boolean' },
+    summary: 'an OCI layer was rendered once, over the layers below it, for every image that has it',
+  },
+  LayerDamaged: {
+    kind: 'observation', schema: 1, fields: { key: 'string', expected: 'string', actual: 'string' },
+    summary: "a layer's hash no longer matches the one recorded when it was rendered",
+  },
+  LayerRemoved: { kind: 'outcome', schema: 1, fields: { key: 'string', reason: 'string' }, summary: 'a layer no image or tree uses left the store (image gc)' },
 };
 
 export const isImageEventType = (type: string): type is ImageEventType => Object.hasOwn(IMAGE_EVENTS, type);

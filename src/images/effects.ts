@@ -22,6 +22,10 @@ export const IMAGE_EFFECTS = {
   removeImage: 'ImageRemoved',
   /** A tree moved out of the tree store (after TreeRemoved). */
   removeTree: 'TreeRemoved',
+  /** An OCI layer rendered in cas/tmp/ and renamed into cas/layers/ (then LayerRendered). */
+  renderLayer: 'LayerRendered',
+  /** A layer moved out of cas/layers/ (after LayerRemoved). */
+  removeLayer: 'LayerRemoved',
 } as const satisfies Record<string, ImageEventType>;
 
 export type ImageEffect = keyof typeof IMAGE_EFFECTS;

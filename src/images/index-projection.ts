@@ -1,5 +1,5 @@
 /**
- * The image index: the images and trees in the store, folded from the log's image and tree streams
+ * The image index: the images, trees and layers in the store, folded from the log's image, tree and layer streams
  * into the store's projection facility (projection `images`), kept incrementally with a checkpoint like
  * the pod list. The log is the source of truth for what the store holds; these rows are derived and
  * can be rebuilt from it at any time (a different SCHEMA rebuilds them). The content itself lives in
@@ -11,9 +11,11 @@
 import {
   checkImageEvent,
   IMAGE_STREAM_PREFIX,
+  LAYER_STREAM_PREFIX,
   TREE_STREAM_PREFIX,
   type ImageEventData,
   type ImageImportedData,
+  type LayerRenderedData,
   type TreeRenderedData,
 } from '../events/images.js';
 import type { EventStore, RecordedEvent } from '../store/port.js';
@@ -33,19 +35,28 @@ export interface TreeRecord extends Omit<TreeRenderedData, 'repair'> {
   damaged?: boolean;
 }
 
-type Row = { kind: 'image'; image: ImageRecord } | { kind: 'tree'; tree: TreeRecord };
+/** A rendered layer: what its last rendering recorded (but whether it was a repair), and when. */
+export interface LayerRecord extends Omit<LayerRenderedData, 'repair'> {
+  renderedAt: string;
+  /** Set by a LayerDamaged event, cleared by the repair's LayerRendered. */
+  damaged?: boolean;
+}
+
+type Row = { kind: 'image'; image: ImageRecord } | { kind: 'tree'; tree: TreeRecord } | { kind: 'layer'; layer: LayerRecord };
 
 export interface ImageIndex {
   images: Map<string, ImageRecord>;
   trees: Map<string, TreeRecord>;
+  layers: Map<string, LayerRecord>;
 }
 
 export const IMAGE_INDEX = 'images';
-const SCHEMA = 'images-v2';
+const SCHEMA = 'images-v3';
 const BATCH = 5000;
 
 const imageKey = (id: string): string => `image:${id}`;
 const treeKey = (id: string): string => `tree:${id}`;
+const layerKey = (key: string): string => `layer:${key}`;
 
 /** Applies one event to the rows; returns the keys it changed (undefined row = deleted). */
 const apply = (rows: Map<string, Row>, e: RecordedEvent, changed: Map<string, Row | undefined>): void => {
@@ -54,7 +65,7 @@ const apply = (rows: Map<string, Row>, e: RecordedEvent, changed: Map<string, Ro
     else rows.delete(key);
     changed.set(key, row);
   };
-  if (!e.stream.startsWith(IMAGE_STREAM_PREFIX) && !e.stream.startsWith(TREE_STREAM_PREFIX)) {
+  if (![IMAGE_STREAM_PREFIX, TREE_STREAM_PREFIX, LAYER_STREAM_PREFIX].some((p) => e.stream.startsWith(p))) {
     // A pod rendering an image is that image's use.
     const imageId = e.type === 'ImageRendered' ? e.data.imageId : undefined;
     const row = typeof imageId === 'string' ? rows.get(imageKey(imageId)) : undefined;
@@ -87,14 +98,28 @@ const apply = (rows: Map<string, Row>, e: RecordedEvent, changed: Map<string, Ro
     case 'TreeRemoved':
       set(treeKey((e.data as ImageEventData['TreeRemoved']).treeStoreId), undefined);
       return;
+    case 'LayerRendered': {
+      const { repair: _, ...layer } = e.data as LayerRenderedData;
+      set(layerKey(layer.key), { kind: 'layer', layer: { ...layer, renderedAt: e.meta.time } });
+      return;
+    }
+    case 'LayerDamaged': {
+      const row = rows.get(layerKey((e.data as ImageEventData['LayerDamaged']).key));
+      if (row?.kind === 'layer') set(layerKey(row.layer.key), { kind: 'layer', layer: { ...row.layer, damaged: true } });
+      return;
+    }
+    case 'LayerRemoved':
+      set(layerKey((e.data as ImageEventData['LayerRemoved']).key), undefined);
+      return;
   }
 };
 
 const toIndex = (rows: Map<string, Row>): ImageIndex => {
-  const index: ImageIndex = { images: new Map(), trees: new Map() };
+  const index: ImageIndex = { images: new Map(), trees: new Map(), layers: new Map() };
   for (const row of rows.values()) {
     if (row.kind === 'image') index.images.set(row.image.id, row.image);
-    else index.trees.set(row.tree.treeStoreId, row.tree);
+    else if (row.kind === 'tree') index.trees.set(row.tree.treeStoreId, row.tree);
+    else index.layers.set(row.layer.key, row.layer);
   }
   return index;
 };

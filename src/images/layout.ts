@@ -3,10 +3,13 @@
  *
  *   cas/blob/<id>               an ACI exactly as imported (any compression): content-addressed, immutable
  *   cas/imageManifest/<id>      its manifest (a copy of the one inside the blob, read without decompressing)
- *   cas/oci/<id>/               an OCI image: manifest.json, config.json and its layers' blobs
- *   cas/tree/<treeStoreId>/     a rendered tree: rootfs/, manifest, hash, image, rendered
+ *   cas/oci/<id>/               an OCI image: manifest.json (and, if imported before layers were shared, layers/)
+ *   cas/layer-blob/<alg>-<hex>  an OCI layer blob, stored once for every image that has it
+ *   cas/layers/<key>/           a layer rendered once in overlayfs's form (rootfs/, rendered), keyed by its chain
+ *   cas/tree/<treeStoreId>/     a rendered tree (rootfs/) or a stack of layers (layers), manifest, hash, image, rendered
  *   cas/tmp/                    staging: everything is written here first, then renamed into place
  *   cas/locks/tree-<id>/        one lock directory per tree (render, repair and removal exclude each other)
+ *   cas/locks/layer-<key>/      one per layer, likewise
  *   cas/files/<sha256(path)>    which image a file path held at a given (dev, inode, size, mtime, ctime)
  *   locks/prepare/              rkt's prepareLock: prepare and fetch take it shared, image gc exclusive
  *
@@ -20,6 +23,8 @@ export interface StoreLayout {
   blobs: string;
   manifests: string;
   oci: string;
+  layerBlobs: string;
+  layers: string;
   trees: string;
   tmp: string;
   locks: string;
@@ -35,6 +40,8 @@ export const storeLayout = (dataDir: string): StoreLayout => {
     blobs: join(cas, 'blob'),
     manifests: join(cas, 'imageManifest'),
     oci: join(cas, 'oci'),
+    layerBlobs: join(cas, 'layer-blob'),
+    layers: join(cas, 'layers'),
     trees: join(cas, 'tree'),
     tmp: join(cas, 'tmp'),
     locks: join(cas, 'locks'),
@@ -48,3 +55,7 @@ export const manifestPath = (l: StoreLayout, id: string): string => join(l.manif
 export const ociDir = (l: StoreLayout, id: string): string => join(l.oci, id);
 export const treeDir = (l: StoreLayout, treeStoreId: string): string => join(l.trees, treeStoreId);
 export const treeLockDir = (l: StoreLayout, treeStoreId: string): string => join(l.locks, `tree-${treeStoreId}`);
+/** A layer blob's file: its OCI digest (`sha256:<hex>`, checked by the reader) with `-` for `:`. */
+export const layerBlobPath = (l: StoreLayout, digest: string): string => join(l.layerBlobs, digest.replace(':', '-'));
+export const layerDir = (l: StoreLayout, key: string): string => join(l.layers, key);
+export const layerLockDir = (l: StoreLayout, key: string): string => join(l.locks, `layer-${key}`);

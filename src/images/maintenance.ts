@@ -11,17 +11,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { catchUpPodList } from '../engine/pod-list.js';
 import { isPodlogError, PodlogError } from '../errors.js';
-import { imageStream, treeStream } from '../events/images.js';
+import { imageStream, layerStream, treeStream } from '../events/images.js';
 import { extractImage, extractLayers } from '../native.js';
 import { clearUnsynced } from './durability.js';
 import { beginEffect, effectDone } from './effects.js';
 import { forgetImagesExcept } from './file-cache.js';
-import type { ImageRecord, TreeRecord } from './index-projection.js';
-import { blobPath, manifestPath, ociDir, treeDir, treeLockDir, type StoreLayout } from './layout.js';
+import type { ImageIndex, ImageRecord, LayerRecord, TreeRecord } from './index-projection.js';
+import { blobPath, layerBlobPath, layerDir, layerLockDir, manifestPath, ociDir, treeDir, treeLockDir, type StoreLayout } from './layout.js';
 import { withDirLock, withPrepareLock } from './locks.js';
 import { describeName, findById, findByName, guessRef } from './resolve.js';
 import { moveToScratch, scratchPid } from './scratch.js';
-import { about, layerFiles, type Store } from './store.js';
+import { about, ociLayerFiles, type Store } from './store.js';
 
 /** rkt image rm's idea of an image reference: an id (prefix) or a name, never a file. */
 const lookup = async (store: Store, ref: string): Promise<ImageRecord> => {
@@ -34,7 +34,7 @@ const lookup = async (store: Store, ref: string): Promise<ImageRecord> => {
 };
 
 /** A removal effect: `paths` leave the store each in one rename, then are deleted. */
-const removeFromStore = (l: StoreLayout, effect: 'removeImage' | 'removeTree', paths: string[]): void => {
+const removeFromStore = (l: StoreLayout, effect: 'removeImage' | 'removeTree' | 'removeLayer', paths: string[]): void => {
   beginEffect(effect);
   const moved = moveToScratch(l, paths);
   effectDone(effect);
@@ -44,11 +44,19 @@ const removeFromStore = (l: StoreLayout, effect: 'removeImage' | 'removeTree', p
 /** The code of a removal that was recorded but left the image's files in place: removed all the same. */
 const FILES_LEFT = 'EFILESLEFT';
 
+/** The layer blobs of `image` that no other image of the index has. */
+const ownBlobs = (l: StoreLayout, image: ImageRecord, index: ImageIndex): string[] => {
+  const shared = new Set([...index.images.values()].filter((i) => i.id !== image.id).flatMap((i) => (i.layers ?? []).map((x) => x.digest)));
+  return [...new Set((image.layers ?? []).map((x) => x.digest))].filter((d) => !shared.has(d)).map((d) => layerBlobPath(l, d));
+};
+
+/** Removes an image's content, and the layer blobs no other image has (its rendered layers stay for `image gc`). */
 const removeImage = async (store: Store, image: ImageRecord, reason: 'rm' | 'gc'): Promise<void> => {
   const l = store.layout;
+  const blobs = ownBlobs(l, image, await store.index());
   await store.append(imageStream(image.id), 'ImageRemoved', { id: image.id, reason });
   try {
-    removeFromStore(l, 'removeImage', [blobPath(l, image.id), ociDir(l, image.id), manifestPath(l, image.id)]);
+    removeFromStore(l, 'removeImage', [blobPath(l, image.id), ociDir(l, image.id), manifestPath(l, image.id), ...blobs]);
     clearUnsynced(l, image.id);
   } catch (e) {
     const message = `image ${image.id} (${image.name}) is removed from the store, but its files are not (podlog image gc deletes them): ${(e as Error).message}`;
@@ -82,6 +90,17 @@ const removeUnusedTree = (store: Store, id: string, recorded: TreeRecord | undef
     }
   });
 
+/** Removes an unused layer, recording it first if the log knows it, under the layer's lock; `of` names an image that had it. */
+const removeUnusedLayer = (store: Store, key: string, recorded: LayerRecord | undefined, of: ImageRecord | undefined): Promise<void> =>
+  withDirLock(layerLockDir(store.layout, key), false, async () => {
+    if (recorded) await store.append(layerStream(key), 'LayerRemoved', { key, reason: 'gc' });
+    try {
+      removeFromStore(store.layout, 'removeLayer', [layerDir(store.layout, key)]);
+    } catch (e) {
+      throw about(e, `layer ${key}${of ? ` of image ${of.id}` : ''} is removed from the store, but its files are not (podlog image gc deletes them)`);
+    }
+  });
+
 /**
  * rkt's `image rm`: removes each image, under the exclusive prepare lock so that no preparation sees
  * one half removed. Trees stay until `image gc`. Every reference is tried; failures are reported
@@ -109,6 +128,8 @@ export const removeImages = (store: Store, refs: string[]): Promise<ImageRecord[
 
 export interface GcResult {
   trees: string[];
+  /** Keys of the rendered layers removed. */
+  layers: string[];
   images: ImageRecord[];
   /** Entries of cas/ that no record claims (left by killed processes), removed. */
   leftovers: string[];
@@ -156,7 +177,7 @@ export const collectGarbage = (store: Store, { gracePeriodMs }: { gracePeriodMs:
       }
     }
     const index = await store.index();
-    const result: GcResult = { trees: [], images: [], leftovers: [], failures: [] };
+    const result: GcResult = { trees: [], layers: [], images: [], leftovers: [], failures: [] };
     for (const id of new Set([...index.trees.keys(), ...list(l.trees)])) {
       if (usedTrees.has(id)) continue;
       if (await attempt(result.failures, () => removeUnusedTree(store, id, index.trees.get(id)))) result.trees.push(id);
@@ -166,14 +187,27 @@ export const collectGarbage = (store: Store, { gracePeriodMs }: { gracePeriodMs:
       if (usedImages.has(image.id) || now - Date.parse(image.lastUsedAt ?? image.importedAt) <= gracePeriodMs) continue;
       if (await tryRemoveImage(store, image, 'gc', result.failures)) result.images.push(image);
     }
+    // Layers no image or tree left uses.
+    const after = await store.index();
+    const usedLayers = new Set([
+      ...[...after.images.values()].flatMap((i) => (i.layers ?? []).map((x) => x.key)),
+      ...[...after.trees.values()].flatMap((t) => t.layers ?? []),
+    ]);
+    for (const key of new Set([...after.layers.keys(), ...list(l.layers)])) {
+      if (usedLayers.has(key)) continue;
+      const of = [...index.images.values()].find((i) => i.layers?.some((x) => x.key === key));
+      if (await attempt(result.failures, () => removeUnusedLayer(store, key, after.layers.get(key), of))) result.layers.push(key);
+    }
     // What the log claims now: the content of every other image is a leftover.
-    const kept = new Set((await store.index()).images.keys());
+    const kept = new Set(after.images.keys());
+    const keptBlobs = new Set([...after.images.values()].flatMap((i) => (i.layers ?? []).map((x) => layerBlobPath(l, x.digest))));
     const sweep = async (path: string): Promise<void> => {
       if (await attempt(result.failures, () => rmSync(path, { recursive: true, force: true }))) result.leftovers.push(path);
     };
     for (const dir of [l.blobs, l.oci, l.manifests, join(l.cas, 'unsynced')]) {
       for (const id of list(dir)) if (!kept.has(id)) await sweep(join(dir, id));
     }
+    for (const name of list(l.layerBlobs)) if (!keptBlobs.has(join(l.layerBlobs, name))) await sweep(join(l.layerBlobs, name));
     forgetImagesExcept(l, kept);
     for (const name of list(l.tmp)) {
       const pid = scratchPid(name);
@@ -237,10 +271,17 @@ export const renderToDir = async (store: Store, imageId: string, dir: string): P
   return withVerifiedTree(store, imageId, async ({ image, treeStoreId }) => {
     const tree = treeDir(store.layout, treeStoreId);
     await intoNewDir(dir, async () => {
-      try {
-        await execFileAsync('cp', ['-a', '--no-target-directory', '--', join(tree, 'rootfs'), join(dir, 'rootfs')]);
-      } catch (e) {
-        throw new PodlogError('EIO', `image ${image.id}: copying its tree to ${dir} failed: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
+      if (image.layers) {
+        // A stack of layers: flattened, the same tree stage1's overlay shows.
+        await extractLayers(ociLayerFiles(store.layout, image), join(dir, 'rootfs')).catch((e: unknown) => {
+          throw about(e, `image ${image.id}`);
+        });
+      } else {
+        try {
+          await execFileAsync('cp', ['-a', '--no-target-directory', '--', join(tree, 'rootfs'), join(dir, 'rootfs')]);
+        } catch (e) {
+          throw new PodlogError('EIO', `image ${image.id}: copying its tree to ${dir} failed: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
+        }
       }
       await copyFile(join(tree, 'manifest'), join(dir, 'manifest'));
     });
@@ -252,7 +293,7 @@ export const renderToDir = async (store: Store, imageId: string, dir: string): P
 export const extractToDir = async (store: Store, imageId: string, dir: string): Promise<ImageRecord> => {
   const image = await store.record(imageId);
   const l = store.layout;
-  const extract = image.format === 'aci' ? extractImage(blobPath(l, image.id), dir) : extractLayers(layerFiles(ociDir(l, image.id)), dir);
+  const extract = image.format === 'aci' ? extractImage(blobPath(l, image.id), dir) : extractLayers(ociLayerFiles(l, image), dir);
   await extract.catch((e: unknown) => {
     throw about(e, `image ${image.id}`);
   });

@@ -4,7 +4,8 @@
  * entry's `org.opencontainers.image.ref.name`) or the layout's only image, nested indexes followed and,
  * among several platforms, the one for this host's. Every blob it needs is checked against its
  * descriptor's digest and size while it is copied into a staging directory of the store, so nothing
- * unverified is ever stored and the layout can change or vanish afterwards without effect.
+ * unverified is ever stored and the layout can change or vanish afterwards without effect. A layer
+ * blob the store holds already (another image has it) is not copied again.
  *
  * The image's id is rkt-style: `sha512-` and 64 hex digits of the sha512 of the image manifest's
  * bytes, which pin the config and every layer by digest.
@@ -67,8 +68,8 @@ export interface OciImage {
 export interface StagedOci {
   /** The appc manifest made from the image's config. */
   manifest: ImageManifest;
-  /** Layer files in the staging directory, bottom first (`layers/<n>`, relative to it), and their digests. */
-  layers: { file: string; digest: string }[];
+  /** The layers, bottom first: digest, and the blob's file (staged, or in the store already). */
+  layers: { digest: string; file: string }[];
   /** Bytes of layer data. */
   size: number;
 }
@@ -212,8 +213,12 @@ export class OciReader {
     return { id: hashToKey(createHash('sha512').update(bytes).digest('hex')), digest: chosen.digest, manifest, bytes, annotations };
   }
 
-  /** Copies what the image needs into `stage`, verifying every blob against its descriptor. */
-  async stage(image: OciImage, stage: string, progress: Progress): Promise<StagedOci> {
+  /**
+   * Copies what the image needs into `stage`, verifying every blob against its descriptor: the image
+   * manifest as `image/manifest.json`, and as `blobs/<alg>-<hex>` each layer blob for which `stored`
+   * gives no file (the store's copy of a blob is used as it is).
+   */
+  async stage(image: OciImage, stage: string, progress: Progress, stored: (digest: string) => string | undefined): Promise<StagedOci> {
     const { manifest, digest } = image;
     if (!manifest.config || typeof manifest.config !== 'object') throw this.fail('EBADMANIFEST', `image manifest ${digest} has no config`);
     const config = parseOciConfig(this.json<unknown>(manifest.config, 'image config').value, `${this.shown}: image config ${manifest.config.digest}`);
@@ -222,12 +227,14 @@ export class OciReader {
       if (!LAYERS.has(l.mediaType)) throw this.fail('EBADLAYOUT', `layer ${showValue(l.digest)} has media type ${showValue(l.mediaType)}, which podlog does not extract`);
     }
     const paths = layers.map((l) => this.blob(l, 'layer'));
-    mkdirSync(join(stage, 'layers'), { recursive: true });
-    const total = layers.reduce((n, l) => n + l.size, 0);
-    progress.start('verifying layers', total);
-    const staged: StagedOci['layers'] = [];
+    mkdirSync(join(stage, 'blobs'), { recursive: true });
+    mkdirSync(join(stage, 'image'), { recursive: true });
+    const copied = new Map<string, string>();
+    const missing = layers.filter((l) => stored(l.digest) === undefined);
+    progress.start('verifying layers', missing.reduce((n, l) => n + l.size, 0));
     for (const [i, l] of layers.entries()) {
-      const rel = join('layers', String(i));
+      if (stored(l.digest) !== undefined || copied.has(l.digest)) continue;
+      const file = join(stage, 'blobs', l.digest.replace(':', '-'));
       const hash = createHash(l.digest.split(':')[0]!);
       let size = 0;
       const tap = new Transform({
@@ -238,14 +245,18 @@ export class OciReader {
           done(null, chunk);
         },
       });
-      await pipeline(createReadStream(paths[i]!), tap, createWriteStream(join(stage, rel), { flags: 'wx' }));
+      await pipeline(createReadStream(paths[i]!), tap, createWriteStream(file, { flags: 'wx' }));
       this.check(l, 'layer', hash.digest('hex'), size);
-      staged.push({ file: rel, digest: l.digest });
+      copied.set(l.digest, file);
     }
     progress.done();
-    writeFileSync(join(stage, 'manifest.json'), image.bytes);
+    writeFileSync(join(stage, 'image', 'manifest.json'), image.bytes);
     const { name, version } = this.naming(image.annotations);
-    return { manifest: manifestFromConfig(config, name, version), layers: staged, size: total };
+    return {
+      manifest: manifestFromConfig(config, name, version),
+      layers: layers.map((l) => ({ digest: l.digest, file: stored(l.digest) ?? copied.get(l.digest)! })),
+      size: layers.reduce((n, l) => n + l.size, 0),
+    };
   }
 
   /** The image's name and version: from the reference annotations, else from the layout's file name. */

@@ -17,7 +17,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { readConfig, type SizeLimits } from '../config-file.js';
 import { crashPoint } from '../engine/faults.js';
 import { isPodlogError, PodlogError } from '../errors.js';
-import { IMAGE_EVENTS, imageStream, treeStream, type ImageEventData, type ImageEventType } from '../events/images.js';
+import { IMAGE_EVENTS, imageStream, layerStream, treeStream, type ImageEventData, type ImageEventType } from '../events/images.js';
 import { newMetadata, type CommandContext } from '../events/metadata.js';
 import { extractLayers, readImage, renderImages, treeHash, type ChainImage } from '../native.js';
 import { WrongExpectedVersion, type EventStore, type ExpectedVersion } from '../store/port.js';
@@ -26,8 +26,9 @@ import { dependencyChain, type ChainEntry } from './dependencies.js';
 import { clearUnsynced, markUnsynced, unsyncedSinceReboot } from './durability.js';
 import { beginEffect, effectDone } from './effects.js';
 import { cachedImageId, fileIdentity, rememberImageId } from './file-cache.js';
-import { catchUpImageIndex, type ImageIndex, type ImageRecord, type TreeRecord } from './index-projection.js';
-import { blobPath, manifestPath, ociDir, storeLayout, treeDir, treeLockDir, type StoreLayout } from './layout.js';
+import { catchUpImageIndex, type ImageIndex, type ImageRecord, type LayerRecord, type TreeRecord } from './index-projection.js';
+import { chainKeys, installLayers, refuseDeepImages, stageLayers, type Layer } from './layer-store.js';
+import { blobPath, layerBlobPath, layerDir, manifestPath, ociDir, storeLayout, treeDir, treeLockDir, type StoreLayout } from './layout.js';
 import { withDirLock } from './locks.js';
 import { archiveKind } from './oci-archive.js';
 import { OciReader } from './oci-layout.js';
@@ -35,7 +36,7 @@ import { progressFor, readPosition, type Progress } from './progress.js';
 import { describeName, findById, findByName, guessRef, KEY_LENGTH } from './resolve.js';
 import { scratch } from './scratch.js';
 import {
-  discardTree, installTree, markDurable, removeTree, stageTree, treeState, treeStoreIdOf, type Fill, type StagedTree,
+  discardTree, installTree, markDurable, removeTree, renderedState, stageStack, stageTree, treeState, treeStoreIdOf, type Fill, type StagedTree,
 } from './tree-store.js';
 
 export interface RenderResult {
@@ -82,8 +83,11 @@ export const about = (e: unknown, name: string, renames: Array<[string, string]>
   return new PodlogError(code, message.startsWith(`${name}: `) ? message : `${name}: ${message}`, { cause: e });
 };
 
-/** An OCI image's stored layers, bottom first. */
-export const layerFiles = (dir: string): string[] =>
+/** An OCI image's layer blobs, bottom first: shared ones, or its own copies (imported before layers were shared). */
+export const ociLayerFiles = (l: StoreLayout, image: ImageRecord): string[] =>
+  image.layers ? image.layers.map((x) => layerBlobPath(l, x.digest)) : layerFiles(ociDir(l, image.id));
+
+const layerFiles = (dir: string): string[] =>
   readdirSync(join(dir, 'layers'))
     .sort((a, b) => Number(a) - Number(b))
     .map((n) => join(dir, 'layers', n));
@@ -101,6 +105,8 @@ interface Staged {
   treeStoreId: string | undefined;
   /** Removes what `place` did not take. */
   cleanup: () => void;
+  /** Done before the image is recorded: an OCI image's new layers installed and recorded. */
+  before?: () => Promise<void>;
 }
 
 /** Import options with their defaults applied. */
@@ -122,13 +128,6 @@ const checkExpected = (expected: string | undefined, key: string, fullId: string
 
 const renderFill = (images: ChainImage[]): Fill => async (rootfs) => (await renderImages(images, rootfs)).stats.bytes;
 const layersFill = (layers: string[]): Fill => async (rootfs) => (await extractLayers(layers, rootfs)).bytes;
-
-/** Layers unpacked within `limits` (refused as soon as they cross one); `unpacked` learns their size. */
-const limitedLayersFill = (layers: string[], limits: SizeLimits, unpacked: (bytes: number) => void): Fill => async (rootfs) => {
-  const stats = await extractLayers(layers, rootfs, limits);
-  unpacked(stats.unpacked);
-  return stats.bytes;
-};
 
 export class Store implements ImageStore {
   readonly layout: StoreLayout;
@@ -276,51 +275,84 @@ export class Store implements ImageStore {
     checkExpected(expectedId, image.id, undefined, shown);
     const known = await this.stored(image.id);
     if (known) return known;
-    const stage = scratch(this.layout, 'oci');
+    const l = this.layout;
+    const stage = scratch(l, 'oci');
     let staged: Staged;
     try {
-      const oci = await reader.stage(image, stage, progress);
+      const oci = await reader.stage(image, stage, progress, (digest) => (existsSync(layerBlobPath(l, digest)) ? layerBlobPath(l, digest) : undefined));
+      refuseDeepImages(oci.layers.length, shown);
       const manifestText = JSON.stringify(oci.manifest);
       parseImageManifest(manifestText, shown);
+      const keys = chainKeys(oci.layers.map((x) => x.digest));
+      const layers: Layer[] = oci.layers.map((x, i) => ({ digest: x.digest, key: keys[i]!, blob: x.file }));
       progress.start('rendering');
-      let unpackedSize = 0;
-      const fill = limitedLayersFill(oci.layers.map((l) => join(stage, l.file)), this.limits(limits), (bytes) => (unpackedSize = bytes));
-      const tree = await stageTree(this.layout, fill)
+      const rendered = await stageLayers(l, join(stage, 'layers'), layers, (key) => this.usableLayer(key, false), this.limits(limits))
         .catch((e: unknown) => {
-          throw about(e, shown, oci.layers.map((l): [string, string] => [join(stage, l.file), l.digest]));
+          throw about(e, shown, oci.layers.map((x): [string, string] => [x.file, x.digest]));
         })
         .finally(() => progress.done());
       const data: ImageEventData['ImageImported'] = {
         id: image.id, format: 'oci', name: oci.manifest.name, labels: oci.manifest.labels ?? [], size: oci.size, compression: 'oci', source,
-        storedSize: oci.size, unpackedSize,
+        storedSize: oci.size, unpackedSize: rendered.all.reduce((n, x) => n + x.unpacked, 0), layers: layers.map(({ digest, key }) => ({ digest, key })),
       };
       staged = {
         shown,
         data,
         manifestText,
+        before: () => this.installLayers(join(stage, 'layers'), rendered.fresh),
         place: () => {
+          mkdirSync(l.layerBlobs, { recursive: true, mode: 0o750 });
+          for (const x of oci.layers) {
+            // A blob stored meanwhile by another import is the same bytes: ours is dropped.
+            if (x.file.startsWith(stage) && !existsSync(layerBlobPath(l, x.digest))) renameSync(x.file, layerBlobPath(l, x.digest));
+          }
           try {
-            renameSync(stage, ociDir(this.layout, image.id));
+            renameSync(join(stage, 'image'), ociDir(l, image.id));
           } catch (e) {
             // Stored meanwhile by another import (or left by one that died before recording it).
             if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
           }
         },
-        tree,
+        tree: stageStack(l, rendered.all),
         treeStoreId: treeStoreIdOf([image.id]),
         cleanup: () => rmSync(stage, { recursive: true, force: true }),
       };
     } catch (e) {
       rmSync(stage, { recursive: true, force: true });
-      throw e;
+      throw about(e, shown);
     }
     return this.importStaged(staged);
+  }
+
+  /** Installs and records layers rendered in `dir` (see layer-store.ts). */
+  private installLayers(dir: string, fresh: Parameters<typeof installLayers>[2]): Promise<void> {
+    return installLayers(this.layout, dir, fresh, async (key) => (await this.index()).layers.get(key), (data) => this.append(layerStream(data.key), 'LayerRendered', data));
+  }
+
+  /**
+   * The record of a layer the store holds whole, usable as a lower: present, not found damaged, and
+   * (when it survived a reboot unsynced, or `verify` asks) matching its hash; a mismatch is recorded.
+   */
+  private async usableLayer(key: string, verify: boolean): Promise<LayerRecord | undefined> {
+    const record = (await this.index()).layers.get(key);
+    const dir = layerDir(this.layout, key);
+    const state = renderedState(dir);
+    if (!record || record.damaged || state === 'absent') return undefined;
+    if (state === 'ready' && !verify) return record;
+    const actual = await treeHash(dir);
+    if (actual === record.hash) {
+      markDurable(dir);
+      return record;
+    }
+    await this.append(layerStream(key), 'LayerDamaged', { key, expected: record.hash, actual });
+    return undefined;
   }
 
   /** Stores and records a staged image, then installs its tree; drops both if the image is there already. */
   private async importStaged(staged: Staged): Promise<ImageRecord> {
     const { id } = staged.data;
     try {
+      await staged.before?.();
       const stream = imageStream(id);
       let record: ImageRecord | undefined;
       while (!(record = await this.stored(id))) {
@@ -374,9 +406,9 @@ export class Store implements ImageStore {
     });
   }
 
-  private recordTree(treeStoreId: string, chain: ImageRecord[], tree: { hash: string; size: number }, repair: boolean): Promise<void> {
+  private recordTree(treeStoreId: string, chain: ImageRecord[], tree: StagedTree, repair: boolean): Promise<void> {
     return this.append(treeStream(treeStoreId), 'TreeRendered', {
-      treeStoreId, imageId: chain[0]!.id, images: chain.map((i) => i.id), hash: tree.hash, size: tree.size, repair,
+      treeStoreId, imageId: chain[0]!.id, images: chain.map((i) => i.id), hash: tree.hash, size: tree.size, repair, ...(tree.layers ? { layers: tree.layers } : {}),
     });
   }
 
@@ -416,10 +448,10 @@ export class Store implements ImageStore {
     return { chain, treeStoreId: treeStoreIdOf(chain.map((c) => c.image.id)) };
   }
 
-  /** Writes a chain's rootfs from the store: an OCI image's layers, or ACIs with their whitelists. */
+  /** Writes a chain's rootfs from the store: an OCI image's layers (imported before they were shared), or ACIs with their whitelists. */
   fill(chain: ChainEntry[]): Fill {
     const top = chain[0]!.image;
-    if (top.format === 'oci') return layersFill(layerFiles(ociDir(this.layout, top.id)));
+    if (top.format === 'oci') return layersFill(ociLayerFiles(this.layout, top));
     return renderFill(chain.map((c) => ({ path: blobPath(this.layout, c.image.id), pathWhitelist: c.manifest.pathWhitelist ?? [], level: c.level })));
   }
 
@@ -444,12 +476,13 @@ export class Store implements ImageStore {
    */
   async ensureTree(treeStoreId: string, chain: ChainEntry[], tree: TreeRecord | undefined, verify: boolean): Promise<'ok' | 'rendered' | 'repaired'> {
     const l = this.layout;
+    if (chain[0]!.image.layers) return this.ensureStack(treeStoreId, chain[0]!.image, tree, verify);
     const state = treeState(l, treeStoreId);
     if (tree && !tree.damaged && state !== 'absent') {
       if (state === 'ready' && !verify) return 'ok';
       const actual = await treeHash(treeDir(l, treeStoreId));
       if (actual === tree.hash) {
-        markDurable(l, treeStoreId);
+        markDurable(treeDir(l, treeStoreId));
         return 'ok';
       }
       await this.append(treeStream(treeStoreId), 'TreeDamaged', { treeStoreId, expected: tree.hash, actual });
@@ -469,12 +502,58 @@ export class Store implements ImageStore {
     return tree !== undefined ? 'repaired' : 'rendered';
   }
 
+  /**
+   * ensureTree for an OCI image whose layers are shared: each layer usable (hashed when `verify` asks),
+   * those that are not rendered again over the others, and the tree (the list of the layers) written
+   * again if it is missing, damaged or lists other layers.
+   */
+  private async ensureStack(treeStoreId: string, image: ImageRecord, tree: TreeRecord | undefined, verify: boolean): Promise<'ok' | 'rendered' | 'repaired'> {
+    const l = this.layout;
+    const layers: Layer[] = image.layers!.map((x) => ({ ...x, blob: layerBlobPath(l, x.digest) }));
+    const usable = new Map<string, LayerRecord>();
+    for (const x of layers) {
+      const record = await this.usableLayer(x.key, verify);
+      if (record) usable.set(x.key, record);
+    }
+    const listed = layers.map((x) => `${x.key}\n`).reverse().join('');
+    const state = treeState(l, treeStoreId);
+    if (tree && !tree.damaged && state !== 'absent' && usable.size === layers.length) {
+      if (state === 'ready' && !verify) return 'ok';
+      const actual = readFileSync(join(treeDir(l, treeStoreId), 'layers'), 'utf8');
+      if (actual === listed) {
+        markDurable(treeDir(l, treeStoreId));
+        return 'ok';
+      }
+      await this.append(treeStream(treeStoreId), 'TreeDamaged', { treeStoreId, expected: tree.hash, actual: `layers ${JSON.stringify(actual)}` });
+    }
+    await this.checkContent(image);
+    const dir = scratch(l, 'layers');
+    try {
+      const staged = await stageLayers(l, dir, layers, async (key) => usable.get(key), this.limits());
+      await this.installLayers(dir, staged.fresh);
+      const stack = stageStack(l, staged.all);
+      try {
+        removeTree(l, treeStoreId);
+        installTree(l, stack, treeStoreId, image.id, readFileSync(manifestPath(l, image.id), 'utf8'));
+      } finally {
+        discardTree(stack);
+      }
+      await this.recordTree(treeStoreId, [image], stack, tree !== undefined);
+    } catch (e) {
+      throw about(e, `image ${image.id}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return tree !== undefined ? 'repaired' : 'rendered';
+  }
+
   /** An ACI stored in an earlier boot without a sync is hashed again before it is trusted. */
   private async checkContent(image: ImageRecord): Promise<void> {
     const l = this.layout;
     const where = image.format === 'aci' ? blobPath(l, image.id) : ociDir(l, image.id);
-    if (!existsSync(where)) {
-      throw new PodlogError('ENOENT', `image ${image.id}: its content is missing from the store (${where}); fetch it again`);
+    const missing = [where, ...(image.layers ?? []).map((x) => layerBlobPath(l, x.digest))].find((p) => !existsSync(p));
+    if (missing !== undefined) {
+      throw new PodlogError('ENOENT', `image ${image.id}: its content is missing from the store (${missing}); fetch it again`);
     }
     if (image.format !== 'aci' || !unsyncedSinceReboot(l, image.id)) return;
     const info = await readImage(where).catch((e: unknown) => {

@@ -1,6 +1,7 @@
 /**
- * The tree store on disk (rkt's store/treestore, rkt-semantics §4.3): one rendered tree per dependency
- * chain, at cas/tree/<treeStoreId>/ holding rootfs/, manifest, hash, image and rendered.
+ * The tree store on disk (rkt's store/treestore, rkt-semantics §4.3): one tree per dependency chain, at
+ * cas/tree/<treeStoreId>/ holding manifest, hash, image, rendered and either a rendered rootfs/ (ACIs)
+ * or `layers`, the list of an OCI image's layers that stage1 stacks (layer-store.ts).
  *
  * A tree is built in a fresh directory under cas/tmp/ and renamed into place complete, and renamed out
  * again before it is deleted, so a tree directory that exists is whole (rkt writes and deletes in place
@@ -31,11 +32,11 @@ export const TREE_STORE_ID = /^deps-sha512-[0-9a-f]{64}$/;
 
 export type TreeState = 'absent' | 'ready' | 'unsynced-since-reboot';
 
-/** Whether the tree is there; costs one small read. */
-export const treeState = (l: StoreLayout, treeStoreId: string): TreeState => {
+/** Whether the tree (or layer) at `dir` is there, by its `rendered` file; costs one small read. */
+export const renderedState = (dir: string): TreeState => {
   let rendered: string;
   try {
-    rendered = readFileSync(join(treeDir(l, treeStoreId), 'rendered'), 'utf8');
+    rendered = readFileSync(join(dir, 'rendered'), 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
     throw e;
@@ -43,9 +44,16 @@ export const treeState = (l: StoreLayout, treeStoreId: string): TreeState => {
   return rendered === '' || rendered === bootId() ? 'ready' : 'unsynced-since-reboot';
 };
 
-/** Marks a tree checked after a reboot as durable: its data was read back from disk. */
-export const markDurable = (l: StoreLayout, treeStoreId: string): void => {
-  writeFileSync(join(treeDir(l, treeStoreId), 'rendered'), '');
+export const treeState = (l: StoreLayout, treeStoreId: string): TreeState => renderedState(treeDir(l, treeStoreId));
+
+/** Marks a tree (or layer) checked after a reboot as durable: its data was read back from disk. */
+export const markDurable = (dir: string): void => {
+  writeFileSync(join(dir, 'rendered'), '');
+};
+
+/** Marks what was just rendered at `dir`, unsynced, with this boot's id (see the module comment). */
+export const markRendered = (dir: string): void => {
+  writeFileSync(join(dir, 'rendered'), bootId());
 };
 
 /** A tree built in cas/tmp/, not yet in the tree store. */
@@ -54,6 +62,8 @@ export interface StagedTree {
   hash: string;
   /** Bytes of regular-file data. */
   size: number;
+  /** Of a stack of layers: their keys, top first. */
+  layers?: string[];
 }
 
 /** Writes the rootfs (returning its bytes of file data) into the directory it is given, which must not exist. */
@@ -79,6 +89,20 @@ export const stageTree = async (l: StoreLayout, fill: Fill): Promise<StagedTree>
 };
 
 /**
+ * Stages the tree of an OCI image: the list of its layers (top first) that stage1 stacks, hashed over
+ * the layers' own hashes. Where the `renderTree` effect begins for such a tree.
+ */
+export const stageStack = (l: StoreLayout, layers: ReadonlyArray<{ key: string; hash: string; size: number }>): StagedTree => {
+  beginEffect('renderTree');
+  const dir = scratch(l, 'tree');
+  mkdirSync(dir, { mode: 0o700 });
+  const top = [...layers].reverse();
+  writeFileSync(join(dir, 'layers'), top.map((x) => `${x.key}\n`).join(''));
+  const hash = hashToKey(createHash('sha512').update(top.map((x) => `${x.key} ${x.hash}\n`).join('')).digest('hex'));
+  return { dir, hash, size: layers.reduce((n, x) => n + x.size, 0), layers: top.map((x) => x.key) };
+};
+
+/**
  * Writes a staged tree's manifest, hash, image and rendered files and renames it into the tree store:
  * where the `renderTree` effect is done. The caller holds the tree's lock and removed what was there.
  */
@@ -87,7 +111,7 @@ export const installTree = (l: StoreLayout, staged: StagedTree, treeStoreId: str
   writeFileSync(join(staged.dir, 'manifest'), manifestText);
   writeFileSync(join(staged.dir, 'hash'), staged.hash);
   writeFileSync(join(staged.dir, 'image'), topImageId);
-  writeFileSync(join(staged.dir, 'rendered'), bootId());
+  markRendered(staged.dir);
   mkdirSync(l.trees, { recursive: true, mode: 0o750 });
   // Not synced: a rename lost in a crash leaves the tree absent, and the next render makes it again.
   renameSync(staged.dir, treeDir(l, treeStoreId));

@@ -1,7 +1,7 @@
 /**
  * The image verbs killed and failed at every step they pass, end to end through bin/podlog: `fetch` of
- * an ACI and of an OCI layout, `image render` of an image whose tree is damaged, `image rm` and
- * `image gc`. For each point the verb dies by SIGKILL (PODLOG_CRASH_AT) or exits 254 naming the image
+ * an ACI and of an OCI layout, `image render` of an image whose tree is damaged, `image verify` of an
+ * OCI image whose layer is damaged, `image rm` and `image gc`. For each point the verb dies by SIGKILL (PODLOG_CRASH_AT) or exits 254 naming the image
  * and the injected failure (PODLOG_FAIL_AT); then the store must tell the truth as the verbs see it
  * (every image the log lists has its whole content, every tree it records is there), and a user's next
  * steps must work: fetch again (the same id), render, run a pod of it, rm, gc, after which nothing of
@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { IMAGE_EVENTS, IMAGE_STREAM_PREFIX, TREE_STREAM_PREFIX } from '../../src/events/images.js';
+import { IMAGE_EVENTS, IMAGE_STREAM_PREFIX, LAYER_STREAM_PREFIX, TREE_STREAM_PREFIX } from '../../src/events/images.js';
 import { IMAGE_EFFECTS, type ImageEffect } from '../../src/images/effects.js';
 import { catchUpImageIndex, type ImageIndex } from '../../src/images/index-projection.js';
 import { readImage, treeHash } from '../../src/native.js';
@@ -68,7 +68,7 @@ const listed = async (data: string): Promise<string[]> =>
 const readLog = async (data: string): Promise<{ events: RecordedEvent[]; index: ImageIndex }> => {
   const store = await openStore(data);
   try {
-    const events = (await store.readAll()).filter((e) => e.stream.startsWith(IMAGE_STREAM_PREFIX) || e.stream.startsWith(TREE_STREAM_PREFIX));
+    const events = (await store.readAll()).filter((e) => [IMAGE_STREAM_PREFIX, TREE_STREAM_PREFIX, LAYER_STREAM_PREFIX].some((p) => e.stream.startsWith(p)));
     return { events, index: await catchUpImageIndex(store) };
   } finally {
     await store.close();
@@ -138,8 +138,20 @@ const VERBS: Verb[] = [
     },
     args: (s) => ['image', 'render', aciTemplate.id, join(s.root, 'target')],
   },
+  {
+    name: 'image verify (damaged layer)',
+    source: ociLayout,
+    id: ociTemplate.id,
+    setup: (s) => {
+      copyOf(ociTemplate.data, s);
+      const layers = join(s.data, 'cas', 'layers');
+      writeFileSync(join(layers, readdirSync(layers)[0]!, 'rootfs', 'etc', 'hostname'), 'damaged\n');
+    },
+    args: () => ['image', 'verify', ociTemplate.id],
+  },
   { name: 'image rm', source: aci, id: aciTemplate.id, setup: (s) => copyOf(aciTemplate.data, s), args: () => ['image', 'rm', aciTemplate.id] },
-  { name: 'image gc', source: aci, id: aciTemplate.id, setup: (s) => copyOf(aciTemplate.data, s), args: () => ['image', 'gc', '--grace-period=0s'] },
+  // Of an OCI image: its tree, the image and its layer go, which covers every removal.
+  { name: 'image gc', source: ociLayout, id: ociTemplate.id, setup: (s) => copyOf(ociTemplate.data, s), args: () => ['image', 'gc', '--grace-period=0s'] },
 ];
 
 /** The types of the image events `pid` recorded, in order. */
@@ -152,7 +164,7 @@ interface Point {
 }
 
 /** The effects recorded before they are done (effects.ts): a removal cut short leaves only unclaimed files. */
-const RECORDED_FIRST: readonly ImageEffect[] = ['removeImage', 'removeTree'];
+const RECORDED_FIRST: readonly ImageEffect[] = ['removeImage', 'removeTree', 'removeLayer'];
 
 /** How many events a verb that recorded `reference` has recorded when it dies at `at`. */
 const recordedAt = (reference: string[], at: string): number => {
@@ -208,10 +220,11 @@ test.after.always('the inputs are as they were, and the templates go', (t) => {
 test('the points cover every image event type and every effect of the store', (t) => {
   t.deepEqual(Object.fromEntries([...references].map(([v, types]) => [v.name, types])), {
     'fetch ACI': ['ImageImported', 'TreeRendered'],
-    'fetch OCI layout': ['ImageImported', 'TreeRendered'],
+    'fetch OCI layout': ['LayerRendered', 'ImageImported', 'TreeRendered'],
     'image render (damaged tree)': ['TreeDamaged', 'TreeRendered'],
+    'image verify (damaged layer)': ['LayerDamaged', 'LayerRendered', 'TreeRendered'],
     'image rm': ['ImageRemoved'],
-    'image gc': ['TreeRemoved', 'ImageRemoved'],
+    'image gc': ['TreeRemoved', 'ImageRemoved', 'LayerRemoved'],
   });
   const at = new Set(CASES.map((c) => `${c.point.env}=${c.point.at}`));
   for (const type of Object.keys(IMAGE_EVENTS)) t.true(at.has(`PODLOG_CRASH_AT=before-outcome:${type}`), type);
@@ -237,20 +250,24 @@ const assertClaimsHold = async (t: ExecutionContext, s: Sandbox, when: string, {
       t.is((await readImage(join(cas, 'blob', image.id))).key, image.id, `${when}: the stored ACI reads back to its id`);
       continue;
     }
-    const dir = join(cas, 'oci', image.id);
-    const manifest = readFileSync(join(dir, 'manifest.json'));
+    const manifest = readFileSync(join(cas, 'oci', image.id, 'manifest.json'));
     t.is(`sha512-${createHash('sha512').update(manifest).digest('hex').slice(0, 64)}`, image.id, `${when}: the OCI manifest is the image's`);
     const layers = (JSON.parse(manifest.toString()) as { layers: Array<{ digest: string }> }).layers;
     t.deepEqual(
-      entries(join(dir, 'layers')).sort().map((n) => `sha256:${createHash('sha256').update(readFileSync(join(dir, 'layers', n))).digest('hex')}`),
+      layers.map((l) => `sha256:${createHash('sha256').update(readFileSync(join(cas, 'layer-blob', l.digest.replace(':', '-')))).digest('hex')}`),
       layers.map((l) => l.digest),
-      `${when}: every layer is stored whole`,
+      `${when}: every layer blob is stored whole`,
     );
+  }
+  for (const layer of index.layers.values()) {
+    const dir = join(cas, 'layers', layer.key);
+    t.true(existsSync(join(dir, 'rendered')) && existsSync(join(dir, 'rootfs')), `${when}: layer ${layer.key} is there`);
+    if (hashes) t.is(await treeHash(dir), layer.hash, `${when}: layer ${layer.key} is whole`);
   }
   for (const tree of index.trees.values()) {
     const dir = join(cas, 'tree', tree.treeStoreId);
-    t.true(existsSync(join(dir, 'rendered')) && existsSync(join(dir, 'rootfs')), `${when}: tree ${tree.treeStoreId} is there`);
-    if (hashes) t.is(await treeHash(dir), tree.hash, `${when}: tree ${tree.treeStoreId} is whole`);
+    t.true(existsSync(join(dir, 'rendered')) && existsSync(join(dir, tree.layers ? 'layers' : 'rootfs')), `${when}: tree ${tree.treeStoreId} is there`);
+    if (hashes && !tree.layers) t.is(await treeHash(dir), tree.hash, `${when}: tree ${tree.treeStoreId} is whole`);
   }
   return index;
 };
@@ -301,7 +318,7 @@ const runCase = async (t: ExecutionContext, verb: Verb, point: Point): Promise<v
     // Nothing of it is left, and nothing was written beside the data dir but the render's target.
     t.deepEqual((await readLog(s.data)).index.images.size, 0, gc);
     const cas = join(s.data, 'cas');
-    for (const dir of ['blob', 'imageManifest', 'oci', 'tree', 'tmp', 'unsynced', 'files']) t.deepEqual(entries(join(cas, dir)), [], `cas/${dir} is empty after image gc`);
+    for (const dir of ['blob', 'imageManifest', 'oci', 'layer-blob', 'layers', 'tree', 'tmp', 'unsynced', 'files']) t.deepEqual(entries(join(cas, dir)), [], `cas/${dir} is empty after image gc`);
     t.deepEqual(readdirSync(s.root).sort(), ['data', 'rendered']);
   } finally {
     rmSync(s.root, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { commandContext } from '../../src/events/metadata.js';
+import { renderToDir } from '../../src/images/maintenance.js';
 import { Store } from '../../src/images/store.js';
 import { openStore } from '../../src/store/open.js';
 import type { EventStore } from '../../src/store/port.js';
@@ -237,7 +238,17 @@ export const exitProgram = (code: number): Buffer => {
 
 /** A refused import left nothing: no content, tree or staging entry in the store, no image event, nothing outside. */
 export const assertNothingStored = async (t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }, s: Sandbox, what: string): Promise<void> => {
-  for (const d of ['blob', 'oci', 'tree', 'imageManifest', 'tmp']) t.deepEqual(entries(join(s.dataDir, 'cas', d)), [], `${what}: cas/${d} is empty`);
-  t.deepEqual((await s.events.readAll({ streamPrefix: 'image-' })).length, 0, `${what}: no image event`);
+  for (const d of ['blob', 'oci', 'layer-blob', 'layers', 'tree', 'imageManifest', 'tmp']) t.deepEqual(entries(join(s.dataDir, 'cas', d)), [], `${what}: cas/${d} is empty`);
+  for (const prefix of ['image-', 'tree-', 'layer-']) t.deepEqual((await s.events.readAll({ streamPrefix: prefix })).length, 0, `${what}: no ${prefix} event`);
   s.assertContained();
+};
+
+/**
+ * The rootfs an image's pods see, flattened into a fresh directory of the sandbox by `image render`
+ * (an OCI image's tree is a stack of layers that only stage1's overlay puts together).
+ */
+export const renderedRootfs = async (s: Sandbox, imageId: string, name: string): Promise<string> => {
+  const dir = join(s.root, 'in', name);
+  await renderToDir(s.images, imageId, dir);
+  return join(dir, 'rootfs');
 };

@@ -1,21 +1,14 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { appcArch, manifestFromConfig } from '../../src/images/oci-config.js';
 import { busyboxRootfs, fixturesDir } from '../helpers/fixtures.js';
-import { entries, makeOciLayout, sandbox, tarDir, type Sandbox } from './helpers.js';
+import { assertNothingStored, makeOciLayout, renderedRootfs, sandbox, tarDir } from './helpers.js';
 import { refusal } from '../helpers/refusal.js';
 
 const hostile = (name: string): string => join(fixturesDir, 'hostile', name);
 
-
-/** Nothing of a refused image is in the store: no image, no tree, no staging, no event. */
-const assertNothingStored = async (t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }, s: Sandbox): Promise<void> => {
-  for (const d of ['blob', 'oci', 'tree', 'imageManifest', 'tmp']) t.deepEqual(entries(join(s.dataDir, 'cas', d)), [], `cas/${d} is empty`);
-  t.deepEqual((await s.events.readAll()).map((e) => e.type), [], 'no event');
-  s.assertContained();
-};
 
 const config = {
   architecture: 'amd64',
@@ -53,13 +46,15 @@ test('an OCI layout directory imports, maps its config to an app, and renders li
   t.is((await s.images.resolve('docker.io/library/busybox:1.36')).id, image.id);
   t.is(manifest.app?.group, undefined, "a user alone keeps no group: stage1 takes the user's groups from the image");
   const { path } = await s.images.render(image.id);
-  t.is(spawnSync(join(path, 'rootfs', 'bin', 'busybox'), ['echo', 'ok'], { encoding: 'utf8' }).stdout, 'ok\n');
+  t.is(readFileSync(join(path, 'layers'), 'utf8'), `${image.layers![0]!.key}\n`, 'the tree is the stack of its one layer');
+  t.is(spawnSync(join(await renderedRootfs(s, image.id, 'one'), 'bin', 'busybox'), ['echo', 'ok'], { encoding: 'utf8' }).stdout, 'ok\n');
   // The layout is no longer needed: its blobs were copied, checked, into the store.
   rmSync(layout, { recursive: true });
   rmSync(path, { recursive: true });
   t.deepEqual(await s.images.render(image.id), { treeStoreId: (await s.images.render(image.id)).treeStoreId, path });
-  t.true(existsSync(join(path, 'rootfs', 'bin', 'busybox')));
+  t.true(existsSync(join(path, 'layers')));
   t.like((await s.events.readAll({ types: ['TreeRendered'] })).at(-1)!.data, { repair: true });
+  t.is((await s.events.readAll({ types: ['LayerRendered'] })).length, 1, 'its layer was rendered once');
   s.assertContained();
   await s.cleanup();
 });
@@ -76,8 +71,7 @@ test('layers apply in order with whiteouts, in plain, gzip and zstd', async (t) 
       ],
     });
     const image = await s.images.importFile(layout);
-    const { path } = await s.images.render(image.id);
-    const rootfs = join(path, 'rootfs');
+    const rootfs = await renderedRootfs(s, image.id, compression);
     t.deepEqual(readdirSync(join(rootfs, 'etc')), ['hostname'], `${compression}: etc is opaque`);
     t.deepEqual(readdirSync(join(rootfs, 'bin')), ['ls'], `${compression}: bin/cat is whited out`);
   }
@@ -106,7 +100,7 @@ test('a missing blob is refused, naming the layout and the blob; nothing is stor
   const e = await refusal(s.images.importFile(layout));
   t.is(e.code, 'EBADLAYOUT');
   t.regex(e.message, /missing: layer sha256:[0-9a-f]{64} is missing \(no blobs\/sha256\/[0-9a-f]{64}\)/);
-  await assertNothingStored(t, s);
+  await assertNothingStored(t, s, 'refused');
   await s.cleanup();
 });
 
@@ -118,7 +112,7 @@ test('a blob whose content does not match its digest is refused; nothing is stor
   const e = await refusal(s.images.importFile(layout));
   t.is(e.code, 'EDIGEST');
   t.regex(e.message, /tampered: layer sha256:[0-9a-f]{64} does not match its digest/);
-  await assertNothingStored(t, s);
+  await assertNothingStored(t, s, 'refused');
   await s.cleanup();
 });
 
@@ -131,7 +125,7 @@ test('whiteouts pointing outside their layer are refused; nothing is stored', as
     t.is(e.code, 'EHOSTILE_ARCHIVE', bad);
     t.true(e.message.startsWith(`${layout}: layer sha256:`), e.message);
   }
-  await assertNothingStored(t, s);
+  await assertNothingStored(t, s, 'refused');
   await s.cleanup();
 });
 
@@ -148,7 +142,7 @@ test('an unknown layer media type, a layout without oci-layout, and a bad index 
   makeOciLayout(broken, { layers: [{ tar: hostile('layer-base.tar') }] });
   appendFileSync(join(broken, 'index.json'), '}}');
   t.regex((await refusal(s.images.importFile(broken))).message, /broken: index.json is not valid JSON/);
-  await assertNothingStored(t, s);
+  await assertNothingStored(t, s, 'refused');
   await s.cleanup();
 });
 

@@ -111,7 +111,7 @@ const record = (id: string, name: string, position: number): ImageRecord => ({
 test("id prefixes: rkt's ambiguous image ID", (t) => {
   const a = record(`sha512-ab${'0'.repeat(62)}`, 'a', 1);
   const b = record(`sha512-ab${'1'.repeat(62)}`, 'b', 2);
-  const index = { images: new Map([[a.id, a], [b.id, b]]), trees: new Map() };
+  const index = { images: new Map([[a.id, a], [b.id, b]]), trees: new Map(), layers: new Map() };
   t.throws(() => findById(index, 'sha512-ab'), { message: 'ambiguous image ID' });
   t.is(findById(index, 'sha512-ab1').id, b.id);
   t.is(findById(index, `${a.id}${'f'.repeat(64)}`).id, a.id, 'a full appc id names the image by its key');
@@ -120,7 +120,7 @@ test("id prefixes: rkt's ambiguous image ID", (t) => {
 
 test("the dependency chain is rkt's createDepList order: A→[B,C], C→[D] gives A, C, D, B", (t) => {
   const images = ['a', 'b', 'c', 'd'].map((n, i) => record(`sha512-${String(i).repeat(64)}`, `example.com/${n}`, i));
-  const index = { images: new Map(images.map((i) => [i.id, i])), trees: new Map() };
+  const index = { images: new Map(images.map((i) => [i.id, i])), trees: new Map(), layers: new Map() };
   const deps: Record<string, string[]> = { 'example.com/a': ['example.com/b', 'example.com/c'], 'example.com/c': ['example.com/d'] };
   const manifestOf = (i: ImageRecord): ImageManifest => ({
     acKind: 'ImageManifest', acVersion: '0.8.11', name: i.name, dependencies: (deps[i.name] ?? []).map((imageName) => ({ imageName })),

@@ -157,8 +157,14 @@ pub fn render_layer(
                         below,
                     )
                 });
-            let unmounted = mount::unmount("merged", UnmountFlags::empty())
-                .context(|| "unmounting the overlay");
+            // EBUSY: a process forked meanwhile by another thread holds a copy of our fds on the
+            // overlay until it execs (they are close-on-exec). Detached, the overlay goes with them;
+            // every write went through to the upper dir already.
+            let unmounted = match mount::unmount("merged", UnmountFlags::empty()) {
+                Err(rustix::io::Errno::BUSY) => mount::unmount("merged", UnmountFlags::DETACH),
+                other => other,
+            }
+            .context(|| "unmounting the overlay");
             let stats = applied?;
             unmounted?;
             Ok(stats)

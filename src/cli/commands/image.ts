@@ -92,6 +92,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
       const r = await collectGarbage(images, { gracePeriodMs: parseDuration(str(values, 'grace-period')!, '--grace-period') });
       for (const t of r.trees) out(`removed tree ${t}`);
       for (const i of r.images) out(`removed image ${i.id} (${nameOf(i)})`);
+      for (const k of r.layers) out(`removed layer ${k}`);
       for (const l of r.leftovers) out(`removed leftover ${l}`);
       if (r.failures.length > 0) throw new PodlogError('EIMAGE', `${r.failures.join('\n')}\ngc: ${r.failures.length} removal(s) failed`);
       return 0;
