@@ -17,6 +17,7 @@ import { procStat } from '../engine/liveness.js';
 import type { PodEventData } from '../events/catalogue.js';
 import type { ImageStore } from '../images/store.js';
 import { closeFd, isLocked, lockDir, mountsUnder } from '../native.js';
+import { stage1InitArgs } from './config.js';
 import { createPodDir, podDir, podPaths, readAppStatuses, readPid, writeWhole } from './pod-dir.js';
 import { CrossingEntrypoint, entrypoint, exitCodeOf, installStage1 } from './stage1.js';
 
@@ -134,9 +135,7 @@ export class Stage0Effects implements EffectInterpreter {
         [
           ...args,
           '--tree-store', this.c.treeStore,
-          '--hostname', options.hostname,
-          '--net', options.net,
-          '--dns', options.dns,
+          ...stage1InitArgs(options),
           '--ready-fd', '4',
           '--parent-pid', String(process.pid),
           ...(this.c.debug ? ['--debug'] : []),
