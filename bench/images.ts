@@ -4,14 +4,17 @@
  * runs each started with no dirty pages; on disk, then with everything on tmpfs (/dev/shm), where the
  * disk's writeback (and other processes' use of it) is out of the picture and what is left is CPU.
  * Target: ≤ 1.3× tar. Then the same image imported and resolved + rendered again, as every
- * `podlog run image.aci` does: no re-render, milliseconds.
+ * `podlog run image.aci` does: no re-render, milliseconds. Last, two OCI images over one ~100 MB base
+ * layer: the second import stores and renders only its own small layer (target ≤ 10% of the first).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandContext } from '../src/events/metadata.js';
 import { openImageStore } from '../src/images/index.js';
 import { openStore } from '../src/store/open.js';
+import { makeTaggedLayout, tarDir } from '../test/images/helpers.js';
 import { alternateWithTar, listRuns, makeImage, timed } from './peers.js';
 import { median, report } from './report.js';
 
@@ -39,6 +42,56 @@ const compare = async (dir: string, aci: string, where: string): Promise<void> =
   const tar = median(tarMs);
   console.log(`  ${where}: image store ${store.toFixed(1)} ms [${listRuns(importMs)}], GNU tar -xf ${tar.toFixed(1)} ms [${listRuns(tarMs)}]`);
   report(`import + render time / tar -xf time, ${where}`, store / tar, { target: '≤ 1.30', ok: store / tar <= 1.3, reference: `tar ${tar.toFixed(0)} ms` });
+};
+
+/** A layout tagged `first` and `second`: the bench image's rootfs as a base layer, and a small layer of each one's own. */
+const sharedBaseLayout = (dir: string, aci: string): string => {
+  const unpacked = join(dir, 'unpacked');
+  mkdirSync(unpacked);
+  const r = spawnSync('tar', ['-xf', aci, '-C', unpacked]);
+  if (r.status !== 0) throw new Error(`tar -xf failed: ${r.stderr.toString()}`);
+  const base = tarDir(join(unpacked, 'rootfs'), join(dir, 'base.tar'));
+  rmSync(unpacked, { recursive: true });
+  const own = (name: string): string => {
+    const tree = join(dir, `${name}-tree`);
+    mkdirSync(join(tree, 'etc'), { recursive: true });
+    writeFileSync(join(tree, 'etc', 'which'), `${name}\n`);
+    return tarDir(tree, join(dir, `${name}.tar`));
+  };
+  const layout = join(dir, 'layout');
+  const config = { architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/cat', '/etc/which'] }, rootfs: { type: 'layers', diff_ids: [] } };
+  makeTaggedLayout(layout, {
+    first: { layers: [{ tar: base, compression: 'none' }, { tar: own('first'), compression: 'none' }], config },
+    second: { layers: [{ tar: base, compression: 'none' }, { tar: own('second'), compression: 'none' }], config },
+  });
+  return layout;
+};
+
+/** Imports of two images sharing a base layer, each pair into a fresh store: the second costs its own layer only. */
+const sharedLayers = async (dir: string, aci: string): Promise<void> => {
+  const layout = sharedBaseLayout(dir, aci);
+  const firstMs: number[] = [];
+  const secondMs: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const data = join(dir, `shared-${i}`);
+    const events = await openStore(data);
+    try {
+      const images = openImageStore(data, events, commandContext(['bench']));
+      firstMs.push(await timed(() => images.importFile(layout, { quiet: true, tag: 'first' })));
+      secondMs.push(await timed(() => images.importFile(layout, { quiet: true, tag: 'second' })));
+    } finally {
+      await events.close();
+      rmSync(data, { recursive: true });
+    }
+  }
+  const first = median(firstMs);
+  const second = median(secondMs);
+  console.log(`  first image ${first.toFixed(1)} ms [${listRuns(firstMs)}], second image ${second.toFixed(1)} ms [${listRuns(secondMs)}]`);
+  report('import of a second OCI image sharing a ~100 MB base layer / import of the first', second / first, {
+    target: '≤ 0.10',
+    ok: second / first <= 0.1,
+    reference: `first ${first.toFixed(0)} ms`,
+  });
 };
 
 export async function run(): Promise<void> {
@@ -76,6 +129,8 @@ export async function run(): Promise<void> {
     } finally {
       await events.close();
     }
+    console.log(`two OCI images over one ${(bytes / 1e6).toFixed(0)} MB base layer, median of ${RUNS}:`);
+    await sharedLayers(dir, aci);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(shm, { recursive: true, force: true });

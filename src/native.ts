@@ -83,8 +83,8 @@ export interface LockOptions {
   wait?: boolean;
 }
 
-/** Checks an ACI (compression by magic bytes, layout, manifest) and computes its image id. */
-export const readImage = (path: string): Promise<Addon.ImageInfo> => callAsync((a) => a.readImage(path));
+/** Checks an ACI (compression by magic bytes, layout, manifest) and computes its image id, within the options' size limits. */
+export const readImage = (path: string, options: Addon.ExtractOptions = {}): Promise<Addon.ImageInfo> => callAsync((a) => a.readImage(path, options));
 
 /** Extracts an ACI's rootfs/ to `dest` (must not exist) via a staging directory renamed into place. */
 export const extractImage = (path: string, dest: string, options: Addon.ExtractOptions = {}): Promise<Addon.RenderedImage> =>

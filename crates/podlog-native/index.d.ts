@@ -106,8 +106,11 @@ export declare function openDir(dir: string): number
 
 export declare function pidfdOpen(pid: number): number
 
-/** Checks an ACI (compression, layout, manifest) and computes its image id. Reads the whole file. */
-export declare function readImage(path: string): Promise<ImageInfo>
+/**
+ * Checks an ACI (compression, layout, manifest) and computes its image id. Reads the whole file,
+ * refused as soon as it unpacks past the options' size limits.
+ */
+export declare function readImage(path: string, options?: ExtractOptions | undefined | null): Promise<ImageInfo>
 
 export interface RenderedImage {
   manifest: string
@@ -117,7 +120,8 @@ export interface RenderedImage {
 /**
  * Renders an image and its dependencies (upper first, as rkt's acirenderer orders them) into
  * `dest`, which must not exist: the first image to provide a path wins, and each image's
- * pathWhitelist applies. Resolves to the top image's manifest. Staged and renamed like extractImage.
+ * pathWhitelist applies, and the options' size limits bound the images together. Resolves to the top
+ * image's manifest. Staged and renamed like extractImage.
  */
 export declare function renderImages(images: Array<ChainImage>, dest: string, options?: ExtractOptions | undefined | null): Promise<RenderedImage>
 

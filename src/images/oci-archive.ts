@@ -3,11 +3,11 @@
  * at its top make an OCI layout tar (what `skopeo copy … oci-archive:` and `docker save` write), a
  * `manifest` and `rootfs/` an ACI; anything else is refused naming both. The entries may come in any
  * order (`docker save` writes its blobs first), so the tar's headers are walked until one pair is
- * complete: a plain tar by seeking from header to header, a gzip-compressed one through zlib.
- *
- * The other compressions the addon reads (bzip2, xz, zstd) have no decoder in Node: such a file is
- * handed to the addon as an ACI, which refuses anything but `manifest` and `rootfs/` by name.
+ * complete: a plain tar by seeking from header to header, a gzip-compressed one through zlib, and
+ * the other compressions the addon reads (bzip2, xz, zstd), which Node cannot decode, through their
+ * own tools (in debian-packages.txt), stopped as soon as the kind is known.
  */
+import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -52,7 +52,8 @@ const fileSource = (fh: FileHandle): Source => {
   };
 };
 
-const streamSource = (file: Readable, stream: Readable): Source => {
+/** A tar read from `stream`; `close` stops whatever produces it. */
+const streamSource = (stream: Readable, close: () => void): Source => {
   const chunks = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   let held: Buffer = Buffer.alloc(0);
   let ended = false;
@@ -82,7 +83,7 @@ const streamSource = (file: Readable, stream: Readable): Source => {
     },
     close: async () => {
       stream.destroy();
-      file.destroy();
+      close();
     },
   };
 };
@@ -167,8 +168,12 @@ const walk = async (src: Source, shown: string): Promise<ArchiveKind> => {
 };
 
 const GZIP = [0x1f, 0x8b];
-/** bzip2, xz and zstd, which the addon decompresses and Node cannot. */
-const OTHER = [[0x42, 0x5a, 0x68], [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], [0x28, 0xb5, 0x2f, 0xfd]];
+/** The compressions Node cannot decode, and the tool that does. */
+const DECODERS = [
+  { magic: [0x42, 0x5a, 0x68], name: 'bzip2', tool: 'bzip2' },
+  { magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], name: 'xz', tool: 'xz' },
+  { magic: [0x28, 0xb5, 0x2f, 0xfd], name: 'zstd', tool: 'zstd' },
+];
 const starts = (head: Buffer, magic: number[]): boolean => magic.every((b, i) => head[i] === b);
 
 /** Whether the image file at `path` is an OCI layout tar or an ACI; `shown` names it in a refusal. */
@@ -176,20 +181,26 @@ export const archiveKind = async (path: string, shown: string): Promise<ArchiveK
   const fh = await open(path, 'r');
   const head = Buffer.alloc(6);
   await fh.read(head, 0, head.length, 0);
-  if (OTHER.some((m) => starts(head, m))) {
-    await fh.close();
-    return { format: 'aci' };
-  }
+  const decoder = DECODERS.find((d) => starts(head, d.magic));
   let src: Source;
-  if (starts(head, GZIP)) {
+  // Settles only when the decoding tool cannot be started at all.
+  let missingTool: Promise<never> | undefined;
+  if (decoder) {
+    await fh.close();
+    const child = spawn(decoder.tool, ['-dc', '--', path], { stdio: ['ignore', 'pipe', 'ignore'] });
+    missingTool = new Promise((_, reject) =>
+      child.once('error', (e) => reject(new PodlogError('ENOENT', `${shown}: cannot read its ${decoder.name} compression: ${decoder.tool} does not start (${e.message}); install it`))),
+    );
+    src = streamSource(child.stdout, () => child.kill());
+  } else if (starts(head, GZIP)) {
     await fh.close();
     const file = createReadStream(path);
-    src = streamSource(file, file.pipe(createGunzip({ chunkSize: CHUNK })));
+    src = streamSource(file.pipe(createGunzip({ chunkSize: CHUNK })), () => file.destroy());
   } else {
     src = fileSource(fh);
   }
   try {
-    return await walk(src, shown);
+    return await (missingTool ? Promise.race([walk(src, shown), missingTool]) : walk(src, shown));
   } catch (e) {
     if (e instanceof PodlogError) throw e;
     throw neither(shown, `unreadable (${(e as Error).message})`);

@@ -126,7 +126,7 @@ const checkExpected = (expected: string | undefined, key: string, fullId: string
   if (actual !== expected.toLowerCase()) throw new PodlogError('EDIGEST', `${shown}: image hash does not match expected (${actual} != ${expected})`);
 };
 
-const renderFill = (images: ChainImage[]): Fill => async (rootfs) => (await renderImages(images, rootfs)).stats.bytes;
+const renderFill = (images: ChainImage[], limits?: SizeLimits): Fill => async (rootfs) => (await renderImages(images, rootfs, limits)).stats.bytes;
 const layersFill = (layers: string[]): Fill => async (rootfs) => (await extractLayers(layers, rootfs)).bytes;
 
 export class Store implements ImageStore {
@@ -208,12 +208,13 @@ export class Store implements ImageStore {
    * dependencies, no pathWhitelist); otherwise it only checked the content, and the tree is rendered
    * on first use.
    */
-  private async importAci(file: string, shown: string, { source, expectedId, progress }: Settled): Promise<ImageRecord> {
+  private async importAci(file: string, shown: string, { source, expectedId, progress, limits }: Settled): Promise<ImageRecord> {
     progress.start('checking and rendering', statSync(file).size);
     progress.poll(() => readPosition(file));
+    const bounds = this.limits(limits);
     const [checked, rendered] = await Promise.allSettled([
-      readImage(file),
-      stageTree(this.layout, renderFill([{ path: file, pathWhitelist: [], level: 0 }])),
+      readImage(file, bounds),
+      stageTree(this.layout, renderFill([{ path: file, pathWhitelist: [], level: 0 }], bounds)),
     ]);
     progress.done();
     const tree = rendered.status === 'fulfilled' ? rendered.value : undefined;

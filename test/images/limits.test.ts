@@ -1,5 +1,5 @@
 /**
- * Size limits on what OCI layers unpack to, as a user meets them: fetch's --max-layer-size and
+ * Size limits on what OCI layers and ACIs unpack to, as a user meets them: fetch's --max-layer-size and
  * --max-image-size, the data dir's config.json, and the compression-ratio limit, on gzip bombs built
  * here (MiBs of zeros that gzip to KiBs). A refused image leaves nothing in the store.
  */
@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.js';
-import { assertNothingStored, entries, makeOciLayout, sandbox, tarDir, type Sandbox } from './helpers.js';
+import { assertNothingStored, entries, makeAci, makeOciLayout, manifestFor, sandbox, tarDir, type Sandbox } from './helpers.js';
 
 const MiB = 2 ** 20;
 
@@ -38,6 +38,17 @@ test('a gzip bomb past --max-layer-size is refused, naming the layer and the lim
   t.regex(r.stderr, new RegExp(`layer ${digests[0]}: it unpacks to more than 1048576 bytes, the layer size limit`));
   t.notRegex(r.stderr, /cas\/tmp/, 'the store\'s staging path is not shown');
   await assertNothingStored(t, s, '--max-layer-size');
+});
+
+test('an ACI bomb past --max-image-size is refused while it is checked and rendered, and nothing is stored', async (t) => {
+  const s = await sandbox();
+  t.teardown(s.cleanup);
+  const aci = makeAci(s.input('bomb.aci'), { manifest: manifestFor('example.com/bomb'), busybox: false, files: { zeros: '\0'.repeat(8 * MiB) }, compress: 'gzip' });
+  const r = podlog(s.dataDir, ['fetch', '--max-image-size', '1MiB', aci]);
+  t.is(r.status, 254, r.stderr);
+  t.is(r.stderr, `podlog: ${aci}: it unpacks to more than 1048576 bytes, the image size limit (1048576 bytes)\n`);
+  await assertNothingStored(t, s, 'ACI --max-image-size');
+  t.is(podlog(s.dataDir, ['fetch', '--max-image-size', '9MiB', aci]).status, 0, 'within the limit it imports');
 });
 
 test('layers that together pass --max-image-size are refused at the layer that crosses it', async (t) => {

@@ -4,10 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::archive::{components, join, show, Diagnosis, End, Entry, Stream};
+use crate::archive::{components, join, show, Budget, Diagnosis, End, Entry, Stream};
 use crate::compression::Compression;
 use crate::errors::{Code, Error, Result};
-use crate::extract::{into_fresh_dir, Options, Stats, Tree};
+use crate::extract::{into_fresh_dir, Limits, Options, Stats, Tree};
 
 /// Real manifests are a few KiB; the limit keeps a hostile one from being read into memory.
 pub const MANIFEST_LIMIT: u64 = 1 << 20;
@@ -137,9 +137,11 @@ fn hardlink_target<'a>(entry_name: &[u8], link: &'a [u8]) -> Result<Vec<&'a [u8]
 fn walk(
     path: &Path,
     hash: bool,
+    budget: Budget,
     mut rootfs_entry: impl FnMut(&[&[u8]], &mut Entry<'_>, Option<&[&[u8]]>, &Diagnosis) -> Result<()>,
 ) -> Result<(String, End)> {
     let mut stream = Stream::open(path, hash)?;
+    stream.limit(budget);
     let mut layout = Layout::default();
     stream.for_each(|entry, diagnosis| {
         let name = entry.path_bytes().into_owned();
@@ -163,9 +165,10 @@ fn walk(
     Ok((manifest, stream.finish()?))
 }
 
-/// Checks an image and computes its id without writing anything.
-pub fn read_image(path: &Path) -> Result<ImageInfo> {
-    let (manifest, end) = walk(path, true, |_, _, _, _| Ok(()))?;
+/// Checks an image and computes its id without writing anything; refused as soon as it unpacks past
+/// `limits`.
+pub fn read_image(path: &Path, limits: Limits) -> Result<ImageInfo> {
+    let (manifest, end) = walk(path, true, limits.budget(path, 0)?, |_, _, _, _| Ok(()))?;
     let digest = hex::encode(end.sha512.expect("hashing was asked for"));
     Ok(ImageInfo {
         key: format!("sha512-{}", &digest[..64]),
@@ -180,7 +183,8 @@ pub fn read_image(path: &Path) -> Result<ImageInfo> {
 pub fn render(path: &Path, dest: &Path, options: Options) -> Result<(String, Stats)> {
     into_fresh_dir(dest, options.sync, |root| {
         let mut tree = Tree::new(root, options.allow_devices);
-        let (manifest, _) = walk(path, false, |rel, entry, link, diagnosis| {
+        let budget = Limits::default().budget(path, 0)?;
+        let (manifest, _) = walk(path, false, budget, |rel, entry, link, diagnosis| {
             tree.put(rel, entry, link, diagnosis)
         })?;
         Ok((manifest, tree.finish()?))
@@ -227,10 +231,12 @@ fn upper_whitelist(images: &[ChainImage], pos: usize) -> Option<HashSet<Vec<u8>>
 /// when the image's own `pathWhitelist` or the nearest upper one on its branch leaves it out
 /// (directories are always kept, so whitelisted files keep their parents' metadata). Returns the
 /// top image's manifest.
+/// `limits` bound the images together, as the layers of an OCI image are.
 pub fn render_chain(
     images: &[ChainImage],
     dest: &Path,
     options: Options,
+    limits: Limits,
 ) -> Result<(String, Stats)> {
     if images.is_empty() {
         return Err(Error::new(Code::InvalidArgument, "no image to render"));
@@ -242,11 +248,13 @@ pub fn render_chain(
         // one (a symlink, then a file below it) is the extractor's to judge, and refuse if hostile.
         let mut provided: HashMap<Vec<u8>, bool> = HashMap::new();
         let mut manifest = None;
+        let mut used = 0;
         for (i, image) in images.iter().enumerate() {
             let own = whitelist(&image.path_whitelist);
             let upper = upper_whitelist(images, i);
             let mut added: HashMap<Vec<u8>, bool> = HashMap::new();
-            let (m, _) = walk(&image.path, false, |rel, entry, link, diagnosis| {
+            let budget = limits.budget(&image.path, used)?;
+            let (m, end) = walk(&image.path, false, budget, |rel, entry, link, diagnosis| {
                 let is_dir = entry.header().entry_type().is_dir();
                 let path = join(rel);
                 let listed =
@@ -264,6 +272,7 @@ pub fn render_chain(
             .map_err(|e| Error::new(e.code, format!("{}: {}", image.path.display(), e.message)))?;
             manifest.get_or_insert(m);
             provided.extend(added);
+            used += end.size;
         }
         let manifest = manifest.expect("the chain is not empty");
         Ok((manifest, tree.finish()?))

@@ -34,7 +34,7 @@ use rustix::fs::{
 };
 use rustix::io::Errno;
 
-use crate::archive::{join, show, Diagnosis, Entry};
+use crate::archive::{join, show, Budget, Diagnosis, Entry};
 use crate::errors::{Code, Context, Error, Result};
 use crate::fsat;
 
@@ -64,6 +64,37 @@ impl Default for Limits {
             ratio: u64::MAX,
             ratio_floor: u64::MAX,
         }
+    }
+}
+
+impl Limits {
+    /// What the archive `archive` (a layer, or an ACI) may unpack to, when what was unpacked below it
+    /// (the image's lower layers, or the images it depends on) came to `used` bytes.
+    pub fn budget(&self, archive: &Path, used: u64) -> Result<Budget> {
+        let compressed = std::fs::metadata(archive)
+            .context(|| format!("inspecting {}", archive.display()))?
+            .len();
+        let left = self.image.saturating_sub(used);
+        let (max, limit) = if left < self.layer {
+            let below = if used > 0 {
+                format!(" less the {used} bytes of the layers below")
+            } else {
+                String::new()
+            };
+            (
+                left,
+                format!("image size limit ({} bytes){below}", self.image),
+            )
+        } else {
+            (self.layer, "layer size limit".to_string())
+        };
+        Ok(Budget {
+            max,
+            limit,
+            ratio: self.ratio,
+            ratio_floor: self.ratio_floor,
+            compressed,
+        })
     }
 }
 

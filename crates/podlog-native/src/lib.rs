@@ -169,11 +169,12 @@ fn job<T: Send + ToNapiValue + TypeName + 'static>(
     AsyncTask::new(Job(Some(Box::new(work))))
 }
 
-/// Checks an ACI (compression, layout, manifest) and computes its image id. Reads the whole file.
+/// Checks an ACI (compression, layout, manifest) and computes its image id. Reads the whole file,
+/// refused as soon as it unpacks past the options' size limits.
 #[napi(ts_return_type = "Promise<ImageInfo>")]
-pub fn read_image(path: String) -> AsyncTask<Job<ImageInfo>> {
+pub fn read_image(path: String, options: Option<ExtractOptions>) -> AsyncTask<Job<ImageInfo>> {
     job(move || {
-        let info = aci::read_image(Path::new(&path))?;
+        let info = aci::read_image(Path::new(&path), (&options.unwrap_or_default()).into())?;
         Ok(ImageInfo {
             id: info.id,
             key: info.key,
@@ -204,7 +205,8 @@ pub fn extract_image(
 
 /// Renders an image and its dependencies (upper first, as rkt's acirenderer orders them) into
 /// `dest`, which must not exist: the first image to provide a path wins, and each image's
-/// pathWhitelist applies. Resolves to the top image's manifest. Staged and renamed like extractImage.
+/// pathWhitelist applies, and the options' size limits bound the images together. Resolves to the top
+/// image's manifest. Staged and renamed like extractImage.
 #[napi(ts_return_type = "Promise<RenderedImage>")]
 pub fn render_images(
     images: Vec<ChainImage>,
@@ -220,8 +222,13 @@ pub fn render_images(
                 level: i.level,
             })
             .collect();
-        let opts = (&options.unwrap_or_default()).into();
-        let (manifest, stats) = aci::render_chain(&images, Path::new(&dest), opts)?;
+        let options = options.unwrap_or_default();
+        let (manifest, stats) = aci::render_chain(
+            &images,
+            Path::new(&dest),
+            (&options).into(),
+            (&options).into(),
+        )?;
         Ok(RenderedImage {
             manifest,
             stats: stats.into(),

@@ -21,7 +21,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRunner};
 use crate::aci::{read_image, render};
 use crate::compression::{compress, Compression};
 use crate::errors::{Code, Error};
-use crate::extract::{Options, Stats};
+use crate::extract::{Limits, Options, Stats};
 use crate::whiteout::render_layers;
 
 const MANIFEST: &[u8] =
@@ -801,7 +801,8 @@ fn honest_images_extract_as_written() {
     run(1_000, (honest_tree(), compression()), |(tree, c)| {
         let tar = tree.tar("rootfs/", true);
         let image = sandbox.write("image.aci", &compress(c, &tar));
-        let info = read_image(&image).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let info = read_image(&image, Limits::default())
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(info.manifest.as_bytes(), MANIFEST);
         prop_assert_eq!(info.size, tar.len() as u64);
         prop_assert_eq!(info.compression, c);
@@ -887,7 +888,7 @@ fn damaged_images_are_refused_or_stay_inside_their_root() {
         assert_archive_refusal(&result)?;
         // Reading and extracting see the same stream: where extraction met a broken stream,
         // reading meets it too, and what both accept has the same manifest.
-        let read = read_image(&image);
+        let read = read_image(&image, Limits::default());
         assert_archive_refusal(&read)?;
         match (&result, &read) {
             (Err(e), read) if matches!(e.code, Code::Truncated | Code::Compression) => {

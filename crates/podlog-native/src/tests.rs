@@ -220,7 +220,7 @@ fn the_five_compressions_give_one_image_id() {
     let tar = busybox_like().bytes();
     for c in ALL {
         let path = sandbox.write(&format!("image.{}", c.name()), &compress(c, &tar));
-        let info = read_image(&path).unwrap();
+        let info = read_image(&path, Limits::default()).unwrap();
         assert_eq!(info.id, image_id(&tar), "{}", c.name());
         assert_eq!(info.key, info.id[..71]);
         assert_eq!(info.compression, c);
@@ -238,13 +238,13 @@ fn truncated_archives_are_reported_as_truncated() {
     cuts.push(512 * 2 + 100);
     for cut in cuts {
         let path = sandbox.write("cut.aci", &tar[..cut]);
-        let e = read_image(&path).unwrap_err();
+        let e = read_image(&path, Limits::default()).unwrap_err();
         assert_eq!(e.code, Code::Truncated, "cut at {cut}: {e}");
     }
     for c in ALL.into_iter().skip(1) {
         let data = compress(c, &tar);
         let path = sandbox.write("cut.aci", &data[..data.len() / 2]);
-        let e = read_image(&path).unwrap_err();
+        let e = read_image(&path, Limits::default()).unwrap_err();
         assert_eq!(e.code, Code::Truncated, "{}: {e}", c.name());
         sandbox.assert_refused(
             sandbox.render(data[..data.len() / 2].to_vec(), Options::default()),
@@ -259,7 +259,7 @@ fn unknown_compression_is_refused() {
     let sandbox = Sandbox::new();
     let mut data = b"PK\x03\x04".to_vec();
     data.extend_from_slice(&[0u8; 600]);
-    let e = read_image(&sandbox.write("x.aci", &data)).unwrap_err();
+    let e = read_image(&sandbox.write("x.aci", &data), Limits::default()).unwrap_err();
     assert_eq!(e.code, Code::Compression);
     assert!(e.message.contains("unknown compression"), "{e}");
 }
@@ -282,7 +282,7 @@ fn bad_manifests_are_refused() {
     for (manifest, mentions) in cases {
         let mut t = Tar::new();
         t.file("manifest", &manifest, 0o644).dir("rootfs", 0o755);
-        let e = read_image(&sandbox.write("m.aci", &t.bytes())).unwrap_err();
+        let e = read_image(&sandbox.write("m.aci", &t.bytes()), Limits::default()).unwrap_err();
         assert_eq!(e.code, Code::BadManifest, "{e}");
         assert!(
             e.message.contains(mentions),
@@ -291,7 +291,7 @@ fn bad_manifests_are_refused() {
     }
     let mut t = Tar::new();
     t.dir("rootfs", 0o755);
-    let e = read_image(&sandbox.write("m.aci", &t.bytes())).unwrap_err();
+    let e = read_image(&sandbox.write("m.aci", &t.bytes()), Limits::default()).unwrap_err();
     assert_eq!(
         (e.code, e.message.as_str()),
         (Code::BadManifest, "the image has no manifest")
@@ -322,7 +322,7 @@ fn layout_violations_name_the_offending_path() {
             Code::BadLayout,
             mentions,
         );
-        let e = read_image(&sandbox.write("l.aci", &aci)).unwrap_err();
+        let e = read_image(&sandbox.write("l.aci", &aci), Limits::default()).unwrap_err();
         assert_eq!(e.code, Code::BadLayout);
     }
 }
@@ -796,6 +796,58 @@ fn layers_past_a_size_limit_are_refused_while_they_unpack() {
 }
 
 #[test]
+fn an_aci_past_a_size_limit_is_refused_by_the_check_and_the_render() {
+    let sandbox = Sandbox::new();
+    let mut aci = Tar::aci();
+    aci.file("rootfs/zeros", &vec![0; 4 << 20], 0o644);
+    let path = sandbox.write("bomb.aci.gz", &compress(Compression::Gzip, &aci.bytes()));
+    let dest = sandbox.path("store/rootfs");
+    let chain = [ChainImage {
+        path: path.clone(),
+        path_whitelist: Vec::new(),
+        level: 0,
+    }];
+    let unlimited = Limits::default();
+    for (limits, mentions) in [
+        (
+            Limits {
+                image: 1 << 20,
+                ..unlimited
+            },
+            "the image size limit (1048576 bytes)",
+        ),
+        (
+            Limits {
+                ratio: 100,
+                ratio_floor: 1 << 20,
+                ..unlimited
+            },
+            "compression bomb",
+        ),
+    ] {
+        let e = read_image(&path, limits).unwrap_err();
+        assert_eq!(e.code, Code::TooLarge, "{e}");
+        assert!(
+            e.message.contains(mentions),
+            "{e} should mention {mentions:?}"
+        );
+        sandbox.assert_refused(
+            render_chain(&chain, &dest, Options::default(), limits),
+            Code::TooLarge,
+            mentions,
+        );
+    }
+    assert!(read_image(
+        &path,
+        Limits {
+            image: 5 << 20,
+            ..unlimited
+        }
+    )
+    .is_ok());
+}
+
+#[test]
 fn an_upper_layer_replaces_a_symlink_instead_of_writing_through_it() {
     let sandbox = Sandbox::new();
     let mut lower = Tar::new();
@@ -895,7 +947,8 @@ fn a_dependency_chain_renders_upper_first_with_path_whitelists() {
         chain_image(base, &["/etc/motd", "/etc/passwd", "/bin/sh"], 1),
     ];
     let dest = sandbox.path("store/rootfs");
-    let (manifest, _) = render_chain(&images, &dest, Options::default()).unwrap();
+    let (manifest, _) =
+        render_chain(&images, &dest, Options::default(), Limits::default()).unwrap();
     assert!(
         manifest.contains("example.com/test"),
         "the top image's manifest: {manifest}"
@@ -939,7 +992,7 @@ fn an_upper_whitelist_limits_what_the_images_below_it_add() {
         chain_image(sandbox.write("bottom.aci", &bottom.bytes()), &[], 2),
     ];
     let dest = sandbox.path("store/rootfs");
-    render_chain(&images, &dest, Options::default()).unwrap();
+    render_chain(&images, &dest, Options::default(), Limits::default()).unwrap();
     assert_eq!(names(&dest), ["app", "lib.so"]);
     assert_eq!(fs::read(dest.join("lib.so")).unwrap(), b"lib");
     sandbox.assert_contained();
@@ -952,7 +1005,12 @@ fn a_symlink_escape_within_one_image_of_a_chain_is_refused() {
     top.symlink("rootfs/escape", "../canary")
         .file("rootfs/escape/pwned", b"x", 0o644);
     let images = [chain_image(sandbox.write("top.aci", &top.bytes()), &[], 0)];
-    let result = render_chain(&images, &sandbox.path("store/rootfs"), Options::default());
+    let result = render_chain(
+        &images,
+        &sandbox.path("store/rootfs"),
+        Options::default(),
+        Limits::default(),
+    );
     sandbox.assert_refused(result, Code::HostileArchive, "symlink escape");
 }
 
@@ -967,7 +1025,12 @@ fn a_hostile_dependency_is_refused_naming_it() {
         chain_image(sandbox.write("top.aci", &top.bytes()), &[], 0),
         chain_image(sandbox.write("bad.aci", &bad.bytes()), &[], 1),
     ];
-    let result = render_chain(&images, &sandbox.path("store/rootfs"), Options::default());
+    let result = render_chain(
+        &images,
+        &sandbox.path("store/rootfs"),
+        Options::default(),
+        Limits::default(),
+    );
     sandbox.assert_refused(result, Code::HostileArchive, "bad.aci");
 }
 

@@ -173,32 +173,6 @@ fn apply_layer(tree: &mut Tree<'_>, layer: &Path, budget: Budget) -> Result<u64>
     Ok(stream.finish()?.size)
 }
 
-/// What `layer` may unpack to, when the layers below it unpacked to `used` bytes.
-fn budget(limits: &Limits, layer: &Path, used: u64) -> Result<Budget> {
-    let compressed = std::fs::metadata(layer)
-        .context(|| format!("inspecting {}", layer.display()))?
-        .len();
-    let left = limits.image.saturating_sub(used);
-    let (max, limit) = if left < limits.layer {
-        (
-            left,
-            format!(
-                "image size limit ({} bytes) less the {used} bytes of the layers below",
-                limits.image
-            ),
-        )
-    } else {
-        (limits.layer, "layer size limit".to_string())
-    };
-    Ok(Budget {
-        max,
-        limit,
-        ratio: limits.ratio,
-        ratio_floor: limits.ratio_floor,
-        compressed,
-    })
-}
-
 /// Applies `layers` (bottom first) into `dest`, which must not exist.
 #[cfg(test)]
 pub fn render_layers(layers: &[PathBuf], dest: &Path, options: Options) -> Result<Stats> {
@@ -230,7 +204,8 @@ pub fn apply_layers(
     let mut tree = Tree::new(root, options.allow_devices);
     let mut unpacked = below;
     for layer in layers {
-        unpacked += budget(&limits, layer, unpacked)
+        unpacked += limits
+            .budget(layer, unpacked)
             .and_then(|b| apply_layer(&mut tree, layer, b))
             .map_err(|e| Error::new(e.code, format!("layer {}: {}", layer.display(), e.message)))?;
     }
