@@ -195,7 +195,7 @@ const readPodManifest = (file: string): PodManifest => {
     throw isPodlogError(e) ? e : usage(`--pod-manifest: cannot read ${file}: ${(e as Error).message}`);
   }
   if (!isObject(m)) throw bad('not a JSON object');
-  fields(m, FIELDS.pod, '');
+  fields(m, FIELDS.pod, 'the pod manifest ');
   if (m.acKind !== 'PodManifest') throw bad(`acKind is ${showValue(m.acKind)}, expected "PodManifest"`);
   if (typeof m.acVersion !== 'string' || !SEMVER.test(m.acVersion)) throw bad(`acVersion ${showValue(m.acVersion)} is not a semantic version`);
   if (!Array.isArray(m.apps) || m.apps.length === 0) throw bad('pod must contain at least one application');
