@@ -34,7 +34,7 @@ test('nameApps refuses duplicate names and images with nothing to run', (t) => {
   t.throws(() => nameApps([{ ...a, config: { ...a.config, name: 'Bad Name' } }]), { message: /invalid app name format/ });
 });
 
-test('the pod manifest: --exec replaces, args append, environment in rkt order', (t) => {
+test('the pod manifest: --exec replaces, args append, the app\'s --environment over --set-env', (t) => {
   const [app] = nameApps([{
     config: { image: 'x', exec: '/bin/echo', args: ['hi'], environment: { PER_APP: '1', SHARED: 'app' }, user: '1000' },
     imageId: 'sha512-1',
@@ -44,7 +44,7 @@ test('the pod manifest: --exec replaces, args append, environment in rkt order',
   const ra = pm.apps[0]!;
   t.deepEqual(ra.app.exec, ['/bin/echo', 'hi']);
   t.is(ra.app.user, '1000');
-  t.deepEqual(ra.app.environment, [{ name: 'IMAGE', value: 'i' }, { name: 'SHARED', value: 'set-env' }, { name: 'PER_APP', value: '1' }]);
+  t.deepEqual(ra.app.environment, [{ name: 'IMAGE', value: 'i' }, { name: 'SHARED', value: 'app' }, { name: 'PER_APP', value: '1' }]);
   t.deepEqual(pm.annotations, [{ name: 'coreos.com/rkt/stage1/mutable', value: 'false' }]);
   t.deepEqual(pm.userLabels, { team: 'infra' });
 });
