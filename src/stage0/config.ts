@@ -368,6 +368,8 @@ export interface Stage1RunOptions {
   hosts: DnsMode;
   dnsConfig?: DnsConfig;
   hostsEntries?: HostsEntries;
+  /** The one app's stdin, stdout and stderr on a terminal stage1 allocates (rkt's --interactive). */
+  interactive?: true;
 }
 
 /** The stage1 flags a RunConfig turns into; refuses what is malformed and what stage1 cannot do yet. */
@@ -377,7 +379,6 @@ export const stage1RunOptions = (cfg: RunConfig): Stage1RunOptions => {
   checkDnsValues(cfg.dnsConfig, cfg.hostsEntries);
   const dns = resolvMode(cfg.dnsConfMode, cfg.dnsConfig);
   const hosts = hostsMode(cfg.dnsConfMode, cfg.hostsEntries);
-  if (cfg.interactive) throw notYet('--interactive');
   if (cfg.mdsRegister) throw notYet('--mds-register', 'podlog has no metadata service yet: run the pod without it');
   const insecure = Object.entries({ capabilities: cfg.insecureOptions.disableCapabilities, paths: cfg.insecureOptions.disablePaths, seccomp: cfg.insecureOptions.disableSeccomp });
   const disabled = insecure.filter(([, off]) => off).map(([name]) => name);
@@ -388,11 +389,12 @@ export const stage1RunOptions = (cfg: RunConfig): Stage1RunOptions => {
     hosts,
     ...(dns === 'stage0' ? { dnsConfig: cfg.dnsConfig } : {}),
     ...(hosts === 'stage0' ? { hostsEntries: cfg.hostsEntries } : {}),
+    ...(cfg.interactive ? { interactive: true as const } : {}),
   };
 };
 
 /** A Stage1StartRequested as recorded: older podlogs recorded no hosts mode and no values. */
-export type RecordedStage1Options = { hostname: string; net: string; dns: string } & Partial<Pick<Stage1RunOptions, 'hosts' | 'dnsConfig' | 'hostsEntries'>>;
+export type RecordedStage1Options = { hostname: string; net: string; dns: string } & Partial<Pick<Stage1RunOptions, 'hosts' | 'dnsConfig' | 'hostsEntries' | 'interactive'>>;
 
 /** stage1 init's flags for a recorded Stage1StartRequested (docs/stage1.md). */
 export const stage1InitArgs = (o: RecordedStage1Options): string[] => [
@@ -405,4 +407,5 @@ export const stage1InitArgs = (o: RecordedStage1Options): string[] => [
   ...(o.dnsConfig?.domain !== undefined ? ['--dns-domain', o.dnsConfig.domain] : []),
   ...(o.hosts === 'host' ? ['--hosts', 'host'] : []),
   ...Object.entries(o.hostsEntries ?? {}).flatMap(([ip, names]) => ['--hosts-entry', `${ip}=${names.join(',')}`]),
+  ...(o.interactive ? ['--interactive'] : []),
 ];

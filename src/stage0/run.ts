@@ -17,6 +17,7 @@ import { exitOf } from './effects.js';
 /** Starts a prepared pod and waits for it; returns the pod's exit code. */
 export const runPrepared = async (s: Stage0, cfg: RunConfig, uuid: string): Promise<number> => {
   const options = stage1RunOptions(cfg);
+  if (options.interactive) oneApp((await s.engine.load(uuid)).context.apps.length);
   await s.engine.request(uuid, 'Stage1StartRequested', { ...options, hostname: cfg.hostname ?? `podlog-${uuid}` });
   const child = s.effects.takeChild(uuid);
   if (child === undefined) throw new PodlogError('ESTAGE1', `stage1 of pod ${uuid} was not started by this process`);
@@ -33,9 +34,14 @@ export const runPrepared = async (s: Stage0, cfg: RunConfig, uuid: string): Prom
   }
 };
 
+/** rkt's rule: a terminal is for one app. */
+const oneApp = (apps: number): void => {
+  if (apps > 1) throw new PodlogError('EUSAGE', `interactive option only supports one image (the pod has ${apps} apps)`);
+};
+
 export const run = async (s: Stage0, cfg: PrepareConfig & RunConfig, hooks: PrepareHooks = {}): Promise<number> => {
   // Flags stage1 cannot honour are refused before anything is created.
-  stage1RunOptions(cfg);
+  if (stage1RunOptions(cfg).interactive) oneApp(cfg.apps.length);
   const uuid = await prepare(s, cfg, hooks);
   return runPrepared(s, cfg, uuid);
 };
