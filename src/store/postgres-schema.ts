@@ -1,0 +1,245 @@
+/**
+ * The PostgreSQL event store's schema: its versioned migrations, how they are applied on first use, and the
+ * one statement an append is (shared with the tests that hold an append's transaction open).
+ *
+ * Everything lives in one PostgreSQL schema (default `podlog`), so that one database can hold several logs
+ * and a test can make a fresh one in milliseconds. Every migration is applied once, in order, in one
+ * transaction under an advisory lock, and recorded in `<schema>.migrations`: several podlog processes
+ * opening a new log at once apply each migration exactly once, and a schema written by a newer podlog, or
+ * one that holds somebody else's tables, is refused before anything is written to it.
+ */
+import type pg from 'pg';
+import { PodlogError } from '../errors.js';
+import type { SerialisedEvent } from './validate.js';
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,39}$/;
+
+/** A schema name podlog can use as it is in SQL and in a LISTEN channel (checked, so never injected). */
+export const checkSchemaName = (schema: string): string => {
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new PodlogError(
+      'ESTORE_BAD_INPUT',
+      `the PostgreSQL schema name ${JSON.stringify(schema)} is not usable: lower-case letters, digits and _, at most 40, not starting with a digit`,
+    );
+  }
+  return schema;
+};
+
+/** The LISTEN/NOTIFY channel of a log: names the schema, since channels are per database. */
+export const channelOf = (schema: string): string => `${schema}.appended`;
+
+interface Migration {
+  version: number;
+  description: string;
+  sql: (schema: string) => string;
+}
+
+/**
+ * Append, in one statement (one round trip, one transaction when autocommitted):
+ *
+ * Positions come from one counter row (`head`), as in commanded/eventstore, not from a sequence. An append
+ * locks that row first and holds the lock until it commits, so appends commit one at a time, in position
+ * order: when a reader sees position P, every position below P is already committed, and `position > last`
+ * never skips an event that commits later with a smaller position (the trap of a bigserial, whose values are
+ * taken at insert time and committed in any order). A failed append rolls its counter update back, so
+ * positions have no gaps either. The cost is that appends to different streams do not overlap in time (the
+ * commit's WAL flush included); the alternative, pg_current_xact_id() with a snapshot-xmin checkpoint, lets
+ * appends overlap but makes every reader carry a (transaction, position) pair and hold back events behind the
+ * oldest open transaction, and the port's plain `after: position` could no longer be exact. podlog appends
+ * a few events per pod transition: a single ordered writer is far from its bottleneck.
+ *
+ * The version check runs under the same lock, so it is exact under any concurrency; unique (stream, version)
+ * backs it. NOTIFY's payload is the new head position only: listeners re-read, so a lost or coalesced
+ * notification loses nothing. A mismatch returns ok = false with the stream's actual version.
+ */
+const appendFunction = (s: string): string => `
+CREATE FUNCTION "${s}".append(p_stream text, p_exact boolean, p_expected text, p_ids text[], p_types text[],
+                              p_schemas integer[], p_times bigint[], p_data text[], p_meta text[],
+                              OUT r_ok boolean, OUT r_version bigint, OUT r_position bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_head bigint;
+  v_actual bigint;
+  v_last bigint;
+  n integer := coalesce(array_length(p_ids, 1), 0);
+BEGIN
+  SELECT h.position INTO v_head FROM "${s}".head h FOR UPDATE;
+  SELECT st.version, st.position INTO v_actual, v_last FROM "${s}".streams st WHERE st.stream = p_stream;
+  v_actual := coalesce(v_actual, 0);
+  r_ok := CASE WHEN p_exact THEN p_expected IS NOT NULL AND p_expected::bigint = v_actual
+             WHEN p_expected = 'any' THEN true
+             WHEN p_expected = 'no_stream' THEN v_actual = 0
+             WHEN p_expected = 'stream_exists' THEN v_actual > 0
+             ELSE false END;
+  r_version := v_actual;
+  r_position := coalesce(v_last, 0);
+  IF NOT r_ok OR n = 0 THEN RETURN; END IF;
+  UPDATE "${s}".head SET position = v_head + n;
+  INSERT INTO "${s}".events (position, stream, version, id, type, schema, time_ms, data, meta)
+    SELECT v_head + i, p_stream, v_actual + i, p_ids[i], p_types[i], p_schemas[i], p_times[i], p_data[i], p_meta[i]
+    FROM generate_series(1, n) AS i;
+  INSERT INTO "${s}".streams AS st (stream, version, position) VALUES (p_stream, v_actual + n, v_head + n)
+    ON CONFLICT (stream) DO UPDATE SET version = excluded.version, position = excluded.position;
+  PERFORM pg_notify('${channelOf(s)}', (v_head + n)::text);
+  r_version := v_actual + n;
+  r_position := v_head + n;
+END
+$fn$;`;
+
+/**
+ * A projection save as one statement: the compare-and-set on the checkpoint (an absent projection is at 0;
+ * a concurrent first save waits on the primary key and then fails the check), then the rows.
+ */
+const saveProjectionFunction = (s: string): string => `
+CREATE FUNCTION "${s}".save_projection(p_name text, p_schema text, p_expected bigint, p_checkpoint bigint,
+                                       p_reset boolean, p_deletes text[], p_keys text[], p_rows text[])
+RETURNS boolean LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF p_expected = 0 THEN
+    INSERT INTO "${s}".projections AS p (name, schema, checkpoint) VALUES (p_name, p_schema, p_checkpoint)
+      ON CONFLICT (name) DO UPDATE SET schema = excluded.schema, checkpoint = excluded.checkpoint WHERE p.checkpoint = 0;
+  ELSE
+    UPDATE "${s}".projections SET schema = p_schema, checkpoint = p_checkpoint WHERE name = p_name AND checkpoint = p_expected;
+  END IF;
+  IF NOT FOUND THEN RETURN false; END IF;
+  IF p_reset THEN
+    DELETE FROM "${s}".projection_rows WHERE name = p_name;
+  ELSE
+    DELETE FROM "${s}".projection_rows WHERE name = p_name AND key = ANY (p_deletes);
+  END IF;
+  INSERT INTO "${s}".projection_rows (name, key, row) SELECT p_name, k, r FROM unnest(p_keys, p_rows) AS u(k, r)
+    ON CONFLICT (name, key) DO UPDATE SET row = excluded.row;
+  RETURN true;
+END
+$fn$;`;
+
+/** Append only: a released podlog's migrations are never edited, a change is a new one. */
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: 'events, streams, the position counter, projections; append and save_projection',
+    sql: (s) => `
+-- Stream names compare in byte order ("C"), as the port sorts them, whatever the database's collation.
+CREATE TABLE "${s}".head (
+  one      boolean PRIMARY KEY DEFAULT true CHECK (one),
+  position bigint NOT NULL
+);
+INSERT INTO "${s}".head (position) VALUES (0);
+CREATE TABLE "${s}".events (
+  position bigint  PRIMARY KEY,
+  stream   text    COLLATE "C" NOT NULL,
+  version  bigint  NOT NULL,
+  id       text    NOT NULL UNIQUE,
+  type     text    NOT NULL,
+  schema   integer NOT NULL,
+  time_ms  bigint  NOT NULL,
+  data     text    NOT NULL,  -- JSON text as written (json/jsonb would refuse \\u0000 or reorder keys)
+  meta     text    NOT NULL,
+  UNIQUE (stream, version)
+);
+CREATE TABLE "${s}".streams (
+  stream   text   COLLATE "C" PRIMARY KEY,
+  version  bigint NOT NULL,
+  position bigint NOT NULL
+);
+CREATE TABLE "${s}".projections (
+  name       text   PRIMARY KEY,
+  schema     text   NOT NULL,
+  checkpoint bigint NOT NULL
+);
+CREATE TABLE "${s}".projection_rows (
+  name text NOT NULL,
+  key  text NOT NULL,
+  row  text NOT NULL,
+  PRIMARY KEY (name, key)
+);
+${appendFunction(s)}
+${saveProjectionFunction(s)}`,
+  },
+];
+
+/** The newest schema version this podlog writes and reads. */
+export const PG_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** What a schema holds, read without writing anything. */
+const inspect = async (client: pg.ClientBase, schema: string): Promise<{ tables: string[]; version: number | undefined }> => {
+  const tables = (await client.query<{ name: string }>('SELECT tablename AS name FROM pg_tables WHERE schemaname = $1 ORDER BY 1', [schema])).rows.map((r) => r.name);
+  if (!tables.includes('migrations')) return { tables, version: undefined };
+  const v = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM "${schema}".migrations`);
+  return { tables, version: v.rows[0]?.v ?? 0 };
+};
+
+/** Refuses a schema that is not a podlog log, or is a newer podlog's. */
+const judge = (location: string, schema: string, state: { tables: string[]; version: number | undefined }): void => {
+  if (state.version === undefined && state.tables.length > 0) {
+    throw new PodlogError(
+      'ESTORE_FOREIGN',
+      `${location} is not a podlog event store: its schema ${schema} holds other tables (${state.tables.join(', ')}); podlog will not touch it`,
+    );
+  }
+  if (state.version !== undefined && state.version > PG_SCHEMA_VERSION) {
+    throw new PodlogError(
+      'ESTORE_NEWER_SCHEMA',
+      `${location} was written by a newer podlog: store schema version ${state.version}, this podlog supports up to version ${PG_SCHEMA_VERSION}; upgrade podlog to read it`,
+    );
+  }
+};
+
+/**
+ * Brings the schema to {@link PG_SCHEMA_VERSION}, creating it if missing; returns the versions it applied
+ * (none when another process did, or had). Checks first, without a lock, so that opening an up-to-date log
+ * writes nothing.
+ */
+export const migrate = async (client: pg.ClientBase, location: string, schema: string): Promise<number[]> => {
+  const seen = await inspect(client, schema);
+  judge(location, schema, seen);
+  if (seen.version === PG_SCHEMA_VERSION) return [];
+  await client.query('BEGIN');
+  try {
+    // Taken before the schema exists, so the lock is on the name: concurrent first opens queue here.
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`podlog-migrate:${schema}`]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    const now = await inspect(client, schema);
+    judge(location, schema, now);
+    if (now.version === undefined) {
+      await client.query(
+        `CREATE TABLE "${schema}".migrations (version integer PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+      );
+    }
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (m.version <= (now.version ?? 0)) continue;
+      await client.query(m.sql(schema));
+      await client.query(`INSERT INTO "${schema}".migrations (version, description) VALUES ($1, $2)`, [m.version, m.description]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => undefined); // the connection may be the thing that failed
+    throw e;
+  }
+};
+
+/** The checked form of an expected version, as the append function takes it. */
+export interface ExpectedParam {
+  exact: boolean;
+  /** 'any' | 'no_stream' | 'stream_exists', or the exact version as text (null: no version can match). */
+  value: string | null;
+}
+
+/** The append as one query: `ok`, `version` (the actual one when not ok) and `position`. */
+export const appendQuery = (schema: string, stream: string, expected: ExpectedParam, rows: SerialisedEvent[]): pg.QueryConfig => ({
+  text: `SELECT r_ok AS ok, r_version AS version, r_position AS position FROM "${schema}".append($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+  values: [
+    stream,
+    expected.exact,
+    expected.value,
+    rows.map((r) => r.id),
+    rows.map((r) => r.type),
+    rows.map((r) => r.schema),
+    rows.map((r) => r.timeMs),
+    rows.map((r) => r.data),
+    rows.map((r) => r.meta),
+  ],
+});
