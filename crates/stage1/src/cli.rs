@@ -13,7 +13,7 @@ usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--n
                            [--dns default|host|none] [--dns-server IP]... [--dns-search DOMAIN]...
                            [--dns-opt OPTION]... [--dns-domain DOMAIN] [--hosts default|host]
                            [--hosts-entry IP=NAME[,NAME...]]... [--stop-grace SECONDS] [--debug]
-                           [--ready-fd FD] [--parent-pid PID]
+                           [--ready-fd FD] [--parent-pid PID] [--interactive]
        podlog-stage1 enter --pod-dir DIR --app NAME [--] [CMD ARG...]
        podlog-stage1 stop  --pod-dir DIR [--force]
        podlog-stage1 gc    --pod-dir DIR";
@@ -41,6 +41,8 @@ pub struct InitOpts {
     pub ready_fd: Option<i32>,
     /// The process that spawned stage1: the pod dies with it (PR_SET_PDEATHSIG).
     pub parent_pid: Option<i32>,
+    /// The pod's one app runs on a pseudo-terminal, relayed to stage1's own stdio (pty.rs).
+    pub interactive: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -104,6 +106,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     let mut hosts_entries: Vec<(IpAddr, Vec<String>)> = Vec::new();
     let mut stop_grace = DEFAULT_STOP_GRACE;
     let mut debug = false;
+    let mut interactive = false;
     let mut ready_fd = None;
     let mut parent_pid = None;
     let mut app = None;
@@ -150,6 +153,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 "--debug",
                 "--ready-fd",
                 "--parent-pid",
+                "--interactive",
             ][..],
             "enter" => &["--pod-dir", "--app"][..],
             "stop" => &["--pod-dir", "--force"][..],
@@ -207,14 +211,14 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
             "--parent-pid" => {
                 parent_pid = Some(parse_positive(&name, &args.value(&name, inline)?)?)
             }
-            "--debug" | "--force" => {
+            "--debug" | "--force" | "--interactive" => {
                 if inline.is_some() {
                     bail!("{name} takes no value");
                 }
-                if name == "--debug" {
-                    debug = true;
-                } else {
-                    force = true;
+                match name.as_str() {
+                    "--debug" => debug = true,
+                    "--force" => force = true,
+                    _ => interactive = true,
                 }
             }
             _ => unreachable!("flag list and match arms agree"),
@@ -242,6 +246,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 debug,
                 ready_fd,
                 parent_pid,
+                interactive,
             })
         }
         "enter" => {
@@ -346,6 +351,7 @@ mod tests {
                 debug: false,
                 ready_fd: None,
                 parent_pid: None,
+                interactive: false,
             })
         );
     }
@@ -353,7 +359,7 @@ mod tests {
     #[test]
     fn init_all_flags() {
         let c = parse(argv(
-            "init --pod-dir /p --tree-store /t --hostname h --net=host --dns host --stop-grace 0.5 --debug --ready-fd 4 --parent-pid=77",
+            "init --pod-dir /p --tree-store /t --hostname h --net=host --dns host --stop-grace 0.5 --debug --ready-fd 4 --parent-pid=77 --interactive",
         ))
         .unwrap();
         let Command::Init(o) = c else { panic!() };
@@ -364,6 +370,7 @@ mod tests {
         assert!(o.debug);
         assert_eq!(o.ready_fd, Some(4));
         assert_eq!(o.parent_pid, Some(77));
+        assert!(o.interactive);
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub fn run(opts: EnterOpts) -> Result<i32> {
     // SAFETY: single-threaded; the child only applies the plan and execs or _exits. The
     // fork is needed to be inside the pid namespace, which setns applies to children only.
     match unsafe { fork() }.ctx("fork")? {
-        ForkResult::Child => process::exec_child(&plan, &filter, false, None),
+        ForkResult::Child => process::exec_child(&plan, &filter, false, None, None),
         ForkResult::Parent { child } => loop {
             match waitpid(child, None) {
                 Err(nix::errno::Errno::EINTR) => continue,

@@ -23,6 +23,7 @@ use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{
     kill, sigaction, sigprocmask, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal,
 };
+use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::stat::{fstatat, umask, Mode, SFlag};
 use nix::sys::wait::waitpid;
 use nix::unistd::{
@@ -37,7 +38,7 @@ use crate::etc::EtcFiles;
 use crate::lock::PodDir;
 use crate::manifest::{self, PodApp};
 use crate::rootfs::{self, PodFs};
-use crate::{fsutil, lowers, mounts, namespaces, process, ready, reaper, seccomp, sys};
+use crate::{fsutil, lowers, mounts, namespaces, process, pty, ready, reaper, seccomp, sys};
 
 pub fn run(opts: InitOpts) -> Result<i32> {
     debug!("init starts");
@@ -55,6 +56,25 @@ pub fn run(opts: InitOpts) -> Result<i32> {
         lowers::of_tree(&tree_store, &app.tree_store_id)
             .with_ctx(|| format!("app {:?}", app.name))?;
     }
+    if opts.interactive && apps.len() != 1 {
+        bail!(
+            "--interactive: a terminal is for one app, the pod has {}",
+            apps.len()
+        );
+    }
+    // --interactive: PID 1 sends the pod's terminal to the supervisor through this (pty.rs).
+    let terminal = opts
+        .interactive
+        .then(|| {
+            socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .ctx("socketpair")
+        })
+        .transpose()?;
     let uuid = pod
         .path
         .file_name()
@@ -97,6 +117,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
             drop(ready_r);
             drop(go_w);
             let ctx = Pid1 {
+                terminal: terminal.map(|(_, pid1_end)| pid1_end),
                 opts: &opts,
                 pod: &pod,
                 apps: &apps,
@@ -119,7 +140,8 @@ pub fn run(opts: InitOpts) -> Result<i32> {
             drop(ready_w);
             drop(go_r);
             drop(status_dir);
-            supervise(child, &cgroups, go_w, ready_r, ready_out, &pod)
+            let terminal = terminal.map(|(supervisor_end, _)| supervisor_end);
+            supervise(child, &cgroups, go_w, ready_r, ready_out, &pod, terminal)
         }
     }
 }
@@ -222,6 +244,7 @@ fn supervise(
     ready: OwnedFd,
     ready_out: Option<OwnedFd>,
     pod: &PodDir,
+    terminal: Option<OwnedFd>,
 ) -> Result<i32> {
     POD_PID1.store(child.as_raw(), Ordering::Relaxed);
     let act = SigAction::new(
@@ -268,6 +291,13 @@ fn supervise(
         // Closed empty, now and not when the pod ends: it never came up.
         unanswered => drop(unanswered),
     }
+    if let (Some(sock), true) = (terminal, pid_written) {
+        let master = pty::receive(&sock)?;
+        let pidfd = sys::pidfd_open(child).ctx("pidfd_open pod PID 1")?;
+        if let Err(e) = pty::relay(master, pidfd.as_fd()) {
+            eprintln!("podlog-stage1: {e}");
+        }
+    }
     let status = loop {
         match waitpid(child, None) {
             Err(Errno::EINTR) => continue,
@@ -293,6 +323,8 @@ fn execd(report: OwnedFd) -> bool {
 }
 
 struct Pid1<'a> {
+    /// --interactive: where the pod's terminal goes to the supervisor.
+    terminal: Option<OwnedFd>,
     opts: &'a InitOpts,
     pod: &'a PodDir,
     apps: &'a [PodApp],
@@ -360,6 +392,16 @@ impl Pid1<'_> {
             nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
         )?;
         debug!("pod file systems ready");
+        // The app's terminal, on its own devpts; the master leaves for the supervisor at once.
+        let slave = match &self.terminal {
+            Some(sock) => {
+                let root = rootfs::app_root_after_pivot(&self.apps[0].name);
+                let (master, slave) = pty::open_pair(Path::new(&root))?;
+                pty::send(sock, &master)?;
+                Some(slave)
+            }
+            None => None,
+        };
         let mut byte = [0u8; 1];
         if read(&go, &mut byte) != Ok(1) {
             bail!("the supervisor died during start-up");
@@ -372,7 +414,13 @@ impl Pid1<'_> {
             let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
             // SAFETY: single-threaded; the child only applies the plan and execs or _exits.
             match unsafe { fork() }.with_ctx(|| format!("fork app {:?}", app.name))? {
-                ForkResult::Child => process::exec_child(plan, &filter, true, Some(&report_w)),
+                ForkResult::Child => process::exec_child(
+                    plan,
+                    &filter,
+                    true,
+                    Some(&report_w),
+                    slave.as_ref().map(|s| s.as_fd()),
+                ),
                 ForkResult::Parent { child } => {
                     // Before the next fork: only this app may hold its report's write end.
                     drop(report_w);
@@ -381,6 +429,8 @@ impl Pid1<'_> {
                 }
             }
         }
+        // The app holds the terminal now: PID 1's copy would keep it open after the app exits.
+        drop(slave);
         // Up means every app runs its own program: a late execve failure (a bad ELF
         // interpreter, say) is a pod that never came up, not one that started and failed.
         if exec_reports.into_iter().all(execd) {

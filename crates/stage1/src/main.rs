@@ -40,6 +40,7 @@ mod manifest;
 mod mounts;
 mod namespaces;
 mod process;
+mod pty;
 mod ready;
 mod reaper;
 mod rootfs;
@@ -47,6 +48,7 @@ mod seccomp;
 mod stop;
 mod sys;
 mod user;
+mod volumes;
 
 fn main() {
     let code = match cli::parse(std::env::args().skip(1).collect()) {

@@ -4,7 +4,7 @@
 //! child then only applies it.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -167,8 +167,9 @@ pub fn exec_child(
     filter: &Filter,
     new_session: bool,
     exec_failed: Option<&OwnedFd>,
+    terminal: Option<BorrowedFd<'_>>,
 ) -> ! {
-    let err = apply_and_exec(plan, filter, new_session);
+    let err = apply_and_exec(plan, filter, new_session, terminal);
     eprintln!(
         "podlog-stage1: {} ({}): {err}",
         plan.argv[0].to_string_lossy(),
@@ -181,7 +182,14 @@ pub fn exec_child(
     unsafe { libc::_exit(STAGE1_FAILURE) }
 }
 
-fn apply_and_exec(plan: &ExecPlan, filter: &Filter, new_session: bool) -> Error {
+/// `terminal`: the slave of the pod's terminal (pty.rs), taken as controlling terminal and stdio in
+/// the new session.
+fn apply_and_exec(
+    plan: &ExecPlan,
+    filter: &Filter,
+    new_session: bool,
+    terminal: Option<BorrowedFd<'_>>,
+) -> Error {
     let r: Result<()> = (|| {
         // Blocked and ignored signals survive execve: PID 1 blocks some for sigtimedwait,
         // Rust's runtime ignores SIGPIPE, and `enter` ignores SIGINT/SIGQUIT while waiting.
@@ -199,6 +207,9 @@ fn apply_and_exec(plan: &ExecPlan, filter: &Filter, new_session: bool) -> Error 
             .ctx("reset the signal mask")?;
         if new_session {
             nix::unistd::setsid().ctx("setsid")?;
+        }
+        if let Some(slave) = terminal {
+            crate::pty::take(slave)?;
         }
         umask(Mode::from_bits_truncate(0o022));
         chroot(plan.root.as_c_str()).ctx("chroot")?;
