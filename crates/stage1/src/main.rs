@@ -48,7 +48,6 @@ mod seccomp;
 mod stop;
 mod sys;
 mod user;
-mod volumes;
 
 fn main() {
     let code = match cli::parse(std::env::args().skip(1).collect()) {
