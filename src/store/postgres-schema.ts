@@ -34,6 +34,9 @@ interface Migration {
   sql: (schema: string) => string;
 }
 
+/** The SQLSTATE of a refused expected version (the DETAIL is the stream's actual version). */
+export const WRONG_VERSION = 'PDLG1';
+
 /**
  * Append, in one statement (one round trip, one transaction when autocommitted):
  *
@@ -49,39 +52,39 @@ interface Migration {
  * a few events per pod transition: a single ordered writer is far from its bottleneck.
  *
  * The version check runs under the same lock, so it is exact under any concurrency; unique (stream, version)
- * backs it. NOTIFY's payload is the new head position only: listeners re-read, so a lost or coalesced
- * notification loses nothing. A mismatch returns ok = false with the stream's actual version.
+ * backs it. A mismatch raises {@link WRONG_VERSION}, which rolls the counter back too. NOTIFY's payload is
+ * the new head position only: listeners re-read, so a lost or coalesced notification loses nothing. An empty
+ * append orders nothing and is not sent here (the adapter checks it against the committed version).
  */
 const appendFunction = (s: string): string => `
 CREATE FUNCTION "${s}".append(p_stream text, p_exact boolean, p_expected text, p_ids text[], p_types text[],
                               p_schemas integer[], p_times bigint[], p_data text[], p_meta text[],
-                              OUT r_ok boolean, OUT r_version bigint, OUT r_position bigint)
+                              OUT r_version bigint, OUT r_position bigint)
 LANGUAGE plpgsql AS $fn$
 DECLARE
+  n integer := array_length(p_ids, 1);
   v_head bigint;
   v_actual bigint;
-  v_last bigint;
-  n integer := coalesce(array_length(p_ids, 1), 0);
 BEGIN
-  SELECT h.position INTO v_head FROM "${s}".head h FOR UPDATE;
-  SELECT st.version, st.position INTO v_actual, v_last FROM "${s}".streams st WHERE st.stream = p_stream;
-  v_actual := coalesce(v_actual, 0);
-  r_ok := CASE WHEN p_exact THEN p_expected IS NOT NULL AND p_expected::bigint = v_actual
-             WHEN p_expected = 'any' THEN true
-             WHEN p_expected = 'no_stream' THEN v_actual = 0
-             WHEN p_expected = 'stream_exists' THEN v_actual > 0
-             ELSE false END;
-  r_version := v_actual;
-  r_position := coalesce(v_last, 0);
-  IF NOT r_ok OR n = 0 THEN RETURN; END IF;
-  UPDATE "${s}".head SET position = v_head + n;
+  UPDATE "${s}".head SET position = position + n RETURNING position - n INTO v_head;
+  SELECT st.version INTO v_actual FROM "${s}".streams st WHERE st.stream = p_stream;
+  IF NOT (CASE WHEN p_exact THEN p_expected IS NOT NULL AND p_expected::bigint = coalesce(v_actual, 0)
+               WHEN p_expected = 'any' THEN true
+               WHEN p_expected = 'no_stream' THEN v_actual IS NULL
+               WHEN p_expected = 'stream_exists' THEN v_actual IS NOT NULL
+               ELSE false END) THEN
+    RAISE EXCEPTION 'wrong expected version' USING ERRCODE = '${WRONG_VERSION}', DETAIL = coalesce(v_actual, 0)::text;
+  END IF;
   INSERT INTO "${s}".events (position, stream, version, id, type, schema, time_ms, data, meta)
-    SELECT v_head + i, p_stream, v_actual + i, p_ids[i], p_types[i], p_schemas[i], p_times[i], p_data[i], p_meta[i]
+    SELECT v_head + i, p_stream, coalesce(v_actual, 0) + i, p_ids[i], p_types[i], p_schemas[i], p_times[i], p_data[i], p_meta[i]
     FROM generate_series(1, n) AS i;
-  INSERT INTO "${s}".streams AS st (stream, version, position) VALUES (p_stream, v_actual + n, v_head + n)
-    ON CONFLICT (stream) DO UPDATE SET version = excluded.version, position = excluded.position;
+  IF v_actual IS NULL THEN
+    INSERT INTO "${s}".streams (stream, version, position) VALUES (p_stream, n, v_head + n);
+  ELSE
+    UPDATE "${s}".streams SET version = v_actual + n, position = v_head + n WHERE stream = p_stream;
+  END IF;
   PERFORM pg_notify('${channelOf(s)}', (v_head + n)::text);
-  r_version := v_actual + n;
+  r_version := coalesce(v_actual, 0) + n;
   r_position := v_head + n;
 END
 $fn$;`;
@@ -230,7 +233,8 @@ export interface ExpectedParam {
 
 /** The append as one query: `ok`, `version` (the actual one when not ok) and `position`. */
 export const appendQuery = (schema: string, stream: string, expected: ExpectedParam, rows: SerialisedEvent[]): pg.QueryConfig => ({
-  text: `SELECT r_ok AS ok, r_version AS version, r_position AS position FROM "${schema}".append($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+  name: `podlog-append-${schema}`,
+  text: `SELECT r_version AS version, r_position AS position FROM "${schema}".append($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
   values: [
     stream,
     expected.exact,

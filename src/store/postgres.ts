@@ -18,6 +18,7 @@ import pg from 'pg';
 import { PodlogError } from '../errors.js';
 import {
   WrongExpectedVersion,
+  versionMatches,
   type AppendResult,
   type CompactedStream,
   type EventStore,
@@ -31,7 +32,7 @@ import {
   type StreamCompaction,
   type StreamInfo,
 } from './port.js';
-import { appendQuery, channelOf, checkSchemaName, migrate, type ExpectedParam } from './postgres-schema.js';
+import { WRONG_VERSION, appendQuery, channelOf, checkSchemaName, migrate, type ExpectedParam } from './postgres-schema.js';
 import { ChangeListener } from './postgres-wake.js';
 import { badInput, checkCompactions, checkStream, parseTime, prefixUpperBound, serialiseEvent, type SerialisedEvent } from './validate.js';
 
@@ -150,7 +151,8 @@ export const openPostgresStore = async (url: string, options: PostgresStoreOptio
     if (!(ms > 0 && Number.isFinite(ms))) throw badInput(`${name} must be a positive number of ms, not ${String(ms)}`);
   }
   const config = { connectionString: target.connectionString, types, application_name: `podlog ${target.schema}` };
-  const pool = new pg.Pool({ ...config, max: poolSize });
+  // allowExitOnIdle: idle pooled connections do not keep a process alive that forgot to close the store.
+  const pool = new pg.Pool({ ...config, max: poolSize, allowExitOnIdle: true });
   // An idle connection that dies (server restart, terminated backend) is dropped by the pool and replaced on
   // demand; without a listener its 'error' would end the process.
   pool.on('error', () => undefined);
@@ -223,10 +225,18 @@ export class PostgresEventStore implements EventStore {
     if (!Array.isArray(events)) throw badInput(`the events appended to ${stream} must be an array`);
     const rows = events.map((e, i) => serialiseEvent(stream, e, i));
     checkRows(stream, rows);
-    let r: { ok: boolean; version: number; position: number } | undefined;
+    if (rows.length === 0) {
+      // Nothing to order: the committed version answers the check.
+      const [current] = await this.query<{ version: number; position: number }>(`SELECT version, position FROM ${this.s}.streams WHERE stream = $1`, [stream]);
+      const actual = current?.version ?? 0;
+      if (!versionMatches(expected, actual)) throw new WrongExpectedVersion(stream, expected, actual);
+      return { version: actual, position: current?.position ?? 0 };
+    }
+    let r: AppendResult | undefined;
     try {
-      r = (await this.pool.query<{ ok: boolean; version: number; position: number }>(appendQuery(this.schema, stream, expectedParam(expected), rows))).rows[0];
+      r = (await this.pool.query<AppendResult>(appendQuery(this.schema, stream, expectedParam(expected), rows))).rows[0];
     } catch (e) {
+      if (e instanceof pg.DatabaseError && e.code === WRONG_VERSION) throw new WrongExpectedVersion(stream, expected, Number(e.detail));
       if (e instanceof pg.DatabaseError && e.code === '23505' && e.constraint === 'events_id_key') {
         throw new PodlogError(
           'ESTORE_DUPLICATE_EVENT',
@@ -237,8 +247,7 @@ export class PostgresEventStore implements EventStore {
       throw mapError(this.location, e, IN_FLIGHT);
     }
     if (r === undefined) throw new PodlogError('ESTORE_IO', `the event store ${this.location} returned nothing for an append to ${stream}`);
-    if (!r.ok) throw new WrongExpectedVersion(stream, expected, r.version);
-    if (rows.length > 0) this.listener.wake(r.position);
+    this.listener.wake(r.position);
     return { version: r.version, position: r.position };
   }
 
