@@ -46,24 +46,31 @@ export const startPostgres = async (): Promise<PostgresServer> => {
   }
   const dir = await mkdtemp(join(tmpdir(), 'podlog-pg-'));
   const data = join(dir, 'data');
-  const [uid, gid] = await Promise.all([run('id', ['-u', USER]), run('id', ['-g', USER])]).then((r) => r.map((x) => Number(x.stdout.trim())));
-  await chown(dir, uid!, gid!);
-  await asServerUser('initdb', ['-D', data, '-U', 'podlog', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync']);
-  await appendFile(
-    join(data, 'postgresql.conf'),
-    [
-      "listen_addresses = ''",
-      `unix_socket_directories = '${dir}'`,
-      `port = ${PORT}`,
-      // Tests run many stores at once (a pool and a LISTEN connection each).
-      'max_connections = 300',
-      // The tests check semantics, not durability across power loss.
-      'fsync = off',
-      'full_page_writes = off',
-      '',
-    ].join('\n'),
-  );
-  await asServerUser('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', join(dir, 'log')]);
+  try {
+    const [uid, gid] = await Promise.all([run('id', ['-u', USER]), run('id', ['-g', USER])]).then((r) => r.map((x) => Number(x.stdout.trim())));
+    await chown(dir, uid!, gid!);
+    await asServerUser('initdb', ['-D', data, '-U', 'podlog', '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync']);
+    await appendFile(
+      join(data, 'postgresql.conf'),
+      [
+        "listen_addresses = ''",
+        `unix_socket_directories = '${dir}'`,
+        `port = ${PORT}`,
+        // Tests run many stores at once (a pool and a LISTEN connection each).
+        'max_connections = 300',
+        // The tests check semantics, not durability across power loss.
+        'fsync = off',
+        'full_page_writes = off',
+        '',
+      ].join('\n'),
+    );
+    await asServerUser('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', join(dir, 'log')]);
+  } catch (e) {
+    // pg_ctl start -w failed or timed out: the server may be up all the same.
+    await asServerUser('pg_ctl', ['stop', '-D', data, '-m', 'immediate']).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+    throw e;
+  }
   const url = `postgresql://podlog@${encodeURIComponent(dir)}:${PORT}/postgres`;
   let n = 0;
   const connect = async (): Promise<pg.Client> => {
