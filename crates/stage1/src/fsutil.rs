@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, renameat, OFlag, OpenHow, ResolveFlag};
@@ -61,6 +61,22 @@ pub fn open_plain_dir(dir: impl AsFd, rel: &str) -> nix::Result<OwnedFd> {
         .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
     openat2(dir, rel, how)
+}
+
+/// Opens `rel` below `dir` as an O_PATH fd (a file or a directory) without following a symlink
+/// anywhere on the way, the last component included, and without leaving `dir`.
+pub fn open_path_beneath(dir: impl AsFd, rel: &str) -> nix::Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    let rel = rel.trim_start_matches('/');
+    openat2(dir, if rel.is_empty() { "." } else { rel }, how)
+}
+
+/// The name mount(2) takes for the exact file `fd` holds: a mount made through it goes on that
+/// file, whatever its path names now (the runc CVE-2021-30465 fix).
+pub fn fd_path(fd: &impl AsRawFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
 /// Opens `path` inside the tree rooted at `root`: `..` and symlinks (absolute ones too)

@@ -48,6 +48,7 @@ mod seccomp;
 mod stop;
 mod sys;
 mod user;
+mod volumes;
 
 fn main() {
     let code = match cli::parse(std::env::args().skip(1).collect()) {

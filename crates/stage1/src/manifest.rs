@@ -1,5 +1,6 @@
 //! The pod as stage0 left it: the reified appc PodManifest in `<pod>/pod`, and per app
-//! `appsinfo/<app>/treeStoreID` and `appsinfo/<app>/manifest` (the image manifest).
+//! `appsinfo/<app>/treeStoreID` and `appsinfo/<app>/manifest` (the image manifest). Each app's
+//! mounts come resolved against the pod's volumes (see volumes.rs for how they are made).
 
 use std::os::fd::AsFd;
 
@@ -14,6 +15,8 @@ struct PodManifest {
     ac_kind: String,
     #[serde(default)]
     apps: Vec<RuntimeApp>,
+    #[serde(default)]
+    volumes: Vec<Volume>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -21,17 +24,62 @@ struct RuntimeApp {
     name: String,
     image: Image,
     app: Option<App>,
+    #[serde(default)]
+    mounts: Vec<Mount>,
+}
+
+/// What has an app section: an image manifest, an app of the pod manifest. Read once for the
+/// App, once for its mount points, which only the mounts need (so App stays what a process
+/// needs, and an unknown field is skipped, never buffered).
+#[derive(Debug, Deserialize)]
+struct HasApp<A> {
+    app: Option<A>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PodMountPoints {
+    #[serde(default)]
+    apps: Vec<HasApp<MountPoints>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MountPoints {
+    #[serde(default)]
+    mount_points: Vec<MountPoint>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MountPoint {
+    name: String,
+    #[serde(default)]
+    read_only: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct Mount {
+    volume: String,
+    path: String,
+}
+
+/// appc's Volume, as the pod manifest has it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Volume {
+    name: String,
+    kind: String,
+    source: Option<String>,
+    read_only: Option<bool>,
+    recursive: Option<bool>,
+    mode: Option<String>,
+    uid: Option<u32>,
+    gid: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
 struct Image {
     id: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ImageManifest {
-    app: Option<App>,
 }
 
 /// An app section (appc `types.App`), fully resolved by stage0.
@@ -62,6 +110,31 @@ pub struct PodApp {
     pub name: String,
     pub tree_store_id: String,
     pub app: App,
+    /// What is mounted in the app's root, in the pod manifest's order.
+    pub volumes: Vec<AppVolume>,
+}
+
+/// One mount of a volume in an app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppVolume {
+    /// Absolute inside the app's root, without `..`.
+    pub target: String,
+    pub source: VolumeSource,
+    /// The volume's readOnly, else the app's mount point of the volume's name (rkt's rule).
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum VolumeSource {
+    /// A host path, bound (with the mounts below it when recursive).
+    Host { path: String, recursive: bool },
+    /// `<pod>/sharedVolumes/<name>`, made with this mode and owner, shared by the pod's apps.
+    Empty {
+        name: String,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    },
 }
 
 impl App {
@@ -82,22 +155,26 @@ pub fn load(pod_dir: impl AsFd + Copy) -> Result<Vec<PodApp>> {
 /// The pod's apps from its files, which `read` gives by their path in the pod directory.
 fn resolve(read: impl Fn(&str) -> nix::Result<Vec<u8>>) -> Result<Vec<PodApp>> {
     let raw = read("pod").ctx("read pod manifest <pod>/pod")?;
-    let apps = parse_pod(&raw)?;
+    let (apps, volumes) = parse_pod(&raw)?;
+    let points: PodMountPoints =
+        serde_json::from_slice(&raw).ctx("parse the pod manifest's mount points")?;
     let mut out = Vec::with_capacity(apps.len());
-    for ra in apps {
+    for (ra, in_pod) in apps.into_iter().zip(points.apps) {
         let id_path = format!("appsinfo/{}/treeStoreID", ra.name);
         let id = read(&id_path).with_ctx(|| format!("read <pod>/{id_path}"))?;
         let tree_store_id = String::from_utf8_lossy(&id).trim().to_string();
         check_tree_store_id(&ra.name, &tree_store_id)?;
-        let app = match ra.app {
-            Some(app) => app,
+        let (app, points) = match ra.app {
+            Some(app) => (app, in_pod.app.unwrap_or_default()),
             None => {
                 let path = format!("appsinfo/{}/manifest", ra.name);
                 let raw = read(&path).with_ctx(|| format!("read <pod>/{path}"))?;
-                let im: ImageManifest =
+                let im: HasApp<App> =
+                    serde_json::from_slice(&raw).ctx(format!("parse <pod>/{path}"))?;
+                let points: HasApp<MountPoints> =
                     serde_json::from_slice(&raw).ctx(format!("parse <pod>/{path}"))?;
                 match im.app {
-                    Some(app) => app,
+                    Some(app) => (app, points.app.unwrap_or_default()),
                     None => bail!(
                         "app {:?}: neither the pod nor the image manifest has an app section",
                         ra.name
@@ -106,16 +183,18 @@ fn resolve(read: impl Fn(&str) -> nix::Result<Vec<u8>>) -> Result<Vec<PodApp>> {
             }
         };
         check_app(&ra.name, &app)?;
+        let volumes = app_volumes(&ra.name, &ra.mounts, &volumes, &points.mount_points)?;
         out.push(PodApp {
             name: ra.name,
             tree_store_id,
             app,
+            volumes,
         });
     }
     Ok(out)
 }
 
-fn parse_pod(raw: &[u8]) -> Result<Vec<RuntimeApp>> {
+fn parse_pod(raw: &[u8]) -> Result<(Vec<RuntimeApp>, Vec<PodVolume>)> {
     let pm: PodManifest = serde_json::from_slice(raw).ctx("parse pod manifest")?;
     if pm.ac_kind != "PodManifest" {
         bail!(
@@ -137,7 +216,118 @@ fn parse_pod(raw: &[u8]) -> Result<Vec<RuntimeApp>> {
             bail!("pod manifest: app {:?} has no image id", a.name);
         }
     }
-    Ok(pm.apps)
+    let mut volumes = Vec::with_capacity(pm.volumes.len());
+    for v in pm.volumes {
+        if volumes.iter().any(|p: &PodVolume| p.name == v.name) {
+            bail!("pod manifest: duplicate volume name {:?}", v.name);
+        }
+        let source = volume_source(&v).with_ctx(|| format!("pod manifest: volume {:?}", v.name))?;
+        volumes.push(PodVolume {
+            name: v.name,
+            source,
+            read_only: v.read_only,
+        });
+    }
+    Ok((pm.apps, volumes))
+}
+
+/// A volume of the pod, checked.
+struct PodVolume {
+    name: String,
+    source: VolumeSource,
+    read_only: Option<bool>,
+}
+
+/// A volume as appc's Volume.assertValid takes it, with its defaults (an empty volume is root's,
+/// 0755, unless it says otherwise).
+fn volume_source(v: &Volume) -> Result<VolumeSource> {
+    if !is_ac_name(&v.name) {
+        bail!("the name is not a valid ACName");
+    }
+    match v.kind.as_str() {
+        "host" => {
+            let path = match &v.source {
+                Some(p) if p.starts_with('/') && !p.contains('\0') => p.clone(),
+                _ => bail!("source for host volume must be absolute path"),
+            };
+            if v.mode.is_some() || v.uid.is_some() || v.gid.is_some() {
+                bail!("mode, uid and gid cannot be set for a host volume");
+            }
+            Ok(VolumeSource::Host {
+                path,
+                recursive: v.recursive.unwrap_or(false),
+            })
+        }
+        "empty" => {
+            if v.source.is_some() {
+                bail!("source for empty volume must be empty");
+            }
+            let mode = v.mode.as_deref().unwrap_or("0755");
+            let mode = match u32::from_str_radix(mode, 8) {
+                Ok(m) if m <= 0o7777 && !mode.starts_with('+') => m,
+                _ => bail!("mode {mode:?} is not an octal file mode"),
+            };
+            let id = |id: Option<u32>, what: &str| match id {
+                Some(u32::MAX) => bail!("{what} -1 is not an id"),
+                id => Ok(id.unwrap_or(0)),
+            };
+            Ok(VolumeSource::Empty {
+                name: v.name.clone(),
+                mode,
+                uid: id(v.uid, "uid")?,
+                gid: id(v.gid, "gid")?,
+            })
+        }
+        kind => bail!("unrecognized volume type {kind:?}: should be one of \"empty\", \"host\""),
+    }
+}
+
+/// An app's mounts, each with its volume: every target absolute, not the root, without `..`,
+/// and no two on the same path.
+fn app_volumes(
+    app: &str,
+    mounts: &[Mount],
+    volumes: &[PodVolume],
+    points: &[MountPoint],
+) -> Result<Vec<AppVolume>> {
+    let mut out: Vec<AppVolume> = Vec::with_capacity(mounts.len());
+    for m in mounts {
+        let Some(volume) = volumes.iter().find(|v| v.name == m.volume) else {
+            bail!("app {app:?}: could not find volume {:?}", m.volume);
+        };
+        let target =
+            clean_target(&m.path).with_ctx(|| format!("app {app:?}: mount target {:?}", m.path))?;
+        if out.iter().any(|v| v.target == target) {
+            bail!("app {app:?}: two mounts on {target:?}");
+        }
+        let point = points.iter().find(|p| p.name == m.volume);
+        out.push(AppVolume {
+            target,
+            source: volume.source.clone(),
+            read_only: volume
+                .read_only
+                .unwrap_or_else(|| point.is_some_and(|p| p.read_only)),
+        });
+    }
+    Ok(out)
+}
+
+/// `/a//b/./c/` as `/a/b/c`; refuses a relative path, `..`, NUL and the root itself.
+fn clean_target(path: &str) -> Result<String> {
+    if !path.starts_with('/') || path.contains('\0') {
+        bail!("not an absolute path");
+    }
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.contains(&"..") {
+        bail!("has a \"..\" component");
+    }
+    if parts.is_empty() {
+        bail!("is the app's root");
+    }
+    Ok(format!("/{}", parts.join("/")))
 }
 
 /// Names become path components (overlay dirs, status files): validate, never sanitize.
@@ -212,8 +402,9 @@ mod tests {
 
     #[test]
     fn parses_a_reified_pod() {
-        let apps = parse_pod(POD.as_bytes()).unwrap();
+        let (apps, volumes) = parse_pod(POD.as_bytes()).unwrap();
         assert_eq!(apps.len(), 2);
+        assert!(volumes.is_empty());
         let app = apps[0].app.as_ref().unwrap();
         assert_eq!(app.exec, ["/bin/sh", "-c", "exit 3"]);
         assert_eq!(app.supplementary_gids, [10, 20]);
@@ -242,6 +433,120 @@ mod tests {
         ] {
             assert!(parse_pod(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    const VOLUMES: &str = r#"{"acKind":"PodManifest","apps":[
+        {"name":"web","image":{"id":"sha512-aa"},
+         "app":{"exec":["/bin/true"],"user":"0","mountPoints":[{"name":"logs","path":"/var/log","readOnly":true}]},
+         "mounts":[{"volume":"data","path":"/srv//data/"},{"volume":"logs","path":"/var/log"},
+                   {"volume":"scratch","path":"/tmp/./s"}]}],
+        "volumes":[{"name":"data","kind":"host","source":"/srv/data","recursive":true},
+                   {"name":"logs","kind":"host","source":"/var/log/web","readOnly":false},
+                   {"name":"scratch","kind":"empty","mode":"1777","uid":1000}]}"#;
+
+    fn tree_ids(read: &str) -> nix::Result<Vec<u8>> {
+        match read {
+            "appsinfo/web/treeStoreID" => Ok(b"t1".to_vec()),
+            _ => Err(nix::Error::ENOENT),
+        }
+    }
+
+    #[test]
+    fn resolves_mounts_against_volumes() {
+        let apps = resolve(|p| {
+            if p == "pod" {
+                Ok(VOLUMES.as_bytes().to_vec())
+            } else {
+                tree_ids(p)
+            }
+        })
+        .unwrap();
+        assert_eq!(
+            apps[0].volumes,
+            [
+                AppVolume {
+                    target: "/srv/data".into(),
+                    source: VolumeSource::Host {
+                        path: "/srv/data".into(),
+                        recursive: true
+                    },
+                    read_only: false,
+                },
+                // The volume's readOnly wins over the mount point's.
+                AppVolume {
+                    target: "/var/log".into(),
+                    source: VolumeSource::Host {
+                        path: "/var/log/web".into(),
+                        recursive: false
+                    },
+                    read_only: false,
+                },
+                AppVolume {
+                    target: "/tmp/s".into(),
+                    source: VolumeSource::Empty {
+                        name: "scratch".into(),
+                        mode: 0o1777,
+                        uid: 1000,
+                        gid: 0
+                    },
+                    read_only: false,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_bad_volumes_and_mounts() {
+        let vol = |v: &str, mounts: &str| {
+            format!(
+                r#"{{"acKind":"PodManifest","apps":[{{"name":"web","image":{{"id":"x"}},
+                "app":{{"exec":["/bin/true"],"user":"0","mountPoints":[{{"name":"d","path":"/d"}}]}},
+                "mounts":[{mounts}]}}],"volumes":[{v}]}}"#
+            )
+        };
+        let ok = r#"{"name":"d","kind":"empty"}"#;
+        let cases = [
+            vol(r#"{"name":"d","kind":"host","source":"rel"}"#, ""),
+            vol(r#"{"name":"d","kind":"host"}"#, ""),
+            vol(
+                r#"{"name":"d","kind":"host","source":"/x","mode":"0755"}"#,
+                "",
+            ),
+            vol(r#"{"name":"d","kind":"empty","source":"/x"}"#, ""),
+            vol(r#"{"name":"d","kind":"empty","mode":"0999"}"#, ""),
+            vol(r#"{"name":"d","kind":"empty","mode":"17777"}"#, ""),
+            vol(r#"{"name":"d","kind":"empty","uid":4294967295}"#, ""),
+            vol(r#"{"name":"d","kind":"tmpfs"}"#, ""),
+            vol(r#"{"name":"D","kind":"empty"}"#, ""),
+            vol(&format!("{ok},{ok}"), ""),
+            vol(ok, r#"{"volume":"e","path":"/d"}"#),
+            vol(ok, r#"{"volume":"d","path":"d"}"#),
+            vol(ok, r#"{"volume":"d","path":"/a/../b"}"#),
+            vol(ok, r#"{"volume":"d","path":"/./"}"#),
+            vol(
+                ok,
+                r#"{"volume":"d","path":"/a"},{"volume":"d","path":"/a/"}"#,
+            ),
+        ];
+        for bad in cases {
+            let r = resolve(|p| {
+                if p == "pod" {
+                    Ok(bad.clone().into_bytes())
+                } else {
+                    tree_ids(p)
+                }
+            });
+            assert!(r.is_err(), "{bad}");
+        }
+        let good = vol(ok, r#"{"volume":"d","path":"/a"}"#);
+        resolve(|p| {
+            if p == "pod" {
+                Ok(good.clone().into_bytes())
+            } else {
+                tree_ids(p)
+            }
+        })
+        .unwrap();
     }
 
     #[test]
@@ -574,7 +879,10 @@ mod properties {
             _ => return Some(false),
         };
         let mut names = HashSet::new();
-        let mut verdict = Some(true);
+        let mut verdict = list_expected(top.get("volumes"));
+        if verdict == Some(false) {
+            return verdict;
+        }
         for ra in apps {
             let Some(ra) = ra.as_object() else {
                 return if ra.is_array() { None } else { Some(false) };
@@ -591,6 +899,11 @@ mod properties {
             }
             if !pod.contains_key(name) {
                 return Some(false);
+            }
+            match list_expected(ra.get("mounts")) {
+                Some(true) => {}
+                Some(false) => return Some(false),
+                None => verdict = None,
             }
             match ra.get("app") {
                 None | Some(Value::Null) => {}
@@ -646,7 +959,22 @@ mod properties {
         }
         // A group is optional (absent or empty: the user's own), but a string when it is there.
         let group_ok = matches!(app.get("group"), None | Some(Value::String(_)));
-        Some(exec_ok && nonempty("user") && group_ok && gids_ok && wd_ok && env_ok)
+        if !(exec_ok && nonempty("user") && group_ok && gids_ok && wd_ok && env_ok) {
+            return Some(false);
+        }
+        list_expected(app.get("mountPoints"))
+    }
+
+    /// A list stage1 reads beside the apps (volumes, mounts, mountPoints): absent or empty is
+    /// fine, anything but a list is refused, and the entries of a non-empty one are the unit
+    /// tests' to judge.
+    fn list_expected(v: Option<&Value>) -> Option<bool> {
+        match v {
+            None => Some(true),
+            Some(Value::Array(a)) if a.is_empty() => Some(true),
+            Some(Value::Array(_)) => None,
+            Some(_) => Some(false),
+        }
     }
 
     /// What every loaded app promises the code that uses it.
@@ -667,6 +995,7 @@ mod properties {
                 name: name.clone(),
                 tree_store_id: a.tree_store_id.clone(),
                 app: a.in_pod.clone().unwrap_or_else(|| a.in_image.clone()),
+                volumes: vec![],
             })
             .collect()
     }

@@ -26,6 +26,7 @@ use crate::fsutil;
 use crate::lowers;
 use crate::manifest::PodApp;
 use crate::mounts;
+use crate::volumes;
 
 /// Where an app's rootfs lives once the stage1 tmpfs is `/`.
 pub fn app_root_after_pivot(app: &str) -> String {
@@ -139,6 +140,8 @@ impl PodFs<'_> {
         }
         debug!("app {:?}: /dev, /proc, /sys mounted", app.name);
         self.write_etc(&rootfd, &app.name)?;
+        // Last: a volume on /etc or /dev is the user's choice, and nothing of stage1's lands in it.
+        volumes::mount_all(self.pod_dir, &rootfd, &app.name, &app.volumes)?;
         Ok(rootfd)
     }
 
