@@ -8,8 +8,9 @@
  *   commit order; postgres-schema.ts says why this and not transaction ids with snapshot checkpoints.
  * - The schema is created and migrated by the first open, under an advisory lock; a schema that is not a
  *   podlog log, or is a newer podlog's, is refused untouched.
- * - The URL is libpq's (`postgres://user:password@host:port/db`, a unix socket as `?host=/run/postgresql` or a
- *   percent-encoded host), plus `?schema=NAME` (default `podlog`) to keep several logs in one database.
+ * - The URL is libpq's (`postgres://user:password@host:port/db`; a unix socket's directory as a percent-encoded
+ *   host, or `postgres:///db?host=/run/postgresql&user=U`), plus `?schema=NAME` (default `podlog`) to keep
+ *   several logs in one database.
  * - Every connection runs READ COMMITTED whatever the server's default (a startup option added to the URL's
  *   own): the append's counter lock relies on re-reading the row another append committed while it waited,
  *   which REPEATABLE READ and SERIALIZABLE refuse.

@@ -428,6 +428,15 @@ test('the location names the log without its password; a bad URL, schema or unre
     t.regex(store.location, new RegExp(`^postgresql://podlog@.*/postgres\\?schema=${schema}$`));
   } finally {
     await store.close();
+  }
+  // The socket directory as a query parameter, libpq's other form.
+  const query = `host=${encodeURIComponent(server().dir)}&port=${new URL(url).port}&user=podlog&schema=${schema}`;
+  const viaQuery = await openPostgresStore(`postgresql:///postgres?${query}`);
+  try {
+    t.is(viaQuery.location, `postgresql:///postgres?${query}`);
+    await viaQuery.append('pod-a', [newEvent('X')], 'no_stream');
+  } finally {
+    await viaQuery.close();
     await dropSchema(schema);
   }
   for (const [bad, message] of [
