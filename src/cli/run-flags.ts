@@ -26,8 +26,11 @@ export type RunVerb = 'run' | 'prepare' | 'run-prepared';
 export interface FlagSpec {
   /** `bool`: --flag or --flag=true|false; `value`: --flag=V or --flag V. */
   takes: 'bool' | 'value';
-  /** `app` flags apply to the image before them; `pod` flags to the pod, wherever they are. */
-  scope: 'app' | 'pod';
+  /**
+   * `app` flags apply to the image before them; `pod` flags to the pod, wherever they are;
+   * `app-or-pod` flags (rkt's --mount) to the image before them, or to the pod before any image.
+   */
+  scope: 'app' | 'pod' | 'app-or-pod';
   verbs: readonly RunVerb[];
 }
 
@@ -38,8 +41,9 @@ const spec = (takes: FlagSpec['takes'], scope: FlagSpec['scope'], verbs: readonl
 /** Every flag of the three verbs (a Map: a flag named like an Object property is just unknown). */
 export const RUN_VERB_FLAGS: ReadonlyMap<string, FlagSpec> = new Map([
   ...['exec', 'name', 'user', 'group', 'working-dir', 'environment'].map((f) => [f, spec('value', 'app', PREPARING)] as const),
-  ...['uuid-file-save', 'set-env', 'set-env-file', 'pod-manifest', 'port', 'user-annotation', 'user-label', 'stage1-path', 'volume', 'mount']
+  ...['uuid-file-save', 'set-env', 'set-env-file', 'pod-manifest', 'port', 'user-annotation', 'user-label', 'stage1-path', 'volume']
     .map((f) => [f, spec('value', 'pod', PREPARING)] as const),
+  ['mount', spec('value', 'app-or-pod', PREPARING)],
   ...['inherit-env', 'no-overlay', 'private-users', 'mutable'].map((f) => [f, spec('bool', 'pod', PREPARING)] as const),
   ['quiet', spec('bool', 'pod', ['prepare'])],
   ['insecure-options', spec('value', 'pod', ['run', 'prepare', 'run-prepared'])],
@@ -72,6 +76,7 @@ const setAppFlag = (app: AppConfig, name: string, value: string): void => {
     // A computed key is an own property even when it is "__proto__".
     app.environment = { ...app.environment, [k]: v };
   } else if (name === 'working-dir') app.workingDir = value;
+  else if (name === 'mount') app.mounts = [...(app.mounts ?? []), value];
   else app[name as 'exec' | 'name' | 'user' | 'group'] = value;
 };
 
@@ -103,12 +108,10 @@ export const parseRunFlags = (argv: string[], verb: RunVerb = 'run'): RunFlags =
     else if (i + 1 < argv.length) value = argv[++i]!;
     else throw usage(`${flag} needs a value`);
 
-    if (s.scope === 'pod') f.flags.set(name, [...(f.flags.get(name) ?? []), value]);
-    else {
-      const app = f.apps.at(-1);
-      if (!app) throw usage(`${flag} must follow the image it applies to`);
-      setAppFlag(app, name, value);
-    }
+    const app = f.apps.at(-1);
+    if (s.scope === 'pod' || (s.scope === 'app-or-pod' && !app)) f.flags.set(name, [...(f.flags.get(name) ?? []), value]);
+    else if (!app) throw usage(`${flag} must follow the image it applies to`);
+    else setAppFlag(app, name, value);
   }
   return f;
 };

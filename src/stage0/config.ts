@@ -3,11 +3,12 @@
  * everything malformed, and every option podlog does not implement yet, is refused by name before
  * anything is created, instead of failing half-way or being silently ignored.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { posix } from 'node:path';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { isAcIdentifier, isObject, parseImageManifest, showValue } from '../images/aci-manifest.js';
-import type { PodManifest } from './pod-manifest.js';
+import type { Mount, PodManifest, Volume } from './pod-manifest.js';
 import { stage1Image } from './stage1.js';
 
 /** How resolv.conf and hosts are provided to the pod (rkt's DNSConfMode). */
@@ -39,6 +40,8 @@ export interface AppConfig {
   workingDir?: string;
   /** Per-app --environment NAME=VALUE. */
   environment: Record<string, string>;
+  /** --mount flags given after this app's image, as given: they win over the pod-wide ones. */
+  mounts?: string[];
 }
 
 /** What rkt's CommonConfig carried besides the data dir, stores, debug flag and context, which are the Stage0 session's. */
@@ -58,7 +61,7 @@ export interface PrepareConfig extends CommonConfig {
   /** --set-env-file paths; checkPrepareConfig reads them and leaves this empty. */
   envFromFile: string[];
   ports: string[];
-  /** rkt's --volume and --mount, as given. */
+  /** rkt's --volume, as given; --mount before the images (pod-wide), as given. */
   volumes: string[];
   mounts: string[];
   useOverlay: boolean;
@@ -157,6 +160,149 @@ const checkKeys = (map: Record<string, string>, flag: string): void => {
   if (Object.keys(map).includes('')) throw usage(`${flag}: a name cannot be empty`);
 };
 
+/** Go's strconv.ParseBool, which rkt's --volume parses readOnly and recursive with. */
+const GO_BOOLS = new Map<string, boolean>([
+  ...['1', 't', 'T', 'TRUE', 'true', 'True'].map((v) => [v, true] as const),
+  ...['0', 'f', 'F', 'FALSE', 'false', 'False'].map((v) => [v, false] as const),
+]);
+const VOLUME_FIELDS = ['name', 'kind', 'source', 'readOnly', 'recursive', 'mode', 'uid', 'gid'];
+/** An id as stage1 can chown to: not -1 (which chown reads as "unchanged"). */
+const isId = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) < 2 ** 32 - 1;
+
+/**
+ * A volume as appc's Volume.assertValid takes it (rkt's words), with podlog's limits: a mode is
+ * octal, ids fit in a uid_t. `bad` names where the volume came from.
+ */
+const checkVolume = (v: Record<string, unknown>, bad: (what: string) => PodlogError): Volume => {
+  const extra = Object.keys(v).find((k) => !VOLUME_FIELDS.includes(k));
+  if (extra !== undefined) throw bad(`unknown volume parameter ${JSON.stringify(extra)} (${VOLUME_FIELDS.join(', ')})`);
+  if (typeof v.name !== 'string' || v.name === '') throw bad('name must be set');
+  if (!isAcName(v.name)) throw bad(`invalid volume name ${showValue(v.name)} (lower case letters and digits, joined by single dashes)`);
+  for (const flag of ['readOnly', 'recursive']) if (v[flag] !== undefined && typeof v[flag] !== 'boolean') throw bad(`${flag} is not true or false`);
+  if (v.kind === 'empty') {
+    if (v.source !== undefined) throw bad('source for empty volume must be empty');
+    if (typeof v.mode !== 'string' || !/^[0-7]{1,5}$/.test(v.mode) || Number.parseInt(v.mode, 8) > 0o7777) throw bad(`mode ${showValue(v.mode)} is not an octal file mode (such as 0755)`);
+    for (const id of ['uid', 'gid']) if (!isId(v[id])) throw bad(`${id} ${showValue(v[id])} is not a user or group id`);
+  } else if (v.kind === 'host') {
+    if (typeof v.source !== 'string' || v.source === '') throw bad('source for host volume cannot be empty');
+    for (const field of ['mode', 'uid', 'gid']) if (v[field] !== undefined) throw bad(`${field} for host volume cannot be set`);
+    if (!v.source.startsWith('/')) throw bad('source for host volume must be absolute path');
+  } else {
+    throw bad('unrecognized volume type: should be one of "empty", "host"');
+  }
+  return v as unknown as Volume;
+};
+
+/**
+ * A host volume's source as stage1 will open it: an existing file or directory named by its real
+ * path, since stage1 follows no symlink on the way to it (the ACE: symlinked sources are errors).
+ */
+const checkHostSource = (v: Volume, bad: (what: string) => PodlogError): void => {
+  if (v.kind !== 'host') return;
+  const source = v.source!.replace(/(.)\/+$/, '$1');
+  let real: string;
+  try {
+    real = realpathSync(source);
+  } catch (e) {
+    throw bad(`source ${source} cannot be used: ${(e as Error).message}`);
+  }
+  if (real !== source) throw bad(`source ${source} is a symlink or passes through one (or ..): it resolves to ${real}; name the real path`);
+};
+
+/** appc's maybeSetDefaults, for a flag and a pod manifest alike: an empty volume is root's, mode 0755, unless it says otherwise. */
+const withDefaults = (v: Record<string, unknown>): Record<string, unknown> => (v.kind === 'empty' ? { mode: '0755', uid: 0, gid: 0, ...v } : v);
+
+/** The fields of a KEY=VALUE,... flag (rkt's --volume and --mount); a key given twice is refused as rkt does. */
+const flagFields = (params: string[], bad: (what: string) => PodlogError): Map<string, string> => {
+  const fields = new Map<string, string>();
+  for (const p of params) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw bad(`${JSON.stringify(p)} is not KEY=VALUE`);
+    const [key, value] = [p.slice(0, eq), p.slice(eq + 1)];
+    if (fields.has(key)) throw bad(`label ${key} with multiple values`);
+    fields.set(key, value);
+  }
+  return fields;
+};
+
+/** rkt's --volume NAME,kind=host,source=PATH[,readOnly=B][,recursive=B] or NAME,kind=empty[,mode=M][,uid=N][,gid=N] (appc's VolumeFromString). */
+export const parseVolumeFlag = (flag: string): Volume => {
+  const bad = (what: string) => usage(`--volume ${flag}: ${what}`);
+  const [name = '', ...params] = flag.split(',');
+  const v: Record<string, unknown> = { name };
+  for (const [key, value] of flagFields(params, bad)) {
+    if (key === 'name' || !VOLUME_FIELDS.includes(key)) throw bad(`unknown volume parameter ${JSON.stringify(key)}`);
+    if (key === 'readOnly' || key === 'recursive') {
+      if (!GO_BOOLS.has(value)) throw bad(`${key}=${value} is not true or false`);
+      v[key] = GO_BOOLS.get(value);
+    } else if (key === 'uid' || key === 'gid') {
+      if (!/^[0-9]+$/.test(value)) throw bad(`${key}=${value} is not a number`);
+      v[key] = Number(value);
+    } else v[key] = value;
+  }
+  return checkVolume(withDefaults(v), bad);
+};
+
+/** rkt's --mount volume=NAME,target=PATH. */
+export const parseMountFlag = (flag: string): Mount => {
+  const bad = (what: string) => usage(`--mount ${flag}: ${what}`);
+  const fields = flagFields(flag.split(','), bad);
+  const unknown = [...fields.keys()].find((k) => k !== 'volume' && k !== 'target');
+  if (unknown !== undefined) throw bad(`unknown mount parameter ${JSON.stringify(unknown)} (volume, target)`);
+  const volume = fields.get('volume');
+  if (volume === undefined || !isAcName(volume)) throw bad(`invalid volume name ${JSON.stringify(volume ?? '')} in --mount flag`);
+  const path = fields.get('target');
+  if (path === undefined) throw bad('target must be set');
+  return { volume, path: checkMountPath(path, bad) };
+};
+
+/** A path as mounts compare them (rkt: path.Clean): `/a//b/./c/` is `/a/b/c`. */
+export const cleanPath = (path: string): string => posix.normalize(path).replace(/(.)\/$/, '$1');
+
+/**
+ * A mount's target inside the app's root: absolute, not the root itself, no `..` (stage1 resolves
+ * it inside the root anyway; a `..` is refused so that no path even looks like it leaves it).
+ */
+export const checkMountPath = (path: unknown, bad: (what: string) => PodlogError): string => {
+  if (typeof path !== 'string' || !path.startsWith('/')) throw bad(`target ${showValue(path)} is not an absolute path`);
+  if (path.split('/').includes('..')) throw bad(`target ${path} has a ".." component`);
+  if (path.includes('\0')) throw bad('target holds a NUL byte');
+  if (cleanPath(path) === '/') throw bad("target cannot be the app's root");
+  return path;
+};
+
+/**
+ * The pod's volumes and one level of mounts (pod-wide, one app's, one app of a pod manifest): every
+ * mount names a volume and no two target the same path. `what` says which flag gave a mount.
+ */
+const checkMounts = (mounts: Mount[], volumes: Volume[], bad: (m: Mount, what: string) => PodlogError): void => {
+  const seen = new Set<string>();
+  for (const m of mounts) {
+    if (!volumes.some((v) => v.name === m.volume)) throw bad(m, `could not find volume ${m.volume}`);
+    const path = cleanPath(m.path);
+    if (seen.has(path)) throw bad(m, `another mount already targets ${path}`);
+    seen.add(path);
+  }
+};
+
+/** Volume names are unique (rkt's PodManifest.assertValid), and host sources are real paths. */
+const checkVolumes = (volumes: Volume[], bad: (v: Volume, what: string) => PodlogError): void => {
+  volumes.forEach((v, i) => {
+    if (volumes.slice(0, i).some((w) => w.name === v.name)) throw bad(v, `duplicate volume name ${v.name}`);
+    checkHostSource(v, (what) => bad(v, what));
+  });
+};
+
+/** --volume and --mount, pod-wide and per app, as stage1 will need them. */
+const checkVolumeFlags = (cfg: PrepareConfig): void => {
+  const volumes = cfg.volumes.map(parseVolumeFlag);
+  checkVolumes(volumes, (v, what) => usage(`--volume ${cfg.volumes[volumes.indexOf(v)]}: ${what}`));
+  for (const flags of [cfg.mounts, ...cfg.apps.map((a) => a.mounts ?? [])]) {
+    const mounts = flags.map(parseMountFlag);
+    checkMounts(mounts, volumes, (m, what) => usage(`--mount ${flags[mounts.indexOf(m)]}: ${what}`));
+  }
+};
+
 const IMAGE_ID = /^sha512-[0-9a-f]{2,128}$/;
 const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
 /** The fields of appc's PodManifest, RuntimeApp and its image: any other is a mistake, refused. */
@@ -164,6 +310,7 @@ const FIELDS = {
   pod: ['acKind', 'acVersion', 'apps', 'volumes', 'isolators', 'annotations', 'ports', 'userAnnotations', 'userLabels'],
   app: ['name', 'image', 'app', 'readOnlyRootFS', 'mounts', 'annotations'],
   image: ['id', 'name', 'labels'],
+  mount: ['volume', 'path', 'appVolume'],
 };
 
 /**
@@ -199,6 +346,12 @@ const readPodManifest = (file: string): PodManifest => {
   if (m.acKind !== 'PodManifest') throw bad(`acKind is ${showValue(m.acKind)}, expected "PodManifest"`);
   if (typeof m.acVersion !== 'string' || !SEMVER.test(m.acVersion)) throw bad(`acVersion ${showValue(m.acVersion)} is not a semantic version`);
   if (!Array.isArray(m.apps) || m.apps.length === 0) throw bad('pod must contain at least one application');
+  if (m.volumes !== undefined && !Array.isArray(m.volumes)) throw bad('volumes is not a list');
+  const volumes = ((m.volumes ?? []) as unknown[]).map((v, i) => {
+    if (!isObject(v)) throw bad(`volumes[${i}] is not an object`);
+    return checkVolume(withDefaults(v), (what) => bad(`volumes[${i}]: ${what}`));
+  });
+  checkVolumes(volumes, (v, what) => bad(`volume ${v.name}: ${what}`));
   const names = new Set<string>();
   m.apps.forEach((a: unknown, i: number) => {
     if (!isObject(a)) throw bad(`apps[${i}] is not an object`);
@@ -224,10 +377,18 @@ const readPodManifest = (file: string): PodManifest => {
     }
     if (a.readOnlyRootFS !== undefined && typeof a.readOnlyRootFS !== 'boolean') throw bad(`${where}: readOnlyRootFS is not true or false`);
     if (a.readOnlyRootFS === true) throw notYet(`a read-only root file system (${where}: readOnlyRootFS in --pod-manifest)`);
-    none(a.mounts, `${where}: mounts`, 'mounts');
+    if (a.mounts !== undefined && !Array.isArray(a.mounts)) throw bad(`${where}: mounts is not a list`);
+    const mounts = ((a.mounts ?? []) as unknown[]).map((mount, j) => {
+      const at = (what: string) => bad(`${where}: mounts[${j}]: ${what}`);
+      if (!isObject(mount)) throw at('not an object');
+      fields(mount, FIELDS.mount, `${where} mounts[${j}] `);
+      if (mount.appVolume !== undefined) throw notYet(`a mount's own volume (${where}: mounts[${j}].appVolume in --pod-manifest)`);
+      if (typeof mount.volume !== 'string' || !isAcName(mount.volume)) throw at(`invalid volume name ${showValue(mount.volume)}`);
+      return { volume: mount.volume, path: checkMountPath(mount.path, at) };
+    });
+    checkMounts(mounts, volumes, (mount, what) => bad(`${where}: the mount on ${mount.path}: ${what}`));
     pairs(a.annotations, `${where}: annotations`);
   });
-  none(m.volumes, 'volumes', 'volumes');
   none(m.ports, 'ports', 'ports');
   none(m.isolators, 'isolators', 'pod isolators');
   pairs(m.annotations, 'annotations');
@@ -279,13 +440,12 @@ export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
     return checkPrepareConfig({ ...rest, podManifestDocument: document, apps: appsOf(document) } as C);
   }
   if (cfg.ports.length > 0) throw notYet('--port');
-  if (cfg.volumes.length > 0) throw notYet('--volume');
-  if (cfg.mounts.length > 0) throw notYet('--mount');
   if (!cfg.useOverlay) throw notYet('--no-overlay');
   if (cfg.privateUsers) throw notYet('--private-users');
   if (cfg.apps.length === 0) throw usage('pod must contain at least one application');
   if (cfg.uuid !== undefined && !UUID.test(cfg.uuid)) throw usage(`${JSON.stringify(cfg.uuid)} is not a UUID`);
   checkApps(cfg.apps);
+  checkVolumeFlags(cfg);
   checkKeys(cfg.userAnnotations, '--user-annotation');
   checkKeys(cfg.userLabels, '--user-label');
   stage1Image(cfg.stage1Image);

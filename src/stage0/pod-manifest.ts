@@ -3,15 +3,29 @@
  * generateRuntimeApp, rkt-semantics §2.2 and §2.10): every app by image id, with its `app` section
  * resolved from the image and the CLI's overrides.
  */
-import { posix } from 'node:path';
 import { PodlogError } from '../errors.js';
 import type { ImageApp, ImageManifest } from '../images/aci-manifest.js';
-import { isAcName, isEnvName, parseKeyValue, type AppConfig, type PrepareConfig } from './config.js';
+import { checkMountPath, cleanPath, isAcName, isEnvName, parseKeyValue, parseMountFlag, parseVolumeFlag, type AppConfig, type PrepareConfig } from './config.js';
+import { debug } from './debug.js';
+
+/** appc's Volume: a host path, or an empty directory the pod's apps share (in the pod directory). */
+export interface Volume {
+  name: string;
+  kind: 'host' | 'empty';
+  /** host: an absolute path, its real one (no symlink on the way). */
+  source?: string;
+  readOnly?: boolean;
+  /** host: bind the mounts below the source too (MS_REC); podlog, like rkt fly, defaults to false. */
+  recursive?: boolean;
+  /** empty: an octal mode, and the owner, of the directory stage1 creates. */
+  mode?: string;
+  uid?: number;
+  gid?: number;
+}
 
 export interface Mount {
   volume: string;
   path: string;
-  appVolume?: unknown;
 }
 
 export interface RuntimeApp {
@@ -25,7 +39,7 @@ export interface PodManifest {
   acKind: 'PodManifest';
   acVersion: string;
   apps: RuntimeApp[];
-  volumes: unknown[];
+  volumes: Volume[];
   isolators: unknown[];
   annotations: Array<{ name: string; value: string }>;
   ports: unknown[];
@@ -47,11 +61,39 @@ export const imageNameToAppName = (imageName: string): string => sanitizeAcName(
 export const mergeMounts = (podMounts: Mount[], appMounts: Mount[]): Mount[] => {
   const seen = new Set<string>();
   return [...appMounts, ...podMounts].filter((m) => {
-    const path = posix.normalize(m.path).replace(/(.)\/$/, '$1');
+    const path = cleanPath(m.path);
     if (seen.has(path)) return false;
     seen.add(path);
     return true;
   });
+};
+
+/**
+ * rkt stage1's GenerateMounts, done once at prepare so that the pod manifest names every mount:
+ * the image's mount points rank below the app's mounts (MergeMounts again, the image's as the
+ * lower level); a mount point left is satisfied by the volume of its name, else by an implicit
+ * empty volume `<app>-<mount point>` (root's, 0755, read-only if the mount point is), which lives
+ * and goes with the pod. stage1 then mounts exactly what the manifest says.
+ */
+const withImageMounts = (pm: PodManifest, images: Array<ImageApp | undefined>): PodManifest => {
+  const volumes = [...pm.volumes];
+  const apps = pm.apps.map((ra, i) => {
+    const points = (ra.app ?? images[i])?.mountPoints ?? [];
+    const image = points.map((mp) => ({
+      volume: mp.name,
+      path: checkMountPath(mp.path, (what) => new PodlogError('EBADMANIFEST', `image ${ra.image.name}: mount point ${mp.name}: ${what}`)),
+    }));
+    const mounts = mergeMounts(image, ra.mounts ?? []).map((m) => {
+      if (volumes.some((v) => v.name === m.volume)) return m;
+      const mp = points.find((p) => p.name === m.volume)!;
+      const name = `${ra.name}-${mp.name}`;
+      debug(`no volume specified for mount point ${JSON.stringify(mp.name)} of app ${ra.name}, implicitly creating an "empty" volume ${name}; it is removed with the pod`);
+      volumes.push({ name, kind: 'empty', mode: '0755', uid: 0, gid: 0, ...(mp.readOnly === true ? { readOnly: true } : {}) });
+      return { volume: name, path: m.path };
+    });
+    return { ...ra, mounts };
+  });
+  return { ...pm, apps, volumes };
 };
 
 /**
@@ -106,8 +148,10 @@ export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): Po
   }
   // A pod manifest given is the pod's, as rkt writes it, with each app's image by the id it resolved to.
   const given = cfg.podManifestDocument;
-  if (given !== undefined) return { ...given, apps: given.apps.map((a, i) => ({ ...a, image: { ...a.image, id: apps[i]!.imageId } })) };
-  return {
+  const images = apps.map((a) => a.manifest.app);
+  if (given !== undefined) return withImageMounts({ ...given, volumes: given.volumes ?? [], apps: given.apps.map((a, i) => ({ ...a, image: { ...a.image, id: apps[i]!.imageId } })) }, images);
+  const podMounts = cfg.mounts.map(parseMountFlag);
+  return withImageMounts({
     acKind: 'PodManifest',
     acVersion: '0.8.11',
     apps: apps.map(({ config, name, imageId, manifest }) => {
@@ -125,14 +169,14 @@ export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): Po
           ...(config.workingDir !== undefined ? { workingDirectory: config.workingDir } : {}),
           environment: appEnvironment(manifest.app, config, cfg),
         },
-        mounts: [],
+        mounts: mergeMounts(podMounts, (config.mounts ?? []).map(parseMountFlag)),
       };
     }),
-    volumes: [],
+    volumes: cfg.volumes.map(parseVolumeFlag),
     isolators: [],
     annotations: [{ name: 'coreos.com/rkt/stage1/mutable', value: String(cfg.mutable) }],
     ports: [],
     ...(Object.keys(cfg.userAnnotations).length ? { userAnnotations: cfg.userAnnotations } : {}),
     ...(Object.keys(cfg.userLabels).length ? { userLabels: cfg.userLabels } : {}),
-  };
+  }, images);
 };

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
+import { checkRunFlags } from '../../src/cli/run-flags.js';
 import { PodlogError } from '../../src/errors.js';
 import { checkPrepareConfig, DEFAULT_DNS_CONF_MODE, stage1InitArgs, stage1RunOptions, type PrepareConfig, type RunConfig } from '../../src/stage0/config.js';
 import { generatePodManifest } from '../../src/stage0/pod-manifest.js';
@@ -97,6 +98,48 @@ test('flags that do nothing yet are refused by name', (t) => {
   refusedUpFront(t, ['run', '--insecure-options=all-run', image], /--insecure-options=capabilities,paths,seccomp is not supported yet by podlog/);
   refusedUpFront(t, ['run', '--insecure-options=bogus', image], /--insecure-options: unknown option "bogus"/);
   refusedUpFront(t, ['run', '--mds-register', image], /--mds-register is not supported yet by podlog; podlog has no metadata service/);
+});
+
+test('volumes and mounts: malformed, unknown or duplicate, refused naming the flag before the data dir exists', (t) => {
+  refusedUpFront(t, ['run', '--volume=data,kind=host', image], /^podlog: --volume data,kind=host: source for host volume cannot be empty$/m);
+  refusedUpFront(t, ['prepare', `--volume=data,kind=host,source=${join(world.dir, 'missing')}`, image], /--volume data,kind=host,source=.*missing: source .*missing cannot be used: ENOENT/);
+  refusedUpFront(t, ['run', '--volume=data,kind=empty', '--volume=data,kind=empty,mode=0700', image], /--volume data,kind=empty,mode=0700: duplicate volume name data/);
+  refusedUpFront(t, ['run', '--mount=volume=nope,target=/x', image], /^podlog: --mount volume=nope,target=\/x: could not find volume nope$/m);
+  refusedUpFront(t, ['run', '--volume=d,kind=empty', image, '--mount=volume=d,target=/x', '--mount', 'volume=d,target=/x/'], /--mount volume=d,target=\/x\/: another mount already targets \/x/);
+  refusedUpFront(t, ['run', '--volume=d,kind=empty', '--mount=volume=d,target=/a/../etc', image], /--mount volume=d,target=\/a\/\.\.\/etc: target \/a\/\.\.\/etc has a "\.\." component/);
+});
+
+test('--volume and --mount in process: appc\'s checks and rkt\'s words', (t) => {
+  const refusals: Array<[string[], RegExp]> = [
+    [['--volume=data'], /--volume data: unrecognized volume type: should be one of "empty", "host"/],
+    [['--volume=data,kind=tmpfs'], /unrecognized volume type/],
+    [['--volume=data,kind=host,source=rel'], /--volume data,kind=host,source=rel: source for host volume must be absolute path/],
+    [['--volume=data,kind=empty,source=/tmp'], /source for empty volume must be empty/],
+    [['--volume=data,kind=host,source=/tmp,mode=0755'], /mode for host volume cannot be set/],
+    [['--volume=data,kind=host,source=/tmp,uid=0'], /uid for host volume cannot be set/],
+    [['--volume=data,kind=empty,mode=999'], /mode "999" is not an octal file mode/],
+    [['--volume=data,kind=empty,mode=17777'], /mode "17777" is not an octal file mode/],
+    [['--volume=data,kind=empty,uid=-1'], /uid=-1 is not a number/],
+    [['--volume=data,kind=empty,gid=4294967295'], /gid 4294967295 is not a user or group id/],
+    [['--volume=Data,kind=empty'], /invalid volume name "Data"/],
+    [['--volume=,kind=empty'], /--volume ,kind=empty: name must be set/],
+    [['--volume=data,kind=host,source=/tmp,readOnly=maybe'], /readOnly=maybe is not true or false/],
+    [['--volume=data,kind=empty,size=1'], /unknown volume parameter "size"/],
+    [['--volume=data,kind=empty,name=x'], /unknown volume parameter "name"/],
+    [['--volume=data,kind=empty,kind=host'], /label kind with multiple values/],
+    [['--volume=data,kind'], /"kind" is not KEY=VALUE/],
+    [['--volume=d,kind=empty', '--mount=volume=d'], /--mount volume=d: target must be set/],
+    [['--mount=target=/x'], /invalid volume name "" in --mount flag/],
+    [['--volume=d,kind=empty', '--mount=volume=d,target=x'], /target "x" is not an absolute path/],
+    [['--volume=d,kind=empty', '--mount=volume=d,target=/./'], /target cannot be the app's root/],
+    [['--volume=d,kind=empty', '--mount=volume=d,target=/x,readOnly=true'], /unknown mount parameter "readOnly" \(volume, target\)/],
+    [['--volume=d,kind=empty', '--mount=volume=d,target=/x', '--mount=volume=d,target=//x/.'], /another mount already targets \/x/],
+  ];
+  for (const [flags, message] of refusals) t.throws(() => checkRunFlags([...flags, image], 'prepare'), { instanceOf: PodlogError, message }, flags.join(' '));
+  // Go's ParseBool spellings, and a pod-wide and a per-app mount on one path (the app's wins).
+  const ok = checkRunFlags(['--volume=d,kind=host,source=/tmp,readOnly=T,recursive=0', '--mount=volume=d,target=/x', image, '--mount=volume=d,target=/x/'], 'run');
+  t.deepEqual(ok.cfg.apps[0]!.mounts, ['volume=d,target=/x/']);
+  t.deepEqual(ok.cfg.mounts, ['volume=d,target=/x']);
 });
 
 test('apps, labels and the UUID file: malformed values', (t) => {
@@ -202,6 +245,29 @@ test('checkPrepareConfig reads the env files: their entries come before --set-en
   const apps = [{ config: checked.apps[0]!, name: 'img', imageId: 'sha512-0', manifest } as Parameters<typeof generatePodManifest>[0][number]];
   t.deepEqual(generatePodManifest(apps, checked).apps[0]!.app.environment, [{ name: 'A', value: 'from-file' }, { name: 'B', value: 'set-env' }]);
   t.throws(() => generatePodManifest(apps, prepareConfig({ envFromFile: [env] })), { message: /takes a checked config/ });
+});
+
+test("the pod manifest's mounts: MergeMounts (an app's over the pod's over the image's), implicit volumes, image mount points checked", (t) => {
+  const cfg = checkPrepareConfig(prepareConfig({
+    volumes: ['a,kind=host,source=/tmp', 'b,kind=empty,mode=0700,uid=7'],
+    mounts: ['volume=a,target=/x', 'volume=a,target=/y'],
+    apps: [{ image: 'img', args: [], environment: {}, mounts: ['volume=b,target=/x/'] }],
+  }));
+  const manifest = (mountPoints: unknown[]) => ({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'img', app: { exec: ['/bin/true'], user: '0', group: '0', mountPoints } });
+  const apps = (mountPoints: unknown[]) => [{ config: cfg.apps[0]!, name: 'web', imageId: 'sha512-0', manifest: manifest(mountPoints) } as Parameters<typeof generatePodManifest>[0][number]];
+  const pm = generatePodManifest(apps([{ name: 'a', path: '/y' }, { name: 'logs', path: '/var/log', readOnly: true }, { name: 'b', path: '/b' }]), cfg);
+  t.deepEqual(pm.apps[0]!.mounts, [
+    { volume: 'b', path: '/x/' },
+    { volume: 'a', path: '/y' },
+    { volume: 'web-logs', path: '/var/log' },
+    { volume: 'b', path: '/b' },
+  ]);
+  t.deepEqual(pm.volumes, [
+    { name: 'a', kind: 'host', source: '/tmp' },
+    { name: 'b', kind: 'empty', mode: '0700', uid: 7, gid: 0 },
+    { name: 'web-logs', kind: 'empty', mode: '0755', uid: 0, gid: 0, readOnly: true },
+  ]);
+  t.throws(() => generatePodManifest(apps([{ name: 'up', path: '/a/../../etc' }]), cfg), { instanceOf: PodlogError, message: /image img: mount point up: target \/a\/\.\.\/\.\.\/etc has a "\.\." component/ });
 });
 
 test('stage1Image keeps an absolute path, whatever directory the verb ran from', (t) => {
