@@ -272,8 +272,8 @@ export const checkMountPath = (path: unknown, bad: (what: string) => PodlogError
 };
 
 /**
- * The pod's volumes and one level of mounts (pod-wide, one app's, one app of a pod manifest): every
- * mount names a volume and no two target the same path. `what` says which flag gave a mount.
+ * One level of mounts (pod-wide, one app's, one app of a pod manifest) against the pod's volumes:
+ * every mount names a volume and no two target the same path. `bad` names where a mount came from.
  */
 const checkMounts = (mounts: Mount[], volumes: Volume[], bad: (m: Mount, what: string) => PodlogError): void => {
   const seen = new Set<string>();
