@@ -59,20 +59,23 @@ test('a host volume: what the app writes is on the host after it exits; readOnly
   try {
     const host = hostDir('rw', { in: 'from the host\n' });
     const r = d.podlog([
-      'run', `--volume=data,kind=host,source=${host}`, '--volume', `ro,kind=host,source=${host},readOnly=true`,
-      ...sh(busybox, 'cat /data/in; echo from the pod > /data/out; { echo x > /ro/x; } 2>&1; echo "write: $?"'),
-      '--mount', 'volume=data,target=/data', '--mount=volume=ro,target=/ro',
+      'run', `--volume=data,kind=host,source=${host}`, '--volume', `ro,kind=host,source=${host},readOnly=true`, `--volume=file,kind=host,source=${host}/in`,
+      ...sh(busybox, 'cat /data/in; echo from the pod > /data/out; { echo x > /ro/x; } 2>&1; echo "write: $?"; cat /new/dir/in'),
+      '--mount', 'volume=data,target=/data', '--mount=volume=ro,target=/ro', '--mount=volume=file,target=/new/dir/in',
     ]);
     t.is(r.status, 0, r.stderr);
-    const [first, failure, code] = r.stdout.split('\n');
+    const [first, failure, code, file] = r.stdout.split('\n');
     t.is(first, 'from the host');
+    t.is(file, 'from the host', 'a file volume, on a file made for it in directories made for it');
     t.regex(failure!, EROFS);
     t.is(code, 'write: 1');
     t.is(readFileSync(join(host, 'out'), 'utf8'), 'from the pod\n', 'the file is on the host after the pod exited');
     t.false(existsSync(join(host, 'x')));
     const m = manifestOf(d, d.pods()[0]!.uuid);
-    t.deepEqual(m.volumes, [{ name: 'data', kind: 'host', source: host }, { name: 'ro', kind: 'host', source: host, readOnly: true }]);
-    t.deepEqual(m.apps[0].mounts, [{ volume: 'data', path: '/data' }, { volume: 'ro', path: '/ro' }]);
+    t.deepEqual(m.volumes, [
+      { name: 'data', kind: 'host', source: host }, { name: 'ro', kind: 'host', source: host, readOnly: true }, { name: 'file', kind: 'host', source: `${host}/in` },
+    ]);
+    t.deepEqual(m.apps[0].mounts, [{ volume: 'data', path: '/data' }, { volume: 'ro', path: '/ro' }, { volume: 'file', path: '/new/dir/in' }]);
     collected(t, d);
   } finally {
     d.cleanup();
