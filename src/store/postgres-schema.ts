@@ -225,6 +225,22 @@ export const migrate = async (client: pg.ClientBase, location: string, schema: s
   }
 };
 
+/**
+ * For a read-only open: the schema must already be a podlog log at this podlog's version. Nothing is written
+ * to make it one (a missing or older log is an error, not a migration).
+ */
+export const checkMigrated = async (client: pg.ClientBase, location: string, schema: string): Promise<void> => {
+  const state = await inspect(client, schema);
+  judge(location, schema, state);
+  if (state.version === undefined) throw new PodlogError('ESTORE_NOT_FOUND', `there is no podlog event store in ${location} yet`);
+  if (state.version < PG_SCHEMA_VERSION) {
+    throw new PodlogError(
+      'ESTORE_OLD_SCHEMA',
+      `${location} has store schema version ${state.version}: open it once for writing to migrate it to version ${PG_SCHEMA_VERSION}`,
+    );
+  }
+};
+
 /** The checked form of an expected version, as the append function takes it. */
 export interface ExpectedParam {
   exact: boolean;

@@ -7,7 +7,7 @@
  * - Positions come from one counter row locked by each append until it commits, so they are gapless and in
  *   commit order; postgres-schema.ts says why this and not transaction ids with snapshot checkpoints.
  * - The schema is created and migrated by the first open, under an advisory lock; a schema that is not a
- *   podlog log, or is a newer podlog's, is refused untouched.
+ *   podlog log, or is a newer podlog's, is refused untouched. A read-only open creates and migrates nothing.
  * - The URL is libpq's (`postgres://user:password@host:port/db`; a unix socket's directory as a percent-encoded
  *   host, or `postgres:///db?host=/run/postgresql&user=U`), plus `?schema=NAME` (default `podlog`) to keep
  *   several logs in one database.
@@ -33,11 +33,16 @@ import {
   type StreamCompaction,
   type StreamInfo,
 } from './port.js';
-import { WRONG_VERSION, appendQuery, channelOf, checkSchemaName, migrate, type ExpectedParam } from './postgres-schema.js';
+import { WRONG_VERSION, appendQuery, channelOf, checkMigrated, checkSchemaName, migrate, type ExpectedParam } from './postgres-schema.js';
 import { ChangeListener } from './postgres-wake.js';
 import { badInput, checkCompactions, checkStream, parseTime, prefixUpperBound, serialiseEvent, type SerialisedEvent } from './validate.js';
 
 export interface PostgresStoreOptions {
+  /**
+   * Open an existing log for inspection only: nothing is created or migrated, appends and projection saves
+   * throw ESTORE_READONLY, and the server runs every transaction read-only as well.
+   */
+  readonly?: boolean;
   /** The schema holding the log (default: the URL's `schema` parameter, else `podlog`). */
   schema?: string;
   /** Connections in the pool (default 10), besides the one that listens. */
@@ -58,7 +63,7 @@ interface Target {
   location: string;
 }
 
-const parseTarget = (url: string, schemaOption: string | undefined): Target => {
+const parseTarget = (url: string, schemaOption: string | undefined, readonly: boolean): Target => {
   let u: URL;
   try {
     u = new URL(url);
@@ -72,6 +77,7 @@ const parseTarget = (url: string, schemaOption: string | undefined): Target => {
   shown.password = '';
   shown.searchParams.set('schema', schema);
   const options = [u.searchParams.get('options'), '-c default_transaction_isolation=read\\ committed'];
+  if (readonly) options.push('-c default_transaction_read_only=on');
   u.searchParams.set('options', options.filter((o) => o !== null).join(' '));
   return { connectionString: u.toString(), schema, location: shown.toString() };
 };
@@ -143,7 +149,8 @@ const DEFAULT_READ_LIMIT = 1000;
 
 /** Opens the log in `url`'s database, creating or migrating its schema first. */
 export const openPostgresStore = async (url: string, options: PostgresStoreOptions = {}): Promise<PostgresEventStore> => {
-  const target = parseTarget(url, options.schema);
+  const readonly = options.readonly === true;
+  const target = parseTarget(url, options.schema, readonly);
   const poolSize = options.poolSize ?? 10;
   const pollMs = options.pollMs ?? 500;
   const retryMs = options.retryMs ?? 100;
@@ -164,7 +171,7 @@ export const openPostgresStore = async (url: string, options: PostgresStoreOptio
       if (encoding !== 'UTF8') {
         throw new PodlogError('ESTORE_OPEN', `cannot use the event store ${target.location}: its database's encoding is ${String(encoding)}, podlog needs UTF8`);
       }
-      await migrate(client, target.location, target.schema);
+      await (readonly ? checkMigrated : migrate)(client, target.location, target.schema);
     } finally {
       client.release();
     }
@@ -175,7 +182,8 @@ export const openPostgresStore = async (url: string, options: PostgresStoreOptio
       ? new PodlogError('ESTORE_OPEN', `cannot open the event store ${target.location}: ${(e as Error).message}`, { cause: e })
       : mapped;
   }
-  return new PostgresEventStore(pool, target.location, target.schema, () => new pg.Client({ ...config, application_name: `podlog ${target.schema} listen` }), pollMs, retryMs);
+  const listen = (): pg.Client => new pg.Client({ ...config, application_name: `podlog ${target.schema} listen` });
+  return new PostgresEventStore(pool, target.location, target.schema, readonly, listen, pollMs, retryMs);
 };
 
 export class PostgresEventStore implements EventStore {
@@ -190,6 +198,7 @@ export class PostgresEventStore implements EventStore {
     private readonly pool: pg.Pool,
     readonly location: string,
     readonly schema: string,
+    readonly readonly: boolean,
     listenClient: () => pg.Client,
     pollMs: number,
     retryMs: number,
@@ -200,6 +209,13 @@ export class PostgresEventStore implements EventStore {
 
   private live(): void {
     if (this.closed) throw new PodlogError('ESTORE_CLOSED', `the event store ${this.location} is closed`);
+  }
+
+  private writable(what: string): void {
+    this.live();
+    if (this.readonly) {
+      throw new PodlogError('ESTORE_READONLY', `cannot ${what}: the event store ${this.location} was opened read-only`);
+    }
   }
 
   private async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
@@ -221,7 +237,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async append(stream: string, events: NewEvent[], expected: ExpectedVersion): Promise<AppendResult> {
-    this.live();
+    this.writable(`append to ${String(stream)}`);
     checkStream(stream);
     if (!Array.isArray(events)) throw badInput(`the events appended to ${stream} must be an array`);
     const rows = events.map((e, i) => serialiseEvent(stream, e, i));
@@ -343,7 +359,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean> {
-    this.live();
+    this.writable(`save the projection ${update.name}`);
     const keys: string[] = [];
     const json: string[] = [];
     for (const [key, row] of update.upserts) {
@@ -366,7 +382,7 @@ export class PostgresEventStore implements EventStore {
   }
 
   async compactStreams(compactions: StreamCompaction[]): Promise<CompactedStream[]> {
-    this.live();
+    this.writable('compact streams');
     const checked = checkCompactions(compactions);
     if (checked.length === 0) return [];
     let client: pg.PoolClient;
@@ -408,6 +424,7 @@ export class PostgresEventStore implements EventStore {
    * longer in the table's files. (The server's WAL and any backups keep them until they are recycled.)
    */
   async reclaimSpace(): Promise<{ before: number; after: number }> {
+    this.writable('reclaim space');
     const size = async (): Promise<number> =>
       (
         await this.query<{ size: number }>(

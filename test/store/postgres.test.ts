@@ -378,6 +378,45 @@ test('a log migrated by a newer podlog is refused, naming both versions: ESTORE_
   });
 });
 
+test('read-only: refuses a missing log and creates nothing; reads, wakes on other writers, refuses every write', async (t) => {
+  await withStores(async (open, schema) => {
+    const missing = await t.throwsAsync(open({ readonly: true }));
+    t.true(missing instanceof PodlogError && missing.code === 'ESTORE_NOT_FOUND', String(missing));
+    t.regex(missing!.message, new RegExp(`there is no podlog event store in .*schema=${schema} yet`));
+    t.deepEqual(await tablesOf(schema), [], 'nothing created');
+
+    const writer = await open();
+    await writer.append('pod-a', [newEvent('Created')], 'no_stream');
+    await writer.saveProjection({ name: 'pods', schema: 's', expectedCheckpoint: 0, checkpoint: 1, upserts: new Map([['pod-a', 1]]) });
+    const reader = await open({ readonly: true });
+    t.true(reader.readonly);
+    t.deepEqual((await reader.readStream('pod-a')).map((e) => e.type), ['Created']);
+    t.is((await reader.loadProjection('pods')).checkpoint, 1);
+    const writes: [string, Promise<unknown>][] = [
+      ['append', reader.append('pod-a', [newEvent('Nope')], 1)],
+      ['save', reader.saveProjection({ name: 'pods', schema: 's', expectedCheckpoint: 1, checkpoint: 2, upserts: new Map() })],
+      ['compact', reader.compactStreams([{ stream: 'pod-a', expected: 1, tombstone: { type: 'T', schema: 1, data: {} } }])],
+      ['reclaim', reader.reclaimSpace()],
+    ];
+    for (const [what, p] of writes) {
+      const e = await t.throwsAsync(p);
+      t.true(e instanceof PodlogError && e.code === 'ESTORE_READONLY', `${what}: ${String(e)}`);
+      t.regex(e!.message, /opened read-only/);
+    }
+    const ac = new AbortController();
+    const wait = reader.waitForChange(1, ac.signal);
+    await writer.append('pod-a', [newEvent('Started')], 1);
+    await wait;
+    t.deepEqual((await reader.readAll({ after: 1 })).map((e) => e.type), ['Started']);
+
+    // An older log is not migrated by a read-only open.
+    await withClient((c) => c.query(`DELETE FROM "${schema}".migrations WHERE version = $1`, [PG_SCHEMA_VERSION]));
+    const old = await t.throwsAsync(open({ readonly: true }));
+    t.true(old instanceof PodlogError && old.code === 'ESTORE_OLD_SCHEMA', String(old));
+    t.regex(old!.message, new RegExp(`open it once for writing to migrate it to version ${PG_SCHEMA_VERSION}`));
+  });
+});
+
 /** Runs `fn` with a new database of the test server, dropped afterwards. */
 const withDatabase = async (create: string, fn: (url: string) => Promise<void>): Promise<void> => {
   const name = `db_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
