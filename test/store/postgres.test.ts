@@ -8,6 +8,7 @@ import { PG_SCHEMA_VERSION, appendQuery } from '../../src/store/postgres-schema.
 import { PodlogError } from '../../src/errors.js';
 import { serialiseEvent } from '../../src/store/validate.js';
 import { WrongExpectedVersion, type EventStore } from '../../src/store/port.js';
+import { readBatches } from '../../src/api/subscribe.js';
 import { usePostgres } from '../helpers/postgres.js';
 
 const server = usePostgres(test);
@@ -309,6 +310,33 @@ test('an append whose connection is terminated mid-flight fails with a clear err
     });
     t.deepEqual((await store.readStream('pod-a')).map((x) => x.type), ['A'], 'nothing half-written');
     t.deepEqual(await store.append('pod-a', [newEvent('B')], 1), { version: 2, position: 2 });
+  });
+});
+
+test("a subscriber (readBatches) whose LISTEN connection is terminated twice mid-stream sees every event once, in order", async (t) => {
+  await withStores(async (open, schema) => {
+    const store = await open({ pollMs: 60_000, retryMs: 200 });
+    const writer = await open();
+    const ac = new AbortController();
+    const seen: number[] = [];
+    const subscriber = (async () => {
+      for await (const batch of readBatches(store, { signal: ac.signal, batchSize: 7 })) {
+        seen.push(...batch.map((e) => e.position));
+        if (seen.length >= 300) ac.abort();
+      }
+    })();
+    for (let i = 0; i < 100; i++) {
+      await writer.append(`pod-${i % 7}`, [newEvent('A'), newEvent('B'), newEvent('C')], 'any');
+      if (i === 30 || i === 60) {
+        await until('the subscriber listens', async () => (await backends(schema, true)).length === 1);
+        await terminate(await backends(schema, true));
+      }
+      await sleep(5);
+    }
+    const timer = setTimeout(() => ac.abort(), 20_000);
+    await subscriber;
+    clearTimeout(timer);
+    t.deepEqual(seen, Array.from({ length: 300 }, (_, i) => i + 1));
   });
 });
 
