@@ -88,14 +88,21 @@ const types: pg.CustomTypesConfig = {
     oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
 };
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+/** Failures to connect at all: whatever was to be sent was not. */
+const NOT_CONNECTED = new Set(['ECONNREFUSED', 'ENOENT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', '57P03']);
+const NETWORK_CODES = new Set([...NOT_CONNECTED, 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']);
 
-/** Translates pg's errors into the engine's; ours pass through. `inFlight` is added when a write's fate is unknown. */
+/**
+ * Translates pg's errors into the engine's; ours pass through. `inFlight` is added when a write may have been
+ * sent and its fate is unknown.
+ */
 const mapError = (location: string, e: unknown, inFlight = ''): unknown => {
   if (e instanceof PodlogError || e instanceof WrongExpectedVersion || !(e instanceof Error)) return e;
   const code = (e as { code?: unknown }).code;
-  const unavailable = (): PodlogError =>
-    new PodlogError('ESTORE_UNAVAILABLE', `the event store ${location} cannot be reached: ${e.message}${inFlight}`, { cause: e });
+  const unavailable = (): PodlogError => {
+    const fate = typeof code === 'string' && NOT_CONNECTED.has(code) ? '' : inFlight;
+    return new PodlogError('ESTORE_UNAVAILABLE', `the event store ${location} cannot be reached: ${e.message}${fate}`, { cause: e });
+  };
   if (e instanceof pg.DatabaseError) {
     const state = code as string;
     if (state.startsWith('08') || state.startsWith('57P')) return unavailable();

@@ -35,6 +35,10 @@ export interface PostgresServer {
   connect: () => Promise<pg.Client>;
   /** Drops a schema and everything in it. */
   dropSchema: (schema: string) => Promise<void>;
+  /** Stops the server as a restart would (fast shutdown: sessions are terminated), keeping its data. */
+  pause: () => Promise<void>;
+  /** Starts a paused server again. */
+  resume: () => Promise<void>;
   stop: () => Promise<void>;
 }
 
@@ -46,6 +50,8 @@ export const startPostgres = async (): Promise<PostgresServer> => {
   }
   const dir = await mkdtemp(join(tmpdir(), 'podlog-pg-'));
   const data = join(dir, 'data');
+  const start = () => asServerUser('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', join(dir, 'log')]);
+  const fastStop = () => asServerUser('pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '60']);
   try {
     const [uid, gid] = await Promise.all([run('id', ['-u', USER]), run('id', ['-g', USER])]).then((r) => r.map((x) => Number(x.stdout.trim())));
     await chown(dir, uid!, gid!);
@@ -64,7 +70,7 @@ export const startPostgres = async (): Promise<PostgresServer> => {
         '',
       ].join('\n'),
     );
-    await asServerUser('pg_ctl', ['start', '-D', data, '-w', '-t', '60', '-l', join(dir, 'log')]);
+    await start();
   } catch (e) {
     // pg_ctl start -w failed or timed out: the server may be up all the same.
     await asServerUser('pg_ctl', ['stop', '-D', data, '-m', 'immediate']).catch(() => undefined);
@@ -91,9 +97,17 @@ export const startPostgres = async (): Promise<PostgresServer> => {
         await c.end();
       }
     },
+    pause: async () => {
+      await fastStop();
+    },
+    resume: async () => {
+      await start();
+    },
     stop: async () => {
       try {
-        await asServerUser('pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '60']);
+        // A test that failed while the server was paused leaves nothing to stop.
+        const running = await asServerUser('pg_ctl', ['status', '-D', data]).then(() => true, () => false);
+        if (running) await fastStop();
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
