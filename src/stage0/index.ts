@@ -21,7 +21,7 @@ export { mountGc } from './effects.js';
 export { chooseApp, enter } from './enter.js';
 export { gc, type GcOptions, type GcReport } from './gc.js';
 export { observeExit, reconcilePods } from './observe.js';
-export { generatePodManifest, imageNameToAppName, mergeMounts, type Mount, type PodManifest } from './pod-manifest.js';
+export { generatePodManifest, imageNameToAppName, mergeMounts, type Mount, type PodManifest, type Volume } from './pod-manifest.js';
 export { prepare } from './prepare.js';
 export { removePod } from './rm.js';
 export { run, runPrepared } from './run.js';

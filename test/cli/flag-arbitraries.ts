@@ -74,8 +74,8 @@ export const makeWorld = (): World => {
       'user-annotation': { ok: ['k=v'], bad: ['NOEQUALS', '=v'] },
       'user-label': { ok: ['team=infra'], bad: ['NOEQUALS'] },
       'stage1-path': { ok: stage1.slice(0, 1), bad: [...stage1.slice(1), join(dir, 'missing'), ''] },
-      volume: { ok: [], bad: ['data,kind=empty'] },
-      mount: { ok: [], bad: ['volume=data,target=/data'] },
+      volume: { ok: ['data,kind=empty', `h,kind=host,source=${dir}`], bad: ['data,kind=tmpfs', 'data', '', 'h,kind=host,source=relative'] },
+      mount: { ok: ['volume=data,target=/data', 'volume=h,target=/h'], bad: ['volume=data', 'target=/x', 'volume=data,target=../x', ''] },
       'insecure-options': { ok: ['none'], bad: ['image', 'seccomp', 'all-run', 'all', 'bogus', '', 'none,paths'] },
       net: { ok: ['host', 'none'], bad: ['default', 'host,none', 'cni-net', 'host:x', ''] },
       hostname: { ok: ['pod-1', 'a.b.c'], bad: ['bad_host', '-x', '', 'x'.repeat(65), 'a..b'] },
@@ -125,7 +125,7 @@ const flagsWhere = (w: World, o: VectorOptions, keep: (spec: FlagSpec) => boolea
   fc.oneof(
     ...[...RUN_VERB_FLAGS]
       .filter(([, spec]) => keep(spec))
-      // A flag that takes no value of ours yet (--port, --volume …) would end most command lines.
+      // A flag that takes no value of ours yet (--port …) would end most command lines.
       .map(([name, spec]) => ({ weight: spec.takes === 'value' && w.values[name]?.ok.length === 0 ? 1 : 4, arbitrary: flagGroup(name, spec, valuesOf(w, name, o)) })),
   );
 
@@ -143,9 +143,9 @@ const appArgs = fc
  * anywhere, sometimes any sequence of tokens at all.
  */
 export const anyRunArgv = (w: World, o: VectorOptions, verb: RunVerb): fc.Arbitrary<string[]> => {
-  const podFlags = fc.array(flagsWhere(w, o, (s) => s.scope === 'pod' && s.verbs.includes(verb)), { maxLength: 3 });
+  const podFlags = fc.array(flagsWhere(w, o, (s) => s.scope !== 'app' && s.verbs.includes(verb)), { maxLength: 3 });
   const image = verb === 'run-prepared' ? fc.oneof(fc.constantFrom('0123abcd', ''), fc.uuid()) : fc.constantFrom(w.image, w.image, '0123abcd', '');
-  const appFlags = verb === 'run-prepared' ? fc.constant([]) : fc.array(flagsWhere(w, o, (s) => s.scope === 'app'), { maxLength: 3 });
+  const appFlags = verb === 'run-prepared' ? fc.constant([]) : fc.array(flagsWhere(w, o, (s) => s.scope !== 'pod' && s.verbs.includes(verb)), { maxLength: 3 });
   const app = fc.tuple(image, appFlags, verb === 'run-prepared' ? fc.constant(null) : fc.option(appArgs, { freq: 3 }));
   const shaped = fc
     .tuple(podFlags, fc.array(app, { minLength: 1, maxLength: 2 }), podFlags)

@@ -101,8 +101,8 @@ test('a pod manifest is checked whole, and conflicting flags refused, before any
       [['run', '--pod-manifest', manifestFile(pod({ apps: [app({ app: { exec: [], user: '0' } })] }))], /app "a": app\.exec is empty/],
       [['run', '--pod-manifest', manifestFile(pod({ apps: [app({ app: { exec: ['/bin/true'], user: '0', environment: [{ name: '1X', value: 'v' }] } })] }))], /app "a": app\.environment holds an invalid variable/],
       [['run', '--pod-manifest', manifestFile(pod({ apps: [app({ app: { exec: ['/bin/true'], user: '0', environment: [{ name: 'X', value: 'a\0b' }] } })] }))], /NUL byte in the app section/],
-      [['run', '--pod-manifest', manifestFile(pod({ volumes: [{ name: 'data', kind: 'empty' }] }))], /volumes \(volumes in --pod-manifest\) is not supported yet/],
-      [['run', '--pod-manifest', manifestFile(pod({ apps: [app({ mounts: [{ volume: 'data', path: '/data' }] })] }))], /mounts \(app "a": mounts in --pod-manifest\) is not supported yet/],
+      [['run', '--pod-manifest', manifestFile(pod({ volumes: [{ name: 'data', kind: 'tmpfs' }] }))], /volumes\[0\]: unrecognized volume type/],
+      [['run', '--pod-manifest', manifestFile(pod({ apps: [app({ mounts: [{ volume: 'data', path: '/data' }] })] }))], /app "a": the mount on \/data: could not find volume data/],
       [['run', '--pod-manifest', manifestFile(pod({ annotations: [{ name: 'coreos.com/rkt/stage1/mutable', value: 'true' }] }))], /a mutable pod .* is not supported yet/],
     ];
     for (const [args, message] of cases) {

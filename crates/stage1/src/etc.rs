@@ -17,7 +17,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 use std::net::IpAddr;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -27,6 +27,7 @@ use nix::sys::stat::{fstat, fstatat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use crate::error::{bail, Context, Result};
+use crate::fsutil;
 
 /// What an app's /etc/resolv.conf is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,10 +189,6 @@ fn open_target(dir: &OwnedFd, name: &str) -> Result<OwnedFd> {
     Ok(fd)
 }
 
-fn fd_path(fd: &OwnedFd) -> String {
-    format!("/proc/self/fd/{}", fd.as_raw_fd())
-}
-
 /// Binds the host's `/etc/<name>` read-only over the app's: an empty file replaces whatever
 /// the image had there (a symlink included), and the mounts go on that file by its fd.
 fn bind_host_file(etc: &OwnedFd, name: &str) -> Result<()> {
@@ -206,7 +203,7 @@ fn bind_host_file(etc: &OwnedFd, name: &str) -> Result<()> {
     let target = open_target(etc, name)?;
     mount(
         Some(&source),
-        fd_path(&target).as_str(),
+        fsutil::fd_path(&target).as_str(),
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
@@ -217,7 +214,7 @@ fn bind_host_file(etc: &OwnedFd, name: &str) -> Result<()> {
     let bound = open_target(etc, name)?;
     mount(
         None::<&str>,
-        fd_path(&bound).as_str(),
+        fsutil::fd_path(&bound).as_str(),
         None::<&str>,
         MsFlags::MS_BIND
             | MsFlags::MS_REMOUNT
