@@ -21,10 +21,23 @@ test('a restart: calls while the server is down fail clearly, the store and a wa
   try {
     for (let i = 0; i < 10; i++) await store.append(`pod-${i % 3}`, [newEvent('Before')], 'any');
     const seen: number[] = [];
+    // The subscriber must be parked in waitForChange when the server stops (a read failing mid-way would end
+    // readBatches with that error): count its waits.
+    let waits = 0;
+    const counted = new Proxy(store, {
+      get: (target, prop) =>
+        prop === 'waitForChange'
+          ? (after: number, signal: AbortSignal) => {
+              waits++;
+              return target.waitForChange(after, signal);
+            }
+          : Reflect.get(target, prop),
+    });
     const subscriber = (async () => {
-      for await (const batch of readBatches(store, { signal: ac.signal })) seen.push(...batch.map((e) => e.position));
+      for await (const batch of readBatches(counted, { signal: ac.signal })) seen.push(...batch.map((e) => e.position));
     })();
-    while (seen.length < 10) await sleep(20);
+    while (seen.length < 10 || waits === 0) await sleep(20);
+    await sleep(200); // its head check done
 
     await pause(); // the subscriber is waiting for a change: its LISTEN connection is terminated
     for (const call of [store.append('pod-0', [newEvent('WhileDown')], 'any'), store.headPosition()]) {
