@@ -12,8 +12,8 @@
  *
  * | state     | effects                                                 | after a failure or a crash                   |
  * |-----------|---------------------------------------------------------|----------------------------------------------|
- * | preparing | createPod, renderImage, prepareOverlay, writeManifest   | `prepare`/`run` records PrepareAborted (the  |
- * |           |                                                         | reconciler does once its process is dead);   |
+ * | preparing | createPod, renderImage, prepareOverlay (or copyAppRoot  | `prepare`/`run` records PrepareAborted (the  |
+ * |           | per app, --no-overlay), writeManifest                   | reconciler does once its process is dead);   |
  * |           |                                                         | then `gc` and `rm` delete the pod            |
  * | prepared  | startStage1                                             | `run-prepared` again; `rm`; `gc` once expired |
  * | running   | stopPod                                                 | `stop` again; the pod's exit is observed by   |
@@ -34,6 +34,8 @@ export type PodMachineEvent = {
 export interface PodApp extends AppSpec {
   imageId?: string;
   treeStoreId?: string;
+  /** --no-overlay: the app's root is a copy of its tree in the pod directory (AppRootCopied). */
+  copied?: boolean;
   exitCode?: number;
 }
 
@@ -126,12 +128,16 @@ export const podMachine = setup({
       context.manifestWritten &&
       context.apps.length > 0 &&
       context.apps.every((a) => a.treeStoreId !== undefined) &&
-      (!context.overlay || context.overlayPrepared),
+      (context.overlay ? context.overlayPrepared : context.apps.every((a) => a.copied === true)),
+    /** --no-overlay, and the app's image is rendered: its root can be copied. */
+    copiesRendered: ({ context, event }) =>
+      !context.overlay && context.apps.some((a) => a.name === as<'AppRootCopyRequested'>(event).data.app && a.treeStoreId !== undefined),
   },
   actions: {
     createPod: effectAction('createPod'),
     renderImage: effectAction('renderImage'),
     prepareOverlay: effectAction('prepareOverlay'),
+    copyAppRoot: effectAction('copyAppRoot'),
     writeManifest: effectAction('writeManifest'),
     startStage1: effectAction('startStage1'),
     stopPod: effectAction('stopPod'),
@@ -155,6 +161,10 @@ export const podMachine = setup({
       return { pending: undefined, apps: context.apps.map((a) => (a.name === app ? { ...a, imageId, treeStoreId } : a)) };
     }),
     overlayPrepared: assign({ pending: undefined, overlayPrepared: true }),
+    appRootCopied: assign(({ context, event }) => {
+      const { app } = as<'AppRootCopied'>(event).data;
+      return { pending: undefined, apps: context.apps.map((a) => (a.name === app ? { ...a, copied: true } : a)) };
+    }),
     manifestWritten: assign({ pending: undefined, manifestWritten: true }),
     prepared: assign({ preparedAt: ({ event }) => event.time }),
     aborted: assign({ pending: undefined, abortReason: ({ event }) => as<'PrepareAborted'>(event).data.reason }),
@@ -213,6 +223,11 @@ export const podMachine = setup({
           actions: [{ type: 'open', params: { effect: 'prepareOverlay' } }, 'prepareOverlay'],
         },
         OverlayPrepared: { guard: { type: 'answers', params: { effect: 'prepareOverlay' } }, actions: 'overlayPrepared' },
+        AppRootCopyRequested: {
+          guard: and(['idle', 'created', 'copiesRendered']),
+          actions: [{ type: 'open', params: { effect: 'copyAppRoot' } }, 'copyAppRoot'],
+        },
+        AppRootCopied: { guard: { type: 'answers', params: { effect: 'copyAppRoot' } }, actions: 'appRootCopied' },
         PodManifestWriteRequested: {
           guard: and(['idle', 'created']),
           actions: [{ type: 'open', params: { effect: 'writeManifest' } }, 'writeManifest'],

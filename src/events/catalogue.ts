@@ -7,7 +7,7 @@ import { PodlogError } from '../errors.js';
 
 /** Side effects an intent asks for; each is done by the effect interpreter, never during a fold. */
 export type EffectName =
-  | 'createPod' | 'renderImage' | 'prepareOverlay' | 'writeManifest' | 'startStage1' | 'stopPod' | 'deletePod';
+  | 'createPod' | 'renderImage' | 'prepareOverlay' | 'copyAppRoot' | 'writeManifest' | 'startStage1' | 'stopPod' | 'deletePod';
 
 export interface AppSpec {
   name: string;
@@ -32,6 +32,10 @@ export interface PodEventData {
   ImageRendered: { app: string; imageId: string; treeStoreId: string };
   OverlayPrepareRequested: Record<string, never>;
   OverlayPrepared: Record<string, never>;
+  AppRootCopyRequested: { app: string };
+  /** How the copy was made: `reflink` (cp --reflink=always), `copy` (cp -a) or `layers` (an OCI
+   * image's layers applied into it). */
+  AppRootCopied: { app: string; method: 'reflink' | 'copy' | 'layers' };
   PodManifestWriteRequested: Record<string, never>;
   PodManifestWritten: Record<string, never>;
   PodPrepared: Record<string, never>;
@@ -87,6 +91,11 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
     summary: "each app's overlay directories (upper, work) are to be created; stage1 mounts them in its own namespace",
   },
   OverlayPrepared: { kind: 'outcome', schema: 1, fields: {}, summary: "each app's overlay directories exist" },
+  AppRootCopyRequested: {
+    kind: 'intent', schema: 1, effect: 'copyAppRoot', fields: { app: 'string' },
+    summary: "--no-overlay: an app's root is to be a copy of its image's tree in the pod directory",
+  },
+  AppRootCopied: { kind: 'outcome', schema: 1, fields: { app: 'string', method: 'string' }, summary: "the app's root is a copy of its image's tree" },
   PodManifestWriteRequested: {
     kind: 'intent', schema: 1, effect: 'writeManifest', fields: {},
     summary: 'the pod manifest stage1 reads is to be written (its environment values are never in the log)',

@@ -4,11 +4,9 @@
  * short leaves content the log no longer claims, which the next gc sweeps; never a record without its
  * content.
  */
-import { execFile } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
 import { constants, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { catchUpPodList } from '../engine/pod-list.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { imageStream, layerStream, treeStream } from '../events/images.js';
@@ -258,32 +256,19 @@ const intoNewDir = async (dir: string, fill: () => Promise<unknown>): Promise<vo
   }
 };
 
-const execFileAsync = promisify(execFile);
 
 /**
  * rkt's `image render`: the image's tree in the tree store, checked (and rendered again if damaged or
- * missing), copied as it is (owners, modes, links, xattrs: `cp -a`) to `dir` as manifest and rootfs/.
+ * missing), copied as it is (owners, modes, links, xattrs: `Store.copyRoot`) to `dir` as manifest and rootfs/.
  * The caller holds the prepare lock.
  */
 export const renderToDir = async (store: Store, imageId: string, dir: string): Promise<ImageRecord> => {
   // Refused before anything is rendered; created only once the tree is whole.
   refuseExisting(dir);
   return withVerifiedTree(store, imageId, async ({ image, treeStoreId }) => {
-    const tree = treeDir(store.layout, treeStoreId);
     await intoNewDir(dir, async () => {
-      if (image.layers) {
-        // A stack of layers: flattened, the same tree stage1's overlay shows.
-        await extractLayers(ociLayerFiles(store.layout, image), join(dir, 'rootfs')).catch((e: unknown) => {
-          throw about(e, `image ${image.id}`);
-        });
-      } else {
-        try {
-          await execFileAsync('cp', ['-a', '--no-target-directory', '--', join(tree, 'rootfs'), join(dir, 'rootfs')]);
-        } catch (e) {
-          throw new PodlogError('EIO', `image ${image.id}: copying its tree to ${dir} failed: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
-        }
-      }
-      await copyFile(join(tree, 'manifest'), join(dir, 'manifest'));
+      await store.copyRoot(image.id, join(dir, 'rootfs'));
+      await copyFile(join(treeDir(store.layout, treeStoreId), 'manifest'), join(dir, 'manifest'));
     });
     return image;
   });

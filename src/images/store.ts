@@ -13,6 +13,8 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { join, resolve as resolvePath } from 'node:path';
 import { readConfig, type SizeLimits } from '../config-file.js';
 import { crashPoint } from '../engine/faults.js';
@@ -69,7 +71,15 @@ export interface ImageStore {
   /** Renders the image (with its dependencies) into the tree store once; later calls cost a lookup. */
   render(imageId: string): Promise<RenderResult>;
   manifest(imageId: string): Promise<ImageManifest>;
+  /**
+   * Writes the image's rootfs, as its pods see it, to `dest` (which must not exist): its tree copied
+   * with reflinks where the file system has them, else copied (`cp -a`), or an OCI image's layers
+   * applied. Says which.
+   */
+  copyRoot(imageId: string, dest: string): Promise<RootCopy>;
 }
+
+export type RootCopy = 'reflink' | 'copy' | 'layers';
 
 /**
  * A failure on an image (of the addon, or of the file system under the store), restated for the user:
@@ -125,6 +135,8 @@ const checkExpected = (expected: string | undefined, key: string, fullId: string
   const actual = expected.length > KEY_LENGTH ? fullId ?? key : key;
   if (actual !== expected.toLowerCase()) throw new PodlogError('EDIGEST', `${shown}: image hash does not match expected (${actual} != ${expected})`);
 };
+
+const execFileAsync = promisify(execFile);
 
 const renderFill = (images: ChainImage[], limits?: SizeLimits): Fill => async (rootfs) => (await renderImages(images, rootfs, limits)).stats.bytes;
 const layersFill = (layers: string[]): Fill => async (rootfs) => (await extractLayers(layers, rootfs)).bytes;
@@ -447,6 +459,32 @@ export class Store implements ImageStore {
   async chain(image: ImageRecord): Promise<{ chain: ChainEntry[]; treeStoreId: string }> {
     const chain = dependencyChain(await this.index(), image, (i) => this.storedManifest(i));
     return { chain, treeStoreId: treeStoreIdOf(chain.map((c) => c.image.id)) };
+  }
+
+  async copyRoot(imageId: string, dest: string): Promise<RootCopy> {
+    const image = await this.record(imageId);
+    const { path } = await this.render(imageId);
+    if (image.layers) {
+      await extractLayers(ociLayerFiles(this.layout, image), dest).catch((e: unknown) => {
+        throw about(e, `image ${image.id}`);
+      });
+      return 'layers';
+    }
+    const cp = (...flags: string[]) => execFileAsync('cp', ['-a', ...flags, '--no-target-directory', '--', join(path, 'rootfs'), dest]);
+    try {
+      await cp('--reflink=always');
+      return 'reflink';
+    } catch {
+      // No reflinks on this file system: a plain copy.
+      rmSync(dest, { recursive: true, force: true });
+    }
+    try {
+      await cp();
+    } catch (e) {
+      rmSync(dest, { recursive: true, force: true });
+      throw new PodlogError('EIO', `image ${image.id}: copying its tree to ${dest} failed: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
+    }
+    return 'copy';
   }
 
   /** Writes a chain's rootfs from the store: an OCI image's layers (imported before they were shared), or ACIs with their whitelists. */

@@ -440,7 +440,6 @@ export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
     return checkPrepareConfig({ ...rest, podManifestDocument: document, apps: appsOf(document) } as C);
   }
   if (cfg.ports.length > 0) throw notYet('--port');
-  if (!cfg.useOverlay) throw notYet('--no-overlay');
   if (cfg.privateUsers) throw notYet('--private-users');
   if (cfg.apps.length === 0) throw usage('pod must contain at least one application');
   if (cfg.uuid !== undefined && !UUID.test(cfg.uuid)) throw usage(`${JSON.stringify(cfg.uuid)} is not a UUID`);

@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PodlogError } from '../errors.js';
 import type { EffectInterpreter, EffectRequest, Outcome } from '../engine/effects.js';
@@ -62,6 +62,16 @@ export class Stage0Effects implements EffectInterpreter {
           }
         }
         return [{ type: 'OverlayPrepared', data: {} }];
+      }
+      case 'copyAppRoot': {
+        const { app } = r.intent.data as PodEventData['AppRootCopyRequested'];
+        const image = r.pod.apps.find((a) => a.name === app)?.imageId;
+        if (image === undefined) throw new PodlogError('EWRONG_STATE', `app ${app} has no rendered image yet`);
+        const dest = podPaths(pod).copiedRoot(app);
+        // What an attempt cut short left is copied again whole.
+        rmSync(dest, { recursive: true, force: true });
+        mkdirSync(dirname(dest), { recursive: true, mode: 0o750 });
+        return [{ type: 'AppRootCopied', data: { app, method: await this.c.images.copyRoot(image, dest) } }];
       }
       case 'writeManifest': {
         if (r.input?.manifest === undefined) throw new PodlogError('EABANDONED', 'the pod manifest is not in the log; only its preparer can write it');

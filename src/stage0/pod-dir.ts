@@ -19,6 +19,8 @@ export const podPaths = (dir: string) => ({
   /** An app's overlay directories (docs/stage1.md): stage0 creates them, stage1 mounts them. */
   overlayUpper: (treeStoreId: string, app: string) => join(dir, 'overlay', treeStoreId, 'upper', app),
   overlayWork: (treeStoreId: string, app: string) => join(dir, 'overlay', treeStoreId, 'work', app),
+  /** --no-overlay: the app's root, a copy of its image's tree, which stage1 binds instead of an overlay. */
+  copiedRoot: (app: string) => join(dir, 'apps', app, 'rootfs'),
   pid: join(dir, 'pid'),
   status: join(dir, 'status'),
   subcgroup: join(dir, 'subcgroup'),

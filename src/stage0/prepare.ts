@@ -43,7 +43,8 @@ export const prepare = async (s: Stage0, input: PrepareConfig, hooks: PrepareHoo
       hooks.created?.(uuid);
       debug(`pod ${uuid}: preparing`);
       for (const app of apps) await s.engine.request(uuid, 'ImageRenderRequested', { app: app.name, image: app.imageId });
-      await s.engine.request(uuid, 'OverlayPrepareRequested', {});
+      if (cfg.useOverlay) await s.engine.request(uuid, 'OverlayPrepareRequested', {});
+      else for (const app of apps) await s.engine.request(uuid, 'AppRootCopyRequested', { app: app.name });
       await s.engine.request(uuid, 'PodManifestWriteRequested', {}, { manifest });
       await s.engine.record(uuid, [{ type: 'PodPrepared', data: {} }]);
       debug(`pod ${uuid}: prepared`);

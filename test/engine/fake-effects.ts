@@ -17,7 +17,7 @@ export interface FakeOptions {
 
 export const fakeEffects = (world: string, options: FakeOptions = {}): EffectInterpreter & { done: string[] } => {
   mkdirSync(world, { recursive: true });
-  const marker = (r: EffectRequest) => join(world, `${r.uuid}.${r.effect}${r.effect === 'renderImage' ? `.${String(r.intent.data.app)}` : ''}`);
+  const marker = (r: EffectRequest) => join(world, `${r.uuid}.${r.effect}${r.effect === 'renderImage' || r.effect === 'copyAppRoot' ? `.${String(r.intent.data.app)}` : ''}`);
   const outcomes = (r: EffectRequest): Outcome[] => {
     switch (r.effect) {
       case 'createPod':
@@ -28,6 +28,8 @@ export const fakeEffects = (world: string, options: FakeOptions = {}): EffectInt
       }
       case 'prepareOverlay':
         return [{ type: 'OverlayPrepared', data: {} }];
+      case 'copyAppRoot':
+        return [{ type: 'AppRootCopied', data: { app: String(r.intent.data.app), method: 'copy' } }];
       case 'writeManifest':
         return [{ type: 'PodManifestWritten', data: {} }];
       case 'startStage1':

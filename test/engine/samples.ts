@@ -26,6 +26,9 @@ export const preparePod = async (engine: PodEngine, uuid: string = uuidv4()): Pr
   return uuid;
 };
 
+/** A `prepare --no-overlay`'s first event: the model-based fault test walks its paths too. */
+export const NO_OVERLAY_PREPARE: PodMachineEvent = sample('PrepareRequested', { ...prepareData('sample'), overlay: false });
+
 /** What `podlog run` asks stage1 for by default. */
 export const START: PodEventData['Stage1StartRequested'] = { net: 'none', dns: 'default', hostname: 'podlog-test' };
 
@@ -36,6 +39,8 @@ export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('ImageRendered', { app: 'a', imageId: 'sha512-1', treeStoreId: 'deps-sha512-1' }),
   sample('OverlayPrepareRequested', {}),
   sample('OverlayPrepared', {}),
+  sample('AppRootCopyRequested', { app: 'a' }),
+  sample('AppRootCopied', { app: 'a', method: 'copy' }),
   sample('PodManifestWriteRequested', {}),
   sample('PodManifestWritten', {}),
   sample('PodPrepared', {}),
@@ -50,7 +55,7 @@ export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('GcRequested', {}),
   sample('PodDeleted', {}),
   sample('PodCompacted', { deletedAt: TIME, compactedEvents: 12 }),
-  ...(['createPod', 'renderImage', 'prepareOverlay', 'writeManifest', 'startStage1', 'stopPod', 'deletePod'] as const).map((effect) =>
+  ...(['createPod', 'renderImage', 'prepareOverlay', 'copyAppRoot', 'writeManifest', 'startStage1', 'stopPod', 'deletePod'] as const).map((effect) =>
     sample('EffectFailed', { effect, code: 'EIO', message: `${effect} failed in a test` }),
   ),
 ];
@@ -62,6 +67,8 @@ export const abstractState = (s: { value: unknown; context: import('../../machin
     s.context.pending?.effect,
     s.context.apps.map((a) => [a.treeStoreId !== undefined, a.exitCode !== undefined]),
     s.context.created,
+    // While preparing, --no-overlay takes other steps; after, its pod is like any other.
+    s.value === 'preparing' && !s.context.overlay,
     s.context.overlayPrepared,
     s.context.manifestWritten,
     s.context.stopRequested,

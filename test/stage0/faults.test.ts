@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { podMachine, type PodMachineEvent, type PodStateName } from '../../machines/pod.js';
 import { POD_STREAM_PREFIX } from '../../src/engine/streams.js';
 import { POD_EVENTS, type EffectName, type PodEventType } from '../../src/events/catalogue.js';
-import { abstractState, SAMPLE_EVENTS } from '../engine/samples.js';
+import { abstractState, NO_OVERLAY_PREPARE, SAMPLE_EVENTS } from '../engine/samples.js';
 import { aciPath } from '../helpers/fixtures.js';
 import { DataDir, limit, mountTable, pidMentions, podlogBin, processesMentioning, type EventJson, type Invocation } from './harness.js';
 
@@ -38,7 +38,8 @@ type Verb = 'prepare' | 'run-prepared' | 'run' | 'exit' | 'stop' | 'mark' | 'gc'
  */
 const VERB_OF: Record<PodEventType, Verb | null | undefined> = {
   PrepareRequested: 'prepare', PodCreated: 'prepare', ImageRenderRequested: 'prepare', ImageRendered: 'prepare',
-  OverlayPrepareRequested: 'prepare', OverlayPrepared: 'prepare', PodManifestWriteRequested: 'prepare',
+  OverlayPrepareRequested: 'prepare', OverlayPrepared: 'prepare', AppRootCopyRequested: 'prepare', AppRootCopied: 'prepare',
+  PodManifestWriteRequested: 'prepare',
   PodManifestWritten: 'prepare', PodPrepared: 'prepare', PrepareAborted: undefined,
   Stage1StartRequested: 'run-prepared', PodStarted: 'run-prepared', AppExited: null, PodExited: 'exit',
   StopRequested: 'stop', StopSignalled: 'stop', PodMarkedGarbage: 'mark', GcRequested: 'gc', PodDeleted: 'gc',
@@ -61,18 +62,29 @@ const verbsOf = (events: PodEventType[]): Verb[] | undefined => {
   return verbs;
 };
 
-/** Every state of the machine (abstracted: pending effect, rendered apps, stop asked...) by its shortest path. */
-const machinePaths = getShortestPaths(podMachine, { events: SAMPLE_EVENTS, input: { uuid: 'sample' }, serializeState: abstractState as never });
-const sequences = new Map<string, Verb[]>();
+/**
+ * Every state of the machine (abstracted: pending effect, rendered apps, stop asked...) by its shortest
+ * path; a `prepare --no-overlay` is among the first events, so the states only it reaches (its copy of
+ * an app's root pending) are walked too.
+ */
+const machinePaths = getShortestPaths(podMachine, { events: [...SAMPLE_EVENTS, NO_OVERLAY_PREPARE], input: { uuid: 'sample' }, serializeState: abstractState as never });
+/** The verbs along a path, and whether its pod is prepared with --no-overlay. */
+interface Sequence {
+  verbs: Verb[];
+  noOverlay: boolean;
+}
+const sequences = new Map<string, Sequence>();
 const statesCovered = new Set<PodStateName>();
 for (const path of machinePaths) {
-  const verbs = verbsOf(path.steps.map((s) => (s.event as PodMachineEvent).type).filter((t) => !t.startsWith('xstate.')));
+  const events = path.steps.map((s) => s.event as PodMachineEvent).filter((e) => !e.type.startsWith('xstate.'));
+  const verbs = verbsOf(events.map((e) => e.type));
   if (verbs === undefined || verbs.length === 0) continue;
   statesCovered.add(path.state.value as PodStateName);
+  const noOverlay = events.some((e) => e.type === 'PrepareRequested' && !e.data.overlay);
   const variants = [verbs];
   // `run` is prepare and run-prepared in one process, with its own ways to die.
   if (verbs[0] === 'prepare' && verbs[1] === 'run-prepared') variants.push(['run', ...verbs.slice(2)]);
-  for (const v of variants) sequences.set(v.join(' '), v);
+  for (const v of variants) sequences.set(`${noOverlay ? '--no-overlay ' : ''}${v.join(' ')}`, { verbs: v, noOverlay });
 }
 
 /** A fault, as the environment of the verb it is injected into says it, or a kill from outside. */
@@ -104,6 +116,8 @@ const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 /** One pod driven through verbs in one data dir; the pod's app runs until `exit` or `stop` ends it (then 3, or the stop's code). */
 class Scenario {
   readonly d = new DataDir();
+  /** `prepare` and `run` take --no-overlay. */
+  constructor(private readonly noOverlay = false) {}
   uuid = '';
   private readonly uuidFile = join(mkdtempSync(join(tmpdir(), 'podlog-faults-')), 'uuid');
   /** The `run` or `run-prepared` that waits for the pod, running in the background. */
@@ -124,15 +138,16 @@ class Scenario {
   async step(verb: Verb, env: Record<string, string> = {}, killWaiting = false): Promise<{ pid: number; status: number | null; signal: string | null; stderr: string }> {
     // `sleep &` and `wait`, because busybox's sh runs a plain `sleep` in its own process, where a trap waits for it.
     const app = ['--exec', '/bin/sh', '--', '-c', `trap 'exit 3' USR1; echo ran ${this.marker}; sleep 1000 & wait; exit 3`];
+    const overlay = this.noOverlay ? ['--no-overlay'] : [];
     switch (verb) {
       case 'prepare': {
-        const r = await this.d.podlog(['prepare', '--uuid-file-save', this.uuidFile, busybox, ...app], env);
+        const r = await this.d.podlog(['prepare', ...overlay, '--uuid-file-save', this.uuidFile, busybox, ...app], env);
         this.readUuid();
         return r;
       }
       case 'run':
       case 'run-prepared': {
-        const args = verb === 'run' ? ['run', '--uuid-file-save', this.uuidFile, busybox, ...app] : ['run-prepared', this.uuid];
+        const args = verb === 'run' ? ['run', ...overlay, '--uuid-file-save', this.uuidFile, busybox, ...app] : ['run-prepared', this.uuid];
         const inv = this.d.start(args, env);
         const started = await this.untilStarted(inv);
         this.readUuid();
@@ -208,8 +223,8 @@ class Scenario {
 }
 
 /** A reference run of a sequence: the faults each verb on it can meet, in order. */
-const referenceFaults = async (verbs: Verb[]): Promise<Fault[][]> => {
-  const s = new Scenario();
+const referenceFaults = async ({ verbs, noOverlay }: Sequence): Promise<Fault[][]> => {
+  const s = new Scenario(noOverlay);
   try {
     const perVerb: Fault[][] = [];
     for (const verb of verbs) {
@@ -273,14 +288,14 @@ const finish = async (t: ExecutionContext, s: Scenario, when: string): Promise<v
 
 /** Where a failed effect leaves the pod (as `list` names states), from the machine's recovery table. */
 const AFTER_FAILED: Record<EffectName, string> = {
-  createPod: 'aborted prepare', renderImage: 'aborted prepare', prepareOverlay: 'aborted prepare', writeManifest: 'aborted prepare',
+  createPod: 'aborted prepare', renderImage: 'aborted prepare', prepareOverlay: 'aborted prepare', copyAppRoot: 'aborted prepare', writeManifest: 'aborted prepare',
   startStage1: 'prepared', stopPod: 'running', deletePod: 'deleting',
 };
 /** The verb that tries a failed effect again (a failed delete: the verb that asked for it); it must then work. */
 const RETRIED_BY: Partial<Record<EffectName, Verb>> = { startStage1: 'run-prepared', stopPod: 'stop' };
 
-const faultCase = async (t: ExecutionContext, verbs: Verb[], at: number, fault: Fault): Promise<void> => {
-  const s = new Scenario();
+const faultCase = async (t: ExecutionContext, { verbs, noOverlay }: Sequence, at: number, fault: Fault): Promise<void> => {
+  const s = new Scenario(noOverlay);
   try {
     for (const verb of verbs.slice(0, at)) {
       const r = await s.step(verb);
@@ -322,11 +337,12 @@ const faultCase = async (t: ExecutionContext, verbs: Verb[], at: number, fault: 
 };
 
 // Every (path prefix, fault) once: a verb met on several paths after the same verbs is the same case.
-const cases = new Map<string, { verbs: Verb[]; at: number; fault: Fault }>();
-for (const verbs of sequences.values()) {
-  const reference = await referenceFaults(verbs);
+const cases = new Map<string, { sequence: Sequence; at: number; fault: Fault }>();
+for (const sequence of sequences.values()) {
+  const reference = await referenceFaults(sequence);
   reference.forEach((faults, at) => {
-    for (const fault of faults) cases.set(`${verbs.slice(0, at + 1).join(' > ')}: ${fault.name}`, { verbs, at, fault });
+    const prefix = `${sequence.noOverlay ? '--no-overlay ' : ''}${sequence.verbs.slice(0, at + 1).join(' > ')}`;
+    for (const fault of faults) cases.set(`${prefix}: ${fault.name}`, { sequence, at, fault });
   });
 }
 
@@ -345,7 +361,7 @@ test('the walk covers every state and every effect of the machine', (t) => {
 });
 
 for (const [name, c] of cases) {
-  test(`fault: ${name}`, (t) => slot(() => faultCase(t, c.verbs, c.at, c.fault)));
+  test(`fault: ${name}`, (t) => slot(() => faultCase(t, c.sequence, c.at, c.fault)));
 }
 
 test.after.always('the test process mount table is the same after every fault', (t) => {

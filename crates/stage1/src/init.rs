@@ -167,6 +167,9 @@ fn die_with_parent(expected: Pid) -> Result<()> {
 /// symlink on the way: the overlay is mounted by path, with full privileges).
 fn check_overlay_dirs(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
     for app in apps {
+        if rootfs::copied_root_fd(pod.fd(), app)?.is_some() {
+            continue;
+        }
         for (kind, rel) in [
             ("upper", rootfs::overlay_upper(app)),
             ("work", rootfs::overlay_work(app)),

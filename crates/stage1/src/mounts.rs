@@ -34,6 +34,18 @@ pub fn fs(
         .with_ctx(|| format!("mount {fstype} on {}", target.display()))
 }
 
+/// A recursive bind of `source` onto `target`.
+pub fn bind(source: &Path, target: &Path) -> Result<()> {
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_ctx(|| format!("bind {} on {}", source.display(), target.display()))
+}
+
 /// A read-only bind of `target` onto itself, keeping `flags` (nosuid etc.): a bind mount
 /// takes MS_RDONLY only on a remount.
 pub fn bind_readonly(target: &Path, flags: MsFlags) -> Result<()> {

@@ -10,7 +10,7 @@
 //! Image-controlled paths are opened with RESOLVE_IN_ROOT (see fsutil), or checked not to be
 //! symlinks before something is mounted on them.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -39,6 +39,22 @@ pub fn overlay_upper(app: &PodApp) -> String {
 }
 pub fn overlay_work(app: &PodApp) -> String {
     format!("overlay/{}/work/{}", app.tree_store_id, app.name)
+}
+/// `--no-overlay`: the copy of the app's tree that stage0 made, used instead of an overlay.
+pub fn copied_root(app: &PodApp) -> String {
+    format!("apps/{}/rootfs", app.name)
+}
+
+/// The app's root that stage0 copied (`--no-overlay`), opened as a plain directory (no symlink on
+/// the way); None when the app runs on an overlay.
+pub fn copied_root_fd(pod: impl AsFd, app: &PodApp) -> Result<Option<OwnedFd>> {
+    match fsutil::open_plain_dir(pod, &copied_root(app)) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => {
+            Err(e).with_ctx(|| format!("app {:?}: its copied root {}", app.name, copied_root(app)))
+        }
+    }
 }
 pub const STAGE1_ROOT: &str = "stage1/rootfs";
 
@@ -95,14 +111,28 @@ impl PodFs<'_> {
             .mode(0o755)
             .create(&root)
             .with_ctx(|| format!("mkdir {}", root.display()))?;
-        mounts::overlay(
-            &lowers::of_tree(self.tree_store, &app.tree_store_id)?,
-            &self.pod_dir.join(overlay_upper(app)),
-            &self.pod_dir.join(overlay_work(app)),
-            &root,
+        // Opened by path in this mount namespace: an fd from before it names the host's mount,
+        // which a bind refuses as its source.
+        let pod = nix::fcntl::open(
+            self.pod_dir,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
         )
-        .with_ctx(|| format!("app {:?}", app.name))?;
-        debug!("app {:?}: overlay mounted", app.name);
+        .with_ctx(|| format!("open {}", self.pod_dir.display()))?;
+        if let Some(copy) = copied_root_fd(&pod, app)? {
+            mounts::bind(Path::new(&fsutil::fd_path(&copy)), &root)
+                .with_ctx(|| format!("app {:?}", app.name))?;
+            debug!("app {:?}: its copied root bound", app.name);
+        } else {
+            mounts::overlay(
+                &lowers::of_tree(self.tree_store, &app.tree_store_id)?,
+                &self.pod_dir.join(overlay_upper(app)),
+                &self.pod_dir.join(overlay_work(app)),
+                &root,
+            )
+            .with_ctx(|| format!("app {:?}", app.name))?;
+            debug!("app {:?}: overlay mounted", app.name);
+        }
         let rootfd = nix::fcntl::open(
             &root,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
