@@ -173,6 +173,7 @@ const build = () => {
 
 const { templates, table, initial } = build();
 const NONE: readonly EffectName[] = Object.freeze([]);
+const NO_TRANSITIONS: readonly Transition[] = [];
 
 const snapshotOf = (state: PodStateName, context: PodContext): PodSnapshot => ({ ...templates.get(state)!, context }) as PodSnapshot;
 
@@ -194,7 +195,7 @@ export const snapshotIn = (state: string, context: PodContext): PodSnapshot | un
  */
 export const tableStep = (snapshot: PodSnapshot, event: PodMachineEvent): TableStep => {
   const state = snapshot.value as PodStateName;
-  for (const t of table.get(state)?.get(event.type) ?? []) {
+  for (const t of table.get(state)?.get(event.type) ?? NO_TRANSITIONS) {
     if (t.guard !== undefined && !t.guard(snapshot.context, event)) continue;
     let context = snapshot.context;
     for (const assign of t.assigns) context = assign(context, event);
