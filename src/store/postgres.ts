@@ -35,7 +35,7 @@ import {
 } from './port.js';
 import { WRONG_VERSION, appendQuery, channelOf, checkMigrated, checkSchemaName, migrate, type ExpectedParam } from './postgres-schema.js';
 import { ChangeListener } from './postgres-wake.js';
-import { badInput, checkCompactions, checkStream, parseTime, prefixUpperBound, serialiseEvent, type SerialisedEvent } from './validate.js';
+import { badInput, checkCompactions, checkUsable, checkStream, parseTime, prefixUpperBound, serialiseEvent, type SerialisedEvent } from './validate.js';
 
 export interface PostgresStoreOptions {
   /**
@@ -215,14 +215,11 @@ export class PostgresEventStore implements EventStore {
   }
 
   private live(): void {
-    if (this.closed) throw new PodlogError('ESTORE_CLOSED', `the event store ${this.location} is closed`);
+    checkUsable({ closed: this.closed, readonly: this.readonly, location: this.location });
   }
 
   private writable(what: string): void {
-    this.live();
-    if (this.readonly) {
-      throw new PodlogError('ESTORE_READONLY', `cannot ${what}: the event store ${this.location} was opened read-only`);
-    }
+    checkUsable({ closed: this.closed, readonly: this.readonly, location: this.location }, what);
   }
 
   private async query<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {

@@ -40,7 +40,7 @@ import {
   notAStore,
   probeFile,
 } from './sqlite-schema.js';
-import { badInput, checkCompactions, checkStream, parseTime, prefixUpperBound, serialiseEvent, type SerialisedCompaction } from './validate.js';
+import { badInput, checkCompactions, checkUsable, checkStream, parseTime, prefixUpperBound, serialiseEvent, type SerialisedCompaction } from './validate.js';
 
 export interface SqliteStoreOptions {
   /** Open an existing store for inspection only: appends and projection saves throw ESTORE_READONLY. */
@@ -403,14 +403,11 @@ export class SqliteEventStore implements EventStore {
   }
 
   private live(): void {
-    if (this.closed) throw new PodlogError('ESTORE_CLOSED', `the event store ${this.location} is closed`);
+    checkUsable({ closed: this.closed, readonly: this.readonly, location: this.location });
   }
 
   private writable(what: string): void {
-    this.live();
-    if (this.readonly) {
-      throw new PodlogError('ESTORE_READONLY', `cannot ${what}: the event store ${this.location} was opened read-only`);
-    }
+    checkUsable({ closed: this.closed, readonly: this.readonly, location: this.location }, what);
   }
 
   /** Runs `fn`, translating SQLite's errors. */

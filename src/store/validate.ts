@@ -7,6 +7,14 @@ import type { NewEvent, StreamCompaction } from './port.js';
 
 export const badInput = (message: string): PodlogError => new PodlogError('ESTORE_BAD_INPUT', message);
 
+/** What every adapter refuses: any call once closed, and a write (`what`) when opened read-only. */
+export const checkUsable = (store: { closed: boolean; readonly: boolean; location: string }, what?: string): void => {
+  if (store.closed) throw new PodlogError('ESTORE_CLOSED', `the event store ${store.location} is closed`);
+  if (what !== undefined && store.readonly) {
+    throw new PodlogError('ESTORE_READONLY', `cannot ${what}: the event store ${store.location} was opened read-only`);
+  }
+};
+
 /** ISO 8601 → Unix milliseconds, or ESTORE_BAD_INPUT naming what was wrong. */
 export const parseTime = (value: unknown, what: string): number => {
   const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;

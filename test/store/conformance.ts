@@ -34,6 +34,31 @@ export interface StoreHandle {
 
 export type MakeStore = () => Promise<StoreHandle>;
 
+/** A handle whose stores `open` opens (one now, more on request), all closed before `dispose`. */
+export const storeHandle = async (open: () => Promise<EventStore>, dispose: () => Promise<void>): Promise<StoreHandle> => {
+  const opened: EventStore[] = [];
+  const another = async (): Promise<EventStore> => {
+    const s = await open();
+    opened.push(s);
+    return s;
+  };
+  const closeAll = async (): Promise<void> => {
+    for (const s of opened) await s.close();
+  };
+  return {
+    store: await another(),
+    reopen: async () => {
+      await closeAll();
+      return another();
+    },
+    openAnother: another,
+    cleanup: async () => {
+      await closeAll();
+      await dispose();
+    },
+  };
+};
+
 export interface ConformanceOptions {
   /** Prefixes every test title (titles must be unique in a test file). */
   name: string;

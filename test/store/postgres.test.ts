@@ -1,7 +1,7 @@
 /** The PostgreSQL event store: the conformance suite on a real server, and what only PostgreSQL has. */
 import test from 'ava';
 import pg from 'pg';
-import { conformance } from './conformance.js';
+import { conformance, storeHandle } from './conformance.js';
 import { newEvent } from './events.js';
 import { openPostgresStore, type PostgresEventStore, type PostgresStoreOptions } from '../../src/store/postgres.js';
 import { PG_SCHEMA_VERSION, appendQuery } from '../../src/store/postgres-schema.js';
@@ -18,24 +18,7 @@ conformance(
   async () => {
     const { url, schema: freshSchema, dropSchema } = server();
     const schema = freshSchema();
-    const opened: EventStore[] = [];
-    const open = async (): Promise<EventStore> => {
-      const s = await openPostgresStore(url, { schema });
-      opened.push(s);
-      return s;
-    };
-    return {
-      store: await open(),
-      reopen: async () => {
-        for (const s of opened) await s.close();
-        return open();
-      },
-      openAnother: open,
-      cleanup: async () => {
-        for (const s of opened) await s.close();
-        await dropSchema(schema);
-      },
-    };
+    return storeHandle(() => openPostgresStore(url, { schema }), () => dropSchema(schema));
   },
   { name: 'postgres' },
 );

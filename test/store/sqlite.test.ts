@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { conformance } from './conformance.js';
+import { conformance, storeHandle } from './conformance.js';
 import { newEvent } from './events.js';
 import { openMemorySqliteStore, openSqliteStore, type SqliteEventStore } from '../../src/store/sqlite.js';
 import { APPLICATION_ID, SCHEMA_VERSION } from '../../src/store/sqlite-schema.js';
-import { WrongExpectedVersion, type EventStore } from '../../src/store/port.js';
+import { WrongExpectedVersion } from '../../src/store/port.js';
 import { PodlogError } from '../../src/errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -24,25 +24,7 @@ conformance(
   test,
   async () => {
     const dir = await tempDir();
-    const file = join(dir, 'events.db');
-    const opened: EventStore[] = [];
-    const open = async (): Promise<EventStore> => {
-      const s = await openSqliteStore(file);
-      opened.push(s);
-      return s;
-    };
-    return {
-      store: await open(),
-      reopen: async () => {
-        for (const s of opened) await s.close();
-        return open();
-      },
-      openAnother: open,
-      cleanup: async () => {
-        for (const s of opened) await s.close();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
+    return storeHandle(() => openSqliteStore(join(dir, 'events.db')), () => rm(dir, { recursive: true, force: true }));
   },
   { name: 'sqlite' },
 );
