@@ -4,6 +4,7 @@
  */
 import { podMachine, RKT_STATE_NAMES, type PodStateName } from '../../machines/pod.js';
 import { POD_EVENTS, type PodEventType } from '../events/catalogue.js';
+import { isEffect } from '../engine/transitions.js';
 
 export interface GraphTransition {
   event: string;
@@ -44,7 +45,6 @@ const guardText = (guard: GuardLike): string | undefined => {
   return undefined;
 };
 
-const effectNames = new Set(Object.values(POD_EVENTS).flatMap((e) => (e.effect ? [e.effect] : [])));
 
 const transitionsOf = (map: Map<string, Array<{ target?: ReadonlyArray<{ key: string }>; guard?: unknown; actions: readonly unknown[] }>>): GraphTransition[] =>
   [...map].flatMap(([event, defs]) =>
@@ -54,7 +54,7 @@ const transitionsOf = (map: Map<string, Array<{ target?: ReadonlyArray<{ key: st
         event,
         ...(d.target?.[0] ? { target: d.target[0].key } : {}),
         ...(guard ? { guard } : {}),
-        effects: d.actions.map((a) => (typeof a === 'string' ? a : ((a as { type?: string }).type ?? ''))).filter((a) => effectNames.has(a as never)),
+        effects: d.actions.map((a) => (typeof a === 'string' ? a : ((a as { type?: string }).type ?? ''))).filter(isEffect),
         kind: POD_EVENTS[event as PodEventType]?.kind ?? 'unknown',
       };
     }),
