@@ -299,7 +299,8 @@ export class Store implements ImageStore {
       const keys = chainKeys(oci.layers.map((x) => x.digest));
       const layers: Layer[] = oci.layers.map((x, i) => ({ digest: x.digest, key: keys[i]!, blob: x.file }));
       progress.start('rendering');
-      const rendered = await stageLayers(l, join(stage, 'layers'), layers, (key) => this.usableLayer(key, false), this.limits(limits))
+      const { layers: known } = await this.index();
+      const rendered = await stageLayers(l, join(stage, 'layers'), layers, (key) => this.usableLayer(key, known.get(key), false), this.limits(limits))
         .catch((e: unknown) => {
           throw about(e, shown, oci.layers.map((x): [string, string] => [x.file, x.digest]));
         })
@@ -343,11 +344,11 @@ export class Store implements ImageStore {
   }
 
   /**
-   * The record of a layer the store holds whole, usable as a lower: present, not found damaged, and
+   * The layer's `record` (from an index the caller read once) if the store holds it whole, usable as
+   * a lower: present, not found damaged, and
    * (when it survived a reboot unsynced, or `verify` asks) matching its hash; a mismatch is recorded.
    */
-  private async usableLayer(key: string, verify: boolean): Promise<LayerRecord | undefined> {
-    const record = (await this.index()).layers.get(key);
+  private async usableLayer(key: string, record: LayerRecord | undefined, verify: boolean): Promise<LayerRecord | undefined> {
     const dir = layerDir(this.layout, key);
     const state = renderedState(dir);
     if (!record || record.damaged || state === 'absent') return undefined;
@@ -550,8 +551,9 @@ export class Store implements ImageStore {
     const l = this.layout;
     const layers: Layer[] = image.layers!.map((x) => ({ ...x, blob: layerBlobPath(l, x.digest) }));
     const usable = new Map<string, LayerRecord>();
+    const { layers: known } = await this.index();
     for (const x of layers) {
-      const record = await this.usableLayer(x.key, verify);
+      const record = await this.usableLayer(x.key, known.get(x.key), verify);
       if (record) usable.set(x.key, record);
     }
     const listed = layers.map((x) => `${x.key}\n`).reverse().join('');

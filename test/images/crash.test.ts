@@ -124,6 +124,13 @@ interface Verb {
   args: (s: Sandbox) => string[];
 }
 
+/** A copy of `template` whose first tree (or rendered layer) has its /etc/hostname changed. */
+const damagedCopy = (template: string, dir: 'tree' | 'layers') => (s: Sandbox): void => {
+  copyOf(template, s);
+  const entries = join(s.data, 'cas', dir);
+  writeFileSync(join(entries, readdirSync(entries)[0]!, 'rootfs', 'etc', 'hostname'), 'damaged\n');
+};
+
 const VERBS: Verb[] = [
   { name: 'fetch ACI', source: aci, id: aciTemplate.id, setup: () => {}, args: () => ['fetch', aci] },
   { name: 'fetch OCI layout', source: ociLayout, id: ociTemplate.id, setup: () => {}, args: () => ['fetch', ociLayout] },
@@ -131,22 +138,14 @@ const VERBS: Verb[] = [
     name: 'image render (damaged tree)',
     source: aci,
     id: aciTemplate.id,
-    setup: (s) => {
-      copyOf(aciTemplate.data, s);
-      const trees = join(s.data, 'cas', 'tree');
-      writeFileSync(join(trees, readdirSync(trees)[0]!, 'rootfs', 'etc', 'hostname'), 'damaged\n');
-    },
+    setup: damagedCopy(aciTemplate.data, 'tree'),
     args: (s) => ['image', 'render', aciTemplate.id, join(s.root, 'target')],
   },
   {
     name: 'image verify (damaged layer)',
     source: ociLayout,
     id: ociTemplate.id,
-    setup: (s) => {
-      copyOf(ociTemplate.data, s);
-      const layers = join(s.data, 'cas', 'layers');
-      writeFileSync(join(layers, readdirSync(layers)[0]!, 'rootfs', 'etc', 'hostname'), 'damaged\n');
-    },
+    setup: damagedCopy(ociTemplate.data, 'layers'),
     args: () => ['image', 'verify', ociTemplate.id],
   },
   { name: 'image rm', source: aci, id: aciTemplate.id, setup: (s) => copyOf(aciTemplate.data, s), args: () => ['image', 'rm', aciTemplate.id] },
