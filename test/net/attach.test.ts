@@ -3,7 +3,8 @@
  * test in a network namespace of its own that plays the host (test/helpers/netns.ts): rkt's default
  * network gives addresses, routes and reachability, and DEL takes back the veth, the lease and the nat
  * rules, also twice and after the pod died; a plugin that fails leaves nothing attached; a named
- * bridge network takes a static address from CNI_ARGS.
+ * bridge network takes a static address from CNI_ARGS; portmap publishes a pod's port from the
+ * mapping podlog passes it as runtimeConfig.
  */
 import test from 'ava';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -90,4 +91,12 @@ test('a bridge network from net.d with a static address from CNI_ARGS, and defau
   t.deepEqual(attached.leases.lan, ['10.77.0.9']);
   t.is(attached.leases.restricted.length, 1);
   t.deepEqual(detached, { podLinks: [], leases: { lan: [], restricted: [] } });
+});
+
+test("portmap after ptp, given the pod's port mapping as runtimeConfig: the host's 127.0.0.1:8080 and the gateway's reach the pod's httpd; after DEL nothing answers and no rule is left", async (t) => {
+  const { attached, detached } = await scenario('portMapping');
+  t.is(attached.localhost, 'hello from the pod\n', 'localhost, through portmap');
+  t.is(attached.gateway, 'hello from the pod\n', "the host's address on the pod's link");
+  t.true(attached.nat > 0);
+  t.deepEqual(detached, { localhost: null, nat: 0, leases: [] });
 });

@@ -3,8 +3,10 @@
  * attached by the reference plugins, and what the world looks like at each step. Each function returns
  * its observations; the test asserts on them.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import { addNetwork, checkNetwork, delNetwork, type Attachment, type CniResult } from '../../src/net/cni.js';
 import { CniPluginError } from '../../src/net/exec.js';
@@ -183,6 +185,63 @@ export const bridgeWithStaticIp = async ({ work }: Work) => {
   };
   for (const { net, result } of results.reverse()) await delNetwork(net.config, attachment(pod, net, work, id), result);
   const detached = { podLinks: links(pod), leases: { lan: leases(work, 'lan'), restricted: leases(work, 'default-restricted') } };
+  await pod.kill();
+  return { attached, detached };
+};
+
+/**
+ * An HTTP server in the pod (busybox httpd on port 80) serving `text` as /index.html; stopped by its
+ * pid, and by the runner's death if that comes first.
+ */
+const serve = async (pod: Pod, address: string, work: string, text: string): Promise<() => void> => {
+  const root = join(work, 'www');
+  mkdirSync(root, { recursive: true });
+  writeFileSync(join(root, 'index.html'), text);
+  const httpd = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'nsenter', `--net=${pod.netns}`, '--', 'busybox', 'httpd', '-f', '-p', '80', '-h', root], { stdio: 'ignore' });
+  for (let i = 0; (await httpGet(`${address}:80`)) === null; i++) {
+    if (i > 100) throw new Error('httpd in the pod did not start');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return () => process.kill(httpd.pid!, 'SIGKILL');
+};
+
+/** The body of http://HOST:PORT/ fetched from the test's host namespace, or null when nothing answers. */
+const httpGet = (hostPort: string): Promise<string | null> =>
+  new Promise((resolve) => {
+    const req = get(`http://${hostPort}/`, { timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (b: Buffer) => (body += b.toString()));
+      res.on('end', () => resolve(res.statusCode === 200 ? body : null));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(null));
+  });
+
+/**
+ * portmap after ptp, its port mapping given as a capability argument (runtimeConfig.portMappings):
+ * the host's 127.0.0.1:8080 and its own address reach the pod's port 80 while attached; after DEL
+ * neither does and no nat line names the pod.
+ */
+export const portMapping = async ({ work }: Work) => {
+  mkdirSync(join(work, 'etc', 'net.d'), { recursive: true });
+  writeFileSync(join(work, 'etc', 'net.d', '10-web.conflist'), JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'web',
+    plugins: [
+      { type: 'ptp', ipMasq: true, ipam: { type: 'host-local', subnet: '10.88.0.0/24', routes: [{ dst: '0.0.0.0/0' }] } },
+      { type: 'portmap', capabilities: { portMappings: true } },
+    ],
+  }));
+  const net = plan(work, ['web']).networks.find((n) => n.name === 'web')!;
+  const pod = await startPod();
+  const att = { ...attachment(pod, net, work), capabilityArgs: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } };
+  const result = await addNetwork(net.config, att);
+  const { ips } = summarizeResult(net.name, result);
+  const stop = await serve(pod, ips[0]!.address, work, 'hello from the pod\n');
+  const attached = { localhost: await httpGet('127.0.0.1:8080'), gateway: await httpGet(`${ips[0]!.gateway}:8080`), nat: natLines(att.containerId) };
+  await delNetwork(net.config, att, result);
+  const detached = { localhost: await httpGet('127.0.0.1:8080'), nat: natLines(att.containerId), leases: leases(work, 'web') };
+  stop();
   await pod.kill();
   return { attached, detached };
 };
