@@ -22,7 +22,7 @@
  * |           |                                                         | again once the failed delete is closed)      |
  */
 import { and, assign, setup } from 'xstate';
-import type { AppSpec, EffectName, PodEventData, PodEventType } from '../src/events/catalogue.js';
+import type { AppSpec, EffectName, PodEventData, PodEventType, PrivateUsers } from '../src/events/catalogue.js';
 
 /** Bump when the machine changes in a way that changes folded states; projections then rebuild. */
 export const POD_MACHINE_VERSION = 2;
@@ -53,6 +53,7 @@ export interface PodContext {
   apps: PodApp[];
   mutable: boolean;
   overlay: boolean;
+  privateUsers?: PrivateUsers;
   /** The effects of a preparation that are done once for the pod (PodCreated, OverlayPrepared, PodManifestWritten). */
   created: boolean;
   overlayPrepared: boolean;
@@ -151,6 +152,7 @@ export const podMachine = setup({
         apps: data.apps.map((a) => ({ ...a })),
         mutable: data.mutable,
         overlay: data.overlay,
+        ...(data.privateUsers !== undefined ? { privateUsers: { ...data.privateUsers } } : {}),
         createdAt: time,
         pending: opened(event, 'createPod'),
       };

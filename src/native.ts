@@ -106,6 +106,9 @@ export const extractLayers = (layers: string[], dest: string, options: Addon.Ext
 export const renderLayer = (layer: string, dir: string, key: string, lowers: string[], below: number, options: Addon.ExtractOptions = {}): Promise<Addon.ExtractStats> =>
   callAsync((a) => a.renderLayer(layer, dir, key, lowers, below, options));
 
+/** --private-users without idmapped mounts: every owner in the tree `dir` moved to shift + owner; resolves to the entries changed. */
+export const shiftOwners = (dir: string, shift: number, count: number): Promise<number> => callAsync((a) => a.shiftOwners(dir, shift, count));
+
 /** rkt's tree hash of a tree directory (the one holding rootfs/): `sha512-<64 hex>`. */
 export const treeHash = (dir: string): Promise<string> => callAsync((a) => a.treeHash(dir));
 

@@ -132,6 +132,12 @@ export declare function renderImages(images: Array<ChainImage>, dest: string, op
  */
 export declare function renderLayer(layer: string, dir: string, key: string, lowers: Array<string>, below: number, options?: ExtractOptions | undefined | null): Promise<ExtractStats>
 
+/**
+ * `--private-users` without idmapped mounts: moves every owner in the copied tree `dir` into the
+ * pod's ids (N becomes shift + N); resolves to the number of entries changed.
+ */
+export declare function shiftOwners(dir: string, shift: number, count: number): Promise<number>
+
 /** rkt's tree hash of a rendered tree directory (the one holding rootfs/): `sha512-<64 hex>`. */
 export declare function treeHash(dir: string): Promise<string>
 

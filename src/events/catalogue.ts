@@ -25,8 +25,23 @@ export interface Stage1Spec {
   manifest: { acKind: 'ImageManifest'; name: string; annotations: Array<{ name: string; value: string }> };
 }
 
+/**
+ * --private-users: the pod's apps run in a user namespace where ids 0..count are the host's
+ * shift..shift+count. `ownership` says how the apps' files come to be the pod's: `idmap`, through
+ * idmapped mounts of the image trees; `chown`, a copy of each tree with every owner shifted (where
+ * the data directory's file system cannot be idmapped).
+ */
+export interface PrivateUsers {
+  shift: number;
+  /** POD_ID_COUNT when podlog chose it. */
+  count: number;
+  ownership: 'idmap' | 'chown';
+}
+/** rkt's count of ids a pod with --private-users gets. */
+export const POD_ID_COUNT = 0x10000;
+
 export interface PodEventData {
-  PrepareRequested: { uuid: string; apps: AppSpec[]; mutable: boolean; overlay: boolean; stage1: Stage1Spec };
+  PrepareRequested: { uuid: string; apps: AppSpec[]; mutable: boolean; overlay: boolean; stage1: Stage1Spec; privateUsers?: PrivateUsers };
   PodCreated: Record<string, never>;
   ImageRenderRequested: { app: string; image: string };
   ImageRendered: { app: string; imageId: string; treeStoreId: string };
@@ -73,7 +88,7 @@ export interface CatalogueEntry {
 
 export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
   PrepareRequested: {
-    kind: 'intent', schema: 2, effect: 'createPod',
+    kind: 'intent', schema: 3, effect: 'createPod',
     fields: { uuid: 'string', apps: 'object', mutable: 'boolean', overlay: 'boolean', stage1: 'object' },
     summary: "a pod's preparation started; its directory is to be created with its stage1 (rkt: embryo → prepare/)",
   },

@@ -7,6 +7,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import { isPodlogError, PodlogError } from '../errors.js';
+import { POD_ID_COUNT } from '../events/catalogue.js';
 import { isAcIdentifier, isObject, parseImageManifest, showValue } from '../images/aci-manifest.js';
 import type { Mount, PodManifest, Volume } from './pod-manifest.js';
 import { stage1Image } from './stage1.js';
@@ -297,6 +298,15 @@ const checkVolumes = (volumes: Volume[], bad: (v: Volume, what: string) => Podlo
 const checkVolumeFlags = (cfg: PrepareConfig): void => {
   const volumes = cfg.volumes.map(parseVolumeFlag);
   checkVolumes(volumes, (v, what) => usage(`--volume ${cfg.volumes[volumes.indexOf(v)]}: ${what}`));
+  // stage1 gives an empty volume to the pod's id; the pod has POD_ID_COUNT of them.
+  for (const [i, v] of volumes.entries()) {
+    for (const id of ['uid', 'gid'] as const) {
+      const value = v[id];
+      if (cfg.privateUsers && value !== undefined && value >= POD_ID_COUNT) {
+        throw usage(`--volume ${cfg.volumes[i]}: ${id} ${value} is not one of the pod's ${POD_ID_COUNT} ids (--private-users)`);
+      }
+    }
+  }
   for (const flags of [cfg.mounts, ...cfg.apps.map((a) => a.mounts ?? [])]) {
     const mounts = flags.map(parseMountFlag);
     checkMounts(mounts, volumes, (m, what) => usage(`--mount ${flags[mounts.indexOf(m)]}: ${what}`));
@@ -440,7 +450,6 @@ export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
     return checkPrepareConfig({ ...rest, podManifestDocument: document, apps: appsOf(document) } as C);
   }
   if (cfg.ports.length > 0) throw notYet('--port');
-  if (cfg.privateUsers) throw notYet('--private-users');
   if (cfg.apps.length === 0) throw usage('pod must contain at least one application');
   if (cfg.uuid !== undefined && !UUID.test(cfg.uuid)) throw usage(`${JSON.stringify(cfg.uuid)} is not a UUID`);
   checkApps(cfg.apps);

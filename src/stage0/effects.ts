@@ -8,15 +8,15 @@
  * that waits for it (`takeChild`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PodlogError } from '../errors.js';
 import type { EffectInterpreter, EffectRequest, Outcome } from '../engine/effects.js';
 import { procStat } from '../engine/liveness.js';
-import type { PodEventData } from '../events/catalogue.js';
+import type { PodEventData, PrivateUsers } from '../events/catalogue.js';
 import type { ImageStore } from '../images/store.js';
-import { closeFd, isLocked, lockDir, mountsUnder } from '../native.js';
+import { closeFd, isLocked, lockDir, mountsUnder, shiftOwners } from '../native.js';
 import { stage1InitArgs } from './config.js';
 import { createPodDir, podDir, podPaths, readAppStatuses, readPid, writeWhole } from './pod-dir.js';
 import { CrossingEntrypoint, entrypoint, exitCodeOf, installStage1 } from './stage1.js';
@@ -60,6 +60,9 @@ export class Stage0Effects implements EffectInterpreter {
             mkdirSync(dir, { recursive: true });
             chmodSync(dir, mode);
           }
+          // The upper dir's owner is the owner of the app's `/`: the pod's root, with its own users.
+          const root = r.pod.privateUsers?.shift;
+          if (root !== undefined) chownSync(paths.overlayUpper(app.treeStoreId, app.name), root, root);
         }
         return [{ type: 'OverlayPrepared', data: {} }];
       }
@@ -71,7 +74,10 @@ export class Stage0Effects implements EffectInterpreter {
         // What an attempt cut short left is copied again whole.
         rmSync(dest, { recursive: true, force: true });
         mkdirSync(dirname(dest), { recursive: true, mode: 0o750 });
-        return [{ type: 'AppRootCopied', data: { app, method: await this.c.images.copyRoot(image, dest) } }];
+        const method = await this.c.images.copyRoot(image, dest);
+        const users = r.pod.privateUsers;
+        if (users?.ownership === 'chown') await shiftOwners(dest, users.shift, users.count);
+        return [{ type: 'AppRootCopied', data: { app, method } }];
       }
       case 'writeManifest': {
         if (r.input?.manifest === undefined) throw new PodlogError('EABANDONED', 'the pod manifest is not in the log; only its preparer can write it');
@@ -80,7 +86,7 @@ export class Stage0Effects implements EffectInterpreter {
         return [{ type: 'PodManifestWritten', data: {} }];
       }
       case 'startStage1':
-        return this.startStage1(r.uuid, pod, r.intent.data as PodEventData['Stage1StartRequested']);
+        return this.startStage1(r.uuid, pod, r.intent.data as PodEventData['Stage1StartRequested'], r.pod.privateUsers);
       case 'stopPod':
         return this.stopPod(pod, (r.intent.data as PodEventData['StopRequested']).force);
       case 'deletePod':
@@ -128,7 +134,7 @@ export class Stage0Effects implements EffectInterpreter {
    * stage1 says the pod is up (docs/stage1.md: --ready-fd), so that PodStarted is only recorded for a
    * pod that `stop` and `enter` can reach.
    */
-  private async startStage1(uuid: string, pod: string, options: PodEventData['Stage1StartRequested']): Promise<Outcome[]> {
+  private async startStage1(uuid: string, pod: string, options: PodEventData['Stage1StartRequested'], users?: PrivateUsers): Promise<Outcome[]> {
     const [binary, ...args] = entrypoint(pod, 'run');
     let fd: number;
     try {
@@ -146,6 +152,7 @@ export class Stage0Effects implements EffectInterpreter {
           ...args,
           '--tree-store', this.c.treeStore,
           ...stage1InitArgs(options),
+          ...(users !== undefined ? ['--private-users', `${users.shift}:${users.count}:${users.ownership}`] : []),
           '--ready-fd', '4',
           '--parent-pid', String(process.pid),
           ...(this.c.debug ? ['--debug'] : []),

@@ -7,10 +7,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isPodlogError } from '../errors.js';
+import type { PrivateUsers } from '../events/catalogue.js';
 import { withPrepareLock } from '../images/locks.js';
 import { checkPrepareConfig, type PrepareConfig } from './config.js';
 import { debug } from './debug.js';
 import { generatePodManifest, nameApps } from './pod-manifest.js';
+import { withPrivateUsers } from './private-users.js';
 import type { Stage0 } from './session.js';
 import { stage1Image } from './stage1.js';
 
@@ -33,17 +35,24 @@ export const prepare = async (s: Stage0, input: PrepareConfig, hooks: PrepareHoo
     const uuid = cfg.uuid ?? randomUUID();
     const manifest = generatePodManifest(apps, cfg);
     try {
-      await s.engine.request(uuid, 'PrepareRequested', {
-        uuid,
-        apps: apps.map((a) => ({ name: a.name, image: a.imageId, imageName: a.manifest.name, ...(a.config.exec !== undefined ? { exec: [a.config.exec, ...a.config.args] } : {}) })),
-        mutable: cfg.mutable,
-        overlay: cfg.useOverlay,
-        stage1,
-      });
+      const requestPrepare = async (privateUsers?: PrivateUsers): Promise<boolean> => {
+        // Files shifted by chown are a copy's: such a pod has no overlay (rkt refuses the two together).
+        const overlay = cfg.useOverlay && privateUsers?.ownership !== 'chown';
+        await s.engine.request(uuid, 'PrepareRequested', {
+          uuid,
+          apps: apps.map((a) => ({ name: a.name, image: a.imageId, imageName: a.manifest.name, ...(a.config.exec !== undefined ? { exec: [a.config.exec, ...a.config.args] } : {}) })),
+          mutable: cfg.mutable,
+          overlay,
+          stage1,
+          ...(privateUsers !== undefined ? { privateUsers } : {}),
+        });
+        return overlay;
+      };
+      const overlay = cfg.privateUsers ? await withPrivateUsers(s.dataDir, s.store, requestPrepare) : await requestPrepare();
       hooks.created?.(uuid);
       debug(`pod ${uuid}: preparing`);
       for (const app of apps) await s.engine.request(uuid, 'ImageRenderRequested', { app: app.name, image: app.imageId });
-      if (cfg.useOverlay) await s.engine.request(uuid, 'OverlayPrepareRequested', {});
+      if (overlay) await s.engine.request(uuid, 'OverlayPrepareRequested', {});
       else for (const app of apps) await s.engine.request(uuid, 'AppRootCopyRequested', { app: app.name });
       await s.engine.request(uuid, 'PodManifestWriteRequested', {}, { manifest });
       await s.engine.record(uuid, [{ type: 'PodPrepared', data: {} }]);

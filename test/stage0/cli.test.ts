@@ -187,7 +187,6 @@ test('what podlog cannot do yet is refused by name, before any pod is created', 
     for (const [flag, message] of [
       ['--net=default', /--net=default \(a CNI network\) is not supported yet/],
       ['--port=http:8080', /--port is not supported yet/],
-      ['--private-users', /--private-users is not supported yet/],
     ] as const) {
       const r = d.podlog(['run', flag, busybox]);
       t.is(r.status, 254, flag);

@@ -11,6 +11,7 @@ mod layer;
 mod lock;
 mod mountinfo;
 mod pidfd;
+mod shift;
 mod treehash;
 mod whiteout;
 
@@ -281,6 +282,15 @@ pub fn render_layer(
             u64::try_from(below).unwrap_or(0),
         )?;
         Ok(stats.into())
+    })
+}
+
+/// `--private-users` without idmapped mounts: moves every owner in the copied tree `dir` into the
+/// pod's ids (N becomes shift + N); resolves to the number of entries changed.
+#[napi(ts_return_type = "Promise<number>")]
+pub fn shift_owners(dir: String, shift: u32, count: u32) -> AsyncTask<Job<f64>> {
+    job(move || {
+        shift::shift_owners(Path::new(&dir), shift::Range { shift, count }).map(|n| n as f64)
     })
 }
 

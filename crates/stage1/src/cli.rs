@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::error::{bail, Result};
 use crate::etc::{self, Hosts, Resolv, ResolvConf};
+use crate::userns::IdRange;
 
 pub const USAGE: &str = "\
 usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--net none|host]
@@ -14,9 +15,11 @@ usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--n
                            [--dns-opt OPTION]... [--dns-domain DOMAIN] [--hosts default|host]
                            [--hosts-entry IP=NAME[,NAME...]]... [--stop-grace SECONDS] [--debug]
                            [--ready-fd FD] [--parent-pid PID] [--interactive]
+                           [--private-users SHIFT:COUNT:idmap|chown]
        podlog-stage1 enter --pod-dir DIR --app NAME [--] [CMD ARG...]
        podlog-stage1 stop  --pod-dir DIR [--force]
-       podlog-stage1 gc    --pod-dir DIR";
+       podlog-stage1 gc    --pod-dir DIR
+       podlog-stage1 idmap-probe --dir DIR";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetMode {
@@ -43,6 +46,8 @@ pub struct InitOpts {
     pub parent_pid: Option<i32>,
     /// The pod's one app runs on a pseudo-terminal, relayed to stage1's own stdio (pty.rs).
     pub interactive: bool,
+    /// The apps run in a user namespace with this range (userns.rs).
+    pub private_users: Option<IdRange>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -69,6 +74,9 @@ pub enum Command {
     Enter(EnterOpts),
     Stop(StopOpts),
     Gc(GcOpts),
+    /// Whether the file system of a directory supports idmapped mounts (stage0 asks before it
+    /// prepares a pod with --private-users).
+    IdmapProbe(PathBuf),
     Help,
 }
 
@@ -107,6 +115,8 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     let mut stop_grace = DEFAULT_STOP_GRACE;
     let mut debug = false;
     let mut interactive = false;
+    let mut private_users = None;
+    let mut dir = None;
     let mut ready_fd = None;
     let mut parent_pid = None;
     let mut app = None;
@@ -116,7 +126,10 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     if matches!(sub.as_str(), "-h" | "--help" | "help") {
         return Ok(Command::Help);
     }
-    if !matches!(sub.as_str(), "init" | "enter" | "stop" | "gc") {
+    if !matches!(
+        sub.as_str(),
+        "init" | "enter" | "stop" | "gc" | "idmap-probe"
+    ) {
         bail!("unknown subcommand {sub:?}\n{USAGE}");
     }
     while let Some(arg) = args.items.next() {
@@ -154,9 +167,11 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 "--ready-fd",
                 "--parent-pid",
                 "--interactive",
+                "--private-users",
             ][..],
             "enter" => &["--pod-dir", "--app"][..],
             "stop" => &["--pod-dir", "--force"][..],
+            "idmap-probe" => &["--dir"][..],
             _ => &["--pod-dir"][..],
         };
         if !allowed.contains(&name.as_str()) {
@@ -164,6 +179,8 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
         }
         match name.as_str() {
             "--pod-dir" => pod_dir = Some(PathBuf::from(args.value(&name, inline)?)),
+            "--dir" => dir = Some(PathBuf::from(args.value(&name, inline)?)),
+            "--private-users" => private_users = Some(IdRange::parse(&args.value(&name, inline)?)?),
             "--tree-store" => tree_store = Some(PathBuf::from(args.value(&name, inline)?)),
             "--hostname" => hostname = Some(args.value(&name, inline)?),
             "--app" => app = Some(args.value(&name, inline)?),
@@ -224,6 +241,12 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
             _ => unreachable!("flag list and match arms agree"),
         }
     }
+    if sub == "idmap-probe" {
+        let Some(dir) = dir else {
+            bail!("idmap-probe: --dir is required\n{USAGE}");
+        };
+        return Ok(Command::IdmapProbe(dir));
+    }
     let Some(pod_dir) = pod_dir else {
         bail!("{sub}: --pod-dir is required\n{USAGE}");
     };
@@ -247,6 +270,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 ready_fd,
                 parent_pid,
                 interactive,
+                private_users,
             })
         }
         "enter" => {
@@ -352,6 +376,7 @@ mod tests {
                 ready_fd: None,
                 parent_pid: None,
                 interactive: false,
+                private_users: None,
             })
         );
     }
@@ -359,7 +384,7 @@ mod tests {
     #[test]
     fn init_all_flags() {
         let c = parse(argv(
-            "init --pod-dir /p --tree-store /t --hostname h --net=host --dns host --stop-grace 0.5 --debug --ready-fd 4 --parent-pid=77 --interactive",
+            "init --pod-dir /p --tree-store /t --hostname h --net=host --dns host --stop-grace 0.5 --debug --ready-fd 4 --parent-pid=77 --interactive --private-users 524288:65536:chown",
         ))
         .unwrap();
         let Command::Init(o) = c else { panic!() };
@@ -371,6 +396,14 @@ mod tests {
         assert_eq!(o.ready_fd, Some(4));
         assert_eq!(o.parent_pid, Some(77));
         assert!(o.interactive);
+        assert_eq!(
+            o.private_users.map(|r| (r.shift, r.count)),
+            Some((524288, 65536))
+        );
+        assert_eq!(
+            parse(argv("idmap-probe --dir /d")).unwrap(),
+            Command::IdmapProbe("/d".into())
+        );
     }
 
     #[test]
@@ -409,6 +442,9 @@ mod tests {
             "stop --pod-dir",
             "gc --pod-dir /p --debug=1",
             "enter --pod-dir /p",
+            "init --pod-dir /p --tree-store /t --private-users 0:65536:idmap",
+            "idmap-probe",
+            "idmap-probe --pod-dir /p",
         ] {
             assert!(parse(argv(bad)).is_err(), "{bad:?} should fail");
         }

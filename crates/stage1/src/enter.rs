@@ -11,7 +11,9 @@ use nix::unistd::{fork, ForkResult};
 
 use crate::cli::EnterOpts;
 use crate::error::{bail, Context, Result, STAGE1_FAILURE};
-use crate::{cgroups, fsutil, lock, manifest, namespaces, process, reaper, rootfs, seccomp};
+use crate::{
+    cgroups, fsutil, lock, manifest, namespaces, process, reaper, rootfs, seccomp, userns,
+};
 
 pub fn run(opts: EnterOpts) -> Result<i32> {
     let (pod_dir, dir) = lock::open_pod_dir(&opts.pod_dir)?;
@@ -19,7 +21,9 @@ pub fn run(opts: EnterOpts) -> Result<i32> {
     let Some(app) = apps.into_iter().find(|a| a.name == opts.app) else {
         bail!("the pod has no app {:?}", opts.app);
     };
-    let (_, pidfd) = lock::running_pod_pid1(&pod_dir)?;
+    let (pid1, pidfd) = lock::running_pod_pid1(&pod_dir)?;
+    // Before setns: the pod's mount namespace has no /proc outside the apps' roots.
+    let users = userns::of_pod_apps(pid1)?;
     join_cgroups(&dir, &pod_dir);
     namespaces::join_pod(&pidfd)?;
     drop(pidfd);
@@ -46,7 +50,14 @@ pub fn run(opts: EnterOpts) -> Result<i32> {
     // SAFETY: single-threaded; the child only applies the plan and execs or _exits. The
     // fork is needed to be inside the pid namespace, which setns applies to children only.
     match unsafe { fork() }.ctx("fork")? {
-        ForkResult::Child => process::exec_child(&plan, &filter, false, None, None),
+        ForkResult::Child => process::exec_child(
+            &plan,
+            &filter,
+            false,
+            None,
+            None,
+            users.as_ref().map(|fd| fd.as_fd()),
+        ),
         ForkResult::Parent { child } => loop {
             match waitpid(child, None) {
                 Err(nix::errno::Errno::EINTR) => continue,

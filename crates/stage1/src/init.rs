@@ -38,6 +38,7 @@ use crate::etc::EtcFiles;
 use crate::lock::PodDir;
 use crate::manifest::{self, PodApp};
 use crate::rootfs::{self, PodFs};
+use crate::userns::UserNs;
 use crate::{fsutil, lowers, mounts, namespaces, process, pty, ready, reaper, seccomp, sys};
 
 pub fn run(opts: InitOpts) -> Result<i32> {
@@ -108,6 +109,13 @@ pub fn run(opts: InitOpts) -> Result<i32> {
     // Blocked before the fork: PID 1 waits for them with sigtimedwait, and a pid namespace's
     // init drops signals that arrive from outside while they have the default action.
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&reaper::signals()), None).ctx("block signals")?;
+    // Here, in the host's pid namespace, whose pids /proc shows (its helper child's maps are
+    // written through /proc), and before the next child becomes the new namespace's init.
+    let users = opts
+        .private_users
+        .map(UserNs::create)
+        .transpose()
+        .ctx("--private-users")?;
     unshare(CloneFlags::CLONE_NEWPID).ctx("unshare the pid namespace")?;
     // SAFETY: single-threaded process; the child only runs our own code before exec or exit.
     match unsafe { fork() }.ctx("fork pod PID 1")? {
@@ -125,6 +133,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
                 hostname: &hostname,
                 status_dir,
                 cgroups: &cgroups,
+                users: users.as_ref(),
             };
             let code = match ctx.run(supervisor, go_r, ready_w) {
                 Ok(code) => code,
@@ -335,6 +344,7 @@ struct Pid1<'a> {
     hostname: &'a str,
     status_dir: OwnedFd,
     cgroups: &'a Cgroups,
+    users: Option<&'a UserNs>,
 }
 
 impl Pid1<'_> {
@@ -362,6 +372,7 @@ impl Pid1<'_> {
             namespaces::loopback_up()?;
         }
         sethostname(self.hostname).ctx("sethostname")?;
+        let users = self.users;
 
         let fs = PodFs {
             pod_dir: &self.pod.path,
@@ -371,6 +382,7 @@ impl Pid1<'_> {
                 resolv: &self.opts.resolv,
                 hosts: &self.opts.hosts,
             },
+            users,
         };
         debug!("namespaces ready");
         let stage1_root: PathBuf = fs.mount_stage1_root()?;
@@ -423,6 +435,7 @@ impl Pid1<'_> {
                     true,
                     Some(&report_w),
                     slave.as_ref().map(|s| s.as_fd()),
+                    users.map(UserNs::fd),
                 ),
                 ForkResult::Parent { child } => {
                     // Before the next fork: only this app may hold its report's write end.

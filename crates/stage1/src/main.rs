@@ -48,6 +48,7 @@ mod seccomp;
 mod stop;
 mod sys;
 mod user;
+mod userns;
 mod volumes;
 
 fn main() {
@@ -65,6 +66,16 @@ fn main() {
                 cli::Command::Enter(o) => enter::run(o),
                 cli::Command::Stop(o) => stop::run(o),
                 cli::Command::Gc(o) => gc::run(o),
+                cli::Command::IdmapProbe(dir) => userns::probe_idmap(&dir).map(|r| match r {
+                    Ok(()) => {
+                        println!("idmap");
+                        0
+                    }
+                    Err(why) => {
+                        println!("chown: {why}");
+                        0
+                    }
+                }),
                 cli::Command::Help => Ok(0),
             };
             r.unwrap_or_else(|e| {

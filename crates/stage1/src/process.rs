@@ -168,8 +168,9 @@ pub fn exec_child(
     new_session: bool,
     exec_failed: Option<&OwnedFd>,
     terminal: Option<BorrowedFd<'_>>,
+    userns: Option<BorrowedFd<'_>>,
 ) -> ! {
-    let err = apply_and_exec(plan, filter, new_session, terminal);
+    let err = apply_and_exec(plan, filter, new_session, terminal, userns);
     eprintln!(
         "podlog-stage1: {} ({}): {err}",
         plan.argv[0].to_string_lossy(),
@@ -183,12 +184,14 @@ pub fn exec_child(
 }
 
 /// `terminal`: the slave of the pod's terminal (pty.rs), taken as controlling terminal and stdio in
-/// the new session.
+/// the new session. `userns`: the pod's user namespace (`--private-users`), joined first, so that
+/// the app's ids, capabilities and root are the pod's.
 fn apply_and_exec(
     plan: &ExecPlan,
     filter: &Filter,
     new_session: bool,
     terminal: Option<BorrowedFd<'_>>,
+    userns: Option<BorrowedFd<'_>>,
 ) -> Error {
     let r: Result<()> = (|| {
         // Blocked and ignored signals survive execve: PID 1 blocks some for sigtimedwait,
@@ -210,6 +213,9 @@ fn apply_and_exec(
         }
         if let Some(slave) = terminal {
             crate::pty::take(slave)?;
+        }
+        if let Some(ns) = userns {
+            crate::userns::join(ns)?;
         }
         umask(Mode::from_bits_truncate(0o022));
         chroot(plan.root.as_c_str()).ctx("chroot")?;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{readlinkat, AtFlags, OFlag};
-use nix::mount::MsFlags;
+use nix::mount::{umount2, MntFlags, MsFlags};
 use nix::sys::stat::{fstatat, mkdirat, Mode, SFlag};
 
 use crate::dev;
@@ -26,6 +26,7 @@ use crate::fsutil;
 use crate::lowers;
 use crate::manifest::PodApp;
 use crate::mounts;
+use crate::userns::{as_pod_root, Ownership, UserNs};
 use crate::volumes;
 
 /// Where an app's rootfs lives once the stage1 tmpfs is `/`.
@@ -85,6 +86,8 @@ pub struct PodFs<'a> {
     pub pod_dir: &'a Path,
     pub tree_store: &'a Path,
     pub etc: EtcFiles<'a>,
+    /// `--private-users`: the apps' user namespace.
+    pub users: Option<&'a UserNs>,
 }
 
 impl PodFs<'_> {
@@ -119,17 +122,29 @@ impl PodFs<'_> {
             Mode::empty(),
         )
         .with_ctx(|| format!("open {}", self.pod_dir.display()))?;
+        let idmapped = self.users.filter(|u| u.range.ownership == Ownership::Idmap);
         if let Some(copy) = copied_root_fd(&pod, app)? {
-            mounts::bind(Path::new(&fsutil::fd_path(&copy)), &root)
-                .with_ctx(|| format!("app {:?}", app.name))?;
+            let copy = PathBuf::from(fsutil::fd_path(&copy));
+            match idmapped {
+                Some(ns) => ns.bind_idmapped(&copy, &root),
+                None => mounts::bind(&copy, &root),
+            }
+            .with_ctx(|| format!("app {:?}", app.name))?;
             debug!("app {:?}: its copied root bound", app.name);
         } else {
-            mounts::overlay(
-                &lowers::of_tree(self.tree_store, &app.tree_store_id)?,
-                &self.pod_dir.join(overlay_upper(app)),
-                &self.pod_dir.join(overlay_work(app)),
-                &root,
-            )
+            if self.users.is_some() && idmapped.is_none() {
+                bail!(
+                    "app {:?}: its files are shifted to the pod's users only in a copy, and the pod has none",
+                    app.name
+                );
+            }
+            let lowers = lowers::of_tree(self.tree_store, &app.tree_store_id)?;
+            let upper = self.pod_dir.join(overlay_upper(app));
+            let work = self.pod_dir.join(overlay_work(app));
+            match idmapped {
+                Some(ns) => overlay_idmapped(ns, stage1_root, &lowers, &upper, &work, &root),
+                None => mounts::overlay(&lowers, &upper, &work, &root),
+            }
             .with_ctx(|| format!("app {:?}", app.name))?;
             debug!("app {:?}: overlay mounted", app.name);
         }
@@ -141,11 +156,13 @@ impl PodFs<'_> {
         .with_ctx(|| format!("open {}", root.display()))?;
 
         let kernel = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-        ensure_plain_dir(&rootfd, "dev", &app.name)?;
-        dev::setup(&root.join("dev"))?;
-        ensure_plain_dir(&rootfd, "proc", &app.name)?;
+        let range = self.users.map(|u| &u.range);
+        let plain_dir = |name| as_pod_root(range, || ensure_plain_dir(&rootfd, name, &app.name));
+        plain_dir("dev")?;
+        dev::setup(&root.join("dev"), range)?;
+        plain_dir("proc")?;
         mounts::fs("proc", &root.join("proc"), "proc", kernel, None)?;
-        ensure_plain_dir(&rootfd, "sys", &app.name)?;
+        plain_dir("sys")?;
         mounts::fs(
             "sysfs",
             &root.join("sys"),
@@ -169,9 +186,9 @@ impl PodFs<'_> {
             }
         }
         debug!("app {:?}: /dev, /proc, /sys mounted", app.name);
-        self.write_etc(&rootfd, &app.name)?;
+        as_pod_root(range, || self.write_etc(&rootfd, &app.name))?;
         // Last: a volume on /etc or /dev is the user's choice, and nothing of stage1's lands in it.
-        volumes::mount_all(self.pod_dir, &rootfd, &app.name, &app.volumes)?;
+        volumes::mount_all(self.pod_dir, &rootfd, &app.name, &app.volumes, range)?;
         Ok(rootfd)
     }
 
@@ -183,6 +200,34 @@ impl PodFs<'_> {
             .with_ctx(|| format!("app {app:?}: open the image's /etc"))?;
         self.etc.populate(&etc, app)
     }
+}
+
+/// The app's overlay over idmapped lower dirs: one idmapped mount of the directory that holds
+/// them all (the tree, or the shared layers), in the stage1 root, given to overlayfs, which keeps
+/// its own private copy of each layer's mount, so the staging mount goes at once. The upper dir
+/// is not idmapped: what the pod writes is owned by the pod's host ids there, as on a host volume.
+fn overlay_idmapped(
+    ns: &UserNs,
+    stage1_root: &Path,
+    lowers: &lowers::Lowers,
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<()> {
+    let staging = stage1_root.join("idmapped-lowers");
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&staging)
+        .with_ctx(|| format!("mkdir {}", staging.display()))?;
+    ns.bind_idmapped(&lowers.dir, &staging)?;
+    let staged = lowers::Lowers {
+        dir: staging.clone(),
+        names: lowers.names.clone(),
+    };
+    let mounted = mounts::overlay(&staged, upper, work, target);
+    umount2(&staging, MntFlags::MNT_DETACH).with_ctx(|| format!("detach {}", staging.display()))?;
+    std::fs::remove_dir(&staging).with_ctx(|| format!("rmdir {}", staging.display()))?;
+    mounted
 }
 
 /// Makes sure `name` (a top-level entry of the rootfs) is a real directory before a file

@@ -62,3 +62,61 @@ pub fn sigtimedwait(set: &SigSet, timeout: Option<Duration>) -> nix::Result<Opti
         Err(e) => Err(e),
     }
 }
+
+/// A detached copy of the mount tree at `path` (open_tree(2) with OPEN_TREE_CLONE, Linux 5.2): it
+/// is attached nowhere until move_mount, and vanishes with its last fd.
+pub fn open_tree_clone(path: &std::ffi::CStr, recursive: bool) -> nix::Result<OwnedFd> {
+    let mut flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: path is a NUL-terminated string that outlives the call; on success the kernel
+    // returns a new fd that we own.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    Errno::result(fd).map(|fd| {
+        // SAFETY: fd is a fresh descriptor returned by open_tree, owned by nobody else.
+        unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
+    })
+}
+
+/// mount_setattr(2) (Linux 5.12) on the mount `fd` refers to, and with `recursive` on every mount
+/// below it.
+pub fn mount_setattr(
+    fd: BorrowedFd<'_>,
+    recursive: bool,
+    attr: &libc::mount_attr,
+) -> nix::Result<()> {
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: `fd` is an open fd, the path an empty NUL-terminated string (AT_EMPTY_PATH: the fd
+    // itself), and `attr` a mount_attr that outlives the call, passed with its size.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(r).map(drop)
+}
+
+/// Attaches the detached mount `fd` (from open_tree) on `target`.
+pub fn move_mount(fd: BorrowedFd<'_>, target: &std::ffi::CStr) -> nix::Result<()> {
+    // SAFETY: `fd` is an open fd, both paths NUL-terminated strings that outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    Errno::result(r).map(drop)
+}

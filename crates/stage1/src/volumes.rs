@@ -13,7 +13,7 @@
 //! read-only volume is a read-only remount of the bind (and of every mount below it when
 //! recursive).
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -23,24 +23,35 @@ use nix::sys::stat::{fchmod, fstat, mkdirat, Mode, SFlag};
 use nix::sys::statvfs::{fstatvfs, FsFlags};
 use nix::unistd::{fchown, Gid, Uid};
 
-use crate::error::{bail, Context, Result};
+use crate::error::{bail, Context, Error, Result};
 use crate::fsutil;
 use crate::manifest::{AppVolume, VolumeSource};
 use crate::mounts;
+use crate::userns::{as_pod_root, IdRange};
 
 /// Where empty volumes live, in the pod directory (rkt's name); they go with it at gc.
 pub const SHARED_VOLUMES: &str = "sharedVolumes";
 
-/// Mounts `volumes` in the app's root (`root`, an fd on it), in order.
-pub fn mount_all(pod_dir: &Path, root: &OwnedFd, app: &str, volumes: &[AppVolume]) -> Result<()> {
+/// Mounts `volumes` in the app's root (`root`, an fd on it), in order. With the pod's own users
+/// (`users`), an empty volume's owner is the pod's uid and gid, and missing targets are made as
+/// the pod's root; a host volume is bound as it is, so what the pod writes there is owned by its
+/// host ids.
+pub fn mount_all(
+    pod_dir: &Path,
+    root: &OwnedFd,
+    app: &str,
+    volumes: &[AppVolume],
+    users: Option<&IdRange>,
+) -> Result<()> {
     for v in volumes {
-        mount_one(pod_dir, root, v).with_ctx(|| format!("app {app:?}: volume on {}", v.target))?;
+        mount_one(pod_dir, root, v, users)
+            .with_ctx(|| format!("app {app:?}: volume on {}", v.target))?;
         debug!("app {app:?}: volume mounted on {}", v.target);
     }
     Ok(())
 }
 
-fn mount_one(pod_dir: &Path, root: &OwnedFd, v: &AppVolume) -> Result<()> {
+fn mount_one(pod_dir: &Path, root: &OwnedFd, v: &AppVolume, users: Option<&IdRange>) -> Result<()> {
     let (source, recursive) = match &v.source {
         VolumeSource::Host { path, recursive } => {
             let host_root = nix::fcntl::open(
@@ -59,11 +70,23 @@ fn mount_one(pod_dir: &Path, root: &OwnedFd, v: &AppVolume) -> Result<()> {
             mode,
             uid,
             gid,
-        } => (empty_dir(pod_dir, name, *mode, *uid, *gid)?, false),
+        } => {
+            let host = |id: u32, what: &str| match users {
+                None => Ok(id),
+                Some(r) => r.host_id(id).ok_or_else(|| {
+                    Error::msg(format!(
+                        "{what} {id} is outside the pod's {} user ids",
+                        r.count
+                    ))
+                }),
+            };
+            let (uid, gid) = (host(*uid, "uid")?, host(*gid, "gid")?);
+            (empty_dir(pod_dir, name, *mode, uid, gid)?, false)
+        }
     };
     let st = fstat(&source).ctx("stat the source")?;
     let is_dir = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
-    let target = target_in_root(root, &v.target, is_dir)?;
+    let target = as_pod_root(users, || target_in_root(root, &v.target, is_dir))?;
     let rec = if recursive {
         MsFlags::MS_REC
     } else {
@@ -179,19 +202,5 @@ fn readonly_below(bound: &OwnedFd) -> Result<()> {
         propagation: 0,
         userns_fd: 0,
     };
-    // SAFETY: `bound` is an open fd, the path an empty NUL-terminated string (AT_EMPTY_PATH:
-    // the fd itself), and `attr` a mount_attr that outlives the call, passed with its size.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            bound.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    Errno::result(r)
-        .map(drop)
-        .ctx("make the mounts below it read-only")
+    crate::sys::mount_setattr(bound.as_fd(), true, &attr).ctx("make the mounts below it read-only")
 }
