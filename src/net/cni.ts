@@ -10,16 +10,17 @@
 import { PodlogError } from '../errors.js';
 import { versionAtLeast, type NetworkConfigList, type PluginConfig } from './config.js';
 import { execPlugin, type CniCommand, type PluginInvocation } from './exec.js';
+import type { JsonObject } from './json.js';
 import { findPlugin } from './plugins.js';
 
-export type CniResult = Record<string, unknown>;
+export type CniResult = JsonObject;
 
 export interface Attachment extends PluginInvocation {
   /**
    * Capability arguments (`portMappings`, `bandwidth`, ...): each is passed in `runtimeConfig` only
    * to the plugins whose `capabilities` declare it, as the spec's conventions say.
    */
-  capabilityArgs?: Record<string, unknown>;
+  capabilityArgs?: JsonObject;
   /** How long one plugin may take before it is killed. */
   timeoutMs?: number;
 }
@@ -38,7 +39,7 @@ const checkAttachment = (att: Attachment): void => {
 /** prevResult on DEL came with spec 0.4.0; older plugins are given none (libcni's rule). */
 const delGetsResult = (list: NetworkConfigList): boolean => versionAtLeast(list.cniVersion, '0.4.0');
 
-const runtimeConfigOf = (plugin: PluginConfig, args: Record<string, unknown> | undefined): Record<string, unknown> | undefined => {
+const runtimeConfigOf = (plugin: PluginConfig, args: JsonObject | undefined): JsonObject | undefined => {
   const caps = plugin.capabilities;
   if (args === undefined || typeof caps !== 'object' || caps === null) return undefined;
   const declared = Object.entries(caps).filter(([name, on]) => on === true && name in args);
@@ -46,7 +47,7 @@ const runtimeConfigOf = (plugin: PluginConfig, args: Record<string, unknown> | u
 };
 
 /** What one plugin reads on stdin. */
-const stdinOf = (list: NetworkConfigList, plugin: PluginConfig, prevResult: CniResult | undefined, att: Attachment): Record<string, unknown> => {
+const stdinOf = (list: NetworkConfigList, plugin: PluginConfig, prevResult: CniResult | undefined, att: Attachment): JsonObject => {
   const runtimeConfig = runtimeConfigOf(plugin, att.capabilityArgs);
   return {
     ...plugin,

@@ -5,10 +5,11 @@
  * field as written: the plugins own them.
  */
 import { PodlogError } from '../errors.js';
+import { isJsonObject, type JsonObject } from './json.js';
 import { isPluginType } from './plugins.js';
 
 /** One plugin's configuration, as written; the runtime only adds name, cniVersion, prevResult and runtimeConfig. */
-export type PluginConfig = { type: string } & Record<string, unknown>;
+export type PluginConfig = { type: string } & JsonObject;
 
 export interface NetworkConfigList {
   name: string;
@@ -30,10 +31,8 @@ const VERSION = /^\d+\.\d+\.\d+$/;
 
 const bad = (source: string, message: string): PodlogError => new PodlogError('ENET_CONFIG', `${source}: ${message}`);
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 const pluginOf = (source: string, v: unknown, at: string): PluginConfig => {
-  if (!isObject(v)) throw bad(source, `${at} is not a JSON object`);
+  if (!isJsonObject(v)) throw bad(source, `${at} is not a JSON object`);
   const { type } = v;
   if (typeof type !== 'string' || type === '') throw bad(source, `${at} has no "type" (the name of its CNI plugin)`);
   if (!isPluginType(type)) throw bad(source, `${at} has type ${JSON.stringify(type)}, which is not a plugin name`);
@@ -60,7 +59,7 @@ export const parseNetworkConfig = (text: string, source: string): NetworkConfigL
   } catch (e) {
     throw bad(source, `not valid JSON (${(e as Error).message})`);
   }
-  if (!isObject(doc)) throw bad(source, 'not a JSON object');
+  if (!isJsonObject(doc)) throw bad(source, 'not a JSON object');
   const name = nameOf(source, doc.name);
   const cniVersion = versionOf(source, doc.cniVersion);
   if (!('plugins' in doc)) return { name, cniVersion, disableCheck: false, plugins: [pluginOf(source, doc, 'the network')] };

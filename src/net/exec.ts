@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { PodlogError } from '../errors.js';
+import { isJsonObject, parseJsonOrUndefined, type JsonObject } from './json.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK';
 
@@ -94,16 +95,6 @@ const run = (path: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: num
     child.stdin.end(stdin);
   });
 
-const parseJson = (text: string): unknown => {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-};
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 /** A message with what the plugin printed, when it printed anything. */
 const withOutput = (message: string, exit: Exit): string => {
   const printed = [['stdout', exit.stdout.trim().slice(0, OUTPUT_QUOTED)], ['stderr', exit.stderr]].filter(([, text]) => text !== '');
@@ -114,8 +105,8 @@ const withOutput = (message: string, exit: Exit): string => {
 const failure = (what: string, exit: Exit, timeoutMs: number): PodlogError => {
   if (exit.timedOut) return new CniPluginError(withOutput(`${what} did not finish within ${timeoutMs / 1000} s and was killed`, exit));
   if (exit.signal !== null) return new CniPluginError(withOutput(`${what} was killed by ${exit.signal}`, exit));
-  const e = parseJson(exit.stdout);
-  if (isObject(e) && typeof e.msg === 'string') {
+  const e = parseJsonOrUndefined(exit.stdout);
+  if (isJsonObject(e) && typeof e.msg === 'string') {
     const code = typeof e.code === 'number' ? e.code : undefined;
     const details = typeof e.details === 'string' && e.details !== '' ? e.details : undefined;
     const text = `${what} failed: ${e.msg}${details === undefined ? '' : `; ${details}`}${code === undefined ? '' : ` (CNI error code ${code})`}`;
@@ -131,16 +122,16 @@ const failure = (what: string, exit: Exit, timeoutMs: number): PodlogError => {
 export const execPlugin = async (
   path: string,
   command: CniCommand,
-  config: Record<string, unknown>,
+  config: JsonObject,
   call: PluginInvocation,
   what: string,
   timeoutMs = DEFAULT_PLUGIN_TIMEOUT_MS,
-): Promise<Record<string, unknown> | undefined> => {
+): Promise<JsonObject | undefined> => {
   const exit = await run(path, pluginEnv(command, call), JSON.stringify(config), timeoutMs);
   if (exit.timedOut || exit.code !== 0) throw failure(`${what} (${command})`, exit, timeoutMs);
   if (command !== 'ADD') return undefined;
-  const result = parseJson(exit.stdout);
-  if (!isObject(result)) {
+  const result = parseJsonOrUndefined(exit.stdout);
+  if (!isJsonObject(result)) {
     throw new PodlogError('ENET_PLUGIN_OUTPUT', `${what} (ADD) succeeded but printed ${exit.stdout.trim() === '' ? 'no result' : `a result that is not a JSON object: ${JSON.stringify(exit.stdout.slice(0, 200))}`}`);
   }
   return result;

@@ -7,6 +7,7 @@
 import { isIP } from 'node:net';
 import { PodlogError } from '../errors.js';
 import { versionAtLeast } from './config.js';
+import { isJsonObject, type JsonObject } from './json.js';
 
 export interface NetworkInterface {
   name: string;
@@ -45,9 +46,6 @@ export interface NetworkSummary {
   dns: NetworkDns;
 }
 
-type Obj = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Reads one network's result; every error names the network and the field. */
 class Reader {
@@ -63,8 +61,8 @@ class Reader {
     return v;
   }
 
-  object(v: unknown, field: string): Obj {
-    if (!isObject(v)) throw this.fail(`has ${field} that is not an object`);
+  object(v: unknown, field: string): JsonObject {
+    if (!isJsonObject(v)) throw this.fail(`has ${field} that is not an object`);
     return v;
   }
 
@@ -126,7 +124,7 @@ const withGateway = (a: { address: string; prefixLength: number }, gateway: stri
   gateway === undefined ? a : { ...a, gateway };
 
 /** Spec 0.3.0 and later: interfaces, and ips that point into them by index. */
-const current = (r: Reader, doc: Obj): Omit<NetworkSummary, 'dns'> => {
+const current = (r: Reader, doc: JsonObject): Omit<NetworkSummary, 'dns'> => {
   const interfaces = r.list(doc.interfaces, 'interfaces').map((v, i): NetworkInterface => {
     const o = r.object(v, `interfaces[${i}]`);
     const mac = r.optionalString(o.mac, `interfaces[${i}].mac`);
@@ -146,7 +144,7 @@ const current = (r: Reader, doc: Obj): Omit<NetworkSummary, 'dns'> => {
 };
 
 /** Spec 0.1.0 and 0.2.0: one ip4 and one ip6, each with its own routes. */
-const legacy = (r: Reader, doc: Obj): Omit<NetworkSummary, 'dns'> => {
+const legacy = (r: Reader, doc: JsonObject): Omit<NetworkSummary, 'dns'> => {
   const families = (['ip4', 'ip6'] as const).filter((k) => doc[k] !== undefined && doc[k] !== null).map((k) => ({ k, o: r.object(doc[k], k) }));
   return {
     interfaces: [],
@@ -158,7 +156,7 @@ const legacy = (r: Reader, doc: Obj): Omit<NetworkSummary, 'dns'> => {
 /** The summary of `network`'s ADD result. */
 export const summarizeResult = (network: string, result: unknown): NetworkSummary => {
   const r = new Reader(network);
-  if (!isObject(result)) throw r.fail('is not a JSON object');
+  if (!isJsonObject(result)) throw r.fail('is not a JSON object');
   const doc = result;
   // Results of 0.1.0 plugins may lack cniVersion: their shape is the legacy one.
   const version = doc.cniVersion === undefined ? '0.1.0' : r.string(doc.cniVersion, 'cniVersion');
