@@ -10,7 +10,8 @@
  * same block; it is random among the free ones, so that hosts sharing a log seldom collide either.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { release } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { catchUpPodList } from '../engine/pod-list.js';
@@ -20,6 +21,7 @@ import { withDirLock } from '../images/locks.js';
 import { stage1Path } from '../native.js';
 import type { EventStore } from '../store/port.js';
 import { debug } from './debug.js';
+import { writeWhole } from './pod-dir.js';
 
 const FIRST_BLOCK = 0x80000 / POD_ID_COUNT;
 const END_BLOCK = 0x70000000 / POD_ID_COUNT;
@@ -67,9 +69,19 @@ const hostSubordinates = (): IdRange[] =>
 
 /**
  * Whether the data dir's file system takes idmapped mounts: stage1 tries one (a detached clone in
- * a mount namespace of its own, thrown away) and prints `idmap` or `chown: <why>`.
+ * a mount namespace of its own, thrown away) and prints `idmap` or `chown: <why>`. The answer is
+ * kept in the data dir for this kernel and this file system, as a spawn costs more than the rest of
+ * the choice.
  */
 const ownershipFor = async (dataDir: string): Promise<PrivateUsers['ownership']> => {
+  const cache = join(dataDir, 'idmap-probe.json');
+  const key = { kernel: release(), dev: statSync(dataDir).dev };
+  try {
+    const saved = JSON.parse(readFileSync(cache, 'utf8')) as typeof key & { ownership: PrivateUsers['ownership'] };
+    if (saved.kernel === key.kernel && saved.dev === key.dev && (saved.ownership === 'idmap' || saved.ownership === 'chown')) return saved.ownership;
+  } catch {
+    // not asked yet, or unreadable: ask again
+  }
   let out: string;
   try {
     ({ stdout: out } = await promisify(execFile)(stage1Path(), ['idmap-probe', '--dir', dataDir], { encoding: 'utf8' }));
@@ -79,7 +91,9 @@ const ownershipFor = async (dataDir: string): Promise<PrivateUsers['ownership']>
   }
   const answer = out.trim();
   debug(`--private-users: ${answer}`);
-  return answer === 'idmap' ? 'idmap' : 'chown';
+  const ownership = answer === 'idmap' ? 'idmap' : 'chown';
+  writeWhole(cache, JSON.stringify({ ...key, ownership, answer }));
+  return ownership;
 };
 
 /**
