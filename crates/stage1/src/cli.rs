@@ -1,4 +1,4 @@
-//! Command-line parsing. Hand-written: four subcommands and a dozen flags do not justify a
+//! Command-line parsing. Hand-written: six subcommands and a dozen flags do not justify a
 //! parser crate's size and start-up cost in a binary that is spawned once per pod.
 
 use std::net::IpAddr;
@@ -10,7 +10,7 @@ use crate::etc::{self, Hosts, Resolv, ResolvConf};
 use crate::userns::IdRange;
 
 pub const USAGE: &str = "\
-usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--net none|host]
+usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--net none|host|netns]
                            [--dns default|host|none] [--dns-server IP]... [--dns-search DOMAIN]...
                            [--dns-opt OPTION]... [--dns-domain DOMAIN] [--hosts default|host]
                            [--hosts-entry IP=NAME[,NAME...]]... [--stop-grace SECONDS] [--debug]
@@ -19,6 +19,7 @@ usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--n
        podlog-stage1 enter --pod-dir DIR --app NAME [--] [CMD ARG...]
        podlog-stage1 stop  --pod-dir DIR [--force]
        podlog-stage1 gc    --pod-dir DIR
+       podlog-stage1 netns --pod-dir DIR create|remove
        podlog-stage1 idmap-probe --dir DIR";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub enum NetMode {
     None,
     /// The host's network namespace.
     Host,
+    /// The namespace `netns create` keeps at `<pod>/netns`, which stage0 attached networks to.
+    Netns,
 }
 
 #[derive(Debug, PartialEq)]
@@ -68,12 +71,25 @@ pub struct GcOpts {
     pub pod_dir: PathBuf,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetnsAction {
+    Create,
+    Remove,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct NetnsOpts {
+    pub pod_dir: PathBuf,
+    pub action: NetnsAction,
+}
+
 #[derive(Debug, PartialEq)]
 pub enum Command {
     Init(InitOpts),
     Enter(EnterOpts),
     Stop(StopOpts),
     Gc(GcOpts),
+    Netns(NetnsOpts),
     /// Whether the file system of a directory supports idmapped mounts (stage0 asks before it
     /// prepares a pod with --private-users).
     IdmapProbe(PathBuf),
@@ -128,7 +144,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     }
     if !matches!(
         sub.as_str(),
-        "init" | "enter" | "stop" | "gc" | "idmap-probe"
+        "init" | "enter" | "stop" | "gc" | "netns" | "idmap-probe"
     ) {
         bail!("unknown subcommand {sub:?}\n{USAGE}");
     }
@@ -142,6 +158,10 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 rest.push(arg);
                 rest.extend(args.items.by_ref());
                 break;
+            }
+            if sub == "netns" {
+                rest.push(arg);
+                continue;
             }
             bail!("unexpected argument {arg:?}\n{USAGE}");
         }
@@ -188,7 +208,8 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 net = match args.value(&name, inline)?.as_str() {
                     "none" | "default" => NetMode::None,
                     "host" => NetMode::Host,
-                    other => bail!("--net: expected none or host, got {other:?}"),
+                    "netns" => NetMode::Netns,
+                    other => bail!("--net: expected none, host or netns, got {other:?}"),
                 }
             }
             "--dns" => {
@@ -250,7 +271,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     let Some(pod_dir) = pod_dir else {
         bail!("{sub}: --pod-dir is required\n{USAGE}");
     };
-    if !rest.is_empty() && sub != "enter" {
+    if !rest.is_empty() && !matches!(sub.as_str(), "enter" | "netns") {
         bail!("{sub}: unexpected arguments {rest:?}");
     }
     Ok(match sub.as_str() {
@@ -284,6 +305,14 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
             })
         }
         "stop" => Command::Stop(StopOpts { pod_dir, force }),
+        "netns" => Command::Netns(NetnsOpts {
+            pod_dir,
+            action: match rest.as_slice() {
+                [a] if a == "create" => NetnsAction::Create,
+                [a] if a == "remove" => NetnsAction::Remove,
+                _ => bail!("netns: expected one action, create or remove, got {rest:?}\n{USAGE}"),
+            },
+        }),
         _ => Command::Gc(GcOpts { pod_dir }),
     })
 }
@@ -404,6 +433,12 @@ mod tests {
             parse(argv("idmap-probe --dir /d")).unwrap(),
             Command::IdmapProbe("/d".into())
         );
+        let Command::Init(o) =
+            parse(argv("init --pod-dir /p --tree-store /t --net netns")).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(o.net, NetMode::Netns);
     }
 
     #[test]
@@ -445,6 +480,12 @@ mod tests {
             "init --pod-dir /p --tree-store /t --private-users 0:65536:idmap",
             "idmap-probe",
             "idmap-probe --pod-dir /p",
+            "netns --pod-dir /p",
+            "netns create",
+            "netns --pod-dir /p make",
+            "netns --pod-dir /p create remove",
+            "netns --pod-dir /p create --force",
+            "gc --pod-dir /p create",
         ] {
             assert!(parse(argv(bad)).is_err(), "{bad:?} should fail");
         }
@@ -523,5 +564,24 @@ mod tests {
                 pod_dir: "/p".into()
             })
         );
+    }
+
+    #[test]
+    fn netns_takes_its_action_before_or_after_the_flags() {
+        assert_eq!(
+            parse(argv("netns --pod-dir /p create")).unwrap(),
+            Command::Netns(NetnsOpts {
+                pod_dir: "/p".into(),
+                action: NetnsAction::Create
+            })
+        );
+        assert_eq!(
+            parse(argv("netns remove --pod-dir=/p")).unwrap(),
+            Command::Netns(NetnsOpts {
+                pod_dir: "/p".into(),
+                action: NetnsAction::Remove
+            })
+        );
+        assert!(USAGE.contains("podlog-stage1 netns --pod-dir DIR create|remove"));
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::cli::GcOpts;
 use crate::error::{bail, Context, Result};
-use crate::{cgroups, fsutil, lock};
+use crate::{cgroups, fsutil, lock, netns};
 
 pub fn run(opts: GcOpts) -> Result<i32> {
     let (pod_dir, dir) = lock::open_pod_dir(&opts.pod_dir)?;
@@ -36,8 +36,16 @@ pub fn run(opts: GcOpts) -> Result<i32> {
     }
     let mountinfo =
         std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
+    let kept_netns = pod_dir.join(netns::FILE);
     for m in mounts_under(&mountinfo, &pod_dir.to_string_lossy()) {
-        problems.push(format!("mount still present under the pod directory: {m}"));
+        // stage0 removes it (`netns remove`) once CNI DEL has run for every network.
+        if Path::new(&m) == kept_netns {
+            problems.push(format!(
+                "the pod's network namespace is still kept at {m}: its networks must be detached first"
+            ));
+        } else {
+            problems.push(format!("mount still present under the pod directory: {m}"));
+        }
     }
     if !problems.is_empty() {
         bail!("gc: {}", problems.join("; "));

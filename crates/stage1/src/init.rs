@@ -6,8 +6,9 @@
 //!   every app has exec'd, answers `--ready-fd`, waits for PID 1 and exits with its code.
 //!   It holds `RKT_LOCK_FD` to the end, so the pod is "running" exactly while it lives.
 //! * pod **PID 1** (new pid namespace): dies with the supervisor (PR_SET_PDEATHSIG), builds
-//!   its own mount/uts/ipc(/net) namespaces and the pod's file systems, pivots into a
-//!   tmpfs root, starts the apps and reaps (see reaper).
+//!   its own mount/uts/ipc(/net) namespaces (or joins the network namespace kept at
+//!   `<pod>/netns`) and the pod's file systems, pivots into a tmpfs root, starts the apps and
+//!   reaps (see reaper).
 //!
 //! Every mount belongs to PID 1's mount namespace and vanishes with it, whatever is killed
 //! when.
@@ -39,7 +40,7 @@ use crate::lock::PodDir;
 use crate::manifest::{self, PodApp};
 use crate::rootfs::{self, PodFs};
 use crate::userns::UserNs;
-use crate::{fsutil, lowers, mounts, namespaces, process, pty, ready, reaper, seccomp, sys};
+use crate::{fsutil, lowers, mounts, namespaces, netns, process, pty, ready, reaper, seccomp, sys};
 
 pub fn run(opts: InitOpts) -> Result<i32> {
     debug!("init starts");
@@ -88,6 +89,10 @@ pub fn run(opts: InitOpts) -> Result<i32> {
     if hostname.is_empty() || hostname.len() > 64 || hostname.contains('\0') {
         bail!("hostname {hostname:?}: must be 1 to 64 bytes");
     }
+    // Checked before anything is changed; PID 1 joins it.
+    let netns = (opts.net == NetMode::Netns)
+        .then(|| netns::open_kept(&pod.path))
+        .transpose()?;
     prepare_pod_dir(&pod, &apps)?;
     debug!("pod dir prepared");
     let status_dir = openat(
@@ -134,6 +139,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
                 status_dir,
                 cgroups: &cgroups,
                 users: users.as_ref(),
+                netns,
             };
             let code = match ctx.run(supervisor, go_r, ready_w) {
                 Ok(code) => code,
@@ -149,6 +155,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
             drop(ready_w);
             drop(go_r);
             drop(status_dir);
+            drop(netns);
             let terminal = terminal.map(|(supervisor_end, _)| supervisor_end);
             supervise(child, &cgroups, go_w, ready_r, ready_out, &pod, terminal)
         }
@@ -345,10 +352,12 @@ struct Pid1<'a> {
     status_dir: OwnedFd,
     cgroups: &'a Cgroups,
     users: Option<&'a UserNs>,
+    /// `--net netns`: the kept network namespace to join.
+    netns: Option<OwnedFd>,
 }
 
 impl Pid1<'_> {
-    fn run(self, supervisor: OwnedFd, go: OwnedFd, ready: OwnedFd) -> Result<i32> {
+    fn run(mut self, supervisor: OwnedFd, go: OwnedFd, ready: OwnedFd) -> Result<i32> {
         nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).ctx("set PR_SET_PDEATHSIG")?;
         // The supervisor may have died before the line above: its pidfd is readable then.
         let mut fds = [PollFd::new(supervisor.as_fd(), PollFlags::POLLIN)];
@@ -368,7 +377,11 @@ impl Pid1<'_> {
 
         namespaces::unshare_pod(self.opts.net)?;
         mounts::make_everything_private()?;
-        if self.opts.net == NetMode::None {
+        if let Some(ns) = self.netns.take() {
+            namespaces::join_net(ns)?;
+        }
+        // In a joined namespace too: harmless if stage0's plugins brought it up already.
+        if self.opts.net != NetMode::Host {
             namespaces::loopback_up()?;
         }
         sethostname(self.hostname).ctx("sethostname")?;

@@ -39,6 +39,7 @@ mod lowers;
 mod manifest;
 mod mounts;
 mod namespaces;
+mod netns;
 mod process;
 mod pty;
 mod ready;
@@ -66,6 +67,7 @@ fn main() {
                 cli::Command::Enter(o) => enter::run(o),
                 cli::Command::Stop(o) => stop::run(o),
                 cli::Command::Gc(o) => gc::run(o),
+                cli::Command::Netns(o) => netns::run(o),
                 cli::Command::IdmapProbe(dir) => userns::probe_idmap(&dir).map(|r| match r {
                     Ok(()) => {
                         println!("idmap");

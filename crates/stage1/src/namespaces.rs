@@ -1,6 +1,6 @@
 //! Namespace creation (init) and joining (enter).
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
@@ -27,6 +27,11 @@ pub fn pod_flags(net: NetMode) -> CloneFlags {
 
 pub fn unshare_pod(net: NetMode) -> Result<()> {
     unshare(pod_flags(net)).ctx("unshare mount/uts/ipc/cgroup/net namespaces")
+}
+
+/// `--net netns`: joins the namespace `netns create` kept (see netns.rs).
+pub fn join_net(ns: OwnedFd) -> Result<()> {
+    setns(ns, CloneFlags::CLONE_NEWNET).ctx("setns into the pod's kept network namespace")
 }
 
 /// Joins all of the pod's namespaces at once through a pidfd (Linux 5.8): atomic, and the

@@ -120,3 +120,13 @@ pub fn move_mount(fd: BorrowedFd<'_>, target: &std::ffi::CStr) -> nix::Result<()
     };
     Errno::result(r).map(drop)
 }
+
+/// The kind of namespace an nsfs file refers to, as a `CLONE_NEW*` value (NS_GET_NSTYPE, Linux
+/// 4.11).
+pub fn ns_type(fd: BorrowedFd<'_>) -> nix::Result<libc::c_int> {
+    // _IO(0xb7, 0x3) in <linux/nsfs.h>, which the libc crate does not define.
+    const NS_GET_NSTYPE: libc::Ioctl = 0xb703;
+    // SAFETY: NS_GET_NSTYPE takes no argument and only returns a value; fd is a valid descriptor.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
+    Errno::result(r)
+}
