@@ -4,6 +4,9 @@
  */
 const MODULES = ['core', 'store', 'native', 'stage1', 'images', 'stage0', 'volumes', 'private-users'] as const;
 
+// The peers (crun, runc, unshare) run with no network: so do podlog's pods, unless a benchmark
+// names one (the network benchmark).
+process.env.PODLOG_NET ??= 'none';
 const only = process.env.BENCH?.split(',');
 console.log(`podlog benchmarks, ${new Date().toISOString()}`);
 for (const name of MODULES.filter((m) => !only || only.includes(m))) {

@@ -46,6 +46,22 @@ export interface PendingIntent {
   version: number;
   /** The app an app-scoped intent is about. */
   app?: string;
+  /** The network a network-scoped intent is about. */
+  network?: string;
+}
+
+/** A CNI network of the pod: asked for, attached (with its CNI result), or detached again. */
+export interface PodNetwork {
+  name: string;
+  ifName: string;
+  args: string;
+  config: PodEventData['NetworkAttachRequested']['config'];
+  /** Where its plugins were found: its detach runs the same ones. */
+  pluginDirs: string[];
+  attached: boolean;
+  result?: PodEventData['NetworkAttached']['result'];
+  /** Kept after the detach: which addresses the pod had. */
+  summary?: PodEventData['NetworkAttached']['summary'];
 }
 
 export interface PodContext {
@@ -54,6 +70,8 @@ export interface PodContext {
   mutable: boolean;
   overlay: boolean;
   privateUsers?: PrivateUsers;
+  /** Its CNI networks, in attach order (none with --net=host or none). */
+  networks?: PodNetwork[];
   /** The effects of a preparation that are done once for the pod (PodCreated, OverlayPrepared, PodManifestWritten). */
   created: boolean;
   overlayPrepared: boolean;
@@ -98,6 +116,14 @@ type Ev<T extends PodEventType> = Extract<PodMachineEvent, { type: T }>;
 /** Narrows the event inside a transition whose event type is fixed by its `on` key. */
 const as = <T extends PodEventType>(event: PodMachineEvent) => event as Ev<T>;
 
+const attached = (context: PodContext, name: string): boolean => (context.networks ?? []).some((n) => n.name === name && n.attached);
+
+/** Detaching a network: wherever a pod that may hold one can be (it attaches them while prepared). */
+const DETACH = {
+  NetworkDetachRequested: { guard: 'canDetach', actions: ['detachAsked', 'detachNetwork'] },
+  NetworkDetached: { guard: { type: 'answersNetwork', params: { effect: 'detachNetwork' } }, actions: 'networkDetached' },
+} as const;
+
 const opened = (event: PodMachineEvent, effect: EffectName): PendingIntent => {
   const app = (event.data as { app?: unknown }).app;
   return { effect, intent: event.type, version: event.version, ...(typeof app === 'string' ? { app } : {}) };
@@ -130,6 +156,15 @@ export const podMachine = setup({
       context.apps.length > 0 &&
       context.apps.every((a) => a.treeStoreId !== undefined) &&
       (context.overlay ? context.overlayPrepared : context.apps.every((a) => a.copied === true)),
+    /** The network is not attached (a failed or abandoned attach left it asked for only). */
+    canAttach: ({ context, event }) =>
+      context.pending === undefined && !attached(context, as<'NetworkAttachRequested'>(event).data.name),
+    canDetach: ({ context, event }) =>
+      context.pending === undefined && attached(context, as<'NetworkDetachRequested'>(event).data.name),
+    answersNetwork: ({ context, event }, params: { effect: EffectName }) =>
+      context.pending?.effect === params.effect && context.pending.network === (event.data as { name?: string }).name,
+    /** No network is attached: the pod holds no address, so its directory may go. */
+    detached: ({ context }) => !(context.networks ?? []).some((n) => n.attached),
     /** --no-overlay, and the app's image is rendered: its root can be copied. */
     copiesRendered: ({ context, event }) =>
       !context.overlay && context.apps.some((a) => a.name === as<'AppRootCopyRequested'>(event).data.app && a.treeStoreId !== undefined),
@@ -141,6 +176,8 @@ export const podMachine = setup({
     copyAppRoot: effectAction('copyAppRoot'),
     writeManifest: effectAction('writeManifest'),
     startStage1: effectAction('startStage1'),
+    attachNetwork: effectAction('attachNetwork'),
+    detachNetwork: effectAction('detachNetwork'),
     stopPod: effectAction('stopPod'),
     deletePod: effectAction('deletePod'),
     open: assign({ pending: ({ event }, params: { effect: EffectName }) => opened(event, params.effect) }),
@@ -182,6 +219,22 @@ export const podMachine = setup({
       stopRequested: as<'StopRequested'>(event).data.force ? ('force' as const) : ('graceful' as const),
     })),
     signalled: assign({ pending: undefined }),
+    attachAsked: assign(({ context, event }) => {
+      const { name, ifName, args, config, pluginDirs } = as<'NetworkAttachRequested'>(event).data;
+      return {
+        pending: { ...opened(event, 'attachNetwork'), network: name },
+        networks: [...(context.networks ?? []).filter((n) => n.name !== name), { name, ifName, args, config, pluginDirs, attached: false }],
+      };
+    }),
+    networkAttached: assign(({ context, event }) => {
+      const { name, result, summary } = as<'NetworkAttached'>(event).data;
+      return { pending: undefined, networks: (context.networks ?? []).map((n) => (n.name === name ? { ...n, attached: true, result, summary } : n)) };
+    }),
+    detachAsked: assign(({ event }) => ({ pending: { ...opened(event, 'detachNetwork'), network: as<'NetworkDetachRequested'>(event).data.name } })),
+    networkDetached: assign(({ context, event }) => {
+      const { name } = as<'NetworkDetached'>(event).data;
+      return { pending: undefined, networks: (context.networks ?? []).map((n) => (n.name === name ? { ...n, attached: false } : n)) };
+    }),
     exited: assign(({ event }) => ({ pending: undefined, exitCode: as<'PodExited'>(event).data.code, exitedAt: event.time })),
     marked: assign({ markedGarbageAt: ({ event }) => event.time }),
     deleted: assign(({ event }) => ({ pending: undefined, deletedAt: event.time })),
@@ -245,6 +298,9 @@ export const podMachine = setup({
     },
     prepared: {
       on: {
+        NetworkAttachRequested: { guard: 'canAttach', actions: ['attachAsked', 'attachNetwork'] },
+        NetworkAttached: { guard: { type: 'answersNetwork', params: { effect: 'attachNetwork' } }, actions: 'networkAttached' },
+        ...DETACH,
         Stage1StartRequested: { guard: 'idle', actions: [{ type: 'open', params: { effect: 'startStage1' } }, 'startStage1'] },
         PodStarted: { guard: { type: 'answers', params: { effect: 'startStage1' } }, target: 'running', actions: 'started' },
         PodMarkedGarbage: { guard: 'idle', target: 'garbage', actions: 'marked' },
@@ -267,15 +323,22 @@ export const podMachine = setup({
       on: {
         AppExited: { actions: 'appExited' },
         PodMarkedGarbage: { target: 'exitedGarbage', actions: 'marked' },
+        ...DETACH,
       },
     },
     exitedGarbage: {
       tags: ['afterRun', 'finished', 'ranAndExited'],
-      on: { GcRequested: { target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] } },
+      on: {
+        ...DETACH,
+        GcRequested: { guard: 'detached', target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] },
+      },
     },
     garbage: {
       tags: ['afterRun', 'finished'],
-      on: { GcRequested: { target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] } },
+      on: {
+        ...DETACH,
+        GcRequested: { guard: 'detached', target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] },
+      },
     },
     deleting: {
       tags: ['afterRun'],

@@ -47,7 +47,7 @@ export const RUN_VERB_FLAGS: ReadonlyMap<string, FlagSpec> = new Map([
   ...['inherit-env', 'no-overlay', 'private-users', 'mutable'].map((f) => [f, spec('bool', 'pod', PREPARING)] as const),
   ['quiet', spec('bool', 'pod', ['prepare'])],
   ['insecure-options', spec('value', 'pod', ['run', 'prepare', 'run-prepared'])],
-  ...['net', 'hostname', 'dns', 'dns-search', 'dns-opt', 'dns-domain', 'hosts-entry'].map((f) => [f, spec('value', 'pod', RUNNING)] as const),
+  ...['net', 'hostname', 'dns', 'dns-search', 'dns-opt', 'dns-domain', 'hosts-entry', 'local-config', 'net-plugins-dir'].map((f) => [f, spec('value', 'pod', RUNNING)] as const),
   ...['interactive', 'mds-register'].map((f) => [f, spec('bool', 'pod', RUNNING)] as const),
   ['uuid-file', spec('value', 'pod', ['run-prepared'])],
 ]);
@@ -189,7 +189,10 @@ export const configFrom = (f: RunFlags): PrepareConfig & RunConfig => {
     privateUsers: bool(f, 'private-users'),
     userAnnotations: pairs(f, 'user-annotation'),
     userLabels: pairs(f, 'user-label'),
-    net: all(f, 'net'),
+    // rkt's default is the `default` network; $PODLOG_NET, like $PODLOG_DIR, names another.
+    net: f.flags.has('net') ? all(f, 'net') : (process.env.PODLOG_NET?.split(',').filter((n) => n !== '') ?? []),
+    ...(one(f, 'local-config') !== undefined ? { localConfig: one(f, 'local-config') } : {}),
+    ...(one(f, 'net-plugins-dir') !== undefined ? { netPluginsDir: one(f, 'net-plugins-dir') } : {}),
     interactive: bool(f, 'interactive'),
     mdsRegister: bool(f, 'mds-register'),
     ...(one(f, 'hostname') !== undefined ? { hostname: one(f, 'hostname') } : {}),

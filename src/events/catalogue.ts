@@ -4,10 +4,13 @@
  * folding past it would derive a state that may be false.
  */
 import { PodlogError } from '../errors.js';
+import type { NetworkConfigList } from '../net/config.js';
+import type { NetworkSummary } from '../net/result.js';
 
 /** Side effects an intent asks for; each is done by the effect interpreter, never during a fold. */
 export type EffectName =
-  | 'createPod' | 'renderImage' | 'prepareOverlay' | 'copyAppRoot' | 'writeManifest' | 'startStage1' | 'stopPod' | 'deletePod';
+  | 'createPod' | 'renderImage' | 'prepareOverlay' | 'copyAppRoot' | 'writeManifest' | 'attachNetwork' | 'startStage1'
+  | 'stopPod' | 'detachNetwork' | 'deletePod';
 
 export interface AppSpec {
   name: string;
@@ -55,6 +58,15 @@ export interface PodEventData {
   PodManifestWritten: Record<string, never>;
   PodPrepared: Record<string, never>;
   PrepareAborted: { reason: string };
+  /**
+   * A CNI network is to be attached to the pod's network namespace (made first if it is not there):
+   * the configuration list as it is run, so that its detach does not depend on later edits of net.d.
+   */
+  NetworkAttachRequested: { name: string; ifName: string; args: string; config: NetworkConfigList; pluginDirs: string[] };
+  /** The CNI ADD result as the plugins gave it (DEL gets it back), and what of it people read. */
+  NetworkAttached: { name: string; result: Record<string, unknown>; summary: NetworkSummary };
+  NetworkDetachRequested: { name: string };
+  NetworkDetached: { name: string };
   /** How stage1 is to run the pod: what `podlog run`'s flags asked for. */
   Stage1StartRequested: { net: string; dns: string; hostname: string };
   PodStarted: { pid: number };
@@ -121,6 +133,19 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
     kind: 'outcome', schema: 1, fields: { reason: 'string' },
     summary: 'the preparation failed or its process died (rkt: aborted prepare)',
   },
+  NetworkAttachRequested: {
+    kind: 'intent', schema: 1, effect: 'attachNetwork', fields: { name: 'string', ifName: 'string', args: 'string', config: 'object', pluginDirs: 'object' },
+    summary: "a CNI network is to be attached to the pod's network namespace (CNI ADD), before stage1 starts",
+  },
+  NetworkAttached: {
+    kind: 'outcome', schema: 1, fields: { name: 'string', result: 'object', summary: 'object' },
+    summary: "the network is attached: the pod's interface and addresses, and the CNI result its detach needs",
+  },
+  NetworkDetachRequested: {
+    kind: 'intent', schema: 1, effect: 'detachNetwork', fields: { name: 'string' },
+    summary: "an attached network is to be detached (CNI DEL with the recorded result); the last one takes the network namespace with it",
+  },
+  NetworkDetached: { kind: 'outcome', schema: 1, fields: { name: 'string' }, summary: 'the network released what the pod held: its address, interface and rules' },
   Stage1StartRequested: {
     kind: 'intent', schema: 1, effect: 'startStage1', fields: { net: 'string', dns: 'string', hostname: 'string' },
     summary: 'stage1 is to be started with the pod lock (rkt: prepared/ → run/)',

@@ -9,6 +9,7 @@ import { posix } from 'node:path';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { POD_ID_COUNT } from '../events/catalogue.js';
 import { isAcIdentifier, isObject, parseImageManifest, showValue } from '../images/aci-manifest.js';
+import { parseNetFlags } from '../net/netlist.js';
 import type { Mount, PodManifest, Volume } from './pod-manifest.js';
 import { stage1Image } from './stage1.js';
 
@@ -82,8 +83,12 @@ export interface InsecureOptions {
 }
 
 export interface RunConfig extends CommonConfig {
-  /** rkt's --net list; podlog: host, or none (a network namespace with loopback only). */
+  /** rkt's --net list: CNI networks by name (none given: `default`), or host, or none (loopback only). */
   net: string[];
+  /** rkt's --local-config: named networks are in its net.d (default /etc/podlog). */
+  localConfig?: string;
+  /** Where CNI plugins are looked for first (then /usr/lib/cni, /opt/cni/bin). */
+  netPluginsDir?: string;
   interactive: boolean;
   mdsRegister: boolean;
   hostname?: string;
@@ -461,17 +466,10 @@ export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
   return { ...cfg, explicitEnv, envFromFile: [] };
 };
 
-/** rkt's --net: one of host or none (podlog has no CNI networks yet), never combined with another. */
-const networkOf = (list: string[]): 'host' | 'none' => {
-  const nets = list.length === 0 ? ['none'] : list;
-  if (nets.includes('')) throw usage('--net: a network name cannot be empty');
-  for (const net of nets) {
-    const [name, args] = [net.split(':')[0]!, net.includes(':')];
-    if ((name === 'host' || name === 'none') && (nets.length > 1 || args)) throw usage(`--net=${name} takes no arguments and no other network (got --net=${nets.join(',')})`);
-  }
-  if (nets[0] === 'host' || nets[0] === 'none') return nets[0];
-  if (nets.length === 1 && nets[0] === 'default') throw notYet('--net=default (a CNI network)', 'use --net=none (loopback only) or --net=host');
-  throw notYet(`--net=${nets.join(',')} (CNI networks)`, 'use --net=none (loopback only) or --net=host');
+/** How stage1 gets the pod's network: the host's, a namespace of its own with loopback only, or the one its CNI networks are attached to. */
+const networkOf = (list: string[]): Stage1RunOptions['net'] => {
+  const { mode } = parseNetFlags(list);
+  return mode === 'contained' ? 'netns' : mode;
 };
 
 /** An RFC 1123 label: letters, digits and inner dashes, 1 to 63 of them. */
@@ -531,7 +529,7 @@ const hostsMode = (mode: DnsConfMode, entries: HostsEntries): DnsMode => {
  * recorded only when they are used).
  */
 export interface Stage1RunOptions {
-  net: 'host' | 'none';
+  net: 'host' | 'none' | 'netns';
   dns: DnsMode;
   hosts: DnsMode;
   dnsConfig?: DnsConfig;

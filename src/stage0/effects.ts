@@ -15,6 +15,9 @@ import { PodlogError } from '../errors.js';
 import type { EffectInterpreter, EffectRequest, Outcome } from '../engine/effects.js';
 import { procStat } from '../engine/liveness.js';
 import type { PodEventData, PrivateUsers } from '../events/catalogue.js';
+import { addNetwork, delNetwork, type Attachment } from '../net/cni.js';
+import { summarizeResult } from '../net/result.js';
+import type { PodContext } from '../../machines/pod.js';
 import type { ImageStore } from '../images/store.js';
 import { closeFd, isLocked, lockDir, mountsUnder, shiftOwners } from '../native.js';
 import { stage1InitArgs } from './config.js';
@@ -85,6 +88,10 @@ export class Stage0Effects implements EffectInterpreter {
         writeWhole(podPaths(pod).manifest, JSON.stringify(r.input.manifest), 0o600);
         return [{ type: 'PodManifestWritten', data: {} }];
       }
+      case 'attachNetwork':
+        return this.attachNetwork(r.uuid, pod, r.pod, r.intent.data as PodEventData['NetworkAttachRequested']);
+      case 'detachNetwork':
+        return this.detachNetwork(r.uuid, pod, r.pod, (r.intent.data as PodEventData['NetworkDetachRequested']).name);
       case 'startStage1':
         return this.startStage1(r.uuid, pod, r.intent.data as PodEventData['Stage1StartRequested'], r.pod.privateUsers);
       case 'stopPod':
@@ -110,6 +117,13 @@ export class Stage0Effects implements EffectInterpreter {
           return [{ type: 'PodStarted', data: { pid: pid1 === undefined ? 0 : parentOf(pid1) } }];
         }
         return [{ type: 'EffectFailed', data: { effect: 'startStage1', code: 'EABANDONED', message: 'stage1 never started: the process starting it died first' } }];
+      }
+      case 'attachNetwork': {
+        // Whatever the dead attach made is undone (DEL is idempotent); the network counts as not attached.
+        const data = r.intent.data as PodEventData['NetworkAttachRequested'];
+        await delNetwork(data.config, attachment(r.uuid, pod, data));
+        await this.releaseNetns(pod, r.pod);
+        return [{ type: 'EffectFailed', data: { effect: 'attachNetwork', code: 'EABANDONED', message: `the process attaching network ${data.name} died first; what it made is undone` } }];
       }
       case 'stopPod':
         // A pod that is no longer running needs no stop; one that is gets the stop again.
@@ -176,6 +190,42 @@ export class Stage0Effects implements EffectInterpreter {
     return [{ type: 'PodStarted', data: { pid: child.pid! } }];
   }
 
+  /**
+   * CNI ADD into the pod's network namespace, which stage1 makes on the first attach. A failed ADD
+   * undoes itself (cni.ts); the namespace goes too when no other network holds it.
+   */
+  private async attachNetwork(uuid: string, pod: string, context: PodContext, data: PodEventData['NetworkAttachRequested']): Promise<Outcome[]> {
+    await this.netns(pod, 'create');
+    let result: Awaited<ReturnType<typeof addNetwork>>;
+    try {
+      result = await addNetwork(data.config, attachment(uuid, pod, data));
+    } catch (e) {
+      await this.releaseNetns(pod, context);
+      throw e;
+    }
+    return [{ type: 'NetworkAttached', data: { name: data.name, result, summary: summarizeResult(data.name, result) } }];
+  }
+
+  /** CNI DEL with the recorded ADD result; after the pod's last network, its namespace goes too. */
+  private async detachNetwork(uuid: string, pod: string, context: PodContext, name: string): Promise<Outcome[]> {
+    const network = context.networks?.find((n) => n.name === name);
+    if (network === undefined) throw new PodlogError('EWRONG_STATE', `pod ${uuid} has no network ${name}`);
+    await delNetwork(network.config, attachment(uuid, pod, network), network.result);
+    if (!context.networks!.some((n) => n.attached && n.name !== name)) await this.netns(pod, 'remove');
+    return [{ type: 'NetworkDetached', data: { name } }];
+  }
+
+  /** Removes the pod's network namespace when none of its networks is attached (an attach that failed made it). */
+  private async releaseNetns(pod: string, context: PodContext): Promise<void> {
+    if (!(context.networks ?? []).some((n) => n.attached)) await this.netns(pod, 'remove');
+  }
+
+  /** stage1's netns entrypoint: `create` (idempotent) or `remove` (idempotent) `<pod>/netns`. */
+  private async netns(pod: string, action: 'create' | 'remove'): Promise<void> {
+    const { code, output } = await new CrossingEntrypoint(pod, 'netns', [action]).run();
+    if (code !== 0) throw new PodlogError('ESTAGE1', `stage1 netns ${action} failed (exit ${code}): ${output.trim()}`);
+  }
+
   private async stopPod(pod: string, force: boolean): Promise<Outcome[]> {
     const { code, output } = await new CrossingEntrypoint(pod, 'stop', force ? ['--force'] : []).run();
     if (code !== 0 && isLocked(pod)) throw new PodlogError('ESTOP', `stage1 stop failed (exit ${code}): ${output.trim()}`);
@@ -185,8 +235,12 @@ export class Stage0Effects implements EffectInterpreter {
   private async deletePod(pod: string, mounts: Array<{ mountPoint: string }> = mountsUnder(pod)): Promise<Outcome[]> {
     if (existsSync(pod)) {
       if (isLocked(pod)) throw new PodlogError('ELOCKED', `pod directory ${pod} is locked: something still uses it`);
+      // Networks are detached by now (the machine asks it before GcRequested); a namespace still kept
+      // goes first, as stage1's gc refuses a pod directory with a mount in it.
+      const hadNetns = existsSync(podPaths(pod).netns);
+      if (hadNetns) await this.netns(pod, 'remove');
       await this.collectStage1Leftovers(pod);
-      mountGc(pod, mounts);
+      mountGc(pod, hadNetns ? undefined : mounts);
       // The manifest goes last, so that a delete interrupted half-way can be recognised and retried.
       const manifest = podPaths(pod).manifest;
       for (const entry of ['appsinfo', 'overlay', 'status', 'stage1', 'pid', 'subcgroup', 'stage1Root']) {
@@ -207,6 +261,15 @@ export class Stage0Effects implements EffectInterpreter {
     if (code !== 0) throw new PodlogError('EGC', `stage1 gc of ${pod} failed (exit ${code}): ${output.trim()}`);
   }
 }
+
+/** Who the pod is to its CNI plugins: its UUID, its namespace kept in its directory, its interface. */
+const attachment = (uuid: string, pod: string, n: { ifName: string; args: string; pluginDirs: string[] }): Attachment => ({
+  containerId: uuid,
+  netns: podPaths(pod).netns,
+  ifName: n.ifName,
+  args: n.args,
+  pluginDirs: n.pluginDirs,
+});
 
 /** PID 1's host pid, as stage1 writes it to the readiness pipe once the pod is up; undefined if it closed the pipe first. */
 const readiness = (pipe: Readable): Promise<number | undefined> =>

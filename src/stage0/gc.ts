@@ -12,6 +12,7 @@ import { isPodlogError } from '../errors.js';
 import { mountsUnder } from '../native.js';
 import { reconcilePods, type BrokenPod } from './observe.js';
 import { podsDir } from './pod-dir.js';
+import { detachNetworks } from './networks.js';
 import type { Stage0 } from './session.js';
 
 export interface GcOptions {
@@ -80,7 +81,11 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
       report.lines.push(`Pod ${row.uuid} still within grace period (${human(options.gracePeriodMs)})`);
       continue;
     }
-    await attempt(row, `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`, () => s.engine.request(row.uuid, 'GcRequested', {}, { mounts }));
+    await attempt(row, `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`, async () => {
+      // A detach took the pod's kept namespace away: the mount table read before is not the pod's now.
+      const detached = await detachNetworks(s, row.uuid);
+      await s.engine.request(row.uuid, 'GcRequested', {}, detached > 0 ? {} : { mounts });
+    });
   }
   return report;
 };

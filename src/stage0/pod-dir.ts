@@ -24,6 +24,8 @@ export const podPaths = (dir: string) => ({
   pid: join(dir, 'pid'),
   status: join(dir, 'status'),
   subcgroup: join(dir, 'subcgroup'),
+  /** The network namespace the pod's CNI networks are attached to: a bind mount stage1 keeps until the last detach. */
+  netns: join(dir, 'netns'),
 });
 
 /** Creates the pod's directory, or finds it made by an earlier attempt of the same effect. */

@@ -13,12 +13,29 @@ import { observeExit } from './observe.js';
 import { prepare, type PrepareHooks } from './prepare.js';
 import type { Stage0 } from './session.js';
 import { exitOf } from './effects.js';
+import { attachNetworks, detachNetworks } from './networks.js';
 
 /** Starts a prepared pod and waits for it; returns the pod's exit code. */
 export const runPrepared = async (s: Stage0, cfg: RunConfig, uuid: string): Promise<number> => {
-  const options = stage1RunOptions(cfg);
+  let options = stage1RunOptions(cfg);
   if (options.interactive) oneApp((await s.engine.load(uuid)).context.apps.length);
-  await s.engine.request(uuid, 'Stage1StartRequested', { ...options, hostname: cfg.hostname ?? `podlog-${uuid}` });
+  if (options.net === 'netns') {
+    const dns = await attachNetworks(s, uuid, cfg);
+    // rkt: the name servers a network gives are the pod's when --dns says nothing.
+    if (options.dns === 'default' && dns !== undefined && dns.nameservers.length > 0) {
+      options = {
+        ...options,
+        dns: 'stage0',
+        dnsConfig: { servers: dns.nameservers, searches: dns.search, options: dns.options, ...(dns.domain !== undefined ? { domain: dns.domain } : {}) },
+      };
+    }
+  }
+  try {
+    await s.engine.request(uuid, 'Stage1StartRequested', { ...options, hostname: cfg.hostname ?? `podlog-${uuid}` });
+  } catch (e) {
+    await detachNetworks(s, uuid);
+    throw e;
+  }
   const child = s.effects.takeChild(uuid);
   if (child === undefined) throw new PodlogError('ESTAGE1', `stage1 of pod ${uuid} was not started by this process`);
   debug(`pod ${uuid}: stage1 running as pid ${child.pid}`);

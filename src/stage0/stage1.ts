@@ -18,8 +18,12 @@ export const ENTRYPOINTS = {
   enter: 'coreos.com/rkt/stage1/enter',
   gc: 'coreos.com/rkt/stage1/gc',
   stop: 'coreos.com/rkt/stage1/stop',
+  // podlog's: makes and removes the network namespace a pod's CNI networks are attached to.
+  netns: 'podlog.dev/stage1/netns',
 } as const;
 export type EntrypointName = keyof typeof ENTRYPOINTS;
+/** Every stage1 names these; `netns` only one that runs pods on CNI networks. */
+const REQUIRED: EntrypointName[] = ['run', 'enter', 'gc', 'stop'];
 
 interface Stage1Manifest {
   acKind: 'ImageManifest';
@@ -47,6 +51,7 @@ const builtinStage1 = (): Stage1Image => {
         { name: ENTRYPOINTS.enter, value: `${name} enter` },
         { name: ENTRYPOINTS.gc, value: `${name} gc` },
         { name: ENTRYPOINTS.stop, value: `${name} stop` },
+        { name: ENTRYPOINTS.netns, value: `${name} netns` },
         { name: 'coreos.com/rkt/stage1/interface-version', value: '1' },
       ],
     },
@@ -101,7 +106,7 @@ export const stage1Image = (dir?: string): Stage1Image => {
   // The flag a user can fix, or the build that is missing.
   const [flag, hint] = dir === undefined ? ['', ' (is podlog built? run npm ci)'] : ['--stage1-path: ', ''];
   const binaries = new Map<string, string>();
-  for (const name of Object.keys(ENTRYPOINTS) as EntrypointName[]) {
+  for (const name of REQUIRED) {
     const [binary] = entrypointArgv(image, name) ?? [];
     if (binary === undefined) throw stage1Error(`${flag}the stage1 image manifest has no "${ENTRYPOINTS[name]}" entrypoint annotation`);
     if (!binaries.has(binary)) binaries.set(binary, ENTRYPOINTS[name]);

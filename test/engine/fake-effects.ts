@@ -32,6 +32,10 @@ export const fakeEffects = (world: string, options: FakeOptions = {}): EffectInt
         return [{ type: 'AppRootCopied', data: { app: String(r.intent.data.app), method: 'copy' } }];
       case 'writeManifest':
         return [{ type: 'PodManifestWritten', data: {} }];
+      case 'attachNetwork':
+        return [{ type: 'NetworkAttached', data: { name: String(r.intent.data.name), result: {}, summary: { interfaces: [], ips: [], routes: [], dns: { nameservers: [], search: [], options: [] } } } }];
+      case 'detachNetwork':
+        return [{ type: 'NetworkDetached', data: { name: String(r.intent.data.name) } }];
       case 'startStage1':
         return [{ type: 'PodStarted', data: { pid: Number(readFileSync(marker(r), 'utf8')) } }];
       case 'stopPod':

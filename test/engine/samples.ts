@@ -45,6 +45,16 @@ export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('PodManifestWritten', {}),
   sample('PodPrepared', {}),
   sample('PrepareAborted', { reason: 'the test aborted it' }),
+  sample('NetworkAttachRequested', {
+    name: 'default', ifName: 'eth0', args: '', pluginDirs: ['/usr/lib/cni'],
+    config: { name: 'default', cniVersion: '0.4.0', disableCheck: false, plugins: [{ type: 'ptp' }] },
+  }),
+  sample('NetworkAttached', {
+    name: 'default', result: { cniVersion: '0.4.0' },
+    summary: { interfaces: [], ips: [{ address: '172.16.28.2', prefixLength: 24 }], routes: [], dns: { nameservers: [], search: [], options: [] } },
+  }),
+  sample('NetworkDetachRequested', { name: 'default' }),
+  sample('NetworkDetached', { name: 'default' }),
   sample('Stage1StartRequested', START),
   sample('PodStarted', { pid: 4242 }),
   sample('AppExited', { app: 'a', code: 3 }),
@@ -55,7 +65,7 @@ export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('GcRequested', {}),
   sample('PodDeleted', {}),
   sample('PodCompacted', { deletedAt: TIME, compactedEvents: 12 }),
-  ...(['createPod', 'renderImage', 'prepareOverlay', 'copyAppRoot', 'writeManifest', 'startStage1', 'stopPod', 'deletePod'] as const).map((effect) =>
+  ...(['createPod', 'renderImage', 'prepareOverlay', 'copyAppRoot', 'writeManifest', 'attachNetwork', 'startStage1', 'stopPod', 'detachNetwork', 'deletePod'] as const).map((effect) =>
     sample('EffectFailed', { effect, code: 'EIO', message: `${effect} failed in a test` }),
   ),
 ];
@@ -72,6 +82,7 @@ export const abstractState = (s: { value: unknown; context: import('../../machin
     s.context.overlayPrepared,
     s.context.manifestWritten,
     s.context.stopRequested,
+    (s.context.networks ?? []).some((n) => n.attached),
   ]);
 
 /** The sample's data for a given pod (PrepareRequested names its pod). */

@@ -13,11 +13,13 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { getShortestPaths } from '@xstate/graph';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { podMachine, type PodMachineEvent, type PodStateName } from '../../machines/pod.js';
 import { POD_STREAM_PREFIX } from '../../src/engine/streams.js';
+import { CNI_STATE_DIR } from '../../src/stage0/networks.js';
 import { POD_EVENTS, type EffectName, type PodEventType } from '../../src/events/catalogue.js';
 import { abstractState, NO_OVERLAY_PREPARE, SAMPLE_EVENTS } from '../engine/samples.js';
 import { aciPath } from '../helpers/fixtures.js';
@@ -41,7 +43,9 @@ const VERB_OF: Record<PodEventType, Verb | null | undefined> = {
   OverlayPrepareRequested: 'prepare', OverlayPrepared: 'prepare', AppRootCopyRequested: 'prepare', AppRootCopied: 'prepare',
   PodManifestWriteRequested: 'prepare',
   PodManifestWritten: 'prepare', PodPrepared: 'prepare', PrepareAborted: undefined,
+  NetworkAttachRequested: 'run-prepared', NetworkAttached: 'run-prepared',
   Stage1StartRequested: 'run-prepared', PodStarted: 'run-prepared', AppExited: null, PodExited: 'exit',
+  NetworkDetachRequested: 'gc', NetworkDetached: 'gc',
   StopRequested: 'stop', StopSignalled: 'stop', PodMarkedGarbage: 'mark', GcRequested: 'gc', PodDeleted: 'gc',
   EffectFailed: undefined, PodCompacted: undefined,
 };
@@ -115,7 +119,8 @@ const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
 /** One pod driven through verbs in one data dir; the pod's app runs until `exit` or `stop` ends it (then 3, or the stop's code). */
 class Scenario {
-  readonly d = new DataDir();
+  // On rkt's default network (CNI ptp), whose attach and detach are effects to break like any other.
+  readonly d = new DataDir({ PODLOG_NET: 'default' });
   /** `prepare` and `run` take --no-overlay. */
   constructor(private readonly noOverlay = false) {}
   uuid = '';
@@ -212,12 +217,16 @@ class Scenario {
     return podEvents(await this.d.events(this.uuid === '' ? undefined : this.uuid));
   }
 
-  /** Stops a pod left running (its `run` reads its output files as it ends), then removes everything. */
+  /**
+   * Stops a pod left running (its `run` reads its output files as it ends), collects it (its networks
+   * hold an address and a kept namespace until then), then removes everything.
+   */
   async cleanup(): Promise<void> {
     if (this.waiting !== undefined) {
       await this.d.podlog(['stop', '--force', this.uuid]);
       await this.waiting.done;
     }
+    await this.d.podlog(['gc', '--grace-period=0s', '--expire-prepared=0s']);
     this.d.cleanup();
   }
 }
@@ -283,16 +292,21 @@ const finish = async (t: ExecutionContext, s: Scenario, when: string): Promise<v
   t.false(existsSync(s.dir), 'no pod directory');
   t.deepEqual(s.podProcesses(), [], 'no process');
   for (const e of history.filter((x) => x.type === 'PodStarted')) t.false(pidMentions(e.data.pid as number, s.dir), `stage1 pid ${String(e.data.pid)}`);
-  t.is(mountTable(), mountsBefore, 'no mount');
+  t.is(mountTable(), mountsBefore, 'no mount (the network namespace kept for the pod included)');
+  // What its network held on the host: host-local's lease, ptp's nat rules (both name the pod's UUID).
+  const leases = spawnSync('grep', ['-rl', s.uuid, CNI_STATE_DIR], { encoding: 'utf8' }).stdout;
+  t.is(leases, '', 'no lease left');
+  const nat = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(s.uuid));
+  t.deepEqual(nat, [], 'no nat rule left');
 };
 
 /** Where a failed effect leaves the pod (as `list` names states), from the machine's recovery table. */
 const AFTER_FAILED: Record<EffectName, string> = {
   createPod: 'aborted prepare', renderImage: 'aborted prepare', prepareOverlay: 'aborted prepare', copyAppRoot: 'aborted prepare', writeManifest: 'aborted prepare',
-  startStage1: 'prepared', stopPod: 'running', deletePod: 'deleting',
+  attachNetwork: 'prepared', startStage1: 'prepared', stopPod: 'running', detachNetwork: 'exited garbage', deletePod: 'deleting',
 };
 /** The verb that tries a failed effect again (a failed delete: the verb that asked for it); it must then work. */
-const RETRIED_BY: Partial<Record<EffectName, Verb>> = { startStage1: 'run-prepared', stopPod: 'stop' };
+const RETRIED_BY: Partial<Record<EffectName, Verb>> = { attachNetwork: 'run-prepared', startStage1: 'run-prepared', stopPod: 'stop', detachNetwork: 'gc' };
 
 const faultCase = async (t: ExecutionContext, { verbs, noOverlay }: Sequence, at: number, fault: Fault): Promise<void> => {
   const s = new Scenario(noOverlay);

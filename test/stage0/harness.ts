@@ -53,6 +53,9 @@ export class DataDir {
   private readonly logs = mkdtempSync(join(tmpdir(), 'podlog-stress-out-'));
   private readonly running = new Set<ChildProcess>();
 
+  /** `env`: added to every podlog this data dir starts (PODLOG_NET, say). */
+  constructor(private readonly env: Record<string, string> = {}) {}
+
   /**
    * Starts `podlog --dir DIR ...args`; `done` resolves when that process (not its orphans) exits.
    * With `stdoutFile`, its stdout (and its pod's, which inherits it) goes there and stays.
@@ -63,7 +66,7 @@ export class DataDir {
     const errFile = join(this.logs, `${n}.err`);
     const out = openSync(outFile, 'w');
     const err = openSync(errFile, 'w');
-    const child = spawn(podlogBin, ['--dir', this.dir, ...args], { stdio: ['ignore', out, err], env: { ...process.env, ...env } });
+    const child = spawn(podlogBin, ['--dir', this.dir, ...args], { stdio: ['ignore', out, err], env: { ...process.env, ...this.env, ...env } });
     closeSync(out);
     closeSync(err);
     this.running.add(child);

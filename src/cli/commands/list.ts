@@ -4,6 +4,7 @@ import { reconcilePods } from '../../stage0/observe.js';
 import { out, str, type Command } from '../command.js';
 import { matchesFilters, NO_USER_METADATA, parsePodFilters, podUserMetadata, withStage0, type PodUserMetadata } from '../pods.js';
 import { table } from '../table.js';
+import { networksText } from '../../stage0/networks.js';
 import { PodlogError } from '../../errors.js';
 
 const ago = (iso: string | undefined, now: number): string => {
@@ -23,6 +24,7 @@ const asJson = (r: PodRow, meta: PodUserMetadata) => ({
   started_at: r.context.startedAt,
   exited_at: r.context.exitedAt,
   exit_code: r.context.exitCode,
+  networks: (r.context.networks ?? []).filter((n) => n.attached).map((n) => ({ name: n.name, interface: n.ifName, ...n.summary, result: n.result })),
   user_annotations: meta.userAnnotations,
   user_labels: meta.userLabels,
 });
@@ -69,7 +71,7 @@ export const list: Command = {
           i === 0 ? RKT_STATE_NAMES[r.state] : '',
           i === 0 ? (full ? (r.context.createdAt ?? '') : ago(r.context.createdAt, now)) : '',
           i === 0 ? (full ? (r.context.startedAt ?? '') : ago(r.context.startedAt, now)) : '',
-          '',
+          i === 0 ? networksText(r.context.networks) : '',
         ]),
       );
       const header = ['UUID', 'APP', ...(full ? ['IMAGE ID'] : []), 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'];

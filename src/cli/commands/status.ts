@@ -2,6 +2,7 @@ import { RKT_STATE_NAMES } from '../../../machines/pod.js';
 import type { PodView } from '../../engine/engine.js';
 import { PodlogError } from '../../errors.js';
 import { podDir, readPid } from '../../stage0/pod-dir.js';
+import { networksText } from '../../stage0/networks.js';
 import { podStatus } from '../../stage0/status.js';
 import { out, type Command } from '../command.js';
 import { parseDuration } from '../duration.js';
@@ -24,6 +25,7 @@ const rktStatus = (view: PodView, pid1: number | undefined): string[] => {
     // rkt's pid= is the pod's PID 1 (what enter targets), from the pid file stage1 writes.
     ...(pid1 !== undefined && view.state === 'running' ? [`pid=${pid1}`] : []),
     `exited=${finished}`,
+    ...(networksText(c.networks) !== '' ? [`networks=${networksText(c.networks)}`] : []),
     ...c.apps.filter((a) => a.exitCode !== undefined).map((a) => `app-${a.name}=${a.exitCode}`),
   ];
 };
