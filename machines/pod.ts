@@ -58,6 +58,7 @@ export interface PodNetwork {
   config: PodEventData['NetworkAttachRequested']['config'];
   /** Where its plugins were found: its detach runs the same ones. */
   pluginDirs: string[];
+  capabilityArgs?: Record<string, unknown>;
   attached: boolean;
   result?: PodEventData['NetworkAttached']['result'];
   /** Kept after the detach: which addresses the pod had. */
@@ -220,10 +221,10 @@ export const podMachine = setup({
     })),
     signalled: assign({ pending: undefined }),
     attachAsked: assign(({ context, event }) => {
-      const { name, ifName, args, config, pluginDirs } = as<'NetworkAttachRequested'>(event).data;
+      const { name, ifName, args, config, pluginDirs, capabilityArgs } = as<'NetworkAttachRequested'>(event).data;
       return {
         pending: { ...opened(event, 'attachNetwork'), network: name },
-        networks: [...(context.networks ?? []).filter((n) => n.name !== name), { name, ifName, args, config, pluginDirs, attached: false }],
+        networks: [...(context.networks ?? []).filter((n) => n.name !== name), { name, ifName, args, config, pluginDirs, ...(capabilityArgs ? { capabilityArgs } : {}), attached: false }],
       };
     }),
     networkAttached: assign(({ context, event }) => {

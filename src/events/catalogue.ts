@@ -62,7 +62,11 @@ export interface PodEventData {
    * A CNI network is to be attached to the pod's network namespace (made first if it is not there):
    * the configuration list as it is run, so that its detach does not depend on later edits of net.d.
    */
-  NetworkAttachRequested: { name: string; ifName: string; args: string; config: NetworkConfigList; pluginDirs: string[] };
+  NetworkAttachRequested: {
+    name: string; ifName: string; args: string; config: NetworkConfigList; pluginDirs: string[];
+    /** CNI capability arguments (portMappings for --port), given to ADD and DEL alike. */
+    capabilityArgs?: Record<string, unknown>;
+  };
   /** The CNI ADD result as the plugins gave it (DEL gets it back), and what of it people read. */
   NetworkAttached: { name: string; result: Record<string, unknown>; summary: NetworkSummary };
   NetworkDetachRequested: { name: string };

@@ -10,6 +10,7 @@ import { isPodlogError, PodlogError } from '../errors.js';
 import { POD_ID_COUNT } from '../events/catalogue.js';
 import { isAcIdentifier, isObject, parseImageManifest, showValue } from '../images/aci-manifest.js';
 import { parseNetFlags } from '../net/netlist.js';
+import { planNetworks, type NetworkPlan } from '../net/networks.js';
 import type { Mount, PodManifest, Volume } from './pod-manifest.js';
 import { stage1Image } from './stage1.js';
 
@@ -415,6 +416,40 @@ const readPodManifest = (file: string): PodManifest => {
   return m as unknown as PodManifest;
 };
 
+/** appc's ExposedPort: an app port's name, published on the host's port (on one host address, or all). */
+export interface ExposedPort {
+  name: string;
+  hostPort: number;
+  hostIP?: string;
+}
+
+/** rkt's --port NAME:HOSTPORT or NAME:HOSTIP:HOSTPORT (the address may be IPv6: the port is after the last colon). */
+export const parsePortFlag = (flag: string): ExposedPort => {
+  const bad = (what: string) => usage(`--port ${flag}: ${what}`);
+  const first = flag.indexOf(':');
+  const last = flag.lastIndexOf(':');
+  if (first <= 0) throw bad('expected NAME:HOSTPORT or NAME:HOSTIP:HOSTPORT');
+  const name = flag.slice(0, first);
+  if (!isAcName(name)) throw bad(`${JSON.stringify(name)} is not a port name (lower case letters and digits, joined by single dashes)`);
+  const portText = flag.slice(last + 1);
+  const hostPort = Number(portText);
+  if (!/^[0-9]+$/.test(portText) || hostPort < 1 || hostPort > 65535) throw bad(`${JSON.stringify(portText)} is not a host port (1 to 65535)`);
+  if (first === last) return { name, hostPort };
+  const hostIP = flag.slice(first + 1, last).replace(/^\[(.*)\]$/, '$1');
+  if (isIP(hostIP) === 0) throw bad(`${JSON.stringify(hostIP)} is not an IP address`);
+  return { name, hostPort, hostIP };
+};
+
+/** Each flag well formed; one host port (on one address) published once, one app port once. */
+const checkPortFlags = (flags: string[]): void => {
+  const ports = flags.map(parsePortFlag);
+  ports.forEach((p, i) => {
+    const earlier = ports.slice(0, i);
+    if (earlier.some((q) => q.name === p.name)) throw usage(`--port ${flags[i]}: port ${p.name} is published twice`);
+    if (earlier.some((q) => q.hostPort === p.hostPort && (q.hostIP ?? '') === (p.hostIP ?? ''))) throw usage(`--port ${flags[i]}: host port ${p.hostPort} is published twice`);
+  });
+};
+
 /** rkt: the apps, their environment, volumes and ports come from the pod manifest alone. */
 const podManifestConflicts = (cfg: PrepareConfig): string[] =>
   Object.entries({
@@ -454,7 +489,7 @@ export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
     const document = readPodManifest(podManifest);
     return checkPrepareConfig({ ...rest, podManifestDocument: document, apps: appsOf(document) } as C);
   }
-  if (cfg.ports.length > 0) throw notYet('--port');
+  checkPortFlags(cfg.ports);
   if (cfg.apps.length === 0) throw usage('pod must contain at least one application');
   if (cfg.uuid !== undefined && !UUID.test(cfg.uuid)) throw usage(`${JSON.stringify(cfg.uuid)} is not a UUID`);
   checkApps(cfg.apps);
@@ -466,9 +501,22 @@ export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
   return { ...cfg, explicitEnv, envFromFile: [] };
 };
 
+/** rkt's --local-config default, podlog's name: net.d is below it. */
+export const DEFAULT_LOCAL_CONFIG = '/etc/podlog';
+
+/**
+ * Where host-local keeps its leases: the host's addresses are one pool, whatever the data dir, and
+ * on a tmpfs they go at a reboot with the network namespaces that held them (rkt #2265 kept them).
+ */
+export const CNI_STATE_DIR = '/run/podlog/cni';
+
+/** The networks a pod run with `cfg` joins: net.d read and every name found, or an error saying what is wrong. */
+export const networkPlan = (cfg: Pick<RunConfig, 'net' | 'localConfig'>): NetworkPlan =>
+  planNetworks(parseNetFlags(cfg.net), { localConfig: cfg.localConfig ?? DEFAULT_LOCAL_CONFIG, cniDataDir: CNI_STATE_DIR });
+
 /** How stage1 gets the pod's network: the host's, a namespace of its own with loopback only, or the one its CNI networks are attached to. */
-const networkOf = (list: string[]): Stage1RunOptions['net'] => {
-  const { mode } = parseNetFlags(list);
+const networkOf = (cfg: RunConfig): Stage1RunOptions['net'] => {
+  const { mode } = networkPlan(cfg);
   return mode === 'contained' ? 'netns' : mode;
 };
 
@@ -540,7 +588,10 @@ export interface Stage1RunOptions {
 
 /** The stage1 flags a RunConfig turns into; refuses what is malformed and what stage1 cannot do yet. */
 export const stage1RunOptions = (cfg: RunConfig): Stage1RunOptions => {
-  const net = networkOf(cfg.net);
+  for (const [flag, dir] of [['--local-config', cfg.localConfig], ['--net-plugins-dir', cfg.netPluginsDir]] as const) {
+    if (dir === '') throw usage(`${flag} cannot be empty`);
+  }
+  const net = networkOf(cfg);
   if (cfg.hostname !== undefined) checkHostname(cfg.hostname);
   checkDnsValues(cfg.dnsConfig, cfg.hostsEntries);
   const dns = resolvMode(cfg.dnsConfMode, cfg.dnsConfig);

@@ -263,12 +263,13 @@ export class Stage0Effects implements EffectInterpreter {
 }
 
 /** Who the pod is to its CNI plugins: its UUID, its namespace kept in its directory, its interface. */
-const attachment = (uuid: string, pod: string, n: { ifName: string; args: string; pluginDirs: string[] }): Attachment => ({
+const attachment = (uuid: string, pod: string, n: { ifName: string; args: string; pluginDirs: string[]; capabilityArgs?: Record<string, unknown> }): Attachment => ({
   containerId: uuid,
   netns: podPaths(pod).netns,
   ifName: n.ifName,
   args: n.args,
   pluginDirs: n.pluginDirs,
+  ...(n.capabilityArgs ? { capabilityArgs: n.capabilityArgs } : {}),
 });
 
 /** PID 1's host pid, as stage1 writes it to the readiness pipe once the pod is up; undefined if it closed the pipe first. */

@@ -6,25 +6,68 @@
  * gc tore them down: an exited pod keeps its addresses (and `status` shows them) until it is
  * collected. A `run` whose attach or start fails detaches at once.
  */
-import type { PodNetwork } from '../../machines/pod.js';
-import { parseNetFlags } from '../net/netlist.js';
-import { planNetworks } from '../net/networks.js';
+import { readFileSync } from 'node:fs';
+import { RKT_STATE_NAMES, type PodNetwork } from '../../machines/pod.js';
+import { catchUpPodList } from '../engine/pod-list.js';
+import { PodlogError } from '../errors.js';
+import type { NetworkConfigList } from '../net/config.js';
 import { pluginDirs } from '../net/plugins.js';
 import { dnsFromNetworks, type NetworkDns } from '../net/result.js';
-import type { RunConfig } from './config.js';
+import { networkPlan, type RunConfig } from './config.js';
 import { debug } from './debug.js';
+import { podDir, podPaths } from './pod-dir.js';
+import type { PodManifest } from './pod-manifest.js';
 import type { Stage0 } from './session.js';
 
-/** rkt's --local-config default, podlog's name: net.d is below it. */
-export const DEFAULT_LOCAL_CONFIG = '/etc/podlog';
+const attachedOf = (networks: PodNetwork[] | undefined): PodNetwork[] => (networks ?? []).filter((n) => n.attached);
+
+/** One published port as the portmap plugin takes it (its `portMappings` capability). */
+export interface PortMapping {
+  hostPort: number;
+  containerPort: number;
+  protocol: string;
+  hostIP?: string;
+}
+
+/** The pod manifest's ports, each with the app port of its name (--port was checked against them at prepare). */
+export const portMappings = (manifest: Pick<PodManifest, 'ports' | 'apps'>): PortMapping[] =>
+  manifest.ports.flatMap((exposed) => {
+    const declared = manifest.apps.flatMap((a) => a.app.ports ?? []).find((p) => p.name === exposed.name);
+    if (declared === undefined) return [];
+    return [{ hostPort: exposed.hostPort, containerPort: declared.port, protocol: declared.protocol, ...(exposed.hostIP !== undefined ? { hostIP: exposed.hostIP } : {}) }];
+  });
+
+/** The ports the pod's manifest publishes (--port at prepare). */
+export const publishedPorts = (s: Stage0, uuid: string): PortMapping[] =>
+  portMappings(JSON.parse(readFileSync(podPaths(podDir(s.dataDir, uuid)).manifest, 'utf8')) as PodManifest);
+
+const mappingsOf = (n: PodNetwork): PortMapping[] => ((n.capabilityArgs?.portMappings ?? []) as PortMapping[]);
+
+/** Two publications of one host port clash unless they are on different host addresses. */
+const clash = (a: PortMapping, b: PortMapping): boolean =>
+  a.hostPort === b.hostPort && a.protocol === b.protocol && (a.hostIP === undefined || b.hostIP === undefined || a.hostIP === b.hostIP);
 
 /**
- * Where host-local keeps its leases: the host's addresses are one pool, whatever the data dir, and
- * on a tmpfs they go at a reboot with the network namespaces that held them (rkt #2265 kept them).
+ * Refuses host ports another pod publishes: one that runs, or one that has exited and keeps its
+ * networks until gc.
  */
-export const CNI_STATE_DIR = '/run/podlog/cni';
+export const checkPortsFree = async (s: Stage0, uuid: string, wanted: PortMapping[]): Promise<void> => {
+  if (wanted.length === 0) return;
+  for (const row of (await catchUpPodList(s.store)).values()) {
+    if (row.uuid === uuid) continue;
+    const held = attachedOf(row.context.networks).flatMap(mappingsOf);
+    const taken = wanted.find((w) => held.some((h) => clash(w, h)));
+    if (taken !== undefined) {
+      throw new PodlogError('EPORT_BUSY', `--port: host port ${taken.hostPort}/${taken.protocol} is published by pod ${row.uuid} (${RKT_STATE_NAMES[row.state]}${row.state === 'running' ? '' : '; gc releases it'})`);
+    }
+  }
+};
 
-const attachedOf = (networks: PodNetwork[] | undefined): PodNetwork[] => (networks ?? []).filter((n) => n.attached);
+/** The network the pod's ports are published through (its first), with the portmap plugin at its end. */
+const withPortmap = (config: NetworkConfigList): NetworkConfigList =>
+  config.plugins.some((p) => p.type === 'portmap')
+    ? config
+    : { ...config, plugins: [...config.plugins, { type: 'portmap', capabilities: { portMappings: true }, snat: true }] };
 
 /**
  * Attaches the networks `cfg` selects that the pod does not have yet, in order; returns the DNS
@@ -32,14 +75,24 @@ const attachedOf = (networks: PodNetwork[] | undefined): PodNetwork[] => (networ
  * pod holds before the error goes on: no pod is left half on its networks.
  */
 export const attachNetworks = async (s: Stage0, uuid: string, cfg: RunConfig): Promise<NetworkDns | undefined> => {
-  const plan = planNetworks(parseNetFlags(cfg.net), { localConfig: cfg.localConfig ?? DEFAULT_LOCAL_CONFIG, cniDataDir: CNI_STATE_DIR });
+  const plan = networkPlan(cfg);
   for (const warning of plan.warnings) process.stderr.write(`podlog: ${warning}\n`);
   const dirs = pluginDirs(cfg.netPluginsDir);
+  const ports = publishedPorts(s, uuid);
+  await checkPortsFree(s, uuid, ports);
   try {
-    for (const n of plan.networks) {
+    for (const [i, n] of plan.networks.entries()) {
       const have = attachedOf((await s.engine.load(uuid)).context.networks);
       if (have.some((h) => h.name === n.name)) continue;
-      await s.engine.request(uuid, 'NetworkAttachRequested', { name: n.name, ifName: n.ifName, args: n.args, config: n.config, pluginDirs: dirs });
+      const published = i === 0 && ports.length > 0;
+      await s.engine.request(uuid, 'NetworkAttachRequested', {
+        name: n.name,
+        ifName: n.ifName,
+        args: n.args,
+        config: published ? withPortmap(n.config) : n.config,
+        pluginDirs: dirs,
+        ...(published ? { capabilityArgs: { portMappings: ports } } : {}),
+      });
       debug(`pod ${uuid}: network ${n.name} attached on ${n.ifName}`);
     }
   } catch (e) {

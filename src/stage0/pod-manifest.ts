@@ -5,7 +5,7 @@
  */
 import { PodlogError } from '../errors.js';
 import type { ImageApp, ImageManifest } from '../images/aci-manifest.js';
-import { checkMountPath, cleanPath, isAcName, isEnvName, parseKeyValue, parseMountFlag, parseVolumeFlag, type AppConfig, type PrepareConfig } from './config.js';
+import { checkMountPath, cleanPath, isAcName, isEnvName, parseKeyValue, parseMountFlag, parsePortFlag, parseVolumeFlag, type AppConfig, type ExposedPort, type PrepareConfig } from './config.js';
 import { debug } from './debug.js';
 
 /** appc's Volume: a host path, or an empty directory the pod's apps share (in the pod directory). */
@@ -42,10 +42,21 @@ export interface PodManifest {
   volumes: Volume[];
   isolators: unknown[];
   annotations: Array<{ name: string; value: string }>;
-  ports: unknown[];
+  ports: ExposedPort[];
   userAnnotations?: Record<string, string>;
   userLabels?: Record<string, string>;
 }
+
+/** --port flags as the pod manifest's ports, each naming a port an app's image declares (rkt's ForwardedPorts check). */
+const exposedPorts = (flags: string[], images: Array<ImageApp | undefined>): ExposedPort[] =>
+  flags.map((flag) => {
+    const port = parsePortFlag(flag);
+    const declared = images.flatMap((app) => (app?.ports ?? []).map((p) => p.name));
+    if (!declared.includes(port.name)) {
+      throw new PodlogError('EUSAGE', `--port ${flag}: unknown port ${JSON.stringify(port.name)}: no app declares it (${declared.length > 0 ? `the apps' ports: ${declared.join(', ')}` : 'the apps declare no port'})`);
+    }
+    return port;
+  });
 
 /** appc's SanitizeACName: lower case, invalid characters to '-', no leading or trailing '-'. */
 export const sanitizeAcName = (s: string): string => {
@@ -175,7 +186,7 @@ export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): Po
     volumes: cfg.volumes.map(parseVolumeFlag),
     isolators: [],
     annotations: [{ name: 'coreos.com/rkt/stage1/mutable', value: String(cfg.mutable) }],
-    ports: [],
+    ports: exposedPorts(cfg.ports, images),
     ...(Object.keys(cfg.userAnnotations).length ? { userAnnotations: cfg.userAnnotations } : {}),
     ...(Object.keys(cfg.userLabels).length ? { userLabels: cfg.userLabels } : {}),
   }, images);

@@ -12,6 +12,7 @@ import { withPrepareLock } from '../images/locks.js';
 import { checkPrepareConfig, type PrepareConfig } from './config.js';
 import { debug } from './debug.js';
 import { generatePodManifest, nameApps } from './pod-manifest.js';
+import { checkPortsFree, portMappings } from './networks.js';
 import { withPrivateUsers } from './private-users.js';
 import type { Stage0 } from './session.js';
 import { stage1Image } from './stage1.js';
@@ -34,6 +35,8 @@ export const prepare = async (s: Stage0, input: PrepareConfig, hooks: PrepareHoo
     const apps = nameApps(resolved);
     const uuid = cfg.uuid ?? randomUUID();
     const manifest = generatePodManifest(apps, cfg);
+    // Before the pod exists: a host port another pod publishes is refused (run checks again).
+    await checkPortsFree(s, uuid, portMappings(manifest));
     try {
       const requestPrepare = async (privateUsers?: PrivateUsers): Promise<boolean> => {
         // Files shifted by chown are a copy's: such a pod has no overlay (rkt refuses the two together).

@@ -13,12 +13,15 @@ import { observeExit } from './observe.js';
 import { prepare, type PrepareHooks } from './prepare.js';
 import type { Stage0 } from './session.js';
 import { exitOf } from './effects.js';
-import { attachNetworks, detachNetworks } from './networks.js';
+import { attachNetworks, detachNetworks, publishedPorts } from './networks.js';
 
 /** Starts a prepared pod and waits for it; returns the pod's exit code. */
 export const runPrepared = async (s: Stage0, cfg: RunConfig, uuid: string): Promise<number> => {
   let options = stage1RunOptions(cfg);
   if (options.interactive) oneApp((await s.engine.load(uuid)).context.apps.length);
+  if (options.net !== 'netns' && publishedPorts(s, uuid).length > 0) {
+    throw new PodlogError('EUSAGE', `pod ${uuid} publishes ports (--port), which need a pod network: not --net=${options.net}`);
+  }
   if (options.net === 'netns') {
     const dns = await attachNetworks(s, uuid, cfg);
     // rkt: the name servers a network gives are the pod's when --dns says nothing.
@@ -58,7 +61,9 @@ const oneApp = (apps: number): void => {
 
 export const run = async (s: Stage0, cfg: PrepareConfig & RunConfig, hooks: PrepareHooks = {}): Promise<number> => {
   // Flags stage1 cannot honour are refused before anything is created.
-  if (stage1RunOptions(cfg).interactive) oneApp(cfg.apps.length);
+  const options = stage1RunOptions(cfg);
+  if (options.interactive) oneApp(cfg.apps.length);
+  if (options.net !== 'netns' && cfg.ports.length > 0) throw new PodlogError('EUSAGE', `--port needs a pod network: not --net=${options.net}`);
   const uuid = await prepare(s, cfg, hooks);
   return runPrepared(s, cfg, uuid);
 };

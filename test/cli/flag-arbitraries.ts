@@ -34,7 +34,7 @@ const stage1Dir = (root: string, kind: 'good' | 'no-manifest' | 'not-json' | 'no
     return dir;
   }
   const names = Object.entries(ENTRYPOINTS).filter(([name]) => kind !== 'no-gc' || name !== 'gc');
-  const verb: Record<string, string> = { run: 'init', enter: 'enter', gc: 'gc', stop: 'stop' };
+  const verb: Record<string, string> = { run: 'init', enter: 'enter', gc: 'gc', stop: 'stop', netns: 'netns' };
   writeFileSync(
     join(dir, 'manifest'),
     JSON.stringify({ acKind: 'ImageManifest', name: 'test/stage1', annotations: names.map(([name, annotation]) => ({ name: annotation, value: `/stage1 ${verb[name]}` })) }),
@@ -70,14 +70,17 @@ export const makeWorld = (): World => {
       'set-env': { ok: ['A=1', 'B=x=y'], bad: ['NOEQUALS', '=x', '1X=y'] },
       'set-env-file': { ok: envFiles.slice(0, 1), bad: envFiles.slice(1) },
       'pod-manifest': { ok: [], bad: [join(dir, 'env-ok')] },
-      port: { ok: [], bad: ['http:8080'] },
+      port: { ok: [], bad: ['http:8080', 'http', 'http:0', 'Bad:80'] },
       'user-annotation': { ok: ['k=v'], bad: ['NOEQUALS', '=v'] },
       'user-label': { ok: ['team=infra'], bad: ['NOEQUALS'] },
       'stage1-path': { ok: stage1.slice(0, 1), bad: [...stage1.slice(1), join(dir, 'missing'), ''] },
       volume: { ok: ['data,kind=empty', `h,kind=host,source=${dir}`], bad: ['data,kind=tmpfs', 'data', '', 'h,kind=host,source=relative'] },
       mount: { ok: ['volume=data,target=/data', 'volume=h,target=/h'], bad: ['volume=data', 'target=/x', 'volume=data,target=../x', ''] },
       'insecure-options': { ok: ['none'], bad: ['image', 'seccomp', 'all-run', 'all', 'bogus', '', 'none,paths'] },
-      net: { ok: ['host', 'none'], bad: ['default', 'host,none', 'cni-net', 'host:x', ''] },
+      // default and named networks run CNI plugins: test/stage0/workload-network.test.ts has them.
+      net: { ok: ['host', 'none'], bad: ['host,none', 'cni-net', 'host:x', '', 'lan:IP'] },
+      'local-config': { ok: [dir], bad: [''] },
+      'net-plugins-dir': { ok: [dir], bad: [''] },
       hostname: { ok: ['pod-1', 'a.b.c'], bad: ['bad_host', '-x', '', 'x'.repeat(65), 'a..b'] },
       dns: { ok: ['host', 'none', 'default', '192.0.2.1', '2001:db8::53'], bad: ['not-an-ip', '', 'host,none'] },
       'dns-search': { ok: ['example.com'], bad: ['bad_name', 'a..b', ''] },

@@ -79,9 +79,14 @@ test('host names, networks and DNS: malformed or conflicting values', (t) => {
   refusedUpFront(t, ['run', '--dns=host', '--dns=none', image], /--dns=host must be the only --dns \(got --dns=host,none\)/);
   refusedUpFront(t, ['run', '--dns=none', '--dns-search=example.com', image], /--dns=none cannot be combined with DNS servers, --dns-search/);
   refusedUpFront(t, ['run', '--dns=resolver', image], /--dns: "resolver" is not an IP address, host, none or default/);
-  refusedUpFront(t, ['run', '--net=host,none', image], /--net=host takes no arguments and no other network/);
-  refusedUpFront(t, ['run', '--net=', image], /--net: a network name cannot be empty/);
-  refusedUpFront(t, ['run', '--net=cni-net', image], /--net=cni-net \(CNI networks\) is not supported yet by podlog/);
+  refusedUpFront(t, ['run', '--net=host,none', image], /--net: "host" cannot be combined with other networks \(got host,none\)/);
+  refusedUpFront(t, ['run', '--net=', image], /--net: a network name must not be empty/);
+  refusedUpFront(t, ['run', `--local-config=${world.dir}`, '--net=cni-net', image], /network not found: cni-net \(no configuration in .*net\.d has this name\)/);
+  refusedUpFront(t, ['run', '--net=lan:IP', image], /--net: network "lan": CNI arguments must be KEY=VALUE pairs/);
+  refusedUpFront(t, ['prepare', '--port=http', image], /--port http: expected NAME:HOSTPORT or NAME:HOSTIP:HOSTPORT/);
+  refusedUpFront(t, ['prepare', '--port=http:99999', image], /--port http:99999: "99999" is not a host port/);
+  refusedUpFront(t, ['prepare', '--port=http:example:80', image], /--port http:example:80: "example" is not an IP address/);
+  refusedUpFront(t, ['prepare', '--port=http:80', '--port=www:80', image], /--port www:80: host port 80 is published twice/);
   refusedUpFront(t, ['run', '--hosts-entry=host', '--hosts-entry=10.0.0.1=db', image], /--hosts-entry=host cannot be combined with IP=NAME entries/);
   refusedUpFront(t, ['run', '--hosts-entry=db=10.0.0.1', image], /--hosts-entry: "db" is not an IP address/);
   refusedUpFront(t, ['run', '--hosts-entry=10.0.0.1=db,bad_name', image], /--hosts-entry: "bad_name" is not a DNS name/);
@@ -184,7 +189,7 @@ test('-h and the global flags among an app\'s arguments are the app\'s; before t
 
 const runConfig = (over: Partial<RunConfig> = {}): RunConfig => ({
   mutable: false,
-  net: [],
+  net: ['none'],
   interactive: false,
   mdsRegister: false,
   dnsConfMode: DEFAULT_DNS_CONF_MODE,
@@ -215,6 +220,7 @@ test('stage1 flags from a recorded start: the values only in the modes that use 
     '--dns-domain', 'example.org', '--hosts-entry', '192.0.2.9=db,db.lan',
   ]);
   t.deepEqual(stage1RunOptions(runConfig({ dnsConfMode: { resolv: 'stage0', hosts: 'stage0' } })), { net: 'none', dns: 'default', hosts: 'default' }, 'nothing to write is the default');
+  t.is(stage1RunOptions(runConfig({ net: ['default'] })).net, 'netns', 'a CNI network: stage1 joins the namespace its networks are attached to');
   t.deepEqual(stage1InitArgs({ hostname: 'h', net: 'host', dns: 'host' }), ['--hostname', 'h', '--net', 'host', '--dns', 'host']);
   t.deepEqual(stage1InitArgs({ ...stage1RunOptions(runConfig({ dnsConfMode: { resolv: 'default', hosts: 'host' } })), hostname: 'h' }), ['--hostname', 'h', '--net', 'none', '--dns', 'default', '--hosts', 'host']);
 });

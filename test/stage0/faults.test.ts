@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { podMachine, type PodMachineEvent, type PodStateName } from '../../machines/pod.js';
 import { POD_STREAM_PREFIX } from '../../src/engine/streams.js';
-import { CNI_STATE_DIR } from '../../src/stage0/networks.js';
+import { CNI_STATE_DIR } from '../../src/stage0/config.js';
 import { POD_EVENTS, type EffectName, type PodEventType } from '../../src/events/catalogue.js';
 import { abstractState, NO_OVERLAY_PREPARE, SAMPLE_EVENTS } from '../engine/samples.js';
 import { aciPath } from '../helpers/fixtures.js';

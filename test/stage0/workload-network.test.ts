@@ -9,10 +9,11 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CNI_STATE_DIR } from '../../src/stage0/networks.js';
+import { CNI_STATE_DIR } from '../../src/stage0/config.js';
 import { aciPath } from '../helpers/fixtures.js';
 import { dataDir, mountTable, waitForFile } from './podlog.js';
 
@@ -111,6 +112,50 @@ test.serial('two pods on default reach each other', async (t) => {
     await new Promise((ok) => server.once('exit', ok));
     t.is(d.podlog(['gc', '--grace-period=0s']).status, 0);
     for (const p of [uuid]) t.deepEqual(heldBy(p), { leases: '', nat: [] });
+  } finally {
+    collect(d);
+  }
+});
+
+/** GET http://127.0.0.1:PORT/ from this namespace (the host): the body, or the error's code. */
+const get = (port: number): Promise<string> =>
+  new Promise((resolve) => {
+    const req = httpGet({ host: '127.0.0.1', port, path: '/', timeout: 2000 }, (res) => {
+      let body = '';
+      res.on('data', (b: Buffer) => (body += b.toString()));
+      res.on('end', () => resolve(body.trim()));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+
+test.serial('--port=http:8080 publishes the app port on the host (localhost too); another pod cannot take it; after stop it is closed, after gc no rule is left', async (t) => {
+  if (!isolated) return t.fail('not isolated');
+  const d = dataDir();
+  try {
+    const uuidFile = join(d.dir, 'uuid');
+    const web = d.start(['run', '--net=default', '--port=http:8080', '--uuid-file-save', uuidFile, aciPath('web')]);
+    const uuid = await waitForFile(uuidFile);
+    let body = await get(8080);
+    for (let i = 0; i < 100 && body !== 'hello from the pod'; i++) {
+      await new Promise((ok) => setTimeout(ok, 50)); // httpd may not listen yet
+      body = await get(8080);
+    }
+    t.is(body, 'hello from the pod');
+    const taken = d.podlog(['prepare', '--port=http:8080', aciPath('web')]);
+    t.is(taken.status, 254);
+    t.regex(taken.stderr, new RegExp(`host port 8080/tcp is published by pod ${uuid} \\(running\\)`));
+    const unknown = d.podlog(['prepare', '--port=https:8443', aciPath('web')]);
+    t.is(unknown.status, 254);
+    t.regex(unknown.stderr, /unknown port "https": no app declares it \(the apps' ports: http\)/);
+    t.is(d.podlog(['stop', uuid]).status, 0);
+    await new Promise((ok) => web.once('exit', ok));
+    t.is(await get(8080), 'ECONNREFUSED', 'closed after stop');
+    t.true(heldBy(uuid).nat.length > 0, 'its rules stay until gc, as its address does');
+    t.is(d.podlog(['gc', '--grace-period=0s']).status, 0);
+    t.deepEqual(heldBy(uuid), { leases: '', nat: [] });
+    const rules = spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout;
+    t.notRegex(rules, /--dport 8080/, 'no rule for the port is left');
   } finally {
     collect(d);
   }
