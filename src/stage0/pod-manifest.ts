@@ -160,7 +160,7 @@ export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): Po
   // A pod manifest given is the pod's, as rkt writes it, with each app's image by the id it resolved to.
   const given = cfg.podManifestDocument;
   const images = apps.map((a) => a.manifest.app);
-  if (given !== undefined) return withImageMounts({ ...given, volumes: given.volumes ?? [], apps: given.apps.map((a, i) => ({ ...a, image: { ...a.image, id: apps[i]!.imageId } })) }, images);
+  if (given !== undefined) return withImageMounts({ ...given, volumes: given.volumes ?? [], ports: given.ports ?? [], apps: given.apps.map((a, i) => ({ ...a, image: { ...a.image, id: apps[i]!.imageId } })) }, images);
   const podMounts = cfg.mounts.map(parseMountFlag);
   return withImageMounts({
     acKind: 'PodManifest',

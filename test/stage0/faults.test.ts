@@ -23,7 +23,7 @@ import { CNI_STATE_DIR } from '../../src/stage0/config.js';
 import { POD_EVENTS, type EffectName, type PodEventType } from '../../src/events/catalogue.js';
 import { abstractState, NO_OVERLAY_PREPARE, SAMPLE_EVENTS } from '../engine/samples.js';
 import { aciPath } from '../helpers/fixtures.js';
-import { DataDir, limit, mountTable, pidMentions, podlogBin, processesMentioning, type EventJson, type Invocation } from './harness.js';
+import { DataDir, limit, mountTable, netnsMounts, pidMentions, podlogBin, processesMentioning, type EventJson, type Invocation } from './harness.js';
 
 const busybox = aciPath('busybox-gzip');
 const mountsBefore = mountTable();
@@ -292,7 +292,8 @@ const finish = async (t: ExecutionContext, s: Scenario, when: string): Promise<v
   t.false(existsSync(s.dir), 'no pod directory');
   t.deepEqual(s.podProcesses(), [], 'no process');
   for (const e of history.filter((x) => x.type === 'PodStarted')) t.false(pidMentions(e.data.pid as number, s.dir), `stage1 pid ${String(e.data.pid)}`);
-  t.is(mountTable(), mountsBefore, 'no mount (the network namespace kept for the pod included)');
+  t.is(mountTable(), mountsBefore, 'no mount');
+  t.deepEqual(netnsMounts(s.d.dir), [], 'no network namespace kept');
   // What its network held on the host: host-local's lease, ptp's nat rules (both name the pod's UUID).
   const leases = spawnSync('grep', ['-rl', s.uuid, CNI_STATE_DIR], { encoding: 'utf8' }).stdout;
   t.is(leases, '', 'no lease left');

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../helpers/fixtures.js';
 
-export { mountTable } from './podlog.js';
+export { mountTable, netnsMounts } from './podlog.js';
 
 export const podlogBin = join(repoRoot, 'bin', 'podlog');
 

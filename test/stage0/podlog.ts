@@ -45,12 +45,24 @@ export const dataDir = (): DataDir => {
   };
 };
 
+/**
+ * The mount table of the namespace the tests run in, without the network namespaces pods on CNI
+ * networks keep (nsfs, `<pod>/netns`): tests that run at the same time add and remove those. A pod's
+ * own is checked by its test (its directory cannot go while it is mounted; `netnsMounts`).
+ */
 export const mountTable = (): string =>
   readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ').slice(4).join(' '))
+    .filter((l) => !l.includes(' - nsfs '))
     .sort()
     .join('\n');
+
+/** The kept network namespaces (nsfs mounts) below `dir`. */
+export const netnsMounts = (dir: string): string[] =>
+  readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(' - nsfs ') && l.split(' ')[4]!.startsWith(`${dir}/`));
 
 /** Resolves once `path` exists with content (a --uuid-file-save file). */
 export const waitForFile = async (path: string, timeoutMs = 20_000): Promise<string> => {

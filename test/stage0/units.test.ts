@@ -25,7 +25,7 @@ const image = (name: string, app?: ImageManifest['app']): ImageManifest => ({
   acKind: 'ImageManifest', acVersion: '0.8.11', name, ...(app ? { app } : {}),
 });
 const cfg = (over: Partial<PrepareConfig> = {}) =>
-  ({ inheritEnv: false, explicitEnv: [], envFromFile: [], userAnnotations: {}, userLabels: {}, mutable: false, volumes: [], mounts: [], ...over }) as PrepareConfig;
+  ({ inheritEnv: false, explicitEnv: [], envFromFile: [], userAnnotations: {}, userLabels: {}, mutable: false, volumes: [], mounts: [], ports: [], ...over }) as PrepareConfig;
 
 test('nameApps refuses duplicate names and images with nothing to run', (t) => {
   const a = { config: { image: 'x', args: [], environment: {} }, imageId: 'sha512-1', manifest: image('x.io/busybox', { exec: ['/bin/sh'], user: '0', group: '0' }) };

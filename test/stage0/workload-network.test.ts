@@ -15,14 +15,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CNI_STATE_DIR } from '../../src/stage0/config.js';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir, mountTable, waitForFile } from './podlog.js';
+import { dataDir, netnsMounts, waitForFile } from './podlog.js';
 
 const busybox = aciPath('busybox-gzip');
 const work = mkdtempSync(join(tmpdir(), 'podlog-network-'));
 test.after.always(() => rmSync(work, { recursive: true, force: true }));
 /** scripts/isolated.sh names the namespace it left; running outside it, there is none to compare. */
 const isolated = process.env.PODLOG_OUTER_NETNS !== undefined && readlinkSync('/proc/self/ns/net') !== process.env.PODLOG_OUTER_NETNS;
-const mountsBefore = mountTable();
 
 /** What a pod's network holds on the host: host-local leases and nat rules naming it. */
 const heldBy = (uuid: string): { leases: string; nat: string[] } => ({
@@ -83,7 +82,7 @@ test.serial('--net=default: eth0 on 172.16.28.0/24 with a default route; the pod
     t.is(d.podlog(['gc', '--grace-period=0s']).status, 0);
     t.true(d.events(pod!.uuid).some((e) => e.type === 'NetworkDetached'));
     t.deepEqual(heldBy(pod!.uuid), { leases: '', nat: [] }, 'no lease and no nat rule left');
-    t.is(mountTable(), mountsBefore, 'the kept namespace is gone');
+    t.deepEqual(netnsMounts(d.dir), [], 'the kept namespace is gone');
   } finally {
     server.close();
     collect(d);
@@ -117,10 +116,10 @@ test.serial('two pods on default reach each other', async (t) => {
   }
 });
 
-/** GET http://127.0.0.1:PORT/ from this namespace (the host): the body, or the error's code. */
-const get = (port: number): Promise<string> =>
+/** GET http://HOST:PORT/ from this namespace (the host): the body, or the error's code. */
+const get = (port: number, host = '127.0.0.1'): Promise<string> =>
   new Promise((resolve) => {
-    const req = httpGet({ host: '127.0.0.1', port, path: '/', timeout: 2000 }, (res) => {
+    const req = httpGet({ host, port, path: '/', timeout: 2000 }, (res) => {
       let body = '';
       res.on('data', (b: Buffer) => (body += b.toString()));
       res.on('end', () => resolve(body.trim()));
@@ -142,6 +141,8 @@ test.serial('--port=http:8080 publishes the app port on the host (localhost too)
       body = await get(8080);
     }
     t.is(body, 'hello from the pod');
+    const ip = /default:ip4=(\S+)/.exec(d.podlog(['status', uuid]).stdout)?.[1];
+    t.is(await get(80, ip), 'hello from the pod', "the host reaches the pod's own address too");
     const taken = d.podlog(['prepare', '--port=http:8080', aciPath('web')]);
     t.is(taken.status, 254);
     t.regex(taken.stderr, new RegExp(`host port 8080/tcp is published by pod ${uuid} \\(running\\)`));
@@ -185,6 +186,30 @@ test.serial('a named network from net.d (bridge, a static address from CNI_ARGS)
   }
 });
 
+test.serial("a network's DNS servers are the pod's resolv.conf when --dns says nothing", (t) => {
+  if (!isolated) return t.fail('not isolated');
+  const d = dataDir();
+  try {
+    const config = join(work, 'dns-config');
+    mkdirSync(join(config, 'net.d'), { recursive: true });
+    // ptp hands its configuration's dns to the result, as a plugin that knows the network's resolver would.
+    writeFileSync(join(config, 'net.d', '10-named.conf'), JSON.stringify({
+      cniVersion: '0.4.0', name: 'named', type: 'ptp',
+      ipam: { type: 'host-local', subnet: '10.78.0.0/24' },
+      dns: { nameservers: ['192.0.2.53'], search: ['pods.example'] },
+    }));
+    const r = d.podlog(['run', `--local-config=${config}`, '--net=named', busybox, '--exec', '/bin/cat', '--', '/etc/resolv.conf']);
+    t.is(r.status, 0, r.stderr);
+    t.regex(r.stdout, /^nameserver 192\.0\.2\.53$/m);
+    t.regex(r.stdout, /^search pods\.example$/m);
+    const withFlag = d.podlog(['run', `--local-config=${config}`, '--net=named', '--dns=192.0.2.99', busybox, '--exec', '/bin/cat', '--', '/etc/resolv.conf']);
+    t.regex(withFlag.stdout, /^nameserver 192\.0\.2\.99$/m, '--dns wins');
+    t.notRegex(withFlag.stdout, /192\.0\.2\.53/);
+  } finally {
+    collect(d);
+  }
+});
+
 test.serial('broken network configurations and failing plugins: 254 with the reason, nothing attached, nothing kept', (t) => {
   if (!isolated) return t.fail('not isolated');
   const d = dataDir();
@@ -220,7 +245,7 @@ test.serial('broken network configurations and failing plugins: 254 with the rea
       t.is(attachedNow, 0, 'what was attached before the failure is detached');
       t.deepEqual(heldBy(p.uuid), { leases: '', nat: [] });
     }
-    t.is(mountTable(), mountsBefore, 'no namespace kept');
+    t.deepEqual(netnsMounts(d.dir), [], 'no namespace kept');
   } finally {
     collect(d);
   }
