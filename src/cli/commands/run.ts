@@ -8,9 +8,10 @@ import { checkRunFlags } from '../run-flags.js';
 
 const APP_FLAGS = '[--exec=PATH] [--name=NAME] [--user=U] [--group=G] [--working-dir=DIR] [--environment=N=V] [--mount=volume=NAME,target=PATH] [-- ARGS... ---]';
 const POD_FLAGS = '[--set-env=N=V] [--set-env-file=F] [--inherit-env] [--uuid-file-save=F] [--stage1-path=DIR] [--user-annotation=K=V] [--user-label=K=V]' +
-  ' [--volume=NAME,kind=host,source=PATH[,readOnly=true][,recursive=true]] [--volume=NAME,kind=empty[,mode=0755][,uid=N][,gid=N]] [--mount=volume=NAME,target=PATH]';
+  ' [--volume=NAME,kind=host,source=PATH[,readOnly=true][,recursive=true]] [--volume=NAME,kind=empty[,mode=0755][,uid=N][,gid=N]] [--mount=volume=NAME,target=PATH]' +
+  ' [--port=NAME:[HOSTIP:]HOSTPORT] [--private-users] [--no-overlay]';
 const RUN_FLAGS =
-  '[--net=none|host] [--hostname=NAME] [--dns=default|host|none|IP...] [--dns-search=DOMAIN] [--dns-opt=OPT] [--dns-domain=DOMAIN] [--hosts-entry=IP=NAME[,NAME...]|host]';
+  '[--net=default|NAME[:K=V;...],...|none|host] [--local-config=DIR] [--net-plugins-dir=DIR] [--interactive] [--hostname=NAME] [--dns=default|host|none|IP...] [--dns-search=DOMAIN] [--dns-opt=OPT] [--dns-domain=DOMAIN] [--hosts-entry=IP=NAME[,NAME...]|host]';
 
 const savingUuid = (file: string | undefined) => (uuid: string) => {
   if (file !== undefined) writeFileSync(file, uuid);
