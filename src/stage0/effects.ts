@@ -8,7 +8,7 @@
  * that waits for it (`takeChild`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { PodlogError } from '../errors.js';
@@ -262,10 +262,29 @@ export class Stage0Effects implements EffectInterpreter {
   }
 }
 
+/** statfs(2)'s f_type of nsfs: what a kept namespace's path is. */
+const NSFS_MAGIC = 0x6e736673;
+
+/**
+ * The pod's namespace as its plugins are to find it. Where none is kept there (after a reboot, or
+ * made in another mount namespace), a path that does not exist: plugins take that for "already
+ * gone" on DEL and still release what they hold elsewhere (the lease), where an empty file would
+ * be an error ("not a network namespace") that no later DEL could get past.
+ */
+const netnsPath = (pod: string): string => {
+  const kept = podPaths(pod).netns;
+  try {
+    if (statfsSync(kept).type === NSFS_MAGIC) return kept;
+  } catch {
+    // not there
+  }
+  return `${kept}.gone`;
+};
+
 /** Who the pod is to its CNI plugins: its UUID, its namespace kept in its directory, its interface. */
 const attachment = (uuid: string, pod: string, n: { ifName: string; args: string; pluginDirs: string[]; capabilityArgs?: Record<string, unknown> }): Attachment => ({
   containerId: uuid,
-  netns: podPaths(pod).netns,
+  netns: netnsPath(pod),
   ifName: n.ifName,
   args: n.args,
   pluginDirs: n.pluginDirs,

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CNI_STATE_DIR } from '../../src/stage0/config.js';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir, netnsMounts, waitForFile } from './podlog.js';
+import { dataDir, netnsMounts, podlogBin, waitForFile } from './podlog.js';
 
 const busybox = aciPath('busybox-gzip');
 const work = mkdtempSync(join(tmpdir(), 'podlog-network-'));
@@ -205,6 +205,26 @@ test.serial("a network's DNS servers are the pod's resolv.conf when --dns says n
     const withFlag = d.podlog(['run', `--local-config=${config}`, '--net=named', '--dns=192.0.2.99', busybox, '--exec', '/bin/cat', '--', '/etc/resolv.conf']);
     t.regex(withFlag.stdout, /^nameserver 192\.0\.2\.99$/m, '--dns wins');
     t.notRegex(withFlag.stdout, /192\.0\.2\.53/);
+  } finally {
+    collect(d);
+  }
+});
+
+test.serial('a pod whose kept namespace is gone (as after a reboot) is still collected, its lease released', (t) => {
+  if (!isolated) return t.fail('not isolated');
+  const d = dataDir();
+  try {
+    // Run in a mount namespace that ends with the run: the bind mount keeping the pod's network
+    // namespace goes with it, and <pod>/netns is left an empty file, as after a reboot.
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', podlogBin, '--dir', d.dir, 'run', '--net=default', busybox, '--exec', '/bin/true'], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    const [pod] = d.pods();
+    t.deepEqual(netnsMounts(d.dir), []);
+    t.not(heldBy(pod!.uuid).leases, '');
+    const gc = d.podlog(['gc', '--grace-period=0s']);
+    t.is(gc.status, 0, gc.stderr);
+    t.deepEqual(d.pods(), [], 'collected');
+    t.is(heldBy(pod!.uuid).leases, '', 'the lease released');
   } finally {
     collect(d);
   }
