@@ -40,7 +40,7 @@ const spec = (takes: FlagSpec['takes'], scope: FlagSpec['scope'], verbs: readonl
 
 /** Every flag of the three verbs (a Map: a flag named like an Object property is just unknown). */
 export const RUN_VERB_FLAGS: ReadonlyMap<string, FlagSpec> = new Map([
-  ...['exec', 'name', 'user', 'group', 'working-dir', 'environment'].map((f) => [f, spec('value', 'app', PREPARING)] as const),
+  ...['exec', 'name', 'user', 'group', 'working-dir', 'environment', 'caps-retain', 'caps-remove'].map((f) => [f, spec('value', 'app', PREPARING)] as const),
   ...['uuid-file-save', 'set-env', 'set-env-file', 'pod-manifest', 'port', 'user-annotation', 'user-label', 'stage1-path', 'volume']
     .map((f) => [f, spec('value', 'pod', PREPARING)] as const),
   ['mount', spec('value', 'app-or-pod', PREPARING)],
@@ -76,6 +76,8 @@ const setAppFlag = (app: AppConfig, name: string, value: string): void => {
     // A computed key is an own property even when it is "__proto__".
     app.environment = { ...app.environment, [k]: v };
   } else if (name === 'working-dir') app.workingDir = value;
+  else if (name === 'caps-retain') app.capsRetain = value.split(',');
+  else if (name === 'caps-remove') app.capsRemove = value.split(',');
   else if (name === 'mount') app.mounts = [...(app.mounts ?? []), value];
   else app[name as 'exec' | 'name' | 'user' | 'group'] = value;
 };

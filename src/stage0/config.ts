@@ -10,6 +10,7 @@ import { isPodlogError, PodlogError } from '../errors.js';
 import { POD_ID_COUNT } from '../events/catalogue.js';
 import { isAcIdentifier, isObject, parseImageManifest, showValue } from '../images/aci-manifest.js';
 import { parseNetFlags } from '../net/netlist.js';
+import { checkCapFlags } from './capabilities.js';
 import { planNetworks, type NetworkPlan } from '../net/networks.js';
 import type { Mount, PodManifest, Volume } from './pod-manifest.js';
 import { stage1Image } from './stage1.js';
@@ -45,6 +46,9 @@ export interface AppConfig {
   environment: Record<string, string>;
   /** --mount flags given after this app's image, as given: they win over the pod-wide ones. */
   mounts?: string[];
+  /** rkt's --caps-retain / --caps-remove: the app's capabilities, in place of its image's isolator. */
+  capsRetain?: string[];
+  capsRemove?: string[];
 }
 
 /** What rkt's CommonConfig carried besides the data dir, stores, debug flag and context, which are the Stage0 session's. */
@@ -160,6 +164,7 @@ const checkApps = (apps: AppConfig[]): void => {
     if (app.workingDir !== undefined && !app.workingDir.startsWith('/')) throw usage(`--working-dir: ${JSON.stringify(app.workingDir)} is not an absolute path`);
     if ([app.exec ?? '', ...app.args].some((a) => a.includes('\0'))) throw usage(`app ${app.image}: NUL byte in --exec or its arguments`);
     for (const [name, value] of Object.entries(app.environment)) checkEnv(name, value, '--environment');
+    checkCapFlags(app);
   }
 };
 

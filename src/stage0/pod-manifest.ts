@@ -6,6 +6,7 @@
 import { PodlogError } from '../errors.js';
 import type { ImageApp, ImageManifest } from '../images/aci-manifest.js';
 import { checkMountPath, cleanPath, isAcName, isEnvName, parseKeyValue, parseMountFlag, parsePortFlag, parseVolumeFlag, type AppConfig, type ExposedPort, type PrepareConfig } from './config.js';
+import { checkCapIsolators, withCapFlags } from './capabilities.js';
 import { debug } from './debug.js';
 
 /** appc's Volume: a host path, or an empty directory the pod's apps share (in the pod directory). */
@@ -57,6 +58,13 @@ const exposedPorts = (flags: string[], images: Array<ImageApp | undefined>): Exp
     }
     return port;
   });
+
+/** The app section's isolators: the image's, with --caps-retain or --caps-remove in place of its capability set. */
+const capabilityIsolators = (app: string, image: ImageApp['isolators'], config: AppConfig): Pick<ImageApp, 'isolators'> => {
+  const isolators = withCapFlags(image, config);
+  checkCapIsolators(isolators, app);
+  return isolators !== undefined ? { isolators } : {};
+};
 
 /** appc's SanitizeACName: lower case, invalid characters to '-', no leading or trailing '-'. */
 export const sanitizeAcName = (s: string): string => {
@@ -179,6 +187,7 @@ export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): Po
           ...(config.group !== undefined ? { group: config.group } : {}),
           ...(config.workingDir !== undefined ? { workingDirectory: config.workingDir } : {}),
           environment: appEnvironment(manifest.app, config, cfg),
+          ...capabilityIsolators(name, image.isolators, config),
         },
         mounts: mergeMounts(podMounts, (config.mounts ?? []).map(parseMountFlag)),
       };

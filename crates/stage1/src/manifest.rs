@@ -97,6 +97,15 @@ pub struct App {
     pub working_directory: Option<String>,
     #[serde(default)]
     pub environment: Vec<EnvVar>,
+    /// appc isolators (the image's, or the CLI's in their place); stage1 applies the capability sets.
+    #[serde(default)]
+    pub isolators: Vec<Isolator>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Isolator {
+    pub name: String,
+    pub value: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -558,6 +567,7 @@ mod tests {
             supplementary_gids: vec![],
             working_directory: None,
             environment: vec![],
+            isolators: vec![],
         };
         check_app("a", &base).unwrap();
         assert_eq!(base.working_directory(), "/");
@@ -661,6 +671,7 @@ mod properties {
                     supplementary_gids: gids,
                     working_directory: wd,
                     environment,
+                    isolators: vec![],
                 },
             )
     }

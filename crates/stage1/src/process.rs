@@ -32,6 +32,8 @@ pub struct ExecPlan {
     uid: Uid,
     gid: Gid,
     groups: Vec<Gid>,
+    /// The app's capabilities (caps::app_mask).
+    caps: u64,
 }
 
 /// Resolves everything needed to run `argv` (the app's exec unless overridden, as `enter`
@@ -72,7 +74,9 @@ pub fn plan(
     let cstr = |s: &str| {
         CString::new(s).map_err(|_| Error::msg(format!("app {name:?}: NUL byte in {s:?}")))
     };
+    let caps = caps::app_mask(&app.isolators).map_err(in_app)?;
     Ok(ExecPlan {
+        caps,
         root: cstr(root)?,
         cwd: cstr(cwd)?,
         path: cstr(&path)?,
@@ -221,7 +225,7 @@ fn apply_and_exec(
         chroot(plan.root.as_c_str()).ctx("chroot")?;
         chdir("/").ctx("chdir /")?;
         setgroups(&plan.groups).ctx("setgroups")?;
-        caps::restrict_to_retain_set()?;
+        caps::restrict_to(plan.caps)?;
         setresgid(plan.gid, plan.gid, plan.gid).ctx("setresgid")?;
         setresuid(plan.uid, plan.uid, plan.uid).ctx("setresuid")?;
         // After setresuid, so that the app's user must be able to enter it.
@@ -258,6 +262,7 @@ mod tests {
                     value: v.to_string(),
                 })
                 .collect(),
+            isolators: vec![],
         }
     }
 

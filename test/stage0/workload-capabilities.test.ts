@@ -1,0 +1,66 @@
+/**
+ * An app's capabilities: rkt's default set, an image's `os/linux/capabilities-retain-set`, and
+ * `--caps-retain` / `--caps-remove` after the app's image, which replace the image's set. Read from
+ * inside the app (/proc/self/status), and tried (chown).
+ */
+import test from 'ava';
+import { aciPath } from '../helpers/fixtures.js';
+import { dataDir } from './podlog.js';
+
+const busybox = aciPath('busybox-gzip');
+const STATUS = ['--exec', '/bin/sh', '--', '-c', 'grep ^Cap /proc/self/status'];
+/** CapEff and CapBnd as /proc prints them. */
+const caps = (out: string): { eff?: string; bnd?: string } => ({ eff: /^CapEff:\s+(\S+)/m.exec(out)?.[1], bnd: /^CapBnd:\s+(\S+)/m.exec(out)?.[1] });
+
+test('the default set is rkt\'s (and Docker\'s); --caps-retain leaves only its own; --caps-remove takes from the default', (t) => {
+  const d = dataDir();
+  try {
+    const plain = d.podlog(['run', busybox, ...STATUS]);
+    t.is(plain.status, 0, plain.stderr);
+    t.deepEqual(caps(plain.stdout), { eff: '00000000a80425fb', bnd: '00000000a80425fb' });
+    const retained = d.podlog(['run', busybox, '--caps-retain=CAP_NET_BIND_SERVICE', ...STATUS]);
+    t.is(retained.status, 0, retained.stderr);
+    t.deepEqual(caps(retained.stdout), { eff: '0000000000000400', bnd: '0000000000000400' }, 'bit 10 alone');
+    const removed = d.podlog(['run', busybox, '--caps-remove=CAP_CHOWN', '--exec', '/bin/sh', '--', '-c', 'touch /f; chown 1 /f; echo chown=$?']);
+    t.regex(removed.stdout, /chown=1/);
+    t.regex(removed.stderr, /Operation not permitted/);
+    const kept = d.podlog(['run', busybox, '--exec', '/bin/sh', '--', '-c', 'touch /f; chown 1 /f; echo chown=$?']);
+    t.regex(kept.stdout, /chown=0/, 'the default set has CAP_CHOWN');
+  } finally {
+    d.cleanup();
+  }
+});
+
+test("an image's retain set applies, and --caps-retain replaces it", (t) => {
+  const d = dataDir();
+  try {
+    const image = d.podlog(['run', aciPath('caps')]);
+    t.is(image.status, 0, image.stderr);
+    t.deepEqual(caps(image.stdout), { eff: '0000000000000420', bnd: '0000000000000420' }, 'CAP_KILL and CAP_NET_BIND_SERVICE');
+    const flag = d.podlog(['run', aciPath('caps'), '--caps-retain=CAP_CHOWN']);
+    t.deepEqual(caps(flag.stdout), { eff: '0000000000000001', bnd: '0000000000000001' });
+    const [, pod] = d.pods();
+    const manifest = JSON.parse(d.podlog(['cat-manifest', pod!.uuid]).stdout);
+    t.deepEqual(manifest.apps[0].app.isolators, [{ name: 'os/linux/capabilities-retain-set', value: { set: ['CAP_CHOWN'] } }], 'in the pod manifest, in place of the image\'s');
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('unknown capability names, and both flags for one app, are refused before a pod exists', (t) => {
+  const d = dataDir();
+  try {
+    for (const [flags, message] of [
+      [['--caps-retain=CAP_FLY'], /--caps-retain: unknown capability "CAP_FLY"/],
+      [['--caps-remove=chown'], /--caps-remove: unknown capability "chown"/],
+      [['--caps-retain=CAP_KILL', '--caps-remove=CAP_CHOWN'], /--caps-retain and --caps-remove cannot both be given for one app/],
+    ] as const) {
+      const r = d.podlog(['run', busybox, ...flags]);
+      t.is(r.status, 254);
+      t.regex(r.stderr, message);
+    }
+    t.deepEqual(d.pods(), []);
+  } finally {
+    d.cleanup();
+  }
+});
