@@ -71,6 +71,8 @@ export interface PodContext {
   mutable: boolean;
   overlay: boolean;
   privateUsers?: PrivateUsers;
+  /** What its last start left unconfined (rkt's --insecure-options: capabilities, paths, seccomp). */
+  insecure?: string[];
   /** Its CNI networks, in attach order (none with --net=host or none). */
   networks?: PodNetwork[];
   /** The effects of a preparation that are done once for the pod (PodCreated, OverlayPrepared, PodManifestWritten). */
@@ -220,6 +222,10 @@ export const podMachine = setup({
       stopRequested: as<'StopRequested'>(event).data.force ? ('force' as const) : ('graceful' as const),
     })),
     signalled: assign({ pending: undefined }),
+    startAsked: assign(({ event }) => {
+      const { insecure } = as<'Stage1StartRequested'>(event).data;
+      return { insecure: insecure !== undefined && insecure.length > 0 ? [...insecure] : undefined };
+    }),
     attachAsked: assign(({ context, event }) => {
       const { name, ifName, args, config, pluginDirs, capabilityArgs } = as<'NetworkAttachRequested'>(event).data;
       return {
@@ -302,7 +308,7 @@ export const podMachine = setup({
         NetworkAttachRequested: { guard: 'canAttach', actions: ['attachAsked', 'attachNetwork'] },
         NetworkAttached: { guard: { type: 'answersNetwork', params: { effect: 'attachNetwork' } }, actions: 'networkAttached' },
         ...DETACH,
-        Stage1StartRequested: { guard: 'idle', actions: [{ type: 'open', params: { effect: 'startStage1' } }, 'startStage1'] },
+        Stage1StartRequested: { guard: 'idle', actions: [{ type: 'open', params: { effect: 'startStage1' } }, 'startAsked', 'startStage1'] },
         PodStarted: { guard: { type: 'answers', params: { effect: 'startStage1' } }, target: 'running', actions: 'started' },
         PodMarkedGarbage: { guard: 'idle', target: 'garbage', actions: 'marked' },
       },

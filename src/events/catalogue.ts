@@ -72,7 +72,7 @@ export interface PodEventData {
   NetworkDetachRequested: { name: string };
   NetworkDetached: { name: string };
   /** How stage1 is to run the pod: what `podlog run`'s flags asked for. */
-  Stage1StartRequested: { net: string; dns: string; hostname: string };
+  Stage1StartRequested: { net: string; dns: string; hostname: string; insecure?: Array<'capabilities' | 'paths' | 'seccomp'> };
   PodStarted: { pid: number };
   AppExited: { app: string; code: number };
   StopRequested: { force: boolean };

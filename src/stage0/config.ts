@@ -589,6 +589,8 @@ export interface Stage1RunOptions {
   hostsEntries?: HostsEntries;
   /** The one app's stdin, stdout and stderr on a terminal stage1 allocates (rkt's --interactive). */
   interactive?: true;
+  /** rkt's --insecure-options for the run: what stage1 leaves unconfined. */
+  insecure?: Array<'capabilities' | 'paths' | 'seccomp'>;
 }
 
 /** The stage1 flags a RunConfig turns into; refuses what is malformed and what stage1 cannot do yet. */
@@ -602,9 +604,9 @@ export const stage1RunOptions = (cfg: RunConfig): Stage1RunOptions => {
   const dns = resolvMode(cfg.dnsConfMode, cfg.dnsConfig);
   const hosts = hostsMode(cfg.dnsConfMode, cfg.hostsEntries);
   if (cfg.mdsRegister) throw notYet('--mds-register', 'podlog has no metadata service yet: run the pod without it');
-  const insecure = Object.entries({ capabilities: cfg.insecureOptions.disableCapabilities, paths: cfg.insecureOptions.disablePaths, seccomp: cfg.insecureOptions.disableSeccomp });
-  const disabled = insecure.filter(([, off]) => off).map(([name]) => name);
-  if (disabled.length > 0) throw notYet(`--insecure-options=${disabled.join(',')}`);
+  const insecure = (['capabilities', 'paths', 'seccomp'] as const).filter(
+    (o) => cfg.insecureOptions[({ capabilities: 'disableCapabilities', paths: 'disablePaths', seccomp: 'disableSeccomp' } as const)[o]],
+  );
   return {
     net,
     dns,
@@ -612,11 +614,12 @@ export const stage1RunOptions = (cfg: RunConfig): Stage1RunOptions => {
     ...(dns === 'stage0' ? { dnsConfig: cfg.dnsConfig } : {}),
     ...(hosts === 'stage0' ? { hostsEntries: cfg.hostsEntries } : {}),
     ...(cfg.interactive ? { interactive: true as const } : {}),
+    ...(insecure.length > 0 ? { insecure } : {}),
   };
 };
 
 /** A Stage1StartRequested as recorded: older podlogs recorded no hosts mode and no values. */
-export type RecordedStage1Options = { hostname: string; net: string; dns: string } & Partial<Pick<Stage1RunOptions, 'hosts' | 'dnsConfig' | 'hostsEntries' | 'interactive'>>;
+export type RecordedStage1Options = { hostname: string; net: string; dns: string } & Partial<Pick<Stage1RunOptions, 'hosts' | 'dnsConfig' | 'hostsEntries' | 'interactive' | 'insecure'>>;
 
 /** stage1 init's flags for a recorded Stage1StartRequested (docs/stage1.md). */
 export const stage1InitArgs = (o: RecordedStage1Options): string[] => [
@@ -630,4 +633,5 @@ export const stage1InitArgs = (o: RecordedStage1Options): string[] => [
   ...(o.hosts === 'host' ? ['--hosts', 'host'] : []),
   ...Object.entries(o.hostsEntries ?? {}).flatMap(([ip, names]) => ['--hosts-entry', `${ip}=${names.join(',')}`]),
   ...(o.interactive ? ['--interactive'] : []),
+  ...(o.insecure ?? []).map((i) => ({ capabilities: '--disable-capabilities-restriction', paths: '--disable-paths', seccomp: '--disable-seccomp' })[i]),
 ];

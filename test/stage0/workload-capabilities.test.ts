@@ -1,9 +1,11 @@
 /**
  * An app's capabilities: rkt's default set, an image's `os/linux/capabilities-retain-set`, and
  * `--caps-retain` / `--caps-remove` after the app's image, which replace the image's set. Read from
- * inside the app (/proc/self/status), and tried (chown).
+ * inside the app (/proc/self/status), and tried (chown). And rkt's --insecure-options for a run,
+ * which leave capabilities, kernel paths or seccomp unconfined, and say so in status.
  */
 import test from 'ava';
+import { readFileSync } from 'node:fs';
 import { aciPath } from '../helpers/fixtures.js';
 import { dataDir } from './podlog.js';
 
@@ -60,6 +62,33 @@ test('unknown capability names, and both flags for one app, are refused before a
       t.regex(r.stderr, message);
     }
     t.deepEqual(d.pods(), []);
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('--insecure-options=capabilities,paths,seccomp: full capabilities, no masked kernel files, no seccomp filter; status says so', (t) => {
+  const d = dataDir();
+  try {
+    const probe = ['--exec', '/bin/sh', '--', '-c', 'grep -E "^(CapBnd|Seccomp):" /proc/self/status; stat -c "keys=%F" /proc/keys'];
+    const confined = d.podlog(['run', busybox, ...probe]);
+    t.is(confined.status, 0, confined.stderr);
+    t.regex(confined.stdout, /^Seccomp:\s+2$/m, 'filtered');
+    t.regex(confined.stdout, /keys=character special file/, "/proc/keys masked by /dev/null");
+    const open = d.podlog(['run', '--insecure-options=all-run', busybox, ...probe]);
+    t.is(open.status, 0, open.stderr);
+    t.regex(open.stdout, /^Seccomp:\s+0$/m, 'no filter');
+    t.regex(open.stdout, /keys=regular (empty )?file/, "the kernel file itself");
+    const own = readFileSync('/proc/self/status', 'utf8');
+    t.is(caps(open.stdout).bnd, /^CapBnd:\s+(\S+)/m.exec(own)?.[1], "the bounding set stage1's own: every capability");
+    const [, pod] = d.pods();
+    t.regex(d.podlog(['status', pod!.uuid]).stdout, /^insecure-options=capabilities,paths,seccomp$/m);
+    t.notRegex(d.podlog(['status', d.pods()[0]!.uuid]).stdout, /insecure-options/);
+    const events = d.events(pod!.uuid);
+    t.deepEqual(events.find((e) => e.type === 'Stage1StartRequested')!.data.insecure, ['capabilities', 'paths', 'seccomp'], 'in the log');
+    const seccompOnly = d.podlog(['run', '--insecure-options=seccomp', busybox, ...probe]);
+    t.regex(seccompOnly.stdout, /^Seccomp:\s+0$/m);
+    t.regex(seccompOnly.stdout, /keys=character special file/, "paths stay masked");
   } finally {
     d.cleanup();
   }

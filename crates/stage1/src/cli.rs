@@ -15,7 +15,8 @@ usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--n
                            [--dns-opt OPTION]... [--dns-domain DOMAIN] [--hosts default|host]
                            [--hosts-entry IP=NAME[,NAME...]]... [--stop-grace SECONDS] [--debug]
                            [--ready-fd FD] [--parent-pid PID] [--interactive]
-                           [--private-users SHIFT:COUNT:idmap|chown]
+                           [--private-users SHIFT:COUNT:idmap|chown] [--disable-capabilities-restriction]
+                           [--disable-paths] [--disable-seccomp]
        podlog-stage1 enter --pod-dir DIR --app NAME [--] [CMD ARG...]
        podlog-stage1 stop  --pod-dir DIR [--force]
        podlog-stage1 gc    --pod-dir DIR
@@ -51,6 +52,19 @@ pub struct InitOpts {
     pub interactive: bool,
     /// The apps run in a user namespace with this range (userns.rs).
     pub private_users: Option<IdRange>,
+    /// rkt's --insecure-options for the run: what stage1 leaves unconfined.
+    pub insecure: Insecure,
+}
+
+/// rkt's `--disable-capabilities-restriction`, `--disable-paths`, `--disable-seccomp`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Insecure {
+    /// The apps keep PID 1's capabilities (all of them).
+    pub capabilities: bool,
+    /// No read-only or masked kernel files.
+    pub paths: bool,
+    /// No seccomp filter.
+    pub seccomp: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -132,6 +146,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     let mut debug = false;
     let mut interactive = false;
     let mut private_users = None;
+    let mut insecure = Insecure::default();
     let mut dir = None;
     let mut ready_fd = None;
     let mut parent_pid = None;
@@ -188,6 +203,9 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 "--parent-pid",
                 "--interactive",
                 "--private-users",
+                "--disable-capabilities-restriction",
+                "--disable-paths",
+                "--disable-seccomp",
             ][..],
             "enter" => &["--pod-dir", "--app"][..],
             "stop" => &["--pod-dir", "--force"][..],
@@ -249,13 +267,21 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
             "--parent-pid" => {
                 parent_pid = Some(parse_positive(&name, &args.value(&name, inline)?)?)
             }
-            "--debug" | "--force" | "--interactive" => {
+            "--debug"
+            | "--force"
+            | "--interactive"
+            | "--disable-capabilities-restriction"
+            | "--disable-paths"
+            | "--disable-seccomp" => {
                 if inline.is_some() {
                     bail!("{name} takes no value");
                 }
                 match name.as_str() {
                     "--debug" => debug = true,
                     "--force" => force = true,
+                    "--disable-capabilities-restriction" => insecure.capabilities = true,
+                    "--disable-paths" => insecure.paths = true,
+                    "--disable-seccomp" => insecure.seccomp = true,
                     _ => interactive = true,
                 }
             }
@@ -292,6 +318,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 parent_pid,
                 interactive,
                 private_users,
+                insecure,
             })
         }
         "enter" => {
@@ -406,6 +433,7 @@ mod tests {
                 parent_pid: None,
                 interactive: false,
                 private_users: None,
+                insecure: Insecure::default(),
             })
         );
     }
@@ -413,7 +441,7 @@ mod tests {
     #[test]
     fn init_all_flags() {
         let c = parse(argv(
-            "init --pod-dir /p --tree-store /t --hostname h --net=host --dns host --stop-grace 0.5 --debug --ready-fd 4 --parent-pid=77 --interactive --private-users 524288:65536:chown",
+            "init --pod-dir /p --tree-store /t --hostname h --net=host --dns host --stop-grace 0.5 --debug --ready-fd 4 --parent-pid=77 --interactive --private-users 524288:65536:chown --disable-paths --disable-seccomp",
         ))
         .unwrap();
         let Command::Init(o) = c else { panic!() };
@@ -428,6 +456,14 @@ mod tests {
         assert_eq!(
             o.private_users.map(|r| (r.shift, r.count)),
             Some((524288, 65536))
+        );
+        assert_eq!(
+            o.insecure,
+            Insecure {
+                capabilities: false,
+                paths: true,
+                seccomp: true
+            }
         );
         assert_eq!(
             parse(argv("idmap-probe --dir /d")).unwrap(),

@@ -52,7 +52,7 @@ pub fn run(opts: EnterOpts) -> Result<i32> {
     match unsafe { fork() }.ctx("fork")? {
         ForkResult::Child => process::exec_child(
             &plan,
-            &filter,
+            Some(&filter),
             false,
             None,
             None,

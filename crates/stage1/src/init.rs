@@ -396,6 +396,7 @@ impl Pid1<'_> {
                 hosts: &self.opts.hosts,
             },
             users,
+            mask_paths: !self.opts.insecure.paths,
         };
         debug!("namespaces ready");
         let stage1_root: PathBuf = fs.mount_stage1_root()?;
@@ -403,16 +404,15 @@ impl Pid1<'_> {
         for app in self.apps {
             let rootfd = fs.setup_app(&stage1_root, app)?;
             let root = rootfs::app_root_after_pivot(&app.name);
-            plans.push(process::plan(
-                &app.name,
-                &app.app,
-                &root,
-                &rootfd,
-                &app.app.exec,
-            )?);
+            let plan = process::plan(&app.name, &app.app, &root, &rootfd, &app.app.exec)?;
+            plans.push(if self.opts.insecure.capabilities {
+                plan.unrestricted()
+            } else {
+                plan
+            });
         }
         debug!("apps' rootfs ready");
-        let filter = seccomp::default_filter();
+        let filter = (!self.opts.insecure.seccomp).then(seccomp::default_filter);
         mounts::pivot_into(&stage1_root)?;
         // The stage1 root is only a skeleton of mount points: nothing may write to it.
         mounts::remount_readonly(
@@ -444,7 +444,7 @@ impl Pid1<'_> {
             match unsafe { fork() }.with_ctx(|| format!("fork app {:?}", app.name))? {
                 ForkResult::Child => process::exec_child(
                     plan,
-                    &filter,
+                    filter.as_ref(),
                     true,
                     Some(&report_w),
                     slave.as_ref().map(|s| s.as_fd()),

@@ -32,12 +32,19 @@ pub struct ExecPlan {
     uid: Uid,
     gid: Gid,
     groups: Vec<Gid>,
-    /// The app's capabilities (caps::app_mask).
-    caps: u64,
+    /// The app's capabilities (caps::app_mask); None: PID 1's, unrestricted (--disable-capabilities-restriction).
+    caps: Option<u64>,
 }
 
 /// Resolves everything needed to run `argv` (the app's exec unless overridden, as `enter`
 /// does) as app `name`, inside the rootfs open as `rootfd` (chroot target `root`).
+impl ExecPlan {
+    /// --disable-capabilities-restriction: the app keeps PID 1's capabilities.
+    pub fn unrestricted(self) -> Self {
+        Self { caps: None, ..self }
+    }
+}
+
 pub fn plan(
     name: &str,
     app: &App,
@@ -76,7 +83,7 @@ pub fn plan(
     };
     let caps = caps::app_mask(&app.isolators).map_err(in_app)?;
     Ok(ExecPlan {
-        caps,
+        caps: Some(caps),
         root: cstr(root)?,
         cwd: cstr(cwd)?,
         path: cstr(&path)?,
@@ -168,7 +175,7 @@ fn find_executable(
 /// (stage1's own failure code).
 pub fn exec_child(
     plan: &ExecPlan,
-    filter: &Filter,
+    filter: Option<&Filter>,
     new_session: bool,
     exec_failed: Option<&OwnedFd>,
     terminal: Option<BorrowedFd<'_>>,
@@ -192,7 +199,7 @@ pub fn exec_child(
 /// the app's ids, capabilities and root are the pod's.
 fn apply_and_exec(
     plan: &ExecPlan,
-    filter: &Filter,
+    filter: Option<&Filter>,
     new_session: bool,
     terminal: Option<BorrowedFd<'_>>,
     userns: Option<BorrowedFd<'_>>,
@@ -225,14 +232,16 @@ fn apply_and_exec(
         chroot(plan.root.as_c_str()).ctx("chroot")?;
         chdir("/").ctx("chdir /")?;
         setgroups(&plan.groups).ctx("setgroups")?;
-        caps::restrict_to(plan.caps)?;
+        if let Some(mask) = plan.caps {
+            caps::restrict_to(mask)?;
+        }
         setresgid(plan.gid, plan.gid, plan.gid).ctx("setresgid")?;
         setresuid(plan.uid, plan.uid, plan.uid).ctx("setresuid")?;
         // After setresuid, so that the app's user must be able to enter it.
         chdir(plan.cwd.as_c_str()).with_ctx(|| format!("chdir {}", plan.cwd.to_string_lossy()))?;
         nix::sys::prctl::set_no_new_privs().ctx("set no_new_privs")?;
         crate::sys::cloexec_from_3().ctx("close_range")?;
-        filter.install()
+        filter.map_or(Ok(()), Filter::install)
     })();
     if let Err(e) = r {
         return e;

@@ -88,6 +88,8 @@ pub struct PodFs<'a> {
     pub etc: EtcFiles<'a>,
     /// `--private-users`: the apps' user namespace.
     pub users: Option<&'a UserNs>,
+    /// Kernel files read-only or masked (not with --disable-paths).
+    pub mask_paths: bool,
 }
 
 impl PodFs<'_> {
@@ -170,14 +172,14 @@ impl PodFs<'_> {
             kernel | MsFlags::MS_RDONLY,
             None,
         )?;
-        for p in READONLY {
+        for p in READONLY.iter().filter(|_| self.mask_paths) {
             let target = root.join(p);
             if target.exists() {
                 mounts::bind_readonly(&target, kernel)?;
             }
         }
         let null = root.join("dev/null");
-        for p in MASKED {
+        for p in MASKED.iter().filter(|_| self.mask_paths) {
             let target = root.join(p);
             match std::fs::metadata(&target) {
                 Ok(m) if m.is_dir() => mounts::mask_dir(&target)?,

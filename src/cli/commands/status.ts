@@ -26,6 +26,7 @@ const rktStatus = (view: PodView, pid1: number | undefined): string[] => {
     ...(pid1 !== undefined && view.state === 'running' ? [`pid=${pid1}`] : []),
     `exited=${finished}`,
     ...(networksText(c.networks) !== '' ? [`networks=${networksText(c.networks)}`] : []),
+    ...(c.insecure !== undefined ? [`insecure-options=${c.insecure.join(',')}`] : []),
     ...c.apps.filter((a) => a.exitCode !== undefined).map((a) => `app-${a.name}=${a.exitCode}`),
   ];
 };
