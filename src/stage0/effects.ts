@@ -237,10 +237,12 @@ export class Stage0Effects implements EffectInterpreter {
       if (isLocked(pod)) throw new PodlogError('ELOCKED', `pod directory ${pod} is locked: something still uses it`);
       // Networks are detached by now (the machine asks it before GcRequested); a namespace still kept
       // goes first, as stage1's gc refuses a pod directory with a mount in it.
-      const hadNetns = existsSync(podPaths(pod).netns);
-      if (hadNetns) await this.netns(pod, 'remove');
+      const netns = podPaths(pod).netns;
+      if (existsSync(netns)) await this.netns(pod, 'remove');
       await this.collectStage1Leftovers(pod);
-      mountGc(pod, hadNetns ? undefined : mounts);
+      // The kept namespace is stage1's to remove (above, or by the last detach): a mount table read
+      // before that still lists it, and only the pod's other mounts are leftovers.
+      mountGc(pod, mounts.filter((m) => m.mountPoint !== netns));
       // The manifest goes last, so that a delete interrupted half-way can be recognised and retried.
       const manifest = podPaths(pod).manifest;
       for (const entry of ['appsinfo', 'overlay', 'status', 'stage1', 'pid', 'subcgroup', 'stage1Root']) {

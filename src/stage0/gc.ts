@@ -82,9 +82,8 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
       continue;
     }
     await attempt(row, `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`, async () => {
-      // A detach took the pod's kept namespace away: the mount table read before is not the pod's now.
-      const detached = await detachNetworks(s, row.uuid);
-      await s.engine.request(row.uuid, 'GcRequested', {}, detached > 0 ? {} : { mounts });
+      await detachNetworks(s, row.uuid);
+      await s.engine.request(row.uuid, 'GcRequested', {}, { mounts });
     });
   }
   return report;

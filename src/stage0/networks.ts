@@ -108,12 +108,10 @@ export const networksText = (networks: PodNetwork[] | undefined): string =>
     .flatMap((n) => (n.summary?.ips ?? []).map((ip) => `${n.name}:ip${ip.address.includes(':') ? 6 : 4}=${ip.address}`))
     .join(',');
 
-/** Detaches every network the pod holds, the last attached first; returns how many it detached. */
-export const detachNetworks = async (s: Stage0, uuid: string): Promise<number> => {
-  const attached = attachedOf((await s.engine.load(uuid)).context.networks).reverse();
-  for (const n of attached) {
+/** Detaches every network the pod holds, the last attached first. */
+export const detachNetworks = async (s: Stage0, uuid: string): Promise<void> => {
+  for (const n of attachedOf((await s.engine.load(uuid)).context.networks).reverse()) {
     await s.engine.request(uuid, 'NetworkDetachRequested', { name: n.name });
     debug(`pod ${uuid}: network ${n.name} detached`);
   }
-  return attached.length;
 };
