@@ -142,3 +142,10 @@ export const waitExit = (target: { pid: number } | { pidfd: number }, timeoutMs:
 
 /** Mounts at or below `path` (as written, not resolved), parents before children. */
 export const mountsUnder = (path: string): Addon.MountEntry[] => call((a) => a.mountsUnder(path));
+
+/**
+ * The entries of an `os/linux/seccomp-retain-set` or `-remove-set` (syscall names and `@` groups)
+ * that this machine's architecture does not know, in order: stage1 compiles filters from the same
+ * lists and refuses them too.
+ */
+export const unknownSeccompEntries = (entries: string[]): string[] => call((a) => a.unknownSeccompEntries(entries));

@@ -186,6 +186,12 @@ test('mountsUnder finds the proc mount', (t) => {
   t.true(native.mountsUnder('/').length > under.length);
 });
 
+test('unknownSeccompEntries names the syscalls and groups this machine does not know', (t) => {
+  const entries = ['mkdir', '@rkt/default-whitelist', 'nosuchcall', '@appc.io/all', '@podlog/default-whitelist', '@rkt/nope', 'read'];
+  t.deepEqual(native.unknownSeccompEntries(entries), ['nosuchcall', '@rkt/nope']);
+  t.deepEqual(native.unknownSeccompEntries([]), []);
+});
+
 test('errors from bad arguments keep their codes', async (t) => {
   t.is((await refusal(native.readImage('/nonexistent/image.aci'))).code, 'ENOENT');
   t.throws(() => native.closeFd(-1), { instanceOf: PodlogError, message: /not a file descriptor/ });

@@ -141,6 +141,12 @@ export declare function shiftOwners(dir: string, shift: number, count: number): 
 /** rkt's tree hash of a rendered tree directory (the one holding rootfs/): `sha512-<64 hex>`. */
 export declare function treeHash(dir: string): Promise<string>
 
+/**
+ * The entries of a seccomp isolator's set (syscall names and `@` groups) that stage1 could not
+ * compile on this machine: syscall names unknown on its architecture, unknown groups.
+ */
+export declare function unknownSeccompEntries(entries: Array<string>): Array<string>
+
 export declare function unlockFd(fd: number): void
 
 /** Like waitPidfd for a pid; a pid that does not exist counts as exited. */

@@ -28,6 +28,8 @@ export interface AppSpec {
   supplementaryGIDs?: number[];
   workingDirectory?: string;
   environment?: Record<string, string>;
+  /** appc isolators, as stage0 writes them in the pod manifest's app. */
+  isolators?: { name: string; value: unknown }[];
 }
 
 let treeStore: string | undefined;
@@ -70,6 +72,7 @@ export function makePod(apps: AppSpec[], base = tmpdir()): string {
         supplementaryGIDs: a.supplementaryGIDs ?? [],
         workingDirectory: a.workingDirectory ?? '/',
         environment: Object.entries(a.environment ?? {}).map(([name, value]) => ({ name, value })),
+        ...(a.isolators ? { isolators: a.isolators } : {}),
       },
     })),
   };
@@ -142,6 +145,8 @@ export interface InitOptions {
   /** `--ready-fd 4`, a socket read by readReady. */
   ready?: boolean;
   parentPid?: number;
+  /** `--disable-seccomp` (rkt's --insecure-options=seccomp). */
+  disableSeccomp?: boolean;
 }
 
 export function initArgs(dir: string, o: InitOptions = {}): string[] {
@@ -152,6 +157,7 @@ export function initArgs(dir: string, o: InitOptions = {}): string[] {
   if (o.stopGrace !== undefined) args.push('--stop-grace', String(o.stopGrace));
   if (o.ready) args.push('--ready-fd', String(READY_FD));
   if (o.parentPid !== undefined) args.push('--parent-pid', String(o.parentPid));
+  if (o.disableSeccomp) args.push('--disable-seccomp');
   return args;
 }
 

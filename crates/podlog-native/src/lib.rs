@@ -404,6 +404,13 @@ pub fn mounts_under(path: String) -> Result<Vec<MountEntry>> {
         .collect())
 }
 
+/// The entries of a seccomp isolator's set (syscall names and `@` groups) that stage1 could not
+/// compile on this machine: syscall names unknown on its architecture, unknown groups.
+#[napi]
+pub fn unknown_seccomp_entries(entries: Vec<String>) -> Vec<String> {
+    podlog_seccomp::unknown_entries(&entries)
+}
+
 fn check_fd(fd: i32) -> errors::Result<()> {
     if fd < 0 {
         return Err(PodlogError::new(

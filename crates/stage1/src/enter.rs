@@ -1,5 +1,6 @@
 //! `enter`: run a command in a running pod, in an app's rootfs, with the app's user,
-//! environment, capabilities, no_new_privs and seccomp filter. Returns the command's code.
+//! environment, capabilities, no_new_privs, oom_score_adj and seccomp filter (the app's
+//! isolators'). Returns the command's code.
 
 use std::os::fd::AsFd;
 
@@ -11,9 +12,7 @@ use nix::unistd::{fork, ForkResult};
 
 use crate::cli::EnterOpts;
 use crate::error::{bail, Context, Result, STAGE1_FAILURE};
-use crate::{
-    cgroups, fsutil, lock, manifest, namespaces, process, reaper, rootfs, seccomp, userns,
-};
+use crate::{cgroups, fsutil, lock, manifest, namespaces, process, reaper, rootfs, userns};
 
 pub fn run(opts: EnterOpts) -> Result<i32> {
     let (pod_dir, dir) = lock::open_pod_dir(&opts.pod_dir)?;
@@ -41,7 +40,6 @@ pub fn run(opts: EnterOpts) -> Result<i32> {
         opts.cmd
     };
     let plan = process::plan(&app.name, &app.app, &root, &rootfd, &argv)?;
-    let filter = seccomp::default_filter();
     // Like system(3): a ^C reaches the command (same process group); we only wait for it.
     for sig in [Signal::SIGINT, Signal::SIGQUIT] {
         // SAFETY: SIG_IGN installs no handler.
@@ -52,7 +50,6 @@ pub fn run(opts: EnterOpts) -> Result<i32> {
     match unsafe { fork() }.ctx("fork")? {
         ForkResult::Child => process::exec_child(
             &plan,
-            Some(&filter),
             false,
             None,
             None,

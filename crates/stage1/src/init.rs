@@ -40,7 +40,7 @@ use crate::lock::PodDir;
 use crate::manifest::{self, PodApp};
 use crate::rootfs::{self, PodFs};
 use crate::userns::UserNs;
-use crate::{fsutil, lowers, mounts, namespaces, netns, process, pty, ready, reaper, seccomp, sys};
+use crate::{fsutil, lowers, mounts, namespaces, netns, process, pty, ready, reaper, sys};
 
 pub fn run(opts: InitOpts) -> Result<i32> {
     debug!("init starts");
@@ -404,15 +404,17 @@ impl Pid1<'_> {
         for app in self.apps {
             let rootfd = fs.setup_app(&stage1_root, app)?;
             let root = rootfs::app_root_after_pivot(&app.name);
-            let plan = process::plan(&app.name, &app.app, &root, &rootfd, &app.app.exec)?;
-            plans.push(if self.opts.insecure.capabilities {
-                plan.unrestricted()
-            } else {
-                plan
-            });
+            // Each app's seccomp filter is compiled here, once, before any fork.
+            let mut plan = process::plan(&app.name, &app.app, &root, &rootfd, &app.app.exec)?;
+            if self.opts.insecure.capabilities {
+                plan = plan.unrestricted();
+            }
+            if self.opts.insecure.seccomp {
+                plan = plan.unfiltered();
+            }
+            plans.push(plan);
         }
         debug!("apps' rootfs ready");
-        let filter = (!self.opts.insecure.seccomp).then(seccomp::default_filter);
         mounts::pivot_into(&stage1_root)?;
         // The stage1 root is only a skeleton of mount points: nothing may write to it.
         mounts::remount_readonly(
@@ -444,7 +446,6 @@ impl Pid1<'_> {
             match unsafe { fork() }.with_ctx(|| format!("fork app {:?}", app.name))? {
                 ForkResult::Child => process::exec_child(
                     plan,
-                    filter.as_ref(),
                     true,
                     Some(&report_w),
                     slave.as_ref().map(|s| s.as_fd()),

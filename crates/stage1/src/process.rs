@@ -15,8 +15,8 @@ use nix::unistd::{chdir, chroot, execve, setgroups, setresgid, setresuid, Gid, U
 use crate::caps;
 use crate::error::{bail, Context, Error, Result, STAGE1_FAILURE};
 use crate::fsutil;
-use crate::manifest::App;
-use crate::seccomp::Filter;
+use crate::manifest::{App, Isolator};
+use crate::seccomp::{self, Filter};
 use crate::user;
 
 /// The ACE's default `$PATH` (appc spec/ace.md).
@@ -34,6 +34,12 @@ pub struct ExecPlan {
     groups: Vec<Gid>,
     /// The app's capabilities (caps::app_mask); None: PID 1's, unrestricted (--disable-capabilities-restriction).
     caps: Option<u64>,
+    /// `os/linux/no-new-privileges`; podlog's default is true.
+    no_new_privs: bool,
+    /// `os/linux/oom-score-adj`, written before privileges are dropped.
+    oom_score_adj: Option<i32>,
+    /// The app's seccomp filter; None: none (--disable-seccomp, a retain set of `@appc.io/all`).
+    filter: Option<Filter>,
 }
 
 /// Resolves everything needed to run `argv` (the app's exec unless overridden, as `enter`
@@ -42,6 +48,44 @@ impl ExecPlan {
     /// --disable-capabilities-restriction: the app keeps PID 1's capabilities.
     pub fn unrestricted(self) -> Self {
         Self { caps: None, ..self }
+    }
+
+    /// --disable-seccomp: no filter at all.
+    pub fn unfiltered(self) -> Self {
+        Self {
+            filter: None,
+            ..self
+        }
+    }
+}
+
+pub const NO_NEW_PRIVILEGES: &str = "os/linux/no-new-privileges";
+pub const OOM_SCORE_ADJ: &str = "os/linux/oom-score-adj";
+
+/// `os/linux/no-new-privileges` (a JSON boolean); true when the app does not say.
+pub fn no_new_privs(isolators: &[Isolator]) -> Result<bool> {
+    match isolators.iter().find(|i| i.name == NO_NEW_PRIVILEGES) {
+        None => Ok(true),
+        Some(i) => i.value.as_bool().ok_or_else(|| {
+            Error::msg(format!(
+                "isolator {NO_NEW_PRIVILEGES}: {} is not a boolean",
+                i.value
+            ))
+        }),
+    }
+}
+
+/// `os/linux/oom-score-adj` (a JSON integer, -1000 to 1000), if the app has it.
+pub fn oom_score_adj(isolators: &[Isolator]) -> Result<Option<i32>> {
+    let Some(i) = isolators.iter().find(|i| i.name == OOM_SCORE_ADJ) else {
+        return Ok(None);
+    };
+    match i.value.as_i64().filter(|v| (-1000..=1000).contains(v)) {
+        Some(v) => Ok(Some(v as i32)),
+        None => bail!(
+            "isolator {OOM_SCORE_ADJ}: {} is not an integer from -1000 to 1000",
+            i.value
+        ),
     }
 }
 
@@ -82,8 +126,14 @@ pub fn plan(
         CString::new(s).map_err(|_| Error::msg(format!("app {name:?}: NUL byte in {s:?}")))
     };
     let caps = caps::app_mask(&app.isolators).map_err(in_app)?;
+    let no_new_privs = no_new_privs(&app.isolators).map_err(in_app)?;
+    let oom_score_adj = oom_score_adj(&app.isolators).map_err(in_app)?;
+    let filter = seccomp::for_app(&app.isolators, !no_new_privs).map_err(in_app)?;
     Ok(ExecPlan {
         caps: Some(caps),
+        no_new_privs,
+        oom_score_adj,
+        filter,
         root: cstr(root)?,
         cwd: cstr(cwd)?,
         path: cstr(&path)?,
@@ -175,13 +225,12 @@ fn find_executable(
 /// (stage1's own failure code).
 pub fn exec_child(
     plan: &ExecPlan,
-    filter: Option<&Filter>,
     new_session: bool,
     exec_failed: Option<&OwnedFd>,
     terminal: Option<BorrowedFd<'_>>,
     userns: Option<BorrowedFd<'_>>,
 ) -> ! {
-    let err = apply_and_exec(plan, filter, new_session, terminal, userns);
+    let err = apply_and_exec(plan, new_session, terminal, userns);
     eprintln!(
         "podlog-stage1: {} ({}): {err}",
         plan.argv[0].to_string_lossy(),
@@ -199,7 +248,6 @@ pub fn exec_child(
 /// the app's ids, capabilities and root are the pod's.
 fn apply_and_exec(
     plan: &ExecPlan,
-    filter: Option<&Filter>,
     new_session: bool,
     terminal: Option<BorrowedFd<'_>>,
     userns: Option<BorrowedFd<'_>>,
@@ -232,6 +280,16 @@ fn apply_and_exec(
         chroot(plan.root.as_c_str()).ctx("chroot")?;
         chdir("/").ctx("chdir /")?;
         setgroups(&plan.groups).ctx("setgroups")?;
+        if let Some(adj) = plan.oom_score_adj {
+            // In the app's /proc; lowering it needs CAP_SYS_RESOURCE, still held here.
+            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+                .ctx("write /proc/self/oom_score_adj")?;
+        }
+        // Without no_new_privs the kernel takes a filter only from a holder of CAP_SYS_ADMIN:
+        // loaded now (as runc and youki do), it was compiled to allow what follows.
+        if !plan.no_new_privs {
+            plan.filter.as_ref().map_or(Ok(()), Filter::install)?;
+        }
         if let Some(mask) = plan.caps {
             caps::restrict_to(mask)?;
         }
@@ -239,9 +297,13 @@ fn apply_and_exec(
         setresuid(plan.uid, plan.uid, plan.uid).ctx("setresuid")?;
         // After setresuid, so that the app's user must be able to enter it.
         chdir(plan.cwd.as_c_str()).with_ctx(|| format!("chdir {}", plan.cwd.to_string_lossy()))?;
-        nix::sys::prctl::set_no_new_privs().ctx("set no_new_privs")?;
         crate::sys::cloexec_from_3().ctx("close_range")?;
-        filter.map_or(Ok(()), Filter::install)
+        if plan.no_new_privs {
+            nix::sys::prctl::set_no_new_privs().ctx("set no_new_privs")?;
+            // Last, so that stage1's own calls are not filtered.
+            plan.filter.as_ref().map_or(Ok(()), Filter::install)?;
+        }
+        Ok(())
     })();
     if let Err(e) = r {
         return e;
@@ -295,6 +357,43 @@ mod tests {
         );
         let env = build_env("a", &app(&[]), "/");
         assert_eq!(env[0], ("PATH".to_string(), DEFAULT_PATH.to_string()));
+    }
+
+    fn isolator(name: &str, value: serde_json::Value) -> Vec<Isolator> {
+        vec![Isolator {
+            name: name.into(),
+            value,
+        }]
+    }
+
+    #[test]
+    fn no_new_privs_defaults_to_true() {
+        assert!(no_new_privs(&[]).unwrap());
+        let off = isolator(NO_NEW_PRIVILEGES, serde_json::json!(false));
+        assert!(!no_new_privs(&off).unwrap());
+        let bad = isolator(NO_NEW_PRIVILEGES, serde_json::json!("false"));
+        assert_eq!(
+            no_new_privs(&bad).unwrap_err().to_string(),
+            "isolator os/linux/no-new-privileges: \"false\" is not a boolean"
+        );
+    }
+
+    #[test]
+    fn oom_score_adj_in_range() {
+        assert_eq!(oom_score_adj(&[]).unwrap(), None);
+        for v in [-1000, 0, 1000] {
+            let i = isolator(OOM_SCORE_ADJ, serde_json::json!(v));
+            assert_eq!(oom_score_adj(&i).unwrap(), Some(v));
+        }
+        for bad in [
+            serde_json::json!(1001),
+            serde_json::json!(-1001),
+            serde_json::json!("5"),
+            serde_json::json!(1.5),
+        ] {
+            let i = isolator(OOM_SCORE_ADJ, bad);
+            assert!(oom_score_adj(&i).is_err());
+        }
     }
 
     #[test]
