@@ -89,6 +89,16 @@ fn program(policy: &Policy, early: bool) -> Vec<libc::sock_filter> {
     compile(policy, early).expect("compiles").expect("a filter")
 }
 
+/// What `prog` does with the syscall `name` (first argument 0).
+fn verdict(prog: &[libc::sock_filter], name: &str) -> u32 {
+    run(prog, AUDIT_ARCH, nr(name), 0)
+}
+
+/// The program of one seccomp isolator.
+fn isolated(isolator: &str, value: serde_json::Value, early: bool) -> Vec<libc::sock_filter> {
+    program(&of(isolator, value), early)
+}
+
 fn of(isolator: &str, value: serde_json::Value) -> Policy {
     Policy::from_isolators([(isolator, &value)]).expect("a valid isolator")
 }
@@ -122,7 +132,7 @@ fn default_denies_dockers_blacklist_and_allows_the_rest() {
         "acct",
         "kcmp",
     ] {
-        assert_eq!(run(&p, AUDIT_ARCH, nr(name), 0), EPERM, "{name}");
+        assert_eq!(verdict(&p, name), EPERM, "{name}");
     }
     for name in [
         "read",
@@ -137,7 +147,7 @@ fn default_denies_dockers_blacklist_and_allows_the_rest() {
         "setresuid",
         "capset",
     ] {
-        assert_eq!(run(&p, AUDIT_ARCH, nr(name), 0), ALLOW, "{name}");
+        assert_eq!(verdict(&p, name), ALLOW, "{name}");
     }
 }
 
@@ -155,14 +165,14 @@ fn default_allows_clone_without_namespaces_only() {
             "{flag:#x}"
         );
     }
-    assert_eq!(run(&p, AUDIT_ARCH, nr("clone3"), 0), ENOSYS);
+    assert_eq!(verdict(&p, "clone3"), ENOSYS);
 }
 
 #[test]
 fn another_architecture_is_killed() {
     for p in [
         program(&Policy::Default, false),
-        program(&of(RETAIN_SET, serde_json::json!({"set": ["read"]})), false),
+        isolated(RETAIN_SET, serde_json::json!({"set": ["read"]}), false),
     ] {
         assert_eq!(run(&p, 0x4000_0003, 1, 0), KILL); // AUDIT_ARCH_I386
         #[cfg(target_arch = "x86_64")]
@@ -176,32 +186,27 @@ fn another_architecture_is_killed() {
 
 #[test]
 fn remove_set_denies_its_set_with_its_errno_or_kills() {
-    let p = program(
-        &of(REMOVE_SET, serde_json::json!({"set": ["mkdir", "mkdirat"]})),
+    let p = isolated(
+        REMOVE_SET,
+        serde_json::json!({"set": ["mkdir", "mkdirat"]}),
         false,
     );
-    assert_eq!(run(&p, AUDIT_ARCH, nr("mkdir"), 0), KILL);
-    assert_eq!(
-        run(&p, AUDIT_ARCH, nr("mount"), 0),
-        ALLOW,
-        "not the default filter"
-    );
-    assert_eq!(run(&p, AUDIT_ARCH, nr("clone3"), 0), ALLOW);
-    let p = program(
-        &of(
-            REMOVE_SET,
-            serde_json::json!({"set": ["mkdirat"], "errno": "ENOSYS"}),
-        ),
+    assert_eq!(verdict(&p, "mkdir"), KILL);
+    assert_eq!(verdict(&p, "mount"), ALLOW, "not the default filter");
+    assert_eq!(verdict(&p, "clone3"), ALLOW);
+    let p = isolated(
+        REMOVE_SET,
+        serde_json::json!({"set": ["mkdirat"], "errno": "ENOSYS"}),
         false,
     );
-    assert_eq!(run(&p, AUDIT_ARCH, nr("mkdirat"), 0), ENOSYS);
-    assert_eq!(run(&p, AUDIT_ARCH, nr("read"), 0), ALLOW);
+    assert_eq!(verdict(&p, "mkdirat"), ENOSYS);
+    assert_eq!(verdict(&p, "read"), ALLOW);
 }
 
 #[test]
 fn retain_set_allows_its_set_and_what_stage1_needs() {
     let value = serde_json::json!({"set": ["@podlog/default-whitelist"], "errno": "EPERM"});
-    let late = program(&of(RETAIN_SET, value.clone()), false);
+    let late = isolated(RETAIN_SET, value.clone(), false);
     for name in [
         "read",
         "execve",
@@ -211,66 +216,61 @@ fn retain_set_allows_its_set_and_what_stage1_needs() {
         "setresuid",
         "capset",
     ] {
-        assert_eq!(run(&late, AUDIT_ARCH, nr(name), 0), ALLOW, "{name}");
+        assert_eq!(verdict(&late, name), ALLOW, "{name}");
     }
     for name in ["keyctl", "mount", "unshare", "kexec_load"] {
-        assert_eq!(run(&late, AUDIT_ARCH, nr(name), 0), EPERM, "{name}");
+        assert_eq!(verdict(&late, name), EPERM, "{name}");
     }
-    assert_eq!(run(&late, AUDIT_ARCH, nr("clone3"), 0), ENOSYS);
+    assert_eq!(verdict(&late, "clone3"), ENOSYS);
 
     let small = serde_json::json!({"set": ["read", "write"]});
-    let late = program(&of(RETAIN_SET, small.clone()), false);
-    let early = program(&of(RETAIN_SET, small), true);
+    let late = isolated(RETAIN_SET, small.clone(), false);
+    let early = isolated(RETAIN_SET, small, true);
     for name in ["execve", "exit_group", "rt_sigreturn"] {
-        assert_eq!(run(&late, AUDIT_ARCH, nr(name), 0), ALLOW, "{name}");
+        assert_eq!(verdict(&late, name), ALLOW, "{name}");
     }
     for name in AFTER_EARLY_LOAD {
         assert_eq!(
-            run(&late, AUDIT_ARCH, nr(name), 0),
+            verdict(&late, name),
             if *name == "write" { ALLOW } else { KILL },
             "{name}"
         );
-        assert_eq!(run(&early, AUDIT_ARCH, nr(name), 0), ALLOW, "{name}");
+        assert_eq!(verdict(&early, name), ALLOW, "{name}");
     }
-    assert_eq!(run(&early, AUDIT_ARCH, nr("mkdir"), 0), KILL);
-    assert_eq!(run(&early, AUDIT_ARCH, nr("clone3"), 0), ENOSYS);
+    assert_eq!(verdict(&early, "mkdir"), KILL);
+    assert_eq!(verdict(&early, "clone3"), ENOSYS);
 }
 
 #[test]
 fn retain_set_with_enosys_and_clone3() {
-    let p = program(
-        &of(
-            RETAIN_SET,
-            serde_json::json!({"set": ["read"], "errno": "ENOSYS"}),
-        ),
+    let p = isolated(
+        RETAIN_SET,
+        serde_json::json!({"set": ["read"], "errno": "ENOSYS"}),
         false,
     );
-    assert_eq!(run(&p, AUDIT_ARCH, nr("clone3"), 0), ENOSYS);
-    assert_eq!(run(&p, AUDIT_ARCH, nr("mkdir"), 0), ENOSYS);
-    let p = program(
-        &of(RETAIN_SET, serde_json::json!({"set": ["clone3"]})),
-        false,
-    );
-    assert_eq!(run(&p, AUDIT_ARCH, nr("clone3"), 0), ALLOW);
+    assert_eq!(verdict(&p, "clone3"), ENOSYS);
+    assert_eq!(verdict(&p, "mkdir"), ENOSYS);
+    let p = isolated(RETAIN_SET, serde_json::json!({"set": ["clone3"]}), false);
+    assert_eq!(verdict(&p, "clone3"), ALLOW);
 }
 
 #[test]
 fn appc_all() {
     let all = serde_json::json!({"set": ["@appc.io/all"], "errno": "EACCES"});
     assert_eq!(compile(&of(RETAIN_SET, all.clone()), false), Ok(None));
-    let p = program(&of(REMOVE_SET, all), false);
+    let p = isolated(REMOVE_SET, all, false);
     assert_eq!(
-        run(&p, AUDIT_ARCH, nr("read"), 0),
+        verdict(&p, "read"),
         libc::SECCOMP_RET_ERRNO | libc::EACCES as u32
     );
-    assert_eq!(run(&p, AUDIT_ARCH, nr("execve"), 0), ALLOW);
+    assert_eq!(verdict(&p, "execve"), ALLOW);
 }
 
 #[test]
 fn every_group_compiles_both_ways() {
     for (name, _) in crate::groups::GROUPS {
         for isolator in [RETAIN_SET, REMOVE_SET] {
-            program(&of(isolator, serde_json::json!({"set": [name]})), true);
+            isolated(isolator, serde_json::json!({"set": [name]}), true);
         }
     }
 }
