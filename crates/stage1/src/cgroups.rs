@@ -1,71 +1,146 @@
-//! Best-effort cgroups: the pod goes into `podlog/<uuid>` below stage1's own cgroup in each
-//! hierarchy that matters (v1 `pids` and `memory`; the v2 hierarchy when it is the only one or
-//! has one of those controllers), so a limit stage0 lives under still applies to its pods.
-//! Nothing here fails the pod.
+//! The pod's cgroups: `podlog/<uuid>` below stage1's own cgroup in each hierarchy that
+//! matters (v1 `pids`, `memory`, `cpu`, `cpuacct`, a co-mounted `cpu,cpuacct` being one; the
+//! v2 hierarchy on a unified host, or on a hybrid one when it has one of our controllers), so
+//! a limit stage0 lives under still applies to its pods; each app in its own child
+//! `podlog/<uuid>/<app>`, which holds the app's limits (limits.rs) and tells its stats once
+//! it has exited (stats.rs). Under v2 a cgroup whose children have controllers may hold no
+//! process, so PID 1 sits in the leaf `<uuid>/_stage1` (an ACName has no `_`).
+//!
+//! Without limits this is best effort: a hierarchy that fails is left out. A limit that
+//! cannot be applied fails the pod before any app starts.
 //!
 //! Joining is the expensive part: moving a process through `cgroup.procs` takes the global
 //! threadgroup rwsem for writing, which waits for an RCU grace period (often 5-15 ms here).
 //! A single-threaded process that moves itself through a v1 `tasks` file skips that lock, so
-//! pod PID 1 joins the v1 hierarchies that way, at once. v2 domain cgroups have no such path:
-//! the supervisor moves PID 1 through `cgroup.procs` while PID 1 builds the pod's file
-//! systems, and PID 1 starts the apps only after that. (clone3's CLONE_INTO_CGROUP would
-//! avoid the wait on v2 hosts.)
+//! pod PID 1 joins the v1 hierarchies that way, at once, and so does each app's child just
+//! before its execve, through files the supervisor opened (after pivot_root no cgroup path
+//! is reachable; the opener's credentials and cgroup namespace are what the kernel checks).
+//! v2 has no such path: the supervisor moves PID 1 through `cgroup.procs` while PID 1 builds
+//! the pod's file systems, and PID 1 starts the apps only after that. (clone3's
+//! CLONE_INTO_CGROUP would avoid the wait on v2 hosts.)
 //!
-//! `<pod>/subcgroup` lists the directories, one absolute path per line, written before they
-//! are created so that `gc` can always find them.
+//! `<pod>/subcgroup` lists the pod's directories, one absolute path per line, written before
+//! they are created so that `gc` can always find them; `<pod>/cgroups.json` says what was
+//! made.
 
-use std::os::fd::BorrowedFd;
+mod limits;
+mod stats;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use nix::fcntl::{open, openat, OFlag};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::statfs::{statfs, CGROUP2_SUPER_MAGIC};
-use nix::unistd::Pid;
+use nix::sys::stat::Mode;
+use nix::unistd::{write, Pid};
+use serde_json::json;
 
+use crate::error::{Context, Error, Result};
 use crate::fsutil;
+use crate::manifest::PodApp;
+use limits::Setting;
+pub use stats::AppStats;
 
 const ROOT: &str = "/sys/fs/cgroup";
-const CONTROLLERS: [&str; 2] = ["pids", "memory"];
+/// Limits and stats need memory, cpu and cpuacct; pids is cheap accounting, and where the
+/// pods' tasks are.
+const V1_CONTROLLERS: [&str; 4] = ["pids", "memory", "cpu", "cpuacct"];
+const V2_CONTROLLERS: [&str; 3] = ["pids", "memory", "cpu"];
+/// PID 1's leaf under v2 (see the module comment).
+const STAGE1_LEAF: &str = "_stage1";
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Layout {
     /// /sys/fs/cgroup is the v2 hierarchy.
     Unified,
-    /// v1 controllers under /sys/fs/cgroup/<controller>; `v2_useful` tells whether the v2
-    /// hierarchy at /sys/fs/cgroup/unified (hybrid) has one of our controllers.
-    Legacy { v2_useful: bool },
+    /// v1 controllers, and a v2 hierarchy mounted below /sys/fs/cgroup (at `unified`).
+    Hybrid,
+    /// v1 controllers only.
+    Legacy,
 }
 
-pub fn detect() -> Layout {
-    match statfs(ROOT) {
-        Ok(s) if s.filesystem_type() == CGROUP2_SUPER_MAGIC => Layout::Unified,
-        _ => {
-            let ctrls = std::fs::read_to_string(Path::new(ROOT).join("unified/cgroup.controllers"))
-                .unwrap_or_default();
-            Layout::Legacy {
-                v2_useful: ctrls.split_whitespace().any(|c| CONTROLLERS.contains(&c)),
-            }
+impl Layout {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Unified => "unified",
+            Layout::Hybrid => "hybrid",
+            Layout::Legacy => "legacy",
         }
     }
 }
 
+/// A hierarchy the pod uses.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PodCgroup {
-    /// The hierarchy's mount point.
-    pub mount: PathBuf,
-    pub dir: PathBuf,
+pub struct Hierarchy {
+    /// `<mount point><stage1's cgroup>/podlog/<uuid>`.
+    pub pod: PathBuf,
     pub v2: bool,
+    /// v1: ours of the hierarchy's controllers; v2: ours of those stage1's cgroup has.
+    pub controllers: Vec<String>,
 }
 
-/// The pod's cgroups, from `/proc/self/cgroup` (`id:controllers:path` lines).
-pub fn plan(self_cgroup: &str, layout: Layout, uuid: &str) -> Vec<PodCgroup> {
-    let leaf = |mount: PathBuf, path: &str, v2: bool| PodCgroup {
-        dir: mount
-            .join(path.trim_start_matches('/'))
-            .join("podlog")
-            .join(uuid),
-        mount,
-        v2,
+impl Hierarchy {
+    fn has(&self, controller: &str) -> bool {
+        self.controllers.iter().any(|c| c == controller)
+    }
+
+    /// The file a process writes to move into a cgroup of this hierarchy.
+    fn join_file(&self) -> &'static str {
+        if self.v2 {
+            "cgroup.procs"
+        } else {
+            "tasks"
+        }
+    }
+}
+
+/// A cgroup mount below /sys/fs/cgroup, from mountinfo.
+struct Mount<'a> {
+    /// The hierarchy's path that is mounted (not `/` in a container).
+    root: &'a str,
+    point: &'a str,
+    v2: bool,
+    /// v1: the super options, which name the controllers.
+    options: Vec<&'a str>,
+}
+
+fn cgroup_mounts(mountinfo: &str) -> Vec<Mount<'_>> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let (fields, tail) = l.split_once(" - ")?;
+            let fields: Vec<&str> = fields.split(' ').collect();
+            let mut tail = tail.split(' ');
+            let (fstype, options) = (tail.next()?, tail.nth(1)?);
+            let (root, point) = (*fields.get(3)?, *fields.get(4)?);
+            // A path with an escaped character is none of the kernel's or systemd's names.
+            let ours =
+                (point == ROOT || point.starts_with(&format!("{ROOT}/"))) && !point.contains('\\');
+            (ours && (fstype == "cgroup" || fstype == "cgroup2")).then(|| Mount {
+                root,
+                point,
+                v2: fstype == "cgroup2",
+                options: options.split(',').collect(),
+            })
+        })
+        .collect()
+}
+
+/// The layout and the pod's hierarchies, from `/proc/self/cgroup` (`id:controllers:path`
+/// lines) and `/proc/self/mountinfo`. `v2_controllers` reads `cgroup.controllers` of
+/// stage1's own v2 cgroup.
+pub fn plan(
+    self_cgroup: &str,
+    mountinfo: &str,
+    uuid: &str,
+    v2_controllers: impl Fn(&Path) -> String,
+) -> (Layout, Vec<Hierarchy>) {
+    let mounts = cgroup_mounts(mountinfo);
+    let layout = match mounts.iter().find(|m| m.v2) {
+        Some(m) if m.point == ROOT => Layout::Unified,
+        Some(_) => Layout::Hybrid,
+        None => Layout::Legacy,
     };
     let mut out = Vec::new();
     for line in self_cgroup.lines() {
@@ -73,22 +148,50 @@ pub fn plan(self_cgroup: &str, layout: Layout, uuid: &str) -> Vec<PodCgroup> {
         let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
             continue;
         };
-        match (layout, ctrls) {
-            (Layout::Unified, "") => out.push(leaf(PathBuf::from(ROOT), path, true)),
-            (Layout::Legacy { v2_useful: true }, "") => {
-                out.push(leaf(Path::new(ROOT).join("unified"), path, true))
-            }
-            (Layout::Legacy { .. }, c) if !c.is_empty() => {
-                for want in CONTROLLERS {
-                    if c.split(',').any(|x| x == want) {
-                        out.push(leaf(Path::new(ROOT).join(want), path, false));
-                    }
-                }
-            }
-            _ => {}
+        let v2 = ctrls.is_empty();
+        let listed: Vec<&str> = ctrls.split(',').collect();
+        let Some(mount) = mounts
+            .iter()
+            .find(|m| m.v2 == v2 && (v2 || listed.iter().all(|c| m.options.contains(c))))
+        else {
+            continue;
+        };
+        // Our cgroup as the mount shows it; one outside the mounted part is out of reach.
+        let rel = match mount.root {
+            "/" => Some(path),
+            root => path
+                .strip_prefix(root)
+                .filter(|r| r.is_empty() || r.starts_with('/')),
+        };
+        let Some(rel) = rel else { continue };
+        let own = Path::new(mount.point).join(rel.trim_start_matches('/'));
+        let controllers: Vec<String> = if v2 {
+            let available = v2_controllers(&own);
+            let available: Vec<&str> = available.split_whitespace().collect();
+            V2_CONTROLLERS
+                .iter()
+                .filter(|c| available.contains(c))
+                .map(|c| c.to_string())
+                .collect()
+        } else {
+            listed
+                .iter()
+                .filter(|c| V1_CONTROLLERS.contains(c))
+                .map(|c| c.to_string())
+                .collect()
+        };
+        // The v2 hierarchy of a unified host holds every process; a hybrid one only matters
+        // for a controller of ours.
+        if controllers.is_empty() && !(v2 && layout == Layout::Unified) {
+            continue;
         }
+        out.push(Hierarchy {
+            pod: own.join("podlog").join(uuid),
+            v2,
+            controllers,
+        });
     }
-    out
+    (layout, out)
 }
 
 /// Checks a `subcgroup` line before gc deletes it: it must be a pod cgroup of this pod.
@@ -108,67 +211,294 @@ pub fn valid_uuid(uuid: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
+/// Where an app's child process moves itself before execve: the app's cgroup files,
+/// opened by the supervisor. Empty when the app has no cgroup.
+#[derive(Default)]
+pub struct Join {
+    files: Vec<(OwnedFd, String)>,
+    /// The app has limits: not being in its cgroup would escape them.
+    required: bool,
+}
+
+impl Join {
+    /// Call in the single-threaded child (see the module comment).
+    pub fn join(&self) -> Result<()> {
+        for (fd, path) in &self.files {
+            match write(fd, b"0") {
+                Err(e) if self.required => return Err(e).with_ctx(|| format!("join {path}")),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+struct AppCgroup {
+    name: String,
+    join: Join,
+    /// The app's directory in each hierarchy (O_PATH), for its stats after pivot_root.
+    dirs: Vec<(OwnedFd, bool)>,
+}
+
 pub struct Cgroups {
-    groups: Vec<PodCgroup>,
+    layout: Layout,
+    /// Only those whose pod directory exists.
+    hierarchies: Vec<Hierarchy>,
+    apps: Vec<AppCgroup>,
 }
 
 impl Cgroups {
-    /// Creates the pod's cgroups (none if anything is off) and records them in `subcgroup`.
-    pub fn create(pod_dir: BorrowedFd<'_>, uuid: &str) -> Cgroups {
-        let none = Cgroups { groups: Vec::new() };
-        if !valid_uuid(uuid) {
-            return none;
-        }
-        let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else {
-            return none;
-        };
-        let groups: Vec<PodCgroup> = plan(&own, detect(), uuid)
-            .into_iter()
-            .filter(|g| g.mount.join("cgroup.procs").exists())
-            .collect();
-        let list: String = groups
+    /// Creates the pod's and the apps' cgroups, applies the apps' limits, and writes
+    /// `subcgroup` and `cgroups.json`. Fails only for a bad limit isolator, a limit that cannot
+    /// be applied, or a failed write in the pod directory; what it made then is removed.
+    pub fn create(pod_dir: BorrowedFd<'_>, uuid: &str, apps: &[PodApp]) -> Result<Cgroups> {
+        let wanted = apps
             .iter()
-            .map(|g| format!("{}\n", g.dir.display()))
+            .map(|a| limits::settings(&a.app.isolators).map_err(|e| in_app(&a.name, e.to_string())))
+            .collect::<Result<Vec<_>>>()?;
+        let (layout, hierarchies) = discover(uuid);
+        let mut cg = Cgroups {
+            layout,
+            hierarchies,
+            apps: Vec::new(),
+        };
+        let made = cg.make(pod_dir, apps, &wanted);
+        if made.is_err() {
+            cg.remove();
+        }
+        made.map(|()| cg)
+    }
+
+    /// The hierarchy that applies a limit: the first with its controller.
+    fn home(&self, s: Setting) -> Option<usize> {
+        self.hierarchies.iter().position(|h| h.has(s.controller()))
+    }
+
+    fn make(
+        &mut self,
+        pod_dir: BorrowedFd<'_>,
+        apps: &[PodApp],
+        wanted: &[Vec<Setting>],
+    ) -> Result<()> {
+        let asked = || {
+            apps.iter()
+                .zip(wanted)
+                .flat_map(|(a, w)| w.iter().map(move |s| (a, *s)))
+        };
+        // Every limit must have its hierarchy before anything is made.
+        if let Some((app, s)) = asked().find(|&(_, s)| self.home(s).is_none()) {
+            let msg = format!(
+                "{s}: no cgroup hierarchy has the {} controller (cgroups: {})",
+                s.controller(),
+                self.layout.name()
+            );
+            return Err(in_app(&app.name, msg));
+        }
+        let list: String = self
+            .hierarchies
+            .iter()
+            .map(|h| format!("{}\n", h.pod.display()))
             .collect();
-        if fsutil::write_atomic(pod_dir, "subcgroup", list.as_bytes()).is_err() {
-            return none;
+        fsutil::write_atomic(pod_dir, "subcgroup", list.as_bytes()).ctx("write <pod>/subcgroup")?;
+
+        let mut kept = Vec::with_capacity(self.hierarchies.len());
+        for (i, h) in self.hierarchies.iter().enumerate() {
+            match make_pod_dir(h) {
+                Ok(()) => kept.push(h.clone()),
+                Err(e) => {
+                    if let Some((app, s)) = asked().find(|&(_, s)| self.home(s) == Some(i)) {
+                        return Err(in_app(&app.name, format!("{s}: {e}")));
+                    }
+                }
+            }
         }
-        Cgroups {
-            groups: groups
-                .into_iter()
-                .filter(|g| std::fs::create_dir_all(&g.dir).is_ok())
-                .collect(),
+        // Each limit's home was kept, so it is still the first with its controller.
+        self.hierarchies = kept;
+
+        for (app, settings) in apps.iter().zip(wanted) {
+            let mut ac = AppCgroup {
+                name: app.name.clone(),
+                join: Join {
+                    files: Vec::new(),
+                    required: !settings.is_empty(),
+                },
+                dirs: Vec::new(),
+            };
+            for (i, h) in self.hierarchies.iter().enumerate() {
+                let mut here = settings.iter().filter(|&&s| self.home(s) == Some(i));
+                match open_app_dir(h, &app.name) {
+                    Ok((join, dir)) => {
+                        ac.join.files.push(join);
+                        ac.dirs.push((dir, h.v2));
+                    }
+                    Err(e) => match here.next() {
+                        Some(s) => return Err(in_app(&app.name, format!("{s}: {e}"))),
+                        None => continue,
+                    },
+                }
+                let dir = h.pod.join(&app.name);
+                for &s in here {
+                    apply(&dir, s, h.v2).map_err(|e| in_app(&app.name, format!("{s}: {e}")))?;
+                }
+            }
+            self.apps.push(ac);
         }
+        let dirs: Vec<String> = self
+            .hierarchies
+            .iter()
+            .map(|h| h.pod.display().to_string())
+            .collect();
+        let report = json!({"layout": self.layout.name(), "dirs": dirs}).to_string();
+        fsutil::write_atomic(pod_dir, "cgroups.json", report.as_bytes())
+            .ctx("write <pod>/cgroups.json")
     }
 
     /// Pod PID 1 moves itself into the v1 cgroups (see the module comment); its later
-    /// children follow.
+    /// children follow until they join their app's.
     pub fn join_v1_self(&self) {
-        for g in self.groups.iter().filter(|g| !g.v2) {
-            let _ = std::fs::write(g.dir.join("tasks"), "0");
+        for h in self.hierarchies.iter().filter(|h| !h.v2) {
+            let _ = std::fs::write(h.pod.join("tasks"), "0");
         }
     }
 
     pub fn has_v2(&self) -> bool {
-        self.groups.iter().any(|g| g.v2)
+        self.hierarchies.iter().any(|h| h.v2)
     }
 
-    /// Moves `pid` (with all its threads) into the v2 cgroup: waits for a grace period.
+    /// Moves `pid` (with all its threads) into PID 1's v2 leaf: waits for a grace period.
     pub fn add_v2(&self, pid: Pid) {
-        for g in self.groups.iter().filter(|g| g.v2) {
-            let _ = std::fs::write(g.dir.join("cgroup.procs"), pid.as_raw().to_string());
+        for h in self.hierarchies.iter().filter(|h| h.v2) {
+            let _ = std::fs::write(
+                h.pod.join(STAGE1_LEAF).join("cgroup.procs"),
+                pid.as_raw().to_string(),
+            );
         }
     }
 
-    /// After pod PID 1 has exited the pid namespace is empty, so the cgroups are too.
+    /// What app `name`'s child needs to join its cgroups (once: the files move to the caller).
+    pub fn take_join(&mut self, name: &str) -> Join {
+        self.apps
+            .iter_mut()
+            .find(|a| a.name == name)
+            .map(|a| std::mem::take(&mut a.join))
+            .unwrap_or_default()
+    }
+
+    /// Read after the app has exited; usable after pivot_root.
+    pub fn stats(&self, name: &str) -> AppStats {
+        let mut stats = AppStats::default();
+        for (dir, v2) in self
+            .apps
+            .iter()
+            .filter(|a| a.name == name)
+            .flat_map(|a| &a.dirs)
+        {
+            stats.collect(*v2, |file| {
+                let raw = fsutil::read_at(dir.as_fd(), file).ok()?;
+                Some(String::from_utf8_lossy(&raw).into_owned())
+            });
+        }
+        stats
+    }
+
+    /// After pod PID 1 has exited the pid namespace is empty, so the cgroups are too: what
+    /// was made goes at once, children first; `destroy` only where something is left (made
+    /// by someone else, or still being freed).
     pub fn remove(&self) {
-        for g in &self.groups {
-            let _ = std::fs::remove_dir(&g.dir);
+        for h in &self.hierarchies {
+            let apps = self.apps.iter().map(|a| a.name.as_str());
+            for child in apps.chain(h.v2.then_some(STAGE1_LEAF)) {
+                let _ = std::fs::remove_dir(h.pod.join(child));
+            }
+            if std::fs::remove_dir(&h.pod).is_err() {
+                let _ = destroy(&h.pod);
+            }
         }
     }
 }
 
-/// Moves the calling single-threaded process into a pod cgroup (for `enter`).
+fn in_app(app: &str, msg: String) -> Error {
+    Error::msg(format!("app {app:?}: {msg}"))
+}
+
+/// The layout and hierarchies of this process (none where /proc says nothing usable).
+fn discover(uuid: &str) -> (Layout, Vec<Hierarchy>) {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let (layout, hierarchies) = plan(
+        &read("/proc/self/cgroup"),
+        &read("/proc/self/mountinfo"),
+        uuid,
+        |own| std::fs::read_to_string(own.join("cgroup.controllers")).unwrap_or_default(),
+    );
+    if valid_uuid(uuid) {
+        (layout, hierarchies)
+    } else {
+        (layout, Vec::new())
+    }
+}
+
+/// `mkdir -p` of the pod's cgroup; under v2 with our controllers enabled below it (each
+/// alone: the kernel takes a subtree_control line whole or not at all) and PID 1's leaf.
+fn make_pod_dir(h: &Hierarchy) -> std::result::Result<(), String> {
+    let mkdir =
+        |d: &Path| std::fs::create_dir_all(d).map_err(|e| format!("mkdir {}: {e}", d.display()));
+    mkdir(&h.pod)?;
+    if h.v2 {
+        // stage1's own cgroup first: its parent already gave it these controllers. A cgroup
+        // with processes refuses (EBUSY) unless it is the root; a limit then fails by name.
+        let parent = h.pod.parent().expect("<own>/podlog/<uuid>");
+        for dir in [parent.parent().expect("<own>/podlog"), parent, &h.pod] {
+            for c in &h.controllers {
+                let _ = std::fs::write(dir.join("cgroup.subtree_control"), format!("+{c}"));
+            }
+        }
+        mkdir(&h.pod.join(STAGE1_LEAF))?;
+    }
+    Ok(())
+}
+
+/// Makes the app's cgroup and opens its join file (write) and the directory (O_PATH).
+fn open_app_dir(
+    h: &Hierarchy,
+    app: &str,
+) -> std::result::Result<((OwnedFd, String), OwnedFd), String> {
+    let dir = h.pod.join(app);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("mkdir {}: {e}", dir.display())),
+    }
+    let dirfd = open(
+        &dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open {}: {}", dir.display(), e.desc()))?;
+    let path = dir.join(h.join_file());
+    let join = openat(
+        &dirfd,
+        h.join_file(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("open {}: {}", path.display(), e.desc()))?;
+    Ok(((join, path.display().to_string()), dirfd))
+}
+
+/// Writes one limit's files in the app's cgroup `dir`.
+fn apply(dir: &Path, setting: Setting, v2: bool) -> std::result::Result<(), String> {
+    for w in setting.files(v2) {
+        let path = dir.join(w.file);
+        match std::fs::write(&path, &w.value) {
+            Ok(()) => {}
+            Err(e) if w.if_present && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("write {:?} to {}: {e}", w.value, path.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Moves the calling single-threaded process into the cgroup `dir` (for `enter`).
 pub fn join_self(dir: &Path) {
     let tasks = dir.join("tasks");
     let file = if tasks.exists() {
@@ -179,64 +509,160 @@ pub fn join_self(dir: &Path) {
     let _ = std::fs::write(file, "0");
 }
 
-/// Removes one pod cgroup that may still hold processes (a pod whose stage1 was killed):
-/// kill them, then rmdir, retrying while the kernel finishes the exits.
+/// Removes a pod cgroup and the cgroups below it, which may still hold processes (a pod
+/// whose stage1 was killed): kill them, then rmdir children before parents, retrying while
+/// the kernel finishes the exits.
 pub fn destroy(dir: &Path) -> std::io::Result<()> {
     if !dir.exists() {
         return Ok(());
     }
+    // v2 kills the whole subtree at once; v1 needs a signal per process.
     let _ = std::fs::write(dir.join("cgroup.kill"), "1");
     let mut last = Ok(());
     for _ in 0..100 {
-        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        let mut tree = Vec::new();
+        subtree(dir, &mut tree);
+        for d in &tree {
+            if let Ok(procs) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
             }
         }
-        match std::fs::remove_dir(dir) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => last = Err(e),
+        // Deepest first: `subtree` lists parents before their children.
+        last = tree
+            .iter()
+            .rev()
+            .try_for_each(|d| match std::fs::remove_dir(d) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            });
+        if last.is_ok() {
+            return last;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     last
 }
 
+/// `dir` and the cgroups below it, each before its children. (A cgroup's subdirectories are
+/// its child cgroups.)
+fn subtree(dir: &Path, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            subtree(&e.path(), out);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const HYBRID: &str = "9:name=systemd:/\n8:pids:/\n4:memory:/sandbox/x\n2:cpu,cpuacct:/\n0::/\n";
+    const HYBRID_CGROUP: &str = "9:name=systemd:/\n8:pids:/\n4:memory:/sandbox/x\n\
+        2:cpuacct:/\n1:cpu:/\n3:cpuset:/\n0::/\n";
+    const HYBRID_MOUNTS: &str = "\
+        31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+        32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n\
+        33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct\n\
+        34 31 0:31 / /sys/fs/cgroup/cpuset rw,relatime - cgroup cgroup rw,cpuset\n\
+        35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n\
+        39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n\
+        40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd\n\
+        41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
 
-    fn dirs(p: &[PodCgroup]) -> Vec<(&str, bool)> {
-        p.iter().map(|g| (g.dir.to_str().unwrap(), g.v2)).collect()
+    fn dirs(p: &[Hierarchy]) -> Vec<(&str, bool, Vec<&str>)> {
+        p.iter()
+            .map(|h| {
+                let c = h.controllers.iter().map(String::as_str).collect();
+                (h.pod.to_str().unwrap(), h.v2, c)
+            })
+            .collect()
     }
 
     #[test]
     fn plans_hybrid() {
-        let p = plan(HYBRID, Layout::Legacy { v2_useful: false }, "u1");
+        let (layout, p) = plan(HYBRID_CGROUP, HYBRID_MOUNTS, "u1", |_| "hugetlb\n".into());
+        assert_eq!(layout, Layout::Hybrid);
         assert_eq!(
             dirs(&p),
             [
-                ("/sys/fs/cgroup/pids/podlog/u1", false),
-                ("/sys/fs/cgroup/memory/sandbox/x/podlog/u1", false),
+                ("/sys/fs/cgroup/pids/podlog/u1", false, vec!["pids"]),
+                (
+                    "/sys/fs/cgroup/memory/sandbox/x/podlog/u1",
+                    false,
+                    vec!["memory"]
+                ),
+                ("/sys/fs/cgroup/cpuacct/podlog/u1", false, vec!["cpuacct"]),
+                ("/sys/fs/cgroup/cpu/podlog/u1", false, vec!["cpu"]),
             ]
         );
-        assert_eq!(p[1].mount, PathBuf::from("/sys/fs/cgroup/memory"));
-        let p = plan(HYBRID, Layout::Legacy { v2_useful: true }, "u1");
-        assert_eq!(dirs(&p)[2], ("/sys/fs/cgroup/unified/podlog/u1", true));
-        assert_eq!(p[2].mount, PathBuf::from("/sys/fs/cgroup/unified"));
+        let (_, p) = plan(HYBRID_CGROUP, HYBRID_MOUNTS, "u1", |own| {
+            assert_eq!(own, Path::new("/sys/fs/cgroup/unified"));
+            "hugetlb pids\n".into()
+        });
+        assert_eq!(
+            dirs(&p)[4],
+            ("/sys/fs/cgroup/unified/podlog/u1", true, vec!["pids"])
+        );
+    }
+
+    #[test]
+    fn a_co_mounted_pair_is_one_hierarchy() {
+        let mounts = "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n\
+            35 31 0:32 /lxc/c1 /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
+        let own = "5:cpu,cpuacct:/a\n4:memory:/lxc/c1/b\n3:memory:/elsewhere\n";
+        let (layout, p) = plan(own, mounts, "u1", |_| unreachable!());
+        assert_eq!(layout, Layout::Legacy);
+        assert_eq!(
+            dirs(&p),
+            [
+                (
+                    "/sys/fs/cgroup/cpu,cpuacct/a/podlog/u1",
+                    false,
+                    vec!["cpu", "cpuacct"]
+                ),
+                // The mount shows /lxc/c1 of the hierarchy; /elsewhere is out of its reach.
+                ("/sys/fs/cgroup/memory/b/podlog/u1", false, vec!["memory"]),
+            ]
+        );
     }
 
     #[test]
     fn plans_unified() {
-        let p = plan("0::/user.slice/session-1.scope\n", Layout::Unified, "u1");
+        let mounts = "25 21 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n\
+            40 21 0:40 / /mnt/other rw - cgroup cgroup rw,memory\n";
+        let own = "0::/user.slice/session-1.scope\n";
+        let (layout, p) = plan(own, mounts, "u1", |own| {
+            assert_eq!(own, Path::new("/sys/fs/cgroup/user.slice/session-1.scope"));
+            "cpuset cpu io memory hugetlb pids rdma misc\n".into()
+        });
+        assert_eq!(layout, Layout::Unified);
         assert_eq!(
             dirs(&p),
-            [("/sys/fs/cgroup/user.slice/session-1.scope/podlog/u1", true)]
+            [(
+                "/sys/fs/cgroup/user.slice/session-1.scope/podlog/u1",
+                true,
+                vec!["pids", "memory", "cpu"]
+            )]
         );
-        assert_eq!(p[0].mount, PathBuf::from("/sys/fs/cgroup"));
+        let (_, p) = plan(own, mounts, "u1", |_| String::new());
+        assert_eq!(
+            p.len(),
+            1,
+            "the v2 hierarchy without controllers still holds the pod"
+        );
+        assert_eq!(Layout::Unified.name(), "unified");
+    }
+
+    #[test]
+    fn nothing_without_mounts() {
+        let (layout, p) = plan(HYBRID_CGROUP, "", "u1", |_| String::new());
+        assert_eq!((layout, p), (Layout::Legacy, vec![]));
     }
 
     #[test]

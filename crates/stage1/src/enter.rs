@@ -23,7 +23,7 @@ pub fn run(opts: EnterOpts) -> Result<i32> {
     let (pid1, pidfd) = lock::running_pod_pid1(&pod_dir)?;
     // Before setns: the pod's mount namespace has no /proc outside the apps' roots.
     let users = userns::of_pod_apps(pid1)?;
-    join_cgroups(&dir, &pod_dir);
+    join_cgroups(&dir, &pod_dir, &app.name);
     namespaces::join_pod(&pidfd)?;
     drop(pidfd);
     // setns into a mount namespace moved our root and cwd to its root: the stage1 tmpfs.
@@ -77,8 +77,9 @@ fn default_shell(root: impl AsFd) -> &'static str {
     }
 }
 
-/// Best effort, before setns: the cgroup paths are host paths.
-fn join_cgroups(dir: impl AsFd, pod_dir: &std::path::Path) {
+/// Into the app's cgroups, as `docker exec` does: the command counts against the app's limits
+/// and stats. Best effort, before setns: the cgroup paths are host paths.
+fn join_cgroups(dir: impl AsFd, pod_dir: &std::path::Path, app: &str) {
     let uuid = pod_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -88,7 +89,7 @@ fn join_cgroups(dir: impl AsFd, pod_dir: &std::path::Path) {
     };
     for line in String::from_utf8_lossy(&list).lines() {
         if cgroups::is_pod_cgroup(line, &uuid) {
-            cgroups::join_self(std::path::Path::new(line));
+            cgroups::join_self(&std::path::Path::new(line).join(app));
         }
     }
 }

@@ -95,14 +95,13 @@ pub fn run(opts: InitOpts) -> Result<i32> {
         .transpose()?;
     prepare_pod_dir(&pod, &apps)?;
     debug!("pod dir prepared");
-    let status_dir = openat(
-        pod.fd(),
-        "status",
-        OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx("open <pod>/status")?;
-    let cgroups = Cgroups::create(pod.fd(), &uuid);
+    let open_dir = |name: &str| {
+        let flags = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+        openat(pod.fd(), name, flags, Mode::empty()).with_ctx(|| format!("open <pod>/{name}"))
+    };
+    let status_dir = open_dir("status")?;
+    let appstats_dir = open_dir("appstats")?;
+    let mut cgroups = Cgroups::create(pod.fd(), &uuid, &apps)?;
     debug!("pod {uuid}: {} app(s), hostname {hostname}", apps.len());
 
     let supervisor = sys::pidfd_open(getpid()).ctx("pidfd_open self")?;
@@ -137,7 +136,8 @@ pub fn run(opts: InitOpts) -> Result<i32> {
                 tree_store: &tree_store,
                 hostname: &hostname,
                 status_dir,
-                cgroups: &cgroups,
+                appstats_dir,
+                cgroups: &mut cgroups,
                 users: users.as_ref(),
                 netns,
             };
@@ -155,6 +155,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
             drop(ready_w);
             drop(go_r);
             drop(status_dir);
+            drop(appstats_dir);
             drop(netns);
             let terminal = terminal.map(|(supervisor_end, _)| supervisor_end);
             supervise(child, &cgroups, go_w, ready_r, ready_out, &pod, terminal)
@@ -226,19 +227,24 @@ fn check_overlay_dirs(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
 fn prepare_pod_dir(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
     check_overlay_dirs(pod, apps)?;
     let fd = pod.fd();
-    for name in ["pid", "subcgroup"] {
+    for name in ["pid", "subcgroup", "cgroups.json"] {
         match unlinkat(fd, name, UnlinkatFlags::NoRemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => {}
             Err(e) => return Err(e).ctx(format!("remove stale <pod>/{name}")),
         }
     }
     fsutil::mkdir_all_at(fd, "status", 0o755).ctx("mkdir <pod>/status")?;
+    fsutil::mkdir_all_at(fd, "appstats", 0o755).ctx("mkdir <pod>/appstats")?;
     fsutil::mkdir_all_at(fd, rootfs::STAGE1_ROOT, 0o755).ctx("mkdir <pod>/stage1/rootfs")?;
     for app in apps {
-        let status = format!("status/{}", app.name);
-        match unlinkat(fd, status.as_str(), UnlinkatFlags::NoRemoveDir) {
-            Ok(()) | Err(Errno::ENOENT) => {}
-            Err(e) => return Err(e).with_ctx(|| format!("remove stale <pod>/{status}")),
+        for stale in [
+            format!("status/{}", app.name),
+            format!("appstats/{}", app.name),
+        ] {
+            match unlinkat(fd, stale.as_str(), UnlinkatFlags::NoRemoveDir) {
+                Ok(()) | Err(Errno::ENOENT) => {}
+                Err(e) => return Err(e).with_ctx(|| format!("remove stale <pod>/{stale}")),
+            }
         }
     }
     Ok(())
@@ -350,7 +356,9 @@ struct Pid1<'a> {
     tree_store: &'a Path,
     hostname: &'a str,
     status_dir: OwnedFd,
-    cgroups: &'a Cgroups,
+    /// `<pod>/appstats`, written before `status` (see reaper).
+    appstats_dir: OwnedFd,
+    cgroups: &'a mut Cgroups,
     users: Option<&'a UserNs>,
     /// `--net netns`: the kept network namespace to join.
     netns: Option<OwnedFd>,
@@ -406,6 +414,7 @@ impl Pid1<'_> {
             let root = rootfs::app_root_after_pivot(&app.name);
             // Each app's seccomp filter is compiled here, once, before any fork.
             let mut plan = process::plan(&app.name, &app.app, &root, &rootfd, &app.app.exec)?;
+            plan.cgroup = self.cgroups.take_join(&app.name);
             if self.opts.insecure.capabilities {
                 plan = plan.unrestricted();
             }
@@ -470,6 +479,8 @@ impl Pid1<'_> {
         drop(ready);
         let mut host = reaper::System {
             status_dir: self.status_dir.as_fd(),
+            appstats_dir: self.appstats_dir.as_fd(),
+            cgroups: self.cgroups,
             signals: reaper::signals(),
         };
         Ok(reaper::run(

@@ -40,6 +40,8 @@ pub struct ExecPlan {
     oom_score_adj: Option<i32>,
     /// The app's seccomp filter; None: none (--disable-seccomp, a retain set of `@appc.io/all`).
     filter: Option<Filter>,
+    /// The app's cgroups, joined first thing in the child (set by init; none for `enter`).
+    pub cgroup: crate::cgroups::Join,
 }
 
 /// Resolves everything needed to run `argv` (the app's exec unless overridden, as `enter`
@@ -134,6 +136,7 @@ pub fn plan(
         no_new_privs,
         oom_score_adj,
         filter,
+        cgroup: Default::default(),
         root: cstr(root)?,
         cwd: cstr(cwd)?,
         path: cstr(&path)?,
@@ -253,6 +256,7 @@ fn apply_and_exec(
     userns: Option<BorrowedFd<'_>>,
 ) -> Error {
     let r: Result<()> = (|| {
+        plan.cgroup.join()?;
         // Blocked and ignored signals survive execve: PID 1 blocks some for sigtimedwait,
         // Rust's runtime ignores SIGPIPE, and `enter` ignores SIGINT/SIGQUIT while waiting.
         for sig in [

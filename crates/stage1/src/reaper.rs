@@ -11,6 +11,7 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::cgroups::Cgroups;
 use crate::fsutil;
 use crate::sys;
 
@@ -151,9 +152,13 @@ pub fn run(mut pod: PodState, host: &mut impl Host, grace: Duration) -> i32 {
 }
 
 /// The real host: PID 1 of the pod's pid namespace, with [`signals`] blocked. Exit codes go
-/// to `<pod>/status/<app>` (decimal, no newline) through `status_dir`.
+/// to `<pod>/status/<app>` (decimal, no newline) through `status_dir`, each after what the
+/// app's cgroup tells of it in `<pod>/appstats/<app>`, so that a reader who sees the code
+/// finds the stats.
 pub struct System<'a> {
     pub status_dir: BorrowedFd<'a>,
+    pub appstats_dir: BorrowedFd<'a>,
+    pub cgroups: &'a Cgroups,
     pub signals: SigSet,
 }
 
@@ -199,6 +204,10 @@ impl Host for System<'_> {
 
     fn record(&mut self, app: &str, code: i32) {
         debug!("app {app:?} exited with {code}");
+        let stats = self.cgroups.stats(app).to_json();
+        if let Err(e) = fsutil::write_atomic(self.appstats_dir, app, stats.as_bytes()) {
+            eprintln!("podlog-stage1: write stats of app {app:?}: {e}");
+        }
         if let Err(e) = fsutil::write_atomic(self.status_dir, app, code.to_string().as_bytes()) {
             eprintln!("podlog-stage1: write status of app {app:?}: {e}");
         }
