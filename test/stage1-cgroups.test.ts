@@ -75,14 +75,21 @@ function leftovers(dir: string, apps: string[]): string[] {
     .filter((d) => existsSync(d));
 }
 
-/** Kills what is left of the pod's processes after a failed assertion, so that the test process can exit. */
-function killPod(dir: string): void {
+/**
+ * After a failed assertion: kills what is left of the pod's stage1 (its PID 1 and apps die with it), so
+ * that the test process can exit, and collects its cgroups, which would outlive the test.
+ */
+async function killPod(dir: string): Promise<void> {
   for (const pid of pidsMatching(dir)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
       // already gone
     }
+  }
+  // gc refuses while PID 1 is still dying.
+  for (let i = 0; i < 50 && (await stage1(['gc', '--pod-dir', dir])).code !== 0; i++) {
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -138,7 +145,7 @@ test.serial("each app's limits are in its own cgroup while it runs; all of the p
     t.deepEqual(leftovers(dir, ['limited', 'free']), [], 'init removed every cgroup of the pod');
     await gc(t, dir);
   } finally {
-    killPod(dir);
+    await killPod(dir);
   }
 });
 
@@ -212,6 +219,6 @@ test.serial("gc removes the cgroups of a pod whose stage1 was killed, apps' firs
     await gc(t, dir);
     t.deepEqual(leftovers(dir, ['a', 'b']), [], 'gc removed them all');
   } finally {
-    killPod(dir);
+    await killPod(dir);
   }
 });
