@@ -22,7 +22,7 @@
  * |           |                                                         | again once the failed delete is closed)      |
  */
 import { and, assign, setup } from 'xstate';
-import type { AppSpec, EffectName, PodEventData, PodEventType, PrivateUsers } from '../src/events/catalogue.js';
+import type { AppSpec, EffectName, PodEventData, PodEventType, PodCgroups, PrivateUsers } from '../src/events/catalogue.js';
 
 /** Bump when the machine changes in a way that changes folded states; projections then rebuild. */
 export const POD_MACHINE_VERSION = 2;
@@ -37,6 +37,10 @@ export interface PodApp extends AppSpec {
   /** --no-overlay: the app's root is a copy of its tree in the pod directory (AppRootCopied). */
   copied?: boolean;
   exitCode?: number;
+  /** From its AppExited: killed by the OOM killer; its cgroup's memory peak (bytes) and CPU time (ns). */
+  oom?: boolean;
+  memoryPeak?: number;
+  cpuTime?: number;
 }
 
 export interface PendingIntent {
@@ -73,6 +77,10 @@ export interface PodContext {
   privateUsers?: PrivateUsers;
   /** What its last start left unconfined (rkt's --insecure-options: capabilities, paths, seccomp). */
   insecure?: string[];
+  /** Isolators of its apps that podlog does not apply (PodPrepared). */
+  ignoredIsolators?: Array<{ app: string; name: string }>;
+  /** The cgroups its last start used (PodStarted). */
+  cgroups?: PodCgroups;
   /** Its CNI networks, in attach order (none with --net=host or none). */
   networks?: PodNetwork[];
   /** The effects of a preparation that are done once for the pod (PodCreated, OverlayPrepared, PodManifestWritten). */
@@ -208,13 +216,20 @@ export const podMachine = setup({
       return { pending: undefined, apps: context.apps.map((a) => (a.name === app ? { ...a, copied: true } : a)) };
     }),
     manifestWritten: assign({ pending: undefined, manifestWritten: true }),
-    prepared: assign({ preparedAt: ({ event }) => event.time }),
+    prepared: assign(({ event }) => {
+      const { ignoredIsolators } = as<'PodPrepared'>(event).data;
+      return { preparedAt: event.time, ...(ignoredIsolators !== undefined ? { ignoredIsolators: ignoredIsolators.map((i) => ({ ...i })) } : {}) };
+    }),
     aborted: assign({ pending: undefined, abortReason: ({ event }) => as<'PrepareAborted'>(event).data.reason }),
-    started: assign(({ event }) => ({ pending: undefined, pid: as<'PodStarted'>(event).data.pid, startedAt: event.time })),
+    started: assign(({ event }) => {
+      const { pid, cgroups } = as<'PodStarted'>(event).data;
+      return { pending: undefined, pid, startedAt: event.time, cgroups: cgroups !== undefined ? { layout: cgroups.layout, dirs: [...cgroups.dirs] } : undefined };
+    }),
     appExited: assign({
       apps: ({ context, event }) => {
-        const { app, code } = as<'AppExited'>(event).data;
-        return context.apps.map((a) => (a.name === app ? { ...a, exitCode: code } : a));
+        const { app, code, oom, memoryPeak, cpuTime } = as<'AppExited'>(event).data;
+        const stats = { ...(oom !== undefined ? { oom } : {}), ...(memoryPeak !== undefined ? { memoryPeak } : {}), ...(cpuTime !== undefined ? { cpuTime } : {}) };
+        return context.apps.map((a) => (a.name === app ? { ...a, exitCode: code, ...stats } : a));
       },
     }),
     stopAsked: assign(({ event }) => ({

@@ -20,6 +20,7 @@ import {
   type PrepareConfig,
   type RunConfig,
 } from '../stage0/config.js';
+import { parseSeccompFlag } from '../stage0/seccomp.js';
 
 export type RunVerb = 'run' | 'prepare' | 'run-prepared';
 
@@ -40,7 +41,9 @@ const spec = (takes: FlagSpec['takes'], scope: FlagSpec['scope'], verbs: readonl
 
 /** Every flag of the three verbs (a Map: a flag named like an Object property is just unknown). */
 export const RUN_VERB_FLAGS: ReadonlyMap<string, FlagSpec> = new Map([
-  ...['exec', 'name', 'user', 'group', 'working-dir', 'environment', 'caps-retain', 'caps-remove'].map((f) => [f, spec('value', 'app', PREPARING)] as const),
+  ...['exec', 'name', 'user', 'group', 'working-dir', 'environment', 'caps-retain', 'caps-remove', 'memory', 'cpu', 'cpu-shares', 'oom-score-adj', 'seccomp']
+    .map((f) => [f, spec('value', 'app', PREPARING)] as const),
+  ['readonly-rootfs', spec('bool', 'app', PREPARING)],
   ...['uuid-file-save', 'set-env', 'set-env-file', 'pod-manifest', 'port', 'user-annotation', 'user-label', 'stage1-path', 'volume']
     .map((f) => [f, spec('value', 'pod', PREPARING)] as const),
   ['mount', spec('value', 'app-or-pod', PREPARING)],
@@ -70,6 +73,11 @@ const truthy = (flag: string, v: string): boolean => {
   throw usage(`--${flag}: ${JSON.stringify(v)} is not true or false`);
 };
 
+const integer = (flag: string, v: string): number => {
+  if (!/^-?\d{1,16}$/.test(v)) throw usage(`--${flag}: ${JSON.stringify(v)} is not an integer`);
+  return Number(v);
+};
+
 const setAppFlag = (app: AppConfig, name: string, value: string): void => {
   if (name === 'environment') {
     const [k, v] = parseKeyValue(value, '--environment');
@@ -78,6 +86,11 @@ const setAppFlag = (app: AppConfig, name: string, value: string): void => {
   } else if (name === 'working-dir') app.workingDir = value;
   else if (name === 'caps-retain') app.capsRetain = value.split(',');
   else if (name === 'caps-remove') app.capsRemove = value.split(',');
+  else if (name === 'memory' || name === 'cpu') app[name] = value;
+  else if (name === 'cpu-shares') app.cpuShares = integer(name, value);
+  else if (name === 'oom-score-adj') app.oomScoreAdj = integer(name, value);
+  else if (name === 'seccomp') app.seccomp = parseSeccompFlag(value);
+  else if (name === 'readonly-rootfs') app.readonlyRootfs = value === 'true';
   else if (name === 'mount') app.mounts = [...(app.mounts ?? []), value];
   else app[name as 'exec' | 'name' | 'user' | 'group'] = value;
 };

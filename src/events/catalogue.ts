@@ -40,6 +40,11 @@ export interface PrivateUsers {
   count: number;
   ownership: 'idmap' | 'chown';
 }
+export interface PodCgroups {
+  layout: 'unified' | 'legacy' | 'hybrid';
+  dirs: string[];
+}
+
 /** rkt's count of ids a pod with --private-users gets. */
 export const POD_ID_COUNT = 0x10000;
 
@@ -56,7 +61,8 @@ export interface PodEventData {
   AppRootCopied: { app: string; method: 'reflink' | 'copy' | 'layers' };
   PodManifestWriteRequested: Record<string, never>;
   PodManifestWritten: Record<string, never>;
-  PodPrepared: Record<string, never>;
+  /** Isolators of the apps that podlog does not apply (the ACE must say which it ignored). */
+  PodPrepared: { ignoredIsolators?: Array<{ app: string; name: string }> };
   PrepareAborted: { reason: string };
   /**
    * A CNI network is to be attached to the pod's network namespace (made first if it is not there):
@@ -73,8 +79,13 @@ export interface PodEventData {
   NetworkDetached: { name: string };
   /** How stage1 is to run the pod: what `podlog run`'s flags asked for. */
   Stage1StartRequested: { net: string; dns: string; hostname: string; insecure?: Array<'capabilities' | 'paths' | 'seccomp'> };
-  PodStarted: { pid: number };
-  AppExited: { app: string; code: number };
+  /** `cgroups`: the hierarchies stage1 used (`hybrid`: v1 controllers and a v2 mount) and the pod's directories in them. */
+  PodStarted: { pid: number; cgroups?: PodCgroups };
+  /**
+   * `oom`: the kernel's OOM killer ended it (its code is then 137); `memoryPeak` (bytes) and `cpuTime`
+   * (nanoseconds) are what its cgroup accounted, where the hierarchy was there.
+   */
+  AppExited: { app: string; code: number; oom?: boolean; memoryPeak?: number; cpuTime?: number };
   StopRequested: { force: boolean };
   StopSignalled: { signal: string };
   PodExited: { code: number };

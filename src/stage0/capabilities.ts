@@ -1,10 +1,10 @@
 /**
  * An app's capabilities, as appc's isolators say them (`os/linux/capabilities-retain-set`, `-remove-set`:
  * `{"set": ["CAP_…", …]}`), from the image or from rkt's `--caps-retain` / `--caps-remove` after the
- * app's image, which replace the image's. stage1 applies them (crates/stage1/src/caps.rs).
+ * app's image, which replace the image's (src/stage0/isolators.ts). stage1 applies them
+ * (crates/stage1/src/caps.rs).
  */
-import { PodlogError } from '../errors.js';
-import type { ImageApp } from '../images/aci-manifest.js';
+import type { PodlogError } from '../errors.js';
 
 export const RETAIN_SET = 'os/linux/capabilities-retain-set';
 export const REMOVE_SET = 'os/linux/capabilities-remove-set';
@@ -19,34 +19,13 @@ const NAMES = new Set([
   'CAP_BLOCK_SUSPEND', 'CAP_AUDIT_READ', 'CAP_PERFMON', 'CAP_BPF', 'CAP_CHECKPOINT_RESTORE',
 ]);
 
-type Isolators = NonNullable<ImageApp['isolators']>;
+type Fail = (what: string) => PodlogError;
 
-/** --caps-retain / --caps-remove of one app: known names, and not both. */
-export const checkCapFlags = (app: { capsRetain?: string[]; capsRemove?: string[] }): void => {
-  if (app.capsRetain !== undefined && app.capsRemove !== undefined) {
-    throw new PodlogError('EUSAGE', '--caps-retain and --caps-remove cannot both be given for one app');
-  }
-  for (const [flag, names] of [['--caps-retain', app.capsRetain], ['--caps-remove', app.capsRemove]] as const) {
-    const unknown = (names ?? []).find((n) => !NAMES.has(n));
-    if (unknown !== undefined) throw new PodlogError('EUSAGE', `${flag}: unknown capability ${JSON.stringify(unknown)} (names as in capabilities(7): CAP_NET_BIND_SERVICE, ...)`);
-  }
-};
-
-/** The app's isolators with the flags' capability set in place of the image's, if a flag gave one. */
-export const withCapFlags = (isolators: Isolators | undefined, app: { capsRetain?: string[]; capsRemove?: string[] }): Isolators | undefined => {
-  const flag = app.capsRetain !== undefined ? { name: RETAIN_SET, set: app.capsRetain } : app.capsRemove !== undefined ? { name: REMOVE_SET, set: app.capsRemove } : undefined;
-  if (flag === undefined) return isolators;
-  return [...(isolators ?? []).filter((i) => i.name !== RETAIN_SET && i.name !== REMOVE_SET), { name: flag.name, value: { set: flag.set } }];
-};
-
-/** An image's capability isolators, checked as stage1 will read them, so that a bad one stops the prepare. */
-export const checkCapIsolators = (isolators: Isolators | undefined, app: string): void => {
-  const caps = (isolators ?? []).filter((i) => i.name === RETAIN_SET || i.name === REMOVE_SET);
-  if (caps.length > 1) throw new PodlogError('EBADMANIFEST', `app ${app}: ${RETAIN_SET} and ${REMOVE_SET} cannot both be set`);
-  for (const i of caps) {
-    const set = (i.value as { set?: unknown } | null)?.set;
-    if (!Array.isArray(set) || !set.every((n) => typeof n === 'string' && NAMES.has(n))) {
-      throw new PodlogError('EBADMANIFEST', `app ${app}: isolator ${i.name}: "set" must be a list of capability names (${JSON.stringify(set)})`);
-    }
-  }
+/** A capability isolator's value, checked: `{"set": [NAME, ...]}` of names stage1 knows. */
+export const checkCapValue = (value: unknown, fail: Fail): { set: string[] } => {
+  const set = (value as { set?: unknown } | null)?.set;
+  if (!Array.isArray(set) || set.length === 0 || !set.every((n) => typeof n === 'string')) throw fail(`"set" must be a non-empty list of capability names (${JSON.stringify(set)})`);
+  const unknown = set.find((n) => !NAMES.has(n));
+  if (unknown !== undefined) throw fail(`unknown capability ${JSON.stringify(unknown)} (names as in capabilities(7): CAP_NET_BIND_SERVICE, ...)`);
+  return { set };
 };

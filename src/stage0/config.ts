@@ -10,10 +10,10 @@ import { isPodlogError, PodlogError } from '../errors.js';
 import { POD_ID_COUNT } from '../events/catalogue.js';
 import { isAcIdentifier, isObject, parseImageManifest, showValue } from '../images/aci-manifest.js';
 import { parseNetFlags } from '../net/netlist.js';
-import { checkCapFlags } from './capabilities.js';
 import { planNetworks, type NetworkPlan } from '../net/networks.js';
 import type { Mount, PodManifest, Volume } from './pod-manifest.js';
 import { stage1Image } from './stage1.js';
+import { checkIsolatorFlags } from './isolators.js';
 
 /** How resolv.conf and hosts are provided to the pod (rkt's DNSConfMode). */
 export type DnsMode = 'host' | 'stage0' | 'none' | 'default';
@@ -46,9 +46,20 @@ export interface AppConfig {
   environment: Record<string, string>;
   /** --mount flags given after this app's image, as given: they win over the pod-wide ones. */
   mounts?: string[];
-  /** rkt's --caps-retain / --caps-remove: the app's capabilities, in place of its image's isolator. */
+  /**
+   * rkt's per-app isolator flags, each in place of the image's isolator of its kind
+   * (src/stage0/isolators.ts): --caps-retain / --caps-remove (capability names), --memory and
+   * --cpu (Kubernetes quantities: 512M, 1Gi; 500m, 2), --cpu-shares, --oom-score-adj, --seccomp.
+   */
   capsRetain?: string[];
   capsRemove?: string[];
+  memory?: string;
+  cpu?: string;
+  cpuShares?: number;
+  oomScoreAdj?: number;
+  seccomp?: { mode: 'retain' | 'remove'; set: string[]; errno?: string };
+  /** rkt's --readonly-rootfs: the app's root file system is mounted read-only (its volumes are not). */
+  readonlyRootfs?: boolean;
 }
 
 /** What rkt's CommonConfig carried besides the data dir, stores, debug flag and context, which are the Stage0 session's. */
@@ -164,7 +175,7 @@ const checkApps = (apps: AppConfig[]): void => {
     if (app.workingDir !== undefined && !app.workingDir.startsWith('/')) throw usage(`--working-dir: ${JSON.stringify(app.workingDir)} is not an absolute path`);
     if ([app.exec ?? '', ...app.args].some((a) => a.includes('\0'))) throw usage(`app ${app.image}: NUL byte in --exec or its arguments`);
     for (const [name, value] of Object.entries(app.environment)) checkEnv(name, value, '--environment');
-    checkCapFlags(app);
+    checkIsolatorFlags(app);
   }
 };
 
@@ -397,7 +408,6 @@ const readPodManifest = (file: string): PodManifest => {
       if (JSON.stringify(a.app).includes('\\u0000')) throw bad(`${where}: NUL byte in the app section`);
     }
     if (a.readOnlyRootFS !== undefined && typeof a.readOnlyRootFS !== 'boolean') throw bad(`${where}: readOnlyRootFS is not true or false`);
-    if (a.readOnlyRootFS === true) throw notYet(`a read-only root file system (${where}: readOnlyRootFS in --pod-manifest)`);
     if (a.mounts !== undefined && !Array.isArray(a.mounts)) throw bad(`${where}: mounts is not a list`);
     const mounts = ((a.mounts ?? []) as unknown[]).map((mount, j) => {
       const at = (what: string) => bad(`${where}: mounts[${j}]: ${what}`);

@@ -21,7 +21,7 @@ import type { PodContext } from '../../machines/pod.js';
 import type { ImageStore } from '../images/store.js';
 import { closeFd, isLocked, lockDir, mountsUnder, shiftOwners } from '../native.js';
 import { stage1InitArgs } from './config.js';
-import { createPodDir, podDir, podPaths, readAppStatuses, readPid, writeWhole } from './pod-dir.js';
+import { createPodDir, podDir, podPaths, readAppStatuses, readPid, readPodCgroups, writeWhole } from './pod-dir.js';
 import { CrossingEntrypoint, entrypoint, exitCodeOf, installStage1 } from './stage1.js';
 
 export interface Stage0Context {
@@ -114,7 +114,8 @@ export class Stage0Effects implements EffectInterpreter {
         // PodStarted names stage1 (the pid file's PID 1 is its child); 0 once nobody can tell.
         const pid1 = readPid(pod);
         if (isLocked(pod) || pid1 !== undefined || readAppStatuses(pod).length > 0) {
-          return [{ type: 'PodStarted', data: { pid: pid1 === undefined ? 0 : parentOf(pid1) } }];
+          const cgroups = readPodCgroups(pod);
+          return [{ type: 'PodStarted', data: { pid: pid1 === undefined ? 0 : parentOf(pid1), ...(cgroups !== undefined ? { cgroups } : {}) } }];
         }
         return [{ type: 'EffectFailed', data: { effect: 'startStage1', code: 'EABANDONED', message: 'stage1 never started: the process starting it died first' } }];
       }
@@ -187,7 +188,8 @@ export class Stage0Effects implements EffectInterpreter {
       throw new PodlogError('ESTAGE1', `stage1 of pod ${uuid} ended (exit ${code}) before the pod was up; see its messages above`);
     }
     this.children.set(uuid, child);
-    return [{ type: 'PodStarted', data: { pid: child.pid! } }];
+    const cgroups = readPodCgroups(pod);
+    return [{ type: 'PodStarted', data: { pid: child.pid!, ...(cgroups !== undefined ? { cgroups } : {}) } }];
   }
 
   /**

@@ -29,7 +29,7 @@ export const observeExit = async (engine: PodEngine, dataDir: string, uuid: stri
   const statuses = readAppStatuses(dir);
   const apps = view.context.apps.map((a) => a.name);
   const outcomes: Outcome[] = [
-    ...statuses.filter((s) => apps.includes(s.app)).map((s): Outcome => ({ type: 'AppExited', data: { app: s.app, code: s.code } })),
+    ...statuses.filter((s) => apps.includes(s.app)).map(({ at: _at, ...data }): Outcome => ({ type: 'AppExited', data })),
     { type: 'PodExited', data: { code: code ?? podExitCode(apps, statuses) } },
   ];
   try {

@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PodCgroups } from '../events/catalogue.js';
 
 export const podsDir = (dataDir: string): string => join(dataDir, 'pods');
 export const podDir = (dataDir: string, uuid: string): string => join(podsDir(dataDir), uuid);
@@ -23,7 +24,11 @@ export const podPaths = (dir: string) => ({
   copiedRoot: (app: string) => join(dir, 'apps', app, 'rootfs'),
   pid: join(dir, 'pid'),
   status: join(dir, 'status'),
+  /** Per app, what its cgroup accounted when it exited (docs/stage1.md): written before its status. */
+  appStats: (app: string) => join(dir, 'appstats', app),
   subcgroup: join(dir, 'subcgroup'),
+  /** The cgroup layout stage1 used and the pod's directories, written before it says the pod is up. */
+  cgroups: join(dir, 'cgroups.json'),
   /** The network namespace the pod's CNI networks are attached to: a bind mount stage1 keeps until the last detach. */
   netns: join(dir, 'netns'),
 });
@@ -60,7 +65,38 @@ export interface AppStatus {
   code: number;
   /** When stage1 wrote it: the order apps exited in. */
   at: number;
+  oom?: boolean;
+  memoryPeak?: number;
+  cpuTime?: number;
 }
+
+/** A JSON file stage1 wrote, or undefined if it wrote none (an older stage1, or a pod killed first). */
+const readJson = (path: string): Record<string, unknown> | undefined => {
+  try {
+    const v: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** What an app's cgroup accounted: the fields stage1 could read, numbers where it gave numbers. */
+const appStats = (dir: string, app: string): Pick<AppStatus, 'oom' | 'memoryPeak' | 'cpuTime'> => {
+  const s = readJson(podPaths(dir).appStats(app)) ?? {};
+  return {
+    ...(typeof s.oom === 'boolean' ? { oom: s.oom } : {}),
+    ...(Number.isSafeInteger(s.memoryPeak) ? { memoryPeak: s.memoryPeak as number } : {}),
+    ...(Number.isSafeInteger(s.cpuTime) ? { cpuTime: s.cpuTime as number } : {}),
+  };
+};
+
+/** The cgroups stage1 says it put the pod in. */
+export const readPodCgroups = (dir: string): PodCgroups | undefined => {
+  const c = readJson(podPaths(dir).cgroups);
+  const layouts: unknown[] = ['unified', 'legacy', 'hybrid'];
+  if (c === undefined || !layouts.includes(c.layout) || !Array.isArray(c.dirs) || !c.dirs.every((d) => typeof d === 'string')) return undefined;
+  return { layout: c.layout as PodCgroups['layout'], dirs: c.dirs as string[] };
+};
 
 /** The exit codes stage1 recorded, in the order the apps exited. */
 export const readAppStatuses = (dir: string): AppStatus[] => {
@@ -76,7 +112,7 @@ export const readAppStatuses = (dir: string): AppStatus[] => {
     .flatMap((app) => {
       const file = join(statusDir, app);
       const code = Number(readFileSync(file, 'utf8').trim());
-      return Number.isInteger(code) ? [{ app, code, at: statSync(file).mtimeMs }] : [];
+      return Number.isInteger(code) ? [{ app, code, at: statSync(file).mtimeMs, ...appStats(dir, app) }] : [];
     })
     .sort((a, b) => a.at - b.at);
 };

@@ -6,8 +6,8 @@
 import { PodlogError } from '../errors.js';
 import type { ImageApp, ImageManifest } from '../images/aci-manifest.js';
 import { checkMountPath, cleanPath, isAcName, isEnvName, parseKeyValue, parseMountFlag, parsePortFlag, parseVolumeFlag, type AppConfig, type ExposedPort, type PrepareConfig } from './config.js';
-import { checkCapIsolators, withCapFlags } from './capabilities.js';
 import { debug } from './debug.js';
+import { appIsolators } from './isolators.js';
 
 /** appc's Volume: a host path, or an empty directory the pod's apps share (in the pod directory). */
 export interface Volume {
@@ -33,6 +33,8 @@ export interface RuntimeApp {
   name: string;
   image: { id: string; name: string; labels?: ImageManifest['labels'] };
   app: ImageApp;
+  /** appc's readOnlyRootFS (rkt's --readonly-rootfs): the app's root is mounted read-only, its volumes as they are. */
+  readOnlyRootFS?: boolean;
   mounts: Mount[];
 }
 
@@ -59,11 +61,10 @@ const exposedPorts = (flags: string[], images: Array<ImageApp | undefined>): Exp
     return port;
   });
 
-/** The app section's isolators: the image's, with --caps-retain or --caps-remove in place of its capability set. */
-const capabilityIsolators = (app: string, image: ImageApp['isolators'], config: AppConfig): Pick<ImageApp, 'isolators'> => {
-  const isolators = withCapFlags(image, config);
-  checkCapIsolators(isolators, app);
-  return isolators !== undefined ? { isolators } : {};
+/** An app section with its isolators checked and in stage1's form, the flags' in place of the image's. */
+const withIsolators = (name: string, app: ImageApp, config?: AppConfig): ImageApp => {
+  const isolators = appIsolators(name, app.isolators, config);
+  return isolators !== undefined ? { ...app, isolators } : app;
 };
 
 /** appc's SanitizeACName: lower case, invalid characters to '-', no leading or trailing '-'. */
@@ -168,7 +169,12 @@ export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): Po
   // A pod manifest given is the pod's, as rkt writes it, with each app's image by the id it resolved to.
   const given = cfg.podManifestDocument;
   const images = apps.map((a) => a.manifest.app);
-  if (given !== undefined) return withImageMounts({ ...given, volumes: given.volumes ?? [], ports: given.ports ?? [], apps: given.apps.map((a, i) => ({ ...a, image: { ...a.image, id: apps[i]!.imageId } })) }, images);
+  if (given !== undefined) {
+    // Each app with its app section, the image's where the manifest gives none (as rkt's generateRuntimeApp
+    // starts from), so that stage1 reads every isolator in the form checked here.
+    const givenApps = given.apps.map((a, i) => ({ ...a, image: { ...a.image, id: apps[i]!.imageId }, app: withIsolators(a.name, a.app ?? images[i]!) }));
+    return withImageMounts({ ...given, volumes: given.volumes ?? [], ports: given.ports ?? [], apps: givenApps }, images);
+  }
   const podMounts = cfg.mounts.map(parseMountFlag);
   return withImageMounts({
     acKind: 'PodManifest',
@@ -180,15 +186,15 @@ export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): Po
       return {
         name,
         image: { id: imageId, name: manifest.name, ...(manifest.labels ? { labels: manifest.labels } : {}) },
-        app: {
+        app: withIsolators(name, {
           ...image,
           exec: [...exec, ...config.args],
           ...(config.user !== undefined ? { user: config.user } : {}),
           ...(config.group !== undefined ? { group: config.group } : {}),
           ...(config.workingDir !== undefined ? { workingDirectory: config.workingDir } : {}),
           environment: appEnvironment(manifest.app, config, cfg),
-          ...capabilityIsolators(name, image.isolators, config),
-        },
+        }, config),
+        ...(config.readonlyRootfs === true ? { readOnlyRootFS: true } : {}),
         mounts: mergeMounts(podMounts, (config.mounts ?? []).map(parseMountFlag)),
       };
     }),

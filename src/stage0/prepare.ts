@@ -11,6 +11,7 @@ import type { PrivateUsers } from '../events/catalogue.js';
 import { withPrepareLock } from '../images/locks.js';
 import { checkPrepareConfig, type PrepareConfig } from './config.js';
 import { debug } from './debug.js';
+import { ignoredIsolators } from './isolators.js';
 import { generatePodManifest, nameApps } from './pod-manifest.js';
 import { checkPortsFree, portMappings } from './networks.js';
 import { withPrivateUsers } from './private-users.js';
@@ -58,7 +59,9 @@ export const prepare = async (s: Stage0, input: PrepareConfig, hooks: PrepareHoo
       if (overlay) await s.engine.request(uuid, 'OverlayPrepareRequested', {});
       else for (const app of apps) await s.engine.request(uuid, 'AppRootCopyRequested', { app: app.name });
       await s.engine.request(uuid, 'PodManifestWriteRequested', {}, { manifest });
-      await s.engine.record(uuid, [{ type: 'PodPrepared', data: {} }]);
+      const ignored = ignoredIsolators(manifest.apps);
+      for (const i of ignored) process.stderr.write(`podlog: app ${i.app}: isolator ${i.name} is not supported by podlog and is ignored\n`);
+      await s.engine.record(uuid, [{ type: 'PodPrepared', data: ignored.length > 0 ? { ignoredIsolators: ignored } : {} }]);
       debug(`pod ${uuid}: prepared`);
       return uuid;
     } catch (e) {

@@ -84,8 +84,10 @@ pub fn compile(policy: &Policy, early: bool) -> Result<Option<Vec<libc::sock_fil
     export(&ctx).map(Some)
 }
 
+/// A denied call fails with EPERM unless the set names its errno (Docker's and containerd's
+/// default action; rkt killed the process with SIGSYS, which an app cannot handle or report).
 fn action(errno: Option<i32>) -> ScmpAction {
-    errno.map_or(ScmpAction::KillProcess, ScmpAction::Errno)
+    ScmpAction::Errno(errno.unwrap_or(libc::EPERM))
 }
 
 fn context(default: ScmpAction) -> Scmp<ScmpFilterContext> {

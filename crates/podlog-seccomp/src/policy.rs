@@ -29,8 +29,7 @@ pub enum Policy {
         /// Syscall names, with the groups expanded (unknown names of a group included:
         /// the compiler skips them).
         syscalls: Vec<String>,
-        /// The errno a denied call fails with; None: the process is killed by SIGSYS
-        /// (rkt's default, systemd's `SystemCallFilter=` without `SystemCallErrorNumber=`).
+        /// The errno a denied call fails with; None: EPERM (see filter.rs).
         errno: Option<i32>,
     },
 }

@@ -24,6 +24,8 @@ struct RuntimeApp {
     name: String,
     image: Image,
     app: Option<App>,
+    #[serde(default, rename = "readOnlyRootFS")]
+    read_only_root_fs: bool,
     #[serde(default)]
     mounts: Vec<Mount>,
 }
@@ -121,6 +123,8 @@ pub struct PodApp {
     pub app: App,
     /// What is mounted in the app's root, in the pod manifest's order.
     pub volumes: Vec<AppVolume>,
+    /// appc's readOnlyRootFS: the root is mounted read-only (its volumes, /dev, /proc as they are).
+    pub read_only_root: bool,
 }
 
 /// One mount of a volume in an app.
@@ -198,6 +202,7 @@ fn resolve(read: impl Fn(&str) -> nix::Result<Vec<u8>>) -> Result<Vec<PodApp>> {
             tree_store_id,
             app,
             volumes,
+            read_only_root: ra.read_only_root_fs,
         });
     }
     Ok(out)
@@ -1007,6 +1012,7 @@ mod properties {
                 tree_store_id: a.tree_store_id.clone(),
                 app: a.in_pod.clone().unwrap_or_else(|| a.in_image.clone()),
                 volumes: vec![],
+                read_only_root: false,
             })
             .collect()
     }

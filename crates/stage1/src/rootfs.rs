@@ -191,6 +191,11 @@ impl PodFs<'_> {
         as_pod_root(range, || self.write_etc(&rootfd, &app.name))?;
         // Last: a volume on /etc or /dev is the user's choice, and nothing of stage1's lands in it.
         volumes::mount_all(self.pod_dir, &rootfd, &app.name, &app.volumes, range)?;
+        if app.read_only_root {
+            // The root mount alone: its volumes, /dev and /proc are mounts of their own.
+            mounts::remount_readonly(&root, MsFlags::empty())
+                .with_ctx(|| format!("app {:?}: --readonly-rootfs", app.name))?;
+        }
         Ok(rootfd)
     }
 

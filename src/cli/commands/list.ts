@@ -19,7 +19,13 @@ const ago = (iso: string | undefined, now: number): string => {
 const asJson = (r: PodRow, meta: PodUserMetadata) => ({
   uuid: r.uuid,
   state: RKT_STATE_NAMES[r.state],
-  apps: r.context.apps.map((a) => ({ name: a.name, image_id: a.imageId ?? a.image, image_name: a.imageName, exit_code: a.exitCode })),
+  apps: r.context.apps.map((a) => ({
+    name: a.name, image_id: a.imageId ?? a.image, image_name: a.imageName, exit_code: a.exitCode,
+    // What its cgroup accounted when it exited (AppExited): bytes and nanoseconds.
+    ...(a.oom !== undefined ? { oom: a.oom } : {}),
+    ...(a.memoryPeak !== undefined ? { memory_peak: a.memoryPeak } : {}),
+    ...(a.cpuTime !== undefined ? { cpu_time: a.cpuTime } : {}),
+  })),
   created_at: r.context.createdAt,
   started_at: r.context.startedAt,
   exited_at: r.context.exitedAt,

@@ -28,6 +28,7 @@ const rktStatus = (view: PodView, pid1: number | undefined): string[] => {
     ...(networksText(c.networks) !== '' ? [`networks=${networksText(c.networks)}`] : []),
     ...(c.insecure !== undefined ? [`insecure-options=${c.insecure.join(',')}`] : []),
     ...c.apps.filter((a) => a.exitCode !== undefined).map((a) => `app-${a.name}=${a.exitCode}`),
+    ...(c.apps.some((a) => a.oom === true) ? [`oom-killed=${c.apps.filter((a) => a.oom === true).map((a) => a.name).join(',')}`] : []),
   ];
 };
 
