@@ -1,8 +1,8 @@
 /**
  * podlog-stage1's cgroups, for real, as root: each app in its own cgroup below the pod's, its limits
  * from the appc isolators stage0 writes (docs/stage1.md, "cgroups"), `<pod>/cgroups.json` and
- * `<pod>/appstats/<app>` as stage0 reads them, and nothing of the pod left in any hierarchy.
- * The pods' /sys/fs/cgroup is not mounted inside, so what the kernel holds is read from the host.
+ * `<pod>/appstats/<app>` as stage0 reads them, and nothing of the pod left in any hierarchy. What the
+ * kernel holds is read on the host (through cgroups.json) and inside the app (its /sys/fs/cgroup).
  */
 import test, { type ExecutionContext } from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
@@ -137,6 +137,19 @@ test.serial("each app's limits are in its own cgroup while it runs; all of the p
     const entered = await stage1(['enter', '--pod-dir', dir, '--app', 'limited', '--', '/bin/cat', '/proc/self/cgroup']);
     t.is(entered.code, 0, entered.stderr);
     t.regex(entered.stdout, /^\d+:memory:\/limited$/m, 'in the pod cgroup namespace, under the app');
+
+    // Inside, each app sees its own cgroup at /sys/fs/cgroup, read-only.
+    const inside = (app: string, files: string[]) =>
+      stage1(['enter', '--pod-dir', dir, '--app', app, '--', '/bin/sh', '-c', `cd /sys/fs/cgroup && cat ${files.join(' ')} && echo 1 >${files[0]}`]);
+    const v2 = report.layout === 'unified';
+    const files = v2 ? ['memory.max', 'cpu.max', 'cpu.weight'] : ['memory/memory.limit_in_bytes', 'cpu/cpu.cfs_quota_us', 'cpu/cpu.shares'];
+    const seen = await inside('limited', files);
+    t.deepEqual(seen.stdout.trim().split('\n'), v2 ? [String(32 * MiB), '25000 100000', '20'] : [String(32 * MiB), '25000', '512']);
+    t.regex(seen.stderr, /Read-only file system/, 'an app cannot raise its own limits');
+    t.not(seen.code, 0);
+    const other = await inside('free', files.slice(0, 1));
+    t.not(other.stdout.trim(), String(32 * MiB), "the other app sees its own cgroup, which has no limit");
+    t.regex(other.stdout.trim(), /^(\d+|max)$/);
 
     const stop = await stage1(['stop', '--pod-dir', dir]);
     t.is(stop.code, 0, stop.stderr);

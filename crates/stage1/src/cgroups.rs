@@ -25,6 +25,7 @@
 
 mod limits;
 mod stats;
+mod view;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -78,6 +79,9 @@ pub struct Hierarchy {
     pub v2: bool,
     /// v1: ours of the hierarchy's controllers; v2: ours of those stage1's cgroup has.
     pub controllers: Vec<String>,
+    /// Its mount point below /sys/fs/cgroup (`memory`, `cpu,cpuacct`; "" for a unified root):
+    /// where an app sees its cgroup in it (view.rs).
+    pub inside: String,
 }
 
 impl Hierarchy {
@@ -189,6 +193,9 @@ pub fn plan(
             pod: own.join("podlog").join(uuid),
             v2,
             controllers,
+            inside: mount.point[ROOT.len()..]
+                .trim_start_matches('/')
+                .to_string(),
         });
     }
     (layout, out)
@@ -236,8 +243,9 @@ impl Join {
 struct AppCgroup {
     name: String,
     join: Join,
-    /// The app's directory in each hierarchy (O_PATH), for its stats after pivot_root.
-    dirs: Vec<(OwnedFd, bool)>,
+    /// The app's directory (O_PATH) in the hierarchies of these indices, for its stats after
+    /// pivot_root.
+    dirs: Vec<(usize, OwnedFd)>,
 }
 
 pub struct Cgroups {
@@ -329,7 +337,7 @@ impl Cgroups {
                 match open_app_dir(h, &app.name) {
                     Ok((join, dir)) => {
                         ac.join.files.push(join);
-                        ac.dirs.push((dir, h.v2));
+                        ac.dirs.push((i, dir));
                     }
                     Err(e) => match here.next() {
                         Some(s) => return Err(in_app(&app.name, format!("{s}: {e}"))),
@@ -387,18 +395,34 @@ impl Cgroups {
     /// Read after the app has exited; usable after pivot_root.
     pub fn stats(&self, name: &str) -> AppStats {
         let mut stats = AppStats::default();
-        for (dir, v2) in self
+        for (i, dir) in self
             .apps
             .iter()
             .filter(|a| a.name == name)
             .flat_map(|a| &a.dirs)
         {
-            stats.collect(*v2, |file| {
+            stats.collect(self.hierarchies[*i].v2, |file| {
                 let raw = fsutil::read_at(dir.as_fd(), file).ok()?;
                 Some(String::from_utf8_lossy(&raw).into_owned())
             });
         }
         stats
+    }
+
+    /// Shows app `name` its cgroups at `/sys/fs/cgroup` in its root `root` (view.rs). Pod PID
+    /// 1, before pivot_root: it reaches the host's cgroup paths in its own mount namespace.
+    pub fn show_in_app(&self, root: BorrowedFd<'_>, name: &str) -> Result<()> {
+        let shown: Vec<(&str, PathBuf)> = self
+            .apps
+            .iter()
+            .filter(|a| a.name == name)
+            .flat_map(|a| &a.dirs)
+            .map(|&(i, _)| {
+                let h = &self.hierarchies[i];
+                (h.inside.as_str(), h.pod.join(name))
+            })
+            .collect();
+        view::mount(root, &shown).map_err(|e| in_app(name, e.to_string()))
     }
 
     /// After pod PID 1 has exited the pid namespace is empty, so the cgroups are too: what
@@ -609,6 +633,8 @@ mod tests {
             dirs(&p)[4],
             ("/sys/fs/cgroup/unified/podlog/u1", true, vec!["pids"])
         );
+        let inside: Vec<&str> = p.iter().map(|h| h.inside.as_str()).collect();
+        assert_eq!(inside, ["pids", "memory", "cpuacct", "cpu", "unified"]);
     }
 
     #[test]
@@ -630,6 +656,7 @@ mod tests {
                 ("/sys/fs/cgroup/memory/b/podlog/u1", false, vec!["memory"]),
             ]
         );
+        assert_eq!(p[0].inside, "cpu,cpuacct");
     }
 
     #[test]
@@ -650,6 +677,7 @@ mod tests {
                 vec!["pids", "memory", "cpu"]
             )]
         );
+        assert_eq!(p[0].inside, "", "the app's cgroup is all of its /sys/fs/cgroup");
         let (_, p) = plan(own, mounts, "u1", |_| String::new());
         assert_eq!(
             p.len(),

@@ -411,6 +411,7 @@ impl Pid1<'_> {
         let mut plans = Vec::with_capacity(self.apps.len());
         for app in self.apps {
             let rootfd = fs.setup_app(&stage1_root, app)?;
+            self.cgroups.show_in_app(rootfd.as_fd(), &app.name)?;
             let root = rootfs::app_root_after_pivot(&app.name);
             // Each app's seccomp filter is compiled here, once, before any fork.
             let mut plan = process::plan(&app.name, &app.app, &root, &rootfd, &app.app.exec)?;
