@@ -96,6 +96,18 @@ for (const [code, script] of [
   });
 }
 
+/**
+ * The mounts stage1 shows an app its cgroups with (docs/stage1.md: cgroups), from the hierarchies of
+ * the same host: the v2 one on a unified host, else a tmpfs with the v1 pids, memory, cpu and cpuacct.
+ */
+const cgroupView = (): string[] => {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f.includes('-'));
+  const fs = (f: string[]) => f[f.indexOf('-') + 1];
+  if (mounts.some((f) => f[4] === '/sys/fs/cgroup' && fs(f) === 'cgroup2')) return ['/sys/fs/cgroup cgroup2'];
+  const ours = mounts.filter((f) => fs(f) === 'cgroup' && f[f.indexOf('-') + 3]!.split(',').some((o) => ['pids', 'memory', 'cpu', 'cpuacct'].includes(o)));
+  return ['/sys/fs/cgroup tmpfs', ...new Set(ours.map((f) => `${f[4]} cgroup`))];
+};
+
 test.serial('inside: private pid namespace, hostname, exact mounts and /dev, reduced privileges', async (t) => {
   const script = [
     'echo "pid=$$"',
@@ -138,7 +150,9 @@ test.serial('inside: private pid namespace, hostname, exact mounts and /dev, red
     t.is(kv.dev?.trim(), 'fd full null ptmx pts random shm stderr stdin stdout tty urandom zero');
     t.is(kv.env, 'probe,podlog,bar,/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
     t.is(kv.cwd, '/tmp');
-    t.is(kv.cgroup?.trim(), '/', 'a cgroup namespace of its own');
+    // Its own cgroups, at the root of a cgroup namespace of its own; hierarchies it has none in show '/'.
+    t.true(kv.cgroup!.trim().split(' ').includes('/probe'), kv.cgroup);
+    t.true(kv.cgroup!.trim().split(' ').every((c: string) => c === '/' || c === '/probe'), kv.cgroup);
 
     const seen = mounts
       .trim()
@@ -174,6 +188,7 @@ test.serial('inside: private pid namespace, hostname, exact mounts and /dev, red
       '/proc/irq proc',
       '/proc/sys proc',
       ...optional.map(([p, fs]) => `${p} ${fs}`),
+      ...cgroupView(),
     ].sort();
     t.deepEqual(seen, expected);
   });
