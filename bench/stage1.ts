@@ -34,7 +34,7 @@ interface Prepared {
   cleanup?: () => void;
 }
 
-interface Cmd {
+export interface Cmd {
   name: string;
   /** Prepares one run (outside the timed region); returns the argv and the fds to pass. */
   prepare: (i: number) => Promise<Prepared> | Prepared;
@@ -64,7 +64,7 @@ async function once(cmd: Cmd, i: number): Promise<number> {
 }
 
 /** Round-robin over the commands, so that load changes during the run hit all of them alike. */
-async function measureAll(cmds: Cmd[]): Promise<Map<string, number[]>> {
+export async function measureAll(cmds: Cmd[]): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>(cmds.map((c) => [c.name, []]));
   for (let i = 0; i < WARMUP + RUNS; i++) {
     for (const cmd of cmds) {

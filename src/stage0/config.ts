@@ -643,5 +643,9 @@ export const stage1InitArgs = (o: RecordedStage1Options): string[] => [
   ...(o.hosts === 'host' ? ['--hosts', 'host'] : []),
   ...Object.entries(o.hostsEntries ?? {}).flatMap(([ip, names]) => ['--hosts-entry', `${ip}=${names.join(',')}`]),
   ...(o.interactive ? ['--interactive'] : []),
-  ...(o.insecure ?? []).map((i) => ({ capabilities: '--disable-capabilities-restriction', paths: '--disable-paths', seccomp: '--disable-seccomp' })[i]),
+  ...insecureFlags(o.insecure ?? []),
 ];
+
+/** stage1's flags for rkt's --insecure-options (init takes all three, enter those about its process). */
+export const insecureFlags = (insecure: readonly string[]): string[] =>
+  insecure.flatMap((i) => ({ capabilities: ['--disable-capabilities-restriction'], paths: ['--disable-paths'], seccomp: ['--disable-seccomp'] })[i] ?? []);

@@ -1,6 +1,7 @@
 /** enter (rkt's stage0.Enter): a command in a running pod's namespaces and app root, through stage1. */
 import { PodlogError } from '../errors.js';
 import type { Stage0 } from './session.js';
+import { insecureFlags } from './config.js';
 import { CrossingEntrypoint } from './stage1.js';
 import { podDir } from './pod-dir.js';
 import { RKT_STATE_NAMES } from '../../machines/pod.js';
@@ -21,5 +22,7 @@ export const enter = async (s: Stage0, uuid: string, app: string | undefined, cm
   const name = chooseApp(view.context.apps.map((a) => a.name), app);
   // Without a command, stage1 chooses rkt's shell (bash where the image has it, else sh) inside the app's root.
   const command = cmd.length ? ['--', ...cmd] : [];
-  return (await new CrossingEntrypoint(podDir(s.dataDir, uuid), 'enter', ['--app', name, ...command], true).run()).code;
+  // A command entered is no more confined than the pod's apps (--insecure-options); kernel paths are the pod's mounts.
+  const insecure = insecureFlags((view.context.insecure ?? []).filter((i) => i !== 'paths'));
+  return (await new CrossingEntrypoint(podDir(s.dataDir, uuid), 'enter', ['--app', name, ...insecure, ...command], true).run()).code;
 };

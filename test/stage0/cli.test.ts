@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync
 import { join } from 'node:path';
 import { stage1Path } from '../../src/native.js';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir, mountTable, waitForFile } from './podlog.js';
+import { dataDir, mountTable, waitForFile, waitForRunning } from './podlog.js';
 
 const before = mountTable();
 test.after.always('the host mount table is the same after every pod', (t) => {
@@ -113,13 +113,6 @@ test('status --wait, enter, stop and stop --force on long-running pods', async (
   }
 });
 
-const waitForRunning = async (d: ReturnType<typeof dataDir>, uuid: string): Promise<void> => {
-  for (let i = 0; i < 200; i++) {
-    if (d.podlog(['status', uuid]).stdout.includes('state=running')) return;
-    await new Promise((ok) => setTimeout(ok, 50));
-  }
-  throw new Error(`pod ${uuid} never ran`);
-};
 
 test('rm removes exited and prepared pods and refuses running ones; gc marks, waits the grace period, sweeps', async (t) => {
   const d = dataDir();

@@ -78,3 +78,12 @@ export const waitForFile = async (path: string, timeoutMs = 20_000): Promise<str
     await new Promise((ok) => setTimeout(ok, 20));
   }
 };
+
+/** Resolves once `status` says the pod runs (stop and enter reach it from then on). */
+export const waitForRunning = async (d: DataDir, uuid: string): Promise<void> => {
+  for (let i = 0; i < 200; i++) {
+    if (d.podlog(['status', uuid]).stdout.includes('state=running')) return;
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  throw new Error(`pod ${uuid} never ran`);
+};

@@ -6,8 +6,9 @@
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir } from './podlog.js';
+import { dataDir, waitForFile, waitForRunning } from './podlog.js';
 
 const busybox = aciPath('busybox-gzip');
 const STATUS = ['--exec', '/bin/sh', '--', '-c', 'grep ^Cap /proc/self/status'];
@@ -89,6 +90,25 @@ test('--insecure-options=capabilities,paths,seccomp: full capabilities, no maske
     const seccompOnly = d.podlog(['run', '--insecure-options=seccomp', busybox, ...probe]);
     t.regex(seccompOnly.stdout, /^Seccomp:\s+0$/m);
     t.regex(seccompOnly.stdout, /keys=character special file/, "paths stay masked");
+  } finally {
+    d.cleanup();
+  }
+});
+
+test('a command entered in a pod run with --insecure-options=capabilities,seccomp is as unconfined as its apps', async (t) => {
+  const d = dataDir();
+  try {
+    const uuidFile = join(d.dir, 'uuid');
+    const child = d.start(['run', '--insecure-options=capabilities,seccomp', `--uuid-file-save=${uuidFile}`, aciPath('worker')]);
+    const exited = new Promise<number | null>((ok) => child.on('exit', ok));
+    const uuid = await waitForFile(uuidFile);
+    await waitForRunning(d, uuid);
+    const entered = d.podlog(['enter', uuid, '--', '/bin/sh', '-c', 'grep -E "^(CapBnd|Seccomp):" /proc/self/status']);
+    t.is(entered.status, 0, entered.stderr);
+    t.regex(entered.stdout, /^Seccomp:\s+0$/m);
+    t.is(caps(entered.stdout).bnd, /^CapBnd:\s+(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+    t.is(d.podlog(['stop', uuid]).status, 0);
+    t.is(await exited, 0);
   } finally {
     d.cleanup();
   }

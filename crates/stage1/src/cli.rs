@@ -17,7 +17,8 @@ usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--n
                            [--ready-fd FD] [--parent-pid PID] [--interactive]
                            [--private-users SHIFT:COUNT:idmap|chown] [--disable-capabilities-restriction]
                            [--disable-paths] [--disable-seccomp]
-       podlog-stage1 enter --pod-dir DIR --app NAME [--] [CMD ARG...]
+       podlog-stage1 enter --pod-dir DIR --app NAME [--disable-capabilities-restriction]
+                           [--disable-seccomp] [--] [CMD ARG...]
        podlog-stage1 stop  --pod-dir DIR [--force]
        podlog-stage1 gc    --pod-dir DIR
        podlog-stage1 netns --pod-dir DIR create|remove
@@ -72,6 +73,8 @@ pub struct EnterOpts {
     pub pod_dir: PathBuf,
     pub app: String,
     pub cmd: Vec<String>,
+    /// What the pod's run left unconfined, so that a command entered is no more confined.
+    pub insecure: Insecure,
 }
 
 #[derive(Debug, PartialEq)]
@@ -207,7 +210,12 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 "--disable-paths",
                 "--disable-seccomp",
             ][..],
-            "enter" => &["--pod-dir", "--app"][..],
+            "enter" => &[
+                "--pod-dir",
+                "--app",
+                "--disable-capabilities-restriction",
+                "--disable-seccomp",
+            ][..],
             "stop" => &["--pod-dir", "--force"][..],
             "idmap-probe" => &["--dir"][..],
             _ => &["--pod-dir"][..],
@@ -329,6 +337,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 pod_dir,
                 app,
                 cmd: rest,
+                insecure,
             })
         }
         "stop" => Command::Stop(StopOpts { pod_dir, force }),
@@ -486,11 +495,25 @@ mod tests {
                 pod_dir: "/p".into(),
                 app: "a".into(),
                 cmd: argv("sh -c --app"),
+                insecure: Insecure::default(),
             })
         );
         let c = parse(argv("enter --pod-dir /p --app a id -u")).unwrap();
         let Command::Enter(o) = c else { panic!() };
         assert_eq!(o.cmd, argv("id -u"));
+        let c = parse(argv("enter --pod-dir /p --app a --disable-seccomp id")).unwrap();
+        let Command::Enter(o) = c else { panic!() };
+        assert_eq!(
+            (o.insecure, o.cmd),
+            (
+                Insecure {
+                    seccomp: true,
+                    ..Insecure::default()
+                },
+                argv("id")
+            )
+        );
+        assert!(parse(argv("enter --pod-dir /p --app a --disable-paths")).is_err());
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub fn run(opts: EnterOpts) -> Result<i32> {
     } else {
         opts.cmd
     };
-    let plan = process::plan(&app.name, &app.app, &root, &rootfd, &argv)?;
+    let plan = process::plan(&app.name, &app.app, &root, &rootfd, &argv)?.unconfined(opts.insecure);
     // Like system(3): a ^C reaches the command (same process group); we only wait for it.
     for sig in [Signal::SIGINT, Signal::SIGQUIT] {
         // SAFETY: SIG_IGN installs no handler.

@@ -416,13 +416,7 @@ impl Pid1<'_> {
             // Each app's seccomp filter is compiled here, once, before any fork.
             let mut plan = process::plan(&app.name, &app.app, &root, &rootfd, &app.app.exec)?;
             plan.cgroup = self.cgroups.take_join(&app.name);
-            if self.opts.insecure.capabilities {
-                plan = plan.unrestricted();
-            }
-            if self.opts.insecure.seccomp {
-                plan = plan.unfiltered();
-            }
-            plans.push(plan);
+            plans.push(plan.unconfined(self.opts.insecure));
         }
         debug!("apps' rootfs ready");
         mounts::pivot_into(&stage1_root)?;

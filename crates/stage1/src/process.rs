@@ -13,6 +13,7 @@ use nix::sys::stat::{fstat, umask, Mode, SFlag};
 use nix::unistd::{chdir, chroot, execve, setgroups, setresgid, setresuid, Gid, Uid};
 
 use crate::caps;
+use crate::cli::Insecure;
 use crate::error::{bail, Context, Error, Result, STAGE1_FAILURE};
 use crate::fsutil;
 use crate::manifest::{App, Isolator};
@@ -47,15 +48,16 @@ pub struct ExecPlan {
 /// Resolves everything needed to run `argv` (the app's exec unless overridden, as `enter`
 /// does) as app `name`, inside the rootfs open as `rootfd` (chroot target `root`).
 impl ExecPlan {
-    /// --disable-capabilities-restriction: the app keeps PID 1's capabilities.
-    pub fn unrestricted(self) -> Self {
-        Self { caps: None, ..self }
-    }
-
-    /// --disable-seccomp: no filter at all.
-    pub fn unfiltered(self) -> Self {
+    /// rkt's --insecure-options: with `capabilities` the process keeps PID 1's capabilities,
+    /// with `seccomp` it has no filter at all. (`paths` is the pod's mounts, not the process's.)
+    pub fn unconfined(self, insecure: Insecure) -> Self {
         Self {
-            filter: None,
+            caps: if insecure.capabilities {
+                None
+            } else {
+                self.caps
+            },
+            filter: if insecure.seccomp { None } else { self.filter },
             ..self
         }
     }
