@@ -677,7 +677,10 @@ mod tests {
                 vec!["pids", "memory", "cpu"]
             )]
         );
-        assert_eq!(p[0].inside, "", "the app's cgroup is all of its /sys/fs/cgroup");
+        assert_eq!(
+            p[0].inside, "",
+            "the app's cgroup is all of its /sys/fs/cgroup"
+        );
         let (_, p) = plan(own, mounts, "u1", |_| String::new());
         assert_eq!(
             p.len(),
