@@ -5,7 +5,7 @@
  * kernel holds is read on the host (through cgroups.json) and inside the app (its /sys/fs/cgroup).
  */
 import test, { type ExecutionContext } from 'ava';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   appStatus,
@@ -15,6 +15,7 @@ import {
   pidsMatching,
   readReady,
   runPod,
+  spawnStage1,
   stage1,
   startPod,
   waitNoProcess,
@@ -38,9 +39,10 @@ const hold = (bytes: number): string => `head -c ${bytes} /dev/zero | tail >/dev
 interface CgroupsJson {
   layout: string;
   dirs: string[];
+  delegated: boolean;
 }
 interface AppStats {
-  oom: boolean;
+  oom: boolean | null;
   memoryPeak: number | null;
   cpuTime: number | null;
 }
@@ -68,11 +70,18 @@ function appFile(dir: string, app: string, ...files: string[]): string | undefin
   return undefined;
 }
 
-/** Every cgroup directory of the pod (pod level and apps') that still exists. */
-function leftovers(dir: string, apps: string[]): string[] {
-  return cgroupsJson(dir)
-    .dirs.flatMap((d) => [d, ...apps.map((a) => join(d, a)), join(d, '_stage1')])
-    .filter((d) => existsSync(d));
+/** Every cgroup directory of the pod that still exists: each `subcgroup` line and all below it. */
+function leftovers(dir: string): string[] {
+  const below = (d: string): string[] => [
+    d,
+    ...readdirSync(d, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .flatMap((e) => below(join(d, e.name))),
+  ];
+  return readFileSync(join(dir, 'subcgroup'), 'utf8')
+    .split('\n')
+    .filter((d) => d !== '' && existsSync(d))
+    .flatMap(below);
 }
 
 /**
@@ -114,6 +123,8 @@ test.serial("each app's limits are in its own cgroup while it runs; all of the p
     t.true(report.dirs.length > 0, 'the pod has cgroups');
     for (const d of report.dirs) t.regex(d, new RegExp(`^/sys/fs/cgroup/.+/podlog/${dir.split('/').pop()}$`));
     t.is(readFileSync(join(dir, 'subcgroup'), 'utf8'), report.dirs.map((d) => `${d}\n`).join(''), 'gc finds what was made');
+    // Only a v2 pod put below the root (stage1's own cgroup cannot delegate) is undelegated.
+    if (report.layout !== 'unified' && !report.dirs.some((d) => d.startsWith('/sys/fs/cgroup/unified/'))) t.true(report.delegated);
 
     t.is(appFile(dir, 'limited', 'memory.limit_in_bytes', 'memory.max'), String(32 * MiB));
     const memsw = appFile(dir, 'limited', 'memory.memsw.limit_in_bytes', 'memory.swap.max');
@@ -133,10 +144,17 @@ test.serial("each app's limits are in its own cgroup while it runs; all of the p
     t.false(appFile(dir, 'free', 'cgroup.procs')?.split('\n').includes(String(app)));
     t.not(appFile(dir, 'free', 'memory.limit_in_bytes', 'memory.max'), String(32 * MiB));
 
-    // enter runs its command in the app's cgroup: it counts against the app's limits.
-    const entered = await stage1(['enter', '--pod-dir', dir, '--app', 'limited', '--', '/bin/cat', '/proc/self/cgroup']);
+    // enter runs its command in the app's cgroup (it counts against the app's limits), at the root of
+    // a cgroup namespace of its own, as the app is.
+    const procs = report.layout === 'unified' ? '/sys/fs/cgroup/cgroup.procs' : '/sys/fs/cgroup/memory/cgroup.procs';
+    const entered = await stage1(['enter', '--pod-dir', dir, '--app', 'limited', '--', '/bin/sh', '-c', `cat /proc/self/cgroup; grep -qx $$ ${procs} && echo in`]);
     t.is(entered.code, 0, entered.stderr);
-    t.regex(entered.stdout, /^\d+:memory:\/limited$/m, 'in the pod cgroup namespace, under the app');
+    const lines = entered.stdout.trim().split('\n');
+    t.is(lines.pop(), 'in', "the entered shell is in the app's memory cgroup");
+    t.true(lines.length > 0 && lines.every((l) => l.endsWith(':/')), entered.stdout);
+    // An entered command that outlives the pod dies with its pid namespace; its `enter` then exits by
+    // itself, not by the SIGKILL that empties a cgroup that will not go.
+    const lingering = spawnStage1(['enter', '--pod-dir', dir, '--app', 'limited', '--', '/bin/sleep', '30']);
 
     // Inside, each app sees its own cgroup at /sys/fs/cgroup, read-only.
     const inside = (app: string, files: string[]) =>
@@ -155,7 +173,9 @@ test.serial("each app's limits are in its own cgroup while it runs; all of the p
     t.is(stop.code, 0, stop.stderr);
     const r = await pod.done;
     t.is(r.code, 143, r.stderr);
-    t.deepEqual(leftovers(dir, ['limited', 'free']), [], 'init removed every cgroup of the pod');
+    t.deepEqual(leftovers(dir), [], 'init removed every cgroup of the pod');
+    const outlived = await lingering.done;
+    t.like(outlived, { code: 137, signal: null }, outlived.stderr);
     await gc(t, dir);
   } finally {
     await killPod(dir);
@@ -179,8 +199,16 @@ test.serial('an app that exceeds its memory limit is OOM-killed (137), and its s
   t.true(stats.oom, 'the OOM kill is recorded');
   t.true(stats.memoryPeak !== null && stats.memoryPeak > 16 * MiB && stats.memoryPeak <= 32 * MiB, `peak ${stats.memoryPeak}`);
   t.true(typeof stats.cpuTime === 'number' && stats.cpuTime > 0, `cpu ${stats.cpuTime}`);
-  t.deepEqual(leftovers(dir, ['hog']), []);
+  t.deepEqual(leftovers(dir), []);
   await gc(t, dir);
+
+  // A child of the app is OOM-killed, the app goes on and exits 0: not the app's OOM kill.
+  const parent = makePod([sh('parent', `(${hold(64 * MiB)}); echo child $?`, [memory(32 * MiB)])]);
+  const survived = await runPod(parent);
+  t.is(survived.code, 0, survived.stderr);
+  t.is(survived.stdout.trim(), 'child 137');
+  t.false(appStats(parent, 'parent').oom);
+  await gc(t, parent);
 });
 
 test.serial('an app limited to 100m spinning for 2 s of wall time uses at most 0.3 s of CPU', async (t) => {
@@ -218,6 +246,13 @@ test.serial('a limit that cannot be applied fails the pod before any app starts,
   t.is(refused.code, 254);
   t.is(refused.stdout, '');
   t.regex(refused.stderr, /app "a": isolator resource\/memory: limit "32M" is not a positive whole number of bytes/);
+
+  // appc allows a request without a limit: nothing to set.
+  const requested = makePod([sh('a', 'echo ran', [{ name: 'resource/memory', value: { request: '1G' } }, { name: 'resource/cpu', value: { request: '500m', default: true } }])]);
+  const ran = await runPod(requested);
+  t.is(ran.code, 0, ran.stderr);
+  t.is(ran.stdout, 'ran\n');
+  await gc(t, requested);
 });
 
 test.serial("gc removes the cgroups of a pod whose stage1 was killed, apps' first", async (t) => {
@@ -228,9 +263,9 @@ test.serial("gc removes the cgroups of a pod whose stage1 was killed, apps' firs
     pod.child.kill('SIGKILL');
     await pod.done;
     t.deepEqual(await waitNoProcess(dir), [], 'PID 1 and the apps died with the supervisor');
-    t.true(leftovers(dir, ['a', 'b']).length >= 3, 'the cgroups are left behind');
+    t.true(leftovers(dir).length >= 3, 'the cgroups are left behind');
     await gc(t, dir);
-    t.deepEqual(leftovers(dir, ['a', 'b']), [], 'gc removed them all');
+    t.deepEqual(leftovers(dir), [], 'gc removed them all');
   } finally {
     await killPod(dir);
   }

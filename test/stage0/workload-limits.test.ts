@@ -5,10 +5,11 @@
  * (AppExited's OOM kill, memory peak and CPU time; PodPrepared's ignored isolators).
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir, waitForFile, type DataDir } from './podlog.js';
+import { dataDir, waitForFile, waitForRunning, type DataDir } from './podlog.js';
 
 const busybox = aciPath('busybox-gzip');
 const sh = (script: string) => ['--exec', '/bin/sh', '--', '-c', script];
@@ -152,7 +153,7 @@ test.serial('--readonly-rootfs: a write to / fails with EROFS; its volumes stay 
   }
 });
 
-test.serial('a limit in a pod of several apps is its own; nothing of a collected pod is left in any cgroup hierarchy', (t) => {
+test.serial('a limit in a pod of several apps is its own; nothing of a collected pod is left in any cgroup hierarchy', async (t) => {
   const d = dataDir();
   try {
     const r = d.podlog(['run', busybox, '--name=small', '--memory=16Mi', ...sh('cat /sys/fs/cgroup/memory/memory.limit_in_bytes'), '---',
@@ -168,6 +169,25 @@ test.serial('a limit in a pod of several apps is its own; nothing of a collected
     t.true(started.cgroups!.dirs.length > 0);
     t.is(d.podlog(['gc', '--grace-period=0s']).status, 0);
     for (const dir of started.cgroups!.dirs) t.false(existsSync(dir), `${dir} is gone`);
+
+    // Init removes its cgroups when the pod exits; here nothing does but gc: `podlog run` is killed, and
+    // its stage1 with it.
+    const uuidFile = join(d.dir, 'killed-uuid');
+    const child = d.start(['run', `--uuid-file-save=${uuidFile}`, aciPath('worker'), '--memory=64M']);
+    const exited = new Promise((ok) => child.on('exit', ok));
+    const uuid = await waitForFile(uuidFile);
+    await waitForRunning(d, uuid);
+    // find's own status is left aside: other pods' cgroups come and go while it walks.
+    const inHierarchies = () => spawnSync('find', ['/sys/fs/cgroup', '-type', 'd', '-name', uuid], { encoding: 'utf8' }).stdout.trim();
+    t.not(inHierarchies(), '', 'the running pod has cgroups');
+    child.kill('SIGKILL');
+    await exited;
+    // Its exit is observed once the lock is free, a moment after `run` is gone.
+    await until('the pod collected', () => {
+      t.is(d.podlog(['gc', '--grace-period=0s']).status, 0);
+      return existsSync(join(d.dir, 'pods', uuid)) ? undefined : true;
+    });
+    t.is(inHierarchies(), '', 'no directory named after the pod in any hierarchy');
   } finally {
     d.cleanup();
   }

@@ -4,10 +4,14 @@
 //! a limit stage0 lives under still applies to its pods; each app in its own child
 //! `podlog/<uuid>/<app>`, which holds the app's limits (limits.rs) and tells its stats once
 //! it has exited (stats.rs). Under v2 a cgroup whose children have controllers may hold no
-//! process, so PID 1 sits in the leaf `<uuid>/_stage1` (an ACName has no `_`).
+//! process, so PID 1 sits in the leaf `<uuid>/_stage1` (an ACName has no `_`); and stage1's
+//! own v2 cgroup, which holds stage1 itself, can give its children controllers only if it is
+//! the root: elsewhere the pod goes below the root, `podlog/<uuid>` there (as runc's and
+//! crun's cgroupfs drivers do with an absolute path), undelegated (`v2_parent`).
 //!
 //! Without limits this is best effort: a hierarchy that fails is left out. A limit that
-//! cannot be applied fails the pod before any app starts.
+//! cannot be applied fails the pod before any app starts (or, for a join, its app's child
+//! before its execve). Whatever ends `init`, what was made is removed (`Drop`).
 //!
 //! Joining is the expensive part: moving a process through `cgroup.procs` takes the global
 //! threadgroup rwsem for writing, which waits for an RCU grace period (often 5-15 ms here).
@@ -74,10 +78,13 @@ impl Layout {
 /// A hierarchy the pod uses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hierarchy {
-    /// `<mount point><stage1's cgroup>/podlog/<uuid>`.
+    /// `<mount point><stage1's cgroup>/podlog/<uuid>`, or for an undelegated v2 hierarchy
+    /// `<mount point>/podlog/<uuid>`.
     pub pod: PathBuf,
     pub v2: bool,
-    /// v1: ours of the hierarchy's controllers; v2: ours of those stage1's cgroup has.
+    /// The pod is below stage1's own cgroup (see `v2_parent`).
+    pub delegated: bool,
+    /// v1: ours of the hierarchy's controllers; v2: ours of those the pod's parent has.
     pub controllers: Vec<String>,
     /// Its mount point below /sys/fs/cgroup (`memory`, `cpu,cpuacct`; "" for a unified root):
     /// where an app sees its cgroup in it (view.rs).
@@ -132,8 +139,8 @@ fn cgroup_mounts(mountinfo: &str) -> Vec<Mount<'_>> {
 }
 
 /// The layout and the pod's hierarchies, from `/proc/self/cgroup` (`id:controllers:path`
-/// lines) and `/proc/self/mountinfo`. `v2_controllers` reads `cgroup.controllers` of
-/// stage1's own v2 cgroup.
+/// lines) and `/proc/self/mountinfo`. `v2_controllers` reads `cgroup.controllers` of the v2
+/// cgroup that holds `podlog` (`v2_parent`).
 pub fn plan(
     self_cgroup: &str,
     mountinfo: &str,
@@ -168,9 +175,15 @@ pub fn plan(
                 .filter(|r| r.is_empty() || r.starts_with('/')),
         };
         let Some(rel) = rel else { continue };
-        let own = Path::new(mount.point).join(rel.trim_start_matches('/'));
+        let point = Path::new(mount.point);
+        let own = point.join(rel.trim_start_matches('/'));
+        let (parent, delegated) = if v2 {
+            v2_parent(point, &own)
+        } else {
+            (own, true)
+        };
         let controllers: Vec<String> = if v2 {
-            let available = v2_controllers(&own);
+            let available = v2_controllers(&parent);
             let available: Vec<&str> = available.split_whitespace().collect();
             V2_CONTROLLERS
                 .iter()
@@ -190,8 +203,9 @@ pub fn plan(
             continue;
         }
         out.push(Hierarchy {
-            pod: own.join("podlog").join(uuid),
+            pod: parent.join("podlog").join(uuid),
             v2,
+            delegated,
             controllers,
             inside: mount.point[ROOT.len()..]
                 .trim_start_matches('/')
@@ -199,6 +213,18 @@ pub fn plan(
         });
     }
     (layout, out)
+}
+
+/// Where a v2 hierarchy's `podlog` goes, `own` being stage1's cgroup, and whether that is
+/// below `own`. A v2 cgroup whose children have controllers may hold no process unless it is
+/// the root, and stage1's holds at least stage1 (and, say, the session's or service's
+/// processes): enabling controllers in its `cgroup.subtree_control` fails with EBUSY, and no
+/// limit could be written. So only a stage1 at the root (`point`, where the hierarchy is
+/// mounted) keeps its pods below itself; elsewhere they go below the root, which has no such
+/// rule. (In a cgroup namespace the mount's root is not the kernel's, and may hold processes:
+/// nothing better is in reach there, and a limit then fails by name.)
+fn v2_parent(point: &Path, own: &Path) -> (PathBuf, bool) {
+    (point.to_path_buf(), own == point)
 }
 
 /// Checks a `subcgroup` line before gc deletes it: it must be a pod cgroup of this pod.
@@ -248,9 +274,13 @@ struct AppCgroup {
     dirs: Vec<(usize, OwnedFd)>,
 }
 
+/// Removes what it made when dropped (`remove`): on every way out of `init`, which drops it
+/// only once pod PID 1 has been reaped (the processes forked from it _exit without dropping).
 pub struct Cgroups {
     layout: Layout,
-    /// Only those whose pod directory exists.
+    /// Every hierarchy planned, as listed in `subcgroup`: what `remove` looks for.
+    planned: Vec<Hierarchy>,
+    /// Only those whose pod directory was made whole.
     hierarchies: Vec<Hierarchy>,
     apps: Vec<AppCgroup>,
 }
@@ -267,14 +297,12 @@ impl Cgroups {
         let (layout, hierarchies) = discover(uuid);
         let mut cg = Cgroups {
             layout,
+            planned: hierarchies.clone(),
             hierarchies,
             apps: Vec::new(),
         };
-        let made = cg.make(pod_dir, apps, &wanted);
-        if made.is_err() {
-            cg.remove();
-        }
-        made.map(|()| cg)
+        // On failure, dropping `cg` removes what was made.
+        cg.make(pod_dir, apps, &wanted).map(|()| cg)
     }
 
     /// The hierarchy that applies a limit: the first with its controller.
@@ -356,7 +384,9 @@ impl Cgroups {
             .iter()
             .map(|h| h.pod.display().to_string())
             .collect();
-        let report = json!({"layout": self.layout.name(), "dirs": dirs}).to_string();
+        let delegated = self.hierarchies.iter().all(|h| h.delegated);
+        let report =
+            json!({"layout": self.layout.name(), "dirs": dirs, "delegated": delegated}).to_string();
         fsutil::write_atomic(pod_dir, "cgroups.json", report.as_bytes())
             .ctx("write <pod>/cgroups.json")
     }
@@ -425,19 +455,28 @@ impl Cgroups {
         view::mount(root, &shown).map_err(|e| in_app(name, e.to_string()))
     }
 
-    /// After pod PID 1 has exited the pid namespace is empty, so the cgroups are too: what
-    /// was made goes at once, children first; `destroy` only where something is left (made
-    /// by someone else, or still being freed).
-    pub fn remove(&self) {
-        for h in &self.hierarchies {
-            let apps = self.apps.iter().map(|a| a.name.as_str());
-            for child in apps.chain(h.v2.then_some(STAGE1_LEAF)) {
-                let _ = std::fs::remove_dir(h.pod.join(child));
+    /// Removes every planned pod directory and whatever is below it, children first. After
+    /// pod PID 1 has exited the pid namespace is empty, so the apps' cgroups are too; but a
+    /// `podlog-stage1 enter` that joined an app's cgroup lives outside it and is only now
+    /// seeing its command die: it gets a moment to exit before `destroy` kills what is left.
+    fn remove(&self) {
+        let mut left: Vec<&Path> = self.planned.iter().map(|h| h.pod.as_path()).collect();
+        for _ in 0..REMOVE_TRIES {
+            left.retain(|dir| remove_tree(dir).is_err());
+            if left.is_empty() {
+                return;
             }
-            if std::fs::remove_dir(&h.pod).is_err() {
-                let _ = destroy(&h.pod);
-            }
+            std::thread::sleep(RETRY);
         }
+        for dir in left {
+            let _ = destroy(dir);
+        }
+    }
+}
+
+impl Drop for Cgroups {
+    fn drop(&mut self) {
+        self.remove();
     }
 }
 
@@ -468,10 +507,10 @@ fn make_pod_dir(h: &Hierarchy) -> std::result::Result<(), String> {
         |d: &Path| std::fs::create_dir_all(d).map_err(|e| format!("mkdir {}: {e}", d.display()));
     mkdir(&h.pod)?;
     if h.v2 {
-        // stage1's own cgroup first: its parent already gave it these controllers. A cgroup
-        // with processes refuses (EBUSY) unless it is the root; a limit then fails by name.
-        let parent = h.pod.parent().expect("<own>/podlog/<uuid>");
-        for dir in [parent.parent().expect("<own>/podlog"), parent, &h.pod] {
+        // From the root (`v2_parent`), which has them all; each write that fails (a root that
+        // is a cgroup namespace's, with processes: EBUSY) leaves a limit to fail by name.
+        let parent = h.pod.parent().expect("<root>/podlog/<uuid>");
+        for dir in [parent.parent().expect("<root>/podlog"), parent, &h.pod] {
             for c in &h.controllers {
                 let _ = std::fs::write(dir.join("cgroup.subtree_control"), format!("+{c}"));
             }
@@ -533,9 +572,15 @@ pub fn join_self(dir: &Path) {
     let _ = std::fs::write(file, "0");
 }
 
+/// How long `remove` waits for the last processes of a pod's cgroups to go before `destroy`:
+/// 1 s, an entered command's `podlog-stage1 enter` exiting after it.
+const REMOVE_TRIES: u32 = 50;
+/// Between two attempts at rmdir.
+const RETRY: Duration = Duration::from_millis(20);
+
 /// Removes a pod cgroup and the cgroups below it, which may still hold processes (a pod
-/// whose stage1 was killed): kill them, then rmdir children before parents, retrying while
-/// the kernel finishes the exits.
+/// whose stage1 was killed): kill them, then rmdir children before parents, retrying (2 s)
+/// while the kernel finishes the exits.
 pub fn destroy(dir: &Path) -> std::io::Result<()> {
     if !dir.exists() {
         return Ok(());
@@ -553,20 +598,26 @@ pub fn destroy(dir: &Path) -> std::io::Result<()> {
                 }
             }
         }
-        // Deepest first: `subtree` lists parents before their children.
-        last = tree
-            .iter()
-            .rev()
-            .try_for_each(|d| match std::fs::remove_dir(d) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-                _ => Ok(()),
-            });
+        last = remove_tree(dir);
         if last.is_ok() {
             return last;
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(RETRY);
     }
     last
+}
+
+/// rmdir of `dir` and the cgroups below it, deepest first; one that is already gone is fine.
+fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    let mut tree = Vec::new();
+    subtree(dir, &mut tree);
+    // `subtree` lists parents before their children.
+    tree.iter()
+        .rev()
+        .try_for_each(|d| match std::fs::remove_dir(d) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        })
 }
 
 /// `dir` and the cgroups below it, each before its children. (A cgroup's subdirectories are
@@ -664,19 +715,25 @@ mod tests {
         let mounts = "25 21 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n\
             40 21 0:40 / /mnt/other rw - cgroup cgroup rw,memory\n";
         let own = "0::/user.slice/session-1.scope\n";
-        let (layout, p) = plan(own, mounts, "u1", |own| {
-            assert_eq!(own, Path::new("/sys/fs/cgroup/user.slice/session-1.scope"));
+        let (layout, p) = plan(own, mounts, "u1", |parent| {
+            assert_eq!(
+                parent,
+                Path::new("/sys/fs/cgroup"),
+                "the root's controllers"
+            );
             "cpuset cpu io memory hugetlb pids rdma misc\n".into()
         });
         assert_eq!(layout, Layout::Unified);
         assert_eq!(
             dirs(&p),
             [(
-                "/sys/fs/cgroup/user.slice/session-1.scope/podlog/u1",
+                "/sys/fs/cgroup/podlog/u1",
                 true,
                 vec!["pids", "memory", "cpu"]
-            )]
+            )],
+            "a session scope cannot delegate: the pod goes below the root"
         );
+        assert!(!p[0].delegated);
         assert_eq!(
             p[0].inside, "",
             "the app's cgroup is all of its /sys/fs/cgroup"
@@ -691,6 +748,65 @@ mod tests {
     }
 
     #[test]
+    fn v2_pods_stay_below_stage1_only_at_the_root() {
+        let root = Path::new("/sys/fs/cgroup");
+        assert_eq!(v2_parent(root, root), (root.to_path_buf(), true));
+        assert_eq!(
+            v2_parent(root, Path::new("/sys/fs/cgroup/")),
+            (root.to_path_buf(), true)
+        );
+        let service = Path::new("/sys/fs/cgroup/system.slice/podlog.service");
+        assert_eq!(v2_parent(root, service), (root.to_path_buf(), false));
+        let hybrid = Path::new("/sys/fs/cgroup/unified");
+        assert_eq!(
+            v2_parent(hybrid, &hybrid.join("user.slice")),
+            (hybrid.to_path_buf(), false)
+        );
+        // stage1 at the root of a unified host (`0::/`) keeps its pods below itself.
+        let mounts = "25 21 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let (_, p) = plan("0::/\n", mounts, "u1", |_| "memory\n".into());
+        assert_eq!(
+            dirs(&p),
+            [("/sys/fs/cgroup/podlog/u1", true, vec!["memory"])]
+        );
+        assert!(p[0].delegated);
+    }
+
+    #[test]
+    fn removes_every_planned_directory_and_what_is_below_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hierarchy = |pod: PathBuf| Hierarchy {
+            pod,
+            v2: true,
+            delegated: true,
+            controllers: vec![],
+            inside: String::new(),
+        };
+        // One made whole, one whose leaf failed (so not kept), one never made.
+        let whole = tmp.path().join("a/podlog/u1");
+        let half = tmp.path().join("b/podlog/u1");
+        for d in [whole.join("web"), whole.join(STAGE1_LEAF), half.clone()] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let planned = vec![
+            hierarchy(whole.clone()),
+            hierarchy(half.clone()),
+            hierarchy(tmp.path().join("c/podlog/u1")),
+        ];
+        drop(Cgroups {
+            layout: Layout::Unified,
+            hierarchies: planned[..1].to_vec(),
+            planned,
+            apps: Vec::new(),
+        });
+        assert!(!whole.exists() && !half.exists());
+        assert!(
+            tmp.path().join("a/podlog").exists(),
+            "shared with other pods"
+        );
+    }
+
+    #[test]
     fn nothing_without_mounts() {
         let (layout, p) = plan(HYBRID_CGROUP, "", "u1", |_| String::new());
         assert_eq!((layout, p), (Layout::Legacy, vec![]));
@@ -700,6 +816,10 @@ mod tests {
     fn validates_gc_input() {
         assert!(is_pod_cgroup("/sys/fs/cgroup/pids/podlog/u1", "u1"));
         assert!(is_pod_cgroup("/sys/fs/cgroup/memory/a/b/podlog/u1", "u1"));
+        assert!(
+            is_pod_cgroup("/sys/fs/cgroup/podlog/u1", "u1"),
+            "undelegated v2"
+        );
         assert!(!is_pod_cgroup("/sys/fs/cgroup/pids/podlog/u2", "u1"));
         assert!(!is_pod_cgroup("/etc/podlog/u1", "u1"));
         assert!(!is_pod_cgroup("/sys/fs/cgroup/../../etc/podlog/u1", "u1"));

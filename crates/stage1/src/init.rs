@@ -101,6 +101,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
     };
     let status_dir = open_dir("status")?;
     let appstats_dir = open_dir("appstats")?;
+    // From here every way out drops it, which removes the pod's cgroups.
     let mut cgroups = Cgroups::create(pod.fd(), &uuid, &apps)?;
     debug!("pod {uuid}: {} app(s), hostname {hostname}", apps.len());
 
@@ -158,7 +159,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
             drop(appstats_dir);
             drop(netns);
             let terminal = terminal.map(|(supervisor_end, _)| supervisor_end);
-            supervise(child, &cgroups, go_w, ready_r, ready_out, &pod, terminal)
+            supervise(child, cgroups, go_w, ready_r, ready_out, &pod, terminal)
         }
     }
 }
@@ -262,7 +263,37 @@ extern "C" fn forward_stop(_: libc::c_int) {
     }
 }
 
+/// Runs the pod to its end: PID 1 is always reaped before its cgroups are removed (a failure
+/// on the way kills it first), so that removing them kills nothing.
 fn supervise(
+    child: Pid,
+    cgroups: Cgroups,
+    go: OwnedFd,
+    ready: OwnedFd,
+    ready_out: Option<OwnedFd>,
+    pod: &PodDir,
+    terminal: Option<OwnedFd>,
+) -> Result<i32> {
+    let up = bring_up(child, &cgroups, go, ready, ready_out, pod, terminal);
+    if up.is_err() {
+        // PID 1 would die with us (PR_SET_PDEATHSIG), but only once we had removed its cgroups.
+        let _ = kill(child, Signal::SIGKILL);
+    }
+    let status = loop {
+        match waitpid(child, None) {
+            Err(Errno::EINTR) => continue,
+            r => break r.ctx("wait for pod PID 1")?,
+        }
+    };
+    debug!("pod PID 1 exited");
+    drop(cgroups);
+    debug!("cgroups removed");
+    up?;
+    Ok(reaper::exit_code(status).unwrap_or(STAGE1_FAILURE))
+}
+
+/// Until the pod is up (or never will be), and with `--interactive` until its terminal closes.
+fn bring_up(
     child: Pid,
     cgroups: &Cgroups,
     go: OwnedFd,
@@ -270,7 +301,7 @@ fn supervise(
     ready_out: Option<OwnedFd>,
     pod: &PodDir,
     terminal: Option<OwnedFd>,
-) -> Result<i32> {
+) -> Result<()> {
     POD_PID1.store(child.as_raw(), Ordering::Relaxed);
     let act = SigAction::new(
         SigHandler::Handler(forward_stop),
@@ -323,16 +354,7 @@ fn supervise(
             eprintln!("podlog-stage1: {e}");
         }
     }
-    let status = loop {
-        match waitpid(child, None) {
-            Err(Errno::EINTR) => continue,
-            r => break r.ctx("wait for pod PID 1")?,
-        }
-    };
-    debug!("pod PID 1 exited");
-    cgroups.remove();
-    debug!("cgroups removed");
-    Ok(reaper::exit_code(status).unwrap_or(STAGE1_FAILURE))
+    Ok(())
 }
 
 /// Reads an app's exec report pipe: end-of-file without a byte means execve succeeded (the
@@ -414,9 +436,9 @@ impl Pid1<'_> {
             self.cgroups.show_in_app(rootfd.as_fd(), &app.name)?;
             let root = rootfs::app_root_after_pivot(&app.name);
             // Each app's seccomp filter is compiled here, once, before any fork.
-            let mut plan = process::plan(&app.name, &app.app, &root, &rootfd, &app.app.exec)?;
-            plan.cgroup = self.cgroups.take_join(&app.name);
-            plans.push(plan.unconfined(self.opts.insecure));
+            let plan = process::plan(&app.name, &app.app, &root, &rootfd, &app.app.exec)?;
+            let join = self.cgroups.take_join(&app.name);
+            plans.push(plan.unconfined(self.opts.insecure).joining(join));
         }
         debug!("apps' rootfs ready");
         mounts::pivot_into(&stage1_root)?;

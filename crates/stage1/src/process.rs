@@ -41,8 +41,9 @@ pub struct ExecPlan {
     oom_score_adj: Option<i32>,
     /// The app's seccomp filter; None: none (--disable-seccomp, a retain set of `@appc.io/all`).
     filter: Option<Filter>,
-    /// The app's cgroups, joined first thing in the child (set by init; none for `enter`).
-    pub cgroup: crate::cgroups::Join,
+    /// The app's cgroups, joined first thing in the child (`joining`; none for `enter`, which
+    /// joined before it forked).
+    cgroup: crate::cgroups::Join,
 }
 
 /// Resolves everything needed to run `argv` (the app's exec unless overridden, as `enter`
@@ -60,6 +61,11 @@ impl ExecPlan {
             filter: if insecure.seccomp { None } else { self.filter },
             ..self
         }
+    }
+
+    /// The app's cgroups, which its child joins before anything else (init).
+    pub fn joining(self, cgroup: crate::cgroups::Join) -> Self {
+        Self { cgroup, ..self }
     }
 }
 
@@ -259,6 +265,10 @@ fn apply_and_exec(
 ) -> Error {
     let r: Result<()> = (|| {
         plan.cgroup.join()?;
+        // Rooted where the process now is, so that its /proc/self/cgroup reads `/`, as its
+        // /sys/fs/cgroup shows its own cgroups: no path above them, whenever PID 1 was moved.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+            .ctx("unshare the cgroup namespace")?;
         // Blocked and ignored signals survive execve: PID 1 blocks some for sigtimedwait,
         // Rust's runtime ignores SIGPIPE, and `enter` ignores SIGINT/SIGQUIT while waiting.
         for sig in [

@@ -1,5 +1,5 @@
 //! Pod PID 1 after the apps have started: reap every child (apps and orphans), record each
-//! app's exit code, and apply rkt's exit policy: the pod's code is the first failing app's
+//! app's exit code and stats, and apply rkt's exit policy: the pod's code is the first failing app's
 //! code, else 0; when one app fails, or the pod gets SIGTERM, the others are stopped
 //! (SIGTERM to each app's process group, SIGKILL to the whole namespace after the grace).
 
@@ -105,7 +105,7 @@ pub trait Host {
     fn kill_all(&mut self);
     /// Blocks until a child may have exited, a stop was requested or `timeout` passed.
     fn wait(&mut self, timeout: Option<Duration>) -> Wake;
-    /// Records an app's exit code.
+    /// Records an app's exit code, and what its cgroup tells of it (stats.rs).
     fn record(&mut self, app: &str, code: i32);
     fn now(&self) -> Instant;
 }
@@ -204,7 +204,7 @@ impl Host for System<'_> {
 
     fn record(&mut self, app: &str, code: i32) {
         debug!("app {app:?} exited with {code}");
-        let stats = self.cgroups.stats(app).to_json();
+        let stats = self.cgroups.stats(app).to_json(code);
         if let Err(e) = fsutil::write_atomic(self.appstats_dir, app, stats.as_bytes()) {
             eprintln!("podlog-stage1: write stats of app {app:?}: {e}");
         }

@@ -110,13 +110,21 @@ fn shares_to_weight(shares: u64) -> u64 {
     1 + ((shares - 2) * 9999) / 262_142
 }
 
-/// The limits an app's isolators ask for; other isolators are not ours.
+/// The limits an app's isolators ask for; other isolators are not ours, and a resource
+/// isolator without a `limit` (appc allows `{"request": "1G"}` alone) sets nothing: stage0
+/// lists those as ignored.
 pub fn settings(isolators: &[Isolator]) -> Result<Vec<Setting>> {
     let mut out: Vec<Setting> = Vec::new();
     for i in isolators {
         let setting = match i.name.as_str() {
-            MEMORY => Setting::Memory(memory(&i.value)?),
-            CPU => Setting::Cpu(cpu(&i.value)?),
+            MEMORY => match limit(MEMORY, &i.value)? {
+                Some(l) => Setting::Memory(memory(l)?),
+                None => continue,
+            },
+            CPU => match limit(CPU, &i.value)? {
+                Some(l) => Setting::Cpu(cpu(l)?),
+                None => continue,
+            },
             CPU_SHARES => Setting::CpuShares(shares(&i.value)?),
             _ => continue,
         };
@@ -131,9 +139,8 @@ pub fn settings(isolators: &[Isolator]) -> Result<Vec<Setting>> {
     Ok(out)
 }
 
-/// `{"limit": "<bytes>"}`.
-fn memory(value: &Value) -> Result<u64> {
-    let limit = limit(MEMORY, value)?;
+/// `"<bytes>"`, a memory isolator's limit.
+fn memory(limit: &str) -> Result<u64> {
     match canonical_number(limit) {
         Some(b) if b > 0 => Ok(b),
         _ => bail!(
@@ -143,9 +150,8 @@ fn memory(value: &Value) -> Result<u64> {
     }
 }
 
-/// `{"limit": "<millicores>m"}`.
-fn cpu(value: &Value) -> Result<u64> {
-    let limit = limit(CPU, value)?;
+/// `"<millicores>m"`, a cpu isolator's limit.
+fn cpu(limit: &str) -> Result<u64> {
     match limit.strip_suffix('m').and_then(canonical_number) {
         Some(m) if m >= MIN_MILLICORES => Ok(m),
         Some(_) => bail!(
@@ -171,10 +177,13 @@ fn shares(value: &Value) -> Result<u64> {
     }
 }
 
-fn limit<'a>(name: &str, value: &'a Value) -> Result<&'a str> {
-    match value.get("limit").and_then(Value::as_str) {
-        Some(l) => Ok(l),
-        None => bail!("isolator {name}: its value has no string \"limit\""),
+/// A resource isolator's `limit`, None where it has none (`request` and `default` are not
+/// ours to read).
+fn limit<'a>(name: &str, value: &'a Value) -> Result<Option<&'a str>> {
+    match value.as_object().map(|o| o.get("limit")) {
+        Some(None) => Ok(None),
+        Some(Some(Value::String(l))) => Ok(Some(l)),
+        _ => bail!("isolator {name}: {value} is not an object with a string \"limit\""),
     }
 }
 
@@ -228,6 +237,15 @@ mod tests {
     }
 
     #[test]
+    fn a_request_alone_sets_nothing() {
+        let got = settings(&[
+            iso(MEMORY, json!({"request": "1G"})),
+            iso(CPU, json!({"request": "500m", "default": true})),
+        ]);
+        assert_eq!(got.unwrap(), []);
+    }
+
+    #[test]
     fn refuses_what_stage0_would_not_write() {
         for bad in ["32M", "0", "032", "-1", "", "1.5", "99999999999999999999"] {
             assert!(
@@ -235,8 +253,8 @@ mod tests {
                 "{bad}"
             );
         }
-        assert!(err(MEMORY, json!({"request": "1"})).contains("no string \"limit\""));
-        assert!(err(MEMORY, json!(33554432)).contains("no string \"limit\""));
+        assert!(err(MEMORY, json!(33554432)).contains("not an object with a string \"limit\""));
+        assert!(err(CPU, json!({"limit": 2})).contains("not an object with a string \"limit\""));
         for bad in [
             "100",
             "0.5",

@@ -4,9 +4,13 @@
 
 use serde_json::json;
 
+/// The app's exit code when the kernel's OOM killer (or any SIGKILL) ends it.
+const KILLED: i32 = 128 + libc::SIGKILL;
+
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct AppStats {
-    pub oom: bool,
+    /// OOM kills in the app's cgroup; None where no memory hierarchy was read.
+    oom_kills: Option<u64>,
     /// Bytes.
     pub memory_peak: Option<u64>,
     /// Nanoseconds.
@@ -25,7 +29,10 @@ impl AppStats {
                 read("memory.max_usage_in_bytes"),
             )
         };
-        self.oom |= oom.and_then(|t| keyed(&t, "oom_kill")).unwrap_or(0) > 0;
+        if let Some(t) = oom {
+            let kills = keyed(&t, "oom_kill").unwrap_or(0);
+            self.oom_kills = Some(self.oom_kills.unwrap_or(0) + kills);
+        }
         self.memory_peak = self
             .memory_peak
             .or(peak.and_then(|t| t.trim().parse().ok()));
@@ -39,8 +46,14 @@ impl AppStats {
         self.cpu_time = self.cpu_time.or(cpu);
     }
 
-    pub fn to_json(self) -> String {
-        json!({"oom": self.oom, "memoryPeak": self.memory_peak, "cpuTime": self.cpu_time})
+    /// Whether the OOM killer ended the app, which exited with `code`: the cgroup also counts
+    /// kills of the app's children and of commands entered into it, which the app may outlive.
+    pub fn oom(self, code: i32) -> Option<bool> {
+        self.oom_kills.map(|kills| code == KILLED && kills > 0)
+    }
+
+    pub fn to_json(self, code: i32) -> String {
+        json!({"oom": self.oom(code), "memoryPeak": self.memory_peak, "cpuTime": self.cpu_time})
             .to_string()
     }
 }
@@ -83,13 +96,13 @@ mod tests {
         assert_eq!(
             s,
             AppStats {
-                oom: true,
+                oom_kills: Some(1),
                 memory_peak: Some(33_554_432),
                 cpu_time: Some(200_123_456)
             }
         );
         assert_eq!(
-            s.to_json(),
+            s.to_json(137),
             r#"{"cpuTime":200123456,"memoryPeak":33554432,"oom":true}"#
         );
     }
@@ -112,10 +125,14 @@ mod tests {
         assert_eq!(
             s,
             AppStats {
-                oom: false,
+                oom_kills: Some(0),
                 memory_peak: Some(1_048_576),
                 cpu_time: Some(1_500_000)
             },
+        );
+        assert_eq!(
+            s.oom(137),
+            Some(false),
             "an oom event without a kill is no OOM kill"
         );
     }
@@ -125,10 +142,31 @@ mod tests {
         let mut s = AppStats::default();
         s.collect(false, |_| None);
         assert_eq!(
-            s.to_json(),
-            r#"{"cpuTime":null,"memoryPeak":null,"oom":false}"#
+            s.to_json(137),
+            r#"{"cpuTime":null,"memoryPeak":null,"oom":null}"#,
+            "no memory hierarchy read: nobody knows"
         );
         assert_eq!(keyed("oom_kill x\n", "oom_kill"), None);
         assert_eq!(keyed("oom_kill_disable 1\n", "oom_kill"), None);
+    }
+
+    #[test]
+    fn an_oom_kill_is_the_apps_only_when_it_died_of_sigkill() {
+        let s = AppStats {
+            oom_kills: Some(2),
+            ..AppStats::default()
+        };
+        assert_eq!(s.oom(137), Some(true));
+        assert_eq!(s.oom(0), Some(false), "a child of the app was killed");
+        assert_eq!(s.oom(1), Some(false));
+        let mut v1 = AppStats::default();
+        v1.collect(false, |f| {
+            (f == "memory.oom_control").then(|| "oom_kill 0\n".into())
+        });
+        assert_eq!(
+            v1.oom(137),
+            Some(false),
+            "killed, but not by the OOM killer"
+        );
     }
 }
