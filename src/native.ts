@@ -149,3 +149,9 @@ export const mountsUnder = (path: string): Addon.MountEntry[] => call((a) => a.m
  * lists and refuses them too.
  */
 export const unknownSeccompEntries = (entries: string[]): string[] => call((a) => a.unknownSeccompEntries(entries));
+
+/**
+ * The entries of a seccomp remove set that stage1 calls itself after loading the filter, which it
+ * does before dropping the app's privileges when os/linux/no-new-privileges is false.
+ */
+export const seccompEntriesStage1Needs = (entries: string[]): string[] => call((a) => a.seccompEntriesStage1Needs(entries));

@@ -133,6 +133,12 @@ export declare function renderImages(images: Array<ChainImage>, dest: string, op
 export declare function renderLayer(layer: string, dir: string, key: string, lowers: Array<string>, below: number, options?: ExtractOptions | undefined | null): Promise<ExtractStats>
 
 /**
+ * The entries of a seccomp remove set that stage1 itself calls after loading the filter when
+ * no_new_privs is off (os/linux/no-new-privileges false): such a set needs no_new_privs.
+ */
+export declare function seccompEntriesStage1Needs(entries: Array<string>): Array<string>
+
+/**
  * `--private-users` without idmapped mounts: moves every owner in the copied tree `dir` into the
  * pod's ids (N becomes shift + N); resolves to the number of entries changed.
  */

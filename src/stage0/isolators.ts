@@ -6,9 +6,10 @@
  */
 import { PodlogError } from '../errors.js';
 import type { ImageApp } from '../images/aci-manifest.js';
+import { seccompEntriesStage1Needs } from '../native.js';
 import { checkCapValue, REMOVE_SET, RETAIN_SET } from './capabilities.js';
 import type { AppConfig } from './config.js';
-import { CPU, CPU_SHARES, MEMORY, OOM_SCORE_ADJ, RESOURCE_ISOLATORS } from './resources.js';
+import { CPU, CPU_SHARES, limitless, MEMORY, OOM_SCORE_ADJ, RESOURCE_ISOLATORS } from './resources.js';
 import { checkSeccompValue, SECCOMP_REMOVE, SECCOMP_RETAIN } from './seccomp.js';
 
 export type Isolator = NonNullable<ImageApp['isolators']>[number];
@@ -56,12 +57,19 @@ const checked = (isolators: Isolator[], fail: (i: Isolator) => Fail): Isolator[]
     const present = kind.filter((name) => isolators.some((i) => i.name === name));
     if (present.length > 1) throw fail(isolators.find((i) => i.name === present[1])!)(`${present.join(' and ')} cannot both be set`);
   }
-  return isolators.map((i, n) => {
+  const out = isolators.map((i, n) => {
     const check = APPLIED.get(i.name);
     if (check === undefined) return i;
     if (isolators.findIndex((j) => j.name === i.name) !== n) throw fail(i)('it is given twice');
     return { name: i.name, value: check(i.value, fail(i)) };
   });
+  // Without no_new_privs stage1 loads the filter before it drops the app's privileges, with calls a remove set may deny.
+  const removed = out.find((i) => i.name === SECCOMP_REMOVE);
+  if (removed !== undefined && out.some((i) => i.name === NO_NEW_PRIVILEGES && i.value === false)) {
+    const needed = seccompEntriesStage1Needs((removed.value as { set: string[] }).set);
+    if (needed.length > 0) throw fail(removed)(`it removes ${needed.join(', ')}, which stage1 calls after loading the filter when ${NO_NEW_PRIVILEGES} is false`);
+  }
+  return out;
 };
 
 /** An app's flags, checked before anything is resolved: a bad value is a usage error naming the flag. */
@@ -81,6 +89,6 @@ export const appIsolators = (app: string, image: Isolator[] | undefined, config:
   return checked(all, (i) => (what) => new PodlogError('EBADMANIFEST', `app ${app}: isolator ${i.name}: ${what}`));
 };
 
-/** The isolators of a pod's apps that podlog does not apply, by app. */
+/** The isolators of a pod's apps that podlog does not apply, by app (a resource isolator with only a request among them). */
 export const ignoredIsolators = (apps: Array<{ name: string; app?: { isolators?: Isolator[] } }>): Array<{ app: string; name: string }> =>
-  apps.flatMap((a) => (a.app?.isolators ?? []).filter((i) => !APPLIED.has(i.name)).map((i) => ({ app: a.name, name: i.name })));
+  apps.flatMap((a) => (a.app?.isolators ?? []).filter((i) => !APPLIED.has(i.name) || limitless(i)).map((i) => ({ app: a.name, name: i.name })));

@@ -3,6 +3,7 @@
  * generateRuntimeApp, rkt-semantics §2.2 and §2.10): every app by image id, with its `app` section
  * resolved from the image and the CLI's overrides.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { PodlogError } from '../errors.js';
 import type { ImageApp, ImageManifest } from '../images/aci-manifest.js';
 import { checkMountPath, cleanPath, isAcName, isEnvName, parseKeyValue, parseMountFlag, parsePortFlag, parseVolumeFlag, type AppConfig, type ExposedPort, type PrepareConfig } from './config.js';
@@ -170,9 +171,14 @@ export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): Po
   const given = cfg.podManifestDocument;
   const images = apps.map((a) => a.manifest.app);
   if (given !== undefined) {
-    // Each app with its app section, the image's where the manifest gives none (as rkt's generateRuntimeApp
-    // starts from), so that stage1 reads every isolator in the form checked here.
-    const givenApps = given.apps.map((a, i) => ({ ...a, image: { ...a.image, id: apps[i]!.imageId }, app: withIsolators(a.name, a.app ?? images[i]!) }));
+    // Isolators are checked, and written in stage1's form: an app without an app section gets its
+    // image's (as rkt's generateRuntimeApp starts from) only when its image's are not in that form.
+    const givenApps = given.apps.map((a, i) => {
+      const image = { ...a.image, id: apps[i]!.imageId };
+      if (a.app !== undefined) return { ...a, image, app: withIsolators(a.name, a.app) };
+      const own = withIsolators(a.name, images[i]!);
+      return isDeepStrictEqual(own.isolators, images[i]!.isolators) ? { ...a, image } : { ...a, image, app: own };
+    });
     return withImageMounts({ ...given, volumes: given.volumes ?? [], ports: given.ports ?? [], apps: givenApps }, images);
   }
   const podMounts = cfg.mounts.map(parseMountFlag);

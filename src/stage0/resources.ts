@@ -63,14 +63,16 @@ export const boundedInt = (value: unknown, min: number, max: number, fail: Fail)
 const resourceValue = (value: unknown, canonical: (text: string, fail: Fail) => string, fail: Fail): Record<string, string> => {
   const v = value as { limit?: unknown; request?: unknown } | null;
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw fail('its value must be an object {"limit": QUANTITY}');
-  for (const key of Object.keys(v)) if (key !== 'limit' && key !== 'request') throw fail(`unknown field ${JSON.stringify(key)} (limit, request)`);
+  for (const key of Object.keys(v)) if (!['limit', 'request', 'default'].includes(key)) throw fail(`unknown field ${JSON.stringify(key)} (limit, request, default)`);
+  if ((v as { default?: unknown }).default !== undefined && typeof (v as { default?: unknown }).default !== 'boolean') throw fail('"default" must be true or false');
   if (v.request !== undefined && (typeof v.request !== 'string' || parseQuantity(v.request) === undefined)) throw fail(`request ${JSON.stringify(v.request)} is not a quantity`);
   if (v.limit !== undefined && typeof v.limit !== 'string') throw fail(`limit ${JSON.stringify(v.limit)} is not a quantity string`);
-  return {
-    ...(v.request !== undefined ? { request: v.request as string } : {}),
-    ...(v.limit !== undefined ? { limit: canonical(v.limit, fail) } : {}),
-  };
+  return { ...v, ...(v.limit !== undefined ? { limit: canonical(v.limit, fail) } : {}) } as Record<string, string>;
 };
+
+/** A resource isolator without a limit asks for nothing stage1 applies (a request is a scheduler's hint). */
+export const limitless = (i: { name: string; value: unknown }): boolean =>
+  (i.name === MEMORY || i.name === CPU) && (i.value as { limit?: unknown } | null)?.limit === undefined;
 
 /** Each resource isolator's check, which returns its value in the form stage1 reads. */
 export const RESOURCE_ISOLATORS: ReadonlyMap<string, (value: unknown, fail: Fail) => unknown> = new Map<string, (value: unknown, fail: Fail) => unknown>([

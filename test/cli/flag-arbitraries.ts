@@ -69,6 +69,12 @@ export const makeWorld = (): World => {
       'caps-retain': { ok: ['CAP_NET_BIND_SERVICE,CAP_KILL'], bad: ['CAP_FLY', '', 'net_bind_service'] },
       // Given with --caps-retain for one app it is refused, so it is never among the valid flags.
       'caps-remove': { ok: [], bad: ['CAP_FLY', 'chown'] },
+      memory: { ok: ['64M', '1Gi'], bad: ['1k', 'lots', ''] },
+      cpu: { ok: ['500m', '1'], bad: ['5m', 'fast', ''] },
+      'cpu-shares': { ok: ['512'], bad: ['1', 'x'] },
+      // Lowering it needs CAP_SYS_RESOURCE, which root may not have: stage1 would refuse it.
+      'oom-score-adj': { ok: ['500'], bad: ['2000', 'x'] },
+      seccomp: { ok: ['mode=remove,errno=EPERM,keyctl', 'mode=retain,@podlog/default-whitelist'], bad: ['remove,mkdir', 'mode=remove', 'mode=remove,notasyscall'] },
       'uuid-file-save': { ok: [join(dir, 'out', 'uuid')], bad: [join(dir, 'no-such-dir', 'uuid'), join(dir, 'out'), ''] },
       'set-env': { ok: ['A=1', 'B=x=y'], bad: ['NOEQUALS', '=x', '1X=y'] },
       'set-env-file': { ok: envFiles.slice(0, 1), bad: envFiles.slice(1) },

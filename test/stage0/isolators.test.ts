@@ -84,13 +84,26 @@ test('flags are checked before anything is resolved, naming the flag', (t) => {
   t.is(parseRunFlags(['img', '--readonly-rootfs']).apps[0]!.readonlyRootfs, true);
 });
 
+test('a remove set of what stage1 calls after loading the filter needs no-new-privileges', (t) => {
+  const refused = [{ name: 'os/linux/no-new-privileges', value: false }, { name: 'os/linux/seccomp-remove-set', value: { set: ['mkdir', 'setresuid'] } }];
+  t.throws(() => appIsolators('web', refused, undefined), { message: /app web: isolator os\/linux\/seccomp-remove-set: it removes setresuid, which stage1 calls after loading the filter when os\/linux\/no-new-privileges is false/ });
+  t.notThrows(() => appIsolators('web', [refused[1]!], undefined), 'with no_new_privs (the default) the filter is loaded last');
+  t.notThrows(() => appIsolators('web', [refused[0]!, { name: 'os/linux/seccomp-remove-set', value: { set: ['mkdir'] } }], undefined));
+});
+
+test('appc resource isolators: a default flag and a request are kept as they are', (t) => {
+  t.deepEqual(appIsolators('web', [{ name: 'resource/memory', value: { default: true, request: '1G' } }], undefined), [{ name: 'resource/memory', value: { default: true, request: '1G' } }]);
+  t.throws(() => appIsolators('web', [{ name: 'resource/memory', value: { default: 'yes' } }], undefined), { message: /"default" must be true or false/ });
+});
+
 test('the isolators podlog does not apply are listed by app', (t) => {
   t.deepEqual(
     ignoredIsolators([
-      { name: 'a', app: { isolators: [{ name: 'resource/memory', value: {} }, { name: 'os/linux/selinux-context', value: {} }] } },
+      { name: 'a', app: { isolators: [{ name: 'resource/memory', value: { limit: '1G' } }, { name: 'os/linux/selinux-context', value: {} }, { name: 'resource/cpu', value: { request: '1' } }] } },
       { name: 'b', app: { isolators: [{ name: 'resource/block-iops', value: {} }] } },
       { name: 'c' },
     ]),
-    [{ app: 'a', name: 'os/linux/selinux-context' }, { app: 'b', name: 'resource/block-iops' }],
+    [{ app: 'a', name: 'os/linux/selinux-context' }, { app: 'a', name: 'resource/cpu' }, { app: 'b', name: 'resource/block-iops' }],
+    'a request alone is not applied',
   );
 });

@@ -411,6 +411,13 @@ pub fn unknown_seccomp_entries(entries: Vec<String>) -> Vec<String> {
     podlog_seccomp::unknown_entries(&entries)
 }
 
+/// The entries of a seccomp remove set that stage1 itself calls after loading the filter when
+/// no_new_privs is off (os/linux/no-new-privileges false): such a set needs no_new_privs.
+#[napi]
+pub fn seccomp_entries_stage1_needs(entries: Vec<String>) -> Vec<String> {
+    podlog_seccomp::needed_after_early_load(&entries)
+}
+
 fn check_fd(fd: i32) -> errors::Result<()> {
     if fd < 0 {
         return Err(PodlogError::new(

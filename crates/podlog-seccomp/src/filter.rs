@@ -33,6 +33,17 @@ const AFTER_EARLY_LOAD: &[&str] = &[
     "write",
 ];
 
+/// The entries of a remove set (syscalls or groups) that stage1 calls after a filter it loads
+/// early: such a set can only be had with no_new_privs.
+pub fn needed_after_early_load<S: AsRef<str>>(entries: &[S]) -> Vec<String> {
+    entries
+        .iter()
+        .flat_map(|e| groups::group(e.as_ref()).map_or_else(|| vec![e.as_ref()], <[&str]>::to_vec))
+        .filter(|s| AFTER_EARLY_LOAD.contains(s))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Namespace flags `clone` may not carry under the default filter (CLONE_NEWTIME shares
 /// its bit with the exit signal in clone(2) and exists only for clone3 and unshare).
 const CLONE_NS_FLAGS: [i32; 7] = [
@@ -78,7 +89,21 @@ pub fn compile(policy: &Policy, early: bool) -> Result<Option<Vec<libc::sock_fil
             mode: Mode::Remove,
             syscalls,
             errno,
-        } => remove(syscalls.iter().map(String::as_str), action(*errno)),
+        } => {
+            let needed = if early {
+                needed_after_early_load(syscalls)
+            } else {
+                vec![]
+            };
+            if !needed.is_empty() {
+                return Err(Error(format!(
+                    "a seccomp remove set of {} needs os/linux/no-new-privileges: without it the \
+                     filter is loaded before stage1 drops the app's privileges, which calls them",
+                    needed.join(", ")
+                )));
+            }
+            remove(syscalls.iter().map(String::as_str), action(*errno))
+        }
     }
     .map_err(|e| Error(format!("compile the seccomp filter: {e}")))?;
     export(&ctx).map(Some)
@@ -126,7 +151,7 @@ fn remove<'a>(names: impl Iterator<Item = &'a str>, deny: ScmpAction) -> Scmp<Sc
 /// its blacklist and [`groups::DEFAULT_DENY_EXTRA`] fail with EPERM, `clone` too when it
 /// asks for a namespace, and `clone3`, whose flags a filter cannot read, with ENOSYS.
 fn default_filter() -> Scmp<ScmpFilterContext> {
-    let blacklist = groups::group("@docker/default-blacklist").unwrap_or_default();
+    let blacklist = groups::group("@docker/default-blacklist").expect("a group of groups.rs");
     let deny = blacklist.iter().chain(groups::DEFAULT_DENY_EXTRA).copied();
     let eperm = ScmpAction::Errno(libc::EPERM);
     let mut ctx = remove(deny, eperm)?;

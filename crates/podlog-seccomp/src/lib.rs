@@ -7,7 +7,7 @@ pub mod filter;
 pub mod groups;
 pub mod policy;
 
-pub use filter::compile;
+pub use filter::{compile, needed_after_early_load};
 pub use policy::{Mode, Policy};
 
 /// A policy that cannot be compiled: the message names the isolator or the syscall.

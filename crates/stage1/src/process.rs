@@ -289,6 +289,13 @@ fn apply_and_exec(
         if let Some(slave) = terminal {
             crate::pty::take(slave)?;
         }
+        if let Some(adj) = plan.oom_score_adj {
+            // Through the app's /proc (the pod's pid namespace), before a pod user namespace is
+            // joined: lowering it needs CAP_SYS_RESOURCE in the host's.
+            let file = format!("{}/proc/self/oom_score_adj", plan.root.to_string_lossy());
+            std::fs::write(&file, adj.to_string())
+                .with_ctx(|| format!("write {adj} to /proc/self/oom_score_adj"))?;
+        }
         if let Some(ns) = userns {
             crate::userns::join(ns)?;
         }
@@ -296,11 +303,6 @@ fn apply_and_exec(
         chroot(plan.root.as_c_str()).ctx("chroot")?;
         chdir("/").ctx("chdir /")?;
         setgroups(&plan.groups).ctx("setgroups")?;
-        if let Some(adj) = plan.oom_score_adj {
-            // In the app's /proc; lowering it needs CAP_SYS_RESOURCE, still held here.
-            std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-                .ctx("write /proc/self/oom_score_adj")?;
-        }
         // Without no_new_privs the kernel takes a filter only from a holder of CAP_SYS_ADMIN:
         // loaded now (as runc and youki do), it was compiled to allow what follows.
         if !plan.no_new_privs {

@@ -193,8 +193,9 @@ impl PodFs<'_> {
         volumes::mount_all(self.pod_dir, &rootfd, &app.name, &app.volumes, range)?;
         if app.read_only_root {
             // The root mount alone: its volumes, /dev and /proc are mounts of their own.
-            mounts::remount_readonly(&root, MsFlags::empty())
-                .with_ctx(|| format!("app {:?}: --readonly-rootfs", app.name))?;
+            // mount_setattr adds the one flag; a remount would reset nosuid and the like.
+            crate::sys::add_mount_attrs(rootfd.as_fd(), libc::MOUNT_ATTR_RDONLY)
+                .with_ctx(|| format!("app {:?}: make its root read-only", app.name))?;
         }
         Ok(rootfd)
     }

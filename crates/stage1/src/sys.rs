@@ -105,6 +105,17 @@ pub fn mount_setattr(
     Errno::result(r).map(drop)
 }
 
+/// Sets `attrs` (MOUNT_ATTR_*) on the one mount `fd` is the root of, leaving its other flags.
+pub fn add_mount_attrs(fd: BorrowedFd<'_>, attrs: u64) -> nix::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    mount_setattr(fd, false, &attr)
+}
+
 /// Attaches the detached mount `fd` (from open_tree) on `target`.
 pub fn move_mount(fd: BorrowedFd<'_>, target: &std::ffi::CStr) -> nix::Result<()> {
     // SAFETY: `fd` is an open fd, both paths NUL-terminated strings that outlive the call.

@@ -269,9 +269,11 @@ fn appc_all() {
 #[test]
 fn every_group_compiles_both_ways() {
     for (name, _) in crate::groups::GROUPS {
-        for isolator in [RETAIN_SET, REMOVE_SET] {
-            isolated(isolator, serde_json::json!({"set": [name]}), true);
+        for early in [false, true] {
+            isolated(RETAIN_SET, serde_json::json!({"set": [name]}), early);
         }
+        // Early, a remove set of a whitelist would deny what stage1 calls: refused (see below).
+        isolated(REMOVE_SET, serde_json::json!({"set": [name]}), false);
     }
 }
 
@@ -291,5 +293,23 @@ fn unknown_entries_are_named() {
     assert_eq!(
         crate::unknown_entries(&["chown32", "vm86"]),
         ["chown32", "vm86"]
+    );
+}
+
+#[test]
+fn a_remove_set_of_what_stage1_calls_after_an_early_load_is_refused() {
+    let value = serde_json::json!({"set": ["mkdir", "setresuid"]});
+    let err = compile(&of(REMOVE_SET, value.clone()), true).unwrap_err();
+    assert!(
+        err.0.contains("setresuid") && err.0.contains("no-new-privileges"),
+        "{err}"
+    );
+    assert!(
+        compile(&of(REMOVE_SET, value), false).is_ok(),
+        "loaded last: nothing of stage1's is filtered"
+    );
+    assert_eq!(
+        needed_after_early_load(&["mkdir", "chdir", "@rkt/default-blacklist"]),
+        ["chdir"]
     );
 }

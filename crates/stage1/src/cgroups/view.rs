@@ -57,7 +57,7 @@ pub fn mount(root: BorrowedFd<'_>, shown: &[(&str, PathBuf)]) -> Result<()> {
                 .with_ctx(|| format!("symlink /sys/fs/cgroup/{alias}"))?;
         }
     }
-    set_attrs(dir.as_fd(), libc::MOUNT_ATTR_RDONLY)
+    sys::add_mount_attrs(dir.as_fd(), libc::MOUNT_ATTR_RDONLY)
         .ctx("make the tmpfs at /sys/fs/cgroup read-only")
 }
 
@@ -69,18 +69,8 @@ fn attach(source: &Path, base: BorrowedFd<'_>, rel: &str) -> Result<()> {
     mounts::bind(source, Path::new(&fsutil::fd_path(&at)))?;
     // Opened again: the path now leads into the new mount.
     let bound = fsutil::open_path_beneath(base, rel).with_ctx(|| format!("open {rel}"))?;
-    set_attrs(bound.as_fd(), SHOWN)
+    sys::add_mount_attrs(bound.as_fd(), SHOWN)
         .with_ctx(|| format!("make the app's cgroup {} read-only", source.display()))
-}
-
-fn set_attrs(mount: BorrowedFd<'_>, attrs: u64) -> nix::Result<()> {
-    let attr = libc::mount_attr {
-        attr_set: attrs,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    sys::mount_setattr(mount, false, &attr)
 }
 
 /// A co-mounted pair is also found by each controller's name: `cpu` -> `cpu,cpuacct`.
