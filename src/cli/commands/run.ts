@@ -8,7 +8,7 @@ import { checkRunFlags } from '../run-flags.js';
 
 const APP_FLAGS =
   '[--exec=PATH] [--name=NAME] [--user=U] [--group=G] [--working-dir=DIR] [--environment=N=V] [--mount=volume=NAME,target=PATH] [--caps-retain=CAP,...|--caps-remove=CAP,...]' +
-  ' [--memory=SIZE] [--cpu=MILLICORES] [--cpu-shares=N] [--oom-score-adj=N] [--seccomp=mode=retain|remove,[errno=NAME,]SYSCALL|@GROUP,...] [--readonly-rootfs] [-- ARGS... ---]';
+  ' [--memory=SIZE] [--cpu=CORES] [--cpu-shares=N] [--oom-score-adj=N] [--seccomp=mode=retain|remove,[errno=NAME,]SYSCALL|@GROUP,...] [--readonly-rootfs] [-- ARGS... ---]';
 const POD_FLAGS = '[--set-env=N=V] [--set-env-file=F] [--inherit-env] [--uuid-file-save=F] [--stage1-path=DIR] [--user-annotation=K=V] [--user-label=K=V]' +
   ' [--volume=NAME,kind=host,source=PATH[,readOnly=true][,recursive=true]] [--volume=NAME,kind=empty[,mode=0755][,uid=N][,gid=N]] [--mount=volume=NAME,target=PATH]' +
   ' [--port=NAME:[HOSTIP:]HOSTPORT] [--private-users] [--no-overlay]';
