@@ -22,7 +22,8 @@ usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--n
        podlog-stage1 stop  --pod-dir DIR [--force]
        podlog-stage1 gc    --pod-dir DIR
        podlog-stage1 netns --pod-dir DIR create|remove
-       podlog-stage1 idmap-probe --dir DIR";
+       podlog-stage1 idmap-probe --dir DIR
+       podlog-stage1 export --pod-dir DIR --tree-store DIR --app NAME --manifest FILE --out FILE";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetMode {
@@ -88,6 +89,18 @@ pub struct GcOpts {
     pub pod_dir: PathBuf,
 }
 
+/// `export`: an ACI of an exited pod's app root (export.rs).
+#[derive(Debug, PartialEq)]
+pub struct ExportOpts {
+    pub pod_dir: PathBuf,
+    pub tree_store: PathBuf,
+    pub app: String,
+    /// The app's image manifest, which becomes the ACI's `manifest`.
+    pub manifest: PathBuf,
+    /// The ACI to write; it must not exist.
+    pub out: PathBuf,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetnsAction {
     Create,
@@ -107,6 +120,7 @@ pub enum Command {
     Stop(StopOpts),
     Gc(GcOpts),
     Netns(NetnsOpts),
+    Export(ExportOpts),
     /// Whether the file system of a directory supports idmapped mounts (stage0 asks before it
     /// prepares a pod with --private-users).
     IdmapProbe(PathBuf),
@@ -155,6 +169,8 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     let mut parent_pid = None;
     let mut app = None;
     let mut force = false;
+    let mut manifest = None;
+    let mut out = None;
     let mut rest = Vec::new();
 
     if matches!(sub.as_str(), "-h" | "--help" | "help") {
@@ -162,7 +178,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     }
     if !matches!(
         sub.as_str(),
-        "init" | "enter" | "stop" | "gc" | "netns" | "idmap-probe"
+        "init" | "enter" | "stop" | "gc" | "netns" | "idmap-probe" | "export"
     ) {
         bail!("unknown subcommand {sub:?}\n{USAGE}");
     }
@@ -218,6 +234,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
             ][..],
             "stop" => &["--pod-dir", "--force"][..],
             "idmap-probe" => &["--dir"][..],
+            "export" => &["--pod-dir", "--tree-store", "--app", "--manifest", "--out"][..],
             _ => &["--pod-dir"][..],
         };
         if !allowed.contains(&name.as_str()) {
@@ -230,6 +247,8 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
             "--tree-store" => tree_store = Some(PathBuf::from(args.value(&name, inline)?)),
             "--hostname" => hostname = Some(args.value(&name, inline)?),
             "--app" => app = Some(args.value(&name, inline)?),
+            "--manifest" => manifest = Some(PathBuf::from(args.value(&name, inline)?)),
+            "--out" => out = Some(PathBuf::from(args.value(&name, inline)?)),
             "--net" => {
                 net = match args.value(&name, inline)?.as_str() {
                     "none" | "default" => NetMode::None,
@@ -341,6 +360,20 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
             })
         }
         "stop" => Command::Stop(StopOpts { pod_dir, force }),
+        "export" => {
+            let (Some(tree_store), Some(app), Some(manifest), Some(out)) =
+                (tree_store, app, manifest, out)
+            else {
+                bail!("export: --tree-store, --app, --manifest and --out are required\n{USAGE}");
+            };
+            Command::Export(ExportOpts {
+                pod_dir,
+                tree_store,
+                app,
+                manifest,
+                out,
+            })
+        }
         "netns" => Command::Netns(NetnsOpts {
             pod_dir,
             action: match rest.as_slice() {
@@ -623,6 +656,33 @@ mod tests {
                 pod_dir: "/p".into()
             })
         );
+    }
+
+    #[test]
+    fn export_needs_every_flag() {
+        assert_eq!(
+            parse(argv(
+                "export --pod-dir /p --tree-store=/t --app web --manifest /m --out /o.aci"
+            ))
+            .unwrap(),
+            Command::Export(ExportOpts {
+                pod_dir: "/p".into(),
+                tree_store: "/t".into(),
+                app: "web".into(),
+                manifest: "/m".into(),
+                out: "/o.aci".into(),
+            })
+        );
+        for bad in [
+            "export --pod-dir /p --tree-store /t --app web --manifest /m",
+            "export --pod-dir /p --tree-store /t --manifest /m --out /o",
+            "export --tree-store /t --app web --manifest /m --out /o",
+            "export --pod-dir /p --tree-store /t --app web --manifest /m --out /o --force",
+            "export --pod-dir /p --tree-store /t --app web --manifest /m --out /o extra",
+            "init --pod-dir /p --tree-store /t --out /o",
+        ] {
+            assert!(parse(argv(bad)).is_err(), "{bad:?} should fail");
+        }
     }
 
     #[test]

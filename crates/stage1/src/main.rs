@@ -31,6 +31,7 @@ mod dev;
 mod enter;
 mod error;
 mod etc;
+mod export;
 mod fsutil;
 mod gc;
 mod init;
@@ -68,6 +69,7 @@ fn main() {
                 cli::Command::Stop(o) => stop::run(o),
                 cli::Command::Gc(o) => gc::run(o),
                 cli::Command::Netns(o) => netns::run(o),
+                cli::Command::Export(o) => export::run(o),
                 cli::Command::IdmapProbe(dir) => userns::probe_idmap(&dir).map(|r| match r {
                     Ok(()) => {
                         println!("idmap");
