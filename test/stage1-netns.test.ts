@@ -169,7 +169,8 @@ test.serial('init --net netns without a kept namespace: 254 naming the path, no 
 
 test.serial("a pod started with --net netns is in the kept namespace and sees its links, as enter does; the namespace outlives the pod", async (t) => {
   const probe = 'readlink /proc/self/ns/net; cat /sys/class/net/lo/flags; cat /proc/net/dev';
-  const dir = makePod([{ name: 'a', exec: ['/bin/sh', '-c', `${probe}; exec sleep 1000`] }]);
+  // The stop may come while the probe runs: the trap lets it finish first (a shell runs a trap once its command is done).
+  const dir = makePod([{ name: 'a', exec: ['/bin/sh', '-c', `trap "exit 143" TERM; ${probe}; exec sleep 1000`] }]);
   const links = (out: string): string[] => out.split('\n').slice(4).map((l) => l.split(':')[0]!.trim()).filter(Boolean).sort();
   try {
     await inSandbox(t, async (box) => {

@@ -20,9 +20,11 @@ export const ENTRYPOINTS = {
   stop: 'coreos.com/rkt/stage1/stop',
   // podlog's: makes and removes the network namespace a pod's CNI networks are attached to.
   netns: 'podlog.dev/stage1/netns',
+  // podlog's: writes an exited pod's app root as an ACI (rkt did it in stage0; the mounts are stage1's).
+  export: 'podlog.dev/stage1/export',
 } as const;
 export type EntrypointName = keyof typeof ENTRYPOINTS;
-/** Every stage1 names these; `netns` only one that runs pods on CNI networks. */
+/** Every stage1 names these; `netns` only one that runs pods on CNI networks, `export` one that exports. */
 const REQUIRED: EntrypointName[] = ['run', 'enter', 'gc', 'stop'];
 
 interface Stage1Manifest {
@@ -52,6 +54,7 @@ const builtinStage1 = (): Stage1Image => {
         { name: ENTRYPOINTS.gc, value: `${name} gc` },
         { name: ENTRYPOINTS.stop, value: `${name} stop` },
         { name: ENTRYPOINTS.netns, value: `${name} netns` },
+        { name: ENTRYPOINTS.export, value: `${name} export` },
         { name: 'coreos.com/rkt/stage1/interface-version', value: '1' },
       ],
     },
