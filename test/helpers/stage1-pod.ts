@@ -12,6 +12,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import type { ExecutionContext } from 'ava';
 import { closeFd, lockDir, stage1Path } from '../../src/native.js';
 import { busyboxRootfs } from './fixtures.js';
 
@@ -30,6 +31,8 @@ export interface AppSpec {
   environment?: Record<string, string>;
   /** appc isolators, as stage0 writes them in the pod manifest's app. */
   isolators?: { name: string; value: unknown }[];
+  /** appc event handlers (`pre-start`, `post-stop`), as the image's app has them. */
+  eventHandlers?: { name: string; exec: string[] }[];
 }
 
 let treeStore: string | undefined;
@@ -73,6 +76,7 @@ export function makePod(apps: AppSpec[], base = tmpdir()): string {
         workingDirectory: a.workingDirectory ?? '/',
         environment: Object.entries(a.environment ?? {}).map(([name, value]) => ({ name, value })),
         ...(a.isolators ? { isolators: a.isolators } : {}),
+        ...(a.eventHandlers ? { eventHandlers: a.eventHandlers } : {}),
       },
     })),
   };
@@ -266,6 +270,34 @@ export async function waitNoProcess(needle: string, timeoutMs = 5000): Promise<n
 }
 
 export const mountinfo = (): string => readFileSync('/proc/self/mountinfo', 'utf8');
+
+/**
+ * Runs `fn` and checks that it left the mount table as it found it, no process of the pod behind, and
+ * (after gc) none of the pod's cgroups. Whatever happens, processes started for this pod are killed
+ * (its PID 1 dies with its supervisor), so that the test process can exit.
+ */
+export async function cleanPod(t: ExecutionContext, dir: string, fn: () => Promise<void>): Promise<void> {
+  const before = mountinfo();
+  try {
+    await fn();
+    t.is(mountinfo(), before, 'the host mount table is unchanged');
+    t.deepEqual(await waitNoProcess(dir), [], 'no process of the pod is left');
+    const gc = await stage1(['gc', '--pod-dir', dir]);
+    t.is(gc.code, 0, `gc: ${gc.stderr}`);
+    const subcgroup = join(dir, 'subcgroup');
+    for (const line of (existsSync(subcgroup) ? readFileSync(subcgroup, 'utf8') : '').split('\n').filter(Boolean)) {
+      t.false(existsSync(line), `cgroup ${line} is removed`);
+    }
+  } finally {
+    for (const pid of pidsMatching(dir)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
 
 /**
  * Kills the stage1 processes this process started that still run (a failed test's pod: its PID 1 dies

@@ -7,14 +7,15 @@
 //!   It holds `RKT_LOCK_FD` to the end, so the pod is "running" exactly while it lives.
 //! * pod **PID 1** (new pid namespace): dies with the supervisor (PR_SET_PDEATHSIG), builds
 //!   its own mount/uts/ipc(/net) namespaces (or joins the network namespace kept at
-//!   `<pod>/netns`) and the pod's file systems, pivots into a tmpfs root, starts the apps and
-//!   reaps (see reaper).
+//!   `<pod>/netns`) and the pod's file systems, pivots into a tmpfs root, runs the apps'
+//!   pre-start handlers, starts the apps and reaps (see reaper).
 //!
 //! Every mount belongs to PID 1's mount namespace and vanishes with it, whatever is killed
 //! when.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
@@ -37,7 +38,7 @@ use crate::cli::{InitOpts, NetMode};
 use crate::error::{bail, Context, Result, STAGE1_FAILURE};
 use crate::etc::EtcFiles;
 use crate::lock::PodDir;
-use crate::manifest::{self, PodApp};
+use crate::manifest::{self, Hook, PodApp};
 use crate::rootfs::{self, PodFs};
 use crate::userns::UserNs;
 use crate::{fsutil, lowers, mounts, namespaces, netns, process, pty, ready, reaper, sys};
@@ -101,6 +102,11 @@ pub fn run(opts: InitOpts) -> Result<i32> {
     };
     let status_dir = open_dir("status")?;
     let appstats_dir = open_dir("appstats")?;
+    let hook_dirs = apps
+        .iter()
+        .filter(|a| !a.app.event_handlers.is_empty())
+        .map(|a| Ok((a.name.clone(), open_dir(&format!("hooks/{}", a.name))?)))
+        .collect::<Result<Vec<_>>>()?;
     // From here every way out drops it, which removes the pod's cgroups.
     let mut cgroups = Cgroups::create(pod.fd(), &uuid, &apps)?;
     debug!("pod {uuid}: {} app(s), hostname {hostname}", apps.len());
@@ -138,6 +144,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
                 hostname: &hostname,
                 status_dir,
                 appstats_dir,
+                hook_dirs,
                 cgroups: &mut cgroups,
                 users: users.as_ref(),
                 netns,
@@ -157,6 +164,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
             drop(go_r);
             drop(status_dir);
             drop(appstats_dir);
+            drop(hook_dirs);
             drop(netns);
             let terminal = terminal.map(|(supervisor_end, _)| supervisor_end);
             supervise(child, cgroups, go_w, ready_r, ready_out, &pod, terminal)
@@ -236,16 +244,27 @@ fn prepare_pod_dir(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
     }
     fsutil::mkdir_all_at(fd, "status", 0o755).ctx("mkdir <pod>/status")?;
     fsutil::mkdir_all_at(fd, "appstats", 0o755).ctx("mkdir <pod>/appstats")?;
+    fsutil::mkdir_all_at(fd, "hooks", 0o755).ctx("mkdir <pod>/hooks")?;
     fsutil::mkdir_all_at(fd, rootfs::STAGE1_ROOT, 0o755).ctx("mkdir <pod>/stage1/rootfs")?;
     for app in apps {
+        let hooks = Hook::ALL.map(|h| format!("hooks/{}/{}", app.name, h.name()));
         for stale in [
             format!("status/{}", app.name),
             format!("appstats/{}", app.name),
-        ] {
+        ]
+        .iter()
+        .chain(&hooks)
+        {
+            // ENOTDIR: `hooks/<app>` is not a directory, which the mkdir below reports.
             match unlinkat(fd, stale.as_str(), UnlinkatFlags::NoRemoveDir) {
-                Ok(()) | Err(Errno::ENOENT) => {}
+                Ok(()) | Err(Errno::ENOENT | Errno::ENOTDIR) => {}
                 Err(e) => return Err(e).with_ctx(|| format!("remove stale <pod>/{stale}")),
             }
+        }
+        // Only for an app with handlers: every inode made here costs the pod's start.
+        if !app.app.event_handlers.is_empty() {
+            let dir = format!("hooks/{}", app.name);
+            fsutil::mkdir_all_at(fd, &dir, 0o755).with_ctx(|| format!("mkdir <pod>/{dir}"))?;
         }
     }
     Ok(())
@@ -380,6 +399,8 @@ struct Pid1<'a> {
     status_dir: OwnedFd,
     /// `<pod>/appstats`, written before `status` (see reaper).
     appstats_dir: OwnedFd,
+    /// `<pod>/hooks/<app>` of each app with event handlers.
+    hook_dirs: Vec<(String, OwnedFd)>,
     cgroups: &'a mut Cgroups,
     users: Option<&'a UserNs>,
     /// `--net netns`: the kept network namespace to join.
@@ -431,13 +452,39 @@ impl Pid1<'_> {
         debug!("namespaces ready");
         let stage1_root: PathBuf = fs.mount_stage1_root()?;
         let mut plans = Vec::with_capacity(self.apps.len());
+        let mut hooks = Vec::with_capacity(self.hook_dirs.len());
+        let mut hook_dirs = std::mem::take(&mut self.hook_dirs).into_iter();
         for app in self.apps {
             let rootfd = fs.setup_app(&stage1_root, app)?;
             self.cgroups.show_in_app(rootfd.as_fd(), &app.name)?;
             let root = rootfs::app_root_after_pivot(&app.name);
             // Each app's seccomp filter is compiled here, once, before any fork.
             let plan = process::plan(&app.name, &app.app, &root, &rootfd, &app.app.exec)?;
-            let join = self.cgroups.take_join(&app.name);
+            let join = Rc::new(self.cgroups.take_join(&app.name));
+            // A handler's plan is the app's with the handler's exec, resolved now like the
+            // app's: a missing program fails the pod before anything runs.
+            let hook_plan = |hook: Hook| {
+                let Some(exec) = app.app.handler(hook) else {
+                    return Ok(None);
+                };
+                let plan = process::plan(&app.name, &app.app, &root, &rootfd, exec)
+                    .map_err(|e| in_handler(&app.name, hook, e))?;
+                Ok::<_, crate::error::Error>(Some(
+                    plan.unconfined(self.opts.insecure).joining(join.clone()),
+                ))
+            };
+            if !app.app.event_handlers.is_empty() {
+                let (name, dir) = hook_dirs
+                    .next()
+                    .filter(|(name, _)| *name == app.name)
+                    .ok_or_else(|| crate::error::Error::msg("hooks directories out of order"))?;
+                hooks.push(reaper::AppHooks {
+                    app: name,
+                    dir,
+                    pre_start: hook_plan(Hook::PreStart)?,
+                    post_stop: hook_plan(Hook::PostStop)?,
+                });
+            }
             plans.push(plan.unconfined(self.opts.insecure).joining(join));
         }
         debug!("apps' rootfs ready");
@@ -463,6 +510,30 @@ impl Pid1<'_> {
             bail!("the supervisor died during start-up");
         }
         drop(go);
+
+        let mut host = reaper::System {
+            status_dir: self.status_dir.as_fd(),
+            appstats_dir: self.appstats_dir.as_fd(),
+            cgroups: self.cgroups,
+            signals: reaper::signals(),
+            hooks: &hooks,
+            users: users.map(UserNs::fd),
+        };
+        let pre_starts: Vec<&str> = hooks
+            .iter()
+            .filter(|h| h.pre_start.is_some())
+            .map(|h| h.app.as_str())
+            .collect();
+        // Before any app starts (appc: before the app's exec; run in turn, so that PID 1 waits
+        // for each alone). The pod is not up yet: `ready` closes unanswered on a way out here.
+        match reaper::pre_start(&pre_starts, &mut host, self.opts.stop_grace) {
+            reaper::PreStart::Done => {}
+            reaper::PreStart::Failed(app, code) => {
+                eprintln!("podlog-stage1: app {app:?}: pre-start handler exited with {code}");
+                return Ok(code);
+            }
+            reaper::PreStart::Stopped => return Ok(0),
+        }
 
         let mut started = Vec::with_capacity(plans.len());
         let mut exec_reports = Vec::with_capacity(plans.len());
@@ -494,18 +565,21 @@ impl Pid1<'_> {
             let _ = write(&ready, b"1");
         }
         drop(ready);
-        let mut host = reaper::System {
-            status_dir: self.status_dir.as_fd(),
-            appstats_dir: self.appstats_dir.as_fd(),
-            cgroups: self.cgroups,
-            signals: reaper::signals(),
-        };
-        Ok(reaper::run(
-            reaper::PodState::new(started),
-            &mut host,
-            self.opts.stop_grace,
-        ))
+        let post_stops = hooks
+            .iter()
+            .filter(|h| h.post_stop.is_some())
+            .map(|h| h.app.as_str());
+        let pod = reaper::PodState::new(started).with_post_stop(post_stops);
+        Ok(reaper::run(pod, &mut host, self.opts.stop_grace))
     }
+}
+
+/// A handler's set-up error, which names the app already: says which handler it was.
+fn in_handler(app: &str, hook: Hook, e: crate::error::Error) -> crate::error::Error {
+    let msg = e.to_string();
+    let prefix = format!("app {app:?}: ");
+    let why = msg.strip_prefix(&prefix).unwrap_or(&msg);
+    crate::error::Error::msg(format!("app {app:?}: {} handler: {why}", hook.name()))
 }
 
 /// PID 1's command line as the pod sees it: stage1's own names host paths (the binary,

@@ -102,6 +102,38 @@ pub struct App {
     /// appc isolators (the image's, or the CLI's in their place); stage1 applies the capability sets.
     #[serde(default)]
     pub isolators: Vec<Isolator>,
+    /// appc event handlers: at most one `pre-start` and one `post-stop` (check_app).
+    #[serde(default)]
+    pub event_handlers: Vec<EventHandler>,
+}
+
+/// appc's `eventHandlers[]` entry: a program run with the app's plan around its exec.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct EventHandler {
+    pub name: String,
+    /// Defaulted so that a missing exec is refused by check_app with the app's name, as an
+    /// empty one is, rather than by serde.
+    #[serde(default)]
+    pub exec: Vec<String>,
+}
+
+/// The event handlers appc defines, in the order they run around the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    PreStart,
+    PostStop,
+}
+
+impl Hook {
+    pub const ALL: [Hook; 2] = [Hook::PreStart, Hook::PostStop];
+
+    /// appc's name, also the name of the hook's file in `<pod>/hooks/<app>/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::PreStart => "pre-start",
+            Hook::PostStop => "post-stop",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -156,6 +188,14 @@ impl App {
             Some(w) if !w.is_empty() => w,
             _ => "/",
         }
+    }
+
+    /// The exec of the app's `hook` handler, if it has one (check_app allows one of each).
+    pub fn handler(&self, hook: Hook) -> Option<&[String]> {
+        self.event_handlers
+            .iter()
+            .find(|h| h.name == hook.name())
+            .map(|h| h.exec.as_slice())
     }
 }
 
@@ -383,6 +423,29 @@ fn check_app(name: &str, app: &App) -> Result<()> {
     if app.exec.iter().any(nul) || app.environment.iter().any(|e| nul(&e.value)) {
         bail!("app {name:?}: NUL byte in exec or environment");
     }
+    check_event_handlers(name, &app.event_handlers)
+}
+
+/// appc's handlers, as stage1 runs them: a known name, each at most once (which of two would
+/// run is not said anywhere), and an exec to run.
+fn check_event_handlers(name: &str, handlers: &[EventHandler]) -> Result<()> {
+    for (i, h) in handlers.iter().enumerate() {
+        if !Hook::ALL.iter().any(|k| k.name() == h.name) {
+            bail!(
+                "app {name:?}: event handler {:?}: unknown name (appc defines \"pre-start\" and \"post-stop\")",
+                h.name
+            );
+        }
+        if handlers[..i].iter().any(|o| o.name == h.name) {
+            bail!("app {name:?}: event handler {:?} given twice", h.name);
+        }
+        if h.exec.first().is_none_or(String::is_empty) {
+            bail!("app {name:?}: event handler {:?}: empty exec", h.name);
+        }
+        if h.exec.iter().any(|s| s.contains('\0')) {
+            bail!("app {name:?}: event handler {:?}: NUL byte in exec", h.name);
+        }
+    }
     Ok(())
 }
 
@@ -573,6 +636,7 @@ mod tests {
             working_directory: None,
             environment: vec![],
             isolators: vec![],
+            event_handlers: vec![],
         };
         check_app("a", &base).unwrap();
         assert_eq!(base.working_directory(), "/");
@@ -591,6 +655,80 @@ mod tests {
         let mut a = base.clone();
         a.user.clear();
         assert!(check_app("a", &a).is_err());
+    }
+
+    #[test]
+    fn event_handlers() {
+        let pod = |handlers: &str| {
+            format!(
+                r#"{{"acKind":"PodManifest","apps":[{{"name":"web","image":{{"id":"x"}},
+                "app":{{"exec":["/bin/true"],"user":"0","eventHandlers":[{handlers}]}}}}]}}"#
+            )
+        };
+        let load = |handlers: &str| {
+            let text = pod(handlers);
+            resolve(|p| {
+                if p == "pod" {
+                    Ok(text.clone().into_bytes())
+                } else {
+                    tree_ids(p)
+                }
+            })
+            .map_err(|e| e.to_string())
+        };
+        let apps = load(
+            r#"{"name":"post-stop","exec":["/bin/sh","-c","echo bye"]},
+               {"name":"pre-start","exec":["/bin/touch","/prestart"]}"#,
+        )
+        .unwrap();
+        let app = &apps[0].app;
+        assert_eq!(
+            app.handler(Hook::PreStart),
+            Some(&["/bin/touch".to_string(), "/prestart".to_string()][..])
+        );
+        assert_eq!(app.handler(Hook::PostStop).unwrap()[2], "echo bye");
+        assert!(load("").unwrap()[0].app.handler(Hook::PreStart).is_none());
+        for (bad, msg) in [
+            (
+                r#"{"name":"post-start","exec":["/bin/true"]}"#,
+                r#"app "web": event handler "post-start": unknown name (appc defines "pre-start" and "post-stop")"#,
+            ),
+            (
+                r#"{"name":"pre-start","exec":[]}"#,
+                r#"app "web": event handler "pre-start": empty exec"#,
+            ),
+            (
+                r#"{"name":"pre-start"}"#,
+                r#"app "web": event handler "pre-start": empty exec"#,
+            ),
+            (
+                r#"{"name":"post-stop","exec":[""]}"#,
+                r#"app "web": event handler "post-stop": empty exec"#,
+            ),
+            (
+                r#"{"name":"post-stop","exec":["/bin/true"]},{"name":"post-stop","exec":["/bin/false"]}"#,
+                r#"app "web": event handler "post-stop" given twice"#,
+            ),
+            (
+                r#"{"name":"pre-start","exec":["/bin/sh","a\u0000b"]}"#,
+                r#"app "web": event handler "pre-start": NUL byte in exec"#,
+            ),
+        ] {
+            assert_eq!(load(bad).unwrap_err(), msg, "{bad}");
+        }
+        assert!(load(r#"{"name":"pre-start","exec":"/bin/true"}"#).is_err());
+        // A pod without eventHandlers reads as one with none.
+        let text = POD.to_string();
+        let apps = resolve(|p| match p {
+            "pod" => Ok(text.clone().into_bytes()),
+            "appsinfo/side-car/manifest" => {
+                Ok(br#"{"app":{"exec":["/bin/true"],"user":"0"}}"#.to_vec())
+            }
+            p if p.ends_with("treeStoreID") => Ok(b"t1".to_vec()),
+            _ => Err(nix::Error::ENOENT),
+        })
+        .unwrap();
+        assert!(apps.iter().all(|a| a.app.event_handlers.is_empty()));
     }
 
     #[test]
@@ -667,9 +805,10 @@ mod properties {
                 re("/[^\u{0}]{0,12}").prop_map(Some)
             ],
             vec(env, 0..3),
+            handlers(),
         )
             .prop_map(
-                |((exec0, args), (user, group), gids, wd, environment)| App {
+                |((exec0, args), (user, group), gids, wd, environment, event_handlers)| App {
                     exec: std::iter::once(exec0).chain(args).collect(),
                     user,
                     group,
@@ -677,8 +816,37 @@ mod properties {
                     working_directory: wd,
                     environment,
                     isolators: vec![],
+                    event_handlers,
                 },
             )
+    }
+
+    /// None, either or both of appc's handlers, in either order.
+    fn handlers() -> impl Strategy<Value = Vec<EventHandler>> {
+        let exec = || {
+            (re("[^\u{0}]{1,12}"), vec(re("[^\u{0}]{0,12}"), 0..3))
+                .prop_map(|(e0, args)| std::iter::once(e0).chain(args).collect::<Vec<_>>())
+        };
+        (
+            proptest::option::of(exec()),
+            proptest::option::of(exec()),
+            any::<bool>(),
+        )
+            .prop_map(|(pre, post, swap)| {
+                let mut hs: Vec<EventHandler> = [(Hook::PreStart, pre), (Hook::PostStop, post)]
+                    .into_iter()
+                    .filter_map(|(k, exec)| {
+                        exec.map(|exec| EventHandler {
+                            name: k.name().into(),
+                            exec,
+                        })
+                    })
+                    .collect();
+                if swap {
+                    hs.reverse();
+                }
+                hs
+            })
     }
 
     fn pod() -> impl Strategy<Value = GenPod> {
@@ -709,6 +877,14 @@ mod properties {
         });
         if let Some(w) = &a.working_directory {
             v["workingDirectory"] = json!(w);
+        }
+        if !a.event_handlers.is_empty() {
+            let hs: Vec<Value> = a
+                .event_handlers
+                .iter()
+                .map(|h| json!({"name": h.name, "exec": h.exec}))
+                .collect();
+            v["eventHandlers"] = json!(hs);
         }
         v
     }
@@ -844,6 +1020,9 @@ mod properties {
                 "workingDirectory",
                 "environment",
                 "value",
+                "eventHandlers",
+                "pre-start",
+                "post-stop",
             ])
             .prop_map(String::from),
             re("[a-zA-Z]{0,8}"),
@@ -978,7 +1157,42 @@ mod properties {
         if !(exec_ok && nonempty("user") && group_ok && gids_ok && wd_ok && env_ok) {
             return Some(false);
         }
-        list_expected(app.get("mountPoints"))
+        match handlers_expected(app.get("eventHandlers")) {
+            Some(true) => list_expected(app.get("mountPoints")),
+            other => other,
+        }
+    }
+
+    /// appc's eventHandlers: a list of objects, each with a known name given once and an exec
+    /// of strings whose first is not empty, none with a NUL.
+    fn handlers_expected(v: Option<&Value>) -> Option<bool> {
+        let hs = match v {
+            None => return Some(true),
+            Some(Value::Array(hs)) => hs,
+            Some(_) => return Some(false),
+        };
+        let mut names = HashSet::new();
+        for h in hs {
+            let Some(h) = h.as_object() else {
+                return if h.is_array() { None } else { Some(false) };
+            };
+            let name_ok = matches!(h.get("name"), Some(Value::String(n))
+                if ["pre-start", "post-stop"].contains(&n.as_str()) && names.insert(n.clone()));
+            let exec_ok = match h.get("exec") {
+                Some(Value::Array(e)) => {
+                    e.iter()
+                        .all(|s| s.as_str().is_some_and(|s| !s.contains('\0')))
+                        && e.first()
+                            .and_then(Value::as_str)
+                            .is_some_and(|s| !s.is_empty())
+                }
+                _ => false,
+            };
+            if !(name_ok && exec_ok) {
+                return Some(false);
+            }
+        }
+        Some(true)
     }
 
     /// A list stage1 reads beside the apps (volumes, mounts, mountPoints): absent or empty is

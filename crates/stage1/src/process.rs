@@ -5,6 +5,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::rc::Rc;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -42,8 +43,9 @@ pub struct ExecPlan {
     /// The app's seccomp filter; None: none (--disable-seccomp, a retain set of `@appc.io/all`).
     filter: Option<Filter>,
     /// The app's cgroups, joined first thing in the child (`joining`; none for `enter`, which
-    /// joined before it forked).
-    cgroup: crate::cgroups::Join,
+    /// joined before it forked). Shared by the plans of the app's event handlers, which run
+    /// in its cgroups.
+    cgroup: Rc<crate::cgroups::Join>,
 }
 
 /// Resolves everything needed to run `argv` (the app's exec unless overridden, as `enter`
@@ -63,8 +65,9 @@ impl ExecPlan {
         }
     }
 
-    /// The app's cgroups, which its child joins before anything else (init).
-    pub fn joining(self, cgroup: crate::cgroups::Join) -> Self {
+    /// The app's cgroups, which its child joins before anything else (init); the same for
+    /// its event handlers' plans.
+    pub fn joining(self, cgroup: Rc<crate::cgroups::Join>) -> Self {
         Self { cgroup, ..self }
     }
 }
@@ -352,6 +355,7 @@ mod tests {
                 })
                 .collect(),
             isolators: vec![],
+            event_handlers: vec![],
         }
     }
 
