@@ -37,6 +37,8 @@ export interface PodApp extends AppSpec {
   /** --no-overlay: the app's root is a copy of its tree in the pod directory (AppRootCopied). */
   copied?: boolean;
   exitCode?: number;
+  /** Its event handlers' codes (AppHookRan). */
+  hooks?: Partial<Record<'pre-start' | 'post-stop', number>>;
   /** From its AppExited: killed by the OOM killer; its cgroup's memory peak (bytes) and CPU time (ns). */
   oom?: boolean;
   memoryPeak?: number;
@@ -225,6 +227,12 @@ export const podMachine = setup({
       const { pid, cgroups } = as<'PodStarted'>(event).data;
       return { pending: undefined, pid, startedAt: event.time, cgroups: cgroups !== undefined ? { layout: cgroups.layout, dirs: [...cgroups.dirs] } : undefined };
     }),
+    hookRan: assign({
+      apps: ({ context, event }) => {
+        const { app, hook, code } = as<'AppHookRan'>(event).data;
+        return context.apps.map((a) => (a.name === app ? { ...a, hooks: { ...a.hooks, [hook]: code } } : a));
+      },
+    }),
     appExited: assign({
       apps: ({ context, event }) => {
         const { app, code, oom, memoryPeak, cpuTime } = as<'AppExited'>(event).data;
@@ -330,6 +338,7 @@ export const podMachine = setup({
     },
     running: {
       on: {
+        AppHookRan: { actions: 'hookRan' },
         AppExited: { actions: 'appExited' },
         StopRequested: {
           guard: 'idle',
@@ -343,6 +352,7 @@ export const podMachine = setup({
     exited: {
       tags: ['afterRun', 'finished', 'ranAndExited'],
       on: {
+        AppHookRan: { actions: 'hookRan' },
         AppExited: { actions: 'appExited' },
         PodMarkedGarbage: { target: 'exitedGarbage', actions: 'marked' },
         ...DETACH,

@@ -3,7 +3,7 @@
  * Every test checks that the test process's own mount table is unchanged afterwards: stage1 mounts only
  * in its private mount namespace.
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { closeSync, existsSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import {
   TREE_STORE_ID,
   appStatus,
   busyboxTreeStore,
+  cleanPod,
   cleanupStage1Dirs,
   initArgs,
   isAlive,
@@ -42,32 +43,6 @@ const sh = (name: string, script: string, extra: Partial<AppSpec> = {}): AppSpec
 });
 const marker = (): string => `${Math.floor(Math.random() * 1e6)}`;
 
-/** Runs `fn` and checks that it left the mount table as it found it and no process of the pod behind. */
-async function clean(t: ExecutionContext, dir: string, fn: () => Promise<void>): Promise<void> {
-  const before = mountinfo();
-  try {
-    await fn();
-    t.is(mountinfo(), before, 'the host mount table is unchanged');
-    t.deepEqual(await waitNoProcess(dir), [], 'no process of the pod is left');
-    const gc = await stage1(['gc', '--pod-dir', dir]);
-    t.is(gc.code, 0, `gc: ${gc.stderr}`);
-    const subcgroup = join(dir, 'subcgroup');
-    const cgroups = existsSync(subcgroup) ? readFileSync(subcgroup, 'utf8') : '';
-    for (const line of cgroups.split('\n').filter(Boolean)) {
-      t.false(existsSync(line), `cgroup ${line} is removed`);
-    }
-  } finally {
-    // After a failed assertion or an exception: stage1 processes started for this pod (its PID 1
-    // dies with its supervisor), so that the test process can exit.
-    for (const pid of pidsMatching(dir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
 
 /** Polls for the host pid of a process whose command line contains `needle` (an app once it has exec'd). */
 async function waitForProcess(needle: string, timeoutMs = 5000): Promise<number | undefined> {
@@ -88,7 +63,7 @@ for (const [code, script] of [
 ] as const) {
   test.serial(`the app's exit code ${code} is the pod's code and its recorded status`, async (t) => {
     const dir = makePod([sh('web', script)]);
-    await clean(t, dir, async () => {
+    await cleanPod(t, dir, async () => {
       const r = await runPod(dir);
       t.is(r.code, code, r.stderr);
       t.is(appStatus(dir, 'web'), String(code));
@@ -124,7 +99,7 @@ test.serial('inside: private pid namespace, hostname, exact mounts and /dev, red
     'cat /proc/self/mountinfo',
   ].join('; ');
   const dir = makePod([sh('probe', script, { environment: { FOO: 'bar' }, workingDirectory: '/tmp' })]);
-  await clean(t, dir, async () => {
+  await cleanPod(t, dir, async () => {
     const r = await runPod(dir, { hostname: 'probe-host' });
     t.is(r.code, 0, r.stderr);
     const [head = '', mounts = ''] = r.stdout.split('---\n');
@@ -202,7 +177,7 @@ test.serial('a non-root app keeps only the bounding set', async (t) => {
       supplementaryGIDs: [10],
     }),
   ]);
-  await clean(t, dir, async () => {
+  await cleanPod(t, dir, async () => {
     const r = await runPod(dir);
     t.is(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
@@ -216,7 +191,7 @@ test.serial('a non-root app keeps only the bounding set', async (t) => {
 test.serial('stop on a sleeping pod: 143; enter sees the pod and returns its command code', async (t) => {
   const m = marker();
   const dir = makePod([{ name: 'web', exec: ['/bin/sleep', `1000.${m}`] }]);
-  await clean(t, dir, async () => {
+  await cleanPod(t, dir, async () => {
     const pod = await startPod(dir, { hostname: 'entered' });
     t.truthy(await waitForPid(dir, pod), 'the pid file appears');
     const app = await waitForProcess(`1000.${m}`);
@@ -268,7 +243,7 @@ test.serial('--net and --dns: the network namespace, loopback, /etc/hosts and /e
   const run = async (o: { net: 'none' | 'host'; dns: 'default' | 'host' | 'none' }): Promise<string[]> => {
     const dir = makePod([sh('net', probe)]);
     let out = '';
-    await clean(t, dir, async () => {
+    await cleanPod(t, dir, async () => {
       const r = await runPod(dir, { ...o, hostname: 'netpod' });
       t.is(r.code, 0, r.stderr);
       out = r.stdout;
@@ -292,7 +267,7 @@ test.serial('--net and --dns: the network namespace, loopback, /etc/hosts and /e
 
 test.serial('stop --force kills the whole pod at once', async (t) => {
   const dir = makePod([sh('web', 'trap "" TERM; sleep 1000')]);
-  await clean(t, dir, async () => {
+  await cleanPod(t, dir, async () => {
     const pod = await startPod(dir);
     t.truthy(await waitForPid(dir, pod));
     const s = await stage1(['stop', '--pod-dir', dir, '--force']);
@@ -307,7 +282,7 @@ test.serial('multi-app: one app exits 5, the others are stopped, the pod exits 5
     { name: 'sleeper', exec: ['/bin/sleep', '1000'] },
     sh('stubborn', 'trap "" TERM; sleep 1000'),
   ]);
-  await clean(t, dir, async () => {
+  await cleanPod(t, dir, async () => {
     const r = await runPod(dir, { stopGrace: 0.5 });
     t.is(r.code, 5, r.stderr);
     t.is(appStatus(dir, 'failing'), '5');
@@ -318,7 +293,7 @@ test.serial('multi-app: one app exits 5, the others are stopped, the pod exits 5
 
 test.serial('SIGTERM to stage1 stops the pod gracefully', async (t) => {
   const dir = makePod([{ name: 'web', exec: ['/bin/sleep', '1000'] }]);
-  await clean(t, dir, async () => {
+  await cleanPod(t, dir, async () => {
     const pod = await startPod(dir);
     t.truthy(await waitForPid(dir, pod));
     pod.child.kill('SIGTERM');
@@ -332,7 +307,7 @@ for (const victim of ['stage1', 'pid1', 'app'] as const) {
     for (let i = 0; i < 8; i++) {
       const m = marker();
       const dir = makePod([{ name: 'web', exec: ['/bin/sleep', `1000.${m}`] }]);
-      await clean(t, dir, async () => {
+      await cleanPod(t, dir, async () => {
         const pod = await startPod(dir);
         if (victim === 'stage1') {
           await new Promise((r) => setTimeout(r, Math.random() * 30));
@@ -369,7 +344,7 @@ const badInput: [string, AppSpec, RegExp][] = [
 for (const [what, app, message] of badInput) {
   test.serial(`bad input: ${what} is stage1's failure (254) with a clear message`, async (t) => {
     const dir = makePod([{ name: 'ok', exec: ['/bin/sleep', '1000'] }, app]);
-    await clean(t, dir, async () => {
+    await cleanPod(t, dir, async () => {
       const r = await runPod(dir);
       t.is(r.code, 254);
       t.regex(r.stderr, message);
@@ -413,7 +388,7 @@ test.serial('--ready-fd: the pid once every app has exec\'d, the same as <pod>/p
     { name: 'web', exec: ['/bin/sleep', `1000.${m}`] },
     { name: 'db', exec: ['/bin/sleep', `2000.${m}`] },
   ]);
-  await clean(t, dir, async () => {
+  await cleanPod(t, dir, async () => {
     const pod = await startPod(dir, { ready: true });
     const ready = await readReady(pod);
     t.regex(ready, /^[1-9]\d*\n$/, 'decimal pid and a newline');
@@ -429,7 +404,7 @@ test.serial('--ready-fd: the pid once every app has exec\'d, the same as <pod>/p
 
 test.serial('--ready-fd is closed empty when set-up fails', async (t) => {
   const dir = makePod([{ name: 'web', exec: ['/bin/nope'] }]);
-  await clean(t, dir, async () => {
+  await cleanPod(t, dir, async () => {
     const pod = await startPod(dir, { ready: true });
     t.is(await readReady(pod), '', 'nothing written');
     const r = await pod.done;
@@ -448,7 +423,7 @@ test.serial('--ready-fd is closed empty, at once, when an app cannot be exec\'d'
   let outlived = false;
   for (let i = 0; i < 20 && !outlived; i++) {
     const dir = makePod([sh('stubborn', 'trap "" TERM; sleep 1000'), { name: 'web', exec: ['/bad-interpreter'] }]);
-    await clean(t, dir, async () => {
+    await cleanPod(t, dir, async () => {
       const pod = await startPod(dir, { ready: true, treeStore: store, stopGrace: 1 });
       const ready = await readReady(pod);
       const stubbornAtClose = appStatus(dir, 'stubborn');
@@ -494,7 +469,7 @@ test.serial('--ready-fd must be an open pipe or socket above stdio', async (t) =
 test.serial('--parent-pid: SIGKILL of the parent ends every process of the pod and releases the lock', async (t) => {
   const m = marker();
   const dir = makePod([{ name: 'web', exec: ['/bin/sleep', `1000.${m}`] }]);
-  await clean(t, dir, async () => {
+  await cleanPod(t, dir, async () => {
     const wrapper = await startPodUnderShell(dir, { ready: true });
     const pid1 = Number(await readReady(wrapper));
     t.true(pid1 > 0, 'the pod came up');
@@ -516,7 +491,7 @@ test.serial('--parent-pid: SIGKILL of the parent ends every process of the pod a
 
 test.serial('--parent-pid that is not stage1\'s parent is refused before anything is done', async (t) => {
   const dir = makePod([{ name: 'web', exec: ['/bin/true'] }]);
-  await clean(t, dir, async () => {
+  await cleanPod(t, dir, async () => {
     const wrong = await runPod(dir, { parentPid: process.ppid });
     t.is(wrong.code, 254);
     t.regex(wrong.stderr, new RegExp(`--parent-pid ${process.ppid}: stage1's parent is process ${process.pid}`));
@@ -528,7 +503,7 @@ test.serial('--parent-pid that is not stage1\'s parent is refused before anythin
 
 test.serial('the overlay directories must exist as plain directories: else a clear error and no mount', async (t) => {
   const dir = makePod([{ name: 'web', exec: ['/bin/true'] }]);
-  await clean(t, dir, async () => {
+  await cleanPod(t, dir, async () => {
     const upper = join(dir, overlayDir('upper', 'web'));
     rmSync(upper, { recursive: true });
     const missing = await runPod(dir);

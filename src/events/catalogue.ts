@@ -85,6 +85,8 @@ export interface PodEventData {
    * `oom`: the kernel's OOM killer ended it (its code is then 137); `memoryPeak` (bytes) and `cpuTime`
    * (nanoseconds) are what its cgroup accounted, where the hierarchy was there.
    */
+  /** An image event handler ran for the app (appc's `pre-start` before its exec, `post-stop` after its exit). */
+  AppHookRan: { app: string; hook: 'pre-start' | 'post-stop'; code: number };
   AppExited: { app: string; code: number; oom?: boolean; memoryPeak?: number; cpuTime?: number };
   StopRequested: { force: boolean };
   StopSignalled: { signal: string };
@@ -168,6 +170,10 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
   PodStarted: {
     kind: 'outcome', schema: 1, fields: { pid: 'number' },
     summary: "stage1 said the pod is up (its pid file is written): stop and enter work from here",
+  },
+  AppHookRan: {
+    kind: 'observation', schema: 1, fields: { app: 'string', hook: 'string', code: 'number' },
+    summary: "an app's pre-start or post-stop event handler ran, with this code (a failing pre-start fails its app)",
   },
   AppExited: { kind: 'observation', schema: 1, fields: { app: 'string', code: 'number' }, summary: 'an app ended with this code' },
   StopRequested: { kind: 'intent', schema: 1, effect: 'stopPod', fields: { force: 'boolean' }, summary: 'the pod is to be stopped' },

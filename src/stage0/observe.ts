@@ -11,7 +11,7 @@ import type { PodRow } from '../engine/pod-list.js';
 import { reconcilePod } from '../engine/reconciler.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { isLocked } from '../native.js';
-import { podDir, podExitCode, readAppStatuses } from './pod-dir.js';
+import { podDir, podExitCode, readAppStatuses, readHookRuns, type HookRun } from './pod-dir.js';
 
 /** Whether a pod recorded as running has ended: its stage1 no longer holds the pod lock. */
 const stage1Ended = (uuid: string, dir: string): boolean => {
@@ -28,8 +28,13 @@ export const observeExit = async (engine: PodEngine, dataDir: string, uuid: stri
   if (view.state !== 'running' || !stage1Ended(uuid, dir)) return view;
   const statuses = readAppStatuses(dir);
   const apps = view.context.apps.map((a) => a.name);
+  const hooks = (hook: HookRun['hook']): Outcome[] =>
+    readHookRuns(dir, apps).filter((h) => h.hook === hook).map((data): Outcome => ({ type: 'AppHookRan', data }));
+  // In the order they ran: the pre-start handlers before any app, the post-stop ones after its exit.
   const outcomes: Outcome[] = [
+    ...hooks('pre-start'),
     ...statuses.filter((s) => apps.includes(s.app)).map(({ at: _at, ...data }): Outcome => ({ type: 'AppExited', data })),
+    ...hooks('post-stop'),
     { type: 'PodExited', data: { code: code ?? podExitCode(apps, statuses) } },
   ];
   try {

@@ -26,6 +26,8 @@ export const podPaths = (dir: string) => ({
   status: join(dir, 'status'),
   /** Per app, what its cgroup accounted when it exited (docs/stage1.md): written before its status. */
   appStats: (app: string) => join(dir, 'appstats', app),
+  /** Per app and event handler, its exit code (docs/stage1.md): `hooks/<app>/pre-start`, `post-stop`. */
+  hook: (app: string, hook: string) => join(dir, 'hooks', app, hook),
   subcgroup: join(dir, 'subcgroup'),
   /** The cgroup layout stage1 used and the pod's directories, written before it says the pod is up. */
   cgroups: join(dir, 'cgroups.json'),
@@ -126,3 +128,22 @@ export const podExitCode = (apps: string[], statuses: AppStatus[]): number => {
   if (failing) return failing.code;
   return apps.every((a) => statuses.some((s) => s.app === a)) ? 0 : 137;
 };
+
+export interface HookRun {
+  app: string;
+  hook: 'pre-start' | 'post-stop';
+  code: number;
+}
+
+/** The event handlers stage1 ran for `apps`, each with its code. */
+export const readHookRuns = (dir: string, apps: string[]): HookRun[] =>
+  (['pre-start', 'post-stop'] as const).flatMap((hook) =>
+    apps.flatMap((app) => {
+      try {
+        const code = Number(readFileSync(podPaths(dir).hook(app, hook), 'utf8').trim());
+        return Number.isInteger(code) ? [{ app, hook, code }] : [];
+      } catch {
+        return [];
+      }
+    }),
+  );

@@ -57,6 +57,7 @@ export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('NetworkDetached', { name: 'default' }),
   sample('Stage1StartRequested', START),
   sample('PodStarted', { pid: 4242 }),
+  sample('AppHookRan', { app: 'a', hook: 'pre-start', code: 0 }),
   sample('AppExited', { app: 'a', code: 3 }),
   sample('StopRequested', { force: false }),
   sample('StopSignalled', { signal: 'SIGTERM' }),

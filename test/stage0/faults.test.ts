@@ -36,7 +36,8 @@ type Verb = 'prepare' | 'run-prepared' | 'run' | 'exit' | 'stop' | 'mark' | 'gc'
 /**
  * Which verb records each event. Events only a fault records (PrepareAborted, EffectFailed) are
  * reached by the faults themselves (undefined); PodCompacted belongs to `log compact`, not to a
- * pod's life; an app's exit is a step of no verb (null): the pod goes on until all of it exits.
+ * pod's life; an app's exit and its event handlers' runs are steps of no verb (null): the pod goes
+ * on until all of it exits.
  */
 const VERB_OF: Record<PodEventType, Verb | null | undefined> = {
   PrepareRequested: 'prepare', PodCreated: 'prepare', ImageRenderRequested: 'prepare', ImageRendered: 'prepare',
@@ -44,7 +45,7 @@ const VERB_OF: Record<PodEventType, Verb | null | undefined> = {
   PodManifestWriteRequested: 'prepare',
   PodManifestWritten: 'prepare', PodPrepared: 'prepare', PrepareAborted: undefined,
   NetworkAttachRequested: 'run-prepared', NetworkAttached: 'run-prepared',
-  Stage1StartRequested: 'run-prepared', PodStarted: 'run-prepared', AppExited: null, PodExited: 'exit',
+  Stage1StartRequested: 'run-prepared', PodStarted: 'run-prepared', AppHookRan: null, AppExited: null, PodExited: 'exit',
   NetworkDetachRequested: 'gc', NetworkDetached: 'gc',
   StopRequested: 'stop', StopSignalled: 'stop', PodMarkedGarbage: 'mark', GcRequested: 'gc', PodDeleted: 'gc',
   EffectFailed: undefined, PodCompacted: undefined,

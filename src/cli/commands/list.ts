@@ -25,6 +25,7 @@ const asJson = (r: PodRow, meta: PodUserMetadata) => ({
     ...(a.oom !== undefined ? { oom: a.oom } : {}),
     ...(a.memoryPeak !== undefined ? { memory_peak: a.memoryPeak } : {}),
     ...(a.cpuTime !== undefined ? { cpu_time: a.cpuTime } : {}),
+    ...(a.hooks !== undefined ? { hooks: a.hooks } : {}),
   })),
   created_at: r.context.createdAt,
   started_at: r.context.startedAt,
