@@ -5,10 +5,10 @@
  */
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir, mountTable, waitForFile, waitForRunning } from './podlog.js';
+import { dataDir, podlogBin, waitForFile, waitForRunning } from './podlog.js';
 
 const busybox = aciPath('busybox-gzip');
 const tarList = (file: string): string[] => spawnSync('tar', ['-tf', file], { encoding: 'utf8' }).stdout.trim().split('\n');
@@ -16,7 +16,6 @@ const tarList = (file: string): string[] => spawnSync('tar', ['-tf', file], { en
 test('what an app wrote is in its exported ACI, what it deleted is not; the ACI imports and runs', (t) => {
   const d = dataDir();
   try {
-    const mounts = mountTable();
     const write = 'echo written by the app > /data.txt && rm /etc/hostname && mkdir -p /srv/www && echo hi > /srv/www/index.html';
     const r = d.podlog(['run', busybox, '--exec', '/bin/sh', '--', '-c', write]);
     t.is(r.status, 0, r.stderr);
@@ -31,7 +30,6 @@ test('what an app wrote is in its exported ACI, what it deleted is not; the ACI 
     t.true(entries.includes('rootfs/bin/busybox'), "the image's files");
     t.false(entries.includes('rootfs/etc/hostname'), 'deleted by the app');
     t.is(JSON.parse(spawnSync('tar', ['-xOf', out, 'manifest'], { encoding: 'utf8' }).stdout).name, 'podlog.test/busybox', "the app's image manifest");
-    t.is(mountTable(), mounts, 'no mount left behind');
 
     const fetched = d.podlog(['fetch', out]);
     t.is(fetched.status, 0, fetched.stderr);
@@ -46,6 +44,13 @@ test('what an app wrote is in its exported ACI, what it deleted is not; the ACI 
     writeFileSync(out, 'stale');
     t.is(d.podlog(['export', '--overwrite', pod!.uuid, out]).status, 0);
     t.is(readFileSync(out).length, before.length, 'written again whole');
+    writeFileSync(out, 'kept');
+    // stage1 refuses a locked pod (as if it ran): the export fails after stage0's checks.
+    const failed = spawnSync('flock', [join(d.dir, 'pods', pod!.uuid), podlogBin, '--dir', d.dir, 'export', '--overwrite', pod!.uuid, out], { encoding: 'utf8' });
+    t.is(failed.status, 254, failed.stderr);
+    t.regex(failed.stderr, /locked/);
+    t.is(readFileSync(out, 'utf8'), 'kept', 'a failed --overwrite leaves the file as it was');
+    t.deepEqual(readdirSync(d.dir).filter((n) => n.includes('.export-')), [], 'nothing staged is left');
   } finally {
     d.cleanup();
   }

@@ -243,9 +243,10 @@ fn merged_root(
             opts.len()
         );
     }
+    // Before the mount point is made, so that a failure leaves no directory behind.
+    chdir(&lowers.dir).with_ctx(|| format!("chdir {}", lowers.dir.display()))?;
     let template = std::env::temp_dir().join("podlog-export.XXXXXX");
     let target = mkdtemp(&template).with_ctx(|| format!("mkdtemp {}", template.display()))?;
-    chdir(&lowers.dir).with_ctx(|| format!("chdir {}", lowers.dir.display()))?;
     let mounted = mount(
         Some("overlay"),
         &target,
