@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir, podlogBin, waitForFile, waitForRunning } from './podlog.js';
+import { dataDir, podlogBin, startRun, waitForRunning } from './podlog.js';
 
 const busybox = aciPath('busybox-gzip');
 const tarList = (file: string): string[] => spawnSync('tar', ['-tf', file], { encoding: 'utf8' }).stdout.trim().split('\n');
@@ -64,10 +64,7 @@ test('only an exited pod is exported, and a pod of several apps needs --app', as
     t.is(refused.status, 254);
     t.regex(refused.stderr, /cannot export pod .*: it is prepared; only an exited pod can be exported/);
 
-    const uuidFile = join(d.dir, 'uuid');
-    const child = d.start(['run', `--uuid-file-save=${uuidFile}`, aciPath('worker')]);
-    const exited = new Promise<number | null>((ok) => child.on('exit', ok));
-    const running = await waitForFile(uuidFile);
+    const { uuid: running, exited } = await startRun(d, [aciPath('worker')]);
     await waitForRunning(d, running);
     t.regex(d.podlog(['export', running, join(d.dir, 'y.aci')]).stderr, /it is running; only an exited pod can be exported/);
     t.is(d.podlog(['stop', running]).status, 0);

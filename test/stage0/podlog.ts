@@ -87,3 +87,21 @@ export const waitForRunning = async (d: DataDir, uuid: string): Promise<void> =>
   }
   throw new Error(`pod ${uuid} never ran`);
 };
+
+/** A `podlog run` in the background: its pod's UUID once it exists, its exit, and what it printed so far. */
+export interface BackgroundRun {
+  uuid: string;
+  child: ReturnType<typeof spawn>;
+  exited: Promise<number | null>;
+  stdout: () => string;
+}
+
+/** Starts `podlog run ARGS` (run's pod flags go first in ARGS) and resolves once its pod exists. */
+export const startRun = async (d: DataDir, args: string[]): Promise<BackgroundRun> => {
+  const uuidFile = join(d.dir, `uuid-${Math.random().toString(36).slice(2)}`);
+  const child = d.start(['run', `--uuid-file-save=${uuidFile}`, ...args]);
+  let out = '';
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((ok) => child.on('exit', ok));
+  return { uuid: await waitForFile(uuidFile), child, exited, stdout: () => out };
+};

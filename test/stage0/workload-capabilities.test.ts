@@ -6,9 +6,8 @@
  */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir, waitForFile, waitForRunning } from './podlog.js';
+import { dataDir, startRun, waitForRunning } from './podlog.js';
 
 const busybox = aciPath('busybox-gzip');
 const STATUS = ['--exec', '/bin/sh', '--', '-c', 'grep ^Cap /proc/self/status'];
@@ -98,10 +97,7 @@ test('--insecure-options=capabilities,paths,seccomp: full capabilities, no maske
 test('a command entered in a pod run with --insecure-options=capabilities,seccomp is as unconfined as its apps', async (t) => {
   const d = dataDir();
   try {
-    const uuidFile = join(d.dir, 'uuid');
-    const child = d.start(['run', '--insecure-options=capabilities,seccomp', `--uuid-file-save=${uuidFile}`, aciPath('worker')]);
-    const exited = new Promise<number | null>((ok) => child.on('exit', ok));
-    const uuid = await waitForFile(uuidFile);
+    const { uuid, exited } = await startRun(d, ['--insecure-options=capabilities,seccomp', aciPath('worker')]);
     await waitForRunning(d, uuid);
     const entered = d.podlog(['enter', uuid, '--', '/bin/sh', '-c', 'grep -E "^(CapBnd|Seccomp):" /proc/self/status']);
     t.is(entered.status, 0, entered.stderr);

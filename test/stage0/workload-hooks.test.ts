@@ -4,9 +4,8 @@
  * pre-start fails its app with its code and no app runs. Each run is an AppHookRan in the log.
  */
 import test from 'ava';
-import { join } from 'node:path';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir, waitForFile, waitForRunning } from './podlog.js';
+import { dataDir, startRun, waitForRunning } from './podlog.js';
 
 /** The hooks, the apps' exits (app and code) and the pod's, in the log's order. */
 const hookEvents = (d: ReturnType<typeof dataDir>, uuid: string) =>
@@ -54,16 +53,11 @@ test('a failing pre-start fails its app with its code, and no app runs', (t) => 
 test('post-stop runs after an app that was stopped', async (t) => {
   const d = dataDir();
   try {
-    const uuidFile = join(d.dir, 'uuid');
-    const child = d.start(['run', `--uuid-file-save=${uuidFile}`, aciPath('hooks'), '--exec', '/bin/sh', '--', '-c', 'touch /main; exec sleep 100']);
-    let stdout = '';
-    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    const exited = new Promise<number | null>((ok) => child.on('exit', ok));
-    const uuid = await waitForFile(uuidFile);
+    const { uuid, exited, stdout } = await startRun(d, [aciPath('hooks'), '--exec', '/bin/sh', '--', '-c', 'touch /main; exec sleep 100']);
     await waitForRunning(d, uuid);
     t.is(d.podlog(['stop', uuid]).status, 0);
     t.is(await exited, 143, 'the app was stopped');
-    t.regex(stdout, /prestart OK\npoststop OK/);
+    t.regex(stdout(), /prestart OK\npoststop OK/);
     t.deepEqual(
       d.events(uuid).filter((e) => e.type === 'AppHookRan').map((e) => e.data),
       [{ app: 'hooks', hook: 'pre-start', code: 0 }, { app: 'hooks', hook: 'post-stop', code: 0 }],

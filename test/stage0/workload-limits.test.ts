@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir, waitForFile, waitForRunning, type DataDir } from './podlog.js';
+import { dataDir, startRun, waitForRunning, type DataDir } from './podlog.js';
 
 const busybox = aciPath('busybox-gzip');
 const sh = (script: string) => ['--exec', '/bin/sh', '--', '-c', script];
@@ -38,12 +38,7 @@ const until = async <T>(what: string, f: () => T | undefined, timeoutMs = 20_000
 test.serial('--memory=32M: the limit inside and on the host; 64 MiB is an OOM kill, exit 137, recorded and shown', async (t) => {
   const d = dataDir();
   try {
-    const uuidFile = join(d.dir, 'uuid');
-    const child = d.start(['run', `--uuid-file-save=${uuidFile}`, busybox, '--memory=32M', ...sh(`cat /sys/fs/cgroup/memory/memory.limit_in_bytes; sleep 3; ${ALLOCATE_64M}`)]);
-    let stdout = '';
-    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    const exited = new Promise<number | null>((ok) => child.on('exit', ok));
-    const uuid = await waitForFile(uuidFile);
+    const { uuid, exited, stdout } = await startRun(d, [busybox, '--memory=32M', ...sh(`cat /sys/fs/cgroup/memory/memory.limit_in_bytes; sleep 3; ${ALLOCATE_64M}`)]);
     const limitFile = await until('the pod cgroup', () => {
       const dir = hostCgroup(d, uuid, 'memory');
       const file = dir !== undefined ? join(dir, 'busybox', existsSync(join(dir, 'busybox', 'memory.max')) ? 'memory.max' : 'memory.limit_in_bytes') : undefined;
@@ -52,8 +47,8 @@ test.serial('--memory=32M: the limit inside and on the host; 64 MiB is an OOM ki
     const onHost = Number(readFileSync(limitFile, 'utf8'));
     t.true(Math.abs(onHost - 32e6) < 4096, `the host's ${limitFile}: ${onHost}, 32 MB to the page`);
     t.is(await exited, 137, 'SIGKILL by the OOM killer');
-    t.is(Number(stdout.split('\n')[0]), onHost, 'the same limit seen from inside');
-    t.notRegex(stdout, /held/);
+    t.is(Number(stdout().split('\n')[0]), onHost, 'the same limit seen from inside');
+    t.notRegex(stdout(), /held/);
     const data = appExited(d, uuid);
     t.like(data, { app: 'busybox', code: 137, oom: true });
     t.true((data.memoryPeak as number) > 30e6 && (data.memoryPeak as number) <= 32e6, `memory peak ${String(data.memoryPeak)}`);
@@ -172,10 +167,7 @@ test.serial('a limit in a pod of several apps is its own; nothing of a collected
 
     // Init removes its cgroups when the pod exits; here nothing does but gc: `podlog run` is killed, and
     // its stage1 with it.
-    const uuidFile = join(d.dir, 'killed-uuid');
-    const child = d.start(['run', `--uuid-file-save=${uuidFile}`, aciPath('worker'), '--memory=64M']);
-    const exited = new Promise((ok) => child.on('exit', ok));
-    const uuid = await waitForFile(uuidFile);
+    const { uuid, child, exited } = await startRun(d, [aciPath('worker'), '--memory=64M']);
     await waitForRunning(d, uuid);
     // find's own status is left aside: other pods' cgroups come and go while it walks.
     const inHierarchies = () => spawnSync('find', ['/sys/fs/cgroup', '-type', 'd', '-name', uuid], { encoding: 'utf8' }).stdout.trim();
