@@ -21,7 +21,7 @@ import type { PodContext } from '../../machines/pod.js';
 import type { ImageStore } from '../images/store.js';
 import { closeFd, isLocked, lockDir, mountsUnder, shiftOwners } from '../native.js';
 import { stage1InitArgs } from './config.js';
-import { createPodDir, podDir, podPaths, readAppStatuses, readHookRuns, readPid, readPodCgroups, writeWhole } from './pod-dir.js';
+import { appRan, createPodDir, podDir, podPaths, readPid, readPodCgroups, writeWhole } from './pod-dir.js';
 import { CrossingEntrypoint, entrypoint, exitCodeOf, installStage1 } from './stage1.js';
 
 export interface Stage0Context {
@@ -113,7 +113,7 @@ export class Stage0Effects implements EffectInterpreter {
         // stage1 said the pod was up (the pid file), or still holds the lock: the pod started.
         // PodStarted names stage1 (the pid file's PID 1 is its child); 0 once nobody can tell.
         const pid1 = readPid(pod);
-        if (isLocked(pod) || pid1 !== undefined || readAppStatuses(pod).length > 0) {
+        if (isLocked(pod) || pid1 !== undefined || appRan(pod)) {
           const cgroups = readPodCgroups(pod);
           return [{ type: 'PodStarted', data: { pid: pid1 === undefined ? 0 : parentOf(pid1), ...(cgroups !== undefined ? { cgroups } : {}) } }];
         }
@@ -185,12 +185,9 @@ export class Stage0Effects implements EffectInterpreter {
     const pid1 = await readiness(child.stdio[4] as Readable);
     if (pid1 === undefined) {
       const code = await exitOf(child);
-      // A failing pre-start handler ends the pod before it is up, its app's code recorded: the pod
-      // ran, and its exit is observed as any pod's. Anything else is stage1 failing to set it up.
-      const failed = readAppStatuses(pod).map((a) => a.app);
-      if (!readHookRuns(pod, failed).some((h) => h.hook === 'pre-start' && h.code !== 0)) {
-        throw new PodlogError('ESTAGE1', `stage1 of pod ${uuid} ended (exit ${code}) before the pod was up; see its messages above`);
-      }
+      // The reconciler's rule: an app's code recorded means the pod ran (an app, or its pre-start
+      // handler, failed before the pod was up), and its exit is observed as any pod's.
+      if (!appRan(pod)) throw new PodlogError('ESTAGE1', `stage1 of pod ${uuid} ended (exit ${code}) before the pod was up; see its messages above`);
     }
     this.children.set(uuid, child);
     const cgroups = readPodCgroups(pod);

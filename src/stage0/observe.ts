@@ -28,8 +28,8 @@ export const observeExit = async (engine: PodEngine, dataDir: string, uuid: stri
   if (view.state !== 'running' || !stage1Ended(uuid, dir)) return view;
   const statuses = readAppStatuses(dir);
   const apps = view.context.apps.map((a) => a.name);
-  const hooks = (hook: HookRun['hook']): Outcome[] =>
-    readHookRuns(dir, apps).filter((h) => h.hook === hook).map((data): Outcome => ({ type: 'AppHookRan', data }));
+  const runs = readHookRuns(dir, apps);
+  const hooks = (hook: HookRun['hook']): Outcome[] => runs.filter((h) => h.hook === hook).map((data): Outcome => ({ type: 'AppHookRan', data }));
   // In the order they ran: the pre-start handlers before any app, the post-stop ones after its exit.
   const outcomes: Outcome[] = [
     ...hooks('pre-start'),

@@ -119,6 +119,9 @@ export const readAppStatuses = (dir: string): AppStatus[] => {
     .sort((a, b) => a.at - b.at);
 };
 
+/** Whether stage1 recorded an app's code: the pod ran, even if it ended before it was up. */
+export const appRan = (dir: string): boolean => readAppStatuses(dir).length > 0;
+
 /**
  * rkt's pod exit code from what stage1 left: the first failing app's code, else 0. An app with no
  * status was killed with the pod's PID 1 (SIGKILL to the pid namespace), which is 137.
