@@ -211,6 +211,7 @@ fn resolve(read: impl Fn(&str) -> nix::Result<Vec<u8>>) -> Result<Vec<PodApp>> {
     let (apps, volumes) = parse_pod(&raw)?;
     let points: PodMountPoints =
         serde_json::from_slice(&raw).ctx("parse the pod manifest's mount points")?;
+    let metadata_url = metadata_url(&read)?;
     let mut out = Vec::with_capacity(apps.len());
     for (ra, in_pod) in apps.into_iter().zip(points.apps) {
         let id_path = format!("appsinfo/{}/treeStoreID", ra.name);
@@ -236,6 +237,14 @@ fn resolve(read: impl Fn(&str) -> nix::Result<Vec<u8>>) -> Result<Vec<PodApp>> {
             }
         };
         check_app(&ra.name, &app)?;
+        let mut app = app;
+        if let Some(url) = &metadata_url {
+            // Last, so it wins over an image's own variable of that name (build_env).
+            app.environment.push(EnvVar {
+                name: "AC_METADATA_URL".into(),
+                value: url.clone(),
+            });
+        }
         let volumes = app_volumes(&ra.name, &ra.mounts, &volumes, &points.mount_points)?;
         out.push(PodApp {
             name: ra.name,
@@ -246,6 +255,22 @@ fn resolve(read: impl Fn(&str) -> nix::Result<Vec<u8>>) -> Result<Vec<PodApp>> {
         });
     }
     Ok(out)
+}
+
+/// The metadata service's URL for the pod's apps (`AC_METADATA_URL`), which stage0 writes to
+/// `<pod>/metadata-url` when it registers the pod (`run --mds-register`); none otherwise.
+fn metadata_url(read: impl Fn(&str) -> nix::Result<Vec<u8>>) -> Result<Option<String>> {
+    let raw = match read("metadata-url") {
+        Ok(raw) => raw,
+        Err(nix::errno::Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(e).ctx("read <pod>/metadata-url"),
+    };
+    let url = String::from_utf8(raw)
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.starts_with("http://") && !s.chars().any(char::is_control))
+        .ok_or_else(|| crate::error::Error::msg("<pod>/metadata-url is not an http:// URL"))?;
+    Ok(Some(url))
 }
 
 fn parse_pod(raw: &[u8]) -> Result<(Vec<RuntimeApp>, Vec<PodVolume>)> {
@@ -729,6 +754,32 @@ mod tests {
         })
         .unwrap();
         assert!(apps.iter().all(|a| a.app.event_handlers.is_empty()));
+    }
+
+    #[test]
+    fn metadata_url_is_every_apps_last_variable() {
+        let text = POD.to_string();
+        let with = |url: &'static [u8]| {
+            resolve(|p| match p {
+                "pod" => Ok(text.clone().into_bytes()),
+                "metadata-url" => Ok(url.to_vec()),
+                "appsinfo/side-car/manifest" => {
+                    Ok(br#"{"app":{"exec":["/bin/true"],"user":"0"}}"#.to_vec())
+                }
+                p if p.ends_with("treeStoreID") => Ok(b"t1".to_vec()),
+                _ => Err(nix::Error::ENOENT),
+            })
+        };
+        let apps = with(b"http://172.16.28.1:18112\n").unwrap();
+        for a in &apps {
+            let last = a.app.environment.last().unwrap();
+            assert_eq!(
+                (last.name.as_str(), last.value.as_str()),
+                ("AC_METADATA_URL", "http://172.16.28.1:18112")
+            );
+        }
+        assert!(with(b"file:///etc/passwd").is_err());
+        assert!(with(b"http://a\nB=c").is_err());
     }
 
     #[test]
