@@ -83,6 +83,8 @@ export interface PodContext {
   ignoredIsolators?: Array<{ app: string; name: string }>;
   /** The cgroups its last start used (PodStarted). */
   cgroups?: PodCgroups;
+  /** Its registration with the metadata service (run --mds-register). */
+  metadata?: { socket: string; addresses: string[]; host: string; registered: boolean; url?: string };
   /** Its CNI networks, in attach order (none with --net=host or none). */
   networks?: PodNetwork[];
   /** The effects of a preparation that are done once for the pod (PodCreated, OverlayPrepared, PodManifestWritten). */
@@ -131,10 +133,15 @@ const as = <T extends PodEventType>(event: PodMachineEvent) => event as Ev<T>;
 
 const attached = (context: PodContext, name: string): boolean => (context.networks ?? []).some((n) => n.name === name && n.attached);
 
-/** Detaching a network: wherever a pod that may hold one can be (it attaches them while prepared). */
-const DETACH = {
+/**
+ * Releasing what a pod holds on the host, its networks and its metadata registration: wherever a
+ * pod that may hold them can be (it takes them while prepared).
+ */
+const RELEASE = {
   NetworkDetachRequested: { guard: 'canDetach', actions: ['detachAsked', 'detachNetwork'] },
   NetworkDetached: { guard: { type: 'answersNetwork', params: { effect: 'detachNetwork' } }, actions: 'networkDetached' },
+  MetadataUnregisterRequested: { guard: and(['idle', 'registered']), actions: [{ type: 'open', params: { effect: 'unregisterMetadata' } }, 'unregisterMetadata'] },
+  MetadataUnregistered: { guard: { type: 'answers', params: { effect: 'unregisterMetadata' } }, actions: 'metadataUnregistered' },
 } as const;
 
 const opened = (event: PodMachineEvent, effect: EffectName): PendingIntent => {
@@ -176,8 +183,9 @@ export const podMachine = setup({
       context.pending === undefined && attached(context, as<'NetworkDetachRequested'>(event).data.name),
     answersNetwork: ({ context, event }, params: { effect: EffectName }) =>
       context.pending?.effect === params.effect && context.pending.network === (event.data as { name?: string }).name,
-    /** No network is attached: the pod holds no address, so its directory may go. */
-    detached: ({ context }) => !(context.networks ?? []).some((n) => n.attached),
+    /** No network is attached and no registration is left: the pod holds nothing, so its directory may go. */
+    released: ({ context }) => !(context.networks ?? []).some((n) => n.attached) && context.metadata?.registered !== true,
+    registered: ({ context }) => context.metadata?.registered === true,
     /** --no-overlay, and the app's image is rendered: its root can be copied. */
     copiesRendered: ({ context, event }) =>
       !context.overlay && context.apps.some((a) => a.name === as<'AppRootCopyRequested'>(event).data.app && a.treeStoreId !== undefined),
@@ -191,6 +199,8 @@ export const podMachine = setup({
     startStage1: effectAction('startStage1'),
     attachNetwork: effectAction('attachNetwork'),
     detachNetwork: effectAction('detachNetwork'),
+    registerMetadata: effectAction('registerMetadata'),
+    unregisterMetadata: effectAction('unregisterMetadata'),
     stopPod: effectAction('stopPod'),
     deletePod: effectAction('deletePod'),
     open: assign({ pending: ({ event }, params: { effect: EffectName }) => opened(event, params.effect) }),
@@ -265,6 +275,15 @@ export const podMachine = setup({
       const { name } = as<'NetworkDetached'>(event).data;
       return { pending: undefined, networks: (context.networks ?? []).map((n) => (n.name === name ? { ...n, attached: false } : n)) };
     }),
+    metadataAsked: assign(({ event }) => {
+      const { socket, addresses, host } = as<'MetadataRegisterRequested'>(event).data;
+      return { metadata: { socket, addresses: [...addresses], host, registered: false } };
+    }),
+    metadataRegistered: assign(({ context, event }) => ({
+      pending: undefined,
+      metadata: { ...context.metadata!, registered: true, url: as<'MetadataRegistered'>(event).data.url },
+    })),
+    metadataUnregistered: assign(({ context }) => ({ pending: undefined, metadata: { ...context.metadata!, registered: false } })),
     exited: assign(({ event }) => ({ pending: undefined, exitCode: as<'PodExited'>(event).data.code, exitedAt: event.time })),
     marked: assign({ markedGarbageAt: ({ event }) => event.time }),
     deleted: assign(({ event }) => ({ pending: undefined, deletedAt: event.time })),
@@ -330,7 +349,12 @@ export const podMachine = setup({
       on: {
         NetworkAttachRequested: { guard: 'canAttach', actions: ['attachAsked', 'attachNetwork'] },
         NetworkAttached: { guard: { type: 'answersNetwork', params: { effect: 'attachNetwork' } }, actions: 'networkAttached' },
-        ...DETACH,
+        ...RELEASE,
+        MetadataRegisterRequested: {
+          guard: 'idle',
+          actions: [{ type: 'open', params: { effect: 'registerMetadata' } }, 'metadataAsked', 'registerMetadata'],
+        },
+        MetadataRegistered: { guard: { type: 'answers', params: { effect: 'registerMetadata' } }, actions: 'metadataRegistered' },
         Stage1StartRequested: { guard: 'idle', actions: [{ type: 'open', params: { effect: 'startStage1' } }, 'startAsked', 'startStage1'] },
         PodStarted: { guard: { type: 'answers', params: { effect: 'startStage1' } }, target: 'running', actions: 'started' },
         PodMarkedGarbage: { guard: 'idle', target: 'garbage', actions: 'marked' },
@@ -355,21 +379,21 @@ export const podMachine = setup({
         AppHookRan: { actions: 'hookRan' },
         AppExited: { actions: 'appExited' },
         PodMarkedGarbage: { target: 'exitedGarbage', actions: 'marked' },
-        ...DETACH,
+        ...RELEASE,
       },
     },
     exitedGarbage: {
       tags: ['afterRun', 'finished', 'ranAndExited'],
       on: {
-        ...DETACH,
-        GcRequested: { guard: 'detached', target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] },
+        ...RELEASE,
+        GcRequested: { guard: 'released', target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] },
       },
     },
     garbage: {
       tags: ['afterRun', 'finished'],
       on: {
-        ...DETACH,
-        GcRequested: { guard: 'detached', target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] },
+        ...RELEASE,
+        GcRequested: { guard: 'released', target: 'deleting', actions: [{ type: 'open', params: { effect: 'deletePod' } }, 'deletePod'] },
       },
     },
     deleting: {

@@ -10,7 +10,7 @@ import type { NetworkSummary } from '../net/result.js';
 /** Side effects an intent asks for; each is done by the effect interpreter, never during a fold. */
 export type EffectName =
   | 'createPod' | 'renderImage' | 'prepareOverlay' | 'copyAppRoot' | 'writeManifest' | 'attachNetwork' | 'startStage1'
-  | 'stopPod' | 'detachNetwork' | 'deletePod';
+  | 'stopPod' | 'detachNetwork' | 'deletePod' | 'registerMetadata' | 'unregisterMetadata';
 
 export interface AppSpec {
   name: string;
@@ -77,6 +77,17 @@ export interface PodEventData {
   NetworkAttached: { name: string; result: Record<string, unknown>; summary: NetworkSummary };
   NetworkDetachRequested: { name: string };
   NetworkDetached: { name: string };
+  /**
+   * `run --mds-register`: the pod is to be registered with the metadata service listening on
+   * `socket`, as the pod of its network `addresses`; its apps reach the service through `host` (the
+   * host's side of its first network). Its HMAC key is the service's, never in the log.
+   */
+  MetadataRegisterRequested: { socket: string; addresses: string[]; host: string };
+  /** `url`: the apps' AC_METADATA_URL. */
+  MetadataRegistered: { url: string };
+  MetadataUnregisterRequested: Record<string, never>;
+  /** What the service answered; one that is not running holds no registration either. */
+  MetadataUnregistered: { answer: 'unregistered' | 'not registered' | 'service not running' };
   /** How stage1 is to run the pod: what `podlog run`'s flags asked for. */
   Stage1StartRequested: { net: string; dns: string; hostname: string; insecure?: Array<'capabilities' | 'paths' | 'seccomp'> };
   /** `cgroups`: the hierarchies stage1 used (`hybrid`: v1 controllers and a v2 mount) and the pod's directories in them. */
@@ -163,6 +174,22 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
     summary: "an attached network is to be detached (CNI DEL with the recorded result); the last one takes the network namespace with it",
   },
   NetworkDetached: { kind: 'outcome', schema: 1, fields: { name: 'string' }, summary: 'the network released what the pod held: its address, interface and rules' },
+  MetadataRegisterRequested: {
+    kind: 'intent', schema: 1, effect: 'registerMetadata', fields: { socket: 'string', addresses: 'object', host: 'string' },
+    summary: 'the pod is to be registered with the metadata service (run --mds-register), after its networks are attached and before stage1 starts',
+  },
+  MetadataRegistered: {
+    kind: 'outcome', schema: 1, fields: { url: 'string' },
+    summary: "the metadata service knows the pod by its addresses and holds its HMAC key; its apps get AC_METADATA_URL",
+  },
+  MetadataUnregisterRequested: {
+    kind: 'intent', schema: 1, effect: 'unregisterMetadata', fields: {},
+    summary: 'the pod is to be unregistered from the metadata service, before its addresses are released',
+  },
+  MetadataUnregistered: {
+    kind: 'outcome', schema: 1, fields: { answer: 'string' },
+    summary: "the metadata service forgot the pod and its key (or was not running, and held neither)",
+  },
   Stage1StartRequested: {
     kind: 'intent', schema: 1, effect: 'startStage1', fields: { net: 'string', dns: 'string', hostname: 'string' },
     summary: 'stage1 is to be started with the pod lock (rkt: prepared/ → run/)',

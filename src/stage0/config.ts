@@ -613,7 +613,8 @@ export const stage1RunOptions = (cfg: RunConfig): Stage1RunOptions => {
   checkDnsValues(cfg.dnsConfig, cfg.hostsEntries);
   const dns = resolvMode(cfg.dnsConfMode, cfg.dnsConfig);
   const hosts = hostsMode(cfg.dnsConfMode, cfg.hostsEntries);
-  if (cfg.mdsRegister) throw notYet('--mds-register', 'podlog has no metadata service yet: run the pod without it');
+  // The service knows a pod by its address on a pod network (rkt refused --net=none too).
+  if (cfg.mdsRegister && net !== 'netns') throw usage(`--mds-register needs a pod network: not --net=${net}`);
   const insecure = (['capabilities', 'paths', 'seccomp'] as const).filter(
     (o) => cfg.insecureOptions[({ capabilities: 'disableCapabilities', paths: 'disablePaths', seccomp: 'disableSeccomp' } as const)[o]],
   );

@@ -23,6 +23,7 @@ import { closeFd, isLocked, lockDir, mountsUnder, shiftOwners } from '../native.
 import { stage1InitArgs } from './config.js';
 import { appRan, createPodDir, podDir, podPaths, readPid, readPodCgroups, writeWhole } from './pod-dir.js';
 import { CrossingEntrypoint, entrypoint, exitCodeOf, installStage1 } from './stage1.js';
+import { registerMetadata, unregisterMetadata } from './metadata.js';
 
 export interface Stage0Context {
   dataDir: string;
@@ -92,6 +93,10 @@ export class Stage0Effects implements EffectInterpreter {
         return this.attachNetwork(r.uuid, pod, r.pod, r.intent.data as PodEventData['NetworkAttachRequested']);
       case 'detachNetwork':
         return this.detachNetwork(r.uuid, pod, r.pod, (r.intent.data as PodEventData['NetworkDetachRequested']).name);
+      case 'registerMetadata':
+        return registerMetadata(r.uuid, r.intent.data as PodEventData['MetadataRegisterRequested'], this.c.dataDir);
+      case 'unregisterMetadata':
+        return [{ type: 'MetadataUnregistered', data: await unregisterMetadata(r.uuid, r.pod, this.c.dataDir) }];
       case 'startStage1':
         return this.startStage1(r.uuid, pod, r.intent.data as PodEventData['Stage1StartRequested'], r.pod.privateUsers);
       case 'stopPod':
@@ -126,6 +131,10 @@ export class Stage0Effects implements EffectInterpreter {
         await this.releaseNetns(pod, r.pod);
         return [{ type: 'EffectFailed', data: { effect: 'attachNetwork', code: 'EABANDONED', message: `the process attaching network ${data.name} died first; what it made is undone` } }];
       }
+      case 'registerMetadata':
+        // The service may hold the registration the dead process asked for: it forgets it again.
+        await unregisterMetadata(r.uuid, r.pod, this.c.dataDir);
+        return [{ type: 'EffectFailed', data: { effect: 'registerMetadata', code: 'EABANDONED', message: 'the process registering the pod with the metadata service died first; the registration is undone' } }];
       case 'stopPod':
         // A pod that is no longer running needs no stop; one that is gets the stop again.
         return isLocked(pod) ? this.run(r) : [{ type: 'StopSignalled', data: { signal: 'none' } }];

@@ -12,7 +12,7 @@ import { isPodlogError } from '../errors.js';
 import { mountsUnder } from '../native.js';
 import { reconcilePods, type BrokenPod } from './observe.js';
 import { podsDir } from './pod-dir.js';
-import { detachNetworks } from './networks.js';
+import { releasePod } from './release.js';
 import type { Stage0 } from './session.js';
 
 export interface GcOptions {
@@ -82,7 +82,7 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
       continue;
     }
     await attempt(row, `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`, async () => {
-      await detachNetworks(s, row.uuid);
+      await releasePod(s, row.uuid);
       await s.engine.request(row.uuid, 'GcRequested', {}, { mounts });
     });
   }

@@ -31,6 +31,8 @@ export const podPaths = (dir: string) => ({
   subcgroup: join(dir, 'subcgroup'),
   /** The cgroup layout stage1 used and the pod's directories, written before it says the pod is up. */
   cgroups: join(dir, 'cgroups.json'),
+  /** The apps' AC_METADATA_URL (run --mds-register), which stage1 puts in their environment. */
+  metadataUrl: join(dir, 'metadata-url'),
   /** The network namespace the pod's CNI networks are attached to: a bind mount stage1 keeps until the last detach. */
   netns: join(dir, 'netns'),
 });

@@ -6,7 +6,7 @@ import { RKT_STATE_NAMES } from '../../machines/pod.js';
 import type { PodView } from '../engine/engine.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { observeExit } from './observe.js';
-import { detachNetworks } from './networks.js';
+import { releasePod } from './release.js';
 import type { Stage0 } from './session.js';
 
 const REFUSED: Partial<Record<string, string>> = {
@@ -37,7 +37,7 @@ export const removePod = async (s: Stage0, uuid: string): Promise<void> => {
     if (!marked(now)) throw e;
   };
   if (!marked(view)) await s.engine.record(uuid, [{ type: 'PodMarkedGarbage', data: { reason: 'rm' } }]).catch(raced);
-  await detachNetworks(s, uuid);
+  await releasePod(s, uuid);
   await s.engine.request(uuid, 'GcRequested', {}).catch(async (e: unknown) => {
     await raced(e);
     throw e;

@@ -13,7 +13,10 @@ import { observeExit } from './observe.js';
 import { prepare, type PrepareHooks } from './prepare.js';
 import type { Stage0 } from './session.js';
 import { exitOf } from './effects.js';
-import { attachNetworks, detachNetworks, publishedPorts } from './networks.js';
+import { checkMetadataService, metadataSocket } from '../metadata/client.js';
+import { registerWithMetadataService } from './metadata.js';
+import { attachNetworks, publishedPorts } from './networks.js';
+import { releasePod } from './release.js';
 
 /** Starts a prepared pod and waits for it; returns the pod's exit code. */
 export const runPrepared = async (s: Stage0, cfg: RunConfig, uuid: string): Promise<number> => {
@@ -22,6 +25,9 @@ export const runPrepared = async (s: Stage0, cfg: RunConfig, uuid: string): Prom
   if (options.net !== 'netns' && publishedPorts(s, uuid).length > 0) {
     throw new PodlogError('EUSAGE', `pod ${uuid} publishes ports (--port), which need a pod network: not --net=${options.net}`);
   }
+  // rkt's CheckMdsAvailability: before the pod holds anything (rkt #1434).
+  const mds = cfg.mdsRegister ? metadataSocket() : undefined;
+  if (mds !== undefined) await checkMetadataService(mds);
   if (options.net === 'netns') {
     const dns = await attachNetworks(s, uuid, cfg);
     // rkt: the name servers a network gives are the pod's when --dns says nothing.
@@ -34,9 +40,10 @@ export const runPrepared = async (s: Stage0, cfg: RunConfig, uuid: string): Prom
     }
   }
   try {
+    if (mds !== undefined) await registerWithMetadataService(s, uuid, mds);
     await s.engine.request(uuid, 'Stage1StartRequested', { ...options, hostname: cfg.hostname ?? `podlog-${uuid}` });
   } catch (e) {
-    await detachNetworks(s, uuid);
+    await releasePod(s, uuid);
     throw e;
   }
   const child = s.effects.takeChild(uuid);
@@ -64,6 +71,8 @@ export const run = async (s: Stage0, cfg: PrepareConfig & RunConfig, hooks: Prep
   const options = stage1RunOptions(cfg);
   if (options.interactive) oneApp(cfg.apps.length);
   if (options.net !== 'netns' && cfg.ports.length > 0) throw new PodlogError('EUSAGE', `--port needs a pod network: not --net=${options.net}`);
+  // A service that is not there is found before a pod exists (runPrepared asks again, as it must).
+  if (cfg.mdsRegister) await checkMetadataService(metadataSocket());
   const uuid = await prepare(s, cfg, hooks);
   return runPrepared(s, cfg, uuid);
 };

@@ -96,12 +96,13 @@ test('host names, networks and DNS: malformed or conflicting values', (t) => {
   refusedUpFront(t, ['run', '--dns=host', '--dns-opt=rotate', image], /--dns=host cannot be combined with DNS servers, --dns-search, --dns-opt or --dns-domain/);
 });
 
-test('flags that do nothing yet are refused by name', (t) => {
+test('flags that do nothing yet, or cannot work together, are refused by name', (t) => {
   refusedUpFront(t, ['prepare', '--quiet', image], /--quiet is not supported yet by podlog/);
   refusedUpFront(t, ['run', '--insecure-options=image', image], /--insecure-options=image is not supported yet by podlog/);
   refusedUpFront(t, ['prepare', '--insecure-options=none,tls', image], /--insecure-options=tls is not supported yet by podlog/);
   refusedUpFront(t, ['run', '--insecure-options=bogus', image], /--insecure-options: unknown option "bogus"/);
-  refusedUpFront(t, ['run', '--mds-register', image], /--mds-register is not supported yet by podlog; podlog has no metadata service/);
+  refusedUpFront(t, ['run', '--mds-register', '--net=host', image], /--mds-register needs a pod network: not --net=host/);
+  refusedUpFront(t, ['run', '--mds-register', '--net=none', image], /--mds-register needs a pod network: not --net=none/);
 });
 
 test('volumes and mounts: malformed, unknown or duplicate, refused naming the flag before the data dir exists', (t) => {

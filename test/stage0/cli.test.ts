@@ -174,18 +174,6 @@ test('UUID prefixes resolve as rkt does, with its messages', (t) => {
   }
 });
 
-test('what podlog cannot do yet is refused by name, before any pod is created', (t) => {
-  const d = dataDir();
-  try {
-    // Until podlog serves the metadata service, registering with one is refused by name.
-    const mds = d.podlog(['run', '--mds-register', busybox]);
-    t.is(mds.status, 254);
-    t.regex(mds.stderr, /--mds-register is not supported yet/);
-    t.deepEqual(d.pods(), []);
-  } finally {
-    d.cleanup();
-  }
-});
 
 test('a missing stage1 binary fails the start cleanly and the pod stays runnable', (t) => {
   const d = dataDir();
