@@ -39,9 +39,10 @@ use nix::fcntl::{open, openat, OFlag};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::stat::Mode;
 use nix::unistd::{write, Pid};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::error::{Context, Error, Result};
+use crate::error::{bail, Context, Error, Result};
 use crate::fsutil;
 use crate::manifest::PodApp;
 use limits::Setting;
@@ -52,10 +53,20 @@ const ROOT: &str = "/sys/fs/cgroup";
 /// pods' tasks are.
 const V1_CONTROLLERS: [&str; 4] = ["pids", "memory", "cpu", "cpuacct"];
 const V2_CONTROLLERS: [&str; 3] = ["pids", "memory", "cpu"];
+/// A mutable pod's hierarchies, for the `app-*` entrypoints ([`Cgroups::save_for_apps`]).
+const SAVED: &str = "stage1/cgroups.json";
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    layout: Layout,
+    hierarchies: Vec<Hierarchy>,
+}
+
 /// PID 1's leaf under v2 (see the module comment).
 const STAGE1_LEAF: &str = "_stage1";
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Layout {
     /// /sys/fs/cgroup is the v2 hierarchy.
     Unified,
@@ -76,7 +87,7 @@ impl Layout {
 }
 
 /// A hierarchy the pod uses.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hierarchy {
     /// `<mount point><stage1's cgroup>/podlog/<uuid>`, or for an undelegated v2 hierarchy
     /// `<mount point>/podlog/<uuid>`.
@@ -322,13 +333,8 @@ impl Cgroups {
                 .flat_map(|(a, w)| w.iter().map(move |s| (a, *s)))
         };
         // Every limit must have its hierarchy before anything is made.
-        if let Some((app, s)) = asked().find(|&(_, s)| self.home(s).is_none()) {
-            let msg = format!(
-                "{s}: no cgroup hierarchy has the {} controller (cgroups: {})",
-                s.controller(),
-                self.layout.name()
-            );
-            return Err(in_app(&app.name, msg));
+        for (app, settings) in apps.iter().zip(wanted) {
+            self.check_homes(&app.name, settings)?;
         }
         let list: String = self
             .hierarchies
@@ -352,32 +358,7 @@ impl Cgroups {
         self.hierarchies = kept;
 
         for (app, settings) in apps.iter().zip(wanted) {
-            let mut ac = AppCgroup {
-                name: app.name.clone(),
-                join: Join {
-                    files: Vec::new(),
-                    required: !settings.is_empty(),
-                },
-                dirs: Vec::new(),
-            };
-            for (i, h) in self.hierarchies.iter().enumerate() {
-                let mut here = settings.iter().filter(|&&s| self.home(s) == Some(i));
-                match open_app_dir(h, &app.name) {
-                    Ok((join, dir)) => {
-                        ac.join.files.push(join);
-                        ac.dirs.push((i, dir));
-                    }
-                    Err(e) => match here.next() {
-                        Some(s) => return Err(in_app(&app.name, format!("{s}: {e}"))),
-                        None => continue,
-                    },
-                }
-                let dir = h.pod.join(&app.name);
-                for &s in here {
-                    apply(&dir, s, h.v2).map_err(|e| in_app(&app.name, format!("{s}: {e}")))?;
-                }
-            }
-            self.apps.push(ac);
+            self.make_app(&app.name, settings)?;
         }
         let dirs: Vec<String> = self
             .hierarchies
@@ -389,6 +370,190 @@ impl Cgroups {
             json!({"layout": self.layout.name(), "dirs": dirs, "delegated": delegated}).to_string();
         fsutil::write_atomic(pod_dir, "cgroups.json", report.as_bytes())
             .ctx("write <pod>/cgroups.json")
+    }
+
+    /// Every limit of an app must have its hierarchy before anything is made.
+    fn check_homes(&self, app: &str, settings: &[Setting]) -> Result<()> {
+        if let Some(s) = settings.iter().find(|&&s| self.home(s).is_none()) {
+            let msg = format!(
+                "{s}: no cgroup hierarchy has the {} controller (cgroups: {})",
+                s.controller(),
+                self.layout.name()
+            );
+            return Err(in_app(app, msg));
+        }
+        Ok(())
+    }
+
+    /// Makes app `name`'s cgroup in each hierarchy, applies its limits and opens its join
+    /// file and directory.
+    fn make_app(&mut self, name: &str, settings: &[Setting]) -> Result<()> {
+        let mut ac = AppCgroup {
+            name: name.to_string(),
+            join: Join {
+                files: Vec::new(),
+                required: !settings.is_empty(),
+            },
+            dirs: Vec::new(),
+        };
+        for (i, h) in self.hierarchies.iter().enumerate() {
+            let mut here = settings.iter().filter(|&&s| self.home(s) == Some(i));
+            match open_app_dir(h, name) {
+                Ok((join, dir)) => {
+                    ac.join.files.push(join);
+                    ac.dirs.push((i, dir));
+                }
+                Err(e) => match here.next() {
+                    Some(s) => return Err(in_app(name, format!("{s}: {e}"))),
+                    None => continue,
+                },
+            }
+            let dir = h.pod.join(name);
+            for &s in here {
+                apply(&dir, s, h.v2).map_err(|e| in_app(name, format!("{s}: {e}")))?;
+            }
+        }
+        self.apps.push(ac);
+        Ok(())
+    }
+
+    /// `init --mutable`: the hierarchies, for `app-add` and `app-rm`, which make and remove the
+    /// cgroups of apps that come later, from another process (and maybe another cgroup).
+    pub fn save_for_apps(&self, pod_dir: BorrowedFd<'_>) -> Result<()> {
+        let saved = Saved {
+            layout: self.layout,
+            hierarchies: self.hierarchies.clone(),
+        };
+        let raw = serde_json::to_vec(&saved).ctx("encode the pod's cgroups")?;
+        fsutil::write_atomic(pod_dir, SAVED, &raw).ctx(format!("write <pod>/{SAVED}"))
+    }
+
+    /// The cgroups of a running mutable pod, as `init` saved them; dropping it removes nothing.
+    pub fn of_sandbox(pod_dir: BorrowedFd<'_>) -> Result<Cgroups> {
+        let raw = fsutil::read_at(pod_dir, SAVED).ctx(format!("read <pod>/{SAVED}"))?;
+        let saved: Saved = serde_json::from_slice(&raw).ctx(format!("parse <pod>/{SAVED}"))?;
+        if let Some(h) = saved.hierarchies.iter().find(|h| {
+            !h.pod
+                .to_str()
+                .is_some_and(|p| p.starts_with(&format!("{ROOT}/")) && !p.contains("/../"))
+        }) {
+            bail!("<pod>/{SAVED}: {} is not a cgroup", h.pod.display());
+        }
+        Ok(Cgroups {
+            layout: saved.layout,
+            planned: Vec::new(),
+            hierarchies: saved.hierarchies,
+            apps: Vec::new(),
+        })
+    }
+
+    /// `app-add`: app's cgroups, its limits applied (a limit that cannot be is an error naming
+    /// it, as at `init`).
+    pub fn add_app(&mut self, app: &PodApp) -> Result<()> {
+        let settings =
+            limits::settings(&app.app.isolators).map_err(|e| in_app(&app.name, e.to_string()))?;
+        self.check_homes(&app.name, &settings)?;
+        self.make_app(&app.name, &settings)
+    }
+
+    /// What pod PID 1 needs of app `name`'s cgroups ([`adopt_app`](Self::adopt_app)): the
+    /// hierarchies' indices, each one's join file and directory, and whether it has limits.
+    pub fn app_descriptors(&mut self, name: &str) -> (Vec<usize>, Vec<OwnedFd>, bool) {
+        let Some(at) = self.apps.iter().position(|a| a.name == name) else {
+            return (Vec::new(), Vec::new(), false);
+        };
+        let app = self.apps.remove(at);
+        let mut fds = Vec::with_capacity(2 * app.dirs.len());
+        let mut indices = Vec::with_capacity(app.dirs.len());
+        // make_app pushes a join file and a directory together.
+        for ((join, _), (i, dir)) in app.join.files.into_iter().zip(app.dirs) {
+            indices.push(i);
+            fds.extend([join, dir]);
+        }
+        (indices, fds, app.join.required)
+    }
+
+    /// Pod PID 1: app `name`'s cgroups, from `app-add` ([`app_descriptors`](Self::app_descriptors)):
+    /// what its processes join, kept for each start; its directories, for its stats.
+    pub fn adopt_app(
+        &mut self,
+        name: &str,
+        indices: &[usize],
+        fds: Vec<OwnedFd>,
+        limited: bool,
+    ) -> Result<Join> {
+        if let Some(i) = indices.iter().find(|&&i| i >= self.hierarchies.len()) {
+            bail!("app {name:?}: no cgroup hierarchy {i}");
+        }
+        let mut join = Join {
+            files: Vec::with_capacity(indices.len()),
+            required: limited,
+        };
+        let mut dirs = Vec::with_capacity(indices.len());
+        let mut fds = fds.into_iter();
+        for &i in indices {
+            let (Some(file), Some(dir)) = (fds.next(), fds.next()) else {
+                bail!("app {name:?}: two descriptors per cgroup expected");
+            };
+            let h = &self.hierarchies[i];
+            let path = h.pod.join(name).join(h.join_file());
+            join.files.push((file, path.display().to_string()));
+            dirs.push((i, dir));
+        }
+        self.forget_app(name);
+        self.apps.push(AppCgroup {
+            name: name.to_string(),
+            join: Join::default(),
+            dirs,
+        });
+        Ok(join)
+    }
+
+    /// Pod PID 1: app `name` is removed.
+    pub fn forget_app(&mut self, name: &str) {
+        self.apps.retain(|a| a.name != name);
+    }
+
+    /// `app-rm`: removes app `name`'s cgroups, killing what is left in them (a command that
+    /// `enter` ran in the app).
+    pub fn remove_app(&self, name: &str) -> Result<()> {
+        for h in &self.hierarchies {
+            let dir = h.pod.join(name);
+            destroy(&dir).with_ctx(|| format!("remove cgroup {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Pod PID 1: SIGKILL to everything in app `name`'s cgroups (a stop's grace is over: what
+    /// left the app's process group goes too).
+    pub fn kill_app(&self, name: &str) {
+        for (i, dir) in self
+            .apps
+            .iter()
+            .filter(|a| a.name == name)
+            .flat_map(|a| &a.dirs)
+        {
+            if self.hierarchies[*i].v2 {
+                if let Ok(kill) = openat(
+                    dir,
+                    "cgroup.kill",
+                    OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    let _ = write(kill, b"1");
+                    continue;
+                }
+            }
+            let procs = fsutil::read_at(dir, "cgroup.procs").unwrap_or_default();
+            for pid in String::from_utf8_lossy(&procs)
+                .lines()
+                .filter_map(|l| l.trim().parse::<i32>().ok())
+            {
+                if pid > 1 {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+        }
     }
 
     /// Pod PID 1 moves itself into the v1 cgroups (see the module comment); its later

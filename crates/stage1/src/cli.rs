@@ -1,4 +1,4 @@
-//! Command-line parsing. Hand-written: six subcommands and a dozen flags do not justify a
+//! Command-line parsing. Hand-written: a dozen subcommands and a dozen flags do not justify a
 //! parser crate's size and start-up cost in a binary that is spawned once per pod.
 
 use std::net::IpAddr;
@@ -16,14 +16,18 @@ usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--n
                            [--hosts-entry IP=NAME[,NAME...]]... [--stop-grace SECONDS] [--debug]
                            [--ready-fd FD] [--parent-pid PID] [--interactive]
                            [--private-users SHIFT:COUNT:idmap|chown] [--disable-capabilities-restriction]
-                           [--disable-paths] [--disable-seccomp]
+                           [--disable-paths] [--disable-seccomp] [--mutable]
        podlog-stage1 enter --pod-dir DIR --app NAME [--disable-capabilities-restriction]
                            [--disable-seccomp] [--] [CMD ARG...]
        podlog-stage1 stop  --pod-dir DIR [--force]
        podlog-stage1 gc    --pod-dir DIR
        podlog-stage1 netns --pod-dir DIR create|remove
        podlog-stage1 idmap-probe --dir DIR
-       podlog-stage1 export --pod-dir DIR --tree-store DIR --app NAME --manifest FILE --out FILE";
+       podlog-stage1 export --pod-dir DIR --tree-store DIR --app NAME --manifest FILE --out FILE
+       podlog-stage1 app-add   --pod-dir DIR --tree-store DIR --app NAME
+       podlog-stage1 app-start --pod-dir DIR --app NAME
+       podlog-stage1 app-stop  --pod-dir DIR --app NAME [--force]
+       podlog-stage1 app-rm    --pod-dir DIR --app NAME";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetMode {
@@ -56,6 +60,8 @@ pub struct InitOpts {
     pub private_users: Option<IdRange>,
     /// rkt's --insecure-options for the run: what stage1 leaves unconfined.
     pub insecure: Insecure,
+    /// A sandbox: no app runs until `app-add` and `app-start` (mutable.rs).
+    pub mutable: bool,
 }
 
 /// rkt's `--disable-capabilities-restriction`, `--disable-paths`, `--disable-seccomp`.
@@ -101,6 +107,28 @@ pub struct ExportOpts {
     pub out: PathBuf,
 }
 
+/// `app-add`, `app-start`, `app-stop`, `app-rm`: one app of a running mutable pod (app.rs).
+#[derive(Debug, PartialEq)]
+pub struct AppCommand {
+    pub pod_dir: PathBuf,
+    pub app: String,
+    pub verb: AppVerb,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum AppVerb {
+    /// Mounts the app's root in the pod; its tree is in this tree store.
+    Add {
+        tree_store: PathBuf,
+    },
+    Start,
+    /// `force`: SIGKILL at once.
+    Stop {
+        force: bool,
+    },
+    Rm,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetnsAction {
     Create,
@@ -121,6 +149,7 @@ pub enum Command {
     Gc(GcOpts),
     Netns(NetnsOpts),
     Export(ExportOpts),
+    App(AppCommand),
     /// Whether the file system of a directory supports idmapped mounts (stage0 asks before it
     /// prepares a pod with --private-users).
     IdmapProbe(PathBuf),
@@ -169,6 +198,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     let mut parent_pid = None;
     let mut app = None;
     let mut force = false;
+    let mut mutable = false;
     let mut manifest = None;
     let mut out = None;
     let mut rest = Vec::new();
@@ -178,7 +208,17 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
     }
     if !matches!(
         sub.as_str(),
-        "init" | "enter" | "stop" | "gc" | "netns" | "idmap-probe" | "export"
+        "init"
+            | "enter"
+            | "stop"
+            | "gc"
+            | "netns"
+            | "idmap-probe"
+            | "export"
+            | "app-add"
+            | "app-start"
+            | "app-stop"
+            | "app-rm"
     ) {
         bail!("unknown subcommand {sub:?}\n{USAGE}");
     }
@@ -225,6 +265,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 "--disable-capabilities-restriction",
                 "--disable-paths",
                 "--disable-seccomp",
+                "--mutable",
             ][..],
             "enter" => &[
                 "--pod-dir",
@@ -235,6 +276,9 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
             "stop" => &["--pod-dir", "--force"][..],
             "idmap-probe" => &["--dir"][..],
             "export" => &["--pod-dir", "--tree-store", "--app", "--manifest", "--out"][..],
+            "app-add" => &["--pod-dir", "--tree-store", "--app"][..],
+            "app-start" | "app-rm" => &["--pod-dir", "--app"][..],
+            "app-stop" => &["--pod-dir", "--app", "--force"][..],
             _ => &["--pod-dir"][..],
         };
         if !allowed.contains(&name.as_str()) {
@@ -299,7 +343,8 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
             | "--interactive"
             | "--disable-capabilities-restriction"
             | "--disable-paths"
-            | "--disable-seccomp" => {
+            | "--disable-seccomp"
+            | "--mutable" => {
                 if inline.is_some() {
                     bail!("{name} takes no value");
                 }
@@ -309,6 +354,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                     "--disable-capabilities-restriction" => insecure.capabilities = true,
                     "--disable-paths" => insecure.paths = true,
                     "--disable-seccomp" => insecure.seccomp = true,
+                    "--mutable" => mutable = true,
                     _ => interactive = true,
                 }
             }
@@ -346,6 +392,7 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 interactive,
                 private_users,
                 insecure,
+                mutable,
             })
         }
         "enter" => {
@@ -373,6 +420,21 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
                 manifest,
                 out,
             })
+        }
+        "app-add" | "app-start" | "app-stop" | "app-rm" => {
+            let Some(app) = app else {
+                bail!("{sub}: --app is required\n{USAGE}");
+            };
+            let verb = match sub.as_str() {
+                "app-add" => match tree_store {
+                    Some(tree_store) => AppVerb::Add { tree_store },
+                    None => bail!("app-add: --tree-store is required\n{USAGE}"),
+                },
+                "app-start" => AppVerb::Start,
+                "app-stop" => AppVerb::Stop { force },
+                _ => AppVerb::Rm,
+            };
+            Command::App(AppCommand { pod_dir, app, verb })
         }
         "netns" => Command::Netns(NetnsOpts {
             pod_dir,
@@ -476,6 +538,7 @@ mod tests {
                 interactive: false,
                 private_users: None,
                 insecure: Insecure::default(),
+                mutable: false,
             })
         );
     }
@@ -483,7 +546,7 @@ mod tests {
     #[test]
     fn init_all_flags() {
         let c = parse(argv(
-            "init --pod-dir /p --tree-store /t --hostname h --net=host --dns host --stop-grace 0.5 --debug --ready-fd 4 --parent-pid=77 --interactive --private-users 524288:65536:chown --disable-paths --disable-seccomp",
+            "init --pod-dir /p --tree-store /t --hostname h --net=host --dns host --stop-grace 0.5 --debug --ready-fd 4 --parent-pid=77 --interactive --private-users 524288:65536:chown --disable-paths --disable-seccomp --mutable",
         ))
         .unwrap();
         let Command::Init(o) = c else { panic!() };
@@ -495,6 +558,7 @@ mod tests {
         assert_eq!(o.ready_fd, Some(4));
         assert_eq!(o.parent_pid, Some(77));
         assert!(o.interactive);
+        assert!(o.mutable);
         assert_eq!(
             o.private_users.map(|r| (r.shift, r.count)),
             Some((524288, 65536))
@@ -682,6 +746,56 @@ mod tests {
             "init --pod-dir /p --tree-store /t --out /o",
         ] {
             assert!(parse(argv(bad)).is_err(), "{bad:?} should fail");
+        }
+    }
+
+    #[test]
+    fn app_verbs() {
+        let app = |verb| {
+            Command::App(AppCommand {
+                pod_dir: "/p".into(),
+                app: "web".into(),
+                verb,
+            })
+        };
+        assert_eq!(
+            parse(argv("app-add --pod-dir /p --tree-store=/t --app web")).unwrap(),
+            app(AppVerb::Add {
+                tree_store: "/t".into()
+            })
+        );
+        assert_eq!(
+            parse(argv("app-start --app=web --pod-dir /p")).unwrap(),
+            app(AppVerb::Start)
+        );
+        assert_eq!(
+            parse(argv("app-stop --pod-dir /p --app web")).unwrap(),
+            app(AppVerb::Stop { force: false })
+        );
+        assert_eq!(
+            parse(argv("app-stop --pod-dir /p --app web --force")).unwrap(),
+            app(AppVerb::Stop { force: true })
+        );
+        assert_eq!(
+            parse(argv("app-rm --pod-dir /p --app web")).unwrap(),
+            app(AppVerb::Rm)
+        );
+        for bad in [
+            "app-add --pod-dir /p --app web",
+            "app-add --pod-dir /p --tree-store /t",
+            "app-add --tree-store /t --app web",
+            "app-start --pod-dir /p",
+            "app-start --pod-dir /p --app web --force",
+            "app-start --pod-dir /p --app web --tree-store /t",
+            "app-rm --pod-dir /p --app web extra",
+            "app-stop --pod-dir /p --app web --force=1",
+            "app-stop --pod-dir /p --app",
+            "stop --pod-dir /p --mutable",
+        ] {
+            assert!(parse(argv(bad)).is_err(), "{bad:?} should fail");
+        }
+        for verb in ["app-add", "app-start", "app-stop", "app-rm"] {
+            assert!(USAGE.contains(&format!("podlog-stage1 {verb} ")), "{verb}");
         }
     }
 

@@ -23,9 +23,13 @@ fn read_all(fd: OwnedFd) -> nix::Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Writes `name` so that a reader sees the old content or the new one, never a torn file.
+/// Writes `name` (which may be below a subdirectory of `dir`) so that a reader sees the old
+/// content or the new one, never a torn file.
 pub fn write_atomic(dir: impl AsFd + Copy, name: &str, data: &[u8]) -> nix::Result<()> {
-    let tmp = format!(".{name}.tmp");
+    let tmp = match name.rsplit_once('/') {
+        Some((parent, base)) => format!("{parent}/.{base}.tmp"),
+        None => format!(".{name}.tmp"),
+    };
     let fd = openat(
         dir,
         tmp.as_str(),

@@ -13,7 +13,7 @@
 //! Every mount belongs to PID 1's mount namespace and vanishes with it, whatever is killed
 //! when.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -41,9 +41,11 @@ use crate::lock::PodDir;
 use crate::manifest::{self, Hook, PodApp};
 use crate::rootfs::{self, PodFs};
 use crate::userns::UserNs;
-use crate::{fsutil, lowers, mounts, namespaces, netns, process, pty, ready, reaper, sys};
+use crate::{control, fsutil, lowers, mounts, mutable, namespaces, netns, process, pty, ready};
+use crate::{reaper, sys};
 
-pub fn run(opts: InitOpts) -> Result<i32> {
+/// `argv`: init's own arguments, which a mutable pod keeps for its `app-add` (app.rs).
+pub fn run(opts: InitOpts, argv: &[String]) -> Result<i32> {
     debug!("init starts");
     if let Some(parent) = opts.parent_pid {
         die_with_parent(Pid::from_raw(parent))?;
@@ -51,13 +53,20 @@ pub fn run(opts: InitOpts) -> Result<i32> {
     // Owned from here on: every early return closes it with nothing written.
     let ready_out = opts.ready_fd.map(ready::take).transpose()?;
     let pod = PodDir::from_env(&opts.pod_dir)?;
-    let apps = manifest::load(pod.fd())?;
+    // A sandbox's apps come later, through app-add and app-start: none runs now.
+    let apps = match opts.mutable {
+        true => manifest::load_sandbox(pod.fd()).map(|_| Vec::new())?,
+        false => manifest::load(pod.fd())?,
+    };
     debug!("locked, manifest read");
     let tree_store = std::fs::canonicalize(&opts.tree_store)
         .with_ctx(|| format!("tree store {}", opts.tree_store.display()))?;
     for app in &apps {
         lowers::of_tree(&tree_store, &app.tree_store_id)
             .with_ctx(|| format!("app {:?}", app.name))?;
+    }
+    if opts.interactive && opts.mutable {
+        bail!("--interactive: a mutable pod has no app to give a terminal to");
     }
     if opts.interactive && apps.len() != 1 {
         bail!(
@@ -78,18 +87,8 @@ pub fn run(opts: InitOpts) -> Result<i32> {
             .ctx("socketpair")
         })
         .transpose()?;
-    let uuid = pod
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let hostname = opts
-        .hostname
-        .clone()
-        .unwrap_or_else(|| format!("podlog-{uuid}"));
-    if hostname.is_empty() || hostname.len() > 64 || hostname.contains('\0') {
-        bail!("hostname {hostname:?}: must be 1 to 64 bytes");
-    }
+    let uuid = pod_uuid(&pod.path);
+    let hostname = hostname(&opts, &uuid)?;
     // Checked before anything is changed; PID 1 joins it.
     let netns = (opts.net == NetMode::Netns)
         .then(|| netns::open_kept(&pod.path))
@@ -109,6 +108,10 @@ pub fn run(opts: InitOpts) -> Result<i32> {
         .collect::<Result<Vec<_>>>()?;
     // From here every way out drops it, which removes the pod's cgroups.
     let mut cgroups = Cgroups::create(pod.fd(), &uuid, &apps)?;
+    let control = match opts.mutable {
+        true => Some(keep_for_apps(&pod, &cgroups, argv)?),
+        false => None,
+    };
     debug!("pod {uuid}: {} app(s), hostname {hostname}", apps.len());
 
     let supervisor = sys::pidfd_open(getpid()).ctx("pidfd_open self")?;
@@ -137,6 +140,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
             drop(go_w);
             let ctx = Pid1 {
                 terminal: terminal.map(|(_, pid1_end)| pid1_end),
+                control,
                 opts: &opts,
                 pod: &pod,
                 apps: &apps,
@@ -166,6 +170,7 @@ pub fn run(opts: InitOpts) -> Result<i32> {
             drop(appstats_dir);
             drop(hook_dirs);
             drop(netns);
+            drop(control);
             let terminal = terminal.map(|(supervisor_end, _)| supervisor_end);
             supervise(child, cgroups, go_w, ready_r, ready_out, &pod, terminal)
         }
@@ -189,18 +194,48 @@ fn die_with_parent(expected: Pid) -> Result<()> {
     Ok(())
 }
 
+/// The pod directory's name.
+pub fn pod_uuid(pod_dir: &Path) -> String {
+    pod_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// `--hostname`, else `podlog-<uuid>`.
+pub fn hostname(opts: &InitOpts, uuid: &str) -> Result<String> {
+    let hostname = opts
+        .hostname
+        .clone()
+        .unwrap_or_else(|| format!("podlog-{uuid}"));
+    if hostname.is_empty() || hostname.len() > 64 || hostname.contains('\0') {
+        bail!("hostname {hostname:?}: must be 1 to 64 bytes");
+    }
+    Ok(hostname)
+}
+
+/// What a mutable pod's `app-*` entrypoints need: init's arguments (app-add builds an app's
+/// file systems as init would), the cgroup hierarchies, and the control socket, whose listening
+/// end goes to PID 1.
+fn keep_for_apps(pod: &PodDir, cgroups: &Cgroups, argv: &[String]) -> Result<OwnedFd> {
+    fsutil::write_atomic(pod.fd(), crate::app::INIT_ARGS, argv.join("\0").as_bytes())
+        .ctx(format!("write <pod>/{}", crate::app::INIT_ARGS))?;
+    cgroups.save_for_apps(pod.fd())?;
+    control::listen_at(pod.fd())
+}
+
 /// The overlay directories stage0 created for each app must be plain directories (no
 /// symlink on the way: the overlay is mounted by path, with full privileges).
-fn check_overlay_dirs(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
+pub fn check_overlay_dirs(pod: BorrowedFd<'_>, pod_path: &Path, apps: &[PodApp]) -> Result<()> {
     for app in apps {
-        if rootfs::copied_root_fd(pod.fd(), app)?.is_some() {
+        if rootfs::copied_root_fd(pod, app)?.is_some() {
             continue;
         }
         for (kind, rel) in [
             ("upper", rootfs::overlay_upper(app)),
             ("work", rootfs::overlay_work(app)),
         ] {
-            let path = pod.path.join(&rel);
+            let path = pod_path.join(&rel);
             let what = || {
                 format!(
                     "app {:?}: overlay {kind} directory {}",
@@ -208,7 +243,7 @@ fn check_overlay_dirs(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
                     path.display()
                 )
             };
-            match fsutil::open_plain_dir(pod.fd(), &rel) {
+            match fsutil::open_plain_dir(pod, &rel) {
                 Ok(_) => {}
                 Err(Errno::ENOENT) => bail!(
                     "{} is missing (stage0 creates it when it prepares the pod)",
@@ -216,7 +251,7 @@ fn check_overlay_dirs(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
                 ),
                 Err(e @ (Errno::ELOOP | Errno::ENOTDIR)) => {
                     // O_DIRECTORY reports a symlink at the end as ENOTDIR: tell them apart.
-                    let leaf = fstatat(pod.fd(), rel.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
+                    let leaf = fstatat(pod, rel.as_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
                         .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT);
                     match (leaf, e) {
                         (Ok(SFlag::S_IFLNK), _) => bail!("{} is a symlink", what()),
@@ -234,7 +269,7 @@ fn check_overlay_dirs(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
 /// Checks what stage0 prepared, creates what stage1 needs in the pod dir (idempotent), and
 /// removes stale results from a previous run: `pid` must only ever name this run's PID 1.
 fn prepare_pod_dir(pod: &PodDir, apps: &[PodApp]) -> Result<()> {
-    check_overlay_dirs(pod, apps)?;
+    check_overlay_dirs(pod.fd(), &pod.path, apps)?;
     let fd = pod.fd();
     for name in ["pid", "subcgroup", "cgroups.json"] {
         match unlinkat(fd, name, UnlinkatFlags::NoRemoveDir) {
@@ -305,6 +340,7 @@ fn supervise(
         }
     };
     debug!("pod PID 1 exited");
+    control::remove_at(pod.fd());
     drop(cgroups);
     debug!("cgroups removed");
     up?;
@@ -376,21 +412,11 @@ fn bring_up(
     Ok(())
 }
 
-/// Reads an app's exec report pipe: end-of-file without a byte means execve succeeded (the
-/// close-on-exec write end closed), a byte that the child failed before or in execve.
-fn execd(report: OwnedFd) -> bool {
-    let mut byte = [0u8; 1];
-    loop {
-        match read(&report, &mut byte) {
-            Err(Errno::EINTR) => continue,
-            r => return r == Ok(0),
-        }
-    }
-}
-
 struct Pid1<'a> {
     /// --interactive: where the pod's terminal goes to the supervisor.
     terminal: Option<OwnedFd>,
+    /// --mutable: the listening control socket (mutable.rs).
+    control: Option<OwnedFd>,
     opts: &'a InitOpts,
     pod: &'a PodDir,
     apps: &'a [PodApp],
@@ -459,20 +485,8 @@ impl Pid1<'_> {
             self.cgroups.show_in_app(rootfd.as_fd(), &app.name)?;
             let root = rootfs::app_root_after_pivot(&app.name);
             // Each app's seccomp filter is compiled here, once, before any fork.
-            let plan = process::plan(&app.name, &app.app, &root, &rootfd, &app.app.exec)?;
             let join = Rc::new(self.cgroups.take_join(&app.name));
-            // A handler's plan is the app's with the handler's exec, resolved now like the
-            // app's: a missing program fails the pod before anything runs.
-            let hook_plan = |hook: Hook| {
-                let Some(exec) = app.app.handler(hook) else {
-                    return Ok(None);
-                };
-                let plan = process::plan(&app.name, &app.app, &root, &rootfd, exec)
-                    .map_err(|e| in_handler(&app.name, hook, e))?;
-                Ok::<_, crate::error::Error>(Some(
-                    plan.unconfined(self.opts.insecure).joining(join.clone()),
-                ))
-            };
+            let p = process::app_plans(app, &root, &rootfd, self.opts.insecure, join)?;
             if !app.app.event_handlers.is_empty() {
                 let (name, dir) = hook_dirs
                     .next()
@@ -481,11 +495,11 @@ impl Pid1<'_> {
                 hooks.push(reaper::AppHooks {
                     app: name,
                     dir,
-                    pre_start: hook_plan(Hook::PreStart)?,
-                    post_stop: hook_plan(Hook::PostStop)?,
+                    pre_start: p.pre_start,
+                    post_stop: p.post_stop,
                 });
             }
-            plans.push(plan.unconfined(self.opts.insecure).joining(join));
+            plans.push(p.app);
         }
         debug!("apps' rootfs ready");
         mounts::pivot_into(&stage1_root)?;
@@ -510,6 +524,21 @@ impl Pid1<'_> {
             bail!("the supervisor died during start-up");
         }
         drop(go);
+        if let Some(control) = self.control.take() {
+            // Up with no app: they come through the control socket.
+            let _ = write(&ready, b"1");
+            drop(ready);
+            return mutable::run(mutable::Sandbox {
+                pod: self.pod.fd(),
+                status_dir: self.status_dir.as_fd(),
+                appstats_dir: self.appstats_dir.as_fd(),
+                cgroups: self.cgroups,
+                users: users.map(UserNs::fd),
+                insecure: self.opts.insecure,
+                grace: self.opts.stop_grace,
+                control,
+            });
+        }
 
         let mut host = reaper::System {
             status_dir: self.status_dir.as_fd(),
@@ -560,7 +589,7 @@ impl Pid1<'_> {
         drop(slave);
         // Up means every app runs its own program: a late execve failure (a bad ELF
         // interpreter, say) is a pod that never came up, not one that started and failed.
-        if exec_reports.into_iter().all(execd) {
+        if exec_reports.into_iter().all(process::execd) {
             debug!("started {} app(s)", started.len());
             let _ = write(&ready, b"1");
         }
@@ -572,14 +601,6 @@ impl Pid1<'_> {
         let pod = reaper::PodState::new(started).with_post_stop(post_stops);
         Ok(reaper::run(pod, &mut host, self.opts.stop_grace))
     }
-}
-
-/// A handler's set-up error, which names the app already: says which handler it was.
-fn in_handler(app: &str, hook: Hook, e: crate::error::Error) -> crate::error::Error {
-    let msg = e.to_string();
-    let prefix = format!("app {app:?}: ");
-    let why = msg.strip_prefix(&prefix).unwrap_or(&msg);
-    crate::error::Error::msg(format!("app {app:?}: {} handler: {why}", hook.name()))
 }
 
 /// PID 1's command line as the pod sees it: stage1's own names host paths (the binary,

@@ -24,14 +24,17 @@ macro_rules! debug {
     };
 }
 
+mod app;
 mod caps;
 mod cgroups;
 mod cli;
+mod control;
 mod dev;
 mod enter;
 mod error;
 mod etc;
 mod export;
+mod fdpass;
 mod fsutil;
 mod gc;
 mod init;
@@ -39,6 +42,7 @@ mod lock;
 mod lowers;
 mod manifest;
 mod mounts;
+mod mutable;
 mod namespaces;
 mod netns;
 mod process;
@@ -54,7 +58,8 @@ mod userns;
 mod volumes;
 
 fn main() {
-    let code = match cli::parse(std::env::args().skip(1).collect()) {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let code = match cli::parse(argv.clone()) {
         Ok(cli::Command::Help) => {
             println!("{}", cli::USAGE);
             0
@@ -63,13 +68,14 @@ fn main() {
             let r = match cmd {
                 cli::Command::Init(o) => {
                     DEBUG.store(o.debug, Ordering::Relaxed);
-                    init::run(o)
+                    init::run(o, &argv)
                 }
                 cli::Command::Enter(o) => enter::run(o),
                 cli::Command::Stop(o) => stop::run(o),
                 cli::Command::Gc(o) => gc::run(o),
                 cli::Command::Netns(o) => netns::run(o),
                 cli::Command::Export(o) => export::run(o),
+                cli::Command::App(o) => app::run(o),
                 cli::Command::IdmapProbe(dir) => userns::probe_idmap(&dir).map(|r| match r {
                     Ok(()) => {
                         println!("idmap");

@@ -205,6 +205,16 @@ pub fn load(pod_dir: impl AsFd + Copy) -> Result<Vec<PodApp>> {
     resolve(|path| fsutil::read_at(pod_dir, path))
 }
 
+/// A mutable pod's apps (`init --mutable`): as [`load`], but it may have none yet, since they
+/// come later with `app-add`.
+pub fn load_sandbox(pod_dir: impl AsFd + Copy) -> Result<Vec<PodApp>> {
+    let raw = fsutil::read_at(pod_dir, "pod").ctx("read pod manifest <pod>/pod")?;
+    if parse_any_pod(&raw)?.0.is_empty() {
+        return Ok(Vec::new());
+    }
+    load(pod_dir)
+}
+
 /// The pod's apps from its files, which `read` gives by their path in the pod directory.
 fn resolve(read: impl Fn(&str) -> nix::Result<Vec<u8>>) -> Result<Vec<PodApp>> {
     let raw = read("pod").ctx("read pod manifest <pod>/pod")?;
@@ -274,15 +284,21 @@ fn metadata_url(read: impl Fn(&str) -> nix::Result<Vec<u8>>) -> Result<Option<St
 }
 
 fn parse_pod(raw: &[u8]) -> Result<(Vec<RuntimeApp>, Vec<PodVolume>)> {
+    let (apps, volumes) = parse_any_pod(raw)?;
+    if apps.is_empty() {
+        bail!("pod manifest: no apps");
+    }
+    Ok((apps, volumes))
+}
+
+/// A pod manifest with any number of apps, none included.
+fn parse_any_pod(raw: &[u8]) -> Result<(Vec<RuntimeApp>, Vec<PodVolume>)> {
     let pm: PodManifest = serde_json::from_slice(raw).ctx("parse pod manifest")?;
     if pm.ac_kind != "PodManifest" {
         bail!(
             "pod manifest: acKind is {:?}, expected \"PodManifest\"",
             pm.ac_kind
         );
-    }
-    if pm.apps.is_empty() {
-        bail!("pod manifest: no apps");
     }
     for (i, a) in pm.apps.iter().enumerate() {
         if !is_ac_name(&a.name) {
@@ -494,6 +510,8 @@ fn is_env_name(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::{self, File};
+
     use super::*;
 
     const POD: &str = r#"{"acKind":"PodManifest","acVersion":"0.8.11","apps":[
@@ -535,6 +553,27 @@ mod tests {
         ] {
             assert!(parse_pod(bad.as_bytes()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_a_sandbox_may_have_no_apps() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod = |text: &str| {
+            fs::write(dir.path().join("pod"), text).unwrap();
+            File::open(dir.path()).unwrap()
+        };
+        let empty = pod(r#"{"acKind":"PodManifest","apps":[]}"#);
+        assert_eq!(load_sandbox(&empty).unwrap(), []);
+        assert_eq!(
+            load(&empty).unwrap_err().to_string(),
+            "pod manifest: no apps"
+        );
+        let bad = pod(r#"{"acKind":"ImageManifest","apps":[]}"#);
+        assert!(load_sandbox(&bad).is_err());
+        // With apps, a sandbox's are read as any pod's.
+        let one = pod(r#"{"acKind":"PodManifest","apps":[{"name":"a","image":{"id":"x"}}]}"#);
+        let err = load_sandbox(&one).unwrap_err().to_string();
+        assert!(err.contains("appsinfo/a/treeStoreID"), "{err}");
     }
 
     const VOLUMES: &str = r#"{"acKind":"PodManifest","apps":[

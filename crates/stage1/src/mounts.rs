@@ -2,13 +2,17 @@
 //! [`make_everything_private`]: no mount made here can propagate to the host, and no host
 //! mount is ever changed.
 
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::unistd::{chdir, pivot_root};
 
-use crate::error::{bail, Context, Result};
+use crate::error::{bail, Context, Error, Result};
 use crate::lowers::Lowers;
+use crate::sys;
 
 /// The first thing done in a new mount namespace: its copies of the host's mounts stop
 /// receiving and sending propagation events, so later mounts and unmounts stay here.
@@ -160,6 +164,57 @@ pub fn pivot_into(new_root: &Path) -> Result<()> {
     pivot_root(".", ".").ctx("pivot_root")?;
     umount2(".", MntFlags::MNT_DETACH).ctx("detach the old root")?;
     chdir("/").ctx("chdir /")
+}
+
+/// A mutable pod's PID 1, after pivot_root: attaches an app's root, a detached mount tree that
+/// `app-add` built (open_tree), at `target` (`/opt/stage2/<app>/rootfs`).
+pub fn attach(tree: &OwnedFd, target: &str) -> Result<()> {
+    with_writable_root(|| {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(target)
+            .with_ctx(|| format!("mkdir {target}"))
+    })?;
+    let path =
+        CString::new(target).map_err(|_| Error::msg(format!("{target:?} has a NUL byte")))?;
+    sys::move_mount(tree.as_fd(), &path).with_ctx(|| format!("attach the app's root at {target}"))
+}
+
+/// Undoes [`attach`]: the tree at `target` and every mount below it, detached (whatever the
+/// kernel still holds goes with its last user), then its directory and the app's.
+pub fn detach(target: &str) -> Result<()> {
+    match umount2(target, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(e).with_ctx(|| format!("detach {target}")),
+    }
+    with_writable_root(|| {
+        let target = Path::new(target);
+        for dir in [Some(target), target.parent()].into_iter().flatten() {
+            match std::fs::remove_dir(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_ctx(|| format!("rmdir {}", dir.display()))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The stage1 root is read-only (a skeleton of mount points): writable only while `f` runs.
+fn with_writable_root<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let root = nix::fcntl::open(
+        "/",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx("open /")?;
+    let rdonly = libc::MOUNT_ATTR_RDONLY;
+    sys::change_mount_attrs(root.as_fd(), 0, rdonly).ctx("make the stage1 root writable")?;
+    let r = f();
+    sys::change_mount_attrs(root.as_fd(), rdonly, 0).ctx("make the stage1 root read-only")?;
+    r
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::caps;
 use crate::cli::Insecure;
 use crate::error::{bail, Context, Error, Result, STAGE1_FAILURE};
 use crate::fsutil;
-use crate::manifest::{App, Isolator};
+use crate::manifest::{App, Hook, Isolator, PodApp};
 use crate::seccomp::{self, Filter};
 use crate::user;
 
@@ -165,6 +165,61 @@ pub fn plan(
             .map(|g| Gid::from_raw(*g))
             .collect(),
     })
+}
+
+/// An app's process and its event handlers', each the app's plan with its own exec.
+pub struct AppPlans {
+    pub app: ExecPlan,
+    pub pre_start: Option<ExecPlan>,
+    pub post_stop: Option<ExecPlan>,
+}
+
+/// The plans of app `app` in its root (`root`, open as `rootfd`), joining `cgroup`: the
+/// handlers' programs are resolved now like the app's, so a missing one fails before anything
+/// runs.
+pub fn app_plans(
+    app: &PodApp,
+    root: &str,
+    rootfd: impl AsFd + Copy,
+    insecure: Insecure,
+    cgroup: Rc<crate::cgroups::Join>,
+) -> Result<AppPlans> {
+    let hook_plan = |hook: Hook| {
+        let Some(exec) = app.app.handler(hook) else {
+            return Ok(None);
+        };
+        let plan = plan(&app.name, &app.app, root, rootfd, exec)
+            .map_err(|e| in_handler(&app.name, hook, e))?;
+        Ok::<_, Error>(Some(plan.unconfined(insecure).joining(cgroup.clone())))
+    };
+    Ok(AppPlans {
+        pre_start: hook_plan(Hook::PreStart)?,
+        post_stop: hook_plan(Hook::PostStop)?,
+        app: plan(&app.name, &app.app, root, rootfd, &app.app.exec)?
+            .unconfined(insecure)
+            .joining(cgroup),
+    })
+}
+
+/// A handler's set-up error, which names the app already: says which handler it was.
+fn in_handler(app: &str, hook: Hook, e: Error) -> Error {
+    let msg = e.to_string();
+    let prefix = format!("app {app:?}: ");
+    let why = msg.strip_prefix(&prefix).unwrap_or(&msg);
+    Error::msg(format!("app {app:?}: {} handler: {why}", hook.name()))
+}
+
+/// Reads an app's exec report pipe (see [`exec_child`]): end-of-file without a byte means
+/// execve succeeded (the close-on-exec write end closed), a byte that the child failed before
+/// or in execve.
+pub fn execd(report: OwnedFd) -> bool {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(&report, &mut byte) {
+            Err(Errno::EINTR) => continue,
+            r => return r == Ok(0),
+        }
+    }
 }
 
 /// Defaults first, the manifest's variables over them, then the two variables the ACE

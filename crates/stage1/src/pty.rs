@@ -8,7 +8,6 @@
 //! The supervisor puts its stdin in raw mode, so Ctrl-C reaches the app's line discipline as a byte
 //! and becomes the app's SIGINT; it relays bytes both ways and passes window sizes on at SIGWINCH.
 
-use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,12 +16,12 @@ use nix::errno::Errno;
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 use nix::sys::stat::Mode;
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, isatty, read, write};
 
 use crate::error::{bail, Context, Result};
+use crate::fdpass;
 
 /// Opens a terminal on the devpts mounted at `<app_root>/dev/pts`: (master, slave).
 pub fn open_pair(app_root: &Path) -> Result<(OwnedFd, OwnedFd)> {
@@ -52,39 +51,16 @@ pub fn open_pair(app_root: &Path) -> Result<(OwnedFd, OwnedFd)> {
 
 /// Sends `fd` over the unix socket `sock`.
 pub fn send(sock: &OwnedFd, fd: &OwnedFd) -> Result<()> {
-    let fds = [fd.as_raw_fd()];
-    sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(b"t")],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .ctx("send the terminal to the supervisor")?;
-    Ok(())
+    fdpass::send(sock, b"t", &[fd]).ctx("send the terminal to the supervisor")
 }
 
 /// Receives the fd sent over `sock` by [`send`].
 pub fn receive(sock: &OwnedFd) -> Result<OwnedFd> {
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .ctx("receive the terminal from PID 1")?;
-    for cmsg in msg.cmsgs().ctx("read the terminal message")? {
-        if let ControlMessageOwned::ScmRights(fds) = cmsg {
-            if let Some(&fd) = fds.first() {
-                // SAFETY: the kernel installed this fd in our table for this message.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
+    let (_, fds) = fdpass::receive(sock, &mut [0u8; 1]).ctx("receive the terminal from PID 1")?;
+    match fds.into_iter().next() {
+        Some(fd) => Ok(fd),
+        None => bail!("PID 1 sent no terminal"),
     }
-    bail!("PID 1 sent no terminal")
 }
 
 /// In the app's child, after setsid: the slave becomes its controlling terminal and stdio.

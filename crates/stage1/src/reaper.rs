@@ -322,7 +322,7 @@ pub struct AppHooks {
 }
 
 impl AppHooks {
-    fn plan(&self, hook: Hook) -> Option<&ExecPlan> {
+    pub fn plan(&self, hook: Hook) -> Option<&ExecPlan> {
         match hook {
             Hook::PreStart => self.pre_start.as_ref(),
             Hook::PostStop => self.post_stop.as_ref(),
@@ -345,26 +345,92 @@ pub struct System<'a> {
     pub users: Option<BorrowedFd<'a>>,
 }
 
-impl Host for System<'_> {
-    fn reap(&mut self) -> Option<(Pid, i32)> {
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
-                Ok(WaitStatus::StillAlive) | Err(_) => return None,
-                Ok(status) => {
-                    if let (Some(pid), Some(code)) = (status.pid(), exit_code(status)) {
-                        return Some((pid, code));
-                    }
+/// Reaps one exited child of PID 1 without blocking: its pid and exit code.
+pub fn reap() -> Option<(Pid, i32)> {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return None,
+            Ok(status) => {
+                if let (Some(pid), Some(code)) = (status.pid(), exit_code(status)) {
+                    return Some((pid, code));
                 }
             }
         }
     }
+}
 
-    /// SIGTERM to the app's process group (it is a session leader), or to the app itself if
-    /// it has not called setsid yet.
-    fn terminate(&mut self, app: Pid) {
-        if kill(Pid::from_raw(-app.as_raw()), Signal::SIGTERM) == Err(Errno::ESRCH) {
-            let _ = kill(app, Signal::SIGTERM);
+/// `sig` to the app's process group (it is a session leader), or to the app itself if it has
+/// not called setsid yet.
+pub fn signal_app(app: Pid, sig: Signal) {
+    if kill(Pid::from_raw(-app.as_raw()), sig) == Err(Errno::ESRCH) {
+        let _ = kill(app, sig);
+    }
+}
+
+/// Writes app `app`'s exit: what its cgroup tells of it in `appstats/<app>`, then its code in
+/// `status/<app>`, so that a reader who sees the code finds the stats.
+pub fn record_exit(
+    status_dir: BorrowedFd<'_>,
+    appstats_dir: BorrowedFd<'_>,
+    cgroups: &Cgroups,
+    app: &str,
+    code: i32,
+) {
+    debug!("app {app:?} exited with {code}");
+    let stats = cgroups.stats(app).to_json(code);
+    if let Err(e) = fsutil::write_atomic(appstats_dir, app, stats.as_bytes()) {
+        eprintln!("podlog-stage1: write stats of app {app:?}: {e}");
+    }
+    if let Err(e) = fsutil::write_atomic(status_dir, app, code.to_string().as_bytes()) {
+        eprintln!("podlog-stage1: write status of app {app:?}: {e}");
+    }
+}
+
+/// Forks `app`'s `hook` handler as an app is forked, in a session of its own (a stop's SIGTERM
+/// reaches its process group), with PID 1's stdio: the pod's terminal, if any, is the app's
+/// alone. None if it could not be forked (said on stderr).
+pub fn start_handler(
+    app: &str,
+    hook: Hook,
+    plan: &ExecPlan,
+    users: Option<BorrowedFd<'_>>,
+) -> Option<Pid> {
+    // SAFETY: single-threaded; the child only applies the plan and execs or _exits.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => process::exec_child(plan, true, None, None, users),
+        Ok(ForkResult::Parent { child }) => {
+            debug!("app {app:?}: {} handler started", hook.name());
+            Some(child)
         }
+        Err(e) => {
+            eprintln!(
+                "podlog-stage1: app {app:?}: fork its {} handler: {}",
+                hook.name(),
+                e.desc()
+            );
+            None
+        }
+    }
+}
+
+/// Writes the code of `app`'s `hook` handler in `hooks/<app>/<hook>` (`dir`).
+pub fn record_handler(dir: BorrowedFd<'_>, app: &str, hook: Hook, code: i32) {
+    debug!("app {app:?}: {} handler exited with {code}", hook.name());
+    if let Err(e) = fsutil::write_atomic(dir, hook.name(), code.to_string().as_bytes()) {
+        eprintln!(
+            "podlog-stage1: write the {} code of app {app:?}: {e}",
+            hook.name()
+        );
+    }
+}
+
+impl Host for System<'_> {
+    fn reap(&mut self) -> Option<(Pid, i32)> {
+        reap()
+    }
+
+    fn terminate(&mut self, app: Pid) {
+        signal_app(app, Signal::SIGTERM);
     }
 
     fn kill_all(&mut self) {
@@ -386,49 +452,17 @@ impl Host for System<'_> {
     }
 
     fn record(&mut self, app: &str, code: i32) {
-        debug!("app {app:?} exited with {code}");
-        let stats = self.cgroups.stats(app).to_json(code);
-        if let Err(e) = fsutil::write_atomic(self.appstats_dir, app, stats.as_bytes()) {
-            eprintln!("podlog-stage1: write stats of app {app:?}: {e}");
-        }
-        if let Err(e) = fsutil::write_atomic(self.status_dir, app, code.to_string().as_bytes()) {
-            eprintln!("podlog-stage1: write status of app {app:?}: {e}");
-        }
+        record_exit(self.status_dir, self.appstats_dir, self.cgroups, app, code);
     }
 
-    /// Forked as an app is, in a session of its own (a stop's SIGTERM reaches its process
-    /// group), with PID 1's stdio: the pod's terminal, if any, is the app's alone.
     fn start_hook(&mut self, app: &str, hook: Hook) -> Option<Pid> {
         let plan = self.hooks.iter().find(|h| h.app == app)?.plan(hook)?;
-        // SAFETY: single-threaded; the child only applies the plan and execs or _exits.
-        match unsafe { fork() } {
-            Ok(ForkResult::Child) => process::exec_child(plan, true, None, None, self.users),
-            Ok(ForkResult::Parent { child }) => {
-                debug!("app {app:?}: {} handler started", hook.name());
-                Some(child)
-            }
-            Err(e) => {
-                eprintln!(
-                    "podlog-stage1: app {app:?}: fork its {} handler: {}",
-                    hook.name(),
-                    e.desc()
-                );
-                None
-            }
-        }
+        start_handler(app, hook, plan, self.users)
     }
 
     fn record_hook(&mut self, app: &str, hook: Hook, code: i32) {
-        debug!("app {app:?}: {} handler exited with {code}", hook.name());
-        let Some(h) = self.hooks.iter().find(|h| h.app == app) else {
-            return;
-        };
-        let data = code.to_string();
-        if let Err(e) = fsutil::write_atomic(h.dir.as_fd(), hook.name(), data.as_bytes()) {
-            eprintln!(
-                "podlog-stage1: write the {} code of app {app:?}: {e}",
-                hook.name()
-            );
+        if let Some(h) = self.hooks.iter().find(|h| h.app == app) {
+            record_handler(h.dir.as_fd(), app, hook, code);
         }
     }
 

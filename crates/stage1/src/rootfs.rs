@@ -194,7 +194,7 @@ impl PodFs<'_> {
         if app.read_only_root {
             // The root mount alone: its volumes, /dev and /proc are mounts of their own.
             // mount_setattr adds the one flag; a remount would reset nosuid and the like.
-            crate::sys::add_mount_attrs(rootfd.as_fd(), libc::MOUNT_ATTR_RDONLY)
+            crate::sys::change_mount_attrs(rootfd.as_fd(), libc::MOUNT_ATTR_RDONLY, 0)
                 .with_ctx(|| format!("app {:?}: make its root read-only", app.name))?;
         }
         Ok(rootfd)

@@ -105,11 +105,12 @@ pub fn mount_setattr(
     Errno::result(r).map(drop)
 }
 
-/// Sets `attrs` (MOUNT_ATTR_*) on the one mount `fd` is the root of, leaving its other flags.
-pub fn add_mount_attrs(fd: BorrowedFd<'_>, attrs: u64) -> nix::Result<()> {
+/// Sets `set` and clears `clear` (MOUNT_ATTR_*) on the one mount `fd` is the root of, leaving
+/// its other flags.
+pub fn change_mount_attrs(fd: BorrowedFd<'_>, set: u64, clear: u64) -> nix::Result<()> {
     let attr = libc::mount_attr {
-        attr_set: attrs,
-        attr_clr: 0,
+        attr_set: set,
+        attr_clr: clear,
         propagation: 0,
         userns_fd: 0,
     };

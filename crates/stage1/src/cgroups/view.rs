@@ -57,7 +57,7 @@ pub fn mount(root: BorrowedFd<'_>, shown: &[(&str, PathBuf)]) -> Result<()> {
                 .with_ctx(|| format!("symlink /sys/fs/cgroup/{alias}"))?;
         }
     }
-    sys::add_mount_attrs(dir.as_fd(), libc::MOUNT_ATTR_RDONLY)
+    sys::change_mount_attrs(dir.as_fd(), libc::MOUNT_ATTR_RDONLY, 0)
         .ctx("make the tmpfs at /sys/fs/cgroup read-only")
 }
 
@@ -69,7 +69,7 @@ fn attach(source: &Path, base: BorrowedFd<'_>, rel: &str) -> Result<()> {
     mounts::bind(source, Path::new(&fsutil::fd_path(&at)))?;
     // Opened again: the path now leads into the new mount.
     let bound = fsutil::open_path_beneath(base, rel).with_ctx(|| format!("open {rel}"))?;
-    sys::add_mount_attrs(bound.as_fd(), SHOWN)
+    sys::change_mount_attrs(bound.as_fd(), SHOWN, 0)
         .with_ctx(|| format!("make the app's cgroup {} read-only", source.display()))
 }
 
