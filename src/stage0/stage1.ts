@@ -22,9 +22,14 @@ export const ENTRYPOINTS = {
   netns: 'podlog.dev/stage1/netns',
   // podlog's: writes an exited pod's app root as an ACI (rkt did it in stage0; the mounts are stage1's).
   export: 'podlog.dev/stage1/export',
+  // podlog's: an app of a running mutable pod (rkt's app add/start/stop/rm; docs/stage1.md).
+  appAdd: 'podlog.dev/stage1/app/add',
+  appStart: 'podlog.dev/stage1/app/start',
+  appStop: 'podlog.dev/stage1/app/stop',
+  appRm: 'podlog.dev/stage1/app/rm',
 } as const;
 export type EntrypointName = keyof typeof ENTRYPOINTS;
-/** Every stage1 names these; `netns` only one that runs pods on CNI networks, `export` one that exports. */
+/** Every stage1 names these; `netns` only one that runs pods on CNI networks, `export` one that exports, `app*` one that runs mutable pods. */
 const REQUIRED: EntrypointName[] = ['run', 'enter', 'gc', 'stop'];
 
 interface Stage1Manifest {
@@ -55,6 +60,10 @@ const builtinStage1 = (): Stage1Image => {
         { name: ENTRYPOINTS.stop, value: `${name} stop` },
         { name: ENTRYPOINTS.netns, value: `${name} netns` },
         { name: ENTRYPOINTS.export, value: `${name} export` },
+        { name: ENTRYPOINTS.appAdd, value: `${name} app-add` },
+        { name: ENTRYPOINTS.appStart, value: `${name} app-start` },
+        { name: ENTRYPOINTS.appStop, value: `${name} app-stop` },
+        { name: ENTRYPOINTS.appRm, value: `${name} app-rm` },
         { name: 'coreos.com/rkt/stage1/interface-version', value: '1' },
       ],
     },
