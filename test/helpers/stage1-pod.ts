@@ -8,7 +8,7 @@
  */
 import { spawn, spawnSync, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -62,6 +62,23 @@ export function makePod(apps: AppSpec[], base = tmpdir()): string {
   tempDirs.push(parent);
   const dir = join(parent, randomUUID());
   mkdirSync(dir);
+  writeFileSync(join(dir, 'pod'), podManifest(apps));
+  for (const a of apps) prepareApp(dir, a);
+  return dir;
+}
+
+/**
+ * Adds apps to a mutable pod as stage0 does before `app-add`: the pod manifest rewritten whole with
+ * `apps` (a temporary file renamed over it), and each new app prepared as makePod prepares them.
+ */
+export function setPodApps(dir: string, apps: AppSpec[]): void {
+  for (const a of apps) if (!existsSync(join(dir, 'appsinfo', a.name))) prepareApp(dir, a);
+  writeFileSync(join(dir, 'pod.tmp'), podManifest(apps));
+  renameSync(join(dir, 'pod.tmp'), join(dir, 'pod'));
+}
+
+/** The pod manifest stage0 writes for `apps`, each on the busybox image. */
+function podManifest(apps: AppSpec[]): string {
   const manifest = {
     acKind: 'PodManifest',
     acVersion: '0.8.11',
@@ -80,22 +97,22 @@ export function makePod(apps: AppSpec[], base = tmpdir()): string {
       },
     })),
   };
-  writeFileSync(join(dir, 'pod'), JSON.stringify(manifest));
-  for (const a of apps) {
-    // The overlay directories stage0's prepareOverlay creates, with its modes.
-    for (const [kind, mode] of [['upper', 0o755], ['work', 0o700]] as const) {
-      const d = join(dir, overlayDir(kind, a.name));
-      mkdirSync(d, { recursive: true });
-      chmodSync(d, mode);
-    }
-    mkdirSync(join(dir, 'appsinfo', a.name), { recursive: true });
-    writeFileSync(join(dir, 'appsinfo', a.name, 'treeStoreID'), `${TREE_STORE_ID}\n`);
-    writeFileSync(
-      join(dir, 'appsinfo', a.name, 'manifest'),
-      JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'podlog.test/busybox' }),
-    );
+  return JSON.stringify(manifest);
+}
+
+/** What stage0 prepares for an app: its overlay directories (prepareOverlay, with its modes) and appsinfo. */
+function prepareApp(dir: string, a: AppSpec): void {
+  for (const [kind, mode] of [['upper', 0o755], ['work', 0o700]] as const) {
+    const d = join(dir, overlayDir(kind, a.name));
+    mkdirSync(d, { recursive: true });
+    chmodSync(d, mode);
   }
-  return dir;
+  mkdirSync(join(dir, 'appsinfo', a.name), { recursive: true });
+  writeFileSync(join(dir, 'appsinfo', a.name, 'treeStoreID'), `${TREE_STORE_ID}\n`);
+  writeFileSync(
+    join(dir, 'appsinfo', a.name, 'manifest'),
+    JSON.stringify({ acKind: 'ImageManifest', acVersion: '0.8.11', name: 'podlog.test/busybox' }),
+  );
 }
 
 /** An app's overlay upper or work directory, relative to the pod directory. */
@@ -151,6 +168,8 @@ export interface InitOptions {
   parentPid?: number;
   /** `--disable-seccomp` (rkt's --insecure-options=seccomp). */
   disableSeccomp?: boolean;
+  /** `--mutable`: a sandbox, which runs no app until `app-add` and `app-start`. */
+  mutable?: boolean;
 }
 
 export function initArgs(dir: string, o: InitOptions = {}): string[] {
@@ -162,6 +181,7 @@ export function initArgs(dir: string, o: InitOptions = {}): string[] {
   if (o.ready) args.push('--ready-fd', String(READY_FD));
   if (o.parentPid !== undefined) args.push('--parent-pid', String(o.parentPid));
   if (o.disableSeccomp) args.push('--disable-seccomp');
+  if (o.mutable) args.push('--mutable');
   return args;
 }
 

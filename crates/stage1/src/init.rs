@@ -589,7 +589,7 @@ impl Pid1<'_> {
         drop(slave);
         // Up means every app runs its own program: a late execve failure (a bad ELF
         // interpreter, say) is a pod that never came up, not one that started and failed.
-        if exec_reports.into_iter().all(process::execd) {
+        if exec_reports.into_iter().all(|r| process::execd(r).is_ok()) {
             debug!("started {} app(s)", started.len());
             let _ = write(&ready, b"1");
         }

@@ -142,8 +142,8 @@ struct App {
     phase: Phase,
     /// A stop asked for during the pre-start handler: the app does not start.
     cancelled: bool,
-    /// Its child reported that execve failed: the start is answered with its code.
-    exec_failed: bool,
+    /// Its child reported that execve failed, and why: the start is answered with its code.
+    exec_failed: Option<String>,
     /// When an `app-stop`'s grace ends.
     kill_at: Option<Instant>,
     /// Clients of `app-start` waiting for the exec, of `app-stop` for the end.
@@ -359,7 +359,7 @@ impl Sandbox<'_> {
                 hooks,
                 phase: Phase::Added,
                 cancelled: false,
-                exec_failed: false,
+                exec_failed: None,
                 kill_at: None,
                 starters: Vec::new(),
                 stoppers: Vec::new(),
@@ -392,7 +392,7 @@ impl Sandbox<'_> {
             }
         }
         app.cancelled = false;
-        app.exec_failed = false;
+        app.exec_failed = None;
         match &app.plans.pre_start {
             None => self.launch(app),
             Some(plan) => {
@@ -430,12 +430,13 @@ impl Sandbox<'_> {
         match forked {
             Ok((pid, report)) => {
                 app.phase = Phase::Running(pid);
-                if process::execd(report) {
-                    debug!("sandbox: app {:?} started", app.name);
-                    app.answer_starters(&Reply::ok());
-                } else {
+                match process::execd(report) {
+                    Ok(()) => {
+                        debug!("sandbox: app {:?} started", app.name);
+                        app.answer_starters(&Reply::ok());
+                    }
                     // Answered with its code when it is reaped, which is at once.
-                    app.exec_failed = true;
+                    Err(why) => app.exec_failed = Some(why),
                 }
             }
             Err(e) => {
@@ -479,8 +480,8 @@ impl Sandbox<'_> {
             Step::AppExited { code, post_stop } => {
                 app.kill_at = None;
                 self.record_exit(app, code);
-                if app.exec_failed {
-                    let why = format!("app {}: exec failed (see above)", app.name);
+                if let Some(why) = app.exec_failed.take() {
+                    let why = format!("app {}: {why}", app.name);
                     app.answer_starters(&Reply::new(code, why));
                 }
                 let handler = match (post_stop, &app.plans.post_stop) {

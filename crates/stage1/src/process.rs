@@ -210,15 +210,21 @@ fn in_handler(app: &str, hook: Hook, e: Error) -> Error {
 }
 
 /// Reads an app's exec report pipe (see [`exec_child`]): end-of-file without a byte means
-/// execve succeeded (the close-on-exec write end closed), a byte that the child failed before
-/// or in execve.
-pub fn execd(report: OwnedFd) -> bool {
-    let mut byte = [0u8; 1];
-    loop {
-        match nix::unistd::read(&report, &mut byte) {
+/// execve succeeded (the close-on-exec write end closed); else the child failed before or in
+/// execve, and says why.
+pub fn execd(report: OwnedFd) -> std::result::Result<(), String> {
+    let mut why = [0u8; 512];
+    let mut len = 0;
+    while len < why.len() {
+        match nix::unistd::read(&report, &mut why[len..]) {
             Err(Errno::EINTR) => continue,
-            r => return r == Ok(0),
+            Ok(n) if n > 0 => len += n,
+            _ => break,
         }
+    }
+    match len {
+        0 => Ok(()),
+        _ => Err(String::from_utf8_lossy(&why[..len]).into_owned()),
     }
 }
 
@@ -289,9 +295,9 @@ fn find_executable(
 }
 
 /// Runs in the forked child: applies the plan and execs. Never returns; a failure is
-/// reported on stderr, as one byte on `exec_failed` if given (a close-on-exec pipe whose
-/// reader thus sees end-of-file exactly when execve succeeded), and ends the child with 254
-/// (stage1's own failure code).
+/// reported on stderr, and on `exec_failed` if given (a close-on-exec pipe whose reader thus
+/// sees end-of-file exactly when execve succeeded), and ends the child with 254 (stage1's own
+/// failure code).
 pub fn exec_child(
     plan: &ExecPlan,
     new_session: bool,
@@ -300,13 +306,14 @@ pub fn exec_child(
     userns: Option<BorrowedFd<'_>>,
 ) -> ! {
     let err = apply_and_exec(plan, new_session, terminal, userns);
-    eprintln!(
-        "podlog-stage1: {} ({}): {err}",
+    let why = format!(
+        "{} ({}): {err}",
         plan.argv[0].to_string_lossy(),
         plan.path.to_string_lossy()
     );
+    eprintln!("podlog-stage1: {why}");
     if let Some(fd) = exec_failed {
-        let _ = nix::unistd::write(fd, b"!");
+        let _ = nix::unistd::write(fd, why.as_bytes());
     }
     // SAFETY: _exit is async-signal-safe and skips the parent's atexit handlers and buffers.
     unsafe { libc::_exit(STAGE1_FAILURE) }
