@@ -5,6 +5,7 @@
  * stage1 left no mount, process or cgroup behind.
  */
 import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -243,5 +244,53 @@ test.serial('a pod that is not mutable has no app verbs', async (t) => {
     t.regex(r.stderr, /the pod is not mutable/);
     t.is((await stage1(['stop', '--pod-dir', dir])).code, 0);
     t.is((await pod.done).code, 143);
+  });
+});
+
+test.serial('PID 1 answers malformed requests, outlives clients that hang or go away, and keeps serving', async (t) => {
+  const dir = makePod([]);
+  await clean(t, dir, async () => {
+    const { pid1, done } = await sandbox(t, dir);
+    setPodApps(dir, [side]);
+    await ok(t, 'add', dir, 'side');
+    const client = (script: string, as = ''): Promise<Result> => {
+      const py = [
+        'import os, socket, sys, time',
+        as,
+        's = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)',
+        's.connect(sys.argv[1])',
+        script,
+      ].join('\n');
+      return new Promise((resolve) => {
+        const c = spawn('python3', ['-c', py, join(dir, 'stage1', 'control')]);
+        let stdout = '';
+        let stderr = '';
+        c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+        c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        c.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+      });
+    };
+    for (const bad of ['not json', '{"op":"start","app":"../x"}', '{"op":"launch","app":"side"}', '{"op":"add","app":"side","cgroups":[],"limited":false}']) {
+      const r = await client(`s.send(${JSON.stringify(bad)}.encode()); print(s.recv(4096).decode())`);
+      t.is(r.code, 0, r.stderr);
+      t.regex(r.stdout, /^\{"code":254,"message":"malformed request: /, bad);
+    }
+    const nobody = await client('', 'os.setgid(65534); os.setuid(65534)');
+    t.regex(nobody.stderr, /PermissionError/, 'only root may connect');
+    // One that connects and says nothing holds PID 1 for a second at most.
+    const silent = client('time.sleep(3)');
+    await sleep(100);
+    const started = Date.now();
+    await ok(t, 'start', dir, 'side');
+    t.true(Date.now() - started < 2500, `app-start waited ${Date.now() - started} ms`);
+    // One that asks for a stop and goes away before the reply: the app stops all the same.
+    const gone = await client('s.send(b\'{"op":"stop","app":"side","force":false}\')');
+    t.is(gone.code, 0, gone.stderr);
+    await until(t, 'side to be stopped', () => appStatus(dir, 'side') === '143');
+    await silent;
+    t.true(isAlive(pid1));
+    await ok(t, 'start', dir, 'side');
+    t.is((await stage1(['stop', '--pod-dir', dir])).code, 0);
+    t.is((await done).code, 0);
   });
 });
