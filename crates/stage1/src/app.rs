@@ -78,6 +78,8 @@ fn add(pod_dir: &Path, name: &str, tree_store: &Path) -> Result<i32> {
     let mut cgroups = Cgroups::of_sandbox(pod.as_fd())?;
     cgroups.add_app(&app)?;
     let (_, pidfd) = lock::running_pod_pid1(&pod_path)?;
+    // Holding host fds in the pod's pid namespace, like PID 1: its /proc entries stay closed.
+    nix::sys::prctl::set_dumpable(false).ctx("clear PR_SET_DUMPABLE")?;
     setns(&pidfd, CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNET)
         .ctx("setns into the pod's pid and network namespaces")?;
     unshare(CloneFlags::CLONE_NEWNS).ctx("unshare the mount namespace")?;

@@ -12,12 +12,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, AtFlags, OFlag};
+use nix::fcntl::AtFlags;
 use nix::sys::socket::{
     accept4, bind, connect, getsockopt, listen, setsockopt, socket, sockopt, AddressFamily,
     Backlog, SockFlag, SockType, UnixAddr,
 };
-use nix::sys::stat::{fchmodat, FchmodatFlags, Mode};
+use nix::sys::stat::{fchmodat, fstatat, FchmodatFlags, Mode};
 use nix::sys::time::TimeVal;
 use nix::unistd::{unlinkat, UnlinkatFlags};
 use serde::{Deserialize, Serialize};
@@ -225,7 +225,6 @@ fn receive_request(conn: &OwnedFd) -> Result<(Request, Vec<OwnedFd>)> {
 
 /// Sends `reply` without waiting: a client that went away misses it.
 pub fn answer(conn: impl AsFd, reply: &Reply) {
-    let _ = setsockopt(&conn, sockopt::SndBuf, &(MAX_MESSAGE * 2));
     if let Err(e) = fdpass::send(conn, &encode(reply), &[] as &[OwnedFd]) {
         debug!("control: reply lost: {e}");
     }
@@ -243,14 +242,12 @@ pub fn call(pod_dir: &Path, request: &Request, fds: &[OwnedFd]) -> Result<Reply>
 pub fn send(pod_dir: &Path, request: &Request, fds: &[OwnedFd]) -> Result<Reply> {
     let pod = crate::lock::open_pod_dir(pod_dir)?.1;
     let dir = stage1_dir(&pod)?;
-    match openat(&dir, "control", OFlag::O_PATH | OFlag::O_NOFOLLOW, Mode::empty()) {
+    let st = match fstatat(&dir, "control", AtFlags::AT_SYMLINK_NOFOLLOW) {
         Err(Errno::ENOENT) => bail!(
             "the pod is not mutable: it has no control socket <pod>/{SOCKET} (init --mutable makes one)"
         ),
-        r => r.ctx(format!("open <pod>/{SOCKET}"))?,
+        r => r.ctx(format!("stat <pod>/{SOCKET}"))?,
     };
-    let st = nix::sys::stat::fstatat(&dir, "control", AtFlags::AT_SYMLINK_NOFOLLOW)
-        .ctx(format!("stat <pod>/{SOCKET}"))?;
     if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
         bail!("<pod>/{SOCKET} is not a socket");
     }

@@ -72,8 +72,8 @@ enum Step {
     Cancelled,
     /// The pre-start handler exited 0: start the app.
     Launch,
-    /// The app exited: record it, and start its post-stop handler (`post_stop`) or be done.
-    AppExited { code: i32, post_stop: bool },
+    /// The app exited: record it, then its post-stop handler, if it has one.
+    AppExited(i32),
     /// The post-stop handler exited with `handler`; the app had exited with `code`.
     PostStopDone { code: i32, handler: i32 },
 }
@@ -119,12 +119,12 @@ impl Phase {
     }
 
     /// The exit with `code` of the process this phase waits for.
-    fn step(self, code: i32, cancelled: bool, post_stop: bool) -> Option<Step> {
+    fn step(self, code: i32, cancelled: bool) -> Option<Step> {
         Some(match self {
             Phase::PreStart(_) if code != 0 => Step::PreStartFailed(code),
             Phase::PreStart(_) if cancelled => Step::Cancelled,
             Phase::PreStart(_) => Step::Launch,
-            Phase::Running(_) => Step::AppExited { code, post_stop },
+            Phase::Running(_) => Step::AppExited(code),
             Phase::PostStop { code: app, .. } => Step::PostStopDone {
                 code: app,
                 handler: code,
@@ -457,8 +457,7 @@ impl Sandbox<'_> {
     /// The process of the app's phase exited with `code`. After the pod's grace (`killed`) no
     /// post-stop handler starts.
     fn exited(&mut self, app: &mut App, code: i32, killed: bool) {
-        let post_stop = app.plans.post_stop.is_some();
-        let Some(step) = app.phase.step(code, app.cancelled, post_stop) else {
+        let Some(step) = app.phase.step(code, app.cancelled) else {
             return;
         };
         match step {
@@ -477,33 +476,34 @@ impl Sandbox<'_> {
                 self.record_handler(app, Hook::PreStart, code);
                 self.launch(app);
             }
-            Step::AppExited { code, post_stop } => {
+            Step::AppExited(code) => {
                 app.kill_at = None;
                 self.record_exit(app, code);
                 if let Some(why) = app.exec_failed.take() {
                     let why = format!("app {}: {why}", app.name);
                     app.answer_starters(&Reply::new(code, why));
                 }
-                let handler = match (post_stop, &app.plans.post_stop) {
-                    (true, Some(plan)) if !killed => {
-                        reaper::start_handler(&app.name, Hook::PostStop, plan, self.users)
-                            .ok_or(STAGE1_FAILURE)
-                    }
-                    (true, Some(_)) => {
+                let handler = match &app.plans.post_stop {
+                    Some(_) if killed => {
                         eprintln!(
                             "podlog-stage1: app {:?}: post-stop handler not run: the stop's grace period is over",
                             app.name
                         );
-                        Err(0)
+                        None
                     }
-                    _ => Err(0),
+                    Some(plan) => {
+                        let pid =
+                            reaper::start_handler(&app.name, Hook::PostStop, plan, self.users);
+                        if pid.is_none() {
+                            self.record_handler(app, Hook::PostStop, STAGE1_FAILURE);
+                        }
+                        pid
+                    }
+                    None => None,
                 };
                 match handler {
-                    Ok(pid) => app.phase = Phase::PostStop { pid, code },
-                    Err(failed) => {
-                        if failed != 0 {
-                            self.record_handler(app, Hook::PostStop, failed);
-                        }
+                    Some(pid) => app.phase = Phase::PostStop { pid, code },
+                    None => {
                         app.phase = Phase::Exited(code);
                         app.answer_stoppers();
                     }
@@ -588,32 +588,26 @@ mod tests {
 
     #[test]
     fn what_follows_an_exit() {
-        assert_eq!(Phase::PreStart(P).step(0, false, true), Some(Step::Launch));
+        assert_eq!(Phase::PreStart(P).step(0, false), Some(Step::Launch));
+        assert_eq!(Phase::PreStart(P).step(0, true), Some(Step::Cancelled));
         assert_eq!(
-            Phase::PreStart(P).step(0, true, true),
-            Some(Step::Cancelled)
-        );
-        assert_eq!(
-            Phase::PreStart(P).step(143, true, false),
+            Phase::PreStart(P).step(143, true),
             Some(Step::PreStartFailed(143)),
             "a stopped handler that fails fails its app"
         );
         assert_eq!(
-            Phase::Running(P).step(143, true, true),
-            Some(Step::AppExited {
-                code: 143,
-                post_stop: true
-            })
+            Phase::Running(P).step(143, true),
+            Some(Step::AppExited(143))
         );
         assert_eq!(
-            Phase::PostStop { pid: P, code: 143 }.step(3, false, true),
+            Phase::PostStop { pid: P, code: 143 }.step(3, false),
             Some(Step::PostStopDone {
                 code: 143,
                 handler: 3
             }),
             "the app's code stays its own"
         );
-        assert_eq!(Phase::Exited(0).step(0, false, false), None);
-        assert_eq!(Phase::Added.step(0, false, false), None);
+        assert_eq!(Phase::Exited(0).step(0, false), None);
+        assert_eq!(Phase::Added.step(0, false), None);
     }
 }
