@@ -5,9 +5,11 @@
  * stage1 left no mount, process or cgroup behind.
  */
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { busyboxRootfs } from './helpers/fixtures.js';
 import {
   appStatus,
   busyboxTreeStore,
@@ -290,6 +292,54 @@ test.serial('PID 1 answers malformed requests, outlives clients that hang or go 
     await silent;
     t.true(isAlive(pid1));
     await ok(t, 'start', dir, 'side');
+    t.is((await stage1(['stop', '--pod-dir', dir])).code, 0);
+    t.is((await done).code, 0);
+  });
+});
+
+test.serial("an added app's volumes and --no-overlay copy are mounted as init mounts them, and go with app-rm", async (t) => {
+  const host = mkdtempSync(join(tmpdir(), 'podlog-s1-volume-'));
+  t.teardown(() => rmSync(host, { recursive: true, force: true }));
+  writeFileSync(join(host, 'hello'), 'from the host\n');
+  const vol: AppSpec = { name: 'vol', exec: sh('cat /data/hello > /shared/copy && echo from-app > /data/out && exec sleep 1000') };
+  const copy: AppSpec = { name: 'copy', exec: sh('cat /shared/copy > /seen && exec sleep 1000') };
+  const dir = makePod([]);
+  await clean(t, dir, async () => {
+    const { pid1, done } = await sandbox(t, dir);
+    setPodApps(dir, [vol, copy]);
+    // What stage0 adds for volumes (the manifest rewritten whole) and for --no-overlay (the copy).
+    const manifest = JSON.parse(readFileSync(join(dir, 'pod'), 'utf8')) as { apps: { name: string; mounts?: unknown[] }[]; volumes?: unknown[] };
+    manifest.volumes = [
+      { name: 'data', kind: 'host', source: host },
+      { name: 'shared', kind: 'empty', mode: '0777' },
+    ];
+    manifest.apps[0]!.mounts = [
+      { volume: 'data', path: '/data' },
+      { volume: 'shared', path: '/shared' },
+    ];
+    manifest.apps[1]!.mounts = [{ volume: 'shared', path: '/shared' }];
+    writeFileSync(join(dir, 'pod.tmp'), JSON.stringify(manifest));
+    renameSync(join(dir, 'pod.tmp'), join(dir, 'pod'));
+    const copied = join(dir, 'apps', 'copy', 'rootfs');
+    mkdirSync(dirname(copied), { recursive: true });
+    t.is(spawnSync('cp', ['-a', busyboxRootfs, copied]).status, 0);
+
+    await ok(t, 'add', dir, 'vol');
+    await ok(t, 'start', dir, 'vol');
+    const written = (f: string): boolean => existsSync(f) && readFileSync(f, 'utf8').endsWith('\n');
+    await until(t, 'vol to write', () => written(join(host, 'out')));
+    t.is(readFileSync(join(host, 'out'), 'utf8'), 'from-app\n', 'the host volume is bound');
+    t.is(readFileSync(join(dir, 'sharedVolumes', 'shared', 'copy'), 'utf8'), 'from the host\n');
+    await ok(t, 'add', dir, 'copy');
+    await ok(t, 'start', dir, 'copy');
+    await until(t, 'copy to write', () => written(join(copied, 'seen')));
+    t.is(readFileSync(join(copied, 'seen'), 'utf8'), 'from the host\n', 'the copy is its root, the empty volume shared');
+
+    for (const name of ['vol', 'copy']) {
+      await ok(t, 'stop', dir, name);
+      await ok(t, 'rm', dir, name);
+      t.deepEqual(appMounts(pid1, name), [], `no mount of ${name} is left`);
+    }
     t.is((await stage1(['stop', '--pod-dir', dir])).code, 0);
     t.is((await done).code, 0);
   });
