@@ -3,9 +3,9 @@
 //! forks PID 1, which keeps the listening socket (the pod directory has no path after its
 //! pivot_root). One request per connection, one message each way (SOCK_SEQPACKET keeps them
 //! whole): a JSON request, with the descriptors `add` carries, then a JSON reply, sent when the
-//! request is done, which for `start` and `stop` may be later. PID 1 never blocks on a client:
-//! the listening socket is non-blocking, a request must arrive within [`REQUEST_TIMEOUT`] of the
-//! connection, and replies are sent without waiting (a client gone is a reply lost).
+//! request is done, which for `start` and `stop` may be later. No client holds PID 1 for
+//! long: the listening socket is non-blocking, a request must arrive within [`REQUEST_TIMEOUT`]
+//! of the connection, and replies are sent without waiting (a client gone is a reply lost).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;

@@ -8,7 +8,8 @@
 //! * pod **PID 1** (new pid namespace): dies with the supervisor (PR_SET_PDEATHSIG), builds
 //!   its own mount/uts/ipc(/net) namespaces (or joins the network namespace kept at
 //!   `<pod>/netns`) and the pod's file systems, pivots into a tmpfs root, runs the apps'
-//!   pre-start handlers, starts the apps and reaps (see reaper).
+//!   pre-start handlers, starts the apps and reaps (see reaper); or, with `--mutable`, starts
+//!   none and serves the `app-*` entrypoints' requests until it is stopped (see mutable).
 //!
 //! Every mount belongs to PID 1's mount namespace and vanishes with it, whatever is killed
 //! when.

@@ -192,12 +192,12 @@ pub fn app_plans(
             .map_err(|e| in_handler(&app.name, hook, e))?;
         Ok::<_, Error>(Some(plan.unconfined(insecure).joining(cgroup.clone())))
     };
+    // The app's first: its errors come before its handlers'.
+    let app_plan = plan(&app.name, &app.app, root, rootfd, &app.app.exec)?.unconfined(insecure);
     Ok(AppPlans {
         pre_start: hook_plan(Hook::PreStart)?,
         post_stop: hook_plan(Hook::PostStop)?,
-        app: plan(&app.name, &app.app, root, rootfd, &app.app.exec)?
-            .unconfined(insecure)
-            .joining(cgroup),
+        app: app_plan.joining(cgroup),
     })
 }
 
