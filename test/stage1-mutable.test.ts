@@ -171,8 +171,13 @@ test.serial('apps are added, started, stopped, removed and started again while t
   });
 });
 
-test.serial('app-stop --force, a failing pre-start, a failed exec and refusals', async (t) => {
-  const stubborn: AppSpec = { name: 'stubborn', exec: sh("trap '' TERM; echo up > /up; while :; do sleep 1; done") };
+test.serial('app-stop after the grace and --force, a stop during a pre-start, a failing pre-start, a failed exec and refusals', async (t) => {
+  const stubborn: AppSpec = { name: 'stubborn', exec: sh("trap '' TERM; echo up >> /up; while :; do sleep 1; done") };
+  const slow: AppSpec = {
+    name: 'slow',
+    exec: sh('touch /ran'),
+    eventHandlers: [{ name: 'pre-start', exec: sh('echo > /pre; exec sleep 5') }],
+  };
   const failing: AppSpec = {
     name: 'failing',
     exec: sh('touch /ran'),
@@ -192,17 +197,36 @@ test.serial('app-stop --force, a failing pre-start, a failed exec and refusals',
     t.is((await app('stop', dir, 'stubborn')).code, 5);
     t.is((await app('rm', dir, 'stubborn')).code, 0);
 
-    setPodApps(dir, [stubborn, failing, missing, badInterpreter]);
+    setPodApps(dir, [stubborn, failing, missing, badInterpreter, slow]);
     await ok(t, 'add', dir, 'stubborn');
     await ok(t, 'start', dir, 'stubborn');
     await until(t, 'stubborn to run', () => wrote(dir, 'stubborn', 'up') !== undefined);
     const busy = await app('rm', dir, 'stubborn');
     t.is(busy.code, 16);
     t.regex(busy.stderr, /app stubborn is running/);
-    const started = Date.now();
+    let started = Date.now();
+    await ok(t, 'stop', dir, 'stubborn');
+    const took = Date.now() - started;
+    t.true(took >= 1900 && took < 5000, `SIGTERM ignored, SIGKILL after the grace of 2 s (${took} ms)`);
+    t.is(appStatus(dir, 'stubborn'), '137');
+    await ok(t, 'start', dir, 'stubborn');
+    await until(t, 'stubborn to run again', () => wrote(dir, 'stubborn', 'up') === 'up\nup\n');
+    started = Date.now();
     await ok(t, 'stop', dir, 'stubborn', '--force');
     t.true(Date.now() - started < 1500, 'SIGKILL at once');
     t.is(appStatus(dir, 'stubborn'), '137');
+
+    // A stop during the pre-start handler: it gets SIGTERM, and the app never starts.
+    await ok(t, 'add', dir, 'slow');
+    const starting = app('start', dir, 'slow');
+    await until(t, 'the pre-start to run', () => wrote(dir, 'slow', 'pre') !== undefined);
+    await ok(t, 'stop', dir, 'slow');
+    const cut = await starting;
+    t.is(cut.code, 143);
+    t.regex(cut.stderr, /app slow: pre-start handler exited with 143/);
+    t.is(hookCode(dir, 'slow', 'pre-start'), '143');
+    t.is(appStatus(dir, 'slow'), '143');
+    t.is(wrote(dir, 'slow', 'ran'), undefined);
 
     await ok(t, 'add', dir, 'failing');
     const failed = await app('start', dir, 'failing');
