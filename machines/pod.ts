@@ -21,7 +21,7 @@
  * | deleting  | deletePod                                               | `gc` and `rm` again (GcRequested is allowed  |
  * |           |                                                         | again once the failed delete is closed)      |
  */
-import { and, assign, setup } from 'xstate';
+import { and, assign, not, setup } from 'xstate';
 import type { AppSpec, EffectName, PodEventData, PodEventType, PodCgroups, PrivateUsers } from '../src/events/catalogue.js';
 
 /** Bump when the machine changes in a way that changes folded states; projections then rebuild. */
@@ -83,8 +83,8 @@ export interface PodContext {
   ignoredIsolators?: Array<{ app: string; name: string }>;
   /** The cgroups its last start used (PodStarted). */
   cgroups?: PodCgroups;
-  /** Its registration with the metadata service (run --mds-register). */
-  metadata?: { socket: string; addresses: string[]; host: string; registered: boolean; url?: string };
+  /** Its registration with the metadata service (run --mds-register), while it holds one. */
+  metadata?: { socket: string; url: string };
   /** Its CNI networks, in attach order (none with --net=host or none). */
   networks?: PodNetwork[];
   /** The effects of a preparation that are done once for the pod (PodCreated, OverlayPrepared, PodManifestWritten). */
@@ -184,8 +184,8 @@ export const podMachine = setup({
     answersNetwork: ({ context, event }, params: { effect: EffectName }) =>
       context.pending?.effect === params.effect && context.pending.network === (event.data as { name?: string }).name,
     /** No network is attached and no registration is left: the pod holds nothing, so its directory may go. */
-    released: ({ context }) => !(context.networks ?? []).some((n) => n.attached) && context.metadata?.registered !== true,
-    registered: ({ context }) => context.metadata?.registered === true,
+    released: ({ context }) => !(context.networks ?? []).some((n) => n.attached) && context.metadata === undefined,
+    registered: ({ context }) => context.metadata !== undefined,
     /** --no-overlay, and the app's image is rendered: its root can be copied. */
     copiesRendered: ({ context, event }) =>
       !context.overlay && context.apps.some((a) => a.name === as<'AppRootCopyRequested'>(event).data.app && a.treeStoreId !== undefined),
@@ -275,15 +275,11 @@ export const podMachine = setup({
       const { name } = as<'NetworkDetached'>(event).data;
       return { pending: undefined, networks: (context.networks ?? []).map((n) => (n.name === name ? { ...n, attached: false } : n)) };
     }),
-    metadataAsked: assign(({ event }) => {
-      const { socket, addresses, host } = as<'MetadataRegisterRequested'>(event).data;
-      return { metadata: { socket, addresses: [...addresses], host, registered: false } };
+    metadataRegistered: assign(({ event }) => {
+      const { socket, url } = as<'MetadataRegistered'>(event).data;
+      return { pending: undefined, metadata: { socket, url } };
     }),
-    metadataRegistered: assign(({ context, event }) => ({
-      pending: undefined,
-      metadata: { ...context.metadata!, registered: true, url: as<'MetadataRegistered'>(event).data.url },
-    })),
-    metadataUnregistered: assign(({ context }) => ({ pending: undefined, metadata: { ...context.metadata!, registered: false } })),
+    metadataUnregistered: assign({ pending: undefined, metadata: undefined }),
     exited: assign(({ event }) => ({ pending: undefined, exitCode: as<'PodExited'>(event).data.code, exitedAt: event.time })),
     marked: assign({ markedGarbageAt: ({ event }) => event.time }),
     deleted: assign(({ event }) => ({ pending: undefined, deletedAt: event.time })),
@@ -351,8 +347,8 @@ export const podMachine = setup({
         NetworkAttached: { guard: { type: 'answersNetwork', params: { effect: 'attachNetwork' } }, actions: 'networkAttached' },
         ...RELEASE,
         MetadataRegisterRequested: {
-          guard: 'idle',
-          actions: [{ type: 'open', params: { effect: 'registerMetadata' } }, 'metadataAsked', 'registerMetadata'],
+          guard: and(['idle', not('registered')]),
+          actions: [{ type: 'open', params: { effect: 'registerMetadata' } }, 'registerMetadata'],
         },
         MetadataRegistered: { guard: { type: 'answers', params: { effect: 'registerMetadata' } }, actions: 'metadataRegistered' },
         Stage1StartRequested: { guard: 'idle', actions: [{ type: 'open', params: { effect: 'startStage1' } }, 'startAsked', 'startStage1'] },

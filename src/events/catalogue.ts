@@ -83,8 +83,8 @@ export interface PodEventData {
    * host's side of its first network). Its HMAC key is the service's, never in the log.
    */
   MetadataRegisterRequested: { socket: string; addresses: string[]; host: string };
-  /** `url`: the apps' AC_METADATA_URL. */
-  MetadataRegistered: { url: string };
+  /** `url`: the apps' AC_METADATA_URL; `socket`: where its unregistration goes. */
+  MetadataRegistered: { socket: string; url: string };
   MetadataUnregisterRequested: Record<string, never>;
   /** What the service answered; one that is not running holds no registration either. */
   MetadataUnregistered: { answer: 'unregistered' | 'not registered' | 'service not running' };
@@ -179,7 +179,7 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
     summary: 'the pod is to be registered with the metadata service (run --mds-register), after its networks are attached and before stage1 starts',
   },
   MetadataRegistered: {
-    kind: 'outcome', schema: 1, fields: { url: 'string' },
+    kind: 'outcome', schema: 1, fields: { socket: 'string', url: 'string' },
     summary: "the metadata service knows the pod by its addresses and holds its HMAC key; its apps get AC_METADATA_URL",
   },
   MetadataUnregisterRequested: {

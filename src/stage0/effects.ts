@@ -96,7 +96,8 @@ export class Stage0Effects implements EffectInterpreter {
       case 'registerMetadata':
         return registerMetadata(r.uuid, r.intent.data as PodEventData['MetadataRegisterRequested'], this.c.dataDir);
       case 'unregisterMetadata':
-        return [{ type: 'MetadataUnregistered', data: await unregisterMetadata(r.uuid, r.pod, this.c.dataDir) }];
+        if (r.pod.metadata === undefined) throw new PodlogError('EWRONG_STATE', `pod ${r.uuid} is not registered with a metadata service`);
+        return [{ type: 'MetadataUnregistered', data: await unregisterMetadata(r.uuid, r.pod.metadata.socket, this.c.dataDir) }];
       case 'startStage1':
         return this.startStage1(r.uuid, pod, r.intent.data as PodEventData['Stage1StartRequested'], r.pod.privateUsers);
       case 'stopPod':
@@ -133,7 +134,7 @@ export class Stage0Effects implements EffectInterpreter {
       }
       case 'registerMetadata':
         // The service may hold the registration the dead process asked for: it forgets it again.
-        await unregisterMetadata(r.uuid, r.pod, this.c.dataDir);
+        await unregisterMetadata(r.uuid, (r.intent.data as PodEventData['MetadataRegisterRequested']).socket, this.c.dataDir);
         return [{ type: 'EffectFailed', data: { effect: 'registerMetadata', code: 'EABANDONED', message: 'the process registering the pod with the metadata service died first; the registration is undone' } }];
       case 'stopPod':
         // A pod that is no longer running needs no stop; one that is gets the stop again.

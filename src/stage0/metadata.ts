@@ -36,7 +36,7 @@ export const registerWithMetadataService = async (s: Stage0, uuid: string, socke
 
 /** Unregisters the pod if it is registered: before its networks are detached. */
 export const unregisterFromMetadataService = async (s: Stage0, uuid: string): Promise<void> => {
-  if ((await s.engine.load(uuid)).context.metadata?.registered !== true) return;
+  if ((await s.engine.load(uuid)).context.metadata === undefined) return;
   await s.engine.request(uuid, 'MetadataUnregisterRequested', {});
 };
 
@@ -48,13 +48,14 @@ export const registerMetadata = async (uuid: string, data: PodEventData['Metadat
   const port = await registerPod(data.socket, uuid, { manifest, apps, addresses: data.addresses });
   const url = `http://${data.host.includes(':') ? `[${data.host}]` : data.host}:${port}`;
   writeWhole(paths.metadataUrl, `${url}\n`);
-  return [{ type: 'MetadataRegistered', data: { url } }];
+  return [{ type: 'MetadataRegistered', data: { socket: data.socket, url } }];
 };
 
-/** The effect, and the reconciliation of a registration whose process died: the service forgets the pod (idempotent). */
-export const unregisterMetadata = async (uuid: string, context: PodContext, dataDir: string): Promise<PodEventData['MetadataUnregistered']> => {
-  const socket = context.metadata?.socket;
-  if (socket === undefined) throw new PodlogError('EWRONG_STATE', `pod ${uuid} was never registered with a metadata service`);
+/**
+ * The effect (with the socket the pod registered on), and the reconciliation of a registration whose
+ * process died (with the socket it asked): the service forgets the pod; idempotent.
+ */
+export const unregisterMetadata = async (uuid: string, socket: string, dataDir: string): Promise<PodEventData['MetadataUnregistered']> => {
   const answer = await unregisterPod(socket, uuid);
   rmSync(podPaths(podDir(dataDir, uuid)).metadataUrl, { force: true });
   return { answer };

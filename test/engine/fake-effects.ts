@@ -42,6 +42,10 @@ export const fakeEffects = (world: string, options: FakeOptions = {}): EffectInt
         return [{ type: 'StopSignalled', data: { signal: r.intent.data.force ? 'SIGKILL' : 'SIGTERM' } }];
       case 'deletePod':
         return [{ type: 'PodDeleted', data: {} }];
+      case 'registerMetadata':
+        return [{ type: 'MetadataRegistered', data: { socket: '/run/podlog/metadata-svc.sock', url: 'http://172.16.28.1:18112' } }];
+      case 'unregisterMetadata':
+        return [{ type: 'MetadataUnregistered', data: { answer: 'unregistered' } }];
     }
   };
   const done: string[] = [];

@@ -2,9 +2,9 @@
  * The fold's transition table (src/engine/transitions.ts) against xstate's own `machine.transition`:
  * every step gives the same state, context, status, tags, effects and the same accepted or refused.
  *
- * The machine's graph is walked with @xstate/graph down to full states (state value and whole context),
- * and every sample event is offered in every state reached: agreement on every edge from every
- * reachable state is agreement on every path, however long. Every event of every recorded history is
+ * The machine's graph is walked with @xstate/graph down to every state any guard can tell apart
+ * (guardState), and every sample event is offered in every state reached, comparing whole contexts:
+ * agreement on every edge from every such state is agreement on every path, however long. Every event of every recorded history is
  * replayed the same way, with every sample event offered at each point of it.
  */
 import test, { type ExecutionContext } from 'ava';
@@ -78,9 +78,24 @@ class Comparison {
   }
 }
 
+/**
+ * A state as far as any guard or later step can tell: its value, the open intent, each flag and
+ * app, network and registration it holds. Not the whole context: the failures recorded and the
+ * data carried multiply the states past what a test can walk (over 400 s with the metadata
+ * registration) without reaching a transition these do not.
+ */
+const guardState = (s: { value: unknown; context: PodContext }) => {
+  const c = s.context;
+  return JSON.stringify([
+    s.value, c.pending, c.created, c.overlay, c.overlayPrepared, c.manifestWritten, c.stopRequested,
+    c.apps.map((a) => [a.name, a.treeStoreId !== undefined, a.copied, a.exitCode !== undefined, Object.keys(a.hooks ?? {})]),
+    (c.networks ?? []).map((n) => [n.name, n.attached]),
+    c.metadata !== undefined,
+  ]);
+};
+
 test('on every edge from every state of the machine graph, the table and xstate agree', (t) => {
-  const full = (s: { value: unknown; context: PodContext }) => JSON.stringify([s.value, s.context]);
-  const paths = getShortestPaths(podMachine, { events: OFFERED, input: { uuid: 'sample' }, serializeState: full as never });
+  const paths = getShortestPaths(podMachine, { events: OFFERED, input: { uuid: 'sample' }, serializeState: guardState as never });
   const comparison = new Comparison();
   for (const path of paths) {
     const events = path.steps.map((s) => s.event as PodMachineEvent).filter((e) => !e.type.startsWith('xstate.'));

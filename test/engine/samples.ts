@@ -55,6 +55,10 @@ export const SAMPLE_EVENTS: PodMachineEvent[] = [
   }),
   sample('NetworkDetachRequested', { name: 'default' }),
   sample('NetworkDetached', { name: 'default' }),
+  sample('MetadataRegisterRequested', { socket: '/run/podlog/metadata-svc.sock', addresses: ['172.16.28.2'], host: '172.16.28.1' }),
+  sample('MetadataRegistered', { socket: '/run/podlog/metadata-svc.sock', url: 'http://172.16.28.1:18112' }),
+  sample('MetadataUnregisterRequested', {}),
+  sample('MetadataUnregistered', { answer: 'unregistered' }),
   sample('Stage1StartRequested', START),
   sample('PodStarted', { pid: 4242 }),
   sample('AppHookRan', { app: 'a', hook: 'pre-start', code: 0 }),
@@ -66,7 +70,7 @@ export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('GcRequested', {}),
   sample('PodDeleted', {}),
   sample('PodCompacted', { deletedAt: TIME, compactedEvents: 12 }),
-  ...(['createPod', 'renderImage', 'prepareOverlay', 'copyAppRoot', 'writeManifest', 'attachNetwork', 'startStage1', 'stopPod', 'detachNetwork', 'deletePod'] as const).map((effect) =>
+  ...(['createPod', 'renderImage', 'prepareOverlay', 'copyAppRoot', 'writeManifest', 'attachNetwork', 'startStage1', 'stopPod', 'detachNetwork', 'deletePod', 'registerMetadata', 'unregisterMetadata'] as const).map((effect) =>
     sample('EffectFailed', { effect, code: 'EIO', message: `${effect} failed in a test` }),
   ),
 ];
@@ -84,6 +88,7 @@ export const abstractState = (s: { value: unknown; context: import('../../machin
     s.context.manifestWritten,
     s.context.stopRequested,
     (s.context.networks ?? []).some((n) => n.attached),
+    s.context.metadata !== undefined,
   ]);
 
 /** The sample's data for a given pod (PrepareRequested names its pod). */

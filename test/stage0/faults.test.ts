@@ -49,6 +49,8 @@ const VERB_OF: Record<PodEventType, Verb | null | undefined> = {
   NetworkDetachRequested: 'gc', NetworkDetached: 'gc',
   StopRequested: 'stop', StopSignalled: 'stop', PodMarkedGarbage: 'mark', GcRequested: 'gc', PodDeleted: 'gc',
   EffectFailed: undefined, PodCompacted: undefined,
+  // The metadata service's registration needs a service running: its faults are in metadata.test.ts.
+  MetadataRegisterRequested: undefined, MetadataRegistered: undefined, MetadataUnregisterRequested: undefined, MetadataUnregistered: undefined,
 };
 
 /** The verbs that take a pod along a path; a prepared pod is marked and deleted by `rm` as a user would. */
@@ -306,6 +308,7 @@ const finish = async (t: ExecutionContext, s: Scenario, when: string): Promise<v
 const AFTER_FAILED: Record<EffectName, string> = {
   createPod: 'aborted prepare', renderImage: 'aborted prepare', prepareOverlay: 'aborted prepare', copyAppRoot: 'aborted prepare', writeManifest: 'aborted prepare',
   attachNetwork: 'prepared', startStage1: 'prepared', stopPod: 'running', detachNetwork: 'exited garbage', deletePod: 'deleting',
+  registerMetadata: 'prepared', unregisterMetadata: 'exited garbage',
 };
 /** The verb that tries a failed effect again (a failed delete: the verb that asked for it); it must then work. */
 const RETRIED_BY: Partial<Record<EffectName, Verb>> = { attachNetwork: 'run-prepared', startStage1: 'run-prepared', stopPod: 'stop', detachNetwork: 'gc' };
