@@ -88,7 +88,6 @@ export const abstractState = (s: { value: unknown; context: import('../../machin
     s.context.manifestWritten,
     s.context.stopRequested,
     (s.context.networks ?? []).some((n) => n.attached),
-    s.context.metadata !== undefined,
   ]);
 
 /** The sample's data for a given pod (PrepareRequested names its pod). */
