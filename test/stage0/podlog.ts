@@ -11,7 +11,7 @@ export interface DataDir {
   dir: string;
   podlog: (args: string[], env?: Record<string, string>) => SpawnSyncReturns<string>;
   /** Starts a command in the background (a pod that runs until stopped). */
-  start: (args: string[]) => ReturnType<typeof spawn>;
+  start: (args: string[], env?: Record<string, string>) => ReturnType<typeof spawn>;
   /** The UUIDs of the pods `list` shows, oldest first. */
   pods: () => Array<{ uuid: string; state: string; exit_code?: number; apps: Array<{ name: string; exit_code?: number }> }>;
   events: (pod?: string) => Array<{ type: string; version: number; data: Record<string, unknown>; meta: { command: string[]; pid: number } }>;
@@ -26,8 +26,8 @@ export const dataDir = (): DataDir => {
   return {
     dir,
     podlog,
-    start: (args) => {
-      const child = spawn(podlogBin, ['--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    start: (args, env = {}) => {
+      const child = spawn(podlogBin, ['--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
       started.push(child);
       return child;
     },
@@ -63,6 +63,16 @@ export const netnsMounts = (dir: string): string[] =>
   readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((l) => l.includes(' - nsfs ') && l.split(' ')[4]!.startsWith(`${dir}/`));
+
+/** `podlog ARGS` without blocking this process (whose event loop may serve the pod). */
+export const podlogAsync = (d: DataDir, args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve) => {
+    const child = d.start(args, env);
+    let [stdout, stderr] = ['', ''];
+    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
 
 /** Resolves once `path` exists with content (a --uuid-file-save file). */
 export const waitForFile = async (path: string, timeoutMs = 20_000): Promise<string> => {

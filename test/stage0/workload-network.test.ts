@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CNI_STATE_DIR } from '../../src/stage0/config.js';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir, netnsMounts, podlogBin, waitForFile } from './podlog.js';
+import { dataDir, netnsMounts, podlogAsync, podlogBin, waitForFile } from './podlog.js';
 
 const busybox = aciPath('busybox-gzip');
 const work = mkdtempSync(join(tmpdir(), 'podlog-network-'));
@@ -34,16 +34,6 @@ const collect = (d: ReturnType<typeof dataDir>): void => {
   d.podlog(['gc', '--grace-period=0s', '--expire-prepared=0s']);
   d.cleanup();
 };
-
-/** `podlog ARGS` without blocking this process (whose event loop serves the pod). */
-const podlogAsync = (d: ReturnType<typeof dataDir>, args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
-  new Promise((resolve) => {
-    const child = d.start(args);
-    let [stdout, stderr] = ['', ''];
-    child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
 
 /** The IPv4 address (with prefix) busybox's `ip -4 -o addr show IF` printed. */
 const addressOn = (out: string, ifName: string): string | undefined => new RegExp(`\\d+: ${ifName}\\s+inet (\\S+)`).exec(out)?.[1];
