@@ -24,8 +24,13 @@ const addressesOf = (context: PodContext): { addresses: string[]; host: string |
   return { addresses: ips.map((ip) => ip.address.split('/')[0]!), host: ips.find((ip) => ip.gateway !== undefined)?.gateway };
 };
 
-/** Registers the pod (its networks attached); a refusal leaves it prepared and holding nothing new. */
+/**
+ * Registers the pod (its networks attached); a refusal leaves it prepared and holding nothing new.
+ * A registration left by a run that died before its start is made again: the service may have
+ * been restarted since, and it gets a new key.
+ */
 export const registerWithMetadataService = async (s: Stage0, uuid: string, socket: string): Promise<void> => {
+  await unregisterFromMetadataService(s, uuid);
   const { addresses, host } = addressesOf((await s.engine.load(uuid)).context);
   if (addresses.length === 0 || host === undefined) {
     throw new PodlogError('EUSAGE', `--mds-register: pod ${uuid} has no network address with a gateway, so its apps cannot reach the metadata service`);

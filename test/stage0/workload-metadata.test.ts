@@ -156,7 +156,7 @@ test.serial('--mds-register without a service: refused before any pod exists; wi
   }
 });
 
-test.serial('a failed or abandoned registration leaves the pod prepared and unregistered, and it runs again; a gc killed while unregistering is finished by the next', async (t) => {
+test.serial('a failed or abandoned registration leaves the pod prepared and unregistered, one left by a run killed before its start is made anew, and the pod runs; a gc killed while unregistering is finished by the next', async (t) => {
   if (!isolated) return t.fail('not isolated');
   const d = dataDir();
   const mds = await startService(d);
@@ -178,9 +178,17 @@ test.serial('a failed or abandoned registration leaves the pod prepared and unre
     t.like(events.at(-1), { type: 'EffectFailed', data: { effect: 'registerMetadata', code: 'EABANDONED' } });
     t.is(await unregisterPod(mds.socket, pod!.uuid), 'not registered', 'the reconciler unregistered what the dead run registered');
 
+    // Killed after it registered, before stage1 started: the next run registers it anew.
+    const beforeStart = await podlogAsync(d, ['run-prepared', ...args, pod!.uuid], { ...mds.env, PODLOG_CRASH_AT: 'after-intent:Stage1StartRequested' });
+    t.is(beforeStart.status, null);
+    t.is(d.podlog(['status', pod!.uuid]).status, 0);
+    t.is(d.pods()[0]!.state, 'prepared');
+
     const again = await podlogAsync(d, ['run-prepared', ...args, pod!.uuid], mds.env);
     t.is(again.status, 0, again.stderr);
     t.is(d.pods()[0]!.state, 'exited');
+    const metadataTypes = typesOf(d, pod!.uuid).filter((x) => x.startsWith('Metadata'));
+    t.deepEqual(metadataTypes.slice(-4), ['MetadataUnregisterRequested', 'MetadataUnregistered', 'MetadataRegisterRequested', 'MetadataRegistered'], 'the registration the dead run left is made anew');
 
     const gcKilled = d.podlog(['gc', '--grace-period=0s'], { PODLOG_CRASH_AT: 'after-intent:MetadataUnregisterRequested' });
     t.is(gcKilled.signal, 'SIGKILL');
