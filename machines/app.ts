@@ -1,68 +1,51 @@
 /**
- * An app inside a mutable pod (rkt-semantics §1.9, §2.7–2.9): created by `app add`, started and
- * stopped on its own, removed by `app rm`. Pure data and guards like the pod machine; the verbs that
- * drive it (app add/rm/start/stop) come with mutable pods.
+ * An app inside a mutable pod (rkt-semantics §1.9, §2.7–2.9): added by `app add` (created, not
+ * running), started and stopped on its own, restarted once exited, removed by `app rm` (which stops
+ * it first, also in a pod that has exited). Its events live in its pod's stream: the pod machine
+ * asks this table which app events an app's state accepts and where each leads, so the app's
+ * lifecycle has this one definition; the pod machine adds what the pod decides (mutable, running,
+ * one intent at a time).
  */
-import { assign, setup } from 'xstate';
+import { setup } from 'xstate';
+import type { PodEventType } from '../src/events/catalogue.js';
 
-export type AppMachineEvent =
-  | { type: 'AppAdded'; data: { app: string; image: string }; time: string; version: number }
-  | { type: 'AppStartRequested'; data: { app: string }; time: string; version: number }
-  | { type: 'AppStarted'; data: { app: string }; time: string; version: number }
-  | { type: 'AppStopRequested'; data: { app: string }; time: string; version: number }
-  | { type: 'AppExited'; data: { app: string; code: number }; time: string; version: number }
-  | { type: 'AppRemoved'; data: { app: string }; time: string; version: number };
+export type AppState = 'created' | 'running' | 'exited';
+export type AppEventType = Extract<PodEventType, `App${string}`>;
 
-export interface AppContext {
-  app: string;
-  image?: string;
-  createdAt?: string;
-  startedAt?: string;
-  exitedAt?: string;
-  exitCode?: number;
-  /** A start or stop asked for and not yet answered. */
-  pending?: 'start' | 'stop';
-}
+/**
+ * For each state, the app events it accepts and the state each leads to (`removed`: the app is gone
+ * from the pod). `new` is an app the pod does not have: only an add is accepted. An intent leaves
+ * the state as it is; its outcome moves it. A stop's outcome is accepted once the app has exited
+ * (it exited on its own while the stop was asked for); the exit itself is observed (AppExited).
+ */
+type AppNode = AppState | 'new' | 'removed';
 
-type Ev<T extends AppMachineEvent['type']> = Extract<AppMachineEvent, { type: T }>;
+export const APP_TRANSITIONS: { readonly [S in AppState | 'new']: Partial<Record<AppEventType, AppNode>> } = {
+  new: { AppAddRequested: 'new', AppAdded: 'created' },
+  created: { AppStartRequested: 'created', AppStarted: 'running', AppRemoveRequested: 'created', AppRemoved: 'removed' },
+  running: { AppStopRequested: 'running', AppStopped: 'running', AppExited: 'exited', AppRemoveRequested: 'running', AppRemoved: 'removed' },
+  // rkt's StartApp restarts an exited app (stage1's app-start clears its last run's records).
+  exited: { AppStartRequested: 'exited', AppStarted: 'running', AppStopped: 'exited', AppRemoveRequested: 'exited', AppRemoved: 'removed' },
+};
 
-export const appMachine = setup({
-  types: { context: {} as AppContext, events: {} as AppMachineEvent, input: {} as { app: string } },
-  guards: { idle: ({ context }) => context.pending === undefined },
-  actions: {
-    added: assign(({ event }) => ({ image: (event as Ev<'AppAdded'>).data.image, createdAt: event.time })),
-    startAsked: assign({ pending: 'start' as const }),
-    started: assign(({ event }) => ({ pending: undefined, startedAt: event.time, exitCode: undefined, exitedAt: undefined })),
-    stopAsked: assign({ pending: 'stop' as const }),
-    exited: assign(({ event }) => ({ pending: undefined, exitCode: (event as Ev<'AppExited'>).data.code, exitedAt: event.time })),
-  },
-}).createMachine({
+/** Where an app event takes an app in `state` (undefined: the state does not accept it). */
+export const nextAppState = (state: AppState | undefined, type: PodEventType): AppNode | undefined =>
+  (APP_TRANSITIONS[state ?? 'new'] as Partial<Record<PodEventType, AppNode>>)[type];
+
+export type AppMachineEvent = { type: AppEventType };
+
+const on = (state: AppState | 'new') =>
+  Object.fromEntries(Object.entries(APP_TRANSITIONS[state]).map(([type, target]) => [type, target === state ? {} : { target }]));
+
+/** The table as an xstate machine, for drawing and for walking its graph. */
+export const appMachine = setup({ types: { events: {} as AppMachineEvent } }).createMachine({
   id: 'app',
   initial: 'new',
-  context: ({ input }) => ({ app: input.app }),
   states: {
-    new: { on: { AppAdded: { target: 'created', actions: 'added' } } },
-    created: {
-      on: {
-        AppStartRequested: { guard: 'idle', actions: 'startAsked' },
-        AppStarted: { target: 'running', actions: 'started' },
-        AppRemoved: { target: 'removed' },
-      },
-    },
-    running: {
-      on: {
-        AppStopRequested: { guard: 'idle', actions: 'stopAsked' },
-        AppExited: { target: 'exited', actions: 'exited' },
-      },
-    },
-    exited: {
-      on: {
-        // rkt's StartApp restarts an exited app (it removes the status file and starts it again).
-        AppStartRequested: { guard: 'idle', actions: 'startAsked' },
-        AppStarted: { target: 'running', actions: 'started' },
-        AppRemoved: { target: 'removed' },
-      },
-    },
+    new: { on: on('new') },
+    created: { on: on('created') },
+    running: { on: on('running') },
+    exited: { on: on('exited') },
     removed: { type: 'final' },
   },
 });

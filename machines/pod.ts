@@ -20,8 +20,14 @@
  * |           |                                                         | `run`, `list`, `status`, `gc`, `rm`, `stop`  |
  * | deleting  | deletePod                                               | `gc` and `rm` again (GcRequested is allowed  |
  * |           |                                                         | again once the failed delete is closed)      |
+ *
+ * A mutable pod (`app sandbox`) runs with no app; while it runs, its apps are added, started,
+ * stopped and removed (addApp, startApp, stopApp, removeApp), one intent at a time like any of its
+ * effects, each app's state moved as machines/app.ts says; once it has exited, an app can still be
+ * removed. A failed or abandoned app effect leaves the app as it was (an add: no app).
  */
 import { and, assign, not, setup } from 'xstate';
+import { nextAppState, type AppState } from './app.js';
 import type { AppSpec, EffectName, PodEventData, PodEventType, PodCgroups, PrivateUsers } from '../src/events/catalogue.js';
 
 /** Bump when the machine changes in a way that changes folded states; projections then rebuild. */
@@ -43,6 +49,11 @@ export interface PodApp extends AppSpec {
   oom?: boolean;
   memoryPeak?: number;
   cpuTime?: number;
+  /** In a mutable pod, the app's own state (machines/app.ts) and its times; the pod's state is its own. */
+  state?: AppState;
+  createdAt?: string;
+  startedAt?: string;
+  finishedAt?: string;
 }
 
 export interface PendingIntent {
@@ -144,6 +155,30 @@ const RELEASE = {
   MetadataUnregistered: { guard: { type: 'answers', params: { effect: 'unregisterMetadata' } }, actions: 'metadataUnregistered' },
 } as const;
 
+/** The app an app event is about, and its state (undefined: the pod has no such app). */
+const appOf = (context: PodContext, event: PodMachineEvent): PodApp | undefined =>
+  context.apps.find((a) => a.name === (event.data as { app?: string }).app);
+
+/** When each app event happened, in the app's context. */
+const appTimes = (type: PodEventType, time: string): Partial<PodApp> =>
+  type === 'AppAdded' ? { createdAt: time } : type === 'AppStarted' ? { startedAt: time, finishedAt: undefined, exitCode: undefined } : type === 'AppExited' ? { finishedAt: time } : {};
+
+/** An app verb's intent opens its effect; its outcome closes it and moves the app (machines/app.ts). */
+const appVerb = (effect: EffectName) => ({ guard: 'appVerb', actions: [{ type: 'open', params: { effect } }, effect] }) as const;
+const appOutcome = (effect: EffectName) => ({ guard: { type: 'answers', params: { effect } }, actions: 'appStep' }) as const;
+
+/** What an app of a running mutable pod can be asked; `app rm` also once the pod has exited (rkt #3799). */
+const APP_REMOVE = { AppRemoveRequested: appVerb('removeApp'), AppRemoved: appOutcome('removeApp') } as const;
+const APP_VERBS = {
+  AppAddRequested: appVerb('addApp'),
+  AppAdded: appOutcome('addApp'),
+  AppStartRequested: appVerb('startApp'),
+  AppStarted: appOutcome('startApp'),
+  AppStopRequested: appVerb('stopApp'),
+  AppStopped: appOutcome('stopApp'),
+  ...APP_REMOVE,
+} as const;
+
 const opened = (event: PodMachineEvent, effect: EffectName): PendingIntent => {
   const app = (event.data as { app?: unknown }).app;
   return { effect, intent: event.type, version: event.version, ...(typeof app === 'string' ? { app } : {}) };
@@ -173,7 +208,8 @@ export const podMachine = setup({
       context.pending === undefined &&
       context.created &&
       context.manifestWritten &&
-      context.apps.length > 0 &&
+      // A mutable pod may start with no app (rkt's app sandbox); its apps are added while it runs.
+      (context.apps.length > 0 || context.mutable) &&
       context.apps.every((a) => a.treeStoreId !== undefined) &&
       (context.overlay ? context.overlayPrepared : context.apps.every((a) => a.copied === true)),
     /** The network is not attached (a failed or abandoned attach left it asked for only). */
@@ -186,6 +222,11 @@ export const podMachine = setup({
     /** No network is attached and no registration is left: the pod holds nothing, so its directory may go. */
     released: ({ context }) => !(context.networks ?? []).some((n) => n.attached) && context.metadata === undefined,
     registered: ({ context }) => context.metadata !== undefined,
+    /** An app verb of a mutable pod, with no other intent open, that the app's state accepts. */
+    appVerb: ({ context, event }) =>
+      context.mutable && context.pending === undefined && nextAppState(appOf(context, event)?.state, event.type) !== undefined,
+    /** An app's exit is recorded once per run: in a mutable pod, only while it runs. */
+    appExits: ({ context, event }) => !context.mutable || nextAppState(appOf(context, event)?.state, event.type) !== undefined,
     /** --no-overlay, and the app's image is rendered: its root can be copied. */
     copiesRendered: ({ context, event }) =>
       !context.overlay && context.apps.some((a) => a.name === as<'AppRootCopyRequested'>(event).data.app && a.treeStoreId !== undefined),
@@ -202,6 +243,10 @@ export const podMachine = setup({
     registerMetadata: effectAction('registerMetadata'),
     unregisterMetadata: effectAction('unregisterMetadata'),
     stopPod: effectAction('stopPod'),
+    addApp: effectAction('addApp'),
+    startApp: effectAction('startApp'),
+    stopApp: effectAction('stopApp'),
+    removeApp: effectAction('removeApp'),
     deletePod: effectAction('deletePod'),
     open: assign({ pending: ({ event }, params: { effect: EffectName }) => opened(event, params.effect) }),
     // Each outcome closes its intent in the same assign as its own change: one context copy per event.
@@ -247,8 +292,21 @@ export const podMachine = setup({
       apps: ({ context, event }) => {
         const { app, code, oom, memoryPeak, cpuTime } = as<'AppExited'>(event).data;
         const stats = { ...(oom !== undefined ? { oom } : {}), ...(memoryPeak !== undefined ? { memoryPeak } : {}), ...(cpuTime !== undefined ? { cpuTime } : {}) };
-        return context.apps.map((a) => (a.name === app ? { ...a, exitCode: code, ...stats } : a));
+        const moved = (a: PodApp) => (a.state !== undefined ? { state: 'exited' as const, finishedAt: event.time } : {});
+        return context.apps.map((a) => (a.name === app ? { ...a, exitCode: code, ...stats, ...moved(a) } : a));
       },
+    }),
+    // An app verb's outcome: the app as machines/app.ts moves it (an added one joins the pod, a removed one leaves it).
+    appStep: assign(({ context, event }) => {
+      const app = appOf(context, event);
+      const next = nextAppState(app?.state, event.type);
+      if (event.type === 'AppAdded') {
+        const { app: name, image, imageName, exec, treeStoreId } = event.data;
+        const added: PodApp = { name, image, imageId: image, treeStoreId, state: 'created', createdAt: event.time, ...(imageName !== undefined ? { imageName } : {}), ...(exec !== undefined ? { exec: [...exec] } : {}) };
+        return { pending: undefined, apps: [...context.apps, added] };
+      }
+      if (next === 'removed') return { pending: undefined, apps: context.apps.filter((a) => a !== app) };
+      return { pending: undefined, apps: context.apps.map((a) => (a === app ? { ...a, state: next as AppState, ...appTimes(event.type, event.time) } : a)) };
     }),
     stopAsked: assign(({ event }) => ({
       pending: opened(event, 'stopPod'),
@@ -359,7 +417,8 @@ export const podMachine = setup({
     running: {
       on: {
         AppHookRan: { actions: 'hookRan' },
-        AppExited: { actions: 'appExited' },
+        AppExited: { guard: 'appExits', actions: 'appExited' },
+        ...APP_VERBS,
         StopRequested: {
           guard: 'idle',
           actions: ['stopAsked', 'stopPod'],
@@ -373,7 +432,8 @@ export const podMachine = setup({
       tags: ['afterRun', 'finished', 'ranAndExited'],
       on: {
         AppHookRan: { actions: 'hookRan' },
-        AppExited: { actions: 'appExited' },
+        AppExited: { guard: 'appExits', actions: 'appExited' },
+        ...APP_REMOVE,
         PodMarkedGarbage: { target: 'exitedGarbage', actions: 'marked' },
         ...RELEASE,
       },

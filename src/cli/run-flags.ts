@@ -22,7 +22,8 @@ import {
 } from '../stage0/config.js';
 import { parseSeccompFlag } from '../stage0/seccomp.js';
 
-export type RunVerb = 'run' | 'prepare' | 'run-prepared';
+/** `app-sandbox` and `app-add` are `podlog app sandbox` (a mutable pod, run with no app) and `podlog app add` (one app, after its pod's UUID). */
+export type RunVerb = 'run' | 'prepare' | 'run-prepared' | 'app-sandbox' | 'app-add';
 
 export interface FlagSpec {
   /** `bool`: --flag or --flag=true|false; `value`: --flag=V or --flag V. */
@@ -36,22 +37,27 @@ export interface FlagSpec {
 }
 
 const PREPARING: readonly RunVerb[] = ['run', 'prepare'];
-const RUNNING: readonly RunVerb[] = ['run', 'run-prepared'];
+const APPS: readonly RunVerb[] = [...PREPARING, 'app-add'];
+const SANDBOX: readonly RunVerb[] = [...PREPARING, 'app-sandbox'];
+const RUNNING: readonly RunVerb[] = ['run', 'run-prepared', 'app-sandbox'];
 const spec = (takes: FlagSpec['takes'], scope: FlagSpec['scope'], verbs: readonly RunVerb[]) => ({ takes, scope, verbs });
 
-/** Every flag of the three verbs (a Map: a flag named like an Object property is just unknown). */
+/**
+ * Every flag of the run verbs (a Map: a flag named like an Object property is just unknown). rkt's
+ * run has no --mutable: a mutable pod is `app sandbox`'s.
+ */
 export const RUN_VERB_FLAGS: ReadonlyMap<string, FlagSpec> = new Map([
   ...['exec', 'name', 'user', 'group', 'working-dir', 'environment', 'caps-retain', 'caps-remove', 'memory', 'cpu', 'cpu-shares', 'oom-score-adj', 'seccomp']
-    .map((f) => [f, spec('value', 'app', PREPARING)] as const),
-  ['readonly-rootfs', spec('bool', 'app', PREPARING)],
-  ...['uuid-file-save', 'set-env', 'set-env-file', 'pod-manifest', 'port', 'user-annotation', 'user-label', 'stage1-path', 'volume']
-    .map((f) => [f, spec('value', 'pod', PREPARING)] as const),
-  ['mount', spec('value', 'app-or-pod', PREPARING)],
-  ...['inherit-env', 'no-overlay', 'private-users', 'mutable'].map((f) => [f, spec('bool', 'pod', PREPARING)] as const),
+    .map((f) => [f, spec('value', 'app', APPS)] as const),
+  ['readonly-rootfs', spec('bool', 'app', APPS)],
+  ...['set-env', 'set-env-file', 'pod-manifest', 'port'].map((f) => [f, spec('value', 'pod', PREPARING)] as const),
+  ...['uuid-file-save', 'user-annotation', 'user-label', 'stage1-path', 'volume'].map((f) => [f, spec('value', 'pod', SANDBOX)] as const),
+  ['mount', spec('value', 'app-or-pod', APPS)],
+  ...['inherit-env', 'no-overlay', 'private-users'].map((f) => [f, spec('bool', 'pod', PREPARING)] as const),
   ['quiet', spec('bool', 'pod', ['prepare'])],
-  ['insecure-options', spec('value', 'pod', ['run', 'prepare', 'run-prepared'])],
+  ['insecure-options', spec('value', 'pod', ['run', 'prepare', 'run-prepared', 'app-sandbox'])],
   ...['net', 'hostname', 'dns', 'dns-search', 'dns-opt', 'dns-domain', 'hosts-entry', 'local-config', 'net-plugins-dir'].map((f) => [f, spec('value', 'pod', RUNNING)] as const),
-  ...['interactive', 'mds-register'].map((f) => [f, spec('bool', 'pod', RUNNING)] as const),
+  ...['interactive', 'mds-register'].map((f) => [f, spec('bool', 'pod', ['run', 'run-prepared'])] as const),
   ['uuid-file', spec('value', 'pod', ['run-prepared'])],
 ]);
 
@@ -66,6 +72,9 @@ export interface RunFlags {
 }
 
 const usage = (message: string): PodlogError => new PodlogError('EUSAGE', message);
+
+/** A verb as the user types it. */
+const verbName = (verb: RunVerb): string => verb.replace(/^app-/, 'app ');
 
 const truthy = (flag: string, v: string): boolean => {
   if (v === 'true' || v === '') return true;
@@ -107,7 +116,7 @@ export const parseRunFlags = (argv: string[], verb: RunVerb = 'run'): RunFlags =
     }
     if (token === '---') throw usage('"---" ends the arguments an app was given after "--"; there is no "--" before it');
     if (!token.startsWith('-')) {
-      if (verb === 'run-prepared') f.uuids.push(token);
+      if (verb === 'run-prepared' || (verb === 'app-add' && f.uuids.length === 0 && f.apps.length === 0)) f.uuids.push(token);
       else f.apps.push({ image: token, args: [], environment: {} });
       continue;
     }
@@ -116,7 +125,7 @@ export const parseRunFlags = (argv: string[], verb: RunVerb = 'run'): RunFlags =
     const name = flag.slice(2);
     const s = flag.startsWith('--') ? RUN_VERB_FLAGS.get(name) : undefined;
     if (!s) throw usage(`unknown flag ${flag}`);
-    if (!s.verbs.includes(verb)) throw usage(`${verb}: ${flag} is a flag of ${s.verbs.join(' and ')}, not of ${verb}`);
+    if (!s.verbs.includes(verb)) throw usage(`${verbName(verb)}: ${flag} is a flag of ${s.verbs.map(verbName).join(' and ')}, not of ${verbName(verb)}`);
     let value: string;
     if (s.takes === 'bool') value = String(truthy(name, eq === -1 ? '' : token.slice(eq + 1)));
     else if (eq !== -1) value = token.slice(eq + 1);
@@ -191,7 +200,7 @@ export const configFrom = (f: RunFlags): PrepareConfig & RunConfig => {
   const hosts = hostsFlag(all(f, 'hosts-entry'));
   return {
     ...(one(f, 'stage1-path') !== undefined ? { stage1Image: one(f, 'stage1-path') } : {}),
-    mutable: bool(f, 'mutable'),
+    mutable: f.verb === 'app-sandbox',
     apps: f.apps,
     inheritEnv: bool(f, 'inherit-env'),
     explicitEnv: all(f, 'set-env'),

@@ -10,7 +10,8 @@ import type { NetworkSummary } from '../net/result.js';
 /** Side effects an intent asks for; each is done by the effect interpreter, never during a fold. */
 export type EffectName =
   | 'createPod' | 'renderImage' | 'prepareOverlay' | 'copyAppRoot' | 'writeManifest' | 'attachNetwork' | 'startStage1'
-  | 'stopPod' | 'detachNetwork' | 'deletePod' | 'registerMetadata' | 'unregisterMetadata';
+  | 'stopPod' | 'detachNetwork' | 'deletePod' | 'registerMetadata' | 'unregisterMetadata'
+  | 'addApp' | 'startApp' | 'stopApp' | 'removeApp';
 
 export interface AppSpec {
   name: string;
@@ -99,6 +100,20 @@ export interface PodEventData {
   /** An image event handler ran for the app (appc's `pre-start` before its exec, `post-stop` after its exit). */
   AppHookRan: { app: string; hook: 'pre-start' | 'post-stop'; code: number };
   AppExited: { app: string; code: number; oom?: boolean; memoryPeak?: number; cpuTime?: number };
+  /**
+   * `app add` to a mutable pod: the app's image (its id) is to be rendered, its overlay directories
+   * made, the app written into the pod manifest (its environment values stay out of the log) and
+   * handed to stage1's app-add. Added, not started.
+   */
+  AppAddRequested: { app: string; image: string; imageName?: string; exec?: string[] };
+  AppAdded: { app: string; image: string; imageName?: string; exec?: string[]; treeStoreId: string };
+  AppStartRequested: { app: string };
+  AppStarted: { app: string };
+  AppStopRequested: { app: string; force: boolean };
+  /** The app was stopped, or had exited already: its exit is observed as AppExited. */
+  AppStopped: { app: string };
+  AppRemoveRequested: { app: string };
+  AppRemoved: { app: string };
   StopRequested: { force: boolean };
   StopSignalled: { signal: string };
   PodExited: { code: number };
@@ -203,6 +218,20 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
     summary: "an app's pre-start or post-stop event handler ran, with this code (a failing pre-start fails its app)",
   },
   AppExited: { kind: 'observation', schema: 1, fields: { app: 'string', code: 'number' }, summary: 'an app ended with this code' },
+  AppAddRequested: {
+    kind: 'intent', schema: 1, effect: 'addApp', fields: { app: 'string', image: 'string' },
+    summary: "app add: an app is to be added to a running mutable pod (image rendered, pod manifest rewritten, stage1 app-add); it is not started",
+  },
+  AppAdded: { kind: 'outcome', schema: 1, fields: { app: 'string', image: 'string', treeStoreId: 'string' }, summary: 'the app is in the pod, created (rkt: created), not running' },
+  AppStartRequested: { kind: 'intent', schema: 1, effect: 'startApp', fields: { app: 'string' }, summary: 'app start: an added or exited app is to be started (stage1 app-start)' },
+  AppStarted: { kind: 'outcome', schema: 1, fields: { app: 'string' }, summary: 'the app was started (its pre-start handler, then its exec)' },
+  AppStopRequested: { kind: 'intent', schema: 1, effect: 'stopApp', fields: { app: 'string', force: 'boolean' }, summary: 'app stop: a running app is to be stopped (stage1 app-stop)' },
+  AppStopped: { kind: 'outcome', schema: 1, fields: { app: 'string' }, summary: 'the app no longer runs; its exit is recorded as AppExited' },
+  AppRemoveRequested: {
+    kind: 'intent', schema: 1, effect: 'removeApp', fields: { app: 'string' },
+    summary: 'app rm: an app is to be stopped if it runs, taken out of the pod (stage1 app-rm) and out of its manifest and directories',
+  },
+  AppRemoved: { kind: 'outcome', schema: 1, fields: { app: 'string' }, summary: 'nothing of the app is left in the pod but its history' },
   StopRequested: { kind: 'intent', schema: 1, effect: 'stopPod', fields: { force: 'boolean' }, summary: 'the pod is to be stopped' },
   StopSignalled: { kind: 'outcome', schema: 1, fields: { signal: 'string' }, summary: "stage1 was sent the stop signal" },
   PodExited: {

@@ -496,7 +496,8 @@ const appsOf = (manifest: PodManifest): AppConfig[] =>
  * cannot fail on the user's input. A checked config checks again unchanged.
  */
 export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
-  if (cfg.mutable) throw notYet('a mutable pod (app add/rm/start/stop)');
+  // A mutable pod (app sandbox) starts with no app: its apps are added while it runs.
+  if (cfg.mutable && (cfg.apps.length > 0 || cfg.podManifest !== undefined)) throw usage('a mutable pod starts with no app: add apps with podlog app add');
   if (cfg.podManifest !== undefined) {
     const conflicts = podManifestConflicts(cfg);
     if (conflicts.length > 0) throw usage(`conflicting flags set with --pod-manifest: ${conflicts.join(', ')} (the pod manifest describes the apps)`);
@@ -505,7 +506,7 @@ export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
     return checkPrepareConfig({ ...rest, podManifestDocument: document, apps: appsOf(document) } as C);
   }
   checkPortFlags(cfg.ports);
-  if (cfg.apps.length === 0) throw usage('pod must contain at least one application');
+  if (cfg.apps.length === 0 && !cfg.mutable) throw usage('pod must contain at least one application');
   if (cfg.uuid !== undefined && !UUID.test(cfg.uuid)) throw usage(`${JSON.stringify(cfg.uuid)} is not a UUID`);
   checkApps(cfg.apps);
   checkVolumeFlags(cfg);

@@ -24,6 +24,7 @@ import { stage1InitArgs } from './config.js';
 import { appRan, createPodDir, podDir, podPaths, readPid, readPodCgroups, writeWhole } from './pod-dir.js';
 import { CrossingEntrypoint, entrypoint, exitCodeOf, installStage1 } from './stage1.js';
 import { registerMetadata, unregisterMetadata } from './metadata.js';
+import { reconcileAddApp, runAppEffect } from './app-effects.js';
 
 export interface Stage0Context {
   dataDir: string;
@@ -53,20 +54,14 @@ export class Stage0Effects implements EffectInterpreter {
         installStage1(dir, (r.intent.data as PodEventData['PrepareRequested']).stage1);
         return [{ type: 'PodCreated', data: {} }];
       }
-      case 'renderImage':
-        return this.renderImage(pod, r.intent.data as PodEventData['ImageRenderRequested']);
+      case 'renderImage': {
+        const { app, image } = r.intent.data as PodEventData['ImageRenderRequested'];
+        return [{ type: 'ImageRendered', data: { app, imageId: image, treeStoreId: await renderAppImage(this.c.images, pod, app, image) } }];
+      }
       case 'prepareOverlay': {
-        const paths = podPaths(pod);
         for (const app of r.pod.apps) {
           if (app.treeStoreId === undefined) throw new PodlogError('EWRONG_STATE', `app ${app.name} has no rendered image yet`);
-          // Exact modes, whatever the umask: the upper dir's mode is the mode of the app's `/`.
-          for (const [dir, mode] of [[paths.overlayUpper(app.treeStoreId, app.name), 0o755], [paths.overlayWork(app.treeStoreId, app.name), 0o700]] as const) {
-            mkdirSync(dir, { recursive: true });
-            chmodSync(dir, mode);
-          }
-          // The upper dir's owner is the owner of the app's `/`: the pod's root, with its own users.
-          const root = r.pod.privateUsers?.shift;
-          if (root !== undefined) chownSync(paths.overlayUpper(app.treeStoreId, app.name), root, root);
+          makeOverlayDirs(pod, app.treeStoreId, app.name, r.pod.privateUsers);
         }
         return [{ type: 'OverlayPrepared', data: {} }];
       }
@@ -99,11 +94,16 @@ export class Stage0Effects implements EffectInterpreter {
         if (r.pod.metadata === undefined) throw new PodlogError('EWRONG_STATE', `pod ${r.uuid} is not registered with a metadata service`);
         return [{ type: 'MetadataUnregistered', data: await unregisterMetadata(r.uuid, r.pod.metadata.socket, this.c.dataDir) }];
       case 'startStage1':
-        return this.startStage1(r.uuid, pod, r.intent.data as PodEventData['Stage1StartRequested'], r.pod.privateUsers);
+        return this.startStage1(r.uuid, pod, r.intent.data as PodEventData['Stage1StartRequested'], r.pod);
       case 'stopPod':
         return this.stopPod(pod, (r.intent.data as PodEventData['StopRequested']).force);
       case 'deletePod':
         return this.deletePod(pod, r.input?.mounts);
+      case 'addApp':
+      case 'startApp':
+      case 'stopApp':
+      case 'removeApp':
+        return runAppEffect(this.c, r);
     }
   }
 
@@ -139,19 +139,11 @@ export class Stage0Effects implements EffectInterpreter {
       case 'stopPod':
         // A pod that is no longer running needs no stop; one that is gets the stop again.
         return isLocked(pod) ? this.run(r) : [{ type: 'StopSignalled', data: { signal: 'none' } }];
+      case 'addApp':
+        return reconcileAddApp(this.c, r);
       default:
         return this.run(r);
     }
-  }
-
-  /** `image` is the id prepare resolved the user's words to (a path, a name) before the pod existed. */
-  private async renderImage(pod: string, { app, image }: PodEventData['ImageRenderRequested']): Promise<Outcome[]> {
-    const { treeStoreId } = await this.c.images.render(image);
-    const info = podPaths(pod).appInfo(app);
-    mkdirSync(info, { recursive: true });
-    writeWhole(join(info, 'manifest'), JSON.stringify(await this.c.images.manifest(image)));
-    writeWhole(join(info, 'treeStoreID'), treeStoreId);
-    return [{ type: 'ImageRendered', data: { app, imageId: image, treeStoreId } }];
   }
 
   /**
@@ -159,7 +151,7 @@ export class Stage0Effects implements EffectInterpreter {
    * stage1 says the pod is up (docs/stage1.md: --ready-fd), so that PodStarted is only recorded for a
    * pod that `stop` and `enter` can reach.
    */
-  private async startStage1(uuid: string, pod: string, options: PodEventData['Stage1StartRequested'], users?: PrivateUsers): Promise<Outcome[]> {
+  private async startStage1(uuid: string, pod: string, options: PodEventData['Stage1StartRequested'], { privateUsers: users, mutable }: PodContext): Promise<Outcome[]> {
     const [binary, ...args] = entrypoint(pod, 'run');
     let fd: number;
     try {
@@ -178,6 +170,7 @@ export class Stage0Effects implements EffectInterpreter {
           '--tree-store', this.c.treeStore,
           ...stage1InitArgs(options),
           ...(users !== undefined ? ['--private-users', `${users.shift}:${users.count}:${users.ownership}`] : []),
+          ...(mutable ? ['--mutable'] : []),
           '--ready-fd', '4',
           '--parent-pid', String(process.pid),
           ...(this.c.debug ? ['--debug'] : []),
@@ -318,6 +311,27 @@ const readiness = (pipe: Readable): Promise<number | undefined> =>
       resolve(text.endsWith('\n') && Number.isInteger(pid) && pid > 0 ? pid : undefined);
     });
   });
+
+/** `image` is the id its verb resolved the user's words to (a path, a name); returns its tree's id. */
+export const renderAppImage = async (images: ImageStore, pod: string, app: string, image: string): Promise<string> => {
+  const { treeStoreId } = await images.render(image);
+  const info = podPaths(pod).appInfo(app);
+  mkdirSync(info, { recursive: true });
+  writeWhole(join(info, 'manifest'), JSON.stringify(await images.manifest(image)));
+  writeWhole(join(info, 'treeStoreID'), treeStoreId);
+  return treeStoreId;
+};
+
+/** An app's overlay directories, which stage1 mounts: exact modes, whatever the umask; the upper dir's is the app's `/`'s. */
+export const makeOverlayDirs = (pod: string, treeStoreId: string, app: string, users?: PrivateUsers): void => {
+  const paths = podPaths(pod);
+  for (const [dir, mode] of [[paths.overlayUpper(treeStoreId, app), 0o755], [paths.overlayWork(treeStoreId, app), 0o700]] as const) {
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, mode);
+  }
+  // The upper dir's owner is the owner of the app's `/`: the pod's root, with its own users.
+  if (users !== undefined) chownSync(paths.overlayUpper(treeStoreId, app), users.shift, users.shift);
+};
 
 /** A child's exit status, as a shell reports it, whether or not it has exited already. */
 export const exitOf = (child: ChildProcess): Promise<number> =>

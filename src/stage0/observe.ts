@@ -2,7 +2,8 @@
  * Observing what the log cannot be told: a pod exits when stage1 ends and its lock is released,
  * whether or not anybody waits for it (rkt: a pod in run/ whose lock is free is exited). Whoever
  * sees it first records it (`run` when it waits, else `list`, `status`, `gc`), in one append with the
- * apps' exit codes, so it is recorded exactly once.
+ * apps' exit codes, so it is recorded exactly once. An app of a mutable pod exits while its pod runs
+ * on: its exit is recorded the same way, by the first verb that looks (`list`, `status`, the app verbs).
  */
 import { existsSync } from 'node:fs';
 import type { PodEngine, PodView } from '../engine/engine.js';
@@ -21,29 +22,54 @@ const stage1Ended = (uuid: string, dir: string): boolean => {
   return !isLocked(dir);
 };
 
+/**
+ * What stage1 recorded of `apps`' runs, in the order they ran: the pre-start handlers before any
+ * app, the apps' exits, then the post-stop handlers after them.
+ */
+const exitsOf = (dir: string, apps: string[]): Outcome[] => {
+  const runs = readHookRuns(dir, apps);
+  const hooks = (hook: HookRun['hook']): Outcome[] => runs.filter((h) => h.hook === hook).map((data): Outcome => ({ type: 'AppHookRan', data }));
+  const exits = readAppStatuses(dir).filter((s) => apps.includes(s.app)).map(({ at: _at, ...data }): Outcome => ({ type: 'AppExited', data }));
+  return [...hooks('pre-start'), ...exits, ...hooks('post-stop')];
+};
+
+/** The apps whose runs are not recorded yet: all of a pod's, or a mutable pod's running ones (an exited one's run is recorded). */
+const unrecorded = (view: PodView): string[] =>
+  view.context.apps.filter((a) => !view.context.mutable || a.state === 'running').map((a) => a.name);
+
+/** Records `outcomes` unless another process recorded what it saw first (its record is the one). */
+const recordSeen = async (engine: PodEngine, uuid: string, outcomes: Outcome[]): Promise<PodView> => {
+  try {
+    return (await engine.record(uuid, outcomes)).view;
+  } catch (e) {
+    if (isPodlogError(e) && e.code === 'EWRONG_STATE') return engine.load(uuid);
+    throw e;
+  }
+};
+
 /** Records the exit of a running pod whose lock is free; `code` is stage1's status when it was waited for. */
 export const observeExit = async (engine: PodEngine, dataDir: string, uuid: string, code?: number): Promise<PodView> => {
   const view = await engine.load(uuid);
   const dir = podDir(dataDir, uuid);
   if (view.state !== 'running' || !stage1Ended(uuid, dir)) return view;
+  const apps = unrecorded(view);
   const statuses = readAppStatuses(dir);
-  const apps = view.context.apps.map((a) => a.name);
-  const runs = readHookRuns(dir, apps);
-  const hooks = (hook: HookRun['hook']): Outcome[] => runs.filter((h) => h.hook === hook).map((data): Outcome => ({ type: 'AppHookRan', data }));
-  // In the order they ran: the pre-start handlers before any app, the post-stop ones after its exit.
-  const outcomes: Outcome[] = [
-    ...hooks('pre-start'),
-    ...statuses.filter((s) => apps.includes(s.app)).map(({ at: _at, ...data }): Outcome => ({ type: 'AppExited', data })),
-    ...hooks('post-stop'),
-    { type: 'PodExited', data: { code: code ?? podExitCode(apps, statuses) } },
-  ];
-  try {
-    return (await engine.record(uuid, outcomes)).view;
-  } catch (e) {
-    // Another process recorded the exit first: its record is the one.
-    if (isPodlogError(e) && e.code === 'EWRONG_STATE') return engine.load(uuid);
-    throw e;
-  }
+  // A mutable pod passes no app's code on (stage1 exits 0); one killed with its apps running is 137.
+  const podCode = view.context.mutable ? (apps.every((a) => statuses.some((s) => s.app === a)) ? 0 : 137) : podExitCode(apps, statuses);
+  return recordSeen(engine, uuid, [...exitsOf(dir, apps), { type: 'PodExited', data: { code: code ?? podCode } }]);
+};
+
+/**
+ * A running mutable pod's apps that exited (on their own, or stopped) while the pod runs on: each
+ * run's exit recorded once, by whoever looks first.
+ */
+export const observeAppExits = async (engine: PodEngine, dataDir: string, uuid: string): Promise<PodView> => {
+  const view = await engine.load(uuid);
+  if (view.state !== 'running' || !view.context.mutable) return view;
+  const dir = podDir(dataDir, uuid);
+  const exited = new Set(readAppStatuses(dir).map((s) => s.app));
+  const apps = unrecorded(view).filter((a) => exited.has(a));
+  return apps.length === 0 ? view : recordSeen(engine, uuid, exitsOf(dir, apps));
 };
 
 /** A pod whose history cannot be folded or whose directory is gone: named, and left as it is. */
@@ -81,6 +107,9 @@ export const reconcilePods = async (
       if (state === 'running' && stage1Ended(row.uuid, podDir(dataDir, row.uuid))) {
         await observeExit(engine, dataDir, row.uuid);
         changed++;
+      } else if (state === 'running' && row.context.mutable && row.context.apps.some((a) => a.state === 'running')) {
+        const before = (await engine.load(row.uuid)).version;
+        if ((await observeAppExits(engine, dataDir, row.uuid)).version !== before) changed++;
       }
     } catch (e) {
       broken.push({ uuid: row.uuid, message: (e as Error).message });

@@ -3,7 +3,7 @@ import type { PodView } from '../engine/engine.js';
 import { PodlogError } from '../errors.js';
 import { waitExit } from '../native.js';
 import { reconcilePod } from '../engine/reconciler.js';
-import { observeExit } from './observe.js';
+import { observeAppExits, observeExit } from './observe.js';
 import type { Stage0 } from './session.js';
 
 /** rkt's IsFinished: nothing more will happen to the pod without a command. */
@@ -16,7 +16,8 @@ export const podStatus = async (s: Stage0, uuid: string, waitMs?: number): Promi
   const deadline = Date.now() + (waitMs ?? 0);
   for (;;) {
     await reconcilePod(s.engine, s.effects, uuid);
-    const view = await observeExit(s.engine, s.dataDir, uuid);
+    await observeExit(s.engine, s.dataDir, uuid);
+    const view = await observeAppExits(s.engine, s.dataDir, uuid);
     if (waitMs === undefined || isFinished(view)) return view;
     const left = deadline - Date.now();
     if (left <= 0) throw new PodlogError('ETIMEDOUT', `timeout while waiting for pod ${uuid} to finish`);

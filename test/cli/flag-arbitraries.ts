@@ -155,19 +155,38 @@ const appArgs = fc
  * anywhere, sometimes any sequence of tokens at all.
  */
 export const anyRunArgv = (w: World, o: VectorOptions, verb: RunVerb): fc.Arbitrary<string[]> => {
+  // app add's pod comes first; app sandbox takes no image, so mostly none is given.
+  const lead: fc.Arbitrary<string[]> = verb === 'app-add' ? fc.oneof(fc.uuid(), fc.constantFrom('0123abcd', '')).map((u) => [u]) : fc.constant([]);
+  const images = verb === 'app-sandbox' ? { minLength: 0, maxLength: 1 } : { minLength: 1, maxLength: 2 };
   const podFlags = fc.array(flagsWhere(w, o, (s) => s.scope !== 'app' && s.verbs.includes(verb)), { maxLength: 3 });
   const image = verb === 'run-prepared' ? fc.oneof(fc.constantFrom('0123abcd', ''), fc.uuid()) : fc.constantFrom(w.image, w.image, '0123abcd', '');
   const appFlags = verb === 'run-prepared' ? fc.constant([]) : fc.array(flagsWhere(w, o, (s) => s.scope !== 'pod' && s.verbs.includes(verb)), { maxLength: 3 });
   const app = fc.tuple(image, appFlags, verb === 'run-prepared' ? fc.constant(null) : fc.option(appArgs, { freq: 3 }));
   const shaped = fc
-    .tuple(podFlags, fc.array(app, { minLength: 1, maxLength: 2 }), podFlags)
-    .map(([before, apps, after]) => [...before.flat(), ...apps.flatMap(([img, flags, args]) => [img, ...flags.flat(), ...(args ?? [])]), ...after.flat()]);
+    .tuple(lead, podFlags, fc.array(app, images), podFlags)
+    .map(([first, before, apps, after]) => [...first, ...before.flat(), ...apps.flatMap(([img, flags, args]) => [img, ...flags.flat(), ...(args ?? [])]), ...after.flat()]);
   const stray = fc.oneof(junk(o), flagsWhere(w, o, (s) => !s.verbs.includes(verb)));
   const noisy = fc
     .tuple(shaped, fc.array(fc.tuple(fc.nat(), stray), { minLength: 1, maxLength: 2 }))
     .map(([argv, inserts]) => inserts.reduce((a, [at, group]) => [...a.slice(0, at % (a.length + 1)), ...group, ...a.slice(at % (a.length + 1))], argv));
   const loose = fc.array(fc.oneof(flagsWhere(w, o, () => true), fc.constant([w.image]), appArgs, junk(o)), { maxLength: 10 }).map((groups) => groups.flat());
   return fc.oneof({ weight: 5, arbitrary: shaped }, { weight: 2, arbitrary: noisy }, { weight: 1, arbitrary: loose });
+};
+
+/**
+ * A command line of `podlog app` other than `sandbox` (which runs a pod): a sub-verb (or junk),
+ * a UUID, and the sub-verbs' own flags with good and bad values, in any order.
+ */
+export const appVerbArgv = (w: World): fc.Arbitrary<string[]> => {
+  const subverb = fc.constantFrom('add', 'start', 'stop', 'rm', 'list', 'status', 'frobnicate', '', '--help');
+  const flag = fc.oneof(
+    fc.constantFrom(['--app=web'], ['--app', 'web'], ['--app='], ['--app'], ['--force'], ['--force=maybe'], ['--format=json'], ['--format', 'yaml'], ['--no-legend'], ['--bogus']),
+    flagsWhere(w, { anyString: false }, (s) => s.verbs.includes('app-add')),
+  );
+  const word = fc.oneof(fc.uuid(), fc.constantFrom('0123abcd', '', w.image, '--', '---'));
+  return fc
+    .tuple(subverb, fc.array(fc.oneof(flag, word.map((x) => [x])), { maxLength: 6 }))
+    .map(([verb, rest]) => ['app', verb, ...rest.flat()]);
 };
 
 /** A flag of run with a value it takes: a bool one false (--inherit-env either way), a value one from the ok list. */

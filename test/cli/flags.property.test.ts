@@ -15,14 +15,14 @@ import { checkRunFlags, parseRunFlags, type RunVerb } from '../../src/cli/run-fl
 import { PodlogError } from '../../src/errors.js';
 import { stage1Path } from '../../src/native.js';
 import { checkPrepareConfig, stage1RunOptions } from '../../src/stage0/config.js';
-import { anyRunArgv, makeWorld } from './flag-arbitraries.js';
+import { anyRunArgv, appVerbArgv, makeWorld } from './flag-arbitraries.js';
 
 const world = makeWorld();
 // The same stage1 as without it, found once: src/native.ts reads package.json to find it on every call.
 process.env.PODLOG_STAGE1 = stage1Path();
 test.after.always(() => world.cleanup());
 
-const RUN_VERBS: RunVerb[] = ['run', 'prepare', 'run-prepared'];
+const RUN_VERBS: RunVerb[] = ['run', 'prepare', 'run-prepared', 'app-sandbox', 'app-add'];
 let cases = 0;
 
 /** A refusal as the CLI reports it: a PodlogError with a message, which exits 254. */
@@ -67,13 +67,14 @@ test.serial('everything after "--" up to "---" is the app\'s, -h and flags inclu
 });
 
 /** Verbs `main()` can run on an empty data dir in a moment: no network, no pod, nothing that waits. */
-const NON_RUN_VERBS = ['stop', 'rm', 'enter', 'gc', 'status', 'list', 'cat-manifest', 'replay', 'events', 'run-prepared'];
+const NON_RUN_VERBS = ['stop', 'rm', 'enter', 'gc', 'status', 'list', 'cat-manifest', 'replay', 'events', 'run-prepared', 'app'];
 /** status parses its own flags. */
 const STATUS_FLAGS = ['--wait', '--wait=1ms', '--wait=soon', '--format', 'json', '--format=yaml', '--uuid-file'];
 const WORDS = ['', '0', '0123abcd', '-', '--', '-h', '--help', '--debug', 'json', '30s', '1e5', '-1', '2024-01-01', 'junk'];
 
 const verbArgv = async (verb: string): Promise<fc.Arbitrary<string[]>> => {
   if (verb === 'run-prepared') return anyRunArgv(world, { anyString: false }, verb);
+  if (verb === 'app') return appVerbArgv(world).map((argv) => argv.slice(1));
   const { options } = await COMMANDS.find((c) => c.name === verb)!.load();
   const value = fc.oneof(fc.constantFrom(...WORDS, world.values['uuid-file']!.ok[0]!), fc.string({ maxLength: 10 }));
   const flags = Object.entries(options)

@@ -46,6 +46,16 @@ export const fakeEffects = (world: string, options: FakeOptions = {}): EffectInt
         return [{ type: 'MetadataRegistered', data: { socket: '/run/podlog/metadata-svc.sock', url: 'http://172.16.28.1:18112' } }];
       case 'unregisterMetadata':
         return [{ type: 'MetadataUnregistered', data: { answer: 'unregistered' } }];
+      case 'addApp': {
+        const { app, image } = r.intent.data as { app: string; image: string };
+        return [{ type: 'AppAdded', data: { app, image, treeStoreId: `deps-${image}` } }];
+      }
+      case 'startApp':
+        return [{ type: 'AppStarted', data: { app: String(r.intent.data.app) } }];
+      case 'stopApp':
+        return [{ type: 'AppStopped', data: { app: String(r.intent.data.app) } }];
+      case 'removeApp':
+        return [{ type: 'AppRemoved', data: { app: String(r.intent.data.app) } }];
     }
   };
   const done: string[] = [];

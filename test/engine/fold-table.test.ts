@@ -87,8 +87,8 @@ class Comparison {
 const guardState = (s: { value: unknown; context: PodContext }) => {
   const c = s.context;
   return JSON.stringify([
-    s.value, c.pending, c.created, c.overlay, c.overlayPrepared, c.manifestWritten, c.stopRequested,
-    c.apps.map((a) => [a.name, a.treeStoreId !== undefined, a.copied, a.exitCode !== undefined, Object.keys(a.hooks ?? {})]),
+    s.value, c.pending, c.created, c.overlay, c.mutable, c.overlayPrepared, c.manifestWritten, c.stopRequested,
+    c.apps.map((a) => [a.name, a.state, a.treeStoreId !== undefined, a.copied, a.exitCode !== undefined, Object.keys(a.hooks ?? {})]),
     (c.networks ?? []).map((n) => [n.name, n.attached]),
     c.metadata !== undefined,
   ]);

@@ -34,6 +34,8 @@ export const START: PodEventData['Stage1StartRequested'] = { net: 'none', dns: '
 
 export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('PrepareRequested', prepareData('sample')),
+  // `app sandbox`'s pod: mutable, with no app until one is added while it runs.
+  sample('PrepareRequested', { ...prepareData('sample'), apps: [], mutable: true }),
   sample('PodCreated', {}),
   sample('ImageRenderRequested', { app: 'a', image: 'busybox' }),
   sample('ImageRendered', { app: 'a', imageId: 'sha512-1', treeStoreId: 'deps-sha512-1' }),
@@ -70,14 +72,27 @@ export const SAMPLE_EVENTS: PodMachineEvent[] = [
   sample('GcRequested', {}),
   sample('PodDeleted', {}),
   sample('PodCompacted', { deletedAt: TIME, compactedEvents: 12 }),
-  ...(['createPod', 'renderImage', 'prepareOverlay', 'copyAppRoot', 'writeManifest', 'attachNetwork', 'startStage1', 'stopPod', 'detachNetwork', 'deletePod', 'registerMetadata', 'unregisterMetadata'] as const).map((effect) =>
+  sample('AppAddRequested', { app: 'b', image: 'busybox', imageName: 'podlog.test/busybox', exec: ['/bin/sleep', '1000'] }),
+  sample('AppAdded', { app: 'b', image: 'busybox', imageName: 'podlog.test/busybox', exec: ['/bin/sleep', '1000'], treeStoreId: 'deps-sha512-b' }),
+  sample('AppStartRequested', { app: 'b' }),
+  sample('AppStarted', { app: 'b' }),
+  sample('AppStopRequested', { app: 'b', force: false }),
+  sample('AppStopped', { app: 'b' }),
+  sample('AppExited', { app: 'b', code: 143 }),
+  sample('AppRemoveRequested', { app: 'b' }),
+  sample('AppRemoved', { app: 'b' }),
+  ...(['createPod', 'renderImage', 'prepareOverlay', 'copyAppRoot', 'writeManifest', 'attachNetwork', 'startStage1', 'stopPod', 'detachNetwork', 'deletePod', 'registerMetadata', 'unregisterMetadata', 'addApp', 'startApp', 'stopApp', 'removeApp'] as const).map((effect) =>
     sample('EffectFailed', { effect, code: 'EIO', message: `${effect} failed in a test` }),
   ),
 ];
 
-/** Pod states that differ only in times and versions are the same state for path generation. */
+/**
+ * Pod states that differ only in times and versions are the same state for path generation. A
+ * mutable pod is one state per machine state: its paths would double the simple paths' walk, and its
+ * app verbs multiply them; fold-table.test.ts walks its transitions, app-verbs.test.ts its pods.
+ */
 export const abstractState = (s: { value: unknown; context: import('../../machines/pod.js').PodContext }): string =>
-  JSON.stringify([
+  s.context.mutable ? JSON.stringify(['mutable', s.value]) : JSON.stringify([
     s.value,
     s.context.pending?.effect,
     s.context.apps.map((a) => [a.treeStoreId !== undefined, a.exitCode !== undefined]),

@@ -51,6 +51,9 @@ const VERB_OF: Record<PodEventType, Verb | null | undefined> = {
   EffectFailed: undefined, PodCompacted: undefined,
   // The metadata service's registration needs a service running: its faults are in metadata.test.ts.
   MetadataRegisterRequested: undefined, MetadataRegistered: undefined, MetadataUnregisterRequested: undefined, MetadataUnregistered: undefined,
+  // A mutable pod's app verbs: their faults are in app-verbs.test.ts.
+  AppAddRequested: undefined, AppAdded: undefined, AppStartRequested: undefined, AppStarted: undefined,
+  AppStopRequested: undefined, AppStopped: undefined, AppRemoveRequested: undefined, AppRemoved: undefined,
 };
 
 /** The verbs that take a pod along a path; a prepared pod is marked and deleted by `rm` as a user would. */
@@ -309,6 +312,7 @@ const AFTER_FAILED: Record<EffectName, string> = {
   createPod: 'aborted prepare', renderImage: 'aborted prepare', prepareOverlay: 'aborted prepare', copyAppRoot: 'aborted prepare', writeManifest: 'aborted prepare',
   attachNetwork: 'prepared', startStage1: 'prepared', stopPod: 'running', detachNetwork: 'exited garbage', deletePod: 'deleting',
   registerMetadata: 'prepared', unregisterMetadata: 'exited garbage',
+  addApp: 'running', startApp: 'running', stopApp: 'running', removeApp: 'running',
 };
 /** The verb that tries a failed effect again (a failed delete: the verb that asked for it); it must then work. */
 const RETRIED_BY: Partial<Record<EffectName, Verb>> = { attachNetwork: 'run-prepared', startStage1: 'run-prepared', stopPod: 'stop', detachNetwork: 'gc' };

@@ -106,10 +106,13 @@ export interface BackgroundRun {
   stdout: () => string;
 }
 
-/** Starts `podlog run ARGS` (run's pod flags go first in ARGS) and resolves once its pod exists. */
-export const startRun = async (d: DataDir, args: string[]): Promise<BackgroundRun> => {
+/**
+ * Starts `podlog run ARGS` (run's pod flags go first in ARGS), or another verb that is its pod (`app
+ * sandbox`), and resolves once its pod exists.
+ */
+export const startRun = async (d: DataDir, args: string[], verb: string[] = ['run']): Promise<BackgroundRun> => {
   const uuidFile = join(d.dir, `uuid-${Math.random().toString(36).slice(2)}`);
-  const child = d.start(['run', `--uuid-file-save=${uuidFile}`, ...args]);
+  const child = d.start([...verb, `--uuid-file-save=${uuidFile}`, ...args]);
   let out = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   const exited = new Promise<number | null>((ok) => child.on('exit', ok));

@@ -14,6 +14,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'run', summary: 'Run image(s) in a new pod; exits with the pod\'s code', load: async () => (await import('./run.js')).run },
   { name: 'prepare', summary: 'Prepare a pod to run later; prints its UUID', load: async () => (await import('./run.js')).prepare },
   { name: 'run-prepared', summary: 'Run a prepared pod; exits with the pod\'s code', load: async () => (await import('./run.js')).runPrepared },
+  { name: 'app', summary: 'Mutable pods: app sandbox runs a pod with no app; app add, start, stop, rm, list, status act on its apps', load: async () => (await import('./app.js')).app },
   { name: 'enter', summary: 'Run a command in a running pod (default /bin/sh); exits with its code', load: async () => (await import('./enter.js')).enter },
   { name: 'stop', summary: 'Stop running pods (SIGTERM, then SIGKILL after the grace period; --force: SIGKILL)', load: async () => (await import('./stop.js')).stop },
   { name: 'status', summary: "Print a pod's status (rkt's fields); --wait until it has finished", load: async () => (await import('./status.js')).status },

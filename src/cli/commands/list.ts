@@ -26,6 +26,8 @@ const asJson = (r: PodRow, meta: PodUserMetadata) => ({
     ...(a.memoryPeak !== undefined ? { memory_peak: a.memoryPeak } : {}),
     ...(a.cpuTime !== undefined ? { cpu_time: a.cpuTime } : {}),
     ...(a.hooks !== undefined ? { hooks: a.hooks } : {}),
+    // A mutable pod's app has a state and times of its own.
+    ...(a.state !== undefined ? { state: a.state, created_at: a.createdAt, started_at: a.startedAt, finished_at: a.finishedAt } : {}),
   })),
   created_at: r.context.createdAt,
   started_at: r.context.startedAt,
@@ -72,7 +74,7 @@ export const list: Command = {
       const lines = pods.flatMap(({ row: r }) =>
         (r.context.apps.length ? r.context.apps : [{ name: '-', image: '-' }]).map((a, i) => [
           i === 0 ? (full ? r.uuid : r.uuid.slice(0, 8)) : '',
-          a.name,
+          'state' in a && a.state !== undefined ? `${a.name} (${a.state})` : a.name,
           ...(full ? [(a as { imageId?: string }).imageId ?? a.image] : []),
           (a as { imageName?: string }).imageName ?? '',
           i === 0 ? RKT_STATE_NAMES[r.state] : '',

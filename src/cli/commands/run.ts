@@ -15,7 +15,7 @@ const POD_FLAGS = '[--set-env=N=V] [--set-env-file=F] [--inherit-env] [--uuid-fi
 const RUN_FLAGS =
   '[--net=default|NAME[:K=V;...],...|none|host] [--local-config=DIR] [--net-plugins-dir=DIR] [--interactive] [--hostname=NAME] [--dns=default|host|none|IP...] [--dns-search=DOMAIN] [--dns-opt=OPT] [--dns-domain=DOMAIN] [--hosts-entry=IP=NAME[,NAME...]|host]';
 
-const savingUuid = (file: string | undefined) => (uuid: string) => {
+export const savingUuid = (file: string | undefined) => (uuid: string) => {
   if (file !== undefined) writeFileSync(file, uuid);
 };
 

@@ -28,6 +28,8 @@ const rktStatus = (view: PodView, pid1: number | undefined): string[] => {
     ...(networksText(c.networks) !== '' ? [`networks=${networksText(c.networks)}`] : []),
     ...(c.insecure !== undefined ? [`insecure-options=${c.insecure.join(',')}`] : []),
     ...c.apps.filter((a) => a.exitCode !== undefined).map((a) => `app-${a.name}=${a.exitCode}`),
+    // A mutable pod's apps each have a state of their own (names cannot hold ':' or ',').
+    ...(c.mutable ? [`app-states=${c.apps.map((a) => `${a.name}:${a.state}`).join(',')}`] : []),
     ...(c.apps.some((a) => a.oom === true) ? [`oom-killed=${c.apps.filter((a) => a.oom === true).map((a) => a.name).join(',')}`] : []),
   ];
 };
