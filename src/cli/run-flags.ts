@@ -125,7 +125,11 @@ export const parseRunFlags = (argv: string[], verb: RunVerb = 'run'): RunFlags =
     const name = flag.slice(2);
     const s = flag.startsWith('--') ? RUN_VERB_FLAGS.get(name) : undefined;
     if (!s) throw usage(`unknown flag ${flag}`);
-    if (!s.verbs.includes(verb)) throw usage(`${verbName(verb)}: ${flag} is a flag of ${s.verbs.map(verbName).join(' and ')}, not of ${verbName(verb)}`);
+    if (!s.verbs.includes(verb)) {
+      // The app verbs are named to those who use them.
+      const owners = s.verbs.filter((v) => !v.startsWith('app-') || verb.startsWith('app-'));
+      throw usage(`${verbName(verb)}: ${flag} is a flag of ${owners.map(verbName).join(' and ')}, not of ${verbName(verb)}`);
+    }
     let value: string;
     if (s.takes === 'bool') value = String(truthy(name, eq === -1 ? '' : token.slice(eq + 1)));
     else if (eq !== -1) value = token.slice(eq + 1);
