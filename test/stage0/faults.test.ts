@@ -373,7 +373,8 @@ test('the walk covers every state and every effect of the machine', (t) => {
   const everyState = Object.keys(podMachine.config.states!).filter((s) => s !== 'embryo' && s !== 'abortedPrepare');
   // abortedPrepare is reached only through faults in prepare; embryo is the pod before prepare.
   t.deepEqual([...statesCovered].filter((s) => s !== 'embryo').sort(), everyState.sort());
-  const effects = new Set(Object.values(POD_EVENTS).flatMap((e) => (e.effect ? [e.effect] : [])));
+  // The intents no verb of the walk records (VERB_OF: undefined) have their faults in their own tests.
+  const effects = new Set(Object.entries(POD_EVENTS).flatMap(([type, e]) => (e.effect && VERB_OF[type as PodEventType] !== undefined ? [e.effect] : [])));
   const failed = new Set([...cases.values()].flatMap((c) => (c.fault.kind === 'fail' ? [c.fault.env.PODLOG_FAIL_AT!.slice('effect:'.length)] : [])));
   t.deepEqual([...failed].sort(), [...effects].sort(), 'every effect is made to fail');
   const count = (kind: Fault['kind']) => [...cases.values()].filter((c) => c.fault.kind === kind).length;
