@@ -20,15 +20,19 @@ interface AppJson {
   started_at?: string;
 }
 
-/** A sandbox on no network, running; `stop` stops it and resolves with the sandbox's exit. */
-const sandbox = async (d: DataDir) => {
-  const run = await startRun(d, ['--net=none'], ['app', 'sandbox']);
+/** A sandbox on no network, running; `stop` (podlog stop) or `signal` stops it and resolves with the sandbox's exit. */
+const sandbox = async (d: DataDir, flags: string[] = []) => {
+  const run = await startRun(d, ['--net=none', ...flags], ['app', 'sandbox']);
   await waitForRunning(d, run.uuid);
   return {
     uuid: run.uuid,
     stop: async () => {
       const r = d.podlog(['stop', run.uuid]);
       if (r.status !== 0) throw new Error(`stop: ${r.stderr}`);
+      return run.exited;
+    },
+    signal: (signal: NodeJS.Signals) => {
+      run.child.kill(signal);
       return run.exited;
     },
   };
@@ -128,13 +132,45 @@ test.serial('an app that exits on its own is recorded with its code, the pod run
     t.like(again, { state: 'exited', exit_code: 7 });
     t.not(again.started_at, first, 'a restart is a run of its own');
     t.is(d.events(uuid).filter((e) => e.type === 'AppExited').length, 2, 'each run recorded once');
-    t.is(await pod.stop(), 0);
+    t.is(await pod.signal('SIGINT'), 0, 'SIGINT stops the sandbox, as it stops run');
     t.is(d.events(uuid).filter((e) => e.type === 'AppExited').length, 2, 'the pod\'s exit records no run twice');
     collected(t, d);
   } finally {
     d.cleanup();
   }
 });
+
+test.serial("a sandbox's volumes and hostname are its added apps'; an app's own flags apply to it", async (t) => {
+  const d = dataDir();
+  try {
+    const pod = await sandbox(d, ['--volume=data,kind=empty', '--hostname=sandbox-1', '--user-label=team=infra']);
+    const { uuid } = pod;
+    ok(t, d, ['app', 'add', uuid, busybox, '--name=writer', '--mount=volume=data,target=/data', '--environment=WORD=hello', '--exec', '/bin/sh', '--', '-c', 'echo $WORD $(hostname) > /data/out', '---']);
+    ok(t, d, ['app', 'add', uuid, busybox, '--name=reader', '--mount', 'volume=data,target=/shared', '--user=1000', ...SLEEPER]);
+    ok(t, d, ['app', 'start', uuid, '--app=writer']);
+    ok(t, d, ['app', 'start', uuid, '--app=reader']);
+    for (let i = 0; i < 50 && apps(t, d, uuid).writer!.state !== 'exited'; i++) await new Promise((done) => setTimeout(done, 100));
+    t.like(apps(t, d, uuid).writer, { state: 'exited', exit_code: 0 });
+    t.is(ok(t, d, ['enter', '--app', 'reader', uuid, '--', '/bin/cat', '/shared/out']), 'hello sandbox-1\n');
+    t.is(ok(t, d, ['enter', '--app', 'reader', uuid, '--', '/bin/id', '-u']), '1000\n');
+    t.deepEqual((d.pods()[0] as unknown as { user_labels: unknown }).user_labels, { team: 'infra' });
+    t.false(JSON.stringify(d.events(uuid)).includes('WORD=hello'), 'an app\'s environment is not in the log');
+    refusedMount(t, d, uuid);
+    t.is(await pod.stop(), 0);
+    collected(t, d);
+  } finally {
+    d.cleanup();
+  }
+});
+
+/** A mount on a volume the pod does not have is refused before anything is asked for. */
+const refusedMount = (t: ExecutionContext, d: DataDir, uuid: string) => {
+  const before = d.events(uuid).length;
+  const r = d.podlog(['app', 'add', uuid, busybox, '--name=lost', '--mount=volume=nope,target=/x']);
+  t.is(r.status, 254);
+  t.regex(r.stderr, /nope/);
+  t.is(d.events(uuid).length, before);
+};
 
 test.serial("rkt's refusals exit 254 with its messages and write nothing", async (t) => {
   const d = dataDir();
