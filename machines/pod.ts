@@ -159,9 +159,9 @@ const RELEASE = {
 const appOf = (context: PodContext, event: PodMachineEvent): PodApp | undefined =>
   context.apps.find((a) => a.name === (event.data as { app?: string }).app);
 
-/** When each app event happened, in the app's context. */
+/** When each app event happened, in the app's context; a start begins a run, whose code and handlers are its own. */
 const appTimes = (type: PodEventType, time: string): Partial<PodApp> =>
-  type === 'AppAdded' ? { createdAt: time } : type === 'AppStarted' ? { startedAt: time, finishedAt: undefined, exitCode: undefined } : type === 'AppExited' ? { finishedAt: time } : {};
+  type === 'AppAdded' ? { createdAt: time } : type === 'AppStarted' ? { startedAt: time, finishedAt: undefined, exitCode: undefined, hooks: undefined } : type === 'AppExited' ? { finishedAt: time } : {};
 
 /** An app verb's intent opens its effect; its outcome closes it and moves the app (machines/app.ts). */
 const appVerb = (effect: EffectName) => ({ guard: 'appVerb', actions: [{ type: 'open', params: { effect } }, effect] }) as const;

@@ -98,7 +98,9 @@ export const startApp = async (s: Stage0, uuid: string, name: string): Promise<v
   const app = appNamed(await mutablePod(s, uuid), name);
   if (app.state === 'running') throw fail('EWRONG_STATE', `app ${JSON.stringify(name)} is already running`);
   await s.engine.request(uuid, 'AppStartRequested', { app: name });
-  await observeAppExits(s.engine, s.dataDir, uuid);
+  // A failing pre-start handler fails the app with its code (recorded as its exit), and its start.
+  const code = appNamed(await observeAppExits(s.engine, s.dataDir, uuid), name).hooks?.['pre-start'];
+  if (code !== undefined && code !== 0) throw fail('EPRESTART', `app ${JSON.stringify(name)}: pre-start handler exited with ${code}`);
 };
 
 /** rkt's StopApp: returns once the app has exited, its code recorded. */

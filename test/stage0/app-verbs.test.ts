@@ -110,7 +110,7 @@ test.serial('a sandbox runs apps added, started, stopped, removed and added agai
   }
 });
 
-test.serial('an app that exits on its own is recorded with its code, the pod runs on, and app start runs it again', async (t) => {
+test.serial('an app that exits on its own is recorded with its code, the pod runs on, and app start runs it again; a failing pre-start fails the start', async (t) => {
   const d = dataDir();
   try {
     const pod = await sandbox(d);
@@ -132,8 +132,15 @@ test.serial('an app that exits on its own is recorded with its code, the pod run
     t.like(again, { state: 'exited', exit_code: 7 });
     t.not(again.started_at, first, 'a restart is a run of its own');
     t.is(d.events(uuid).filter((e) => e.type === 'AppExited').length, 2, 'each run recorded once');
+    // An image whose pre-start handler exits 7: the start fails, the run is recorded, the pod runs on.
+    ok(t, d, ['app', 'add', uuid, aciPath('hookfail'), '--name=hookfail']);
+    const failed = d.podlog(['app', 'start', uuid, '--app=hookfail']);
+    t.is(failed.status, 254);
+    t.regex(failed.stderr, /^podlog: app "hookfail": pre-start handler exited with 7$/m);
+    t.like(apps(t, d, uuid).hookfail, { state: 'exited', exit_code: 7 });
+    t.like(d.events(uuid).filter((e) => e.type === 'AppHookRan').at(-1), { data: { app: 'hookfail', hook: 'pre-start', code: 7 } });
     t.is(await pod.signal('SIGINT'), 0, 'SIGINT stops the sandbox, as it stops run');
-    t.is(d.events(uuid).filter((e) => e.type === 'AppExited').length, 2, 'the pod\'s exit records no run twice');
+    t.is(d.events(uuid).filter((e) => e.type === 'AppExited').length, 3, 'the pod\'s exit records no run twice');
     collected(t, d);
   } finally {
     d.cleanup();
