@@ -155,13 +155,13 @@ const RELEASE = {
   MetadataUnregistered: { guard: { type: 'answers', params: { effect: 'unregisterMetadata' } }, actions: 'metadataUnregistered' },
 } as const;
 
-/** The app an app event is about, and its state (undefined: the pod has no such app). */
+/** The app an app event is about (undefined: the pod has no such app). */
 const appOf = (context: PodContext, event: PodMachineEvent): PodApp | undefined =>
   context.apps.find((a) => a.name === (event.data as { app?: string }).app);
 
-/** When each app event happened, in the app's context; a start begins a run, whose code and handlers are its own. */
-const appTimes = (type: PodEventType, time: string): Partial<PodApp> =>
-  type === 'AppAdded' ? { createdAt: time } : type === 'AppStarted' ? { startedAt: time, finishedAt: undefined, exitCode: undefined, hooks: undefined } : type === 'AppExited' ? { finishedAt: time } : {};
+/** A start begins a run: its time, and none of the last run's end, code or handlers' codes. */
+const newRun = (event: PodMachineEvent): Partial<PodApp> =>
+  event.type === 'AppStarted' ? { startedAt: event.time, finishedAt: undefined, exitCode: undefined, hooks: undefined } : {};
 
 /** An app verb's intent opens its effect; its outcome closes it and moves the app (machines/app.ts). */
 const appVerb = (effect: EffectName) => ({ guard: 'appVerb', actions: [{ type: 'open', params: { effect } }, effect] }) as const;
@@ -306,7 +306,7 @@ export const podMachine = setup({
         return { pending: undefined, apps: [...context.apps, added] };
       }
       if (next === 'removed') return { pending: undefined, apps: context.apps.filter((a) => a !== app) };
-      return { pending: undefined, apps: context.apps.map((a) => (a === app ? { ...a, state: next as AppState, ...appTimes(event.type, event.time) } : a)) };
+      return { pending: undefined, apps: context.apps.map((a) => (a === app ? { ...a, state: next as AppState, ...newRun(event) } : a)) };
     }),
     stopAsked: assign(({ event }) => ({
       pending: opened(event, 'stopPod'),

@@ -11,8 +11,7 @@ import { PodlogError } from '../errors.js';
 import type { EffectRequest, Outcome } from '../engine/effects.js';
 import type { PodEventData } from '../events/catalogue.js';
 import { isLocked } from '../native.js';
-import type { Stage0Context } from './effects.js';
-import { makeOverlayDirs, renderAppImage } from './effects.js';
+import { makeOverlayDirs, renderAppImage, type Stage0Context } from './effects.js';
 import { podDir, podPaths, writeWhole } from './pod-dir.js';
 import type { PodManifest } from './pod-manifest.js';
 import { CrossingEntrypoint, type EntrypointName } from './stage1.js';
@@ -28,7 +27,17 @@ const stage1App = async (pod: string, name: EntrypointName, app: string, args: s
 const stage1Failed = (verb: string, app: string, code: number, output: string): PodlogError =>
   new PodlogError('ESTAGE1', `app ${verb} ${app}: stage1 failed (exit ${code})${output !== '' ? `: ${output}` : ''}`);
 
-const readManifest = (pod: string): PodManifest => JSON.parse(readFileSync(podPaths(pod).manifest, 'utf8')) as PodManifest;
+/** The pod manifest as it is now: what an app add starts from, and what an app rm takes the app out of. */
+export const readManifest = (pod: string): PodManifest => JSON.parse(readFileSync(podPaths(pod).manifest, 'utf8')) as PodManifest;
+
+/** A directory's entries, none if it is not there. */
+const entries = (dir: string): string[] => {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+};
 
 /** The pod manifest stage1 reads, written whole (0600: it holds the apps' environment values). */
 const writeManifest = (pod: string, manifest: PodManifest): void => writeWhole(podPaths(pod).manifest, JSON.stringify(manifest), 0o600);
@@ -45,15 +54,7 @@ const dropApp = (pod: string, app: string): void => {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  const overlay = join(pod, 'overlay');
-  const trees = (() => {
-    try {
-      return readdirSync(overlay);
-    } catch {
-      return [];
-    }
-  })();
-  for (const tree of trees) for (const dir of [paths.overlayUpper(tree, app), paths.overlayWork(tree, app)]) rmSync(dir, { recursive: true, force: true });
+  for (const tree of entries(join(pod, 'overlay'))) for (const dir of [paths.overlayUpper(tree, app), paths.overlayWork(tree, app)]) rmSync(dir, { recursive: true, force: true });
   for (const dir of [paths.appInfo(app), join(paths.status, app), paths.appStats(app), join(pod, 'hooks', app)]) rmSync(dir, { recursive: true, force: true });
 };
 

@@ -4,21 +4,21 @@
  * against the pod as the log says it is once its exits are observed, then asks for its effect
  * (src/stage0/app-effects.ts). `app sandbox` is `run` of a mutable pod with no app.
  */
+import { mkdirSync } from 'node:fs';
 import type { AppState } from '../../machines/app.js';
 import type { PodApp } from '../../machines/pod.js';
 import type { PodView } from '../engine/engine.js';
 import { reconcilePod } from '../engine/reconciler.js';
 import { PodlogError } from '../errors.js';
 import { withPrepareLock } from '../images/locks.js';
-import { checkPrepareConfig, type AppConfig, type PrepareConfig } from './config.js';
+import { readManifest } from './app-effects.js';
+import { checkPrepareConfig, type AppConfig, type PrepareConfig, type RunConfig } from './config.js';
 import { observeAppExits, observeExit } from './observe.js';
 import { generatePodManifest, nameApps, type PodManifest, type Volume } from './pod-manifest.js';
-import { podDir, podPaths } from './pod-dir.js';
-import { mkdirSync, readFileSync } from 'node:fs';
-import type { Stage0 } from './session.js';
-import { run } from './run.js';
+import { podDir } from './pod-dir.js';
 import type { PrepareHooks } from './prepare.js';
-import type { RunConfig } from './config.js';
+import { run } from './run.js';
+import type { Stage0 } from './session.js';
 
 /**
  * rkt's app sandbox: `run` of a mutable pod with no app, in the foreground until it is stopped (0).
@@ -56,9 +56,6 @@ const appNamed = (view: PodView, name: string): PodApp => {
 const volumeFlag = ({ name, kind, ...fields }: Volume): string =>
   [name, `kind=${kind}`, ...Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${String(v)}`)].join(',');
 
-const readManifest = (s: Stage0, uuid: string): PodManifest =>
-  JSON.parse(readFileSync(podPaths(podDir(s.dataDir, uuid)).manifest, 'utf8')) as PodManifest;
-
 /**
  * rkt's AddApp: the app, named by --name or its image, new in the pod; its entry in the pod
  * manifest made as prepare makes one (its --mount flags on the pod's volumes; its image's mount
@@ -69,7 +66,7 @@ export const addApp = async (s: Stage0, uuid: string, config: AppConfig): Promis
   // Shared with other prepares, exclusive with `image gc`: the app's tree stays while it is rendered.
   withPrepareLock(s.dataDir, async () => {
     const view = await mutablePod(s, uuid);
-    const current = readManifest(s, uuid);
+    const current = readManifest(podDir(s.dataDir, uuid));
     const cfg: PrepareConfig = checkPrepareConfig({
       mutable: false, apps: [config], inheritEnv: false, explicitEnv: [], envFromFile: [], ports: [],
       volumes: current.volumes.map(volumeFlag), mounts: [], useOverlay: true, privateUsers: false, userAnnotations: {}, userLabels: {},
