@@ -67,14 +67,25 @@ const exitedSince = (pod: string, app: string, time: string): boolean => {
   }
 };
 
-/** Renders the app's image, makes its overlay directories, writes the manifest the verb made, and has stage1 add it; undone if any of it fails. */
+/** An added app's entry in the pod manifest, and the implicit volumes its image's mount points need. */
+export type ManifestAddition = Pick<PodManifest, 'apps' | 'volumes'>;
+
+/**
+ * Renders the app's image, adds the app the verb made to the pod manifest as it is now, makes its
+ * overlay directories and has stage1 add it; undone if any of it fails.
+ */
 const addApp = async (c: Stage0Context, pod: string, r: EffectRequest): Promise<Outcome[]> => {
   const data = r.intent.data as PodEventData['AppAddRequested'];
-  const manifest = r.input?.manifest as PodManifest | undefined;
-  if (manifest === undefined) throw new PodlogError('EABANDONED', 'the app is not in the log; only the app add that asked for it can add it');
+  const addition = r.input?.manifest as ManifestAddition | undefined;
+  if (addition === undefined) throw new PodlogError('EABANDONED', 'the app is not in the log; only the app add that asked for it can add it');
   try {
     const treeStoreId = await renderAppImage(c.images, pod, data.app, data.image);
-    writeManifest(pod, manifest);
+    const current = readManifest(pod);
+    writeManifest(pod, {
+      ...current,
+      apps: [...current.apps.filter((a) => a.name !== data.app), ...addition.apps],
+      volumes: [...current.volumes, ...addition.volumes.filter((v) => !current.volumes.some((c) => c.name === v.name))],
+    });
     return await attachApp(c, pod, data, treeStoreId, r.pod.privateUsers);
   } catch (e) {
     dropApp(pod, data.app);

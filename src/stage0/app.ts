@@ -11,10 +11,10 @@ import type { PodView } from '../engine/engine.js';
 import { reconcilePod } from '../engine/reconciler.js';
 import { PodlogError } from '../errors.js';
 import { withPrepareLock } from '../images/locks.js';
-import { readManifest } from './app-effects.js';
+import { readManifest, type ManifestAddition } from './app-effects.js';
 import { checkPrepareConfig, type AppConfig, type PrepareConfig, type RunConfig } from './config.js';
 import { observeAppExits, observeExit } from './observe.js';
-import { generatePodManifest, nameApps, type PodManifest, type Volume } from './pod-manifest.js';
+import { generatePodManifest, nameApps, type Volume } from './pod-manifest.js';
 import { podDir } from './pod-dir.js';
 import type { PrepareHooks } from './prepare.js';
 import { run } from './run.js';
@@ -74,18 +74,15 @@ export const addApp = async (s: Stage0, uuid: string, config: AppConfig): Promis
     const record = await s.images.resolve(config.image);
     const [app] = nameApps([{ config, imageId: record.id, manifest: await s.images.manifest(record.id) }]);
     if (view.context.apps.some((a) => a.name === app!.name)) throw fail('EBADNAME', `multiple apps with name ${app!.name}`);
-    const generated = generatePodManifest([app!], cfg);
-    const manifest: PodManifest = {
-      ...current,
-      apps: [...current.apps, ...generated.apps],
-      volumes: [...current.volumes, ...generated.volumes.filter((v) => !current.volumes.some((c) => c.name === v.name))],
-    };
-    const exec = generated.apps[0]!.app.exec;
+    // What the app adds to the pod manifest; the effect adds it to the manifest as it is then (one app intent at a time).
+    const { apps, volumes } = generatePodManifest([app!], cfg);
+    const addition: ManifestAddition = { apps, volumes: volumes.filter((v) => !current.volumes.some((c) => c.name === v.name)) };
+    const exec = apps[0]!.app.exec;
     await s.engine.request(
       uuid,
       'AppAddRequested',
       { app: app!.name, image: record.id, imageName: app!.manifest.name, ...(exec !== undefined ? { exec } : {}) },
-      { manifest },
+      { manifest: addition },
     );
     return app!.name;
   });

@@ -8,7 +8,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import { aciPath } from '../helpers/fixtures.js';
-import { dataDir, startRun, waitForRunning, type DataDir } from './podlog.js';
+import { dataDir, podlogAsync, startRun, waitForRunning, type DataDir } from './podlog.js';
 
 const busybox = aciPath('busybox-gzip');
 const SLEEPER = ['--exec', '/bin/sleep', '--', '1000', '---'];
@@ -264,6 +264,11 @@ test.serial('a crash after each app intent and before each app outcome is finish
     ok(t, d, add);
     ok(t, d, ['app', 'start', uuid, '--app=web']);
     t.is(d.podlog(['enter', '--app', 'web', uuid, '--', '/bin/true']).status, 0);
+    // Two adds at once: one intent at a time, each app in the manifest that the log has added.
+    const both = await Promise.all(['one', 'two'].map((name) => podlogAsync(d, ['app', 'add', uuid, busybox, `--name=${name}`, ...SLEEPER])));
+    for (const r of both) t.true(r.status === 0 || (r.status === 254 && /still in progress/.test(r.stderr)), r.stderr);
+    const manifest = JSON.parse(ok(t, d, ['cat-manifest', uuid])) as { apps: Array<{ name: string }> };
+    t.deepEqual(manifest.apps.map((a) => a.name).sort(), Object.keys(apps(t, d, uuid)).sort());
     t.is(await pod.stop(), 0);
     collected(t, d);
   } finally {
