@@ -43,7 +43,7 @@ const get = (port: number, path: string, o: { from?: string; flavor?: string | n
     const headers: Record<string, string> = {};
     if (o.flavor !== null) headers['Metadata-Flavor'] = o.flavor ?? 'AppContainer';
     if (form !== undefined) headers['Content-Type'] = 'application/x-www-form-urlencoded';
-    const req = request({ host: '127.0.0.1', port, path: `/acMetadata/v1${path}`, method: o.method ?? (form ? 'POST' : 'GET'), localAddress: o.from ?? '127.0.0.1', headers }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path: `/acMetadata/v1${path}`, method: o.method ?? (form ? 'POST' : 'GET'), localAddress: o.from ?? '127.0.0.1', agent: false, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));

@@ -21,7 +21,8 @@ const call = (socket: string, method: string, path: string, body?: unknown): Pro
   new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
-      { socketPath: socket, method, path, timeout: TIMEOUT_MS, headers: payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } },
+      // A connection per request: one kept alive could be reused just as the service closes it (EPIPE).
+      { socketPath: socket, method, path, agent: false, timeout: TIMEOUT_MS, headers: payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
