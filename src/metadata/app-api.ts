@@ -6,6 +6,7 @@
  * interface, and no token has to be handed to the apps (or kept out of the log).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody } from './body.js';
 import { isPodUuid, type Registry } from './registry.js';
 
 const JSON_TYPE = 'application/json';
@@ -66,27 +67,13 @@ const metadata = (pod: Pod, path: string[]): Reply | undefined => {
   return undefined;
 };
 
-const readForm = (req: IncomingMessage): Promise<URLSearchParams | 'too big'> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_FORM) {
-        resolve('too big');
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
-    req.on('error', reject);
-  });
-
 /** POST pod/hmac/sign and pod/hmac/verify. */
 const hmac = async (registry: Registry, pod: Pod, op: string, req: IncomingMessage): Promise<Reply> => {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/x-www-form-urlencoded') return error(415, 'post a form (application/x-www-form-urlencoded)');
-  const form = await readForm(req);
-  if (form === 'too big') return error(413, `the form is bigger than ${MAX_FORM} bytes`);
+  const body = await readBody(req, MAX_FORM);
+  if (body === undefined) return error(413, `the form is bigger than ${MAX_FORM} bytes`);
+  const form = new URLSearchParams(body.toString('utf8'));
   const content = form.get('content');
   if (content === null) return error(400, 'the form has no "content"');
   if (op === 'sign') return text(registry.sign(pod.uuid, content)!);

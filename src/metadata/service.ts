@@ -17,6 +17,7 @@ import { podStream } from '../engine/streams.js';
 import { PodlogError } from '../errors.js';
 import type { EventStore } from '../store/port.js';
 import { appApi } from './app-api.js';
+import { readBody } from './body.js';
 import { isPodUuid, Registry, registrationProblem, type PodRegistration } from './registry.js';
 
 export const DEFAULT_PORT = 18112;
@@ -38,21 +39,6 @@ export interface MetadataService {
   close(): Promise<void>;
 }
 
-const readBody = (req: IncomingMessage): Promise<Buffer | undefined> =>
-  new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_REGISTRATION) {
-        resolve(undefined);
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-
 const reply = (res: ServerResponse, status: number, body: unknown): void => {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
@@ -70,7 +56,7 @@ const registrationApi = (registry: Registry, port: () => number, log: (line: str
     return reply(res, 200, { unregistered: was });
   }
   if (req.method !== 'PUT') return reply(res, 405, { error: 'PUT or DELETE' });
-  const body = await readBody(req);
+  const body = await readBody(req, MAX_REGISTRATION);
   if (body === undefined) return reply(res, 413, { error: `a registration is at most ${MAX_REGISTRATION} bytes` });
   let registration: unknown;
   try {
