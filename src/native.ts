@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type * as Addon from '../crates/podlog-native/index.js';
 import { PodlogError } from './errors.js';
 
-export type { ChainImage, ExtractOptions, ExtractStats, ImageInfo, MountEntry, RenderedImage } from '../crates/podlog-native/index.js';
+export type { ChainImage, ExtractOptions, ExtractStats, ImageInfo, MountEntry, RemovedTree, RenderedImage } from '../crates/podlog-native/index.js';
 
 /**
  * The repository root: the nearest directory upwards holding podlog's package.json. Walking up keeps
@@ -111,6 +111,15 @@ export const shiftOwners = (dir: string, shift: number, count: number): Promise<
 
 /** rkt's tree hash of a tree directory (the one holding rootfs/): `sha512-<64 hex>`. */
 export const treeHash = (dir: string): Promise<string> => callAsync((a) => a.treeHash(dir));
+
+/**
+ * Removes each path's tree (or file) completely, several at once (rm -rf): symlinks in a tree are
+ * removed, never followed; a mount point in a tree is not entered, and that path's report has code
+ * EBUSY; a missing path counts as removed. Resolves to one report per path, in order, with `code` and
+ * `error` when that path could not be removed (what was removed of it stays removed); never rejects
+ * for a path's failure.
+ */
+export const removeTrees = (paths: string[]): Promise<Addon.RemovedTree[]> => callAsync((a) => a.removeTrees(paths));
 
 /** Opens `dir` and flocks it; resolves to the fd, which can be passed to a child in `stdio`. */
 export const lockDir = (dir: string, { shared = false, wait = false }: LockOptions = {}): Promise<number> =>

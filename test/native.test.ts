@@ -1,7 +1,7 @@
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PodlogError } from '../src/errors.js';
@@ -147,6 +147,70 @@ test('the tree hash is the same for two extractions and changes with a file', as
   writeFileSync(join(b, 'rootfs', 'etc', 'hostname'), 'changed\n');
   t.not(await native.treeHash(b), hash);
   rmSync(box.dir, { recursive: true });
+});
+
+/** A tree at `<dir>/<name>`: nested directories, files, a read-only directory, and symlinks out of it to `<dir>/outside`. */
+const removable = (dir: string, name: string): string => {
+  const tree = join(dir, name);
+  mkdirSync(join(tree, 'a', 'b', 'c'), { recursive: true });
+  writeFileSync(join(tree, 'a', 'b', 'c', 'file'), 'x');
+  symlinkSync(join(dir, 'outside', 'file'), join(tree, 'a', 'to-file'));
+  symlinkSync(join(dir, 'outside'), join(tree, 'a', 'b', 'to-dir'));
+  symlinkSync('../../outside/file', join(tree, 'a', 'relative'));
+  mkdirSync(join(tree, 'ro', 'sub'), { recursive: true });
+  writeFileSync(join(tree, 'ro', 'sub', 'file'), 'x');
+  chmodSync(join(tree, 'ro', 'sub'), 0o555);
+  chmodSync(join(tree, 'ro'), 0o555);
+  return tree;
+};
+
+test('removeTrees removes trees whole, symlinks and read-only directories included, and never their symlinks\' targets', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-remove-'));
+  mkdirSync(join(dir, 'outside'));
+  writeFileSync(join(dir, 'outside', 'file'), 'keep');
+  const trees = ['one', 'two', 'three'].map((n) => removable(dir, n));
+  symlinkSync(join(dir, 'outside'), join(dir, 'link'));
+  const paths = [...trees, join(dir, 'link'), join(dir, 'absent'), join(dir, 'outside', 'file', 'below')];
+  const report = await native.removeTrees(paths);
+  t.deepEqual(report.map((r) => r.path), paths, 'one report per path, in order');
+  t.deepEqual(report.slice(0, 5).filter((r) => r.error !== undefined), [], 'the trees, the symlink and the missing path: removed');
+  t.is(report[5]!.code, 'EIO', 'a path below a file is an error');
+  t.regex(report[5]!.error!, /Not a directory/);
+  for (const p of [...trees, join(dir, 'link')]) t.throws(() => lstatSync(p), { code: 'ENOENT' }, p);
+  t.deepEqual(readdirSync(join(dir, 'outside')), ['file']);
+  t.is(readFileSync(join(dir, 'outside', 'file'), 'utf8'), 'keep');
+  t.deepEqual(await native.removeTrees([]), []);
+  rmSync(dir, { recursive: true });
+});
+
+test('removeTrees does not enter a mount point in a tree: EBUSY for that tree, the mount untouched', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-remove-'));
+  mkdirSync(join(dir, 'outside'));
+  writeFileSync(join(dir, 'outside', 'file'), 'keep');
+  const tree = removable(dir, 'tree');
+  mkdirSync(join(tree, 'a', 'mnt'));
+  const plain = removable(dir, 'plain');
+  // The mount lives in a private mount namespace of a child, which removes the trees from inside it.
+  const script = `import('./src/native.ts').then(async (n) => {
+    const report = await n.removeTrees(process.argv.slice(1, 3));
+    const left = (await import('node:fs')).readFileSync(process.argv[3], 'utf8');
+    console.log(JSON.stringify({ report, left }));
+  })`;
+  const r = spawnSync(
+    'unshare',
+    ['--mount', '--propagation', 'private', 'sh', '-euc', 'mount -t tmpfs podlog-test "$1"; echo mounted > "$1/file"; shift; exec "$@"', 'sh', join(tree, 'a', 'mnt'),
+      process.execPath, '--import=tsx', '-e', script, tree, plain, join(tree, 'a', 'mnt', 'file')],
+    { cwd: repoRoot, encoding: 'utf8' },
+  );
+  t.is(r.status, 0, r.stderr);
+  const { report, left } = JSON.parse(r.stdout) as { report: native.RemovedTree[]; left: string };
+  t.is(report[0]!.code, 'EBUSY', report[0]!.error);
+  t.true(report[0]!.error!.includes(`${join(tree, 'a', 'mnt')} is a mount point`), report[0]!.error);
+  t.is(left, 'mounted\n', 'nothing below the mount point was removed');
+  t.is(report[1]!.error, undefined, 'the other tree is removed');
+  t.false(existsSync(plain));
+  t.is(readFileSync(join(dir, 'outside', 'file'), 'utf8'), 'keep');
+  rmSync(dir, { recursive: true });
 });
 
 test('an exclusive directory lock is seen by isLocked and by flock(1), and freed by closeFd', async (t) => {

@@ -112,6 +112,24 @@ export declare function pidfdOpen(pid: number): number
  */
 export declare function readImage(path: string, options?: ExtractOptions | undefined | null): Promise<ImageInfo>
 
+/** What removeTrees did with one path. */
+export interface RemovedTree {
+  path: string
+  /**
+   * Absent when the tree is gone (or was not there); else the error's code, `EBUSY` for a mount
+   * point in the tree.
+   */
+  code?: string
+  error?: string
+}
+
+/**
+ * Removes each path's directory tree (or file) completely, several at once, never following a
+ * symlink nor entering a mount point (that path's report says EBUSY); a missing path is removed
+ * already. Resolves to one report per path, in order; it never rejects.
+ */
+export declare function removeTrees(paths: Array<string>): Promise<Array<RemovedTree>>
+
 export interface RenderedImage {
   manifest: string
   stats: ExtractStats

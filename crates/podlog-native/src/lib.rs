@@ -11,6 +11,7 @@ mod layer;
 mod lock;
 mod mountinfo;
 mod pidfd;
+mod remove;
 mod shift;
 mod treehash;
 mod whiteout;
@@ -89,6 +90,16 @@ pub struct ChainImage {
     pub path_whitelist: Option<Vec<String>>,
     /// Depth in the dependency tree: 0 for the rendered image, 1 for its dependencies, ...
     pub level: u32,
+}
+
+/// What removeTrees did with one path.
+#[napi(object)]
+pub struct RemovedTree {
+    pub path: String,
+    /// Absent when the tree is gone (or was not there); else the error's code, `EBUSY` for a mount
+    /// point in the tree.
+    pub code: Option<String>,
+    pub error: Option<String>,
 }
 
 #[napi(object)]
@@ -291,6 +302,36 @@ pub fn render_layer(
 pub fn shift_owners(dir: String, shift: u32, count: u32) -> AsyncTask<Job<f64>> {
     job(move || {
         shift::shift_owners(Path::new(&dir), shift::Range { shift, count }).map(|n| n as f64)
+    })
+}
+
+/// Removes each path's directory tree (or file) completely, several at once, never following a
+/// symlink nor entering a mount point (that path's report says EBUSY); a missing path is removed
+/// already. Resolves to one report per path, in order; it never rejects.
+#[napi(ts_return_type = "Promise<Array<RemovedTree>>")]
+pub fn remove_trees(paths: Vec<String>) -> AsyncTask<Job<Vec<RemovedTree>>> {
+    job(move || {
+        let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
+        let results = remove::remove_trees(&paths);
+        Ok(paths
+            .into_iter()
+            .zip(results)
+            .map(|(path, result)| {
+                let path = path.to_string_lossy().into_owned();
+                match result {
+                    Ok(()) => RemovedTree {
+                        path,
+                        code: None,
+                        error: None,
+                    },
+                    Err(e) => RemovedTree {
+                        path,
+                        code: Some(e.code.as_str().to_string()),
+                        error: Some(e.message),
+                    },
+                }
+            })
+            .collect())
     })
 }
 
