@@ -4,6 +4,9 @@
  * - A stream is one pod's (or one image's) history. Versions count events: a stream with N events is
  *   at version N, its events are numbered 1..N, and a stream that does not exist is at version 0.
  * - Every append is atomic (all events or none) and checked against an expected version.
+ * - `appendMany` appends to several streams in one transaction: all of them or none. KurrentDB has no such
+ *   operation (its appends are per stream); podlog's port has it so that a verb acting on many pods (gc)
+ *   records them in one commit, and a reader sees all of those events or none of them.
  * - Every event also gets a global position, strictly increasing in commit order across all streams,
  *   so a reader that has seen position P and reads "after P" never misses a later commit. The events
  *   of one append get consecutive positions (appends are serialised).
@@ -54,6 +57,13 @@ export interface RecordedEvent extends NewEvent {
   stream: string;
   version: number;
   position: number;
+}
+
+/** One stream's part of an {@link EventStore.appendMany}. */
+export interface StreamAppend {
+  stream: string;
+  events: NewEvent[];
+  expected: ExpectedVersion;
 }
 
 export interface AppendResult {
@@ -133,6 +143,15 @@ export interface EventStore {
   /** Where the log lives, for messages (a file path or a connection string without password). */
   readonly location: string;
   append(stream: string, events: NewEvent[], expected: ExpectedVersion): Promise<AppendResult>;
+  /**
+   * Appends to several streams in one transaction (not in KurrentDB: see the top of this file). Every
+   * stream's expected version is checked, exactly as `append` checks it; if one fails, WrongExpectedVersion
+   * names that stream and nothing at all is written. The events get consecutive positions in the order
+   * given (the first stream's events, then the second's, …), subscribers are woken once, and the results
+   * are in the same order. A stream may be named once per call (ESTORE_BAD_INPUT otherwise); a stream
+   * with no events is only checked.
+   */
+  appendMany(appends: StreamAppend[]): Promise<AppendResult[]>;
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
   /** Streams whose name starts with prefix (all streams without one), sorted by name (byte order). */

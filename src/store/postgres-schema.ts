@@ -117,6 +117,63 @@ BEGIN
 END
 $fn$;`;
 
+/**
+ * appendMany in one statement: as {@link appendFunction}, for several streams under one lock of the counter
+ * and one NOTIFY. The streams' events come flattened, `p_counts[k]` of them for stream k, in the order given,
+ * which is also the order of their positions. A refused version names its stream by its index (1-based) in
+ * the HINT. One row per stream, in order (`WITH ORDINALITY` in {@link appendManyQuery}).
+ */
+const appendManyFunction = (s: string): string => `
+CREATE FUNCTION "${s}".version_matches(p_exact boolean, p_expected text, p_actual bigint) RETURNS boolean
+LANGUAGE sql IMMUTABLE AS $fn$
+  SELECT CASE WHEN p_exact THEN p_expected IS NOT NULL AND p_expected::bigint = coalesce(p_actual, 0)
+              WHEN p_expected = 'any' THEN true
+              WHEN p_expected = 'no_stream' THEN p_actual IS NULL
+              WHEN p_expected = 'stream_exists' THEN p_actual IS NOT NULL
+              ELSE false END
+$fn$;
+CREATE FUNCTION "${s}".append_many(p_streams text[], p_exact boolean[], p_expected text[], p_counts integer[],
+                                   p_ids text[], p_types text[], p_schemas integer[], p_times bigint[],
+                                   p_data text[], p_meta text[])
+RETURNS TABLE (r_version bigint, r_position bigint)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  total integer := coalesce(array_length(p_ids, 1), 0);
+  v_head bigint;
+  v_actual bigint;
+  v_last bigint;
+  v_offset integer := 0;
+  n integer;
+BEGIN
+  UPDATE "${s}".head SET position = position + total RETURNING position - total INTO v_head;
+  FOR k IN 1 .. coalesce(array_length(p_streams, 1), 0) LOOP
+    n := p_counts[k];
+    SELECT st.version, st.position INTO v_actual, v_last FROM "${s}".streams st WHERE st.stream = p_streams[k];
+    IF NOT "${s}".version_matches(p_exact[k], p_expected[k], v_actual) THEN
+      RAISE EXCEPTION 'wrong expected version' USING ERRCODE = '${WRONG_VERSION}', DETAIL = coalesce(v_actual, 0)::text, HINT = k::text;
+    END IF;
+    IF n > 0 THEN
+      INSERT INTO "${s}".events (position, stream, version, id, type, schema, time_ms, data, meta)
+        SELECT v_head + v_offset + u.i, p_streams[k], coalesce(v_actual, 0) + u.i, u.id, u.type, u.schema, u.time_ms, u.data, u.meta
+        FROM unnest(p_ids[v_offset + 1 : v_offset + n], p_types[v_offset + 1 : v_offset + n], p_schemas[v_offset + 1 : v_offset + n],
+                    p_times[v_offset + 1 : v_offset + n], p_data[v_offset + 1 : v_offset + n], p_meta[v_offset + 1 : v_offset + n])
+             WITH ORDINALITY AS u(id, type, schema, time_ms, data, meta, i);
+      v_offset := v_offset + n;
+      v_last := v_head + v_offset;
+      IF v_actual IS NULL THEN
+        INSERT INTO "${s}".streams (stream, version, position) VALUES (p_streams[k], n, v_last);
+      ELSE
+        UPDATE "${s}".streams SET version = v_actual + n, position = v_last WHERE stream = p_streams[k];
+      END IF;
+    END IF;
+    r_version := coalesce(v_actual, 0) + n;
+    r_position := coalesce(v_last, 0);
+    RETURN NEXT;
+  END LOOP;
+  IF total > 0 THEN PERFORM pg_notify('${channelOf(s)}', (v_head + total)::text); END IF;
+END
+$fn$;`;
+
 /** Append only: a released podlog's migrations are never edited, a change is a new one. */
 const MIGRATIONS: Migration[] = [
   {
@@ -160,6 +217,11 @@ CREATE TABLE "${s}".projection_rows (
 ${appendFunction(s)}
 ${saveProjectionFunction(s)}`,
   },
+  {
+    version: 2,
+    description: 'append_many: an append to several streams in one transaction',
+    sql: appendManyFunction,
+  },
 ];
 
 /** The newest schema version this podlog writes and reads. */
@@ -190,14 +252,14 @@ const judge = (location: string, schema: string, state: { tables: string[]; vers
 };
 
 /**
- * Brings the schema to {@link PG_SCHEMA_VERSION}, creating it if missing; returns the versions it applied
- * (none when another process did, or had). Checks first, without a lock, so that opening an up-to-date log
- * writes nothing.
+ * Brings the schema to {@link PG_SCHEMA_VERSION} (or to an older `target`: a log as an older podlog left it,
+ * for the tests), creating it if missing; returns the versions it applied (none when another process did, or
+ * had). Checks first, without a lock, so that opening an up-to-date log writes nothing.
  */
-export const migrate = async (client: pg.ClientBase, location: string, schema: string): Promise<number[]> => {
+export const migrate = async (client: pg.ClientBase, location: string, schema: string, target = PG_SCHEMA_VERSION): Promise<number[]> => {
   const seen = await inspect(client, schema);
   judge(location, schema, seen);
-  if (seen.version === PG_SCHEMA_VERSION) return [];
+  if ((seen.version ?? 0) >= target) return [];
   await client.query('BEGIN');
   try {
     // Taken before the schema exists, so the lock is on the name: concurrent first opens queue here.
@@ -212,7 +274,7 @@ export const migrate = async (client: pg.ClientBase, location: string, schema: s
     }
     const applied: number[] = [];
     for (const m of MIGRATIONS) {
-      if (m.version <= (now.version ?? 0)) continue;
+      if (m.version <= (now.version ?? 0) || m.version > target) continue;
       await client.query(m.sql(schema));
       await client.query(`INSERT INTO "${schema}".migrations (version, description) VALUES ($1, $2)`, [m.version, m.description]);
       applied.push(m.version);
@@ -248,19 +310,32 @@ export interface ExpectedParam {
   value: string | null;
 }
 
+/** Serialised events as the append functions' six array parameters (one array per column). */
+const eventColumns = (rows: SerialisedEvent[]): unknown[] => [
+  rows.map((r) => r.id),
+  rows.map((r) => r.type),
+  rows.map((r) => r.schema),
+  rows.map((r) => r.timeMs),
+  rows.map((r) => r.data),
+  rows.map((r) => r.meta),
+];
+
 /** The append as one query: `ok`, `version` (the actual one when not ok) and `position`. */
 export const appendQuery = (schema: string, stream: string, expected: ExpectedParam, rows: SerialisedEvent[]): pg.QueryConfig => ({
   name: `podlog-append-${schema}`,
   text: `SELECT r_version AS version, r_position AS position FROM "${schema}".append($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+  values: [stream, expected.exact, expected.value, ...eventColumns(rows)],
+});
+
+/** appendMany as one query: one row per stream, in the order given (`version`, `position`). */
+export const appendManyQuery = (schema: string, appends: { stream: string; expected: ExpectedParam; rows: SerialisedEvent[] }[]): pg.QueryConfig => ({
+  name: `podlog-append-many-${schema}`,
+  text: `SELECT r_version AS version, r_position AS position FROM "${schema}".append_many($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) WITH ORDINALITY ORDER BY ordinality`,
   values: [
-    stream,
-    expected.exact,
-    expected.value,
-    rows.map((r) => r.id),
-    rows.map((r) => r.type),
-    rows.map((r) => r.schema),
-    rows.map((r) => r.timeMs),
-    rows.map((r) => r.data),
-    rows.map((r) => r.meta),
+    appends.map((a) => a.stream),
+    appends.map((a) => a.expected.exact),
+    appends.map((a) => a.expected.value),
+    appends.map((a) => a.rows.length),
+    ...eventColumns(appends.flatMap((a) => a.rows)),
   ],
 });

@@ -30,12 +30,24 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type StreamAppend,
   type StreamCompaction,
   type StreamInfo,
 } from './port.js';
-import { WRONG_VERSION, appendQuery, channelOf, checkMigrated, checkSchemaName, migrate, type ExpectedParam } from './postgres-schema.js';
+import { WRONG_VERSION, appendManyQuery, appendQuery, channelOf, checkMigrated, checkSchemaName, migrate, type ExpectedParam } from './postgres-schema.js';
 import { ChangeListener } from './postgres-wake.js';
-import { badInput, checkCompactions, checkUsable, checkStream, parseTime, prefixUpperBound, serialiseEvent, type SerialisedEvent } from './validate.js';
+import {
+  badInput,
+  checkAppends,
+  checkCompactions,
+  checkUsable,
+  duplicateEvent,
+  parseTime,
+  prefixUpperBound,
+  serialiseEvents,
+  type SerialisedAppend,
+  type SerialisedEvent,
+} from './validate.js';
 
 export interface PostgresStoreOptions {
   /**
@@ -242,9 +254,7 @@ export class PostgresEventStore implements EventStore {
 
   async append(stream: string, events: NewEvent[], expected: ExpectedVersion): Promise<AppendResult> {
     this.writable(`append to ${String(stream)}`);
-    checkStream(stream);
-    if (!Array.isArray(events)) throw badInput(`the events appended to ${stream} must be an array`);
-    const rows = events.map((e, i) => serialiseEvent(stream, e, i));
+    const rows = serialiseEvents(stream, events);
     checkRows(stream, rows);
     if (rows.length === 0) {
       // Nothing to order: the committed version answers the check.
@@ -253,23 +263,39 @@ export class PostgresEventStore implements EventStore {
       if (!versionMatches(expected, actual)) throw new WrongExpectedVersion(stream, expected, actual);
       return { version: actual, position: current?.position ?? 0 };
     }
-    let r: AppendResult | undefined;
+    const [r] = await this.appendWith([{ stream, expected, rows }], appendQuery(this.schema, stream, expectedParam(expected), rows));
+    return r!;
+  }
+
+  async appendMany(appends: StreamAppend[]): Promise<AppendResult[]> {
+    this.writable('append to several streams');
+    const checked = checkAppends(appends);
+    for (const a of checked) checkRows(a.stream, a.rows);
+    if (checked.length === 0) return [];
+    return this.appendWith(checked, appendManyQuery(this.schema, checked.map((a) => ({ ...a, expected: expectedParam(a.expected) }))));
+  }
+
+  /** Runs one of the append functions, translating its refusals, then wakes this process's waiters once. */
+  private async appendWith(appends: SerialisedAppend[], query: pg.QueryConfig): Promise<AppendResult[]> {
+    let results: AppendResult[];
     try {
-      r = (await this.pool.query<AppendResult>(appendQuery(this.schema, stream, expectedParam(expected), rows))).rows[0];
+      results = (await this.pool.query<AppendResult>(query)).rows;
     } catch (e) {
-      if (e instanceof pg.DatabaseError && e.code === WRONG_VERSION) throw new WrongExpectedVersion(stream, expected, Number(e.detail));
+      if (e instanceof pg.DatabaseError && e.code === WRONG_VERSION) {
+        // The single append's function names no stream: it has only one.
+        const refused = appends[e.hint === undefined ? 0 : Number(e.hint) - 1]!;
+        throw new WrongExpectedVersion(refused.stream, refused.expected, Number(e.detail));
+      }
       if (e instanceof pg.DatabaseError && e.code === '23505' && e.constraint === 'events_id_key') {
-        throw new PodlogError(
-          'ESTORE_DUPLICATE_EVENT',
-          `append to ${stream} refused: an event id is already in the log (${rows.map((x) => x.id).join(', ')}); nothing was written`,
-          { cause: e },
-        );
+        throw duplicateEvent(appends.map((a) => a.stream), appends.flatMap((a) => a.rows.map((r) => r.id)), e);
       }
       throw mapError(this.location, e, IN_FLIGHT);
     }
-    if (r === undefined) throw new PodlogError('ESTORE_IO', `the event store ${this.location} returned nothing for an append to ${stream}`);
-    this.listener.wake(r.position);
-    return { version: r.version, position: r.position };
+    if (results.length !== appends.length) {
+      throw new PodlogError('ESTORE_IO', `the event store ${this.location} returned ${results.length} results for an append to ${appends.length} streams`);
+    }
+    if (appends.some((a) => a.rows.length > 0)) this.listener.wake(Math.max(...results.map((r) => r.position)));
+    return results.map((r) => ({ version: r.version, position: r.position }));
   }
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

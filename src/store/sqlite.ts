@@ -29,6 +29,7 @@ import {
   type ReadAllOptions,
   type ReadStreamOptions,
   type RecordedEvent,
+  type StreamAppend,
   type StreamCompaction,
   type StreamInfo,
 } from './port.js';
@@ -40,7 +41,18 @@ import {
   notAStore,
   probeFile,
 } from './sqlite-schema.js';
-import { badInput, checkCompactions, checkUsable, checkStream, parseTime, prefixUpperBound, serialiseEvent, type SerialisedCompaction } from './validate.js';
+import {
+  badInput,
+  checkAppends,
+  checkCompactions,
+  checkUsable,
+  duplicateEvent,
+  parseTime,
+  prefixUpperBound,
+  serialiseEvents,
+  type SerialisedCompaction,
+  type SerialisedEvent,
+} from './validate.js';
 
 export interface SqliteStoreOptions {
   /** Open an existing store for inspection only: appends and projection saves throw ESTORE_READONLY. */
@@ -88,10 +100,13 @@ const mapError = (file: string, e: unknown): unknown => {
 /** One serialised event as the INSERT's parameters. */
 type Row = [id: string, type: string, schema: number, timeMs: number, data: string, meta: string];
 
-const serialise = (stream: string, e: NewEvent, i: number): Row => {
-  const r = serialiseEvent(stream, e, i);
-  return [r.id, r.type, r.schema, r.timeMs, r.data, r.meta];
-};
+const rowOf = (r: SerialisedEvent): Row => [r.id, r.type, r.schema, r.timeMs, r.data, r.meta];
+
+interface RowAppend {
+  stream: string;
+  rows: Row[];
+  expected: ExpectedVersion;
+}
 
 type EventRow = [position: number, stream: string, version: number, type: string, schema: number, data: string, meta: string];
 const EVENT_COLUMNS = 'position, stream, version, type, schema, data, meta';
@@ -283,6 +298,7 @@ export class SqliteEventStore implements EventStore {
     replaceEvent: Stmt;
   };
   private readonly appendTx: (stream: string, rows: Row[], expected: ExpectedVersion) => AppendResult;
+  private readonly appendManyTx: (appends: RowAppend[]) => AppendResult[];
   private readonly loadTx: (name: string) => { head: [string, number] | undefined; rows: [string, string][] };
   private readonly saveTx: (u: ProjectionUpdate<unknown>, rows: [string, string][]) => boolean;
   private readonly compactTx: (compactions: SerialisedCompaction[]) => CompactedStream[];
@@ -332,7 +348,7 @@ export class SqliteEventStore implements EventStore {
     };
 
     const s = this.s;
-    const append = db.transaction((stream: string, rows: Row[], expected: ExpectedVersion): AppendResult => {
+    const appendRows = (stream: string, rows: Row[], expected: ExpectedVersion): AppendResult => {
       const current = s.streamRow.get(stream) as [number, number] | undefined;
       const actual = current?.[0] ?? 0;
       if (!versionMatches(expected, actual)) throw new WrongExpectedVersion(stream, expected, actual);
@@ -353,8 +369,13 @@ export class SqliteEventStore implements EventStore {
       }
       s.upsertStream.run(stream, version, position);
       return { version, position };
-    });
+    };
+    const append = db.transaction(appendRows);
     this.appendTx = (stream, rows, expected) => append.immediate(stream, rows, expected);
+    // One after the other in one transaction: the positions follow the order given, and the first
+    // refused version rolls back the streams already appended to.
+    const appendMany = db.transaction((appends: RowAppend[]) => appends.map((a) => appendRows(a.stream, a.rows, a.expected)));
+    this.appendManyTx = (appends) => appendMany.immediate(appends);
 
     const load = db.transaction((name: string) => ({
       head: s.projection.get(name) as [string, number] | undefined,
@@ -421,25 +442,32 @@ export class SqliteEventStore implements EventStore {
 
   async append(stream: string, events: NewEvent[], expected: ExpectedVersion): Promise<AppendResult> {
     this.writable(`append to ${String(stream)}`);
-    checkStream(stream);
-    if (!Array.isArray(events)) throw badInput(`the events appended to ${stream} must be an array`);
-    const rows = events.map((e, i) => serialise(stream, e, i));
-    let result: AppendResult;
+    const rows = serialiseEvents(stream, events).map(rowOf);
+    return this.appendWith([{ stream, rows, expected }], () => this.appendTx(stream, rows, expected));
+  }
+
+  async appendMany(appends: StreamAppend[]): Promise<AppendResult[]> {
+    this.writable('append to several streams');
+    const checked = checkAppends(appends).map((a) => ({ stream: a.stream, rows: a.rows.map(rowOf), expected: a.expected }));
+    if (checked.length === 0) return [];
+    return this.appendWith(checked, () => this.appendManyTx(checked));
+  }
+
+  /** Runs an append's transaction, then wakes this process's waiters once if it wrote anything. */
+  private appendWith<T extends AppendResult | AppendResult[]>(appends: RowAppend[], tx: () => T): T {
+    let result: T;
     try {
-      result = this.appendTx(stream, rows, expected);
+      result = tx();
     } catch (e) {
       const code = (e as { code?: unknown }).code;
       if (code === 'SQLITE_CONSTRAINT_UNIQUE' && /events\.id/.test((e as Error).message)) {
-        throw new PodlogError(
-          'ESTORE_DUPLICATE_EVENT',
-          `append to ${stream} refused: an event id is already in the log (${rows.map((r) => r[0]).join(', ')}); nothing was written`,
-          { cause: e },
-        );
+        throw duplicateEvent(appends.map((a) => a.stream), appends.flatMap((a) => a.rows.map((r) => r[0])), e);
       }
       throw mapError(this.location, e);
     }
-    if (rows.length > 0) {
-      for (const store of this.peers) store.wake(result.position);
+    if (appends.some((a) => a.rows.length > 0)) {
+      const head = [result].flat().reduce((max, r) => Math.max(max, r.position), 0);
+      for (const store of this.peers) store.wake(head);
     }
     return result;
   }

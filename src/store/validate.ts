@@ -3,7 +3,7 @@
  * error (ESTORE_BAD_INPUT) before anything reaches the database.
  */
 import { PodlogError } from '../errors.js';
-import type { NewEvent, StreamCompaction } from './port.js';
+import type { ExpectedVersion, NewEvent, StreamAppend, StreamCompaction } from './port.js';
 
 export const badInput = (message: string): PodlogError => new PodlogError('ESTORE_BAD_INPUT', message);
 
@@ -70,6 +70,40 @@ export const serialiseEvent = (stream: string, e: NewEvent, i: number): Serialis
   const timeMs = parseTime(meta.time, `the time of ${where} (${e.type})`);
   return { ...body, id: meta.id, timeMs, meta: json(meta, `${where} (${e.type})`) };
 };
+
+/** The events of one append, checked and serialised. */
+export const serialiseEvents = (stream: string, events: NewEvent[]): SerialisedEvent[] => {
+  checkStream(stream);
+  if (!Array.isArray(events)) throw badInput(`the events appended to ${stream} must be an array`);
+  return events.map((e, i) => serialiseEvent(stream, e, i));
+};
+
+/** One stream's part of an appendMany, checked: its events serialised. */
+export interface SerialisedAppend {
+  stream: string;
+  expected: ExpectedVersion;
+  rows: SerialisedEvent[];
+}
+
+export const checkAppends = (appends: StreamAppend[]): SerialisedAppend[] => {
+  if (!Array.isArray(appends)) throw badInput('the appends of an appendMany must be an array');
+  const seen = new Set<string>();
+  return appends.map((a, i) => {
+    if (a === null || typeof a !== 'object') throw badInput(`append ${i} of an appendMany is not an object`);
+    const rows = serialiseEvents(a.stream, a.events);
+    if (seen.has(a.stream)) throw badInput(`${a.stream} is named twice in one appendMany`);
+    seen.add(a.stream);
+    return { stream: a.stream, expected: a.expected, rows };
+  });
+};
+
+/** A refused duplicate event id: nothing of the append (to `streams`) was written. */
+export const duplicateEvent = (streams: string[], ids: string[], cause: unknown): PodlogError =>
+  new PodlogError(
+    'ESTORE_DUPLICATE_EVENT',
+    `append to ${streams.join(', ')} refused: an event id is already in the log (${ids.join(', ')}); nothing was written`,
+    { cause },
+  );
 
 /** A checked compaction: the tombstone serialised. */
 export interface SerialisedCompaction extends Pick<SerialisedEvent, 'type' | 'schema' | 'data'> {

@@ -232,6 +232,117 @@ export const conformance = (test: TestFn, makeStore: MakeStore, options: Conform
     t.is(await store.streamVersion('pod-a'), 2);
   });
 
+  it('appendMany: one transaction over several streams, positions consecutive in the order given', async (t, { store }) => {
+    await store.append('pod-b', events(2), 'no_stream');
+    const results = await store.appendMany([
+      { stream: 'pod-c', events: events(2, 'C'), expected: 'no_stream' },
+      { stream: 'pod-b', events: events(1, 'B'), expected: 2 },
+      { stream: 'pod-a', events: events(3, 'A'), expected: 'any' },
+    ]);
+    t.deepEqual(results, [{ version: 2, position: 4 }, { version: 3, position: 5 }, { version: 3, position: 8 }]);
+    t.deepEqual((await store.readAll({ after: 2 })).map((e) => [e.position, e.stream, e.version, e.type]), [
+      [3, 'pod-c', 1, 'C'], [4, 'pod-c', 2, 'C'], [5, 'pod-b', 3, 'B'], [6, 'pod-a', 1, 'A'], [7, 'pod-a', 2, 'A'], [8, 'pod-a', 3, 'A'],
+    ]);
+    t.deepEqual(await store.listStreams(), [
+      { stream: 'pod-a', version: 3, position: 8 }, { stream: 'pod-b', version: 3, position: 5 }, { stream: 'pod-c', version: 2, position: 4 },
+    ]);
+    // A stream with no events is only checked; nothing at all is an empty result.
+    t.deepEqual(await store.appendMany([{ stream: 'pod-a', events: [], expected: 3 }, { stream: 'pod-z', events: [], expected: 'no_stream' }, { stream: 'pod-b', events: events(1), expected: 'stream_exists' }]), [
+      { version: 3, position: 8 }, { version: 0, position: 0 }, { version: 4, position: 9 },
+    ]);
+    t.deepEqual(await store.appendMany([]), []);
+    t.is(await store.headPosition(), 9);
+  });
+
+  it("appendMany is all or nothing: one stream's wrong version names it and writes nothing", async (t, { store }) => {
+    await store.append('pod-a', events(2), 'no_stream');
+    await store.append('pod-b', events(1), 'no_stream');
+    const before = { all: await store.readAll(), streams: await store.listStreams() };
+    const wrong: [string, ExpectedVersion, number][] = [['pod-b', 2, 1], ['pod-b', 'no_stream', 1], ['pod-c', 'stream_exists', 0], ['pod-c', 1, 0]];
+    for (const [stream, expected, actual] of wrong) {
+      const e = await t.throwsAsync(store.appendMany([
+        { stream: 'pod-a', events: events(3), expected: 2 },
+        { stream, events: events(1), expected },
+        { stream: 'pod-d', events: events(1), expected: 'no_stream' },
+      ]));
+      t.true(isWrongVersion(stream, expected, actual)(e), String(e));
+    }
+    // A duplicate event id in the last stream's events rolls back the streams before it too.
+    const first = (await store.readStream('pod-a'))[0]!;
+    const dup = await t.throwsAsync(store.appendMany([
+      { stream: 'pod-a', events: events(1), expected: 2 },
+      { stream: 'pod-e', events: [{ ...newEvent('X'), meta: first.meta }], expected: 'no_stream' },
+    ]));
+    t.true(dup instanceof PodlogError && dup.code === 'ESTORE_DUPLICATE_EVENT', String(dup));
+    t.deepEqual({ all: await store.readAll(), streams: await store.listStreams() }, before);
+    for (const bad of [[{ stream: 'pod-a', events: events(1), expected: 2 }, { stream: 'pod-a', events: events(1), expected: 3 }], [{ stream: '', events: [], expected: 'any' }], [null], 'pod-a']) {
+      const e = await t.throwsAsync(store.appendMany(bad as Parameters<EventStore['appendMany']>[0]));
+      t.true(e instanceof PodlogError && e.code === 'ESTORE_BAD_INPUT', String(e));
+    }
+    t.deepEqual({ all: await store.readAll(), streams: await store.listStreams() }, before);
+    // The store goes on: the next append gets the next versions.
+    t.deepEqual((await store.appendMany([{ stream: 'pod-a', events: events(1), expected: 2 }])).map((r) => r.version), [3]);
+  });
+
+  it('appendMany and append racing on overlapping streams from two connections: exactly one wins each stream version', async (t, h) => {
+    const other = (await h.openAnother?.()) ?? h.store;
+    const rounds = 20;
+    for (let round = 0; round < rounds; round++) {
+      const [many, single] = await Promise.allSettled([
+        h.store.appendMany([
+          { stream: 'pod-a', events: [newEvent('Many', { round })], expected: round },
+          { stream: 'pod-b', events: [newEvent('Many', { round })], expected: round },
+        ]),
+        other.append('pod-b', [newEvent('Single', { round })], round),
+      ]);
+      t.true((many.status === 'fulfilled') !== (single.status === 'fulfilled'), `round ${round}: exactly one wins`);
+      const lost = many.status === 'rejected' ? many : single.status === 'rejected' ? single : undefined;
+      t.true(isWrongVersion('pod-b', round, round + 1)(lost?.reason), String(lost?.reason));
+      if (many.status === 'rejected') await h.store.append('pod-a', [newEvent('Catch-up')], round); // keep pod-a in step
+    }
+    const a = await h.store.readStream('pod-a');
+    const b = await h.store.readStream('pod-b');
+    t.deepEqual(b.map((e) => e.version), Array.from({ length: rounds }, (_, i) => i + 1));
+    t.deepEqual(a.map((e) => e.version), Array.from({ length: rounds }, (_, i) => i + 1));
+    // Where appendMany won, pod-a's and pod-b's events of that round are neighbours in $all.
+    for (const [i, e] of b.entries()) {
+      if (e.type === 'Many') t.is(a[i]!.position + 1, e.position);
+      else t.not(a[i]!.type, 'Many');
+    }
+  });
+
+  it('a catch-up reader on another connection sees all of an appendMany or none of it', async (t, h) => {
+    const reader = (await h.openAnother?.()) ?? h.store;
+    const batches = 30;
+    const perBatch = 3 * 4;
+    let done = false;
+    const writer = (async () => {
+      for (let b = 0; b < batches; b++) {
+        await h.store.appendMany(['pod-a', 'pod-b', 'pod-c'].map((stream) => ({ stream, events: events(4, `B${b}`), expected: b * 4 })));
+      }
+      done = true;
+    })();
+    const seen: number[] = [];
+    let after = 0;
+    while (!done || after < batches * perBatch) {
+      const page = await reader.readAll({ after, limit: 10_000 });
+      t.is(page.length % perBatch, 0, `a read after ${after} saw ${page.length} events: part of an appendMany`);
+      seen.push(...page.map((e) => e.position));
+      after = seen[seen.length - 1] ?? 0;
+      await sleep(1);
+    }
+    await writer;
+    t.deepEqual(seen, Array.from({ length: batches * perBatch }, (_, i) => i + 1));
+  });
+
+  it('appendMany wakes a waiter once, at its last position', async (t, { store }) => {
+    const ac = new AbortController();
+    const wait = store.waitForChange(0, ac.signal);
+    await store.appendMany([{ stream: 'pod-a', events: events(2), expected: 'no_stream' }, { stream: 'pod-b', events: events(2), expected: 'no_stream' }]);
+    t.true(await settlesWithin(wait, 2000));
+    t.deepEqual((await store.readAll()).map((e) => e.position), [1, 2, 3, 4]);
+  });
+
   it('readStream reads from/to, inclusive', async (t, { store }) => {
     await store.append('pod-a', events(6), 'no_stream');
     await store.append('pod-b', events(2), 'no_stream');

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { conformance, storeHandle } from './conformance.js';
 import { newEvent } from './events.js';
 import { openPostgresStore, type PostgresEventStore, type PostgresStoreOptions } from '../../src/store/postgres.js';
-import { PG_SCHEMA_VERSION, appendQuery } from '../../src/store/postgres-schema.js';
+import { PG_SCHEMA_VERSION, appendQuery, migrate } from '../../src/store/postgres-schema.js';
 import { PodlogError } from '../../src/errors.js';
 import { serialiseEvent } from '../../src/store/validate.js';
 import { WrongExpectedVersion, type EventStore } from '../../src/store/port.js';
@@ -357,6 +357,26 @@ test('the first opens create the schema and apply each migration once, even when
   });
 });
 
+test('a log left by the first podlog (schema version 1) opens, is migrated, and keeps its events and rows', async (t) => {
+  await withStores(async (open, schema) => {
+    await withClient(async (c) => {
+      t.deepEqual(await migrate(c, 'the old log', schema, 1), [1]);
+      await c.query(appendQuery(schema, 'pod-a', { exact: false, value: 'no_stream' }, [serialiseEvent('pod-a', newEvent('Old'), 0)]));
+      await c.query(`SELECT "${schema}".save_projection($1, $2, $3, $4, $5, $6, $7, $8)`, ['pods', 's', 0, 1, false, [], ['pod-a'], ['{"state":"prepared"}']]);
+    });
+    const old = await t.throwsAsync(open({ readonly: true }));
+    t.true(old instanceof PodlogError && old.code === 'ESTORE_OLD_SCHEMA', String(old));
+    const store = await open();
+    t.deepEqual((await migrationsOf(schema)).map((m) => m.version), Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => i + 1));
+    t.deepEqual((await store.readAll()).map((e) => [e.stream, e.version, e.type]), [['pod-a', 1, 'Old']]);
+    t.deepEqual((await store.loadProjection('pods')).rows.get('pod-a'), { state: 'prepared' });
+    t.deepEqual(await store.appendMany([{ stream: 'pod-a', events: [newEvent('New')], expected: 1 }, { stream: 'pod-b', events: [newEvent('New')], expected: 'no_stream' }]), [
+      { version: 2, position: 2 },
+      { version: 1, position: 3 },
+    ]);
+  });
+});
+
 /** Asserts that opening `schema` is refused with `code` and a message matching `message`, changing no table. */
 const refused = async (t: import('ava').ExecutionContext, url: string, schema: string, code: string, message: RegExp): Promise<void> => {
   const before = await tablesOf(schema);
@@ -405,6 +425,7 @@ test('read-only: refuses a missing log and creates nothing; reads, wakes on othe
     t.is((await reader.loadProjection('pods')).checkpoint, 1);
     const writes: [string, Promise<unknown>][] = [
       ['append', reader.append('pod-a', [newEvent('Nope')], 1)],
+      ['appendMany', reader.appendMany([{ stream: 'pod-a', events: [newEvent('Nope')], expected: 1 }])],
       ['save', reader.saveProjection({ name: 'pods', schema: 's', expectedCheckpoint: 1, checkpoint: 2, upserts: new Map() })],
       ['compact', reader.compactStreams([{ stream: 'pod-a', expected: 1, tombstone: { type: 'T', schema: 1, data: {} } }])],
       ['reclaim', reader.reclaimSpace()],

@@ -376,6 +376,8 @@ test('read-only: refuses a missing store, reads, sees other writers, refuses wri
       const w = await t.throwsAsync(reader.append('pod-a', [newEvent('Nope')], 1));
       t.is((w as PodlogError).code, 'ESTORE_READONLY');
       t.regex(w!.message, /read-only/);
+      const many = await t.throwsAsync(reader.appendMany([{ stream: 'pod-a', events: [newEvent('Nope')], expected: 1 }]));
+      t.is((many as PodlogError).code, 'ESTORE_READONLY');
       const p = await t.throwsAsync(reader.saveProjection({ name: 'pods', schema: 's', expectedCheckpoint: 1, checkpoint: 2, upserts: new Map() }));
       t.is((p as PodlogError).code, 'ESTORE_READONLY');
 
