@@ -1,5 +1,4 @@
 /** Stage0's side of the metadata service's registration socket. */
-import { request } from 'node:http';
 import { PodlogError } from '../errors.js';
 import type { PodRegistration } from './registry.js';
 
@@ -17,8 +16,10 @@ const unreachable = (socket: string, e: NodeJS.ErrnoException): PodlogError =>
     `the metadata service is unreachable at ${socket} (${e.code ?? e.message}): start it with 'podlog metadata-service', or run the pod without --mds-register`,
   );
 
-const call = (socket: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> =>
-  new Promise((resolve, reject) => {
+const call = async (socket: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> => {
+  // Loaded here: node:http is a tenth of the CLI's start-up, and only pods run with --mds-register call.
+  const { request } = await import('node:http');
+  return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
       // A connection per request: one kept alive could be reused just as the service closes it (EPIPE).
@@ -42,6 +43,7 @@ const call = (socket: string, method: string, path: string, body?: unknown): Pro
     req.on('error', (e: NodeJS.ErrnoException) => reject(unreachable(socket, e)));
     req.end(payload);
   });
+};
 
 /** Registers a pod; returns the port the apps reach the service on. */
 export const registerPod = async (socket: string, uuid: string, registration: PodRegistration): Promise<number> => {

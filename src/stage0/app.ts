@@ -24,8 +24,8 @@ import type { Stage0 } from './session.js';
  * rkt's app sandbox: `run` of a mutable pod with no app, in the foreground until it is stopped (0).
  * stage1 keeps the tree store's path for the apps added later, so it exists from the start.
  */
-export const sandbox = (s: Stage0, cfg: PrepareConfig & RunConfig, hooks: PrepareHooks = {}): Promise<number> => {
-  mkdirSync(s.images.layout.trees, { recursive: true, mode: 0o750 });
+export const sandbox = async (s: Stage0, cfg: PrepareConfig & RunConfig, hooks: PrepareHooks = {}): Promise<number> => {
+  mkdirSync((await s.images()).layout.trees, { recursive: true, mode: 0o750 });
   return run(s, { ...cfg, mutable: true }, hooks);
 };
 
@@ -71,8 +71,9 @@ export const addApp = async (s: Stage0, uuid: string, config: AppConfig): Promis
       mutable: false, apps: [config], inheritEnv: false, explicitEnv: [], envFromFile: [], ports: [],
       volumes: current.volumes.map(volumeFlag), mounts: [], useOverlay: true, privateUsers: false, userAnnotations: {}, userLabels: {},
     });
-    const record = await s.images.resolve(config.image);
-    const [app] = nameApps([{ config, imageId: record.id, manifest: await s.images.manifest(record.id) }]);
+    const images = await s.images();
+    const record = await images.resolve(config.image);
+    const [app] = nameApps([{ config, imageId: record.id, manifest: await images.manifest(record.id) }]);
     if (view.context.apps.some((a) => a.name === app!.name)) throw fail('EBADNAME', `multiple apps with name ${app!.name}`);
     // What the app adds to the pod manifest; the effect adds it to the manifest as it is then (one app intent at a time).
     const { apps, volumes } = generatePodManifest([app!], cfg);

@@ -39,7 +39,7 @@ export const exportPod = async (s: Stage0, uuid: string, file: string, o: Export
     const { dependencies: _d, pathWhitelist: _w, ...manifest } = JSON.parse(readFileSync(join(podPaths(dir).appInfo(app), 'manifest'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(work, 'manifest'), JSON.stringify(manifest));
     rmSync(staged, { force: true });
-    const args = ['--tree-store', s.images.layout.trees, '--app', app, '--manifest', join(work, 'manifest'), '--out', staged];
+    const args = ['--tree-store', (await s.images()).layout.trees, '--app', app, '--manifest', join(work, 'manifest'), '--out', staged];
     const { code, output } = await new CrossingEntrypoint(dir, 'export', args).run();
     if (code !== 0) throw new PodlogError('ESTAGE1', `export of app ${app} of pod ${uuid} failed (stage1 exit ${code}): ${output.trim()}`);
     renameSync(staged, out);

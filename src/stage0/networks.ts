@@ -16,10 +16,9 @@ import { dnsFromNetworks, type NetworkDns } from '../net/result.js';
 import { networkPlan, type RunConfig } from './config.js';
 import { debug } from './debug.js';
 import { podDir, podPaths } from './pod-dir.js';
+import { attachedNetworks } from './pod-networks.js';
 import type { PodManifest } from './pod-manifest.js';
 import type { Stage0 } from './session.js';
-
-const attachedOf = (networks: PodNetwork[] | undefined): PodNetwork[] => (networks ?? []).filter((n) => n.attached);
 
 /** One published port as the portmap plugin takes it (its `portMappings` capability). */
 export interface PortMapping {
@@ -55,7 +54,7 @@ export const checkPortsFree = async (s: Stage0, uuid: string, wanted: PortMappin
   if (wanted.length === 0) return;
   for (const row of (await catchUpPodList(s.store)).values()) {
     if (row.uuid === uuid) continue;
-    const held = attachedOf(row.context.networks).flatMap(mappingsOf);
+    const held = attachedNetworks(row.context.networks).flatMap(mappingsOf);
     const taken = wanted.find((w) => held.some((h) => clash(w, h)));
     if (taken !== undefined) {
       throw new PodlogError('EPORT_BUSY', `--port: host port ${taken.hostPort}/${taken.protocol} is published by pod ${row.uuid} (${RKT_STATE_NAMES[row.state]}${row.state === 'running' ? '' : '; gc releases it'})`);
@@ -82,7 +81,7 @@ export const attachNetworks = async (s: Stage0, uuid: string, cfg: RunConfig): P
   await checkPortsFree(s, uuid, ports);
   try {
     for (const [i, n] of plan.networks.entries()) {
-      const have = attachedOf((await s.engine.load(uuid)).context.networks);
+      const have = attachedNetworks((await s.engine.load(uuid)).context.networks);
       if (have.some((h) => h.name === n.name)) continue;
       const published = i === 0 && ports.length > 0;
       await s.engine.request(uuid, 'NetworkAttachRequested', {
@@ -99,18 +98,13 @@ export const attachNetworks = async (s: Stage0, uuid: string, cfg: RunConfig): P
     await detachNetworks(s, uuid);
     throw e;
   }
-  return dnsFromNetworks(attachedOf((await s.engine.load(uuid)).context.networks).flatMap((n) => (n.summary ? [n.summary] : [])));
+  return dnsFromNetworks(attachedNetworks((await s.engine.load(uuid)).context.networks).flatMap((n) => (n.summary ? [n.summary] : [])));
 };
 
 /** rkt's NETWORKS column and `networks=` field: `default:ip4=172.16.28.2`, one per attached network and address. */
-export const networksText = (networks: PodNetwork[] | undefined): string =>
-  attachedOf(networks)
-    .flatMap((n) => (n.summary?.ips ?? []).map((ip) => `${n.name}:ip${ip.address.includes(':') ? 6 : 4}=${ip.address}`))
-    .join(',');
-
 /** Detaches every network the pod holds, the last attached first. */
 export const detachNetworks = async (s: Stage0, uuid: string): Promise<void> => {
-  for (const n of attachedOf((await s.engine.load(uuid)).context.networks).reverse()) {
+  for (const n of attachedNetworks((await s.engine.load(uuid)).context.networks).reverse()) {
     await s.engine.request(uuid, 'NetworkDetachRequested', { name: n.name });
     debug(`pod ${uuid}: network ${n.name} detached`);
   }

@@ -29,9 +29,10 @@ export const prepare = async (s: Stage0, input: PrepareConfig, hooks: PrepareHoo
   // Shared with other prepares, exclusive with `image gc`: no tree disappears under a preparing pod.
   return withPrepareLock(s.dataDir, async () => {
     const resolved = [];
+    const images = await s.images();
     for (const config of cfg.apps) {
-      const record = await s.images.resolve(config.image);
-      resolved.push({ config, imageId: record.id, manifest: await s.images.manifest(record.id) });
+      const record = await images.resolve(config.image);
+      resolved.push({ config, imageId: record.id, manifest: await images.manifest(record.id) });
     }
     const apps = nameApps(resolved);
     const uuid = cfg.uuid ?? randomUUID();

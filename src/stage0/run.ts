@@ -46,7 +46,7 @@ export const runPrepared = async (s: Stage0, cfg: RunConfig, uuid: string): Prom
     await releasePod(s, uuid);
     throw e;
   }
-  const child = s.effects.takeChild(uuid);
+  const child = (await s.interpreter()).takeChild(uuid);
   if (child === undefined) throw new PodlogError('ESTAGE1', `stage1 of pod ${uuid} was not started by this process`);
   debug(`pod ${uuid}: stage1 running as pid ${child.pid}`);
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal === 'SIGHUP' ? 'SIGTERM' : signal);

@@ -1,17 +1,25 @@
 /** Everything stage0 works with on one data dir: the log, the engine, the effects, the images. */
 import { PodEngine } from '../engine/engine.js';
+import type { EffectInterpreter } from '../engine/effects.js';
 import type { CommandContext } from '../events/metadata.js';
-import { openImageStore, type ImageStore } from '../images/store.js';
+import type { ImageStore } from '../images/store.js';
 import { openStore, type StoreAccess } from '../store/open.js';
 import type { EventStore } from '../store/port.js';
-import { Stage0Effects } from './effects.js';
+import type { Stage0Effects } from './effects.js';
 
 export interface Stage0 {
   dataDir: string;
   store: EventStore;
   engine: PodEngine;
-  effects: Stage0Effects;
-  images: ImageStore;
+  /**
+   * Every effect goes through this. The interpreter's code (stage1, networks, images) is loaded at
+   * the first effect: most `list` and `status` commands run none, and start-up is part of their cost.
+   */
+  effects: EffectInterpreter;
+  /** The interpreter itself, loaded if it was not: `run` takes from it the stage1 process it started. */
+  interpreter(): Promise<Stage0Effects>;
+  /** The image store, loaded at first use. */
+  images(): Promise<ImageStore>;
   close(): Promise<void>;
 }
 
@@ -21,9 +29,22 @@ export interface Stage0Options {
   access?: Exclude<StoreAccess, 'inspect'>;
 }
 
+/** `load`, run once, at the first call. */
+const once = <T>(load: () => Promise<T>): (() => Promise<T>) => {
+  let loaded: Promise<T> | undefined;
+  return () => (loaded ??= load());
+};
+
 export const openStage0 = async (dataDir: string, ctx: CommandContext, { debug = false, access = 'write' }: Stage0Options = {}): Promise<Stage0> => {
   const store = await openStore(dataDir, { access });
-  const images = openImageStore(dataDir, store, ctx);
-  const effects = new Stage0Effects({ dataDir, images, debug, treeStore: images.layout.trees });
-  return { dataDir, store, engine: new PodEngine(store, effects, ctx), effects, images, close: () => store.close() };
+  const images = once(async () => (await import('../images/store.js')).openImageStore(dataDir, store, ctx));
+  const interpreter = once(async () => {
+    const [{ Stage0Effects }, imageStore] = await Promise.all([import('./effects.js'), images()]);
+    return new Stage0Effects({ dataDir, images: imageStore, debug, treeStore: imageStore.layout.trees });
+  });
+  const effects: EffectInterpreter = {
+    run: async (request) => (await interpreter()).run(request),
+    reconcile: async (request) => (await interpreter()).reconcile(request),
+  };
+  return { dataDir, store, engine: new PodEngine(store, effects, ctx), effects, interpreter, images, close: () => store.close() };
 };

@@ -4,7 +4,7 @@ import { reconcilePods } from '../../stage0/observe.js';
 import { out, str, type Command } from '../command.js';
 import { matchesFilters, NO_USER_METADATA, parsePodFilters, podUserMetadata, withStage0, type PodUserMetadata } from '../pods.js';
 import { table } from '../table.js';
-import { networksText } from '../../stage0/networks.js';
+import { networksText } from '../../stage0/pod-networks.js';
 import { PodlogError } from '../../errors.js';
 
 const ago = (iso: string | undefined, now: number): string => {

@@ -2,7 +2,7 @@ import { RKT_STATE_NAMES } from '../../../machines/pod.js';
 import type { PodView } from '../../engine/engine.js';
 import { PodlogError } from '../../errors.js';
 import { podDir, readPid } from '../../stage0/pod-dir.js';
-import { networksText } from '../../stage0/networks.js';
+import { networksText } from '../../stage0/pod-networks.js';
 import { podStatus } from '../../stage0/status.js';
 import { out, type Command } from '../command.js';
 import { parseDuration } from '../duration.js';
