@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type * as Addon from '../crates/podlog-native/index.js';
 import { PodlogError } from './errors.js';
 
-export type { ChainImage, ExtractOptions, ExtractStats, ImageInfo, MountEntry, RemovedTree, RenderedImage } from '../crates/podlog-native/index.js';
+export type { ChainImage, ExtractOptions, ExtractStats, ImageInfo, ImportedImage, MountEntry, RemovedTree, RenderedImage } from '../crates/podlog-native/index.js';
 
 /**
  * The repository root: the nearest directory upwards holding podlog's package.json. Walking up keeps
@@ -85,6 +85,15 @@ export interface LockOptions {
 
 /** Checks an ACI (compression by magic bytes, layout, manifest) and computes its image id, within the options' size limits. */
 export const readImage = (path: string, options: Addon.ExtractOptions = {}): Promise<Addon.ImageInfo> => callAsync((a) => a.readImage(path, options));
+
+/**
+ * Imports an ACI reading it once: readImage's checks and id, its rootfs/ rendered to `<tree>/rootfs`
+ * (`tree`: a directory holding nothing else) and the tree hash of `tree`, within the options' size
+ * limits; with `copyTo` (a new file), the bytes read are written there too, so that a stored copy is
+ * the archive checked. On failure no rootfs is left; a partial copy is the caller's to remove.
+ */
+export const importImage = (path: string, tree: string, copyTo?: string, options: Addon.ExtractOptions = {}): Promise<Addon.ImportedImage> =>
+  callAsync((a) => a.importImage(path, tree, copyTo, options));
 
 /** Extracts an ACI's rootfs/ to `dest` (must not exist) via a staging directory renamed into place. */
 export const extractImage = (path: string, dest: string, options: Addon.ExtractOptions = {}): Promise<Addon.RenderedImage> =>

@@ -72,6 +72,23 @@ export interface ImageInfo {
   manifest: string
 }
 
+export interface ImportedImage {
+  image: ImageInfo
+  stats: ExtractStats
+  /** rkt's tree hash of the tree directory once rendered: `sha512-<64 hex>`. */
+  treeHash: string
+}
+
+/**
+ * Imports an ACI reading it once: checks it and computes its id (readImage), renders its rootfs/ to
+ * `<tree>/rootfs` (extractImage; `tree` is a directory that holds nothing else) and computes the tree
+ * hash of `tree` (treeHash), within the options' size limits. With `copyTo`, a new file, the bytes
+ * read are written there too: stored, that copy is the archive that was checked. The archive's hash
+ * and the copy are done on a thread beside the extraction, and the tree hash starts as soon as the
+ * tree is complete. On failure no rootfs is left; a partial copy is the caller's to remove.
+ */
+export declare function importImage(path: string, tree: string, copyTo?: string | undefined | null, options?: ExtractOptions | undefined | null): Promise<ImportedImage>
+
 /** rkt's probe: whether another process holds `dir` locked exclusively. */
 export declare function isLocked(dir: string): boolean
 

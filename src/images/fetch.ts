@@ -77,7 +77,7 @@ export const fetchUrl = async (store: Store, url: string, options: Pick<ImportOp
     if (Number.isFinite(length) && bytes !== length) {
       throw new PodlogError('ETRUNCATED', `${url}: the download ended after ${bytes} of ${length} bytes`);
     }
-    return await store.importCopy(tmp, url, { source: url, expectedId: options.expectedId, progress, tag: undefined, limits: options.limits });
+    return await store.importArchive(tmp, url, { source: url, expectedId: options.expectedId, progress, tag: undefined, limits: options.limits });
   } finally {
     rmSync(tmp, { force: true });
   }

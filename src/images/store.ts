@@ -21,7 +21,7 @@ import { crashPoint } from '../engine/faults.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { IMAGE_EVENTS, imageStream, layerStream, treeStream, type ImageEventData, type ImageEventType } from '../events/images.js';
 import { newMetadata, type CommandContext } from '../events/metadata.js';
-import { extractLayers, readImage, renderImages, treeHash, type ChainImage } from '../native.js';
+import { extractLayers, importImage, readImage, renderImages, treeHash, type ChainImage } from '../native.js';
 import { WrongExpectedVersion, type EventStore, type ExpectedVersion } from '../store/port.js';
 import { checkOsArch, parseImageManifest, type ImageManifest } from './aci-manifest.js';
 import { dependencyChain, type ChainEntry } from './dependencies.js';
@@ -138,8 +138,10 @@ const checkExpected = (expected: string | undefined, key: string, fullId: string
 
 const execFileAsync = promisify(execFile);
 
-const renderFill = (images: ChainImage[], limits?: SizeLimits): Fill => async (rootfs) => (await renderImages(images, rootfs, limits)).stats.bytes;
-const layersFill = (layers: string[]): Fill => async (rootfs) => (await extractLayers(layers, rootfs)).bytes;
+/** A Fill from what writes the rootfs (resolving to its bytes of file data), the tree hashed after. */
+const hashed = (write: (rootfs: string) => Promise<number>): Fill => async (dir) => ({ size: await write(join(dir, 'rootfs')), hash: await treeHash(dir) });
+const renderFill = (images: ChainImage[], limits?: SizeLimits): Fill => hashed(async (rootfs) => (await renderImages(images, rootfs, limits)).stats.bytes);
+const layersFill = (layers: string[]): Fill => hashed(async (rootfs) => (await extractLayers(layers, rootfs)).bytes);
 
 export class Store implements ImageStore {
   readonly layout: StoreLayout;
@@ -182,9 +184,7 @@ export class Store implements ImageStore {
     // A private copy is checked and stored, never the user's file, which could change in between.
     const tmp = scratch(l, 'import');
     try {
-      const settled = this.settle(options, abs);
-      await this.copyWithProgress(abs, tmp, settled.progress);
-      const record = await this.importCopy(tmp, path, settled);
+      const record = await this.importArchive(abs, path, this.settle(options, abs), tmp);
       if (record.format === 'aci') rememberImageId(l, abs, record.id, before);
       return record;
     } finally {
@@ -196,11 +196,20 @@ export class Store implements ImageStore {
     return { source: options.source ?? abs, expectedId: options.expectedId, progress: progressFor(options.quiet ?? false), tag: options.tag, limits: options.limits };
   }
 
-  /** Imports a private copy of an image file in cas/tmp/ (a download, or the copy of a user's file). */
-  async importCopy(tmp: string, shown: string, options: Settled): Promise<ImageRecord> {
-    if ((await archiveKind(tmp, shown)).format === 'oci') return this.importOciArchive(tmp, shown, options);
+  /**
+   * Imports an image file: a private copy in cas/tmp/ (a download), or, with `copyTo` (a new path in
+   * cas/tmp/), a user's file, of which a private copy is made there and imported: an ACI's as the
+   * import reads it, so that the archive is read once and what is stored is what was checked; an OCI
+   * layout tar's first.
+   */
+  async importArchive(file: string, shown: string, options: Settled, copyTo?: string): Promise<ImageRecord> {
+    if ((await archiveKind(file, shown)).format === 'oci') {
+      if (copyTo === undefined) return this.importOciArchive(file, shown, options);
+      await this.copyWithProgress(file, copyTo, options.progress);
+      return this.importOciArchive(copyTo, shown, options);
+    }
     if (options.tag !== undefined) throw new PodlogError('EUSAGE', `${shown}: an ACI has no tags (${JSON.stringify(options.tag)} chooses an image of an OCI layout)`);
-    return this.importAci(tmp, shown, options);
+    return this.importAci(file, shown, options, copyTo);
   }
 
   private async copyWithProgress(from: string, to: string, progress: Progress): Promise<void> {
@@ -214,36 +223,31 @@ export class Store implements ImageStore {
   }
 
   /**
-   * Checks an ACI (a private copy at `file`; `shown` names it in messages) and stores it. The archive
-   * is hashed and checked while its content is rendered alone, in parallel (the two take as long and
-   * use a core each). That render is the image's tree when the image needs nothing else (no
-   * dependencies, no pathWhitelist); otherwise it only checked the content, and the tree is rendered
-   * on first use.
+   * Checks an ACI (at `file`, copied to `copyTo` as it is read when given, see importArchive; `shown`
+   * names it in messages) and stores it. One read of the archive checks it, hashes it and renders its
+   * content, and the rendered tree is hashed as soon as it is complete (see the addon's importImage).
+   * That render is the image's tree when the image needs nothing else (no dependencies, no
+   * pathWhitelist); otherwise it only checked the content, and the tree is rendered on first use.
    */
-  private async importAci(file: string, shown: string, { source, expectedId, progress, limits }: Settled): Promise<ImageRecord> {
+  private async importAci(file: string, shown: string, { source, expectedId, progress, limits }: Settled, copyTo?: string): Promise<ImageRecord> {
     progress.start('checking and rendering', statSync(file).size);
     progress.poll(() => readPosition(file));
-    const bounds = this.limits(limits);
-    const [checked, rendered] = await Promise.allSettled([
-      readImage(file, bounds),
-      stageTree(this.layout, renderFill([{ path: file, pathWhitelist: [], level: 0 }], bounds)),
-    ]);
-    progress.done();
-    const tree = rendered.status === 'fulfilled' ? rendered.value : undefined;
-    try {
-      if (checked.status === 'rejected') throw checked.reason;
-      if (rendered.status === 'rejected') throw rendered.reason;
-    } catch (e) {
-      if (tree) discardTree(tree);
-      throw about(e, shown, [[file, shown]]);
-    }
-    const info = checked.value;
+    const stored = copyTo ?? file;
+    const renames: Array<[string, string]> = copyTo === undefined ? [[file, shown]] : [[file, shown], [copyTo, `the store's copy of ${shown}`]];
+    const { image: info, ...tree } = await stageTree(this.layout, async (dir) => {
+      const { image, stats, treeHash: hash } = await importImage(file, dir, copyTo, this.limits(limits));
+      return { image, size: stats.bytes, hash };
+    })
+      .catch((e: unknown) => {
+        throw about(e, shown, renames);
+      })
+      .finally(() => progress.done());
     let manifest: ImageManifest;
     try {
       checkExpected(expectedId, info.key, info.id, shown);
       manifest = parseImageManifest(info.manifest, shown);
     } catch (e) {
-      discardTree(tree!);
+      discardTree(tree);
       throw e;
     }
     const alone = !manifest.dependencies?.length && !manifest.pathWhitelist?.length;
@@ -251,11 +255,11 @@ export class Store implements ImageStore {
       shown,
       data: {
         id: info.key, format: 'aci', name: manifest.name, labels: manifest.labels ?? [], size: info.size, compression: info.compression, source,
-        storedSize: statSync(file).size, unpackedSize: info.size,
+        storedSize: statSync(stored).size, unpackedSize: info.size,
       },
       manifestText: info.manifest,
-      place: () => renameSync(file, blobPath(this.layout, info.key)),
-      tree: tree!,
+      place: () => renameSync(stored, blobPath(this.layout, info.key)),
+      tree,
       treeStoreId: alone ? treeStoreIdOf([info.key]) : undefined,
       cleanup: () => {},
     });

@@ -15,7 +15,6 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PodlogError } from '../errors.js';
-import { treeHash } from '../native.js';
 import { bootId } from '../engine/liveness.js';
 import { beginEffect, effectDone } from './effects.js';
 import { treeDir, type StoreLayout } from './layout.js';
@@ -66,22 +65,24 @@ export interface StagedTree {
   layers?: string[];
 }
 
-/** Writes the rootfs (returning its bytes of file data) into the directory it is given, which must not exist. */
-export type Fill = (rootfs: string) => Promise<number>;
+/**
+ * Writes `<dir>/rootfs` into the empty tree directory `dir` and hashes the tree: resolves to its bytes
+ * of file data and its tree hash (which skips the files written at install, so it can be computed
+ * before the image is known).
+ */
+export type Fill<T = object> = (dir: string) => Promise<T & { size: number; hash: string }>;
 
 /**
- * Builds a tree's rootfs in a fresh staging directory with `fill`, and hashes it: where the
- * `renderTree` effect begins. Nothing is synced (see the module comment). On failure nothing is left.
+ * Builds a tree in a fresh staging directory with `fill` (along with what else `fill` returns):
+ * where the `renderTree` effect begins. Nothing is synced (see the module comment). On failure
+ * nothing is left.
  */
-export const stageTree = async (l: StoreLayout, fill: Fill): Promise<StagedTree> => {
+export const stageTree = async <T>(l: StoreLayout, fill: Fill<T>): Promise<StagedTree & T> => {
   beginEffect('renderTree');
   const dir = scratch(l, 'tree');
   try {
     mkdirSync(dir, { mode: 0o700 });
-    const size = await fill(join(dir, 'rootfs'));
-    // The tree hash skips the files written at install, so it can be computed before the image is known.
-    const hash = await treeHash(dir);
-    return { dir, hash, size };
+    return { dir, ...(await fill(dir)) };
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;

@@ -4,10 +4,11 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::archive::{components, join, show, Budget, Diagnosis, End, Entry, Stream};
+use crate::archive::{components, join, show, Beside, Budget, Diagnosis, End, Entry, Stream};
 use crate::compression::Compression;
 use crate::errors::{Code, Error, Result};
 use crate::extract::{into_fresh_dir, Limits, Options, Stats, Tree};
+use crate::treehash;
 
 /// Real manifests are a few KiB; the limit keeps a hostile one from being read into memory.
 pub const MANIFEST_LIMIT: u64 = 1 << 20;
@@ -136,11 +137,11 @@ fn hardlink_target<'a>(entry_name: &[u8], link: &'a [u8]) -> Result<Vec<&'a [u8]
 /// rootfs-relative path and, for hardlinks, its target) to `rootfs_entry`.
 fn walk(
     path: &Path,
-    hash: bool,
+    beside: Beside<'_>,
     budget: Budget,
     mut rootfs_entry: impl FnMut(&[&[u8]], &mut Entry<'_>, Option<&[&[u8]]>, &Diagnosis) -> Result<()>,
 ) -> Result<(String, End)> {
-    let mut stream = Stream::open(path, hash)?;
+    let mut stream = Stream::open(path, beside)?;
     stream.limit(budget);
     let mut layout = Layout::default();
     stream.for_each(|entry, diagnosis| {
@@ -165,11 +166,8 @@ fn walk(
     Ok((manifest, stream.finish()?))
 }
 
-/// Checks an image and computes its id without writing anything; refused as soon as it unpacks past
-/// `limits`.
-pub fn read_image(path: &Path, limits: Limits) -> Result<ImageInfo> {
-    let (manifest, end) = walk(path, true, limits.budget(path, 0)?, |_, _, _, _| Ok(()))?;
-    let digest = hex::encode(end.sha512.expect("hashing was asked for"));
+fn image_info(end: &mut End, manifest: String) -> Result<ImageInfo> {
+    let digest = hex::encode(end.wait()?.expect("hashing was asked for"));
     Ok(ImageInfo {
         key: format!("sha512-{}", &digest[..64]),
         id: format!("sha512-{digest}"),
@@ -179,15 +177,71 @@ pub fn read_image(path: &Path, limits: Limits) -> Result<ImageInfo> {
     })
 }
 
+/// Checks an image and computes its id without writing anything; refused as soon as it unpacks past
+/// `limits`.
+pub fn read_image(path: &Path, limits: Limits) -> Result<ImageInfo> {
+    let beside = Beside {
+        hash: true,
+        copy_to: None,
+    };
+    let (manifest, mut end) = walk(path, beside, limits.budget(path, 0)?, |_, _, _, _| Ok(()))?;
+    image_info(&mut end, manifest)
+}
+
 /// Extracts the image's `rootfs/` to `dest` (which must not exist) and returns the manifest.
 pub fn render(path: &Path, dest: &Path, options: Options) -> Result<(String, Stats)> {
     into_fresh_dir(dest, options.sync, |root| {
         let mut tree = Tree::new(root, options.allow_devices);
         let budget = Limits::default().budget(path, 0)?;
-        let (manifest, _) = walk(path, false, budget, |rel, entry, link, diagnosis| {
-            tree.put(rel, entry, link, diagnosis)
-        })?;
+        let (manifest, _) = walk(
+            path,
+            Beside::default(),
+            budget,
+            |rel, entry, link, diagnosis| tree.put(rel, entry, link, diagnosis),
+        )?;
         Ok((manifest, tree.finish()?))
+    })
+}
+
+#[derive(Debug)]
+pub struct Imported {
+    pub image: ImageInfo,
+    pub stats: Stats,
+    /// rkt's tree hash of the tree directory.
+    pub tree_hash: String,
+}
+
+/// Imports an image reading it once: checks it and computes its id (read_image), renders its
+/// `rootfs/` to `<tree>/rootfs` (render; `tree` holds nothing else) and computes the tree hash of
+/// `tree`; with `copy_to`, the bytes read are written there too. The archive's hash and the copy are
+/// done beside the extraction; the tree hash, which walks the finished tree in its own order, starts
+/// as soon as the tree is complete, beside what remains of the archive's hash. Refused as soon as the
+/// image unpacks past `limits`.
+pub fn import(
+    path: &Path,
+    tree: &Path,
+    copy_to: Option<&Path>,
+    options: Options,
+    limits: Limits,
+) -> Result<Imported> {
+    let beside = Beside {
+        hash: true,
+        copy_to,
+    };
+    let (manifest, stats, mut end) = into_fresh_dir(&tree.join("rootfs"), options.sync, |root| {
+        let mut rootfs = Tree::new(root, options.allow_devices);
+        let budget = limits.budget(path, 0)?;
+        let (manifest, end) = walk(path, beside, budget, |rel, entry, link, diagnosis| {
+            rootfs.put(rel, entry, link, diagnosis)
+        })?;
+        Ok((manifest, rootfs.finish()?, end))
+    })?;
+    let tree_hash = treehash::tree_hash(tree);
+    let image = image_info(&mut end, manifest)?;
+    Ok(Imported {
+        image,
+        stats,
+        tree_hash: tree_hash?,
     })
 }
 
@@ -254,21 +308,26 @@ pub fn render_chain(
             let upper = upper_whitelist(images, i);
             let mut added: HashMap<Vec<u8>, bool> = HashMap::new();
             let budget = limits.budget(&image.path, used)?;
-            let (m, end) = walk(&image.path, false, budget, |rel, entry, link, diagnosis| {
-                let is_dir = entry.header().entry_type().is_dir();
-                let path = join(rel);
-                let listed =
-                    |w: &Option<HashSet<Vec<u8>>>| w.as_ref().is_none_or(|w| w.contains(&path));
-                let whitelisted = is_dir || (listed(&own) && listed(&upper));
-                if !whitelisted || provided.contains_key(&path) {
-                    return Ok(());
-                }
-                if (1..rel.len()).any(|end| provided.get(&join(&rel[..end])) == Some(&false)) {
-                    return Ok(());
-                }
-                added.insert(path, is_dir);
-                tree.put(rel, entry, link, diagnosis)
-            })
+            let (m, end) = walk(
+                &image.path,
+                Beside::default(),
+                budget,
+                |rel, entry, link, diagnosis| {
+                    let is_dir = entry.header().entry_type().is_dir();
+                    let path = join(rel);
+                    let listed =
+                        |w: &Option<HashSet<Vec<u8>>>| w.as_ref().is_none_or(|w| w.contains(&path));
+                    let whitelisted = is_dir || (listed(&own) && listed(&upper));
+                    if !whitelisted || provided.contains_key(&path) {
+                        return Ok(());
+                    }
+                    if (1..rel.len()).any(|end| provided.get(&join(&rel[..end])) == Some(&false)) {
+                        return Ok(());
+                    }
+                    added.insert(path, is_dir);
+                    tree.put(rel, entry, link, diagnosis)
+                },
+            )
             .map_err(|e| Error::new(e.code, format!("{}: {}", image.path.display(), e.message)))?;
             manifest.get_or_insert(m);
             provided.extend(added);

@@ -1,20 +1,141 @@
-//! Walks the entries of an image or layer tar. Every uncompressed byte passes a tap that can hash it
-//! (the image id is the sha512 of the uncompressed tar) and that records how the stream ended, so a
-//! failure is reported as what it is: a truncated file, a corrupt compressed stream or a malformed tar.
+//! Walks the entries of an image or layer tar. Every uncompressed byte passes a tap that records how
+//! the stream ended, so a failure is reported as what it is: a truncated file, a corrupt compressed
+//! stream or a malformed tar. What else the bytes are for (the image id, the sha512 of the
+//! uncompressed tar; a copy of the file as read) is done beside the walk, on a thread of its own, so
+//! that it costs the walk one copy of each byte and the archive is read once for everything.
 
 use std::cell::RefCell;
-use std::io::{self, Read};
-use std::path::Path;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::{self, JoinHandle};
 
 use sha2::{Digest, Sha512};
 
 use crate::compression::{self, Compression};
-use crate::errors::{Code, Error, Result};
+use crate::errors::{Code, Context, Error, Result};
+
+/// What a walk has done beside it with the bytes it reads.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Beside<'a> {
+    /// The sha512 of the uncompressed stream, trailing padding included: the image id.
+    pub hash: bool,
+    /// A copy of the file's bytes as read, written to this new file: stored, it is the very archive
+    /// that was checked, without a read of its own.
+    pub copy_to: Option<&'a Path>,
+}
+
+/// Bytes per message to the side thread.
+const SIDE_CHUNK: usize = 256 * 1024;
+/// Messages in flight (64 to 128 MiB): past that the walk waits for the side thread. sha512 is slower
+/// than an extraction to a page cache, and the tree hash, which waits for the walk's end, is the
+/// longer path: the walk runs ahead as far as this allows, so the tree hash starts that much sooner.
+const SIDE_IN_FLIGHT: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    Copy,
+    Hash,
+    /// A plain tar's bytes are both the file's and the uncompressed stream's.
+    Both,
+}
+
+/// Bytes read, gathered into messages for the side thread; what is gathered is sent when dropped.
+struct Feed {
+    used: Use,
+    pending: Vec<u8>,
+    out: SyncSender<(Use, Vec<u8>)>,
+}
+
+impl Feed {
+    fn take(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+        if self.pending.len() >= SIDE_CHUNK {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(SIDE_CHUNK));
+        // A side thread that is gone failed, and says why when it is joined.
+        let _ = self.out.send((self.used, chunk));
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            self.send();
+        }
+    }
+}
+
+/// The raw bytes of a compressed file, fed to the copy as the decoder reads them.
+struct Tee {
+    inner: Box<dyn Read>,
+    feed: Feed,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.feed.take(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// The side thread. Dropped, it is waited for: nothing writes the copy once the walk has returned.
+pub struct SideThread(Option<JoinHandle<Result<Option<[u8; 64]>>>>);
+
+impl SideThread {
+    fn start(
+        receiver: Receiver<(Use, Vec<u8>)>,
+        hash: bool,
+        mut copy: Option<(File, PathBuf)>,
+    ) -> SideThread {
+        SideThread(Some(thread::spawn(move || {
+            let mut hasher = Sha512::new();
+            let mut failure = None;
+            for (used, chunk) in receiver {
+                if used != Use::Hash && failure.is_none() {
+                    if let Some((file, _)) = copy.as_mut() {
+                        failure = file.write_all(&chunk).err();
+                    }
+                }
+                if used != Use::Copy {
+                    hasher.update(&chunk);
+                }
+            }
+            if let (Some(e), Some((_, path))) = (failure, copy) {
+                return Err(Error::io(format!("writing {}", path.display()), &e));
+            }
+            Ok(hash.then(|| hasher.finalize().into()))
+        })))
+    }
+
+    /// Waits for the side work to be done: the copy written, the sha512 when it was asked for.
+    fn wait(&mut self) -> Result<Option<[u8; 64]>> {
+        match self.0.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| Error::new(Code::Io, "the archive hashing thread panicked"))?,
+            None => Ok(None),
+        }
+    }
+}
+
+impl Drop for SideThread {
+    fn drop(&mut self) {
+        // An error here was the walk's to report, and it has failed already for a reason of its own.
+        let _ = self.wait();
+    }
+}
 
 #[derive(Default)]
 struct TapState {
-    hasher: Option<Sha512>,
     size: u64,
     eof: bool,
     failure: Option<(io::ErrorKind, String)>,
@@ -65,6 +186,7 @@ impl Budget {
 pub struct Tap {
     inner: Box<dyn Read>,
     state: Rc<RefCell<TapState>>,
+    feed: Option<Feed>,
 }
 
 impl Read for Tap {
@@ -75,8 +197,8 @@ impl Read for Tap {
             Ok(0) if !buf.is_empty() => state.eof = true,
             Ok(n) => {
                 state.size += *n as u64;
-                if let Some(h) = state.hasher.as_mut() {
-                    h.update(&buf[..*n]);
+                if let Some(feed) = self.feed.as_mut() {
+                    feed.take(&buf[..*n]);
                 }
                 if let Some(refusal) = state.budget.as_ref().and_then(|b| b.check(state.size)) {
                     state.refusal = Some(refusal);
@@ -152,31 +274,83 @@ impl Diagnosis {
 pub type Entry<'a> = tar::Entry<'a, Tap>;
 
 pub struct Stream {
+    // Dropped in this order: the archive's feeds, then the side thread they feed (waited for).
     archive: tar::Archive<Tap>,
     diagnosis: Diagnosis,
+    side: SideThread,
 }
 
 pub struct End {
     pub compression: Compression,
-    /// sha512 of the whole uncompressed stream, trailing padding included, when hashing was asked for.
-    pub sha512: Option<[u8; 64]>,
     pub size: u64,
+    side: SideThread,
+}
+
+impl End {
+    /// Waits for what was done beside the walk: the copy written, and the sha512 of the whole
+    /// uncompressed stream, trailing padding included, when hashing was asked for.
+    pub fn wait(&mut self) -> Result<Option<[u8; 64]>> {
+        self.side.wait()
+    }
 }
 
 impl Stream {
-    pub fn open(path: &Path, hash: bool) -> Result<Stream> {
-        let (compression, inner) = compression::open(path)?;
-        let state = Rc::new(RefCell::new(TapState {
-            hasher: hash.then(Sha512::new),
-            ..TapState::default()
-        }));
+    pub fn open(path: &Path, beside: Beside<'_>) -> Result<Stream> {
+        let (compression, raw) = compression::open_raw(path)?;
+        let copy = match beside.copy_to {
+            Some(to) => Some((
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o644)
+                    .open(to)
+                    .context(|| format!("creating {}", to.display()))?,
+                to.to_path_buf(),
+            )),
+            None => None,
+        };
+        let plain = compression == Compression::None;
+        let tap_use = match (beside.hash, copy.is_some() && plain) {
+            (true, true) => Some(Use::Both),
+            (true, false) => Some(Use::Hash),
+            (false, true) => Some(Use::Copy),
+            (false, false) => None,
+        };
+        let (raw, feed, side): (Box<dyn Read>, _, _) = if tap_use.is_none() && copy.is_none() {
+            (raw, None, SideThread(None))
+        } else {
+            let (out, receiver) = mpsc::sync_channel(SIDE_IN_FLIGHT);
+            let feed = |used| Feed {
+                used,
+                pending: Vec::with_capacity(SIDE_CHUNK),
+                out: out.clone(),
+            };
+            let raw: Box<dyn Read> = if copy.is_some() && !plain {
+                Box::new(Tee {
+                    inner: raw,
+                    feed: feed(Use::Copy),
+                })
+            } else {
+                raw
+            };
+            let tap_feed = tap_use.map(feed);
+            (
+                raw,
+                tap_feed,
+                SideThread::start(receiver, beside.hash, copy),
+            )
+        };
+        let inner = compression::decoder(compression, raw, path)?;
+        let state = Rc::new(RefCell::new(TapState::default()));
         let tap = Tap {
             inner,
             state: state.clone(),
+            feed,
         };
         Ok(Stream {
             archive: tar::Archive::new(tap),
             diagnosis: Diagnosis { state, compression },
+            side,
         })
     }
 
@@ -216,16 +390,23 @@ impl Stream {
         Ok(())
     }
 
-    /// Reads what follows the end-of-archive block (it counts in the image id) and returns the digest.
+    /// Reads what follows the end-of-archive block (it counts in the image id, and is part of the
+    /// copy). The side work may still be going on: End::wait waits for it.
     pub fn finish(self) -> Result<End> {
-        let diagnosis = self.diagnosis;
-        let mut tap = self.archive.into_inner();
+        let Stream {
+            archive,
+            diagnosis,
+            side,
+        } = self;
+        let mut tap = archive.into_inner();
         io::copy(&mut tap, &mut io::sink()).map_err(|e| diagnosis.read_error(e))?;
-        let mut state = diagnosis.state.borrow_mut();
+        // Sends the last bytes gathered; the side thread ends once it has them.
+        drop(tap);
+        let size = diagnosis.state.borrow().size;
         Ok(End {
             compression: diagnosis.compression,
-            sha512: state.hasher.take().map(|h| h.finalize().into()),
-            size: state.size,
+            size,
+            side,
         })
     }
 }

@@ -81,9 +81,8 @@ fn is_tar_block(head: &[u8]) -> bool {
     tar::Header::from_byte_slice(block).cksum().ok() == Some(sum)
 }
 
-/// Opens `path` and returns its format and a reader of the uncompressed bytes. Multi-member gzip and
-/// bzip2 files and multi-stream xz files (pigz, pbzip2, pxz) are read to their end.
-pub fn open(path: &Path) -> Result<(Compression, Box<dyn Read>)> {
+/// Opens `path` and returns its format and a reader of its bytes as they are, from the start.
+pub fn open_raw(path: &Path) -> Result<(Compression, Box<dyn Read>)> {
     let file = File::open(path).context(|| format!("opening {}", path.display()))?;
     let mut file = BufReader::with_capacity(READ_BUFFER, file);
     let mut head = Vec::with_capacity(BLOCK);
@@ -92,9 +91,15 @@ pub fn open(path: &Path) -> Result<(Compression, Box<dyn Read>)> {
         .read_to_end(&mut head)
         .context(|| format!("reading {}", path.display()))?;
     let compression = Compression::detect(&head)?;
-    let raw = Cursor::new(head).chain(file);
-    let reader: Box<dyn Read> = match compression {
-        Compression::None => Box::new(raw),
+    Ok((compression, Box::new(Cursor::new(head).chain(file))))
+}
+
+/// The uncompressed bytes of `raw` (read from `path`, named in messages). Multi-member gzip and bzip2
+/// files and multi-stream xz files (pigz, pbzip2, pxz) are read to their end, as every decoder here
+/// reads its input.
+pub fn decoder(compression: Compression, raw: Box<dyn Read>, path: &Path) -> Result<Box<dyn Read>> {
+    Ok(match compression {
+        Compression::None => raw,
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(raw)),
         Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(raw)),
         Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(raw)),
@@ -102,8 +107,7 @@ pub fn open(path: &Path) -> Result<(Compression, Box<dyn Read>)> {
             zstd::stream::read::Decoder::new(raw)
                 .map_err(|e| Error::io(format!("starting zstd on {}", path.display()), &e))?,
         ),
-    };
-    Ok((compression, reader))
+    })
 }
 
 /// Builds the compressed forms of `data` with the same crates' encoders, for tests across the crate.

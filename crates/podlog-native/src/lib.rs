@@ -45,6 +45,14 @@ pub struct ImageInfo {
 }
 
 #[napi(object)]
+pub struct ImportedImage {
+    pub image: ImageInfo,
+    pub stats: ExtractStats,
+    /// rkt's tree hash of the tree directory once rendered: `sha512-<64 hex>`.
+    pub tree_hash: String,
+}
+
+#[napi(object)]
 #[derive(Default)]
 pub struct ExtractOptions {
     /// Create character and block devices (default false: they are skipped and counted).
@@ -114,6 +122,18 @@ pub struct MountEntry {
     pub fs_type: String,
     pub source: String,
     pub super_options: String,
+}
+
+impl From<aci::ImageInfo> for ImageInfo {
+    fn from(info: aci::ImageInfo) -> Self {
+        ImageInfo {
+            id: info.id,
+            key: info.key,
+            compression: info.compression.name().to_string(),
+            size: info.size as i64,
+            manifest: info.manifest,
+        }
+    }
 }
 
 impl From<extract::Stats> for ExtractStats {
@@ -187,12 +207,36 @@ fn job<T: Send + ToNapiValue + TypeName + 'static>(
 pub fn read_image(path: String, options: Option<ExtractOptions>) -> AsyncTask<Job<ImageInfo>> {
     job(move || {
         let info = aci::read_image(Path::new(&path), (&options.unwrap_or_default()).into())?;
-        Ok(ImageInfo {
-            id: info.id,
-            key: info.key,
-            compression: info.compression.name().to_string(),
-            size: info.size as i64,
-            manifest: info.manifest,
+        Ok(info.into())
+    })
+}
+
+/// Imports an ACI reading it once: checks it and computes its id (readImage), renders its rootfs/ to
+/// `<tree>/rootfs` (extractImage; `tree` is a directory that holds nothing else) and computes the tree
+/// hash of `tree` (treeHash), within the options' size limits. With `copyTo`, a new file, the bytes
+/// read are written there too: stored, that copy is the archive that was checked. The archive's hash
+/// and the copy are done on a thread beside the extraction, and the tree hash starts as soon as the
+/// tree is complete. On failure no rootfs is left; a partial copy is the caller's to remove.
+#[napi(ts_return_type = "Promise<ImportedImage>")]
+pub fn import_image(
+    path: String,
+    tree: String,
+    copy_to: Option<String>,
+    options: Option<ExtractOptions>,
+) -> AsyncTask<Job<ImportedImage>> {
+    job(move || {
+        let options = options.unwrap_or_default();
+        let imported = aci::import(
+            Path::new(&path),
+            Path::new(&tree),
+            copy_to.as_deref().map(Path::new),
+            (&options).into(),
+            (&options).into(),
+        )?;
+        Ok(ImportedImage {
+            image: imported.image.into(),
+            stats: imported.stats.into(),
+            tree_hash: imported.tree_hash,
         })
     })
 }

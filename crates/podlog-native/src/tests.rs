@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha512};
 
-use crate::aci::{read_image, render, render_chain, ChainImage};
+use crate::aci::{import, read_image, render, render_chain, ChainImage};
 use crate::compression::{compress, Compression, ALL};
 use crate::errors::{Code, Error};
 use crate::extract::{Limits, Options, Stats};
@@ -227,6 +227,98 @@ fn the_five_compressions_give_one_image_id() {
         assert_eq!(info.size, tar.len() as u64);
         assert_eq!(info.manifest.as_bytes(), MANIFEST);
     }
+}
+
+/// An image with more data than one message to the side thread, in an order that is not the tree
+/// hash's walk order (`z` before `a`, files before their directory's entry, a hardlink to a later name).
+fn unsorted() -> Tar {
+    let mut t = busybox_like();
+    let big: Vec<u8> = (0..(1 << 20) as u32).map(|i| (i * 7 / 3) as u8).collect();
+    t.file("rootfs/z/big", &big, 0o600)
+        .owner(1000, 100)
+        .file("rootfs/a/b/c", b"c", 0o640)
+        .dir("rootfs/a", 0o700)
+        .hardlink("rootfs/a/link-to-big", "rootfs/z/big")
+        .symlink("rootfs/a/b/up", "../../z");
+    t
+}
+
+#[test]
+fn an_import_reads_the_image_once_for_the_id_the_tree_its_hash_and_the_copy() {
+    let tar = unsorted().bytes();
+    for c in ALL {
+        let sandbox = Sandbox::new();
+        let data = compress(c, &tar);
+        let path = sandbox.write("image", &data);
+        let tree = sandbox.path("imported");
+        fs::create_dir(&tree).unwrap();
+        let copy = sandbox.path("copy");
+        let imported = import(
+            &path,
+            &tree,
+            Some(&copy),
+            Options::default(),
+            Limits::default(),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", c.name()));
+        // The same values the separate passes give: the id read alone, the tree hash of a tree
+        // rendered alone and walked afterwards.
+        let info = read_image(&path, Limits::default()).unwrap();
+        assert_eq!(imported.image.id, image_id(&tar), "{}", c.name());
+        assert_eq!(imported.image.id, info.id);
+        assert_eq!(imported.image.key, info.key);
+        assert_eq!(imported.image.size, info.size);
+        assert_eq!(imported.image.compression, c);
+        assert_eq!(imported.image.manifest, info.manifest);
+        let walked = sandbox.path("walked");
+        fs::create_dir(&walked).unwrap();
+        let (_, stats) = render(&path, &walked.join("rootfs"), Options::default()).unwrap();
+        assert_eq!(
+            imported.tree_hash,
+            tree_hash(&walked).unwrap(),
+            "{}",
+            c.name()
+        );
+        assert_eq!(imported.tree_hash, tree_hash(&tree).unwrap());
+        assert_eq!(imported.stats, stats);
+        assert_eq!(
+            fs::read(&copy).unwrap(),
+            data,
+            "the copy is the file as read"
+        );
+        assert_eq!(
+            names(&tree),
+            vec!["rootfs"],
+            "the tree holds its rootfs only"
+        );
+    }
+}
+
+#[test]
+fn an_import_without_a_copy_and_a_refused_import() {
+    let sandbox = Sandbox::new();
+    let tar = unsorted().bytes();
+    let path = sandbox.write("image.aci", &tar);
+    let tree = sandbox.path("store");
+    let imported = import(&path, &tree, None, Options::default(), Limits::default()).unwrap();
+    assert_eq!(imported.image.id, image_id(&tar));
+    fs::remove_dir_all(tree.join("rootfs")).unwrap();
+    let mut hostile = Tar::aci();
+    hostile
+        .symlink("rootfs/etc", &sandbox.canary())
+        .file("rootfs/etc/passwd", b"x", 0o644);
+    let path = sandbox.write("hostile.aci", &hostile.bytes());
+    let copy = sandbox.path("copy");
+    let limits = Limits::default();
+    let result = import(&path, &tree, Some(&copy), Options::default(), limits);
+    sandbox.assert_refused(result, Code::HostileArchive, "symlink escape");
+    let small = Limits {
+        layer: 4096,
+        ..Limits::default()
+    };
+    let path = sandbox.write("image.aci", &tar);
+    let result = import(&path, &tree, None, Options::default(), small);
+    sandbox.assert_refused(result, Code::TooLarge, "layer size limit");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use rustix::io::Errno;
 
-use crate::archive::{components, join, show, Budget, Stream};
+use crate::archive::{components, join, show, Beside, Budget, Stream};
 use crate::errors::{Code, Context, Error, Result};
 use crate::extract::{into_fresh_dir, Limits, Options, Stats, Tree};
 use crate::fsat;
@@ -121,7 +121,7 @@ fn lower_dir(tree: &mut Tree<'_>, dir: &[&[u8]]) -> Result<Option<Rc<OwnedFd>>> 
 
 /// Applies one layer, refused once it unpacks past `budget`; returns the bytes it unpacked to.
 fn apply_layer(tree: &mut Tree<'_>, layer: &Path, budget: Budget) -> Result<u64> {
-    let mut stream = Stream::open(layer, false)?;
+    let mut stream = Stream::open(layer, Beside::default())?;
     stream.limit(budget);
     let mut upper = Upper::default();
     let context = |what: &[u8]| format!("{}: applying whiteout {}", layer.display(), show(what));
