@@ -4,19 +4,30 @@
  * stream. A row holds the machine's state and context at a stream version, which also makes it the
  * pod's snapshot: loading a pod folds only the events after it. A deleted pod's row is dropped, so
  * the list costs what the live pods cost, however long the history (its stream stays in the log).
+ *
+ * Each row is saved with its summary (PodListRow: the part of the context that list, gc and the
+ * reconciler read), which is all that loading the whole list reads and parses; the whole row is read
+ * one pod at a time, by the engine and by a catch-up that folds that pod further.
  */
-import { POD_MACHINE_VERSION, type PodContext, type PodStateName } from '../../machines/pod.js';
+import { POD_MACHINE_VERSION, type PodApp, type PodContext, type PodStateName } from '../../machines/pod.js';
 import type { EventStore } from '../store/port.js';
 import { foldPod, initialPod, restorePod, stateOf, type PodSnapshot } from './fold.js';
 import { POD_STREAM_PREFIX, uuidOfStream } from './streams.js';
 
-export interface PodRow {
+/** What the pod list keeps of a pod's context for listing it, collecting it and reconciling it. */
+export type PodListContext = Pick<
+  PodContext,
+  'mutable' | 'networks' | 'metadata' | 'privateUsers' | 'createdAt' | 'preparedAt' | 'startedAt' | 'exitedAt' | 'markedGarbageAt' | 'exitCode' | 'pending'
+> & { apps: Omit<PodApp, 'exec'>[] };
+
+/** A pod as the whole list loads it. */
+export interface PodListRow {
   uuid: string;
   state: PodStateName;
   version: number;
   /** Global position of the pod's last event. */
   position: number;
-  context: PodContext;
+  context: PodListContext;
   /**
    * Why the pod's history cannot be folded past `version` (an unknown or malformed event, one the
    * machine refuses): the row stays as it was, its later events are skipped, and the pod is reported
@@ -25,69 +36,110 @@ export interface PodRow {
   broken?: string;
 }
 
+/** A pod's whole row, its snapshot (loadProjectionRow). */
+export interface PodRow extends PodListRow {
+  context: PodContext;
+}
+
 export const POD_LIST = 'pods';
-/** Rows folded by another machine version are not trusted: the projection rebuilds. */
-export const POD_LIST_SCHEMA = `pod-machine-v${POD_MACHINE_VERSION}`;
-const BATCH = 5000;
+/** Rows folded by another machine version, or saved without their summaries, are not trusted: the projection rebuilds. */
+export const POD_LIST_SCHEMA = `pod-machine-v${POD_MACHINE_VERSION}+summaries`;
+/** Events read per query: a first catch-up of a large log folds in a few round trips. */
+const BATCH = 20_000;
 
 export const rowSnapshot = (row: PodRow): PodSnapshot => restorePod(row.state, row.context);
 
-const rowOf = (uuid: string, snapshot: PodSnapshot, version: number, position: number): PodRow => ({
-  uuid,
-  state: stateOf(snapshot),
-  version,
-  position,
-  context: snapshot.context,
+export const listRowOf = ({ context: c, ...row }: PodRow): PodListRow => ({
+  ...row,
+  context: {
+    apps: c.apps.map(({ exec: _exec, ...app }) => app),
+    mutable: c.mutable,
+    networks: c.networks,
+    metadata: c.metadata,
+    privateUsers: c.privateUsers,
+    createdAt: c.createdAt,
+    preparedAt: c.preparedAt,
+    startedAt: c.startedAt,
+    exitedAt: c.exitedAt,
+    markedGarbageAt: c.markedGarbageAt,
+    exitCode: c.exitCode,
+    pending: c.pending,
+  },
 });
 
+/** A pod being folded forward by a catch-up. */
+interface Folding {
+  snapshot: PodSnapshot;
+  version: number;
+  position: number;
+  broken?: string;
+  /** Whether an event was folded (or refused): its row is saved. */
+  changed: boolean;
+}
+
+/** Where a pod's fold starts: its whole row when it is listed, else the machine's initial state. */
+const startOf = async (store: EventStore, uuid: string, listed: boolean): Promise<Folding> => {
+  const saved = listed ? await store.loadProjectionRow<PodRow>(POD_LIST, uuid) : undefined;
+  if (saved === undefined) return { snapshot: initialPod(uuid), version: 0, position: 0, changed: false };
+  const { row } = saved;
+  return { snapshot: rowSnapshot(row), version: row.version, position: row.position, ...(row.broken === undefined ? {} : { broken: row.broken }), changed: false };
+};
+
 /** Brings the pod list up to the head of the log and returns its rows. */
-export const catchUpPodList = async (store: EventStore): Promise<Map<string, PodRow>> => {
+export const catchUpPodList = async (store: EventStore): Promise<Map<string, PodListRow>> => {
   for (;;) {
-    const saved = await store.loadProjection<PodRow>(POD_LIST);
+    const saved = await store.loadProjection<PodListRow>(POD_LIST);
     const reset = saved.schema !== POD_LIST_SCHEMA;
-    const rows = reset ? new Map<string, PodRow>() : saved.rows;
-    const snapshots = new Map<string, PodSnapshot>();
-    const upserts = new Map<string, PodRow>();
-    const deletes = new Set<string>();
+    const rows = reset ? new Map<string, PodListRow>() : saved.rows;
+    const folding = new Map<string, Folding>();
     let checkpoint = reset ? 0 : saved.checkpoint;
     for (;;) {
       const events = await store.readAll({ after: checkpoint, limit: BATCH, streamPrefix: POD_STREAM_PREFIX });
+      const starting = [...new Set(events.map((e) => uuidOfStream(e.stream)).filter((uuid) => !folding.has(uuid) && rows.get(uuid)?.broken === undefined))];
+      for (const [i, start] of (await Promise.all(starting.map((uuid) => startOf(store, uuid, rows.has(uuid))))).entries()) {
+        folding.set(starting[i]!, start);
+      }
       for (const e of events) {
-        const uuid = uuidOfStream(e.stream);
-        const row = rows.get(uuid);
-        if (row?.broken !== undefined) continue;
-        const before = snapshots.get(uuid) ?? (row ? rowSnapshot(row) : initialPod(uuid));
-        let next: PodSnapshot;
+        const f = folding.get(uuidOfStream(e.stream));
+        // A row saved by another catch-up after this one loaded the list may already hold the event.
+        if (f === undefined || f.broken !== undefined || e.version <= f.version) continue;
+        f.changed = true;
         try {
-          next = foldPod(before, [e]);
+          f.snapshot = foldPod(f.snapshot, [e]);
         } catch (error) {
-          const brokenRow: PodRow = { ...(row ?? rowOf(uuid, before, e.version - 1, e.position)), broken: (error as Error).message };
-          rows.set(uuid, brokenRow);
-          upserts.set(uuid, brokenRow);
+          f.broken = (error as Error).message;
+          if (f.position === 0) [f.version, f.position] = [e.version - 1, e.position];
           continue;
         }
-        snapshots.set(uuid, next);
-        const updated = rowOf(uuid, next, e.version, e.position);
-        if (updated.state === 'deleted') {
-          rows.delete(uuid);
-          upserts.delete(uuid);
-          deletes.add(uuid);
-        } else {
-          rows.set(uuid, updated);
-          upserts.set(uuid, updated);
-        }
+        f.version = e.version;
+        f.position = e.position;
       }
       if (events.length > 0) checkpoint = events[events.length - 1]!.position;
       if (events.length < BATCH) break;
     }
-    if (upserts.size === 0 && deletes.size === 0 && !reset) return rows;
+    const upserts = new Map<string, PodRow>();
+    const deletes: string[] = [];
+    for (const [uuid, f] of folding) {
+      if (!f.changed) continue;
+      const state = stateOf(f.snapshot);
+      if (state === 'deleted' && f.broken === undefined) {
+        rows.delete(uuid);
+        deletes.push(uuid);
+        continue;
+      }
+      const row: PodRow = { uuid, state, version: f.version, position: f.position, context: f.snapshot.context, ...(f.broken === undefined ? {} : { broken: f.broken }) };
+      upserts.set(uuid, row);
+      rows.set(uuid, listRowOf(row));
+    }
+    if (upserts.size === 0 && deletes.length === 0 && !reset) return rows;
     const stored = await store.saveProjection({
       name: POD_LIST,
       schema: POD_LIST_SCHEMA,
       expectedCheckpoint: saved.checkpoint,
       checkpoint,
       upserts,
-      deletes: [...deletes],
+      summarise: listRowOf,
+      deletes,
       reset,
     });
     if (stored) return rows;

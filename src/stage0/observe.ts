@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import type { PodEngine, PodView } from '../engine/engine.js';
 import type { EffectInterpreter, Outcome } from '../engine/effects.js';
-import type { PodRow } from '../engine/pod-list.js';
+import type { PodListRow } from '../engine/pod-list.js';
 import { reconcilePod } from '../engine/reconciler.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { isLocked } from '../native.js';
@@ -87,7 +87,7 @@ export const reconcilePods = async (
   engine: PodEngine,
   effects: EffectInterpreter,
   dataDir: string,
-  rows: Iterable<PodRow>,
+  rows: Iterable<PodListRow>,
 ): Promise<{ changed: number; broken: BrokenPod[] }> => {
   let changed = 0;
   const broken: BrokenPod[] = [];

@@ -11,7 +11,8 @@
  *   so a reader that has seen position P and reads "after P" never misses a later commit. The events
  *   of one append get consecutive positions (appends are serialised).
  * - Projections keep derived rows (the pod list) with a checkpoint; saving them is a compare-and-set on
- *   the checkpoint so that two processes catching up at once cannot interleave.
+ *   the checkpoint so that two processes catching up at once cannot interleave. A row may be saved with a
+ *   summary, which is what loading all rows returns (a list), while loading one row returns it whole.
  * - The log is append-only, with one exception: `compactStreams` (KurrentDB's scavenge) removes the
  *   events of finished streams (deleted pods, `podlog log compact`) and leaves one tombstone per stream,
  *   in place of its last event. Nothing else is ever changed or removed, so the versions and positions
@@ -132,6 +133,13 @@ export interface ProjectionUpdate<Row> {
   expectedCheckpoint: number;
   checkpoint: number;
   upserts: Map<string, Row>;
+  /**
+   * What `loadProjection` returns of an upserted row, where a listing needs less than the row (a pod's
+   * columns, where the row is its whole snapshot): stored beside it, so that loading every row reads and
+   * parses only this. `loadProjectionRow` returns the whole row. Without it, `loadProjection` returns
+   * whole rows.
+   */
+  summarise?: (row: Row) => unknown;
   /** Keys whose rows are removed (applied before the upserts; a key in both ends up upserted). */
   deletes?: string[];
   /** Drop every row first (a rebuild). */
@@ -164,8 +172,9 @@ export interface EventStore {
    * including events committed by other processes, or when the signal aborts.
    */
   waitForChange(after: number, signal: AbortSignal): Promise<void>;
+  /** Every row of a projection: its summary where it was saved with one (ProjectionUpdate.summarise). */
   loadProjection<Row>(name: string): Promise<ProjectionState<Row>>;
-  /** One row of a projection, with the projection's schema (undefined if there is no such row). */
+  /** One whole row of a projection, with the projection's schema (undefined if there is no such row). */
   loadProjectionRow<Row>(name: string, key: string): Promise<{ schema: string; row: Row } | undefined>;
   saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean>;
   /**

@@ -92,11 +92,13 @@ $fn$;`;
 
 /**
  * A projection save as one statement: the compare-and-set on the checkpoint (an absent projection is at 0;
- * a concurrent first save waits on the primary key and then fails the check), then the rows.
+ * a concurrent first save waits on the primary key and then fails the check), then the rows. Migration 1
+ * made it without details, migration 3 with them (`p_details[i]`: the whole row when `p_rows[i]` is its
+ * summary, else null): each migration's SQL stays what it was.
  */
-const saveProjectionFunction = (s: string): string => `
+const saveProjectionFunction = (s: string, version: 1 | 3): string => `
 CREATE FUNCTION "${s}".save_projection(p_name text, p_schema text, p_expected bigint, p_checkpoint bigint,
-                                       p_reset boolean, p_deletes text[], p_keys text[], p_rows text[])
+                                       p_reset boolean, p_deletes text[], p_keys text[], p_rows text[]${version === 3 ? ', p_details text[]' : ''})
 RETURNS boolean LANGUAGE plpgsql AS $fn$
 BEGIN
   IF p_expected = 0 THEN
@@ -107,12 +109,16 @@ BEGIN
   END IF;
   IF NOT FOUND THEN RETURN false; END IF;
   IF p_reset THEN
-    DELETE FROM "${s}".projection_rows WHERE name = p_name;
+    DELETE FROM "${s}".projection_rows WHERE name = p_name;${version === 3 ? `
+    DELETE FROM "${s}".projection_details WHERE name = p_name;` : ''}
   ELSE
-    DELETE FROM "${s}".projection_rows WHERE name = p_name AND key = ANY (p_deletes);
+    DELETE FROM "${s}".projection_rows WHERE name = p_name AND key = ANY (p_deletes);${version === 3 ? `
+    DELETE FROM "${s}".projection_details WHERE name = p_name AND key = ANY (p_deletes);` : ''}
   END IF;
   INSERT INTO "${s}".projection_rows (name, key, row) SELECT p_name, k, r FROM unnest(p_keys, p_rows) AS u(k, r)
-    ON CONFLICT (name, key) DO UPDATE SET row = excluded.row;
+    ON CONFLICT (name, key) DO UPDATE SET row = excluded.row;${version === 3 ? `
+  DELETE FROM "${s}".projection_details WHERE name = p_name AND key = ANY (p_keys);
+  INSERT INTO "${s}".projection_details (name, key, row) SELECT p_name, k, d FROM unnest(p_keys, p_details) AS u(k, d) WHERE d IS NOT NULL;` : ''}
   RETURN true;
 END
 $fn$;`;
@@ -215,12 +221,25 @@ CREATE TABLE "${s}".projection_rows (
   PRIMARY KEY (name, key)
 );
 ${appendFunction(s)}
-${saveProjectionFunction(s)}`,
+${saveProjectionFunction(s, 1)}`,
   },
   {
     version: 2,
     description: 'append_many: an append to several streams in one transaction',
     sql: appendManyFunction,
+  },
+  {
+    version: 3,
+    description: 'projection_details: the whole rows of rows saved with a summary; save_projection takes them',
+    sql: (s) => `
+CREATE TABLE "${s}".projection_details (
+  name text NOT NULL,
+  key  text NOT NULL,
+  row  text NOT NULL,
+  PRIMARY KEY (name, key)
+);
+DROP FUNCTION "${s}".save_projection(text, text, bigint, bigint, boolean, text[], text[], text[]);
+${saveProjectionFunction(s, 3)}`,
   },
 ];
 

@@ -45,6 +45,7 @@ import {
   parseTime,
   prefixUpperBound,
   serialiseEvents,
+  serialiseRows,
   type SerialisedAppend,
   type SerialisedEvent,
 } from './validate.js';
@@ -382,7 +383,8 @@ export class PostgresEventStore implements EventStore {
 
   async loadProjectionRow<Row>(name: string, key: string): Promise<{ schema: string; row: Row } | undefined> {
     const [found] = await this.query<{ schema: string; row: string }>(
-      `SELECT p.schema, r.row FROM ${this.s}.projection_rows r JOIN ${this.s}.projections p ON p.name = r.name WHERE r.name = $1 AND r.key = $2`,
+      `SELECT p.schema, coalesce(d.row, r.row) AS row FROM ${this.s}.projection_rows r JOIN ${this.s}.projections p ON p.name = r.name ` +
+        `LEFT JOIN ${this.s}.projection_details d ON d.name = r.name AND d.key = r.key WHERE r.name = $1 AND r.key = $2`,
       [name, key],
     );
     return found === undefined ? undefined : { schema: found.schema, row: JSON.parse(found.row) as Row };
@@ -390,23 +392,17 @@ export class PostgresEventStore implements EventStore {
 
   async saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean> {
     this.writable(`save the projection ${update.name}`);
-    const keys: string[] = [];
-    const json: string[] = [];
-    for (const [key, row] of update.upserts) {
-      const text = JSON.stringify(row);
-      if (text === undefined) throw badInput(`row ${key} of the projection ${update.name} cannot be stored as JSON`);
-      keys.push(key);
-      json.push(text);
-    }
-    const [r] = await this.query<{ ok: boolean }>(`SELECT ${this.s}.save_projection($1, $2, $3, $4, $5, $6, $7, $8) AS ok`, [
+    const rows = serialiseRows(update);
+    const [r] = await this.query<{ ok: boolean }>(`SELECT ${this.s}.save_projection($1, $2, $3, $4, $5, $6, $7, $8, $9) AS ok`, [
       update.name,
       update.schema,
       update.expectedCheckpoint,
       update.checkpoint,
       update.reset === true,
       update.deletes ?? [],
-      keys,
-      json,
+      rows.map((r) => r[0]),
+      rows.map((r) => r[1]),
+      rows.map((r) => r[2]),
     ]);
     return r?.ok === true;
   }

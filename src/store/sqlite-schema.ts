@@ -8,10 +8,11 @@ import { PodlogError } from '../errors.js';
 
 /** `PRAGMA application_id` of every podlog store: "PDLG" in ASCII. */
 export const APPLICATION_ID = 0x50444c47;
-/** The store schema this code writes and reads. Also kept in `PRAGMA user_version` (readable from the header). */
-export const SCHEMA_VERSION = 1;
-
-export const SCHEMA_SQL = `
+/**
+ * The first store schema, as podlog 1 created it; {@link MIGRATIONS} bring it to {@link SCHEMA_VERSION}. Kept
+ * as it was: a new store is created by it and every migration, so that a new and a migrated store are alike.
+ */
+const SCHEMA_V1_SQL = `
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -54,6 +55,29 @@ CREATE TABLE IF NOT EXISTS projection_rows (
   PRIMARY KEY (name, key)
 ) WITHOUT ROWID;
 `;
+
+/** Append only: a released podlog's migrations are never edited, a change is a new one. */
+const MIGRATIONS: { version: number; sql: string }[] = [
+  {
+    version: 2,
+    // The whole rows of rows saved with a summary (ProjectionUpdate.summarise), which projection_rows then
+    // holds: a table of their own, so that loading every summary reads none of their pages.
+    sql: `
+CREATE TABLE projection_details (
+  name TEXT NOT NULL,
+  key  TEXT NOT NULL,
+  row  TEXT NOT NULL,          -- JSON
+  PRIMARY KEY (name, key)
+) WITHOUT ROWID;`,
+  },
+];
+
+/** The store schema this code writes and reads. Also kept in `PRAGMA user_version` (readable from the header). */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** The SQL that brings a store at schema `from` (0: an empty database) to {@link SCHEMA_VERSION}. */
+export const migrationSql = (from: number): string =>
+  [...(from < 1 ? [SCHEMA_V1_SQL] : []), ...MIGRATIONS.filter((m) => m.version > from).map((m) => m.sql)].join('\n');
 
 export const notAStore = (file: string, why: string, cause?: unknown): PodlogError =>
   new PodlogError('ESTORE_CORRUPT', `${file} is not a podlog event store: ${why}`, { cause });

@@ -35,9 +35,9 @@ import {
 } from './port.js';
 import {
   APPLICATION_ID,
-  SCHEMA_SQL,
   SCHEMA_VERSION,
   judgeProbe,
+  migrationSql,
   notAStore,
   probeFile,
 } from './sqlite-schema.js';
@@ -50,6 +50,8 @@ import {
   parseTime,
   prefixUpperBound,
   serialiseEvents,
+  serialiseRows,
+  type SavedRow,
   type SerialisedCompaction,
   type SerialisedEvent,
 } from './validate.js';
@@ -101,6 +103,7 @@ const mapError = (file: string, e: unknown): unknown => {
 type Row = [id: string, type: string, schema: number, timeMs: number, data: string, meta: string];
 
 const rowOf = (r: SerialisedEvent): Row => [r.id, r.type, r.schema, r.timeMs, r.data, r.meta];
+
 
 interface RowAppend {
   stream: string;
@@ -221,7 +224,7 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
           const now = inspect(db, path); // another process may have initialised it meanwhile
           judge(path, now);
           if (now.version === SCHEMA_VERSION) return;
-          db.exec(SCHEMA_SQL);
+          db.exec(migrationSql(now.version ?? 0));
           db.pragma(`application_id = ${APPLICATION_ID}`);
           db.pragma(`user_version = ${SCHEMA_VERSION}`);
           const put = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
@@ -230,7 +233,7 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
         }).immediate();
       }
     }
-    return new SqliteEventStore(db, path, readonly, pollMs, peersOf(path));
+    return new SqliteEventStore(db, path, readonly ? state.version! : SCHEMA_VERSION, readonly, pollMs, peersOf(path));
   } catch (e) {
     db.close();
     throw mapError(path, e);
@@ -260,8 +263,8 @@ const ownerOnly = (path: string): void => {
  */
 export const openMemorySqliteStore = (location: string): SqliteEventStore => {
   const db = new Database(':memory:');
-  db.exec(SCHEMA_SQL);
-  return new SqliteEventStore(db, location, false, DEFAULT_POLL_MS, new Set()); // nobody else sees it
+  db.exec(migrationSql(0));
+  return new SqliteEventStore(db, location, SCHEMA_VERSION, false, DEFAULT_POLL_MS, new Set()); // nobody else sees it
 };
 
 /** Async form of {@link openSqliteStoreSync} (the work is synchronous; this only fits the other adapters). */
@@ -300,13 +303,15 @@ export class SqliteEventStore implements EventStore {
   private readonly appendTx: (stream: string, rows: Row[], expected: ExpectedVersion) => AppendResult;
   private readonly appendManyTx: (appends: RowAppend[]) => AppendResult[];
   private readonly loadTx: (name: string) => { head: [string, number] | undefined; rows: [string, string][] };
-  private readonly saveTx: (u: ProjectionUpdate<unknown>, rows: [string, string][]) => boolean;
+  private readonly saveTx: (u: ProjectionUpdate<unknown>, rows: SavedRow[]) => boolean;
   private readonly compactTx: (compactions: SerialisedCompaction[]) => CompactedStream[];
 
   /** Use {@link openSqliteStore}. */
   constructor(
     private readonly db: Db,
     readonly location: string,
+    /** The file's schema version: an older one only when opened read-only. */
+    schemaVersion: number,
     readonly readonly: boolean,
     private readonly pollMs: number,
     /** The store objects of this process on the same log (this one included), woken by its appends. */
@@ -333,7 +338,13 @@ export class SqliteEventStore implements EventStore {
       projection: p('SELECT schema, checkpoint FROM projections WHERE name = ?').raw(),
       projectionCheckpoint: p('SELECT checkpoint FROM projections WHERE name = ?').pluck(),
       projectionRows: p('SELECT key, row FROM projection_rows WHERE name = ?').raw(),
-      projectionRow: p('SELECT p.schema, r.row FROM projection_rows r JOIN projections p ON p.name = r.name WHERE r.name = ? AND r.key = ?').raw(),
+      // Schema 1 has no details: a read-only open of such a log reads its rows as podlog 1 did.
+      projectionRow: p(
+        schemaVersion >= 2
+          ? 'SELECT p.schema, coalesce(d.row, r.row) FROM projection_rows r JOIN projections p ON p.name = r.name ' +
+              'LEFT JOIN projection_details d ON d.name = r.name AND d.key = r.key WHERE r.name = ? AND r.key = ?'
+          : 'SELECT p.schema, r.row FROM projection_rows r JOIN projections p ON p.name = r.name WHERE r.name = ? AND r.key = ?',
+      ).raw(),
       deleteRows: p('DELETE FROM projection_rows WHERE name = ?'),
       deleteRow: p('DELETE FROM projection_rows WHERE name = ? AND key = ?'),
       upsertRow: p(
@@ -383,12 +394,30 @@ export class SqliteEventStore implements EventStore {
     }));
     this.loadTx = (name) => load.deferred(name);
 
-    const save = db.transaction((u: ProjectionUpdate<unknown>, rows: [string, string][]): boolean => {
+    // Prepared on the first save: a read-only store of schema 1 has no projection_details to prepare them on.
+    let details: { upsert: Stmt; delete: Stmt; deleteAll: Stmt } | undefined;
+    const save = db.transaction((u: ProjectionUpdate<unknown>, rows: SavedRow[]): boolean => {
       const current = (s.projectionCheckpoint.get(u.name) as number | undefined) ?? 0;
       if (current !== u.expectedCheckpoint) return false;
-      if (u.reset === true) s.deleteRows.run(u.name);
-      else for (const key of u.deletes ?? []) s.deleteRow.run(u.name, key);
-      for (const [key, row] of rows) s.upsertRow.run(u.name, key, row);
+      details ??= {
+        upsert: p('INSERT INTO projection_details (name, key, row) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET row = excluded.row'),
+        delete: p('DELETE FROM projection_details WHERE name = ? AND key = ?'),
+        deleteAll: p('DELETE FROM projection_details WHERE name = ?'),
+      };
+      if (u.reset === true) {
+        s.deleteRows.run(u.name);
+        details.deleteAll.run(u.name);
+      } else {
+        for (const key of u.deletes ?? []) {
+          s.deleteRow.run(u.name, key);
+          details.delete.run(u.name, key);
+        }
+      }
+      for (const [key, listed, whole] of rows) {
+        s.upsertRow.run(u.name, key, listed);
+        if (whole === null) details.delete.run(u.name, key);
+        else details.upsert.run(u.name, key, whole);
+      }
       s.upsertProjection.run(u.name, u.schema, u.checkpoint);
       return true;
     });
@@ -605,12 +634,7 @@ export class SqliteEventStore implements EventStore {
 
   async saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean> {
     this.writable(`save the projection ${update.name}`);
-    const rows: [string, string][] = [];
-    for (const [key, row] of update.upserts) {
-      const json = JSON.stringify(row);
-      if (json === undefined) throw badInput(`row ${key} of the projection ${update.name} cannot be stored as JSON`);
-      rows.push([key, json]);
-    }
+    const rows = serialiseRows(update);
     return this.run(() => this.saveTx(update as ProjectionUpdate<unknown>, rows));
   }
 

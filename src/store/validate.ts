@@ -3,7 +3,7 @@
  * error (ESTORE_BAD_INPUT) before anything reaches the database.
  */
 import { PodlogError } from '../errors.js';
-import type { ExpectedVersion, NewEvent, StreamAppend, StreamCompaction } from './port.js';
+import type { ExpectedVersion, NewEvent, ProjectionUpdate, StreamAppend, StreamCompaction } from './port.js';
 
 export const badInput = (message: string): PodlogError => new PodlogError('ESTORE_BAD_INPUT', message);
 
@@ -104,6 +104,23 @@ export const duplicateEvent = (streams: string[], ids: string[], cause: unknown)
     `append to ${streams.join(', ')} refused: an event id is already in the log (${ids.join(', ')}); nothing was written`,
     { cause },
   );
+
+/**
+ * A projection row as saved: its key, what loading every row returns (its summary, or the row itself
+ * when saved without one), and the whole row when that is a summary (null otherwise).
+ */
+export type SavedRow = [key: string, listed: string, whole: string | null];
+
+export const serialiseRows = <Row>(update: ProjectionUpdate<Row>): SavedRow[] => {
+  const rows: SavedRow[] = [];
+  for (const [key, row] of update.upserts) {
+    const text = json(row, `row ${key} of the projection ${update.name}`);
+    const summary = update.summarise === undefined ? null : json(update.summarise(row), `the summary of row ${key} of the projection ${update.name}`);
+    if (text === undefined || summary === undefined) throw badInput(`row ${key} of the projection ${update.name} cannot be stored as JSON`);
+    rows.push(summary === null ? [key, text, null] : [key, summary, text]);
+  }
+  return rows;
+};
 
 /** A checked compaction: the tombstone serialised. */
 export interface SerialisedCompaction extends Pick<SerialisedEvent, 'type' | 'schema' | 'data'> {

@@ -591,6 +591,23 @@ export const conformance = (test: TestFn, makeStore: MakeStore, options: Conform
     t.is(await store.loadProjectionRow('other', 'p1'), undefined);
   });
 
+  it('projections: rows saved with a summary load as their summaries, and whole one at a time', async (t, { store }) => {
+    type Pod = { state: string; context: { apps: string[]; exec: string } };
+    const pod = (state: string): Pod => ({ state, context: { apps: ['a'], exec: `/bin/${state}` } });
+    const summarise = (row: Pod) => ({ state: row.state, apps: row.context.apps });
+    const save = (expectedCheckpoint: number, checkpoint: number, rows: [string, Pod][], withSummaries = true) =>
+      store.saveProjection<Pod>({ name: 'pods', schema: 's', expectedCheckpoint, checkpoint, upserts: new Map(rows), ...(withSummaries ? { summarise } : {}) });
+    t.true(await save(0, 2, [['p1', pod('running')], ['p2', pod('exited')]]));
+    t.deepEqual(Object.fromEntries((await store.loadProjection('pods')).rows), { p1: { state: 'running', apps: ['a'] }, p2: { state: 'exited', apps: ['a'] } });
+    t.deepEqual(await store.loadProjectionRow('pods', 'p1'), { schema: 's', row: pod('running') });
+    // A row upserted again without a summary has none: it loads whole; the other keeps its summary.
+    t.true(await save(2, 3, [['p2', pod('garbage')]], false));
+    t.deepEqual(Object.fromEntries((await store.loadProjection('pods')).rows), { p1: { state: 'running', apps: ['a'] }, p2: pod('garbage') });
+    t.true(await save(3, 4, [['p2', pod('deleting')]]));
+    t.deepEqual((await store.loadProjection('pods')).rows.get('p2'), { state: 'deleting', apps: ['a'] });
+    t.deepEqual((await store.loadProjectionRow('pods', 'p2'))?.row, pod('deleting'));
+  });
+
   it('projections: an absent projection loads empty at checkpoint 0', async (t, { store }) => {
     const p = await store.loadProjection<{ state: string }>('pods');
     t.is(p.checkpoint, 0);

@@ -347,7 +347,7 @@ test('the first opens create the schema and apply each migration once, even when
   await withStores(async (open, schema) => {
     t.deepEqual(await tablesOf(schema), []);
     const stores = await Promise.all([open(), open(), open(), open()]);
-    t.deepEqual(await tablesOf(schema), ['events', 'head', 'migrations', 'projection_rows', 'projections', 'streams']);
+    t.deepEqual(await tablesOf(schema), ['events', 'head', 'migrations', 'projection_details', 'projection_rows', 'projections', 'streams']);
     const applied = await migrationsOf(schema);
     t.deepEqual(applied.map((m) => m.version), Array.from({ length: PG_SCHEMA_VERSION }, (_, i) => i + 1));
     await Promise.all(stores.map((s, i) => s.append(`pod-${i}`, [newEvent('X')], 'no_stream')));

@@ -347,7 +347,7 @@ test('an empty file, or an empty SQLite database, is initialised', async (t) => 
     t.is(check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get(), String(SCHEMA_VERSION));
     t.deepEqual(
       check.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").pluck().all(),
-      ['events', 'meta', 'projection_rows', 'projections', 'streams'],
+      ['events', 'meta', 'projection_details', 'projection_rows', 'projections', 'streams'],
     );
     check.close();
   });
@@ -389,6 +389,51 @@ test('read-only: refuses a missing store, reads, sees other writers, refuses wri
     } finally {
       await reader.close();
       await writer.close();
+    }
+  });
+});
+
+test('a store of schema 1 reads as before when opened read-only, and is migrated by the first open for writing', async (t) => {
+  await withDir(async (_dir, file) => {
+    const old = await openSqliteStore(file);
+    await old.append('pod-a', [newEvent('Created')], 'no_stream');
+    await old.saveProjection({ name: 'pods', schema: 's', expectedCheckpoint: 0, checkpoint: 1, upserts: new Map([['pod-a', { state: 'prepared', exec: 'sh' }]]) });
+    await old.close();
+    // Back to the first schema, as podlog 1 left its stores.
+    const db = new Database(file);
+    db.exec("DROP TABLE projection_details; UPDATE meta SET value = '1' WHERE key = 'schema_version'");
+    db.pragma('user_version = 1');
+    db.close();
+    const versionOf = (): unknown => {
+      const check = new Database(file, { readonly: true });
+      try {
+        return [check.pragma('user_version', { simple: true }), check.prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()];
+      } finally {
+        check.close();
+      }
+    };
+
+    const reader = await openSqliteStore(file, { readonly: true });
+    try {
+      t.deepEqual((await reader.readAll()).map((e) => e.type), ['Created']);
+      t.deepEqual(Object.fromEntries((await reader.loadProjection('pods')).rows), { 'pod-a': { state: 'prepared', exec: 'sh' } });
+      t.deepEqual(await reader.loadProjectionRow('pods', 'pod-a'), { schema: 's', row: { state: 'prepared', exec: 'sh' } });
+    } finally {
+      await reader.close();
+    }
+    t.deepEqual(versionOf(), [1, '1'], 'a read-only open migrates nothing');
+
+    const store = await openSqliteStore(file);
+    try {
+      t.deepEqual(versionOf(), [SCHEMA_VERSION, String(SCHEMA_VERSION)]);
+      t.deepEqual(Object.fromEntries((await store.loadProjection('pods')).rows), { 'pod-a': { state: 'prepared', exec: 'sh' } }, 'a row of schema 1 loads whole');
+      const summarise = (row: { state: string }) => ({ state: row.state });
+      t.true(await store.saveProjection({ name: 'pods', schema: 's', expectedCheckpoint: 1, checkpoint: 2, upserts: new Map([['pod-a', { state: 'running', exec: 'sh' }]]), summarise }));
+      t.deepEqual(Object.fromEntries((await store.loadProjection('pods')).rows), { 'pod-a': { state: 'running' } });
+      t.deepEqual(await store.append('pod-a', [newEvent('Started')], 1), { version: 2, position: 2 });
+      t.is(await store.integrityCheck(), 'ok');
+    } finally {
+      await store.close();
     }
   });
 });

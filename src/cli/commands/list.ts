@@ -1,5 +1,5 @@
 import { RKT_STATE_NAMES } from '../../../machines/pod.js';
-import { catchUpPodList, type PodRow } from '../../engine/pod-list.js';
+import { catchUpPodList, type PodListRow } from '../../engine/pod-list.js';
 import { reconcilePods } from '../../stage0/observe.js';
 import { out, str, type Command } from '../command.js';
 import { matchesFilters, NO_USER_METADATA, parsePodFilters, podUserMetadata, withStage0, type PodUserMetadata } from '../pods.js';
@@ -16,7 +16,7 @@ const ago = (iso: string | undefined, now: number): string => {
   return `${Math.round(s / 86400)} days ago`;
 };
 
-const asJson = (r: PodRow, meta: PodUserMetadata) => ({
+const asJson = (r: PodListRow, meta: PodUserMetadata) => ({
   uuid: r.uuid,
   state: RKT_STATE_NAMES[r.state],
   apps: r.context.apps.map((a) => ({
@@ -58,7 +58,7 @@ export const list: Command = {
       // A broken pod is listed as last known and named on stderr; the others are listed as usual.
       for (const b of broken) process.stderr.write(`podlog: list: pod ${b.uuid}: ${b.message}\n`);
       // ISO 8601 times in UTC sort as strings; localeCompare's collation cost 30 ms for 5,000 pods.
-      const created = (r: PodRow) => r.context.createdAt ?? '';
+      const created = (r: PodListRow) => r.context.createdAt ?? '';
       // Annotations and labels are read from the pod manifests only when they are asked for.
       const wanted = format === 'json' || filters.length > 0;
       const pods = [...rows.values()]
