@@ -82,6 +82,33 @@ for (const [file, code] of refused) {
   });
 }
 
+test('importImage gives readImage\'s id and the tree hash of a tree extracted and hashed apart, and copies what it read', async (t) => {
+  for (const c of ['plain', 'gzip', 'zstd']) {
+    const box = sandbox();
+    const [imported, apart] = [join(box.dir, 'imported'), join(box.dir, 'apart')];
+    mkdirSync(imported);
+    mkdirSync(apart);
+    const got = await native.importImage(aciPath(`busybox-${c}`), imported, join(box.dir, 'copy'));
+    t.deepEqual(got.image, await native.readImage(aciPath(`busybox-${c}`)), c);
+    await native.extractImage(aciPath(`busybox-${c}`), join(apart, 'rootfs'));
+    t.is(got.treeHash, await native.treeHash(apart), c);
+    t.deepEqual(readFileSync(join(box.dir, 'copy')), readFileSync(aciPath(`busybox-${c}`)), c);
+    t.deepEqual(readdirSync(imported), ['rootfs']);
+    rmSync(box.dir, { recursive: true });
+  }
+});
+
+test('importImage refuses what extractImage and readImage refuse, and nothing escapes', async (t) => {
+  for (const [file, code] of refused) {
+    const box = sandbox();
+    const e = await refusal(native.importImage(hostile(file), box.dir));
+    t.is(e.code, code, `${file}: ${e.message}`);
+    t.false(existsSync(box.dest), `${file}: no partial tree`);
+    box.assertContained();
+    rmSync(box.dir, { recursive: true });
+  }
+});
+
 test('layout, manifest, truncation and compression faults are found by readImage too', async (t) => {
   for (const [file, code] of refused.filter(([, c]) => c !== 'EHOSTILE_ARCHIVE')) {
     t.is((await refusal(native.readImage(hostile(file)))).code, code, file);
