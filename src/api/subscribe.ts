@@ -7,7 +7,7 @@
 import { PodlogError } from '../errors.js';
 import type { EventStore, ReadAllOptions, RecordedEvent } from '../store/port.js';
 
-export interface BatchOptions extends Omit<ReadAllOptions, 'after' | 'limit'> {
+export interface BatchOptions extends Omit<ReadAllOptions, 'after' | 'limit' | 'metadata'> {
   /** Start after this global position (default 0: the whole log). */
   after?: number;
   batchSize?: number;

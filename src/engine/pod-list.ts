@@ -10,7 +10,7 @@
  * one pod at a time, by the engine and by a catch-up that folds that pod further.
  */
 import { POD_MACHINE_VERSION, type PodApp, type PodContext, type PodStateName } from '../../machines/pod.js';
-import type { EventStore } from '../store/port.js';
+import type { EventStore, RecordedEvent } from '../store/port.js';
 import { foldPod, initialPod, restorePod, stateOf, type PodSnapshot } from './fold.js';
 import { POD_STREAM_PREFIX, uuidOfStream } from './streams.js';
 
@@ -94,7 +94,7 @@ export const catchUpPodList = async (store: EventStore): Promise<Map<string, Pod
     const folding = new Map<string, Folding>();
     let checkpoint = reset ? 0 : saved.checkpoint;
     for (;;) {
-      const events = await store.readAll({ after: checkpoint, limit: BATCH, streamPrefix: POD_STREAM_PREFIX });
+      const events = await store.readAll({ after: checkpoint, limit: BATCH, streamPrefix: POD_STREAM_PREFIX, metadata: 'time' });
       const starting = [...new Set(events.map((e) => uuidOfStream(e.stream)).filter((uuid) => !folding.has(uuid) && rows.get(uuid)?.broken === undefined))];
       for (const [i, start] of (await Promise.all(starting.map((uuid) => startOf(store, uuid, rows.has(uuid))))).entries()) {
         folding.set(starting[i]!, start);
@@ -105,7 +105,8 @@ export const catchUpPodList = async (store: EventStore): Promise<Map<string, Pod
         if (f === undefined || f.broken !== undefined || e.version <= f.version) continue;
         f.changed = true;
         try {
-          f.snapshot = foldPod(f.snapshot, [e]);
+          // The fold reads of an event's metadata only its time (toMachineEvent), all that was read of it.
+          f.snapshot = foldPod(f.snapshot, [e as RecordedEvent]);
         } catch (error) {
           f.broken = (error as Error).message;
           if (f.position === 0) [f.version, f.position] = [e.version - 1, e.position];

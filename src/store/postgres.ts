@@ -22,6 +22,7 @@ import {
   versionMatches,
   type AppendResult,
   type CompactedStream,
+  type EventMetadata,
   type EventStore,
   type ExpectedVersion,
   type NewEvent,
@@ -33,6 +34,7 @@ import {
   type StreamAppend,
   type StreamCompaction,
   type StreamInfo,
+  type TimedEvent,
 } from './port.js';
 import { WRONG_VERSION, appendManyQuery, appendQuery, channelOf, checkMigrated, checkSchemaName, migrate, type ExpectedParam } from './postgres-schema.js';
 import { ChangeListener } from './postgres-wake.js';
@@ -155,15 +157,19 @@ const expectedParam = (expected: ExpectedVersion): ExpectedParam =>
 
 type EventRow = [position: number, stream: string, version: number, type: string, schema: number, data: string, meta: string];
 
-const recorded = ([position, stream, version, type, schema, data, meta]: EventRow): RecordedEvent => ({
+/** One literal per event, in one key order: the fold reads events of one shape. */
+const eventOf = <M>([position, stream, version, type, schema, data]: EventRow, meta: M) => ({
   stream,
   version,
   position,
   type,
   schema,
   data: JSON.parse(data) as Record<string, unknown>,
-  meta: JSON.parse(meta) as RecordedEvent['meta'],
+  meta,
 });
+const recorded = (r: EventRow): RecordedEvent => eventOf(r, JSON.parse(r[6]) as EventMetadata);
+/** For an EventRow whose last column is the metadata's time (ReadAllOptions.metadata 'time'). */
+const timedEvent = (r: EventRow): TimedEvent => eventOf(r, { time: r[6] });
 
 const DEFAULT_READ_LIMIT = 1000;
 
@@ -310,7 +316,9 @@ export class PostgresEventStore implements EventStore {
     return (rows as EventRow[]).map(recorded);
   }
 
-  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+  readAll(options: ReadAllOptions & { metadata: 'time' }): Promise<TimedEvent[]>;
+  readAll(options?: ReadAllOptions & { metadata?: 'all' }): Promise<RecordedEvent[]>;
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[] | TimedEvent[]> {
     this.live();
     const after = options.after ?? 0;
     if (!Number.isFinite(after)) throw badInput(`readAll's after must be a position, not ${String(after)}`);
@@ -325,11 +333,12 @@ export class PostgresEventStore implements EventStore {
     if (options.since !== undefined) where.push(`time_ms >= ${param(parseTime(options.since, 'since'))}`);
     if (options.until !== undefined) where.push(`time_ms < ${param(parseTime(options.until, 'until'))}`);
     const limitSql = Number.isFinite(limit) ? `LIMIT ${param(Math.floor(limit))}` : '';
+    const timed = options.metadata === 'time';
     const rows = await this.rows(
-      `SELECT position, stream, version, type, schema, data, meta FROM ${this.s}.events WHERE ${where.join(' AND ')} ORDER BY position ${limitSql}`,
+      `SELECT position, stream, version, type, schema, data, ${timed ? "meta::json->>'time'" : 'meta'} FROM ${this.s}.events WHERE ${where.join(' AND ')} ORDER BY position ${limitSql}`,
       values,
     );
-    return (rows as EventRow[]).map(recorded);
+    return timed ? (rows as EventRow[]).map(timedEvent) : (rows as EventRow[]).map(recorded);
   }
 
   /** `stream` starts with `prefix`, as an index range when it can be one (stream is COLLATE "C": byte order). */

@@ -21,6 +21,7 @@ import {
   versionMatches,
   type AppendResult,
   type CompactedStream,
+  type EventMetadata,
   type EventStore,
   type ExpectedVersion,
   type NewEvent,
@@ -32,6 +33,7 @@ import {
   type StreamAppend,
   type StreamCompaction,
   type StreamInfo,
+  type TimedEvent,
 } from './port.js';
 import {
   APPLICATION_ID,
@@ -114,15 +116,19 @@ interface RowAppend {
 type EventRow = [position: number, stream: string, version: number, type: string, schema: number, data: string, meta: string];
 const EVENT_COLUMNS = 'position, stream, version, type, schema, data, meta';
 
-const toEvent = (r: EventRow): RecordedEvent => ({
+/** One literal per event, in one key order: the fold reads events of one shape. */
+const eventOf = <M>(r: EventRow, meta: M) => ({
   stream: r[1],
   version: r[2],
   position: r[0],
   type: r[3],
   schema: r[4],
   data: JSON.parse(r[5]) as Record<string, unknown>,
-  meta: JSON.parse(r[6]) as RecordedEvent['meta'],
+  meta,
 });
+const toEvent = (r: EventRow): RecordedEvent => eventOf(r, JSON.parse(r[6]) as EventMetadata);
+/** For an EventRow whose last column is the metadata's time (ReadAllOptions.metadata 'time'). */
+const toTimedEvent = (r: EventRow): TimedEvent => eventOf(r, { time: r[6] });
 
 interface Waiter {
   after: number;
@@ -509,7 +515,9 @@ export class SqliteEventStore implements EventStore {
     return this.run(() => (this.s.readStream.all(stream, from, to) as EventRow[]).map(toEvent));
   }
 
-  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[]> {
+  readAll(options: ReadAllOptions & { metadata: 'time' }): Promise<TimedEvent[]>;
+  readAll(options?: ReadAllOptions & { metadata?: 'all' }): Promise<RecordedEvent[]>;
+  async readAll(options: ReadAllOptions = {}): Promise<RecordedEvent[] | TimedEvent[]> {
     this.live();
     const where = ['position > @after'];
     const params: Record<string, unknown> = { after: options.after ?? 0 };
@@ -538,11 +546,14 @@ export class SqliteEventStore implements EventStore {
       where.push('time_ms < @until');
       params['until'] = parseTime(options.until, 'until');
     }
-    const sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY position LIMIT @limit`;
+    const timed = options.metadata === 'time';
+    const columns = timed ? EVENT_COLUMNS.replace(/meta$/, "json_extract(meta, '$.time')") : EVENT_COLUMNS;
+    const sql = `SELECT ${columns} FROM events WHERE ${where.join(' AND ')} ORDER BY position LIMIT @limit`;
     return this.run(() => {
       let stmt = this.readAllCache.get(sql);
       if (stmt === undefined) this.readAllCache.set(sql, (stmt = this.db.prepare(sql).raw()));
-      return (stmt.all(params) as EventRow[]).map(toEvent);
+      const rows = stmt.all(params) as EventRow[];
+      return timed ? rows.map(toTimedEvent) : rows.map(toEvent);
     });
   }
 

@@ -343,6 +343,17 @@ export const conformance = (test: TestFn, makeStore: MakeStore, options: Conform
     t.deepEqual((await store.readAll()).map((e) => e.position), [1, 2, 3, 4]);
   });
 
+  it("readAll with metadata 'time': the same events, each with its metadata's time alone", async (t, { store }) => {
+    await store.append('pod-a', [newEvent('A', { n: 1 }, { time: '2026-01-02T03:04:05Z' }), newEvent('B')], 'no_stream');
+    await store.append('img-b', events(2), 'no_stream');
+    for (const options of [{}, { after: 1, limit: 2 }, { streamPrefix: 'pod-' }, { types: ['Tick'] }]) {
+      const whole = await store.readAll(options);
+      const timed = await store.readAll({ ...options, metadata: 'time' });
+      t.deepEqual(timed, whole.map((e) => ({ ...e, meta: { time: e.meta.time } })));
+    }
+    t.is((await store.readAll({ metadata: 'time' }))[0]!.meta.time, '2026-01-02T03:04:05Z', 'as written, not as parsed');
+  });
+
   it('readStream reads from/to, inclusive', async (t, { store }) => {
     await store.append('pod-a', events(6), 'no_stream');
     await store.append('pod-b', events(2), 'no_stream');
