@@ -27,7 +27,10 @@ use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
 
 use rustix::fs::{
     self, AtFlags, FileType, Gid, Mode, OFlags, RenameFlags, Timespec, Timestamps, Uid,
@@ -141,6 +144,112 @@ impl From<Error> for Fail {
 }
 
 const COPY_BUFFER: usize = 256 * 1024;
+/// Pieces of file data in flight to the writer (each up to COPY_BUFFER bytes, twice that at most).
+const WRITES_IN_FLIGHT: usize = 64;
+
+/// A file the walk created, for the writer to fill.
+struct Created {
+    file: File,
+    /// The entry as the archive spells it, for messages.
+    shown: String,
+}
+
+/// What the writer does after a file's last piece of data: its metadata, set after the data.
+struct Finish {
+    owner: (Option<Uid>, Option<Gid>),
+    mode: Mode,
+    xattrs: Vec<(String, Vec<u8>)>,
+    mtime: Option<u64>,
+}
+
+struct Piece {
+    file: Arc<Created>,
+    data: Vec<u8>,
+    last: Option<Finish>,
+}
+
+/// Writes regular files' data and metadata on a thread of its own, while the walk creates the next
+/// files: on a disk file system, creating a file and writing it cost kernel time of the same order,
+/// and the two then overlap. The walk creates every file itself (O_EXCL, in the parent it resolved),
+/// so what the writer does cannot change where anything lands; it only fills files through their fds.
+struct Writer {
+    out: Option<SyncSender<Piece>>,
+    thread: Option<JoinHandle<Result<()>>>,
+    failed: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn start() -> Writer {
+        let (out, pieces) = mpsc::sync_channel::<Piece>(WRITES_IN_FLIGHT);
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = failed.clone();
+        let thread = thread::spawn(move || {
+            let mut failure = None;
+            for piece in pieces {
+                // After a failure the rest is drained unwritten: the walk stops at its next piece.
+                if failure.is_none() {
+                    failure = write_piece(piece).err();
+                    flag.store(failure.is_some(), Ordering::Relaxed);
+                }
+            }
+            failure.map_or(Ok(()), Err)
+        });
+        Writer {
+            out: Some(out),
+            thread: Some(thread),
+            failed,
+        }
+    }
+
+    fn send(&mut self, piece: Piece) -> Result<()> {
+        if self.failed.load(Ordering::Relaxed) {
+            return self.wait();
+        }
+        match self.out.as_ref().map(|out| out.send(piece)) {
+            Some(Ok(())) => Ok(()),
+            _ => self.wait(),
+        }
+    }
+
+    /// Waits for every piece sent to be written; the first failure, if any.
+    fn wait(&mut self) -> Result<()> {
+        self.out = None;
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| Error::new(Code::Io, "the file writing thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Dropped on a failure of the walk, which reports its own error; nothing must write into the
+        // tree once it is being removed.
+        let _ = self.wait();
+    }
+}
+
+fn write_piece(piece: Piece) -> Result<()> {
+    let Piece { file, data, last } = piece;
+    let what = || format!("extracting {}", file.shown);
+    let fd = &file.file;
+    (&*fd).write_all(&data).context(what)?;
+    let Some(finish) = last else {
+        return Ok(());
+    };
+    let (uid, gid) = finish.owner;
+    if uid.is_some() {
+        fs::fchown(fd, uid, gid).context(what)?;
+    }
+    fs::fchmod(fd, finish.mode).context(what)?;
+    set_xattrs(fd.as_fd(), &finish.xattrs).context(what)?;
+    if let Some(t) = finish.mtime {
+        fs::futimens(fd, &timestamps(t)).context(what)?;
+    }
+    Ok(())
+}
 
 pub struct Tree<'a> {
     root: BorrowedFd<'a>,
@@ -151,6 +260,7 @@ pub struct Tree<'a> {
     /// The last parent directory looked up: archives list a directory's files together.
     last_parent: Option<(Vec<u8>, Rc<OwnedFd>)>,
     buf: Vec<u8>,
+    writer: Writer,
     stats: Stats,
 }
 
@@ -170,6 +280,7 @@ impl<'a> Tree<'a> {
             dir_meta: HashMap::from([(Vec::new(), root_meta)]),
             last_parent: None,
             buf: vec![0; COPY_BUFFER],
+            writer: Writer::start(),
             stats: Stats::default(),
         }
     }
@@ -258,21 +369,36 @@ impl<'a> Tree<'a> {
                     | OFlags::EXCL
                     | OFlags::NOFOLLOW
                     | OFlags::CLOEXEC;
-                let mut file =
-                    File::from(fs::openat(parent, leaf, flags, Mode::from_raw_mode(0o600))?);
+                let file = Arc::new(Created {
+                    file: File::from(fs::openat(parent, leaf, flags, Mode::from_raw_mode(0o600))?),
+                    shown: show(&entry.path_bytes()),
+                });
                 let size = entry.size();
-                self.stats.bytes += diagnosis.copy_data(entry, size, &mut self.buf, |chunk| {
-                    file.write_all(chunk)
-                        .context(|| format!("writing {}", show(name)))
+                let (writer, buf) = (&mut self.writer, &mut self.buf);
+                let mut data = Vec::with_capacity(size.min(COPY_BUFFER as u64) as usize);
+                self.stats.bytes += diagnosis.copy_data(entry, size, buf, |chunk| {
+                    data.extend_from_slice(chunk);
+                    if data.len() < COPY_BUFFER {
+                        return Ok(());
+                    }
+                    let full = std::mem::replace(&mut data, Vec::with_capacity(COPY_BUFFER));
+                    writer.send(Piece {
+                        file: file.clone(),
+                        data: full,
+                        last: None,
+                    })
                 })?;
-                if uid.is_some() {
-                    fs::fchown(&file, uid, gid)?;
-                }
-                fs::fchmod(&file, mode)?;
-                set_xattrs(file.as_fd(), &meta.xattrs)?;
-                if let Some(t) = meta.mtime {
-                    fs::futimens(&file, &timestamps(t))?;
-                }
+                let last = Finish {
+                    owner: (uid, gid),
+                    mode,
+                    xattrs: meta.xattrs.clone(),
+                    mtime: meta.mtime,
+                };
+                self.writer.send(Piece {
+                    file,
+                    data,
+                    last: Some(last),
+                })?;
                 self.stats.files += 1;
             }
             tar::EntryType::Directory => fs::mkdirat(parent, leaf, Mode::from_raw_mode(0o700))?,
@@ -412,7 +538,8 @@ impl<'a> Tree<'a> {
     }
 
     /// Applies the directories' metadata now that nothing more will be created in them.
-    pub fn finish(self) -> Result<Stats> {
+    pub fn finish(mut self) -> Result<Stats> {
+        self.writer.wait()?;
         for (path, meta) in &self.dir_meta {
             let dir = match fsat::open_dir_in_root(self.root, path, false) {
                 Ok(dir) => dir,
