@@ -77,12 +77,19 @@ interface Folding {
   changed: boolean;
 }
 
-/** Where a pod's fold starts: its whole row when it is listed, else the machine's initial state. */
-const startOf = async (store: EventStore, uuid: string, listed: boolean): Promise<Folding> => {
-  const saved = listed ? await store.loadProjectionRow<PodRow>(POD_LIST, uuid) : undefined;
-  if (saved === undefined) return { snapshot: initialPod(uuid), version: 0, position: 0, changed: false };
-  const { row } = saved;
-  return { snapshot: rowSnapshot(row), version: row.version, position: row.position, ...(row.broken === undefined ? {} : { broken: row.broken }), changed: false };
+/** Where the fold of each pod starts: its whole row when it is listed, else the machine's initial state. */
+const startsOf = async (store: EventStore, uuids: string[], listed: (uuid: string) => boolean): Promise<Map<string, Folding>> => {
+  const keys = uuids.filter(listed);
+  const saved = keys.length === 0 ? new Map<string, PodRow>() : await store.loadProjectionRows<PodRow>(POD_LIST, keys);
+  return new Map(
+    uuids.map((uuid) => {
+      const row = saved.get(uuid);
+      const start: Folding = row
+        ? { snapshot: rowSnapshot(row), version: row.version, position: row.position, ...(row.broken === undefined ? {} : { broken: row.broken }), changed: false }
+        : { snapshot: initialPod(uuid), version: 0, position: 0, changed: false };
+      return [uuid, start];
+    }),
+  );
 };
 
 /** Brings the pod list up to the head of the log and returns its rows. */
@@ -96,9 +103,7 @@ export const catchUpPodList = async (store: EventStore): Promise<Map<string, Pod
     for (;;) {
       const events = await store.readAll({ after: checkpoint, limit: BATCH, streamPrefix: POD_STREAM_PREFIX, metadata: 'time' });
       const starting = [...new Set(events.map((e) => uuidOfStream(e.stream)).filter((uuid) => !folding.has(uuid) && rows.get(uuid)?.broken === undefined))];
-      for (const [i, start] of (await Promise.all(starting.map((uuid) => startOf(store, uuid, rows.has(uuid))))).entries()) {
-        folding.set(starting[i]!, start);
-      }
+      for (const [uuid, start] of await startsOf(store, starting, (uuid) => rows.has(uuid))) folding.set(uuid, start);
       for (const e of events) {
         const f = folding.get(uuidOfStream(e.stream));
         // A row saved by another catch-up after this one loaded the list may already hold the event.

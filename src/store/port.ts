@@ -186,6 +186,8 @@ export interface EventStore {
   loadProjection<Row>(name: string): Promise<ProjectionState<Row>>;
   /** One whole row of a projection, with the projection's schema (undefined if there is no such row). */
   loadProjectionRow<Row>(name: string, key: string): Promise<{ schema: string; row: Row } | undefined>;
+  /** The whole rows of these keys that a projection has (one query, for a catch-up that folds many on). */
+  loadProjectionRows<Row>(name: string, keys: string[]): Promise<Map<string, Row>>;
   saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean>;
   /**
    * The one exception to append-only (see the top of this file). In one transaction, for each stream: its

@@ -218,6 +218,8 @@ export class PostgresEventStore implements EventStore {
   private readonly listener: ChangeListener;
   /** The quoted schema, to prefix table and function names. */
   private readonly s: string;
+  /** Projection rows (r) with their details (d): a whole row is coalesce(d.row, r.row). */
+  private readonly rowsWithDetails: string;
 
   /** Use {@link openPostgresStore}. */
   constructor(
@@ -230,6 +232,7 @@ export class PostgresEventStore implements EventStore {
     retryMs: number,
   ) {
     this.s = `"${schema}"`;
+    this.rowsWithDetails = `${this.s}.projection_rows r LEFT JOIN ${this.s}.projection_details d ON d.name = r.name AND d.key = r.key`;
     this.listener = new ChangeListener({ client: listenClient, channel: channelOf(schema), head: () => this.readHead(), pollMs, retryMs });
   }
 
@@ -392,11 +395,18 @@ export class PostgresEventStore implements EventStore {
 
   async loadProjectionRow<Row>(name: string, key: string): Promise<{ schema: string; row: Row } | undefined> {
     const [found] = await this.query<{ schema: string; row: string }>(
-      `SELECT p.schema, coalesce(d.row, r.row) AS row FROM ${this.s}.projection_rows r JOIN ${this.s}.projections p ON p.name = r.name ` +
-        `LEFT JOIN ${this.s}.projection_details d ON d.name = r.name AND d.key = r.key WHERE r.name = $1 AND r.key = $2`,
+      `SELECT p.schema, coalesce(d.row, r.row) AS row FROM ${this.rowsWithDetails} JOIN ${this.s}.projections p ON p.name = r.name WHERE r.name = $1 AND r.key = $2`,
       [name, key],
     );
     return found === undefined ? undefined : { schema: found.schema, row: JSON.parse(found.row) as Row };
+  }
+
+  async loadProjectionRows<Row>(name: string, keys: string[]): Promise<Map<string, Row>> {
+    const found = await this.rows(
+      `SELECT r.key, coalesce(d.row, r.row) FROM ${this.rowsWithDetails} WHERE r.name = $1 AND r.key = ANY ($2::text[])`,
+      [name, keys],
+    );
+    return new Map((found as [string, string][]).map(([key, row]) => [key, JSON.parse(row) as Row]));
   }
 
   async saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean> {

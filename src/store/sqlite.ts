@@ -299,6 +299,7 @@ export class SqliteEventStore implements EventStore {
     projectionCheckpoint: Stmt;
     projectionRows: Stmt;
     projectionRow: Stmt;
+    projectionRowsOf: Stmt;
     deleteRows: Stmt;
     deleteRow: Stmt;
     upsertRow: Stmt;
@@ -324,6 +325,10 @@ export class SqliteEventStore implements EventStore {
     private readonly peers: Set<SqliteEventStore>,
   ) {
     const p = (sql: string): Stmt => db.prepare(sql);
+    // A whole row: its details where it was saved with a summary. Schema 1 has no details: a read-only
+    // open of such a log reads its rows as podlog 1 did.
+    const [wholeRow, joinDetails] =
+      schemaVersion >= 2 ? ['coalesce(d.row, r.row)', 'LEFT JOIN projection_details d ON d.name = r.name AND d.key = r.key'] : ['r.row', ''];
     this.s = {
       streamRow: p('SELECT version, position FROM streams WHERE stream = ?').raw(),
       streamVersion: p('SELECT version FROM streams WHERE stream = ?').pluck(),
@@ -344,13 +349,10 @@ export class SqliteEventStore implements EventStore {
       projection: p('SELECT schema, checkpoint FROM projections WHERE name = ?').raw(),
       projectionCheckpoint: p('SELECT checkpoint FROM projections WHERE name = ?').pluck(),
       projectionRows: p('SELECT key, row FROM projection_rows WHERE name = ?').raw(),
-      // Schema 1 has no details: a read-only open of such a log reads its rows as podlog 1 did.
       projectionRow: p(
-        schemaVersion >= 2
-          ? 'SELECT p.schema, coalesce(d.row, r.row) FROM projection_rows r JOIN projections p ON p.name = r.name ' +
-              'LEFT JOIN projection_details d ON d.name = r.name AND d.key = r.key WHERE r.name = ? AND r.key = ?'
-          : 'SELECT p.schema, r.row FROM projection_rows r JOIN projections p ON p.name = r.name WHERE r.name = ? AND r.key = ?',
+        `SELECT p.schema, ${wholeRow} FROM projection_rows r JOIN projections p ON p.name = r.name ${joinDetails} WHERE r.name = ? AND r.key = ?`,
       ).raw(),
+      projectionRowsOf: p(`SELECT r.key, ${wholeRow} FROM projection_rows r ${joinDetails} WHERE r.name = ? AND r.key IN (SELECT value FROM json_each(?))`).raw(),
       deleteRows: p('DELETE FROM projection_rows WHERE name = ?'),
       deleteRow: p('DELETE FROM projection_rows WHERE name = ? AND key = ?'),
       upsertRow: p(
@@ -641,6 +643,12 @@ export class SqliteEventStore implements EventStore {
     this.live();
     const found = this.run(() => this.s.projectionRow.get(name, key) as [string, string] | undefined);
     return found === undefined ? undefined : { schema: found[0], row: JSON.parse(found[1]) as Row };
+  }
+
+  async loadProjectionRows<Row>(name: string, keys: string[]): Promise<Map<string, Row>> {
+    this.live();
+    const found = this.run(() => this.s.projectionRowsOf.all(name, JSON.stringify(keys)) as [string, string][]);
+    return new Map(found.map(([key, row]) => [key, JSON.parse(row) as Row]));
   }
 
   async saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean> {

@@ -617,6 +617,9 @@ export const conformance = (test: TestFn, makeStore: MakeStore, options: Conform
     t.true(await save(3, 4, [['p2', pod('deleting')]]));
     t.deepEqual((await store.loadProjection('pods')).rows.get('p2'), { state: 'deleting', apps: ['a'] });
     t.deepEqual((await store.loadProjectionRow('pods', 'p2'))?.row, pod('deleting'));
+    t.deepEqual(Object.fromEntries(await store.loadProjectionRows('pods', ['p2', 'p1', 'p9'])), { p1: pod('running'), p2: pod('deleting') });
+    t.is((await store.loadProjectionRows('pods', [])).size, 0);
+    t.is((await store.loadProjectionRows('other', ['p1'])).size, 0);
   });
 
   it('projections: an absent projection loads empty at checkpoint 0', async (t, { store }) => {

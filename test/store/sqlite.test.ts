@@ -418,6 +418,7 @@ test('a store of schema 1 reads as before when opened read-only, and is migrated
       t.deepEqual((await reader.readAll()).map((e) => e.type), ['Created']);
       t.deepEqual(Object.fromEntries((await reader.loadProjection('pods')).rows), { 'pod-a': { state: 'prepared', exec: 'sh' } });
       t.deepEqual(await reader.loadProjectionRow('pods', 'pod-a'), { schema: 's', row: { state: 'prepared', exec: 'sh' } });
+      t.deepEqual(Object.fromEntries(await reader.loadProjectionRows('pods', ['pod-a'])), { 'pod-a': { state: 'prepared', exec: 'sh' } });
     } finally {
       await reader.close();
     }
