@@ -12,12 +12,13 @@
  *   - `list` from the CLI with 1,000 and 10,000 pods in the log (histories appended to the store directly,
  *     no pod directories except for the running pods, whose locks `list` probes), on a host whose gc
  *     collected most of them and on one where all are still listed: target ≤ 30 ms above `node -e ''`;
- *   - `gc --grace-period=0` of 1,000 exited pods (empty directories with a `pod` file): target ≤ 3 s
- *     (rkt: 7-11 s for 55 pods).
+ *   - `gc --grace-period=0` of 1,000 and 10,000 exited pods (synthetic: histories appended directly,
+ *     empty directories with a `pod` file): target ≤ 0.5 s for 1,000, and linear (rkt: 7-11 s for 55);
+ *   - `list` and `gc` of pods made by real runs (BENCH_REAL_PODS, default 1,000): the same targets.
  *
  *   BENCH=stage0 node --import=tsx bench/run.ts
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +55,17 @@ const exec = (argv: string[], expect = 0): Promise<string> =>
 
 /** The CLI's bundle loaded (with its code cache) and nothing run: what every verb pays before its work. */
 const loadOnly = (): string[] => [podlogBin, '--help'];
+
+/**
+ * A command's peak resident set in KiB: getrusage(RUSAGE_CHILDREN) of a python3 that runs it (Node
+ * has no way to ask for a child's), stdin a pipe and stdout discarded.
+ */
+const maxRss = (argv: string[]): number => {
+  const script = 'import resource, subprocess, sys\nsubprocess.run(sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, check=True)\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)';
+  const r = spawnSync('python3', ['-c', script, ...argv], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
+  return Number(r.stdout.trim());
+};
 
 const timed = async (fn: () => Promise<unknown>): Promise<number> => {
   const t0 = process.hrtime.bigint();
@@ -138,6 +150,12 @@ const runs = async (): Promise<void> => {
     report('prepare + run-prepared above run, CLI (ms)', cliPair - cliRun, {
       target: '≤ 20', ok: cliPair - cliRun <= 20,
       reference: `${cliPair.toFixed(1)} vs ${cliRun.toFixed(1)}; the second command's Node start-up alone is ${node.toFixed(1)}, so ${(cliPair - cliRun - node).toFixed(1)} ms beyond it; rkt: +14 ms`,
+    });
+    const rss = (argv: string[]) => median(Array.from({ length: 5 }, () => maxRss(argv)));
+    const nodeRss = rss([process.execPath, '-e', '']);
+    const runRss = rss(cli('run', IMAGE, '--exec', '/bin/true'));
+    report("peak RSS of a podlog run from the CLI, above node -e '' (MB)", (runRss - nodeRss) / 1024, {
+      target: '≤ 15', ok: runRss - nodeRss <= 15 * 1024, reference: `${(runRss / 1024).toFixed(1)} MB vs ${(nodeRss / 1024).toFixed(1)} MB, medians of 5`,
     });
   } finally {
     await s.close();
@@ -235,34 +253,80 @@ const commitCost = async (): Promise<number> => {
   }
 };
 
-const gcs = async (): Promise<void> => {
-  const times: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    const dir = mkdtempSync(join(tmpdir(), 'podlog-bench-gc-'));
-    try {
-      const uuids = await generate(dir, Array.from({ length: 1000 }, () => 'exited'));
-      for (const uuid of uuids) {
-        mkdirSync(join(dir, 'pods', uuid), { recursive: true });
-        writeFileSync(join(dir, 'pods', uuid, 'pod'), '{}');
-      }
-      await exec([podlogBin, '--dir', dir, 'list']); // the projection caught up, as on a host where list runs
-      times.push(await timed(() => exec([podlogBin, '--dir', dir, 'gc', '--grace-period=0'])));
-      const left = (await exec([podlogBin, '--dir', dir, 'list', '--format', 'json'])).trim();
-      if (left !== '[]') throw new Error(`gc left pods: ${left.slice(0, 200)}`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+/** gc of `count` exited pods made by `generate` (synthetic histories, directories with only a `pod` file), ms. */
+const syntheticGc = async (count: number): Promise<number> => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-bench-gc-'));
+  try {
+    const uuids = await generate(dir, Array.from({ length: count }, () => 'exited'));
+    for (const uuid of uuids) {
+      mkdirSync(join(dir, 'pods', uuid), { recursive: true });
+      writeFileSync(join(dir, 'pods', uuid, 'pod'), '{}');
     }
+    await exec([podlogBin, '--dir', dir, 'list']); // the projection caught up, as on a host where list runs
+    const t = await timed(() => exec([podlogBin, '--dir', dir, 'gc', '--grace-period=0']));
+    const left = (await exec([podlogBin, '--dir', dir, 'list', '--format', 'json'])).trim();
+    if (left !== '[]') throw new Error(`gc left pods: ${left.slice(0, 200)}`);
+    return t;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  const t = median(times);
+};
+
+const gcs = async (): Promise<void> => {
+  const thousand: number[] = [];
+  for (let round = 0; round < 3; round++) thousand.push(await syntheticGc(1000));
+  const tenThousand = await syntheticGc(10_000);
+  const t = median(thousand);
   const commit = await commitCost();
-  report('gc --grace-period=0 of 1,000 exited pods, CLI (ms)', t, {
-    target: '≤ 3,000', ok: t <= 3000,
-    reference: `runs ${times.map((x) => x.toFixed(0)).join(', ')}; 3 commits a pod (mark, GcRequested, PodDeleted), one commit here ${commit.toFixed(2)} ms, so ${(3000 * commit).toFixed(0)} in commits; rkt: 7,000-11,000 for 55 pods`,
+  report('gc --grace-period=0 of 1,000 exited pods, synthetic histories and directories, CLI (ms)', t, {
+    target: '≤ 500', ok: t <= 500,
+    reference: `runs ${thousand.map((x) => x.toFixed(0)).join(', ')}; commits of 256 pods at a time, one single-event commit here ${commit.toFixed(2)} ms; rkt: 7,000-11,000 for 55 pods`,
   });
+  report('gc of 10,000 over 10 × gc of 1,000, synthetic (ratio)', tenThousand / (10 * t), {
+    target: '≤ 1.2 (linear)', ok: tenThousand <= 12 * t, reference: `10,000 pods ${tenThousand.toFixed(0)} ms`,
+  });
+};
+
+/**
+ * Pods made by real runs (BENCH_REAL_PODS, default 1,000, through the library: each a real pod whose
+ * /bin/true exited), then `list` and `gc` from the CLI on that log and those directories.
+ */
+const realPods = async (): Promise<void> => {
+  const count = Number(process.env.BENCH_REAL_PODS ?? 1000);
+  const work = mkdtempSync(join(tmpdir(), 'podlog-bench-real-'));
+  const dir = join(work, 'data');
+  try {
+    await exec([podlogBin, '--dir', dir, 'fetch', aciPath('busybox-gzip')]);
+    const s = await openStage0(dir, commandContext(['bench', 'real-pods']));
+    const made = await timed(async () => {
+      const cfg = configFrom(parseRunFlags(['--net=none', IMAGE, '--exec', '/bin/true']));
+      for (let i = 0; i < count; i++) if ((await runPod(s, cfg)) !== 0) throw new Error('a real run failed');
+    });
+    await s.close();
+    const lists: number[] = [];
+    const node: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      lists.push(await timed(() => exec([podlogBin, '--dir', dir, 'list'])));
+      node.push(await timed(() => exec([process.execPath, '-e', ''])));
+    }
+    const above = median(lists) - median(node);
+    report(`list, ${count.toLocaleString('en-US')} pods of real runs, CLI, above node -e '' (ms)`, above, {
+      target: '≤ 30', ok: above <= 30, reference: `list ${median(lists).toFixed(1)}, node -e '' ${median(node).toFixed(1)}; the runs took ${(made / count).toFixed(1)} ms a pod`,
+    });
+    const t = await timed(() => exec([podlogBin, '--dir', dir, 'gc', '--grace-period=0']));
+    const left = (await exec([podlogBin, '--dir', dir, 'list', '--format', 'json'])).trim();
+    if (left !== '[]') throw new Error(`gc left pods: ${left.slice(0, 200)}`);
+    report(`gc --grace-period=0 of ${count.toLocaleString('en-US')} pods of real runs (their directories, overlays and logs), CLI (ms)`, t, {
+      target: `≤ ${(count / 2).toFixed(0)}`, ok: t <= count / 2, reference: `${(t / count).toFixed(2)} ms a pod`,
+    });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 };
 
 export async function run(): Promise<void> {
   await runs();
   await lists();
   await gcs();
+  await realPods();
 }

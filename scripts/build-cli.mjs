@@ -10,9 +10,9 @@
 //
 // The TypeScript sources stay the truth: tsc type-checks them (`npm run typecheck`) and the tests run
 // them through tsx; npm ci (postinstall) and npm test (pretest) build this bundle.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import loader from '../bin/cli-loader.cjs';
@@ -20,11 +20,15 @@ import loader from '../bin/cli-loader.cjs';
 const { bundlePath, codeCachePath, loadCli } = loader;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-rmSync(dirname(bundlePath), { recursive: true, force: true });
+// Built beside dist/cli and renamed into it file by file: a podlog started meanwhile (tests running
+// while a build runs) reads the old script or the new one, never a missing or half-written one; a
+// code cache that does not match its script is rejected by V8 and only costs the compile.
+const staging = `${dirname(bundlePath)}.build-${process.pid}`;
+rmSync(staging, { recursive: true, force: true });
 await build({
   absWorkingDir: root,
   entryPoints: ['src/cli/main.ts'],
-  outfile: bundlePath,
+  outfile: join(staging, basename(bundlePath)),
   bundle: true,
   format: 'cjs',
   platform: 'node',
@@ -39,6 +43,10 @@ await build({
   banner: { js: 'const __podlogBundleUrl=require("node:url").pathToFileURL(__filename).href;' },
   logLevel: 'warning',
 });
+
+mkdirSync(dirname(bundlePath), { recursive: true });
+for (const file of readdirSync(staging)) renameSync(join(staging, file), join(dirname(bundlePath), file));
+rmSync(staging, { recursive: true, force: true });
 
 const { cli, script } = loadCli({ cache: false });
 const scratch = mkdtempSync(join(tmpdir(), 'podlog-build-'));
@@ -60,4 +68,5 @@ try {
   process.stdout.write = quiet;
   rmSync(scratch, { recursive: true, force: true });
 }
-writeFileSync(codeCachePath, script.createCachedData());
+writeFileSync(`${codeCachePath}.${process.pid}`, script.createCachedData());
+renameSync(`${codeCachePath}.${process.pid}`, codeCachePath);

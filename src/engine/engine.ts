@@ -8,7 +8,7 @@ import type { PodContext, PodStateName } from '../../machines/pod.js';
 import { POD_EVENTS, type EffectName, type PodEventData, type PodEventType } from '../events/catalogue.js';
 import { newMetadata, type CommandContext } from '../events/metadata.js';
 import { isPodlogError, PodlogError } from '../errors.js';
-import { WrongExpectedVersion, type EventStore, type RecordedEvent } from '../store/port.js';
+import { WrongExpectedVersion, type AppendResult, type EventStore, type ExpectedVersion, type NewEvent, type RecordedEvent } from '../store/port.js';
 import { crashPoint, injectedFailure } from './faults.js';
 import type { EffectInput, EffectInterpreter, Outcome } from './effects.js';
 import { foldPod, initialPod, machineEvent, rktStateOf, stateOf, step, type PodSnapshot } from './fold.js';
@@ -38,11 +38,14 @@ const VERBS: Partial<Record<PodEventType, string>> = {
 
 const MAX_CONFLICT_RETRIES = 20;
 
-/** What an append recorded: the pod after it, the events as stored, the effects their transitions ask for. */
+/**
+ * What an append recorded: the pod after it, the events as stored, and the effects the last event's
+ * transition asks for (the outcomes appended before an intent ask for none).
+ */
 export interface Recorded {
   view: PodView;
   events: RecordedEvent[];
-  effects: EffectName[];
+  effects: readonly EffectName[];
 }
 
 export const viewOf = (uuid: string, version: number, snapshot: PodSnapshot): PodView => ({
@@ -104,57 +107,204 @@ export class PodEngine {
    * so the reconciler compensates it. An effect that throws is recorded as EffectFailed and the error is
    * rethrown to the caller.
    */
-  async request<T extends PodEventType>(uuid: string, type: T, data: PodEventData[T], input?: EffectInput): Promise<PodView> {
-    const { view, events, effects } = await this.append(uuid, [{ type, data } as Outcome]);
-    const intent = events[0]!;
-    crashPoint(`after-intent:${type}`);
-    let current = view;
-    for (const effect of effects) {
-      let outcomes: Outcome[];
-      let failure: unknown;
-      try {
-        injectedFailure(effect);
-        outcomes = await this.effects.run({ effect, uuid, intent, pod: current.context, ...(input === undefined ? {} : { input }) });
-      } catch (e) {
-        failure = e;
-        outcomes = [{ type: 'EffectFailed', data: failureData(effect, e) }];
-      }
-      crashPoint(`after-effect:${effect}`);
-      current = (await this.record(uuid, outcomes, { intent })).view;
-      if (failure !== undefined) throw failure;
-    }
-    return current;
+  request<T extends PodEventType>(uuid: string, type: T, data: PodEventData[T], input?: EffectInput): Promise<PodView> {
+    return this.requestAll(uuid, [{ type, data, input } as Step]);
   }
 
-  private async append(uuid: string, outcomes: Outcome[], causationId?: string): Promise<Recorded> {
-    const stream = podStream(uuid);
-    for (let attempt = 0; ; attempt++) {
-      const view = await this.load(uuid);
-      let snapshot = view.snapshot;
-      const effects: EffectName[] = [];
-      const events = outcomes.map(({ type, data }, i) => {
-        const meta = newMetadata(this.ctx, causationId);
-        const result = step(snapshot, machineEvent(type, data as never, meta.time, view.version + 1 + i));
-        if (!result.accepted) throw rejection(viewOf(uuid, view.version + i, snapshot), type);
-        snapshot = result.next;
-        effects.push(...result.effects);
-        return { type, schema: POD_EVENTS[type].schema, data: data as Record<string, unknown>, meta };
-      });
-      try {
-        const { version, position } = await this.store.append(stream, events, view.version === 0 ? 'no_stream' : view.version);
-        const first = version - events.length + 1;
-        const recorded = events.map((e, i) => ({ ...e, stream, version: first + i, position: position - events.length + 1 + i }));
-        return { view: viewOf(uuid, version, snapshot), events: recorded, effects };
-      } catch (e) {
-        if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_CONFLICT_RETRIES) {
-          throw e instanceof WrongExpectedVersion
-            ? new PodlogError('ECONFLICT', `pod ${uuid} kept changing under ${outcomes.map((o) => o.type).join(', ')} (${attempt + 1} conflicts); try again`, { cause: e })
-            : e;
+  /**
+   * Steps one after another, as `request` each, with one commit fewer per step: a step's event is
+   * appended together with the outcomes of the step before it. Each intent is still durable before its
+   * effect runs; an outcome becomes durable with the next intent, before the next effect, which is what
+   * the reconciler needs (a crash in between leaves the intent open, as a crash before its own commit
+   * did). A step that is no intent (PodPrepared) is simply recorded with the last outcomes. The first
+   * failure is recorded alone (EffectFailed) and thrown; the steps after it are not recorded.
+   */
+  async requestAll(uuid: string, steps: Step[]): Promise<PodView> {
+    let view: PodView | undefined;
+    let answer: { intent: RecordedEvent; outcomes: Outcome[] } | undefined;
+    for (const next of steps) {
+      const recorded: Recorded = answer === undefined ? await this.append(uuid, [next]) : await this.answerThen(uuid, answer, next);
+      answer = undefined;
+      view = recorded.view;
+      next.recorded?.();
+      const intent = recorded.events.at(-1);
+      if (intent === undefined || POD_EVENTS[next.type].kind !== 'intent') continue;
+      crashPoint(`after-intent:${next.type}`);
+      for (const [i, effect] of recorded.effects.entries()) {
+        const { outcomes, failure } = await this.perform(effect, uuid, intent, view.context, next.input);
+        // The last effect's outcomes wait for the next step's event, unless the effect failed.
+        if (failure === undefined && i === recorded.effects.length - 1) {
+          answer = { intent, outcomes };
+          break;
         }
+        view = (await this.record(uuid, outcomes, { intent })).view;
+        if (failure !== undefined) throw failure;
+      }
+    }
+    if (answer !== undefined) view = (await this.record(uuid, answer.outcomes, { intent: answer.intent })).view;
+    if (view === undefined) throw new PodlogError('EINTERNAL', `no step to request for pod ${uuid}`);
+    return view;
+  }
+
+  /** Runs one effect, turning its failure into the EffectFailed outcome to record. */
+  private async perform(effect: EffectName, uuid: string, intent: RecordedEvent, pod: PodContext, input?: EffectInput): Promise<{ outcomes: Outcome[]; failure?: unknown }> {
+    let result: { outcomes: Outcome[]; failure?: unknown };
+    try {
+      injectedFailure(effect);
+      result = { outcomes: await this.effects.run({ effect, uuid, intent, pod, ...(input === undefined ? {} : { input }) }) };
+    } catch (e) {
+      result = { outcomes: [{ type: 'EffectFailed', data: failureData(effect, e) }], failure: e };
+    }
+    crashPoint(`after-effect:${effect}`);
+    return result;
+  }
+
+  /**
+   * An intent's outcomes and the next step in one append. Where the machine refuses the two together
+   * (something observed in the meantime closed the intent), they are recorded as `record` and `append`
+   * record them apart, so that the refusal is the one a separate step would meet.
+   */
+  private async answerThen(uuid: string, answer: { intent: RecordedEvent; outcomes: Outcome[] }, next: Step): Promise<Recorded> {
+    // The crash points of both events that this one commit records (see `record`).
+    for (const event of [answer.outcomes[0], next]) if (event !== undefined && POD_EVENTS[event.type].kind === 'outcome') crashPoint(`before-outcome:${event.type}`);
+    try {
+      return await this.append(uuid, [...answer.outcomes.map((o) => ({ ...o, causationId: answer.intent.meta.id })), next]);
+    } catch (e) {
+      if (!isPodlogError(e) || e.code !== 'EWRONG_STATE') throw e;
+      await this.record(uuid, answer.outcomes, { intent: answer.intent });
+      return this.append(uuid, [next]);
+    }
+  }
+
+  /**
+   * Records events for many pods in one commit (the store's appendMany): what gc marks and deletes.
+   * Each pod's events are asked of its machine as `record` asks them; a pod whose machine refuses
+   * them gets its error in its place in the result and is left out of the commit, and a pod whose
+   * events answer an intent that something else closed meanwhile is left out without error (as
+   * `record` does). On a conflict every pod is folded again and asked again.
+   */
+  async recordMany(batch: Array<{ uuid: string; events: Outcome[]; intent?: RecordedEvent }>): Promise<Array<Recorded | PodlogError>> {
+    for (let attempt = 0; ; attempt++) {
+      const asked = await Promise.all(
+        batch.map(async ({ uuid, events, intent }): Promise<Asked | PodlogError | Recorded> => {
+          const view = await this.load(uuid);
+          try {
+            return { view, ...this.ask(view, events.map((e) => ({ ...e, causationId: intent?.meta.id }))) };
+          } catch (e) {
+            if (!isPodlogError(e)) throw e;
+            if (intent !== undefined && e.code === 'EWRONG_STATE' && view.context.pending?.version !== intent.version) return { view, events: [], effects: [] };
+            return e;
+          }
+        }),
+      );
+      const appending = asked.filter((a): a is Asked => !(a instanceof PodlogError) && 'snapshot' in a);
+      try {
+        const results = await this.store.appendMany(appending.map((a) => ({ stream: podStream(a.view.uuid), events: a.events, expected: expectedOf(a.view) })));
+        const done = new Map(appending.map((a, i) => [a, recordedOf(a, results[i]!)]));
+        return asked.map((a) => (a instanceof PodlogError || !('snapshot' in a) ? a : done.get(a)!));
+      } catch (e) {
+        if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_CONFLICT_RETRIES) throw conflictError(e, batch.length === 1 ? batch[0]!.uuid : `${batch.length} pods`, attempt);
       }
     }
   }
+
+  /**
+   * Asks for an effect of many pods: their intents in one commit, the effects a few at a time, and
+   * all their outcomes in one more commit. Each pod's result is its view after its outcomes, or the
+   * error that stopped it (the machine's refusal, or its effect's failure, recorded as EffectFailed).
+   */
+  async requestMany<T extends PodEventType>(uuids: string[], type: T, data: PodEventData[T], input?: EffectInput): Promise<Array<PodView | Error>> {
+    const intents = await this.recordMany(uuids.map((uuid) => ({ uuid, events: [{ type, data } as Outcome] })));
+    crashPoint(`after-intent:${type}`);
+    const performed = await inBatches(intents, EFFECTS_AT_ONCE, async (r) => {
+      if (r instanceof PodlogError) return r;
+      const intent = r.events[0]!;
+      const results = [];
+      for (const effect of r.effects) results.push(await this.perform(effect, r.view.uuid, intent, r.view.context, input));
+      return { uuid: r.view.uuid, intent, outcomes: results.flatMap((x) => x.outcomes), failure: results.find((x) => x.failure !== undefined)?.failure };
+    });
+    const answered = performed.filter((p): p is Exclude<typeof p, PodlogError> => !(p instanceof PodlogError));
+    const firstOutcome = answered.find((p) => p.outcomes.length > 0)?.outcomes[0];
+    if (firstOutcome !== undefined && POD_EVENTS[firstOutcome.type].kind === 'outcome') crashPoint(`before-outcome:${firstOutcome.type}`);
+    const recorded = await this.recordMany(answered.map(({ uuid, outcomes, intent }) => ({ uuid, events: outcomes, intent })));
+    const byUuid = new Map(answered.map((p, i) => [p.uuid, { p, r: recorded[i]! }]));
+    return performed.map((p) => {
+      if (p instanceof PodlogError) return p;
+      const { r } = byUuid.get(p.uuid)!;
+      if (p.failure !== undefined) return p.failure instanceof Error ? p.failure : new Error(String(p.failure));
+      return r instanceof PodlogError ? r : r.view;
+    });
+  }
+
+  private async append(uuid: string, steps: Array<Outcome & { causationId?: string | undefined }>, causationId?: string): Promise<Recorded> {
+    for (let attempt = 0; ; attempt++) {
+      const view = await this.load(uuid);
+      const asked = { view, ...this.ask(view, steps.map((e) => ({ ...e, causationId: e.causationId ?? causationId }))) };
+      try {
+        return recordedOf(asked, await this.store.append(podStream(uuid), asked.events, expectedOf(view)));
+      } catch (e) {
+        if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_CONFLICT_RETRIES) throw conflictError(e, uuid, attempt, steps);
+      }
+    }
+  }
+
+  /** The pod's machine asked for `steps` in order from `view`: the events to append and what they lead to. */
+  private ask(view: PodView, steps: Array<Outcome & { causationId?: string | undefined }>): Omit<Asked, 'view'> {
+    let snapshot = view.snapshot;
+    let effects: readonly EffectName[] = [];
+    const events = steps.map(({ type, data, causationId }, i) => {
+      const meta = newMetadata(this.ctx, causationId);
+      const result = step(snapshot, machineEvent(type, data as never, meta.time, view.version + 1 + i));
+      if (!result.accepted) throw rejection(viewOf(view.uuid, view.version + i, snapshot), type);
+      snapshot = result.next;
+      effects = result.effects;
+      return { type, schema: POD_EVENTS[type].schema, data: data as Record<string, unknown>, meta };
+    });
+    return { events, snapshot, effects };
+  }
 }
+
+/**
+ * One step of `requestAll`: an intent (with what its effect needs outside the log), or an event to
+ * record; `recorded` is called once its event is committed, before its effect runs.
+ */
+export type Step = { [T in PodEventType]: { type: T; data: PodEventData[T]; input?: EffectInput; recorded?: () => void } }[PodEventType];
+
+/** A pod's events, asked of its machine and ready to append. */
+interface Asked {
+  view: PodView;
+  events: NewEvent[];
+  snapshot: PodSnapshot;
+  effects: readonly EffectName[];
+}
+
+/** How many pods' effects `requestMany` runs at once (each a thread of the addon's or a stage1 process). */
+const EFFECTS_AT_ONCE = 4;
+
+const expectedOf = (view: PodView): ExpectedVersion => (view.version === 0 ? 'no_stream' : view.version);
+
+const recordedOf = ({ view, events, snapshot, effects }: Asked, { version, position }: AppendResult): Recorded => {
+  const stream = podStream(view.uuid);
+  const first = version - events.length + 1;
+  const recorded = events.map((e, i) => ({ ...e, stream, version: first + i, position: position - events.length + 1 + i }));
+  return { view: viewOf(view.uuid, version, snapshot), events: recorded, effects };
+};
+
+const conflictError = (e: unknown, what: string, attempt: number, steps?: Outcome[]): unknown =>
+  e instanceof WrongExpectedVersion
+    ? new PodlogError('ECONFLICT', `pod ${what} kept changing under ${steps ? steps.map((o) => o.type).join(', ') : 'a batch'} (${attempt + 1} conflicts); try again`, { cause: e })
+    : e;
+
+/** `fn` over `items`, at most `limit` at a time, results in order. */
+const inBatches = async <T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> => {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await fn(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+};
 
 export const failureData = (effect: PodEventData['EffectFailed']['effect'], e: unknown): PodEventData['EffectFailed'] => ({
   effect,

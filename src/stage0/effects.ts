@@ -19,7 +19,7 @@ import { addNetwork, delNetwork, type Attachment } from '../net/cni.js';
 import { summarizeResult } from '../net/result.js';
 import type { PodContext } from '../../machines/pod.js';
 import type { ImageStore } from '../images/store.js';
-import { closeFd, isLocked, lockDir, mountsUnder, shiftOwners } from '../native.js';
+import { closeFd, isLocked, lockDir, mountsUnder, removeTrees, shiftOwners } from '../native.js';
 import { stage1InitArgs } from './config.js';
 import { appRan, createPodDir, podDir, podPaths, readPid, readPodCgroups, writeWhole } from './pod-dir.js';
 import { CrossingEntrypoint, entrypoint, exitCodeOf, installStage1 } from './stage1.js';
@@ -251,12 +251,9 @@ export class Stage0Effects implements EffectInterpreter {
       // before that still lists it, and only the pod's other mounts are leftovers.
       mountGc(pod, mounts.filter((m) => m.mountPoint !== netns));
       // The manifest goes last, so that a delete interrupted half-way can be recognised and retried.
-      const manifest = podPaths(pod).manifest;
-      for (const entry of ['appsinfo', 'overlay', 'status', 'stage1', 'pid', 'subcgroup', 'stage1Root']) {
-        rmSync(join(pod, entry), { recursive: true, force: true });
-      }
-      rmSync(manifest, { force: true });
-      rmSync(pod, { recursive: true, force: true });
+      await removeAll(['appsinfo', 'overlay', 'status', 'stage1', 'pid', 'subcgroup', 'stage1Root'].map((entry) => join(pod, entry)));
+      await removeAll([podPaths(pod).manifest]);
+      await removeAll([pod]);
     }
     return [{ type: 'PodDeleted', data: {} }];
   }
@@ -270,6 +267,15 @@ export class Stage0Effects implements EffectInterpreter {
     if (code !== 0) throw new PodlogError('EGC', `stage1 gc of ${pod} failed (exit ${code}): ${output.trim()}`);
   }
 }
+
+/**
+ * Removes trees whole, several at once on the addon's threads, never following a symlink nor
+ * entering a mount; throws the first path's failure.
+ */
+const removeAll = async (paths: string[]): Promise<void> => {
+  const failed = (await removeTrees(paths)).find((r) => r.code !== undefined);
+  if (failed !== undefined) throw new PodlogError(failed.code === 'EBUSY' ? 'EBUSY' : 'EDELETE', `cannot remove ${failed.path}: ${failed.error ?? failed.code}`);
+};
 
 /** statfs(2)'s f_type of nsfs: what a kept namespace's path is. */
 const NSFS_MAGIC = 0x6e736673;

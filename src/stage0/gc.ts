@@ -4,14 +4,16 @@
  * period since their mark has passed (pods that never ran, at once), and a pod whose delete failed
  * before is deleted again. A pod's failure is reported and the pod skipped; a broken pod (an
  * unreadable history, a missing directory) is reported apart. Cost is linear: one pass over the pod
- * list, the mount table read once.
+ * list, the mount table read once, and a few commits per batch of pods (marks in one, deletion
+ * intents in one, their outcomes in one), whatever the number of pods in the batch.
  */
 import { RKT_STATE_NAMES } from '../../machines/pod.js';
-import { catchUpPodList, type PodRow } from '../engine/pod-list.js';
+import { catchUpPodList, type PodListRow } from '../engine/pod-list.js';
 import { isPodlogError } from '../errors.js';
 import { mountsUnder } from '../native.js';
 import { reconcilePods, type BrokenPod } from './observe.js';
 import { podsDir } from './pod-dir.js';
+import { attachedNetworks } from './pod-networks.js';
 import { releasePod } from './release.js';
 import type { Stage0 } from './session.js';
 
@@ -29,7 +31,7 @@ export interface GcReport {
   broken: BrokenPod[];
 }
 
-const MARKABLE: Partial<Record<PodRow['state'], true>> = { exited: true, abortedPrepare: true };
+const MARKABLE: Partial<Record<PodListRow['state'], true>> = { exited: true, abortedPrepare: true };
 
 const human = (ms: number): string => {
   const h = Math.floor(ms / 3_600_000);
@@ -38,17 +40,26 @@ const human = (ms: number): string => {
   return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
 };
 
+/** Pods acted on in one commit: a crash loses at most this many pods' progress (each is reconciled). */
+const BATCH = 256;
+
+/** A pod whose release records something (its metadata registration, its networks): most have none. */
+const holdsResources = (row: PodListRow): boolean => row.context.metadata !== undefined || attachedNetworks(row.context.networks).length > 0;
+
 export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   const report: GcReport = { lines: [], errors: [], broken: [] };
-  const attempt = async (row: PodRow, what: string, fn: () => Promise<unknown>) => {
-    try {
-      await fn();
-      report.lines.push(`${what} ${row.uuid}`);
-    } catch (e) {
+  /** Reports what became of each pod of a batch; `results` are in the rows' order. */
+  const settle = async (rows: PodListRow[], results: unknown[], what: (row: PodListRow) => string) => {
+    for (const [i, row] of rows.entries()) {
+      const e = results[i];
+      if (!(e instanceof Error)) {
+        report.lines.push(`${what(row)} ${row.uuid}`);
+        continue;
+      }
       // Another gc or an rm changed the pod since this one listed it (marked it, or is deleting it):
       // it is theirs now, and no error (rkt PR #3515: no spurious errors in a race to deletion).
-      if (isPodlogError(e) && e.code === 'EWRONG_STATE' && (await s.engine.load(row.uuid)).state !== row.state) return;
-      report.errors.push(`${row.uuid}: ${(e as Error).message}`);
+      if (isPodlogError(e) && e.code === 'EWRONG_STATE' && (await s.engine.load(row.uuid)).state !== row.state) continue;
+      report.errors.push(`${row.uuid}: ${e.message}`);
     }
   };
 
@@ -57,20 +68,16 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   report.broken = reconciled.broken;
   if (reconciled.changed > 0) listed = await catchUpPodList(s.store);
   const skip = new Set(reconciled.broken.map((b) => b.uuid));
-  for (const row of listed.values()) {
-    if (skip.has(row.uuid)) continue;
-    const expired = row.state === 'prepared' && Date.parse(row.context.preparedAt ?? '') + options.expirePreparedMs <= Date.now();
-    if (MARKABLE[row.state] || expired) {
-      await attempt(row, `Moving pod to ${row.state === 'exited' ? 'exited garbage' : 'garbage'}:`, () =>
-        s.engine.record(row.uuid, [{ type: 'PodMarkedGarbage', data: { reason: expired ? 'expired' : 'gc' } }]),
-      );
-    }
+  const marking = [...listed.values()].filter((row) => !skip.has(row.uuid) && (MARKABLE[row.state] || expired(row, options)));
+  for (const rows of batches(marking)) {
+    const results = await s.engine.recordMany(rows.map((row) => ({ uuid: row.uuid, events: [{ type: 'PodMarkedGarbage', data: { reason: expired(row, options) ? 'expired' : 'gc' } }] })));
+    await settle(rows, results, (row) => `Moving pod to ${row.state === 'exited' ? 'exited garbage' : 'garbage'}:`);
   }
   if (options.markOnly) return report;
 
-  const rows = (await catchUpPodList(s.store)).values();
   const mounts = mountsUnder(podsDir(s.dataDir));
-  for (const row of rows) {
+  const deleting: PodListRow[] = [];
+  for (const row of (await catchUpPodList(s.store)).values()) {
     if (skip.has(row.uuid)) continue;
     // A delete that failed before (closed, so no intent is open) is tried again at once.
     const retry = row.state === 'deleting' && row.context.pending === undefined;
@@ -81,10 +88,25 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
       report.lines.push(`Pod ${row.uuid} still within grace period (${human(options.gracePeriodMs)})`);
       continue;
     }
-    await attempt(row, `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`, async () => {
-      await releasePod(s, row.uuid);
-      await s.engine.request(row.uuid, 'GcRequested', {}, { mounts });
-    });
+    if (holdsResources(row)) {
+      const released = await releasePod(s, row.uuid).then(() => undefined, (e: unknown) => e);
+      if (released !== undefined) {
+        await settle([row], [released], () => '');
+        continue;
+      }
+    }
+    deleting.push(row);
+  }
+  for (const rows of batches(deleting)) {
+    const results = await s.engine.requestMany(rows.map((row) => row.uuid), 'GcRequested', {}, { mounts });
+    await settle(rows, results, (row) => `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`);
   }
   return report;
+};
+
+const expired = (row: PodListRow, options: GcOptions): boolean =>
+  row.state === 'prepared' && Date.parse(row.context.preparedAt ?? '') + options.expirePreparedMs <= Date.now();
+
+const batches = function* <T>(items: T[]): Generator<T[]> {
+  for (let i = 0; i < items.length; i += BATCH) yield items.slice(i, i + BATCH);
 };

@@ -6,6 +6,7 @@
  * prepare is never a zombie (rkt issue #3029); a preparer that dies is found out by the reconciler.
  */
 import { randomUUID } from 'node:crypto';
+import type { Step } from '../engine/engine.js';
 import { isPodlogError } from '../errors.js';
 import type { PrivateUsers } from '../events/catalogue.js';
 import { withPrepareLock } from '../images/locks.js';
@@ -40,29 +41,41 @@ export const prepare = async (s: Stage0, input: PrepareConfig, hooks: PrepareHoo
     // Before the pod exists: a host port another pod publishes is refused (run checks again).
     await checkPortsFree(s, uuid, portMappings(manifest));
     try {
-      const requestPrepare = async (privateUsers?: PrivateUsers): Promise<boolean> => {
-        // Files shifted by chown are a copy's: such a pod has no overlay (rkt refuses the two together).
-        const overlay = cfg.useOverlay && privateUsers?.ownership !== 'chown';
-        await s.engine.request(uuid, 'PrepareRequested', {
+      const prepareStep = (privateUsers?: PrivateUsers): Step & { type: 'PrepareRequested' } => ({
+        type: 'PrepareRequested',
+        data: {
           uuid,
           apps: apps.map((a) => ({ name: a.name, image: a.imageId, imageName: a.manifest.name, ...(a.config.exec !== undefined ? { exec: [a.config.exec, ...a.config.args] } : {}) })),
           mutable: cfg.mutable,
-          overlay,
+          // Files shifted by chown are a copy's: such a pod has no overlay (rkt refuses the two together).
+          overlay: cfg.useOverlay && privateUsers?.ownership !== 'chown',
           stage1,
           ...(privateUsers !== undefined ? { privateUsers } : {}),
-        });
-        return overlay;
-      };
-      const overlay = cfg.privateUsers ? await withPrivateUsers(s.dataDir, s.store, requestPrepare) : await requestPrepare();
-      hooks.created?.(uuid);
-      debug(`pod ${uuid}: preparing`);
-      for (const app of apps) await s.engine.request(uuid, 'ImageRenderRequested', { app: app.name, image: app.imageId });
-      if (overlay) await s.engine.request(uuid, 'OverlayPrepareRequested', {});
-      else for (const app of apps) await s.engine.request(uuid, 'AppRootCopyRequested', { app: app.name });
-      await s.engine.request(uuid, 'PodManifestWriteRequested', {}, { manifest });
+        },
+        // The pod exists from here: its UUID can be handed out (--uuid-file-save).
+        recorded: () => hooks.created?.(uuid),
+      });
       const ignored = ignoredIsolators(manifest.apps);
+      const preparing = (overlay: boolean): Step[] => [
+        ...apps.map((app): Step => ({ type: 'ImageRenderRequested', data: { app: app.name, image: app.imageId } })),
+        ...(overlay ? [{ type: 'OverlayPrepareRequested', data: {} } as const] : apps.map((app): Step => ({ type: 'AppRootCopyRequested', data: { app: app.name } }))),
+        { type: 'PodManifestWriteRequested', data: {}, input: { manifest } },
+        { type: 'PodPrepared', data: ignored.length > 0 ? { ignoredIsolators: ignored } : {} },
+      ];
+      // Each outcome is committed with the next step's event (see PodEngine.requestAll). A uid range
+      // is taken under a lock held until the PrepareRequested that records it is committed.
+      if (cfg.privateUsers) {
+        const first = await withPrivateUsers(s.dataDir, s.store, async (users) => {
+          const step = prepareStep(users);
+          await s.engine.requestAll(uuid, [step]);
+          return step;
+        });
+        await s.engine.requestAll(uuid, preparing(first.data.overlay));
+      } else {
+        const first = prepareStep();
+        await s.engine.requestAll(uuid, [first, ...preparing(first.data.overlay)]);
+      }
       for (const i of ignored) process.stderr.write(`podlog: app ${i.app}: isolator ${i.name} is not supported by podlog and is ignored\n`);
-      await s.engine.record(uuid, [{ type: 'PodPrepared', data: ignored.length > 0 ? { ignoredIsolators: ignored } : {} }]);
       debug(`pod ${uuid}: prepared`);
       return uuid;
     } catch (e) {

@@ -10,7 +10,7 @@ import { isPodlogError } from '../../src/errors.js';
 import { tempDataDir } from '../helpers/store.js';
 import { repoRoot } from '../helpers/fixtures.js';
 import { fakeEffects } from './fake-effects.js';
-import { preparePod, START } from './samples.js';
+import { prepareData, preparePod, START } from './samples.js';
 
 const ctx = () => commandContext(['test', 'engine']);
 
@@ -126,6 +126,102 @@ test('a live intent is left alone by the reconciler', async (t) => {
     const result = await reconcilePod(engine, fakeEffects(world), uuid);
     t.deepEqual(result.actions, []);
     t.is((await engine.load(uuid)).context.pending?.effect, 'startStage1');
+  } finally {
+    await cleanup();
+  }
+});
+
+test('requestAll commits each outcome with the next step: one commit a step, intents still before their effects', async (t) => {
+  const { dir, store, cleanup } = await tempDataDir();
+  try {
+    const effects = fakeEffects(join(dir, 'world'));
+    const engine = new PodEngine(store, effects, ctx());
+    const uuid = uuidv4();
+    await engine.request(uuid, 'PrepareRequested', prepareData(uuid));
+    const before = await store.headPosition();
+    const commits: string[][] = [];
+    const append = store.append.bind(store);
+    store.append = (stream, events, expected) => {
+      commits.push(events.map((e) => e.type));
+      return append(stream, events, expected);
+    };
+    const view = await engine.requestAll(uuid, [
+      { type: 'ImageRenderRequested', data: { app: 'a', image: 'busybox' } },
+      { type: 'OverlayPrepareRequested', data: {} },
+      { type: 'PodManifestWriteRequested', data: {} },
+      { type: 'PodPrepared', data: {} },
+    ]);
+    t.is(view.state, 'prepared');
+    const history = (await engine.history(uuid)).filter((e) => e.position > before);
+    t.deepEqual(history.map((e) => e.type), ['ImageRenderRequested', 'ImageRendered', 'OverlayPrepareRequested', 'OverlayPrepared', 'PodManifestWriteRequested', 'PodManifestWritten', 'PodPrepared']);
+    t.deepEqual(commits, [
+      ['ImageRenderRequested'],
+      ['ImageRendered', 'OverlayPrepareRequested'],
+      ['OverlayPrepared', 'PodManifestWriteRequested'],
+      ['PodManifestWritten', 'PodPrepared'],
+    ]);
+    // Each outcome answers its own intent.
+    const byType = new Map(history.map((e) => [e.type, e]));
+    t.is(byType.get('ImageRendered')!.meta.causationId, byType.get('ImageRenderRequested')!.meta.id);
+    t.is(byType.get('PodManifestWritten')!.meta.causationId, byType.get('PodManifestWriteRequested')!.meta.id);
+    t.is(byType.get('OverlayPrepareRequested')!.meta.causationId, undefined);
+    t.is(byType.get('PodPrepared')!.meta.causationId, undefined);
+    t.deepEqual(effects.done.slice(-3), ['renderImage', 'prepareOverlay', 'writeManifest']);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('requestAll records a failure alone and stops: the steps after it are not recorded', async (t) => {
+  const { dir, store, cleanup } = await tempDataDir();
+  try {
+    const engine = new PodEngine(store, fakeEffects(join(dir, 'world'), { failing: ['prepareOverlay'] }), ctx());
+    const uuid = uuidv4();
+    await engine.request(uuid, 'PrepareRequested', prepareData(uuid));
+    const error = await t.throwsAsync(
+      engine.requestAll(uuid, [
+        { type: 'ImageRenderRequested', data: { app: 'a', image: 'busybox' } },
+        { type: 'OverlayPrepareRequested', data: {} },
+        { type: 'PodManifestWriteRequested', data: {} },
+      ]),
+    );
+    t.is((error as { code?: string }).code, 'EFAKE');
+    const types = (await engine.history(uuid)).map((e) => e.type);
+    t.deepEqual(types.slice(-4), ['ImageRenderRequested', 'ImageRendered', 'OverlayPrepareRequested', 'EffectFailed']);
+    t.is((await engine.load(uuid)).context.pending, undefined);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('recordMany and requestMany act on many pods in one commit each; a pod the machine refuses is named and left out', async (t) => {
+  const { dir, store, cleanup } = await tempDataDir();
+  try {
+    const engine = new PodEngine(store, fakeEffects(join(dir, 'world')), ctx());
+    const uuids = await Promise.all(Array.from({ length: 5 }, () => preparePod(engine)));
+    const running = uuids[4]!;
+    await engine.request(running, 'Stage1StartRequested', START);
+    const head = await store.headPosition();
+    const commits: number[] = [];
+    const appendMany = store.appendMany.bind(store);
+    store.appendMany = (appends) => {
+      commits.push(appends.length);
+      return appendMany(appends);
+    };
+    store.append = () => Promise.reject(new Error('a batch appends to one stream at a time'));
+    const marked = await engine.recordMany(uuids.map((uuid) => ({ uuid, events: [{ type: 'PodMarkedGarbage', data: { reason: 'gc' } }] })));
+    t.true(marked.slice(0, 4).every((r) => !(r instanceof Error) && r.view.state === 'garbage'));
+    t.is((marked[4] as { code?: string }).code, 'EWRONG_STATE', 'a running pod cannot be marked');
+    const marks = await store.readAll({ after: head });
+    t.deepEqual(marks.map((e) => e.position), [head + 1, head + 2, head + 3, head + 4]);
+
+    const deleted = await engine.requestMany(uuids, 'GcRequested', {});
+    t.deepEqual(deleted.slice(0, 4).map((r) => (r instanceof Error ? r.message : r.state)), ['deleted', 'deleted', 'deleted', 'deleted']);
+    t.true(deleted[4] instanceof Error);
+    const after = await store.readAll({ after: head + 4 });
+    t.deepEqual(after.map((e) => e.type), [...Array(4).fill('GcRequested'), ...Array(4).fill('PodDeleted')]);
+    t.true(after.slice(4).every((e, i) => e.meta.causationId === after[i]!.meta.id), 'each deletion answers its pod\'s intent');
+    t.deepEqual(commits, [4, 4, 4], 'the marks, the intents, the outcomes: a commit each');
   } finally {
     await cleanup();
   }
