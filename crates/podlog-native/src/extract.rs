@@ -202,13 +202,19 @@ impl Writer {
     }
 
     fn send(&mut self, piece: Piece) -> Result<()> {
-        if self.failed.load(Ordering::Relaxed) {
-            return self.wait();
+        let sent = match &self.out {
+            Some(out) if !self.failed.load(Ordering::Relaxed) => out.send(piece).is_ok(),
+            _ => false,
+        };
+        if sent {
+            return Ok(());
         }
-        match self.out.as_ref().map(|out| out.send(piece)) {
-            Some(Ok(())) => Ok(()),
-            _ => self.wait(),
-        }
+        // The writer failed: its error ends the walk.
+        self.wait()?;
+        Err(Error::new(
+            Code::Io,
+            "the file writing thread stopped early",
+        ))
     }
 
     /// Waits for every piece sent to be written; the first failure, if any.
