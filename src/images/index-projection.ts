@@ -10,6 +10,7 @@
  */
 import {
   checkImageEvent,
+  IMAGE_EVENTS,
   IMAGE_STREAM_PREFIX,
   LAYER_STREAM_PREFIX,
   TREE_STREAM_PREFIX,
@@ -53,19 +54,28 @@ export interface ImageIndex {
 export const IMAGE_INDEX = 'images';
 const SCHEMA = 'images-v3';
 const BATCH = 5000;
+/** The events the index is made of: the image store's own, and the pod event that is an image's use. */
+const INDEXED_TYPES = [...Object.keys(IMAGE_EVENTS), 'ImageRendered'];
+/**
+ * How far the saved checkpoint may lag the head of the log when the image store's own streams did not
+ * change: a save is a commit (an fsync), and most catch-ups (every `run`'s) find only pod events.
+ */
+const MAX_LAG = 10_000;
 
 const imageKey = (id: string): string => `image:${id}`;
 const treeKey = (id: string): string => `tree:${id}`;
 const layerKey = (key: string): string => `layer:${key}`;
 
 /** Applies one event to the rows; returns the keys it changed (undefined row = deleted). */
+const isImageStoreEvent = (e: RecordedEvent): boolean => [IMAGE_STREAM_PREFIX, TREE_STREAM_PREFIX, LAYER_STREAM_PREFIX].some((p) => e.stream.startsWith(p));
+
 const apply = (rows: Map<string, Row>, e: RecordedEvent, changed: Map<string, Row | undefined>): void => {
   const set = (key: string, row: Row | undefined): void => {
     if (row) rows.set(key, row);
     else rows.delete(key);
     changed.set(key, row);
   };
-  if (![IMAGE_STREAM_PREFIX, TREE_STREAM_PREFIX, LAYER_STREAM_PREFIX].some((p) => e.stream.startsWith(p))) {
+  if (!isImageStoreEvent(e)) {
     // A pod rendering an image is that image's use.
     const imageId = e.type === 'ImageRendered' ? e.data.imageId : undefined;
     const row = typeof imageId === 'string' ? rows.get(imageKey(imageId)) : undefined;
@@ -132,13 +142,22 @@ export const catchUpImageIndex = async (store: EventStore): Promise<ImageIndex> 
     const rows = reset ? new Map<string, Row>() : saved.rows;
     const changed = new Map<string, Row | undefined>();
     let checkpoint = reset ? 0 : saved.checkpoint;
+    // Every event up to the head is committed: what is not read below up to it is not indexed.
+    const head = await store.headPosition();
+    let imageStoreChanged = false;
     for (;;) {
-      const events = await store.readAll({ after: checkpoint, limit: BATCH });
-      for (const e of events) apply(rows, e, changed);
+      const events = await store.readAll({ after: checkpoint, limit: BATCH, types: INDEXED_TYPES });
+      for (const e of events) {
+        apply(rows, e, changed);
+        imageStoreChanged ||= isImageStoreEvent(e);
+      }
       if (events.length > 0) checkpoint = events[events.length - 1]!.position;
       if (events.length < BATCH) break;
     }
-    if (checkpoint === saved.checkpoint && !reset) return toIndex(rows);
+    checkpoint = Math.max(checkpoint, head);
+    // Uses alone (a run's ImageRendered) are not saved until the lag is long: the next catch-up reads
+    // them again from the saved checkpoint, and a run commits nothing for the index.
+    if (!reset && !imageStoreChanged && checkpoint - saved.checkpoint < MAX_LAG) return toIndex(rows);
     const upserts = new Map<string, Row>();
     const deletes: string[] = [];
     for (const [key, row] of changed) {
