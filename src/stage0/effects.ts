@@ -250,10 +250,9 @@ export class Stage0Effects implements EffectInterpreter {
       // The kept namespace is stage1's to remove (above, or by the last detach): a mount table read
       // before that still lists it, and only the pod's other mounts are leftovers.
       mountGc(pod, mounts.filter((m) => m.mountPoint !== netns));
-      // The manifest goes last, so that a delete interrupted half-way can be recognised and retried.
-      await removeAll(['appsinfo', 'overlay', 'status', 'stage1', 'pid', 'subcgroup', 'stage1Root'].map((entry) => join(pod, entry)));
-      await removeAll([podPaths(pod).manifest]);
-      await removeAll([pod]);
+      // One walk of the whole tree: a delete interrupted half-way is the log's open intent (or a
+      // closed `deleting` pod), which the next gc or rm completes; the directory's state says nothing.
+      await removeTree(pod);
     }
     return [{ type: 'PodDeleted', data: {} }];
   }
@@ -268,13 +267,10 @@ export class Stage0Effects implements EffectInterpreter {
   }
 }
 
-/**
- * Removes trees whole, several at once on the addon's threads, never following a symlink nor
- * entering a mount; throws the first path's failure.
- */
-const removeAll = async (paths: string[]): Promise<void> => {
-  const failed = (await removeTrees(paths)).find((r) => r.code !== undefined);
-  if (failed !== undefined) throw new PodlogError(failed.code === 'EBUSY' ? 'EBUSY' : 'EDELETE', `cannot remove ${failed.path}: ${failed.error ?? failed.code}`);
+/** Removes a tree whole on the addon's thread, never following a symlink nor entering a mount. */
+const removeTree = async (path: string): Promise<void> => {
+  const [removed] = await removeTrees([path]);
+  if (removed?.code !== undefined) throw new PodlogError(removed.code === 'EBUSY' ? 'EBUSY' : 'EDELETE', `cannot remove ${path}: ${removed.error ?? removed.code}`);
 };
 
 /** statfs(2)'s f_type of nsfs: what a kept namespace's path is. */
