@@ -36,8 +36,8 @@ await build({
   minify: true,
   // NODE_OPTIONS=--enable-source-maps gives a --debug stack in the sources' terms.
   sourcemap: 'linked',
-  // Both find native code relative to their own package (bindings, pg-native).
-  external: ['better-sqlite3', 'pg'],
+  // pg may load pg-native from its own package; better-sqlite3 is told where its addon is (sqlite.ts).
+  external: ['pg'],
   // src/native.ts finds the repository from its own URL.
   define: { 'import.meta.url': '__podlogBundleUrl' },
   banner: { js: 'const __podlogBundleUrl=require("node:url").pathToFileURL(__filename).href;' },

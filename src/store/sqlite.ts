@@ -14,7 +14,8 @@
  */
 import Database from 'better-sqlite3';
 import { chmodSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { PodlogError } from '../errors.js';
 import {
   WrongExpectedVersion,
@@ -74,6 +75,15 @@ export interface SqliteStoreOptions {
 
 type Db = Database.Database;
 type Stmt = Database.Statement;
+
+/**
+ * better-sqlite3's addon, by its path in the package: the CLI's bundle holds better-sqlite3's
+ * JavaScript (one script starts faster than its dozen modules found one by one), and a bundled copy
+ * would look for its addon (the `bindings` package's search) from the bundle's directory.
+ */
+let addonPath: string | undefined;
+const nativeBinding = (): string =>
+  (addonPath ??= join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node'));
 
 const DEFAULT_POLL_MS = 15;
 const DEFAULT_BUSY_MS = 5000;
@@ -188,7 +198,7 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
     // The header may be stale: ask SQLite, read-only (a read-write connection would checkpoint on close).
     let ro: Db | undefined;
     try {
-      ro = new Database(path, { readonly: true, fileMustExist: true });
+      ro = new Database(path, { readonly: true, fileMustExist: true, nativeBinding: nativeBinding() });
       ro.pragma(`busy_timeout = ${busyMs}`);
       judge(path, inspect(ro, path));
     } catch (e) {
@@ -200,7 +210,7 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
 
   let db: Db;
   try {
-    db = new Database(path, { readonly, fileMustExist: readonly });
+    db = new Database(path, { readonly, fileMustExist: readonly, nativeBinding: nativeBinding() });
   } catch (e) {
     const mapped = mapError(path, e);
     throw mapped instanceof PodlogError && mapped.code !== 'ESTORE_IO'
@@ -268,7 +278,7 @@ const ownerOnly = (path: string): void => {
  * `location` names it in messages.
  */
 export const openMemorySqliteStore = (location: string): SqliteEventStore => {
-  const db = new Database(':memory:');
+  const db = new Database(':memory:', { nativeBinding: nativeBinding() });
   db.exec(migrationSql(0));
   return new SqliteEventStore(db, location, SCHEMA_VERSION, false, DEFAULT_POLL_MS, new Set()); // nobody else sees it
 };
