@@ -52,6 +52,15 @@ const FLAG: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** The checked isolators in place: each applied one in stage1's form, the others as they are. */
+/** The addon's answer for a remove set, once per set and process: it builds the filter (about 1 ms), and every run asks. */
+const neededBySet = new Map<string, string[]>();
+const stage1Needs = (set: string[]): string[] => {
+  const key = JSON.stringify(set);
+  let needed = neededBySet.get(key);
+  if (needed === undefined) neededBySet.set(key, (needed = seccompEntriesStage1Needs(set)));
+  return needed;
+};
+
 const checked = (isolators: Isolator[], fail: (i: Isolator) => Fail): Isolator[] => {
   for (const kind of KINDS) {
     const present = kind.filter((name) => isolators.some((i) => i.name === name));
@@ -66,7 +75,7 @@ const checked = (isolators: Isolator[], fail: (i: Isolator) => Fail): Isolator[]
   // Without no_new_privs stage1 loads the filter before it drops the app's privileges, with calls a remove set may deny.
   const removed = out.find((i) => i.name === SECCOMP_REMOVE);
   if (removed !== undefined && out.some((i) => i.name === NO_NEW_PRIVILEGES && i.value === false)) {
-    const needed = seccompEntriesStage1Needs((removed.value as { set: string[] }).set);
+    const needed = stage1Needs((removed.value as { set: string[] }).set);
     if (needed.length > 0) throw fail(removed)(`it removes ${needed.join(', ')}, which stage1 calls after loading the filter when ${NO_NEW_PRIVILEGES} is false`);
   }
   return out;
