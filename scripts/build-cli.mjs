@@ -45,10 +45,12 @@ await build({
 });
 
 mkdirSync(dirname(bundlePath), { recursive: true });
+// The old cache goes first; it would be ignored anyway (its header names the old bundle's file).
+rmSync(codeCachePath, { force: true });
 for (const file of readdirSync(staging)) renameSync(join(staging, file), join(dirname(bundlePath), file));
 rmSync(staging, { recursive: true, force: true });
 
-const { cli, script } = loadCli({ cache: false });
+const { cli, script, cacheHeader } = loadCli({ cache: false });
 const scratch = mkdtempSync(join(tmpdir(), 'podlog-build-'));
 const quiet = process.stdout.write;
 process.stdout.write = () => true;
@@ -68,5 +70,5 @@ try {
   process.stdout.write = quiet;
   rmSync(scratch, { recursive: true, force: true });
 }
-writeFileSync(`${codeCachePath}.${process.pid}`, script.createCachedData());
+writeFileSync(`${codeCachePath}.${process.pid}`, Buffer.concat([Buffer.from(cacheHeader), script.createCachedData()]));
 renameSync(`${codeCachePath}.${process.pid}`, codeCachePath);

@@ -184,6 +184,7 @@ export class PodEngine {
    * `record` does). On a conflict every pod is folded again and asked again.
    */
   async recordMany(batch: Array<{ uuid: string; events: Outcome[]; intent?: RecordedEvent }>): Promise<Array<Recorded | PodlogError>> {
+    if (new Set(batch.map((b) => b.uuid)).size !== batch.length) throw new PodlogError('EINTERNAL', 'a batch names a pod twice: each pod is one stream of one commit');
     for (let attempt = 0; ; attempt++) {
       const asked = await Promise.all(
         batch.map(async ({ uuid, events, intent }): Promise<Asked | PodlogError | Recorded> => {
@@ -203,7 +204,7 @@ export class PodEngine {
         const done = new Map(appending.map((a, i) => [a, recordedOf(a, results[i]!)]));
         return asked.map((a) => (a instanceof PodlogError || !('snapshot' in a) ? a : done.get(a)!));
       } catch (e) {
-        if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_CONFLICT_RETRIES) throw conflictError(e, batch.length === 1 ? batch[0]!.uuid : `${batch.length} pods`, attempt);
+        if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_CONFLICT_RETRIES) throw conflictError(e, batch.length === 1 ? `pod ${batch[0]!.uuid}` : `a batch of ${batch.length} pods`, attempt);
       }
     }
   }
@@ -215,23 +216,30 @@ export class PodEngine {
    */
   async requestMany<T extends PodEventType>(uuids: string[], type: T, data: PodEventData[T], input?: EffectInput): Promise<Array<PodView | Error>> {
     const intents = await this.recordMany(uuids.map((uuid) => ({ uuid, events: [{ type, data } as Outcome] })));
-    crashPoint(`after-intent:${type}`);
+    if (intents.some((r) => !(r instanceof PodlogError))) crashPoint(`after-intent:${type}`);
     const performed = await inBatches(intents, EFFECTS_AT_ONCE, async (r) => {
       if (r instanceof PodlogError) return r;
       const intent = r.events[0]!;
-      const results = [];
-      for (const effect of r.effects) results.push(await this.perform(effect, r.view.uuid, intent, r.view.context, input));
-      return { uuid: r.view.uuid, intent, outcomes: results.flatMap((x) => x.outcomes), failure: results.find((x) => x.failure !== undefined)?.failure };
+      const answer: { uuid: string; intent: RecordedEvent; outcomes: Outcome[]; failure?: unknown } = { uuid: r.view.uuid, intent, outcomes: [] };
+      // As requestAll: the first failure ends the pod's effects, its EffectFailed after what came before.
+      for (const effect of r.effects) {
+        const { outcomes, failure } = await this.perform(effect, r.view.uuid, intent, r.view.context, input);
+        answer.outcomes.push(...outcomes);
+        if (failure !== undefined) return { ...answer, failure };
+      }
+      return answer;
     });
     const answered = performed.filter((p): p is Exclude<typeof p, PodlogError> => !(p instanceof PodlogError));
-    const firstOutcome = answered.find((p) => p.outcomes.length > 0)?.outcomes[0];
-    if (firstOutcome !== undefined && POD_EVENTS[firstOutcome.type].kind === 'outcome') crashPoint(`before-outcome:${firstOutcome.type}`);
+    // The crash points `record` would meet, once each: the first outcome of each pod's answer.
+    for (const first of new Set(answered.flatMap((p) => p.outcomes.slice(0, 1).map((o) => o.type)))) {
+      if (POD_EVENTS[first].kind === 'outcome') crashPoint(`before-outcome:${first}`);
+    }
     const recorded = await this.recordMany(answered.map(({ uuid, outcomes, intent }) => ({ uuid, events: outcomes, intent })));
-    const byUuid = new Map(answered.map((p, i) => [p.uuid, { p, r: recorded[i]! }]));
+    const byUuid = new Map(answered.map((p, i) => [p.uuid, recorded[i]!]));
     return performed.map((p) => {
       if (p instanceof PodlogError) return p;
-      const { r } = byUuid.get(p.uuid)!;
       if (p.failure !== undefined) return p.failure instanceof Error ? p.failure : new Error(String(p.failure));
+      const r = byUuid.get(p.uuid)!;
       return r instanceof PodlogError ? r : r.view;
     });
   }
@@ -243,7 +251,7 @@ export class PodEngine {
       try {
         return recordedOf(asked, await this.store.append(podStream(uuid), asked.events, expectedOf(view)));
       } catch (e) {
-        if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_CONFLICT_RETRIES) throw conflictError(e, uuid, attempt, steps);
+        if (!(e instanceof WrongExpectedVersion) || attempt >= MAX_CONFLICT_RETRIES) throw conflictError(e, `pod ${uuid}`, attempt, steps);
       }
     }
   }
@@ -292,7 +300,7 @@ const recordedOf = ({ view, events, snapshot, effects }: Asked, { version, posit
 
 const conflictError = (e: unknown, what: string, attempt: number, steps?: Outcome[]): unknown =>
   e instanceof WrongExpectedVersion
-    ? new PodlogError('ECONFLICT', `pod ${what} kept changing under ${steps ? steps.map((o) => o.type).join(', ') : 'a batch'} (${attempt + 1} conflicts); try again`, { cause: e })
+    ? new PodlogError('ECONFLICT', `${what} kept changing under ${steps ? steps.map((o) => o.type).join(', ') : 'its events'} (${attempt + 1} conflicts); try again`, { cause: e })
     : e;
 
 /** `fn` over `items`, at most `limit` at a time, results in order. */

@@ -135,8 +135,11 @@ const toIndex = (rows: Map<string, Row>): ImageIndex => {
   return index;
 };
 
-/** Brings the image index up to the head of the log and returns it. */
-export const catchUpImageIndex = async (store: EventStore): Promise<ImageIndex> => {
+/**
+ * Brings the image index up to the head of the log and returns it. `saveUses`: save the images' last
+ * uses now, whatever the lag (before `log compact` removes the pod events they are read from).
+ */
+export const catchUpImageIndex = async (store: EventStore, { saveUses = false }: { saveUses?: boolean } = {}): Promise<ImageIndex> => {
   for (;;) {
     const saved = await store.loadProjection<Row>(IMAGE_INDEX);
     const reset = saved.schema !== SCHEMA;
@@ -158,7 +161,7 @@ export const catchUpImageIndex = async (store: EventStore): Promise<ImageIndex> 
     checkpoint = Math.max(checkpoint, head);
     // Uses alone (a run's ImageRendered) are not saved until the lag is long: the next catch-up reads
     // them again from the saved checkpoint, and a run commits nothing for the index.
-    if (!reset && !imageStoreChanged && checkpoint - saved.checkpoint < MAX_LAG) return toIndex(rows);
+    if (!reset && !imageStoreChanged && (saveUses ? checkpoint === saved.checkpoint : checkpoint - saved.checkpoint < MAX_LAG)) return toIndex(rows);
     const upserts = new Map<string, Row>();
     const deletes: string[] = [];
     for (const [key, row] of changed) {

@@ -58,9 +58,22 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
       }
       // Another gc or an rm changed the pod since this one listed it (marked it, or is deleting it):
       // it is theirs now, and no error (rkt PR #3515: no spurious errors in a race to deletion).
-      if (isPodlogError(e) && e.code === 'EWRONG_STATE' && (await s.engine.load(row.uuid)).state !== row.state) continue;
+      if (isPodlogError(e) && e.code === 'EWRONG_STATE') {
+        const now = await s.engine.load(row.uuid);
+        if (now.state !== row.state || now.context.pending !== undefined) continue;
+      }
       report.errors.push(`${row.uuid}: ${e.message}`);
     }
+  };
+  /** A batch whose commit failed as a whole (the store's error): each of its pods is reported, and gc goes on. */
+  const inBatch = async (rows: PodListRow[], act: () => Promise<unknown[]>, what: (row: PodListRow) => string) => {
+    let results: unknown[];
+    try {
+      results = await act();
+    } catch (e) {
+      results = rows.map(() => e);
+    }
+    await settle(rows, results, what);
   };
 
   let listed = await catchUpPodList(s.store);
@@ -70,8 +83,11 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   const skip = new Set(reconciled.broken.map((b) => b.uuid));
   const marking = [...listed.values()].filter((row) => !skip.has(row.uuid) && (MARKABLE[row.state] || expired(row, options)));
   for (const rows of batches(marking)) {
-    const results = await s.engine.recordMany(rows.map((row) => ({ uuid: row.uuid, events: [{ type: 'PodMarkedGarbage', data: { reason: expired(row, options) ? 'expired' : 'gc' } }] })));
-    await settle(rows, results, (row) => `Moving pod to ${row.state === 'exited' ? 'exited garbage' : 'garbage'}:`);
+    await inBatch(
+      rows,
+      () => s.engine.recordMany(rows.map((row) => ({ uuid: row.uuid, events: [{ type: 'PodMarkedGarbage', data: { reason: expired(row, options) ? 'expired' : 'gc' } }] }))),
+      (row) => `Moving pod to ${row.state === 'exited' ? 'exited garbage' : 'garbage'}:`,
+    );
   }
   if (options.markOnly) return report;
 
@@ -98,8 +114,7 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
     deleting.push(row);
   }
   for (const rows of batches(deleting)) {
-    const results = await s.engine.requestMany(rows.map((row) => row.uuid), 'GcRequested', {}, { mounts });
-    await settle(rows, results, (row) => `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`);
+    await inBatch(rows, () => s.engine.requestMany(rows.map((row) => row.uuid), 'GcRequested', {}, { mounts }), (row) => `Garbage collecting pod (${RKT_STATE_NAMES[row.state]}):`);
   }
   return report;
 };

@@ -154,3 +154,22 @@ test('log needs its subcommand; compact on a data dir without a log creates noth
     t.deepEqual(readdirSync(parent), []);
   });
 });
+
+test("log compact keeps an image's last use, which the image index had not saved yet", (t) => {
+  const d = dataDir();
+  try {
+    const lastUsed = () => (JSON.parse(d.podlog(['image', 'list', '--format', 'json']).stdout) as Array<{ lastUsed: string }>)[0]!.lastUsed;
+    t.is(d.podlog(['run', IMAGE, '--exec', '/bin/true']).status, 0);
+    // The second run's ImageRendered is the image's last use; the index reads it from the log, unsaved.
+    t.is(d.podlog(['run', IMAGE, '--exec', '/bin/true']).status, 0);
+    const used = (d.events() as unknown as Logged[]).filter((e) => e.type === 'ImageRendered').at(-1)!.meta.time;
+    t.is(lastUsed(), used);
+    t.is(d.podlog(['gc', '--grace-period=0s']).status, 0);
+    const compact = d.podlog(['log', 'compact']);
+    t.is(compact.status, 0, compact.stderr);
+    t.false((d.events() as unknown as Logged[]).some((e) => e.type === 'ImageRendered'), 'the uses are gone from the log');
+    t.is(lastUsed(), used, 'image list (and image gc) still see the last use');
+  } finally {
+    d.cleanup();
+  }
+});

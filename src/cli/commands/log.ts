@@ -7,6 +7,7 @@
 import { POD_STREAM_PREFIX, uuidOfStream } from '../../engine/streams.js';
 import { PodlogError } from '../../errors.js';
 import { POD_EVENTS, type PodEventData } from '../../events/catalogue.js';
+import { catchUpImageIndex } from '../../images/index-projection.js';
 import { openStore } from '../../store/open.js';
 import type { EventStore, StreamCompaction } from '../../store/port.js';
 import { out, str, type Command } from '../command.js';
@@ -29,6 +30,9 @@ export const compactDeletedPods = async (store: EventStore, cutoff: number): Pro
     compactions.push({ stream, expected: version, tombstone: { type: 'PodCompacted', schema: POD_EVENTS.PodCompacted.schema, data } });
   }
   if (compactions.length === 0) return { pods: [] };
+  // An image's last use is a pod's ImageRendered, which the index may not have saved yet (it reads
+  // such uses again from the log until then): saved before those events go.
+  await catchUpImageIndex(store, { saveUses: true });
   const done = await store.compactStreams(compactions);
   const deletedAt = new Map(compactions.map((c) => [c.stream, String(c.tombstone.data['deletedAt'])]));
   return {
