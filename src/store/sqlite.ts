@@ -85,6 +85,25 @@ let addonPath: string | undefined;
 const nativeBinding = (): string =>
   (addonPath ??= join(dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')), 'build', 'Release', 'better_sqlite3.node'));
 
+/**
+ * An object whose properties are made at their first read: statements are prepared when first used
+ * (a `podlog list` uses a handful of the store's twenty, and each costs SQLite a parse).
+ */
+const lazily = <T extends object>(makers: { [K in keyof T]: () => T[K] }): T => {
+  const made = {} as T;
+  for (const key of Object.keys(makers) as Array<keyof T>) {
+    Object.defineProperty(made, key, {
+      configurable: true,
+      get: () => {
+        const value = makers[key]();
+        Object.defineProperty(made, key, { value });
+        return value;
+      },
+    });
+  }
+  return made;
+};
+
 const DEFAULT_POLL_MS = 15;
 const DEFAULT_BUSY_MS = 5000;
 const DEFAULT_READ_LIMIT = 1000;
@@ -339,42 +358,42 @@ export class SqliteEventStore implements EventStore {
     // open of such a log reads its rows as podlog 1 did.
     const [wholeRow, joinDetails] =
       schemaVersion >= 2 ? ['coalesce(d.row, r.row)', 'LEFT JOIN projection_details d ON d.name = r.name AND d.key = r.key'] : ['r.row', ''];
-    this.s = {
-      streamRow: p('SELECT version, position FROM streams WHERE stream = ?').raw(),
-      streamVersion: p('SELECT version FROM streams WHERE stream = ?').pluck(),
-      upsertStream: p(
+    this.s = lazily({
+      streamRow: () => p('SELECT version, position FROM streams WHERE stream = ?').raw(),
+      streamVersion: () => p('SELECT version FROM streams WHERE stream = ?').pluck(),
+      upsertStream: () => p(
         'INSERT INTO streams (stream, version, position) VALUES (?, ?, ?) ' +
           'ON CONFLICT (stream) DO UPDATE SET version = excluded.version, position = excluded.position',
       ),
-      readStream: p(
+      readStream: () => p(
         `SELECT ${EVENT_COLUMNS} FROM events WHERE stream = ? AND version >= ? AND version <= ? ORDER BY version`,
       ).raw(),
-      head: p('SELECT coalesce(max(position), 0) FROM events').pluck(),
-      dataVersion: p('PRAGMA data_version').pluck(),
-      listAll: p('SELECT stream, version, position FROM streams ORDER BY stream'),
-      listPrefix: p(
+      head: () => p('SELECT coalesce(max(position), 0) FROM events').pluck(),
+      dataVersion: () => p('PRAGMA data_version').pluck(),
+      listAll: () => p('SELECT stream, version, position FROM streams ORDER BY stream'),
+      listPrefix: () => p(
         'SELECT stream, version, position FROM streams WHERE stream >= @p AND substr(stream, 1, length(@p)) = @p ORDER BY stream',
       ),
-      listRange: p('SELECT stream, version, position FROM streams WHERE stream >= @p AND stream < @q ORDER BY stream'),
-      projection: p('SELECT schema, checkpoint FROM projections WHERE name = ?').raw(),
-      projectionCheckpoint: p('SELECT checkpoint FROM projections WHERE name = ?').pluck(),
-      projectionRows: p('SELECT key, row FROM projection_rows WHERE name = ?').raw(),
-      projectionRow: p(
+      listRange: () => p('SELECT stream, version, position FROM streams WHERE stream >= @p AND stream < @q ORDER BY stream'),
+      projection: () => p('SELECT schema, checkpoint FROM projections WHERE name = ?').raw(),
+      projectionCheckpoint: () => p('SELECT checkpoint FROM projections WHERE name = ?').pluck(),
+      projectionRows: () => p('SELECT key, row FROM projection_rows WHERE name = ?').raw(),
+      projectionRow: () => p(
         `SELECT p.schema, ${wholeRow} FROM projection_rows r JOIN projections p ON p.name = r.name ${joinDetails} WHERE r.name = ? AND r.key = ?`,
       ).raw(),
-      projectionRowsOf: p(`SELECT r.key, ${wholeRow} FROM projection_rows r ${joinDetails} WHERE r.name = ? AND r.key IN (SELECT value FROM json_each(?))`).raw(),
-      deleteRows: p('DELETE FROM projection_rows WHERE name = ?'),
-      deleteRow: p('DELETE FROM projection_rows WHERE name = ? AND key = ?'),
-      upsertRow: p(
+      projectionRowsOf: () => p(`SELECT r.key, ${wholeRow} FROM projection_rows r ${joinDetails} WHERE r.name = ? AND r.key IN (SELECT value FROM json_each(?))`).raw(),
+      deleteRows: () => p('DELETE FROM projection_rows WHERE name = ?'),
+      deleteRow: () => p('DELETE FROM projection_rows WHERE name = ? AND key = ?'),
+      upsertRow: () => p(
         'INSERT INTO projection_rows (name, key, row) VALUES (?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET row = excluded.row',
       ),
-      upsertProjection: p(
+      upsertProjection: () => p(
         'INSERT INTO projections (name, schema, checkpoint) VALUES (?, ?, ?) ' +
           'ON CONFLICT (name) DO UPDATE SET schema = excluded.schema, checkpoint = excluded.checkpoint',
       ),
-      deleteBefore: p('DELETE FROM events WHERE stream = ? AND version < ?'),
-      replaceEvent: p('UPDATE events SET type = ?, schema = ?, data = ? WHERE stream = ? AND version = ?'),
-    };
+      deleteBefore: () => p('DELETE FROM events WHERE stream = ? AND version < ?'),
+      replaceEvent: () => p('UPDATE events SET type = ?, schema = ?, data = ? WHERE stream = ? AND version = ?'),
+    });
 
     const s = this.s;
     const appendRows = (stream: string, rows: Row[], expected: ExpectedVersion): AppendResult => {
