@@ -33,6 +33,9 @@ await build({
   format: 'cjs',
   platform: 'node',
   target: 'node20',
+  // import() of a built-in (node:http in the metadata client) becomes a lazy require: the script runs
+  // in vm.Script, which has no loader for a dynamic import.
+  supported: { 'dynamic-import': false },
   minify: true,
   // NODE_OPTIONS=--enable-source-maps gives a --debug stack in the sources' terms.
   sourcemap: 'linked',
