@@ -8,13 +8,12 @@
  * intents in one, their outcomes in one), whatever the number of pods in the batch.
  */
 import { RKT_STATE_NAMES } from '../../machines/pod.js';
-import { catchUpPodList, type PodListRow } from '../engine/pod-list.js';
+import { catchUpPodList, listRowOf, type PodListRow } from '../engine/pod-list.js';
 import { isPodlogError } from '../errors.js';
 import { mountsUnder } from '../native.js';
 import { reconcilePods, type BrokenPod } from './observe.js';
 import { podsDir } from './pod-dir.js';
-import { attachedNetworks } from './pod-networks.js';
-import { releasePod } from './release.js';
+import { holdsResources, releasePod } from './release.js';
 import type { Stage0 } from './session.js';
 
 export interface GcOptions {
@@ -43,9 +42,6 @@ const human = (ms: number): string => {
 /** Pods acted on in one commit: a crash loses at most this many pods' progress (each is reconciled). */
 const BATCH = 256;
 
-/** A pod whose release records something (its metadata registration, its networks): most have none. */
-const holdsResources = (row: PodListRow): boolean => row.context.metadata !== undefined || attachedNetworks(row.context.networks).length > 0;
-
 export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   const report: GcReport = { lines: [], errors: [], broken: [] };
   /** Reports what became of each pod of a batch; `results` are in the rows' order. */
@@ -66,14 +62,16 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
     }
   };
   /** A batch whose commit failed as a whole (the store's error): each of its pods is reported, and gc goes on. */
-  const inBatch = async (rows: PodListRow[], act: () => Promise<unknown[]>, what: (row: PodListRow) => string) => {
-    let results: unknown[];
+  const inBatch = async <R>(rows: PodListRow[], act: () => Promise<R[]>, what: (row: PodListRow) => string): Promise<R[]> => {
+    let results: R[];
     try {
       results = await act();
     } catch (e) {
-      results = rows.map(() => e);
+      await settle(rows, rows.map(() => e), what);
+      return [];
     }
     await settle(rows, results, what);
+    return results;
   };
 
   let listed = await catchUpPodList(s.store);
@@ -83,17 +81,23 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   const skip = new Set(reconciled.broken.map((b) => b.uuid));
   const marking = [...listed.values()].filter((row) => !skip.has(row.uuid) && (MARKABLE[row.state] || expired(row, options)));
   for (const rows of batches(marking)) {
-    await inBatch(
+    const marked = await inBatch(
       rows,
       () => s.engine.recordMany(rows.map((row) => ({ uuid: row.uuid, events: [{ type: 'PodMarkedGarbage', data: { reason: expired(row, options) ? 'expired' : 'gc' } }] }))),
       (row) => `Moving pod to ${row.state === 'exited' ? 'exited garbage' : 'garbage'}:`,
     );
+    // The marks' own results update the list: no second catch-up over what this gc just wrote.
+    for (const r of marked) {
+      if (r instanceof Error) continue;
+      const { view, events } = r;
+      if (events.length > 0) listed.set(view.uuid, listRowOf({ uuid: view.uuid, state: view.state, version: view.version, position: events.at(-1)!.position, context: view.context }));
+    }
   }
   if (options.markOnly) return report;
 
   const mounts = mountsUnder(podsDir(s.dataDir));
   const deleting: PodListRow[] = [];
-  for (const row of (await catchUpPodList(s.store)).values()) {
+  for (const row of listed.values()) {
     if (skip.has(row.uuid)) continue;
     // A delete that failed before (closed, so no intent is open) is tried again at once.
     const retry = row.state === 'deleting' && row.context.pending === undefined;
@@ -104,7 +108,7 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
       report.lines.push(`Pod ${row.uuid} still within grace period (${human(options.gracePeriodMs)})`);
       continue;
     }
-    if (holdsResources(row)) {
+    if (holdsResources(row.context)) {
       const released = await releasePod(s, row.uuid).then(() => undefined, (e: unknown) => e);
       if (released !== undefined) {
         await settle([row], [released], () => '');
