@@ -697,11 +697,7 @@ pub fn into_fresh_dir<T>(
             format!("{} is not a usable destination", dest.display()),
         )
     };
-    let leaf = dest.file_name().ok_or_else(invalid)?;
-    let parent_path = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let (parent_path, leaf) = fsat::split_leaf(dest).ok_or_else(invalid)?;
     let parent =
         fsat::open_dir(parent_path).context(|| format!("opening {}", parent_path.display()))?;
     match fs::statat(&parent, leaf, AtFlags::SYMLINK_NOFOLLOW) {

@@ -39,6 +39,17 @@ pub fn open_dir_in_root(
     }
 }
 
+/// A path's parent directory (`.` for a bare name) and its last component: what the `*at` calls
+/// act on. None when the path has no last component (`/`, `..`).
+pub fn split_leaf(path: &std::path::Path) -> Option<(&std::path::Path, &std::ffi::OsStr)> {
+    let leaf = path.file_name()?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    Some((parent, leaf))
+}
+
 /// Opens a directory from a plain path, the way a caller names a destination or a tree.
 pub fn open_dir(path: &std::path::Path) -> Result<OwnedFd, Errno> {
     fs::open(path, DIR, Mode::empty())
@@ -77,4 +88,28 @@ pub fn children(dir: BorrowedFd<'_>) -> Result<Vec<Vec<u8>>, Errno> {
 pub fn is_dir_at(dir: BorrowedFd<'_>, name: &[u8]) -> Result<bool, Errno> {
     let st = fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
     Ok(fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory)
+}
+
+#[cfg(test)]
+mod split_leaf_tests {
+    use super::split_leaf;
+    use std::path::Path;
+
+    #[test]
+    fn a_path_is_its_parent_and_leaf() {
+        assert_eq!(
+            split_leaf(Path::new("/a/b/c")),
+            Some((Path::new("/a/b"), "c".as_ref()))
+        );
+        assert_eq!(
+            split_leaf(Path::new("c")),
+            Some((Path::new("."), "c".as_ref()))
+        );
+        assert_eq!(
+            split_leaf(Path::new("/c")),
+            Some((Path::new("/"), "c".as_ref()))
+        );
+        assert_eq!(split_leaf(Path::new("/")), None);
+        assert_eq!(split_leaf(Path::new("a/..")), None);
+    }
 }

@@ -78,11 +78,7 @@ pub fn remove_tree(path: &Path) -> Result<()> {
             format!("{} does not name a tree to remove", path.display()),
         )
     };
-    let leaf = path.file_name().ok_or_else(refuse)?;
-    let parent_path = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let (parent_path, leaf) = fsat::split_leaf(path).ok_or_else(refuse)?;
     let parent = match fsat::open_dir(parent_path) {
         Err(Errno::NOENT) => return Ok(()),
         other => other.map_err(|e| failed(path, b"", e))?,
