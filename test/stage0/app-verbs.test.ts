@@ -49,6 +49,16 @@ const apps = (t: ExecutionContext, d: DataDir, uuid: string): Record<string, App
 
 const types = (d: DataDir, uuid: string): string[] => d.events(uuid).map((e) => e.type);
 
+/** An app as `app list` shows it once it has exited (or after 5 s, as it is then). */
+const exitedApp = async (t: ExecutionContext, d: DataDir, uuid: string, name: string): Promise<AppJson> => {
+  let app = apps(t, d, uuid)[name]!;
+  for (let i = 0; i < 50 && app.state !== 'exited'; i++) {
+    await new Promise((done) => setTimeout(done, 100));
+    app = apps(t, d, uuid)[name]!;
+  }
+  return app;
+};
+
 /** The pod's own record of itself: no intent left open. */
 const pending = (t: ExecutionContext, d: DataDir, uuid: string): unknown => (JSON.parse(ok(t, d, ['status', uuid, '--format', 'json'])) as { pending?: unknown }).pending;
 
@@ -117,11 +127,7 @@ test.serial('an app that exits on its own is recorded with its code, the pod run
     const { uuid } = pod;
     ok(t, d, ['app', 'add', uuid, busybox, '--name=seven', '--exec', '/bin/sh', '--', '-c', 'exit 7', '---']);
     ok(t, d, ['app', 'start', uuid, '--app=seven']);
-    let seven = apps(t, d, uuid).seven!;
-    for (let i = 0; i < 50 && seven.state !== 'exited'; i++) {
-      await new Promise((done) => setTimeout(done, 100));
-      seven = apps(t, d, uuid).seven!;
-    }
+    const seven = await exitedApp(t, d, uuid, 'seven');
     t.like(seven, { state: 'exited', exit_code: 7 });
     t.regex(ok(t, d, ['status', uuid]), /^state=running$/m, 'the pod runs on');
     t.regex(ok(t, d, ['status', uuid]), /^app-seven=7$/m);
@@ -156,8 +162,7 @@ test.serial("a sandbox's volumes and hostname are its added apps'; an app's own 
     ok(t, d, ['app', 'add', uuid, busybox, '--name=reader', '--mount', 'volume=data,target=/shared', '--user=1000', ...SLEEPER]);
     ok(t, d, ['app', 'start', uuid, '--app=writer']);
     ok(t, d, ['app', 'start', uuid, '--app=reader']);
-    for (let i = 0; i < 50 && apps(t, d, uuid).writer!.state !== 'exited'; i++) await new Promise((done) => setTimeout(done, 100));
-    t.like(apps(t, d, uuid).writer, { state: 'exited', exit_code: 0 });
+    t.like(await exitedApp(t, d, uuid, 'writer'), { state: 'exited', exit_code: 0 });
     t.is(ok(t, d, ['enter', '--app', 'reader', uuid, '--', '/bin/cat', '/shared/out']), 'hello sandbox-1\n');
     t.is(ok(t, d, ['enter', '--app', 'reader', uuid, '--', '/bin/id', '-u']), '1000\n');
     t.deepEqual((d.pods()[0] as unknown as { user_labels: unknown }).user_labels, { team: 'infra' });
