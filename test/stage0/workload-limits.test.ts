@@ -70,10 +70,13 @@ test.serial('--cpu=100m: an app spinning for 2 s uses at most 0.3 s of CPU, as i
     const { cpuTime, oom } = appExited(d, pod!.uuid) as { cpuTime: number; oom: boolean };
     t.false(oom);
     t.true(cpuTime > 0.05e9 && cpuTime <= 0.3e9, `CPU time ${cpuTime} ns`);
-    const unlimited = d.podlog(['run', busybox, ...sh('timeout 1 sh -c "while :; do :; done"; exit 0')]);
+    // The control claims only what a shared, loaded machine can promise: without the quota the same
+    // 2 s loop gets past the ceiling the quota held it under (even a fifth of a core is 0.4 s).
+    const unlimited = d.podlog(['run', busybox, ...sh('timeout 2 sh -c "while :; do :; done"; exit 0')]);
     t.is(unlimited.status, 0, unlimited.stderr);
     const [, free] = d.pods();
-    t.true((appExited(d, free!.uuid).cpuTime as number) > 0.5e9, 'without a limit the same loop takes most of a core');
+    const freeCpu = appExited(d, free!.uuid).cpuTime as number;
+    t.true(freeCpu > 0.3e9, `without a limit the same loop passes the limited ceiling: ${freeCpu} ns`);
   } finally {
     d.cleanup();
   }
