@@ -1,6 +1,6 @@
 /**
  * The catalogue of the image store's events. Every change to the store (an image imported or removed,
- * a tree rendered, found damaged or removed) is recorded in the log, one stream per image
+ * a tree rendered, found damaged or removed), and who vouched for each image fetched, is recorded in the log, one stream per image
  * (`image-<id>`) and one per tree (`tree-<treeStoreId>`), so `podlog events` shows the store's history
  * and the image index is a projection of it (src/images/index-projection.ts).
  */
@@ -75,9 +75,21 @@ export type TreeRenderedData = {
   layers?: string[];
 };
 
+/**
+ * Who vouched for an image at a fetch: the trusted key whose signature matched (`prefix` what it is
+ * trusted for, '' for every image), or why nothing was checked (src/images/trust/verify.ts).
+ */
+export type ImageVerdict =
+  | { verified: true; kind: 'aci-signature' | 'simple-signing'; fingerprint: string; prefix: string }
+  | { verified: false; skipped: 'insecure-options' | 'no-trusted-keys' };
+
+/** `source`: where the image was fetched from, as its ImageImported records it. */
+export type ImageVerifiedData = { id: string; source: string } & ImageVerdict;
+
 export interface ImageEventData {
   ImageImported: ImageImportedData;
   ImageRemoved: { id: string; reason: 'rm' | 'gc' };
+  ImageVerified: ImageVerifiedData;
   TreeRendered: TreeRenderedData;
   TreeDamaged: { treeStoreId: string; expected: string; actual: string };
   TreeRemoved: { treeStoreId: string; reason: 'gc' };
@@ -105,6 +117,10 @@ export const IMAGE_EVENTS: { readonly [T in ImageEventType]: CatalogueEntry } = 
     summary: 'an image was checked and stored under its id (rkt: fetch)',
   },
   ImageRemoved: { kind: 'outcome', schema: 1, fields: { id: 'string', reason: 'string' }, summary: 'an image left the store (image rm or gc)' },
+  ImageVerified: {
+    kind: 'observation', schema: 1, fields: { id: 'string', source: 'string', verified: 'boolean' },
+    summary: "a fetched image's signature was checked: the trusted key that vouched for it, or why nothing was checked",
+  },
   TreeRendered: {
     // Schema 2 adds `layers`, for a tree that is a stack of layers.
     kind: 'outcome', schema: 2,

@@ -16,6 +16,8 @@ import {
   TREE_STREAM_PREFIX,
   type ImageEventData,
   type ImageImportedData,
+  type ImageVerdict,
+  type ImageVerifiedData,
   type LayerRenderedData,
   type TreeRenderedData,
 } from '../events/images.js';
@@ -27,6 +29,8 @@ export interface ImageRecord extends ImageImportedData {
   /** Global position of the import in the log: the newest import of a name is the highest. */
   position: number;
   lastUsedAt?: string;
+  /** Its last fetch's signature check (ImageVerified): who vouched for it, or why nothing was checked. */
+  verification?: ImageVerdict;
 }
 
 /** A rendered tree: what its last rendering recorded (but whether it was a repair), and when. */
@@ -90,6 +94,12 @@ const apply = (rows: Map<string, Row>, e: RecordedEvent, changed: Map<string, Ro
       // Schema 1 recorded one size: an ACI's uncompressed tar, an OCI image's stored layers.
       const sizes = e.schema >= 2 ? {} : d.format === 'aci' ? { unpackedSize: d.size } : { storedSize: d.size };
       set(imageKey(d.id), { kind: 'image', image: { ...d, ...sizes, importedAt: e.meta.time, position: e.position } });
+      return;
+    }
+    case 'ImageVerified': {
+      const { id, source: _, ...verification } = e.data as ImageVerifiedData;
+      const row = rows.get(imageKey(id));
+      if (row?.kind === 'image') set(imageKey(id), { kind: 'image', image: { ...row.image, verification } });
       return;
     }
     case 'ImageRemoved':

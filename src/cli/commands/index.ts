@@ -26,6 +26,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'cat-manifest', summary: "Print a pod's manifest", load: async () => (await import('./cat-manifest.js')).catManifest },
   { name: 'fetch', summary: 'Import images (ACI, OCI layout directory or tar) from files or http(s) URLs; prints their ids', load: async () => (await import('./fetch.js')).fetch },
   { name: 'image', summary: 'Operate on the image store: list, rm, gc, render, extract, export, verify, cat-manifest', load: async () => (await import('./image.js')).image },
+  { name: 'trust', summary: 'Trust public keys to vouch for images by name prefix (or --root for all); trust list, trust rm', load: async () => (await import('./trust.js')).trust },
   { name: 'events', summary: 'Print the event log (table, or JSON lines), optionally following it', load: async () => (await import('./events.js')).events },
   { name: 'log', summary: "Maintain the event log: compact forgets deleted pods' histories (the one exception to append-only)", load: async () => (await import('./log.js')).log },
   { name: 'replay', summary: "Show a pod's state and context at any version of its history", load: async () => (await import('./replay.js')).replay },
