@@ -8,6 +8,7 @@
  *   cas/layers/<key>/           a layer rendered once in overlayfs's form (rootfs/, rendered), keyed by its chain
  *   cas/tree/<treeStoreId>/     a rendered tree (rootfs/) or a stack of layers (layers), manifest, hash, image, rendered
  *   cas/tmp/                    staging: everything is written here first, then renamed into place
+ *   cas/partial/<alg>-<hex>     a registry blob being downloaded, kept by its digest to be resumed after an interruption
  *   cas/locks/tree-<id>/        one lock directory per tree (render, repair and removal exclude each other)
  *   cas/locks/layer-<key>/      one per layer, likewise
  *   cas/files/<sha256(path)>    which image a file path held at a given (dev, inode, size, mtime, ctime)
@@ -27,6 +28,7 @@ export interface StoreLayout {
   layers: string;
   trees: string;
   tmp: string;
+  partial: string;
   locks: string;
   files: string;
   prepareLock: string;
@@ -44,6 +46,7 @@ export const storeLayout = (dataDir: string): StoreLayout => {
     layers: join(cas, 'layers'),
     trees: join(cas, 'tree'),
     tmp: join(cas, 'tmp'),
+    partial: join(cas, 'partial'),
     locks: join(cas, 'locks'),
     files: join(cas, 'files'),
     prepareLock: join(dataDir, 'locks', 'prepare'),
@@ -57,5 +60,7 @@ export const treeDir = (l: StoreLayout, treeStoreId: string): string => join(l.t
 export const treeLockDir = (l: StoreLayout, treeStoreId: string): string => join(l.locks, `tree-${treeStoreId}`);
 /** A layer blob's file: its OCI digest (`sha256:<hex>`, checked by the reader) with `-` for `:`. */
 export const layerBlobPath = (l: StoreLayout, digest: string): string => join(l.layerBlobs, digest.replace(':', '-'));
+/** A registry blob's partial download: its digest (checked by the puller) with `-` for `:`. */
+export const partialPath = (l: StoreLayout, digest: string): string => join(l.partial, digest.replace(':', '-'));
 export const layerDir = (l: StoreLayout, key: string): string => join(l.layers, key);
 export const layerLockDir = (l: StoreLayout, key: string): string => join(l.locks, `layer-${key}`);

@@ -5,7 +5,7 @@
  * content.
  */
 import { copyFile } from 'node:fs/promises';
-import { constants, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { constants, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { catchUpPodList } from '../engine/pod-list.js';
 import { isPodlogError, PodlogError } from '../errors.js';
@@ -145,6 +145,9 @@ const alive = (pid: number): boolean => {
   }
 };
 
+/** How long a partial registry download waits for a pull to continue it before image gc removes it. */
+const PARTIAL_MAX_AGE_MS = 24 * 3600_000;
+
 const list = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir) : []);
 
 /** Runs `fn`, and adds its failure's message to `failures` instead of throwing it. */
@@ -210,6 +213,11 @@ export const collectGarbage = (store: Store, { gracePeriodMs }: { gracePeriodMs:
     for (const name of list(l.tmp)) {
       const pid = scratchPid(name);
       if (pid === undefined || !alive(pid)) await sweep(join(l.tmp, name));
+    }
+    // An interrupted pull's blob is kept to be continued, but not for ever.
+    for (const name of list(l.partial)) {
+      const path = join(l.partial, name);
+      if (now - statSync(path).mtimeMs > PARTIAL_MAX_AGE_MS) await sweep(path);
     }
     return result;
   }, { exclusive: true });

@@ -34,7 +34,7 @@ const INDEX = 'application/vnd.oci.image.index.v1+json';
 const MANIFESTS = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
 const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 /** Layer media types podlog extracts; the addon tells the compression by magic bytes. */
-const LAYERS = new Set([
+export const LAYERS = new Set([
   'application/vnd.oci.image.layer.v1.tar',
   'application/vnd.oci.image.layer.v1.tar+gzip',
   'application/vnd.oci.image.layer.v1.tar+zstd',
@@ -51,7 +51,7 @@ const REF_NAME = 'org.opencontainers.image.ref.name';
 const DIGEST = /^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/;
 
 /** Go's GOARCH for this host, as OCI platforms spell it. */
-const HOST_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
+export const HOST_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
 
 /** The image a layout holds, as far as its manifest tells. */
 export interface OciImage {

@@ -2,7 +2,8 @@
  * What a user typed for an image, and finding it in the index, with rkt's rules and messages:
  * rkt/image/common.go guessImageType (id, URL, path or name), imagestore ResolveKey (id prefixes) and
  * GetACI (a name and labels; without a version, the newest import). An OCI layout's image is chosen
- * by a tag after its path, `PATH:TAG`, or as skopeo writes it, `oci:PATH[:TAG]` (`oci-archive:` too).
+ * by a tag after its path, `PATH:TAG`, or as skopeo writes it, `oci:PATH[:TAG]` (`oci-archive:` too);
+ * `docker://HOST/NAME[:TAG]` is pulled from a registry (registry/).
  */
 import { existsSync, statSync } from 'node:fs';
 import { extname, isAbsolute, join } from 'node:path';
@@ -10,10 +11,12 @@ import { PodlogError } from '../errors.js';
 import type { ImageLabel } from '../events/images.js';
 import { label } from './aci-manifest.js';
 import type { ImageIndex, ImageRecord } from './index-projection.js';
+import { isDockerRef } from './registry/reference.js';
 
 export type ImageRef =
   | { kind: 'id'; id: string }
   | { kind: 'url'; url: string }
+  | { kind: 'docker'; ref: string }
   | { kind: 'path'; path: string; tag?: string }
   | { kind: 'name'; name: string; labels: ImageLabel[] };
 
@@ -63,6 +66,7 @@ const SKOPEO = /^oci(-archive)?:/;
 /** rkt's guessImageType, step by step, with OCI layouts' tags. */
 export const guessRef = (ref: string): ImageRef => {
   if (ref.startsWith(ID_PREFIX)) return { kind: 'id', id: ref };
+  if (isDockerRef(ref)) return { kind: 'docker', ref };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(ref)) return { kind: 'url', url: ref };
   if (SKOPEO.test(ref) && !existsSync(ref)) {
     const rest = ref.replace(SKOPEO, '');

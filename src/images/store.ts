@@ -34,7 +34,9 @@ import { blobPath, layerBlobPath, layerDir, manifestPath, ociDir, storeLayout, t
 import { withDirLock } from './locks.js';
 import { archiveKind } from './oci-archive.js';
 import { OciReader } from './oci-layout.js';
+import type { FetchPolicy } from './policy.js';
 import { progressFor, readPosition, type Progress } from './progress.js';
+import type { VerifyHook } from './registry/pull.js';
 import { describeName, findById, findByName, guessRef, KEY_LENGTH } from './resolve.js';
 import { scratch } from './scratch.js';
 import {
@@ -58,6 +60,12 @@ export interface ImportOptions {
   tag?: string;
   /** Over the data dir's config.json: what the layers may unpack to (fetch's --max-*-size flags). */
   limits?: Partial<SizeLimits>;
+  /** How a registry (`docker://`) may be reached, and with which credentials (default: defaultFetchPolicy()). */
+  policy?: FetchPolicy;
+  /** Of a registry pull: shown the chosen manifest before any blob is downloaded; refuses by throwing. */
+  verify?: VerifyHook;
+  /** What the event records as the image's name (default: its manifest's): a pull's HOST[:PORT]/NAME, which no appc name can spell. */
+  name?: string;
 }
 
 export interface ImageStore {
@@ -127,6 +135,7 @@ export interface Settled {
   tag: string | undefined;
   /** Over the data dir's config.json (see `limits`). */
   limits?: Partial<SizeLimits>;
+  name?: string;
 }
 
 /** An image that is not the one asked for is refused before anything of it is stored (rkt's message). */
@@ -193,7 +202,14 @@ export class Store implements ImageStore {
   }
 
   private settle(options: ImportOptions, abs: string): Settled {
-    return { source: options.source ?? abs, expectedId: options.expectedId, progress: progressFor(options.quiet ?? false), tag: options.tag, limits: options.limits };
+    return {
+      source: options.source ?? abs, expectedId: options.expectedId, progress: progressFor(options.quiet ?? false), tag: options.tag, limits: options.limits, name: options.name,
+    };
+  }
+
+  /** Imports an OCI layout directory the store made itself (a pull's, in cas/tmp/), named `shown` in messages. */
+  importLayout(dir: string, shown: string, options: ImportOptions): Promise<ImageRecord> {
+    return this.importOci(dir, shown, this.settle(options, dir));
   }
 
   /**
@@ -286,7 +302,7 @@ export class Store implements ImageStore {
     return { ...readConfig(this.layout.dataDir).images, ...given };
   }
 
-  private async importOci(dir: string, shown: string, { source, expectedId, progress, tag, limits }: Settled): Promise<ImageRecord> {
+  private async importOci(dir: string, shown: string, { source, expectedId, progress, tag, limits, name }: Settled): Promise<ImageRecord> {
     const reader = new OciReader(dir, shown);
     const image = reader.read(tag);
     checkExpected(expectedId, image.id, undefined, shown);
@@ -310,7 +326,7 @@ export class Store implements ImageStore {
         })
         .finally(() => progress.done());
       const data: ImageEventData['ImageImported'] = {
-        id: image.id, format: 'oci', name: oci.manifest.name, labels: oci.manifest.labels ?? [], size: oci.size, compression: 'oci', source,
+        id: image.id, format: 'oci', name: name ?? oci.manifest.name, labels: oci.manifest.labels ?? [], size: oci.size, compression: 'oci', source,
         storedSize: oci.size, unpackedSize: rendered.all.reduce((n, x) => n + x.unpacked, 0), layers: layers.map(({ digest, key }) => ({ digest, key })),
       };
       staged = {
@@ -440,6 +456,8 @@ export class Store implements ImageStore {
       case 'url':
         // Loaded on demand: fetch.ts builds on this module.
         return (await import('./fetch.js')).fetchUrl(this, r.url, options);
+      case 'docker':
+        return (await (await import('./registry/pull.js')).pull(this, r.ref, options)).image;
       case 'name': {
         const found = findByName(await this.index(), r.name, r.labels);
         if (!found) throw new PodlogError('ENOENT', `no image named ${JSON.stringify(describeName(r.name, r.labels))} in the store (import it with podlog fetch)`);

@@ -1,0 +1,98 @@
+/**
+ * A blob downloaded into the store, verified while it is written: hashed as it streams, stopped at
+ * one byte past its descriptor's size (a body that never ends costs size + 1 bytes), and checked
+ * against its digest before it is handed on. The download goes to cas/partial/ under the blob's
+ * digest, so an interrupted one is continued by the next pull with `Range: bytes=N-` (the bytes
+ * already there hashed again first); content that proved wrong is deleted, never kept or resumed.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { join } from 'node:path';
+import { PodlogError } from '../../errors.js';
+import { partialPath, type StoreLayout } from '../layout.js';
+import { withDirLock } from '../locks.js';
+import type { Progress } from '../progress.js';
+import type { RegistryClient } from './client.js';
+import type { Descriptor } from './manifest.js';
+
+const hashFile = async (hash: Hash, file: string): Promise<void> => {
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) hash.update(chunk);
+};
+
+/** A failure that says the bytes received are wrong: the partial file goes with it. */
+class Proven extends PodlogError {}
+
+/**
+ * Downloads the blob `d` to `dest` (a new path on the store's file system), verified; `what` names it
+ * in messages (`layer 2/5`). Two pulls of one blob take turns (a lock per digest), the second finding
+ * it whole or continuing it.
+ */
+export const fetchBlob = (client: RegistryClient, l: StoreLayout, d: Descriptor, dest: string, what: string, progress: Progress): Promise<void> => {
+  const partial = partialPath(l, d.digest);
+  mkdirSync(l.partial, { recursive: true, mode: 0o700 });
+  return withDirLock(join(l.locks, `partial-${d.digest.replace(':', '-')}`), false, async () => {
+    try {
+      await download(client, d, partial, what, progress);
+    } catch (e) {
+      if (e instanceof Proven) rmSync(partial, { force: true });
+      throw e;
+    }
+    renameSync(partial, dest);
+  });
+};
+
+const download = async (client: RegistryClient, d: Descriptor, partial: string, what: string, progress: Progress): Promise<void> => {
+  const shown = `${client.ref.reference}: ${what} ${d.digest}`;
+  const alg = d.digest.split(':')[0]!;
+  let hash = createHash(alg);
+  let have = existsSync(partial) ? statSync(partial).size : 0;
+  if (have > d.size) {
+    rmSync(partial);
+    have = 0;
+  }
+  if (have > 0) await hashFile(hash, partial);
+  progress.start(`${what} ${d.digest.slice(0, 19)}`, d.size);
+  try {
+    if (have < d.size) {
+      const answer = await client.get(`blobs/${d.digest}`, `${what} ${d.digest}`, { redirects: true, ...(have > 0 ? { from: have } : {}) });
+      if (answer.status === 200 && have > 0) {
+        // The registry sends the whole blob: start over.
+        hash = createHash(alg);
+        have = 0;
+      } else if (answer.status === 206 && !String(answer.headers['content-range'] ?? '').startsWith(`bytes ${have}-`)) {
+        answer.body.destroy();
+        throw new PodlogError('EFETCH', `${shown}: asked for bytes ${have}- of ${answer.url.href}, the registry sent ${JSON.stringify(answer.headers['content-range'] ?? 'no Content-Range')}`);
+      }
+      progress.set(have);
+      let size = have;
+      const tap = new Transform({
+        transform(chunk: Buffer, _enc, done) {
+          size += chunk.length;
+          if (size > d.size) {
+            done(new Proven('ETOO_LARGE', `${shown}: ${answer.url.href} sends more than the ${d.size} bytes its descriptor says; the download was stopped`));
+            return;
+          }
+          hash.update(chunk);
+          progress.add(chunk.length);
+          done(null, chunk);
+        },
+      });
+      try {
+        await pipeline(answer.body, tap, createWriteStream(partial, { flags: have > 0 ? 'a' : 'w', mode: 0o600 }));
+      } catch (e) {
+        answer.body.destroy();
+        if (e instanceof PodlogError) throw e;
+        throw new PodlogError('EFETCH', `${shown}: the download from ${answer.url.href} was interrupted after ${size} of ${d.size} bytes (${(e as Error).message}); pulling again continues it`);
+      }
+      if (size < d.size) {
+        throw new PodlogError('EFETCH', `${shown}: ${answer.url.href} ended after ${size} of ${d.size} bytes; pulling again continues it`);
+      }
+    }
+    const found = `${alg}:${hash.digest('hex')}`;
+    if (found !== d.digest) throw new Proven('EDIGEST', `${shown}: the blob does not match its digest: expected ${d.digest}, found ${found}`);
+  } finally {
+    progress.done();
+  }
+};

@@ -1,0 +1,120 @@
+/**
+ * `docker://HOST[:PORT]/NAME[:TAG|@DIGEST]`: an image pulled from a registry into the store. The
+ * manifest chosen for this platform, its config and the layers the store does not have yet are
+ * downloaded, each verified as it is written, into an OCI image layout in cas/tmp/, which the store
+ * then imports as it imports any layout (so a pulled image is checked and rendered like any other,
+ * and its layers are shared with every image that has them). The image is named HOST[:PORT]/NAME,
+ * its version the tag, and its source records the digest the reference resolved to, so pulling an
+ * unchanged tag again costs one manifest request.
+ */
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ImageRecord } from '../index-projection.js';
+import { layerBlobPath, ociDir } from '../layout.js';
+import { defaultFetchPolicy } from '../policy.js';
+import { progressFor } from '../progress.js';
+import { scratch } from '../scratch.js';
+import type { ImportOptions, Store } from '../store.js';
+import { fetchBlob } from './blobs.js';
+import { RegistryClient } from './client.js';
+import { choosePlatform, digestOf, fetchManifest, imageBlobs, type Descriptor } from './manifest.js';
+import { parseDockerRef, type DockerRef } from './reference.js';
+
+/** What a signature check is shown of an image before any of its blobs is downloaded. */
+export interface PulledManifest {
+  /** docker://HOST/NAME[:TAG][@DIGEST], as the user gave it, normalized. */
+  reference: string;
+  registry: string;
+  repository: string;
+  tag?: string;
+  /** The digest of the image manifest chosen for this platform. */
+  digest: string;
+  manifest: Buffer;
+}
+
+/** Refuses an image by throwing; a refused image costs no download. */
+export type VerifyHook = (m: PulledManifest) => Promise<void>;
+
+export interface Pulled {
+  image: ImageRecord;
+  /** The chosen image manifest's digest. */
+  digest: string;
+  reference: string;
+}
+
+const REF_NAME = 'org.opencontainers.image.ref.name';
+
+const blobFile = (dir: string, digest: string): string => join(dir, 'blobs', ...digest.split(':'));
+
+/** The image a pull of `source` stored before, if its content is still there. */
+const storedFrom = async (store: Store, source: string): Promise<ImageRecord | undefined> => {
+  let found: ImageRecord | undefined;
+  for (const image of (await store.index()).images.values()) {
+    if (image.source === source && existsSync(ociDir(store.layout, image.id)) && (!found || image.position > found.position)) found = image;
+  }
+  return found;
+};
+
+const verifyWith = (options: ImportOptions, ref: DockerRef, digest: string, manifest: Buffer): Promise<void> =>
+  options.verify?.({ reference: ref.reference, registry: ref.registry, repository: ref.repository, ...(ref.tag === undefined ? {} : { tag: ref.tag }), digest, manifest }) ??
+  Promise.resolve();
+
+export const pull = async (store: Store, input: string, options: ImportOptions = {}): Promise<Pulled> => {
+  const ref = parseDockerRef(input);
+  const client = new RegistryClient(ref, options.policy ?? defaultFetchPolicy());
+  try {
+    const top = await fetchManifest(client, ref.digest ?? ref.tag!);
+    const source = `docker://${ref.registry}/${ref.repository}@${top.digest}`;
+    const known = await storedFrom(store, source);
+    if (known) {
+      const manifest = readFileSync(join(ociDir(store.layout, known.id), 'manifest.json'));
+      const digest = digestOf(manifest);
+      await verifyWith(options, ref, digest, manifest);
+      return { image: known, digest, reference: ref.reference };
+    }
+    const chosen = await choosePlatform(client, top);
+    const blobs = imageBlobs(client, chosen);
+    await verifyWith(options, ref, chosen.digest, chosen.bytes);
+    const image = await download(store, client, ref, chosen, blobs, source, options);
+    return { image, digest: chosen.digest, reference: ref.reference };
+  } finally {
+    client.close();
+  }
+};
+
+/** The chosen manifest's blobs into a layout in cas/tmp/, imported from there. */
+const download = async (
+  store: Store, client: RegistryClient, ref: DockerRef, chosen: { digest: string; mediaType: string; bytes: Buffer }, blobs: { config: Descriptor; layers: Descriptor[] },
+  source: string, options: ImportOptions,
+): Promise<ImageRecord> => {
+  const l = store.layout;
+  const dir = scratch(l, 'pull');
+  const progress = progressFor(options.quiet ?? false);
+  try {
+    const put = (digest: string): string => {
+      const file = blobFile(dir, digest);
+      mkdirSync(dirname(file), { recursive: true });
+      return file;
+    };
+    writeFileSync(put(chosen.digest), chosen.bytes);
+    await fetchBlob(client, l, blobs.config, put(blobs.config.digest), 'config', progress);
+    const recorded = new Set([...(await store.index()).images.values()].flatMap((i) => (i.layers ?? []).map((x) => x.digest)));
+    const unique = [...new Map(blobs.layers.map((d) => [d.digest, d])).values()];
+    for (const [i, d] of unique.entries()) {
+      const file = put(d.digest);
+      // A layer the store has is the store's own verified copy: linked, never downloaded again.
+      if (recorded.has(d.digest) && existsSync(layerBlobPath(l, d.digest))) linkSync(layerBlobPath(l, d.digest), file);
+      else await fetchBlob(client, l, d, file, `layer ${i + 1}/${unique.length}`, progress);
+    }
+    const name = `${ref.registry}/${ref.repository}`;
+    const refName = ref.tag === undefined ? name : `${name}:${ref.tag}`;
+    writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    writeFileSync(
+      join(dir, 'index.json'),
+      JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.bytes.length, annotations: { [REF_NAME]: refName } }] }),
+    );
+    return await store.importLayout(dir, ref.reference, { ...options, tag: refName, source, name });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
