@@ -16,11 +16,12 @@ import {
   type AppConfig,
   type DnsMode,
   type HostsEntries,
-  type InsecureOptions,
   type PrepareConfig,
   type RunConfig,
 } from '../stage0/config.js';
 import { parseSeccompFlag } from '../stage0/seccomp.js';
+import { DEFAULT_LOCAL_CONFIG, type FetchPolicy } from '../images/policy.js';
+import { parseInsecureOptions } from './insecure-options.js';
 
 /** `app-sandbox` and `app-add` are `podlog app sandbox` (a mutable pod, run with no app) and `podlog app add` (one app, after its pod's UUID). */
 export type RunVerb = 'run' | 'prepare' | 'run-prepared' | 'app-sandbox' | 'app-add';
@@ -55,8 +56,9 @@ export const RUN_VERB_FLAGS: ReadonlyMap<string, FlagSpec> = new Map([
   ['mount', spec('value', 'app-or-pod', APPS)],
   ...['inherit-env', 'no-overlay', 'private-users'].map((f) => [f, spec('bool', 'pod', PREPARING)] as const),
   ['quiet', spec('bool', 'pod', ['prepare'])],
-  ['insecure-options', spec('value', 'pod', ['run', 'prepare', 'run-prepared', 'app-sandbox'])],
-  ...['net', 'hostname', 'dns', 'dns-search', 'dns-opt', 'dns-domain', 'hosts-entry', 'local-config', 'net-plugins-dir'].map((f) => [f, spec('value', 'pod', RUNNING)] as const),
+  // Every run verb acquires an image or starts a pod: fetch's checks and the local config (keys, credentials, networks) apply to all.
+  ...['insecure-options', 'local-config'].map((f) => [f, spec('value', 'pod', ['run', 'prepare', 'run-prepared', 'app-sandbox', 'app-add'])] as const),
+  ...['net', 'hostname', 'dns', 'dns-search', 'dns-opt', 'dns-domain', 'hosts-entry', 'net-plugins-dir'].map((f) => [f, spec('value', 'pod', RUNNING)] as const),
   ...['interactive', 'mds-register'].map((f) => [f, spec('bool', 'pod', ['run', 'run-prepared'])] as const),
   ['uuid-file', spec('value', 'pod', ['run-prepared'])],
 ]);
@@ -149,27 +151,6 @@ const all = (f: RunFlags, name: string): string[] => (f.flags.get(name) ?? []).f
 const bool = (f: RunFlags, name: string): boolean => one(f, name) === 'true';
 const pairs = (f: RunFlags, name: string): Record<string, string> => Object.fromEntries(all(f, name).map((kv) => parseKeyValue(kv, `--${name}`)));
 
-const INSECURE_RUN: ReadonlyMap<string, ReadonlyArray<keyof InsecureOptions>> = new Map([
-  ['capabilities', ['disableCapabilities']],
-  ['paths', ['disablePaths']],
-  ['seccomp', ['disableSeccomp']],
-  ['all-run', ['disableCapabilities', 'disablePaths', 'disableSeccomp']],
-]);
-/** rkt's fetch-side insecure options: podlog verifies no signatures yet, so there is nothing they could turn off. */
-const INSECURE_FETCH = new Set(['image', 'tls', 'ondisk', 'http', 'pubkey', 'all-fetch', 'all']);
-
-const insecureOptions = (values: string[]): InsecureOptions => {
-  const off: InsecureOptions = { disableCapabilities: false, disablePaths: false, disableSeccomp: false };
-  for (const v of values) {
-    if (v === 'none') continue;
-    if (INSECURE_FETCH.has(v)) throw notYet(`--insecure-options=${v}`);
-    const run = INSECURE_RUN.get(v);
-    if (!run) throw usage(`--insecure-options: unknown option ${JSON.stringify(v)} (none, ${[...INSECURE_RUN.keys(), ...INSECURE_FETCH].join(', ')})`);
-    for (const o of run) off[o] = true;
-  }
-  return off;
-};
-
 const DNS_MODES = new Set(['host', 'none', 'default']);
 
 /** rkt's --dns: host, none or default alone, or name servers. */
@@ -194,6 +175,11 @@ const hostsFlag = (values: string[]): { mode: DnsMode; entries: HostsEntries } =
 };
 
 /** The stage0 configuration the flags describe; what the flags alone show to be malformed is refused here. */
+/** The rules for acquiring the images of a run verb: --insecure-options and --local-config. */
+export const fetchPolicyOf = (f: RunFlags): FetchPolicy => ({
+  localConfig: one(f, 'local-config') ?? DEFAULT_LOCAL_CONFIG, ...parseInsecureOptions(all(f, 'insecure-options')).fetch,
+});
+
 export const configFrom = (f: RunFlags): PrepareConfig & RunConfig => {
   if (bool(f, 'quiet')) throw notYet('--quiet', "prepare prints nothing but the pod's UUID on stdout anyway");
   const dns = dnsFlag(all(f, 'dns'));
@@ -227,7 +213,8 @@ export const configFrom = (f: RunFlags): PrepareConfig & RunConfig => {
     // rkt: name servers, searches, options or a domain make resolv.conf stage0's to write.
     dnsConfMode: { resolv: dns.mode ?? (custom ? 'stage0' : 'default'), hosts: hosts.mode },
     dnsConfig: { servers: dns.servers, searches, options, ...(domain !== undefined ? { domain } : {}) },
-    insecureOptions: insecureOptions(all(f, 'insecure-options')),
+    insecureOptions: parseInsecureOptions(all(f, 'insecure-options')).run,
+    fetchPolicy: fetchPolicyOf(f),
     hostsEntries: hosts.entries,
   };
 };

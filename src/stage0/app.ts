@@ -19,6 +19,7 @@ import { podDir } from './pod-dir.js';
 import type { PrepareHooks } from './prepare.js';
 import { run } from './run.js';
 import type { Stage0 } from './session.js';
+import type { FetchPolicy } from '../images/policy.js';
 
 /**
  * rkt's app sandbox: `run` of a mutable pod with no app, in the foreground until it is stopped (0).
@@ -62,7 +63,7 @@ const volumeFlag = ({ name, kind, ...fields }: Volume): string =>
  * points, without a volume of their name, on implicit empty volumes). Its `-- ARGS` follow the
  * image's exec as they do for run (rkt's app add replaced the image's arguments). Added, not started.
  */
-export const addApp = async (s: Stage0, uuid: string, config: AppConfig): Promise<string> =>
+export const addApp = async (s: Stage0, uuid: string, config: AppConfig, policy?: FetchPolicy): Promise<string> =>
   // Shared with other prepares, exclusive with `image gc`: the app's tree stays while it is rendered.
   withPrepareLock(s.dataDir, async () => {
     const view = await mutablePod(s, uuid);
@@ -72,7 +73,7 @@ export const addApp = async (s: Stage0, uuid: string, config: AppConfig): Promis
       volumes: current.volumes.map(volumeFlag), mounts: [], useOverlay: true, privateUsers: false, userAnnotations: {}, userLabels: {},
     });
     const images = await s.images();
-    const record = await images.resolve(config.image);
+    const record = await images.resolve(config.image, { policy });
     const [app] = nameApps([{ config, imageId: record.id, manifest: await images.manifest(record.id) }]);
     if (view.context.apps.some((a) => a.name === app!.name)) throw fail('EBADNAME', `multiple apps with name ${app!.name}`);
     // What the app adds to the pod manifest; the effect adds it to the manifest as it is then (one app intent at a time).

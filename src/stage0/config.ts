@@ -14,6 +14,7 @@ import { planNetworks, type NetworkPlan } from '../net/networks.js';
 import type { Mount, PodManifest, Volume } from './pod-manifest.js';
 import { stage1Image } from './stage1.js';
 import { checkIsolatorFlags } from './isolators.js';
+import { DEFAULT_LOCAL_CONFIG, type FetchPolicy } from '../images/policy.js';
 
 /** How resolv.conf and hosts are provided to the pod (rkt's DNSConfMode). */
 export type DnsMode = 'host' | 'stage0' | 'none' | 'default';
@@ -69,6 +70,8 @@ export interface CommonConfig {
   /** A UUID chosen by the caller (tests); undefined: a new random one. */
   uuid?: string;
   mutable: boolean;
+  /** How the pod's images may be fetched and who must vouch for them (default: defaultFetchPolicy()). */
+  fetchPolicy?: FetchPolicy;
 }
 
 export interface PrepareConfig extends CommonConfig {
@@ -517,8 +520,6 @@ export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
   return { ...cfg, explicitEnv, envFromFile: [] };
 };
 
-/** rkt's --local-config default, podlog's name: net.d is below it. */
-export const DEFAULT_LOCAL_CONFIG = '/etc/podlog';
 
 /**
  * Where host-local keeps its leases: the host's addresses are one pool, whatever the data dir, and

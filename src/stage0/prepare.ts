@@ -32,7 +32,7 @@ export const prepare = async (s: Stage0, input: PrepareConfig, hooks: PrepareHoo
     const resolved = [];
     const images = await s.images();
     for (const config of cfg.apps) {
-      const record = await images.resolve(config.image);
+      const record = await images.resolve(config.image, { policy: cfg.fetchPolicy });
       resolved.push({ config, imageId: record.id, manifest: await images.manifest(record.id) });
     }
     const apps = nameApps(resolved);

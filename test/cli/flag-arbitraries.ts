@@ -85,7 +85,7 @@ export const makeWorld = (): World => {
       'stage1-path': { ok: stage1.slice(0, 1), bad: [...stage1.slice(1), join(dir, 'missing'), ''] },
       volume: { ok: ['data,kind=empty', `h,kind=host,source=${dir}`], bad: ['data,kind=tmpfs', 'data', '', 'h,kind=host,source=relative'] },
       mount: { ok: ['volume=data,target=/data', 'volume=h,target=/h'], bad: ['volume=data', 'target=/x', 'volume=data,target=../x', ''] },
-      'insecure-options': { ok: ['none', 'seccomp', 'all-run', 'none,paths'], bad: ['image', 'all', 'bogus', '', 'tls'] },
+      'insecure-options': { ok: ['none', 'seccomp', 'all-run', 'none,paths', 'image', 'http,tls', 'all'], bad: ['ondisk', 'bogus', '', 'pubkey'] },
       // default and named networks run CNI plugins: test/stage0/workload-network.test.ts has them.
       net: { ok: ['host', 'none'], bad: ['host,none', 'cni-net', 'host:x', '', 'lan:IP'] },
       'local-config': { ok: [dir], bad: [''] },

@@ -98,8 +98,8 @@ test('host names, networks and DNS: malformed or conflicting values', (t) => {
 
 test('flags that do nothing yet, or cannot work together, are refused by name', (t) => {
   refusedUpFront(t, ['prepare', '--quiet', image], /--quiet is not supported yet by podlog/);
-  refusedUpFront(t, ['run', '--insecure-options=image', image], /--insecure-options=image is not supported yet by podlog/);
-  refusedUpFront(t, ['prepare', '--insecure-options=none,tls', image], /--insecure-options=tls is not supported yet by podlog/);
+  refusedUpFront(t, ['run', '--insecure-options=ondisk', image], /--insecure-options=ondisk is not supported yet by podlog/);
+  refusedUpFront(t, ['prepare', '--insecure-options=none,pubkey', image], /--insecure-options=pubkey is not supported yet by podlog/);
   refusedUpFront(t, ['run', '--insecure-options=bogus', image], /--insecure-options: unknown option "bogus"/);
   refusedUpFront(t, ['run', '--mds-register', '--net=host', image], /--mds-register needs a pod network: not --net=host/);
   refusedUpFront(t, ['run', '--mds-register', '--net=none', image], /--mds-register needs a pod network: not --net=none/);

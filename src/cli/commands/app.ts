@@ -3,13 +3,15 @@ import { PodlogError } from '../../errors.js';
 import { addApp, appView, appViews, removeApp, sandbox, startApp, stopApp, type AppView } from '../../stage0/app.js';
 import { out, type Command, type Invocation, type Options } from '../command.js';
 import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
-import { checkRunFlags, parseRunFlags } from '../run-flags.js';
+import { checkRunFlags, fetchPolicyOf, parseRunFlags } from '../run-flags.js';
 import { table } from '../table.js';
 import { savingUuid } from './run.js';
 
 const SANDBOX_FLAGS =
   '[--uuid-file-save=F] [--stage1-path=DIR] [--volume=NAME,kind=host|empty,...] [--user-annotation=K=V] [--user-label=K=V] [--insecure-options=...]' +
   ' [--net=default|NAME[:K=V;...],...|none|host] [--local-config=DIR] [--net-plugins-dir=DIR] [--hostname=NAME] [--dns=default|host|none|IP...] [--dns-search=DOMAIN] [--dns-opt=OPT] [--dns-domain=DOMAIN] [--hosts-entry=IP=NAME[,NAME...]|host]';
+/** What app add takes for the pod as a whole: how its image is fetched and checked. */
+const FETCH_FLAGS = new Set(['insecure-options', 'local-config']);
 const APP_FLAGS =
   '[--name=NAME] [--exec=PATH] [--user=U] [--group=G] [--working-dir=DIR] [--environment=N=V] [--mount=volume=NAME,target=PATH] [--caps-retain=CAP,...|--caps-remove=CAP,...]' +
   ' [--memory=SIZE] [--cpu=CORES] [--cpu-shares=N] [--oom-score-adj=N] [--seccomp=...] [--readonly-rootfs] [-- ARGS... ---]';
@@ -63,9 +65,11 @@ const SUBVERBS: Record<string, (inv: Invocation, args: string[]) => Promise<numb
     const f = parseRunFlags(args, 'app-add');
     const [uuid] = uuidArgs(f.uuids, undefined);
     if (f.apps.length !== 1) throw usage(f.apps.length === 0 ? 'app add: no image specified (podlog app add UUID IMAGE)' : 'app add takes one image');
-    if (f.flags.size > 0) throw usage(`app add: ${[...f.flags.keys()].map((k) => `--${k}`).join(', ')} must follow the image`);
+    const podFlags = [...f.flags.keys()].filter((k) => !FETCH_FLAGS.has(k));
+    if (podFlags.length > 0) throw usage(`app add: ${podFlags.map((k) => `--${k}`).join(', ')} must follow the image`);
+    const policy = fetchPolicyOf(f);
     return withStage0(inv, async (s) => {
-      await addApp(s, await resolveLivePod(s, uuid!), f.apps[0]!);
+      await addApp(s, await resolveLivePod(s, uuid!), f.apps[0]!, policy);
       return 0;
     }, { create: false });
   },
@@ -107,7 +111,7 @@ const SUBVERBS: Record<string, (inv: Invocation, args: string[]) => Promise<numb
 export const app: Command = {
   usage: [
     `podlog app sandbox ${SANDBOX_FLAGS}`,
-    `podlog app add UUID IMAGE ${APP_FLAGS}`,
+    `podlog app add UUID [--insecure-options=...] [--local-config=DIR] IMAGE ${APP_FLAGS}`,
     'podlog app start UUID --app=NAME',
     'podlog app stop UUID --app=NAME [--force]',
     'podlog app rm UUID --app=NAME',
