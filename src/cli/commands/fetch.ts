@@ -5,18 +5,25 @@ import { fetchUrl } from '../../images/fetch.js';
 import type { ImageRecord } from '../../images/index-projection.js';
 import { withPrepareLock } from '../../images/locks.js';
 import { layoutTags } from '../../images/oci-layout.js';
+import { DEFAULT_LOCAL_CONFIG } from '../../images/policy.js';
+import { pull } from '../../images/registry/pull.js';
 import { guessRef } from '../../images/resolve.js';
 import type { ImportOptions, Store } from '../../images/store.js';
-import { str, out, type Command } from '../command.js';
+import { list, str, out, type Command } from '../command.js';
+import { parseInsecureOptions } from '../insecure-options.js';
 import { withImageStore } from './image.js';
 
 /**
- * The images `ref` names: a URL's, the tagged image of a layout, or every image of a layout with
- * several (each by its tag, said on stderr), else the file's one image.
+ * The images `ref` names: a registry's (docker://), a URL's, the tagged image of a layout, or every
+ * image of a layout with several (each by its tag, said on stderr), else the file's one image.
  */
 const importRef = async (images: Store, ref: string, options: ImportOptions): Promise<ImageRecord[]> => {
   const r = guessRef(ref);
   if (r.kind === 'url') return [await fetchUrl(images, ref, options)];
+  if (r.kind === 'docker') {
+    if (options.tag !== undefined) throw new PodlogError('EUSAGE', `fetch: ${ref} names its tag in the reference (docker://HOST/NAME:TAG); --tag chooses an image of an OCI layout`);
+    return [(await pull(images, ref, options)).image];
+  }
   if (r.kind !== 'path') return [await images.importFile(ref, options)];
   if (r.tag !== undefined && options.tag !== undefined) throw new PodlogError('EUSAGE', `fetch: ${ref} names its tag; --tag ${options.tag} cannot name another`);
   const tag = r.tag ?? options.tag;
@@ -32,8 +39,12 @@ const importRef = async (images: Store, ref: string, options: ImportOptions): Pr
 };
 
 export const fetch: Command = {
-  usage: 'podlog fetch [--hash=sha512-...] [--tag=TAG] [--max-layer-size=SIZE] [--max-image-size=SIZE] [--quiet] PATH-OR-URL[:TAG]...',
+  usage:
+    'podlog fetch [--hash=sha512-...] [--tag=TAG] [--max-layer-size=SIZE] [--max-image-size=SIZE] [--insecure-options=http,tls,image,...] [--local-config=DIR] [--quiet] ' +
+    'PATH-OR-URL[:TAG]|docker://HOST[:PORT]/NAME[:TAG|@sha256:DIGEST]...',
   options: {
+    'insecure-options': { type: 'string', multiple: true },
+    'local-config': { type: 'string' },
     hash: { type: 'string' },
     tag: { type: 'string' },
     quiet: { type: 'boolean', short: 'q', default: false },
@@ -49,8 +60,9 @@ export const fetch: Command = {
     if (expectedId !== undefined && !/^sha512-([0-9a-f]{64}|[0-9a-f]{128})$/i.test(expectedId)) {
       throw new PodlogError('EUSAGE', `--hash: ${JSON.stringify(expectedId)} is not an image id (sha512- and 64 or 128 hex digits)`);
     }
-    const options = {
+    const options: ImportOptions = {
       quiet: values.quiet === true, limits: sizeFlags(str(values, 'max-layer-size'), str(values, 'max-image-size')),
+      policy: { localConfig: str(values, 'local-config') ?? DEFAULT_LOCAL_CONFIG, ...parseInsecureOptions(list(values, 'insecure-options')).fetch },
       ...(expectedId === undefined ? {} : { expectedId }), ...(tag === undefined ? {} : { tag }),
     };
     return withImageStore(dir, (images) =>

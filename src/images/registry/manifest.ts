@@ -56,8 +56,11 @@ export const descriptor = (client: RegistryClient, d: unknown, what: string): De
   return d as unknown as Descriptor;
 };
 
-/** GET a manifest by tag or digest; by digest (or with `expected`), its bytes must hash to it. */
-export const fetchManifest = async (client: RegistryClient, ref: string, expected?: Descriptor): Promise<Manifest> => {
+/**
+ * GET a manifest by tag or digest; by digest (or with `expected`), its bytes must hash to it. One
+ * whose bytes are an index already `seen` is a cycle (a registry serving an index for its own child).
+ */
+export const fetchManifest = async (client: RegistryClient, ref: string, expected?: Descriptor, seen?: ReadonlySet<string>): Promise<Manifest> => {
   const what = `manifest ${ref}`;
   if (expected && expected.size > MANIFEST_LIMIT) throw bad('ETOO_LARGE', client, `${what} is ${expected.size} bytes, larger than the ${MANIFEST_LIMIT} bytes allowed`);
   const { body, headers, url } = await client.get(`manifests/${ref}`, what, { accept: ACCEPT });
@@ -70,6 +73,7 @@ export const fetchManifest = async (client: RegistryClient, ref: string, expecte
   }
   const wanted = expected?.digest ?? (DIGEST.test(ref) ? ref : undefined);
   const digest = digestOf(bytes, wanted?.split(':')[0]);
+  if (seen?.has(digest)) throw bad('EBADMANIFEST', client, `${what} from ${url.href} is the image index ${digest} again: an index that points at itself`);
   if (wanted !== undefined && digest !== wanted) throw bad('EDIGEST', client, `${what} from ${url.href} does not match its digest: expected ${wanted}, found ${digest}`);
   if (expected && bytes.length !== expected.size) throw bad('EDIGEST', client, `${what} is ${bytes.length} bytes, but its descriptor says ${expected.size}`);
   let json: unknown;
@@ -109,9 +113,7 @@ export const choosePlatform = async (client: RegistryClient, top: Manifest): Pro
       const has = usable.map(platformOf).join(', ');
       throw bad('ENOPLATFORM', client, `${what} has no image for ${os}/${arch}${has ? ` (it has ${has})` : ''}`);
     }
-    if (seen.has(chosen.digest)) throw bad('EBADMANIFEST', client, `${what} points back at ${chosen.digest}, an index already followed (a cycle)`);
-    const next = await fetchManifest(client, chosen.digest, chosen);
-    current = next;
+    current = await fetchManifest(client, chosen.digest, chosen, seen);
   }
   return current;
 };

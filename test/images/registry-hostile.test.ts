@@ -1,0 +1,237 @@
+/**
+ * Hostile registries, each a small HTTP server of the test's: a blob that does not match its digest,
+ * a manifest bigger than 4 MiB, a layer that never ends, a redirect loop, a redirect from https to
+ * http, a manifest list with no image for this platform, an index that points at itself. Each pull
+ * is refused with an error naming the reference and what is wrong, nothing is stored (image gc
+ * finds nothing to collect afterwards, cas/partial/ is empty) and the connections are closed.
+ */
+import test from 'ava';
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { join } from 'node:path';
+import { collectGarbage } from '../../src/images/maintenance.js';
+import { defaultFetchPolicy } from '../../src/images/policy.js';
+import { pull } from '../../src/images/registry/pull.js';
+import { listen } from '../helpers/registry.js';
+import { podlogBin } from '../stage0/harness.js';
+import { assertNothingStored, entries, exitProgram, makeOciLayout, sandbox, tarDir, type Sandbox } from './helpers.js';
+
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+
+const sha256 = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+interface Blobs {
+  manifest: Buffer;
+  blobs: Map<string, Buffer>;
+  layer: string;
+}
+
+/** A small valid image's manifest and blobs, to serve. */
+const image = (s: Sandbox): Blobs => {
+  const root = s.input('root');
+  mkdirSync(root, { recursive: true });
+  writeFileSync(join(root, 'exit'), exitProgram(3), { mode: 0o755 });
+  const dir = s.input('layout');
+  const { layers, manifest } = makeOciLayout(dir, { layers: [{ tar: tarDir(root, s.input('root.tar')) }] });
+  const blobs = new Map(entries(join(dir, 'blobs', 'sha256')).map((hex) => [`sha256:${hex}`, readFileSync(join(dir, 'blobs', 'sha256', hex))]));
+  return { manifest: readFileSync(manifest), blobs, layer: sha256(readFileSync(layers[0]!)) };
+};
+
+type Handler = (req: IncomingMessage, res: ServerResponse, base: string) => boolean;
+
+interface Hostile {
+  host: string;
+  /** Bytes of bodies written, per path. */
+  written: Map<string, number>;
+  open: () => Promise<number>;
+  stop: () => Promise<void>;
+}
+
+/** A registry serving `img` as `x:v1`, unless `handler` answers a request first. */
+const hostile = async (img: Blobs, handler: Handler, tls?: { key: Buffer; cert: Buffer }): Promise<Hostile> => {
+  const written = new Map<string, number>();
+  let base = '';
+  const serve = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = req.url ?? '/';
+    const count = res.write.bind(res);
+    res.write = ((chunk: Buffer, ...rest: never[]) => {
+      written.set(path, (written.get(path) ?? 0) + chunk.length);
+      return count(chunk, ...rest);
+    }) as typeof res.write;
+    if (handler(req, res, base)) return;
+    const digest = /^\/v2\/x\/blobs\/(sha256:[0-9a-f]{64})$/.exec(path)?.[1];
+    if (path === '/v2/x/manifests/v1') res.writeHead(200, { 'content-type': OCI_MANIFEST }).end(img.manifest);
+    else if (digest && img.blobs.has(digest)) res.writeHead(200, { 'content-length': img.blobs.get(digest)!.length }).end(img.blobs.get(digest));
+    else res.writeHead(404).end();
+  };
+  const server: Server = tls ? createHttpsServer(tls, serve) : createHttpServer(serve);
+  const port = await listen(server);
+  base = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  return {
+    host: `127.0.0.1:${port}`,
+    written,
+    open: () => new Promise((resolve) => server.getConnections((_e, n) => resolve(n))),
+    stop: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+};
+
+/** Writes `chunk` for as long as the client reads. */
+const forever = (res: ServerResponse, chunk: Buffer): void => {
+  const more = (): void => {
+    while (!res.destroyed && res.write(chunk));
+    if (!res.destroyed) res.once('drain', more);
+  };
+  more();
+};
+
+const indexOf = (manifests: unknown[]): Buffer => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+
+interface Case {
+  what: string;
+  handler: (img: Blobs) => Handler;
+  message: RegExp;
+  tls?: boolean;
+  check?: (t: import('ava').ExecutionContext, h: Hostile, img: Blobs) => void;
+}
+
+const CASES: Case[] = [
+  {
+    what: 'a blob that does not match its digest',
+    handler: (img) => (req, res) => {
+      if (!req.url?.endsWith(img.layer)) return false;
+      const bad = Buffer.from(img.blobs.get(img.layer)!);
+      bad.writeUInt8(bad.readUInt8(bad.length - 1) ^ 0xff, bad.length - 1);
+      res.writeHead(200).end(bad);
+      return true;
+    },
+    message: /layer 1\/1 sha256:[0-9a-f]{64}: the blob does not match its digest: expected sha256:[0-9a-f]{64}, found sha256:[0-9a-f]{64}/,
+  },
+  {
+    what: 'a manifest bigger than 4 MiB',
+    handler: () => (req, res) => {
+      if (!req.url?.includes('/manifests/')) return false;
+      res.writeHead(200, { 'content-type': OCI_MANIFEST });
+      forever(res, Buffer.alloc(1 << 16, 0x20));
+      return true;
+    },
+    message: /manifest v1 \(http:\/\/127\.0\.0\.1:\d+\/v2\/x\/manifests\/v1\) is larger than the 4194304 bytes allowed/,
+    check: (t, h) => t.true((h.written.get('/v2/x/manifests/v1') ?? 0) < 12 << 20, `the server wrote ${h.written.get('/v2/x/manifests/v1')} bytes before the connection closed`),
+  },
+  {
+    what: 'a layer that never ends',
+    handler: (img) => (req, res) => {
+      if (!req.url?.endsWith(img.layer)) return false;
+      res.writeHead(200);
+      forever(res, Buffer.alloc(1 << 16, 0x41));
+      return true;
+    },
+    message: /sends more than the \d+ bytes its descriptor says; the download was stopped/,
+    check: (t, h, img) => t.true((h.written.get(`/v2/x/blobs/${img.layer}`) ?? 0) < 12 << 20),
+  },
+  {
+    what: 'a redirect loop',
+    handler: (img) => (req, res, base) => {
+      if (!req.url?.endsWith(img.layer)) return false;
+      res.writeHead(302, { location: `${base}${req.url}` }).end();
+      return true;
+    },
+    message: /more than 5 redirects, the last to http:\/\/127\.0\.0\.1:\d+\/v2\/x\/blobs\/sha256:[0-9a-f]{64} \(a redirect loop\?\)/,
+  },
+  {
+    what: 'a redirect from https to http',
+    tls: true,
+    handler: (img) => (req, res, base) => {
+      if (!req.url?.endsWith(img.layer)) return false;
+      res.writeHead(307, { location: `${base.replace('https:', 'http:')}/elsewhere` }).end();
+      return true;
+    },
+    message: /redirects to http:\/\/127\.0\.0\.1:\d+\/elsewhere, from https to http, which podlog never follows/,
+  },
+  {
+    what: 'a manifest list with no image for linux/amd64',
+    handler: (img) => (req, res) => {
+      if (!req.url?.endsWith('/manifests/v1')) return false;
+      const d = { mediaType: OCI_MANIFEST, digest: sha256(img.manifest), size: img.manifest.length };
+      const list = indexOf([{ ...d, platform: { os: 'linux', architecture: 'arm64' } }, { ...d, platform: { os: 'windows', architecture: 'amd64' } }]);
+      res.writeHead(200, { 'content-type': OCI_INDEX }).end(list);
+      return true;
+    },
+    message: /image index sha256:[0-9a-f]{64} has no image for linux\/amd64 \(it has linux\/arm64, windows\/amd64\)/,
+  },
+  {
+    what: 'an index that points at itself',
+    handler: () => {
+      // The tag and the digest it names both answer this index.
+      const index = indexOf([{ mediaType: OCI_INDEX, digest: `sha256:${'ab'.repeat(32)}`, size: 200, platform: { os: 'linux', architecture: 'amd64' } }]);
+      return (req, res) => {
+        if (!req.url?.includes('/manifests/')) return false;
+        res.writeHead(200, { 'content-type': OCI_INDEX }).end(index);
+        return true;
+      };
+    },
+    message: /manifest sha256:abab[0-9a-f]+ from http:\/\/127\.0\.0\.1:\d+\/v2\/x\/manifests\/sha256:abab[0-9a-f]+ is the image index sha256:[0-9a-f]{64} again: an index that points at itself/,
+  },
+];
+
+const tlsPair = (s: Sandbox): { key: Buffer; cert: Buffer } => {
+  const [key, cert] = [s.input('tls.key'), s.input('tls.crt')];
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  return { key: readFileSync(key), cert: readFileSync(cert) };
+};
+
+/** No connection of the pull is left open (the server sees the close a moment later). */
+const closed = async (h: Hostile): Promise<number> => {
+  for (let i = 0; i < 50 && (await h.open()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  return h.open();
+};
+
+for (const c of CASES) {
+  test(`hostile registry, ${c.what}: refused, nothing stored, image gc finds nothing, the connection closed`, async (t) => {
+    const s = await sandbox();
+    const img = image(s);
+    const h = await hostile(img, c.handler(img), c.tls ? tlsPair(s) : undefined);
+    t.teardown(h.stop);
+    const ref = `docker://${h.host}/x:v1`;
+    // Over TLS, http is not allowed, but the redirect would be refused even if it were.
+    const policy = { ...defaultFetchPolicy(s.input('config')), allowHttp: c.tls !== true, skipTlsVerify: c.tls === true };
+    const e = await t.throwsAsync(pull(s.images, ref, { policy }));
+    t.true(e.message.startsWith(`${ref}: `), e.message);
+    t.regex(e.message, c.message);
+    t.is((e as { exitCode?: number }).exitCode, 254);
+    c.check?.(t, h, img);
+    t.is(await closed(h), 0, 'every connection is closed');
+    await assertNothingStored(t, s, c.what);
+    t.deepEqual(entries(join(s.dataDir, 'cas', 'partial')), [], 'no partial blob is kept');
+    const gc = await collectGarbage(s.images, { gracePeriodMs: 0 });
+    t.deepEqual([gc.images, gc.trees, gc.layers, gc.leftovers, gc.failures], [[], [], [], [], []], 'image gc finds nothing to collect');
+    await s.cleanup();
+  });
+}
+
+test('podlog fetch from a hostile registry: exit 254 and the reason on stderr', async (t) => {
+  const s = await sandbox();
+  const img = image(s);
+  const h = await hostile(img, CASES[0]!.handler(img));
+  t.teardown(h.stop);
+  const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(podlogBin, ['--dir', s.dataDir, 'fetch', '--insecure-options=http', `docker://${h.host}/x:v1`]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+  t.is(r.status, 254);
+  t.is(r.stdout, '');
+  t.regex(r.stderr, new RegExp(`^podlog: docker://${h.host}/x:v1: layer 1/1 ${img.layer}: the blob does not match its digest`));
+  await assertNothingStored(t, s, 'the CLI');
+  await s.cleanup();
+});

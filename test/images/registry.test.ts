@@ -1,0 +1,231 @@
+/**
+ * Pulls from a real registry (Debian's docker-registry, filled by skopeo): by tag and by digest, a
+ * multi-platform index, a Docker schema 2 manifest, Basic and Bearer auth, an interrupted pull
+ * continued, layers shared between images, an unchanged tag pulled again for one request; the pulled
+ * images run.
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { label } from '../../src/images/aci-manifest.js';
+import { defaultFetchPolicy, type FetchPolicy } from '../../src/images/policy.js';
+import { pull, type PulledManifest } from '../../src/images/registry/pull.js';
+import { countingProxy, PASSWORD, push, startRegistry, USER } from '../helpers/registry.js';
+import { podlogBin } from '../stage0/harness.js';
+import { entries, exitProgram, makeOciLayout, sandbox, tarDir, type OciSpec, type Sandbox } from './helpers.js';
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** bin/podlog, without blocking the event loop (the test's proxy answers meanwhile). */
+const podlog = (dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(podlogBin, ['--dir', dir, ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+
+const http = (s: Sandbox, extra: Partial<FetchPolicy> = {}): FetchPolicy => ({ ...defaultFetchPolicy(join(s.root, 'in', 'config')), allowHttp: true, ...extra });
+
+/** An image of one small layer whose program exits with `code`, plus `extra` layers given as tars. */
+const small = (s: Sandbox, code: number, arch = 'amd64', extra: string[] = []): OciSpec => {
+  const root = s.input(`exit-${code}-${arch}`);
+  mkdirSync(root, { recursive: true });
+  writeFileSync(join(root, 'exit'), exitProgram(code), { mode: 0o755 });
+  return {
+    layers: [...extra.map((tar) => ({ tar, compression: 'gzip' as const })), { tar: tarDir(root, s.input(`exit-${code}-${arch}.tar`)), compression: 'gzip' }],
+    config: { architecture: arch, os: 'linux', config: { Cmd: ['/exit'] }, rootfs: { type: 'layers', diff_ids: [] } },
+  };
+};
+
+/** A layer tar of `mb` MiB of incompressible data (as a file in it). */
+const bulk = (s: Sandbox, name: string, mb: number): string => {
+  const root = s.input(`bulk-${name}`);
+  mkdirSync(root, { recursive: true });
+  const data = Buffer.alloc(mb << 20);
+  for (let i = 0; i < data.length; i += 32) createHash('sha256').update(`${name}${i}`).digest().copy(data, i);
+  writeFileSync(join(root, name), data);
+  return tarDir(root, s.input(`bulk-${name}.tar`));
+};
+
+const layout = (s: Sandbox, name: string, spec: OciSpec): string => {
+  const dir = s.input(name);
+  makeOciLayout(dir, spec);
+  return dir;
+};
+
+const listed = async (s: Sandbox): Promise<Array<{ id: string; name: string; version?: string }>> =>
+  JSON.parse((await podlog(s.dataDir, ['image', 'list', '--format', 'json'])).stdout) as Array<{ id: string; name: string; version?: string }>;
+
+test('podlog fetch docker://HOST:PORT/NAME:TAG and @DIGEST: named HOST:PORT/NAME and tagged in image list, the same image both ways, and it runs', async (t) => {
+  const s = await sandbox();
+  const registry = await startRegistry();
+  t.teardown(registry.stop);
+  await push(layout(s, 'app', small(s, 5)), registry, 'team/app:v1');
+  const ref = `docker://${registry.host}/team/app:v1`;
+  const refused = await podlog(s.dataDir, ['fetch', ref]);
+  t.is(refused.status, 254, 'https is tried, and this registry speaks plain http');
+  t.regex(refused.stderr, /--insecure-options=http/);
+  const fetched = await podlog(s.dataDir, ['fetch', '--insecure-options=http', ref]);
+  t.is(fetched.status, 0, fetched.stderr);
+  const id = fetched.stdout.trim();
+  const [row, ...others] = await listed(s);
+  t.deepEqual(others, []);
+  t.like(row, { id, name: `${registry.host}/team/app` });
+  t.is(label((await s.images.manifest(id)).labels, 'version'), 'v1');
+  const seen: PulledManifest[] = [];
+  const byDigest = await pull(s.images, `docker://${registry.host}/team/app@${(await pull(s.images, ref, { policy: http(s) })).digest}`, {
+    policy: http(s), verify: async (m) => void seen.push(m),
+  });
+  t.is(byDigest.image.id, id, 'by digest, the same image');
+  t.is(seen[0]?.repository, 'team/app');
+  t.is(seen[0]?.digest, `sha256:${createHash('sha256').update(seen[0]!.manifest).digest('hex')}`);
+  const run = await podlog(s.dataDir, ['run', id]);
+  t.is(run.status, 5, run.stderr);
+  const short = await podlog(s.dataDir, ['fetch', 'docker://busybox']);
+  t.is(short.status, 254);
+  t.regex(short.stderr, /name the registry \(docker:\/\/HOST\[:PORT\]\/NAME\[:TAG\]\): podlog has no default registry/);
+  await s.cleanup();
+});
+
+test('a multi-platform index: the linux/amd64 image is pulled and runs; a Docker schema 2 manifest pulls too', async (t) => {
+  const s = await sandbox();
+  const registry = await startRegistry();
+  t.teardown(registry.stop);
+  // One layout holding an arm64 and an amd64 image under one index, tagged.
+  const dir = s.input('multi');
+  const arm = layout(s, 'arm', small(s, 3, 'arm64'));
+  const amd = layout(s, 'amd', small(s, 4, 'amd64'));
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  const manifests = [['arm64', arm], ['amd64', amd]].map(([arch, from]) => {
+    const entry = (JSON.parse(readFileSync(join(from!, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }).manifests[0]!;
+    for (const blob of entries(join(from!, 'blobs', 'sha256'))) writeFileSync(join(dir, 'blobs', 'sha256', blob), readFileSync(join(from!, 'blobs', 'sha256', blob)));
+    return { ...entry, platform: { os: 'linux', architecture: arch } };
+  });
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
+  const hex = createHash('sha256').update(index).digest('hex');
+  writeFileSync(join(dir, 'blobs', 'sha256', hex), index);
+  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${hex}`, size: index.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } }] }));
+  await push(dir, registry, 'multi:latest', { tag: 'multi', all: true });
+  const multi = await pull(s.images, `docker://${registry.host}/multi`, { policy: http(s) });
+  t.is(multi.digest, manifests[1]!.digest, 'the amd64 manifest');
+  t.is(multi.image.source, `docker://${registry.host}/multi@sha256:${hex}`, 'the source is what the tag resolved to: the index');
+  t.is((await podlog(s.dataDir, ['run', multi.image.id])).status, 4);
+
+  await push(layout(s, 'docker', small(s, 6)), registry, 'docker:v2s2', { format: 'v2s2' });
+  let mediaType: unknown;
+  const docker = await pull(s.images, `docker://${registry.host}/docker:v2s2`, { policy: http(s), verify: async (m) => void (mediaType = (JSON.parse(m.manifest.toString()) as { mediaType: unknown }).mediaType) });
+  t.is(mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
+  t.is((await podlog(s.dataDir, ['run', docker.image.id])).status, 6);
+  await s.cleanup();
+});
+
+test('Basic auth (htpasswd): refused without credentials, pulled with rkt auth.d or ~/.docker/config.json', async (t) => {
+  const s = await sandbox();
+  const registry = await startRegistry('basic');
+  t.teardown(registry.stop);
+  await push(layout(s, 'app', small(s, 9)), registry, 'private/app:v1', { creds: true });
+  const ref = `docker://${registry.host}/private/app:v1`;
+  const config = join(s.root, 'in', 'config');
+  const none = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `--local-config=${config}`, ref], { HOME: s.input('nohome') });
+  t.is(none.status, 254);
+  t.regex(none.stderr, /asks for a user and password, and none is configured for it/);
+  mkdirSync(join(config, 'auth.d'), { recursive: true });
+  writeFileSync(join(config, 'auth.d', 'registry.json'), JSON.stringify({ rktKind: 'dockerAuth', rktVersion: 'v1', registries: [registry.host], credentials: { user: USER, password: PASSWORD } }));
+  const rkt = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `--local-config=${config}`, ref], { HOME: s.input('nohome') });
+  t.is(rkt.status, 0, rkt.stderr);
+  await podlog(s.dataDir, ['image', 'rm', rkt.stdout.trim()]);
+  const home = s.input('home');
+  mkdirSync(join(home, '.docker'), { recursive: true });
+  writeFileSync(join(home, '.docker', 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
+  const docker = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `--local-config=${s.input('empty')}`, ref], { HOME: home });
+  t.is(docker.status, 0, docker.stderr);
+  t.is(docker.stdout, rkt.stdout);
+  t.is((await podlog(s.dataDir, ['run', docker.stdout.trim()])).status, 9);
+  await s.cleanup();
+});
+
+test('Bearer auth (token realm): the token is asked for repository:NAME:pull with the credentials, once per pull', async (t) => {
+  const s = await sandbox();
+  const registry = await startRegistry('bearer');
+  t.teardown(registry.stop);
+  await push(layout(s, 'app', small(s, 11)), registry, 'sealed/app:v1', { creds: true });
+  registry.tokens.length = 0;
+  const ref = `docker://${registry.host}/sealed/app:v1`;
+  const anonymous = await t.throwsAsync(pull(s.images, ref, { policy: http(s) }));
+  t.regex(anonymous.message, /the token realm: GET http:\/\/127\.0\.0\.1:\d+\/token\?.* answered 401.*no credentials are configured/);
+  const config = join(s.root, 'in', 'config');
+  mkdirSync(join(config, 'auth.d'), { recursive: true });
+  writeFileSync(join(config, 'auth.d', 'r.json'), JSON.stringify({ rktKind: 'dockerAuth', rktVersion: 'v1', registries: [registry.host], credentials: { user: USER, password: PASSWORD } }));
+  registry.tokens.length = 0;
+  const pulled = await pull(s.images, ref, { policy: http(s) });
+  t.deepEqual(registry.tokens, ['repository:sealed/app:pull'], 'one token, for pulling that repository, served every request of the pull');
+  t.is((await podlog(s.dataDir, ['run', pulled.image.id])).status, 11);
+  await s.cleanup();
+});
+
+test('an interrupted pull is continued with Range from the bytes kept in cas/partial/, which go once it is whole', async (t) => {
+  const s = await sandbox();
+  const registry = await startRegistry();
+  t.teardown(registry.stop);
+  const proxy = await countingProxy(registry.host);
+  t.teardown(proxy.stop);
+  const big = s.input('big');
+  const { layers } = makeOciLayout(big, small(s, 12, 'amd64', [bulk(s, 'big', 4)]));
+  await push(big, registry, 'big:v1');
+  const ref = `docker://${proxy.host}/big:v1`;
+  const digest = `sha256:${basename(layers[0]!)}`;
+  proxy.cutNext(new RegExp(`/blobs/${digest}$`), 1 << 20);
+  const cut = await t.throwsAsync(pull(s.images, ref, { policy: http(s) }));
+  t.regex(cut.message, new RegExp(`layer 1/2 ${digest}: .*(interrupted|ended) after \\d+ of \\d+ bytes`));
+  const [partial] = entries(join(s.dataDir, 'cas', 'partial'));
+  t.is(partial, digest.replace(':', '-'), 'the interrupted blob is kept by its digest');
+  const kept = readFileSync(join(s.dataDir, 'cas', 'partial', partial!)).length;
+  t.true(kept > 0, `${kept} bytes kept`);
+  proxy.seen.length = 0;
+  const pulled = await pull(s.images, ref, { policy: http(s) });
+  const resumed = proxy.seen.find((x) => x.path.endsWith(partial!.replace('-', ':')));
+  t.is(resumed?.range, `bytes=${kept}-`, 'continued where it stopped');
+  t.deepEqual(entries(join(s.dataDir, 'cas', 'partial')), []);
+  t.is((await podlog(s.dataDir, ['run', pulled.image.id])).status, 12);
+  await s.cleanup();
+});
+
+test('layers shared by two images are downloaded and stored once; an unchanged tag pulled again is one manifest request', async (t) => {
+  const s = await sandbox();
+  const registry = await startRegistry();
+  t.teardown(registry.stop);
+  const proxy = await countingProxy(registry.host);
+  t.teardown(proxy.stop);
+  const base = bulk(s, 'base', 1);
+  await push(layout(s, 'one', small(s, 21, 'amd64', [base])), registry, 'one:v1');
+  await push(layout(s, 'two', small(s, 22, 'amd64', [base])), registry, 'two:v1');
+  const one = await pull(s.images, `docker://${proxy.host}/one:v1`, { policy: http(s) });
+  const baseDigest = one.image.layers![0]!.digest;
+  proxy.seen.length = 0;
+  const two = await pull(s.images, `docker://${proxy.host}/two:v1`, { policy: http(s) });
+  t.is(two.image.layers![0]!.digest, baseDigest);
+  t.false(proxy.seen.some((x) => x.path.endsWith(baseDigest)), 'the shared layer was not asked for again');
+  t.is(entries(join(s.dataDir, 'cas', 'layer-blob')).length, 3, 'base, and each image its own layer');
+  proxy.seen.length = 0;
+  const again = await pull(s.images, `docker://${proxy.host}/two:v1`, { policy: http(s) });
+  t.is(again.image.id, two.image.id);
+  t.deepEqual(proxy.seen, [{ method: 'GET', path: '/v2/two/manifests/v1' }]);
+  // The CLI too: one request.
+  proxy.seen.length = 0;
+  const cli = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `docker://${proxy.host}/two:v1`]);
+  t.is(cli.stdout.trim(), two.image.id, cli.stderr);
+  t.is(proxy.seen.length, 1);
+  t.is((await podlog(s.dataDir, ['run', two.image.id])).status, 22);
+  await s.cleanup();
+});
