@@ -47,16 +47,13 @@ export const importVerified = async (store: Store, policy: FetchPolicy, path: st
     return record;
   }
   const abs = resolvePath(path);
-  let isDir: boolean;
-  try {
-    isDir = statSync(abs).isDirectory();
-  } catch (e) {
-    throw new PodlogError('ENOENT', `${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
-  }
-  if (isDir) throw unsignable(path, 'an OCI layout directory');
+  if (statSync(abs, { throwIfNoEntry: false })?.isDirectory()) throw unsignable(path, 'an OCI layout directory');
   const copy = scratch(store.layout, 'verify');
   try {
-    await copyFile(abs, copy);
+    await copyFile(abs, copy).catch((e: unknown) => {
+      const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
+      throw new PodlogError(missing ? 'ENOENT' : 'EIO', `${path}: ${missing ? 'no such file or directory' : (e as Error).message}`);
+    });
     if ((await archiveKind(copy, path)).format === 'oci') throw unsignable(path, 'an OCI layout');
     const limits = { ...readConfig(store.layout.dataDir).images, ...options.limits };
     const info = await readImage(copy, limits).catch((e: unknown) => {

@@ -1,0 +1,168 @@
+/**
+ * Trust as a user meets it, through bin/podlog (built by npm test's pretest): `podlog trust` adding,
+ * listing and removing keys, and `fetch` and `run` refusing what no trusted key signed, with keys and
+ * signatures made by the real gpg.
+ */
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { aciPath, repoRoot } from '../helpers/fixtures.js';
+import { makeGpg } from '../helpers/gpg.js';
+import { assertNothingStored, sandbox, type Sandbox } from './helpers.js';
+
+const gpg = makeGpg();
+const PUBLISHER = gpg.newKey('Publisher');
+const STRANGER = gpg.newKey('Stranger');
+test.after.always('the gpg home and its agent go', () => gpg.close());
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+const podlog = (dir: string, args: string[]): Promise<Result> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(join(repoRoot, 'bin', 'podlog'), ['--dir', dir, ...args]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+
+const key = (s: Sandbox, fpr: string): string => gpg.exportKey(fpr, s.input(`${fpr}.asc`));
+const files = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).sort() : []);
+
+test('trust adds a key for a prefix, prints its fingerprint and asks nothing; list shows it; rm removes it', async (t) => {
+  const s = await sandbox();
+  const etc = s.input('etc');
+  const added = await podlog(s.dataDir, ['trust', '--prefix=example.com/app', `--local-config=${etc}`, '--skip-fingerprint-review', key(s, PUBLISHER)]);
+  t.is(added.status, 0, added.stderr);
+  t.is(added.stdout, `${PUBLISHER}\n`);
+  t.regex(added.stderr, new RegExp(`^trusted ${PUBLISHER} \\(Publisher <publisher@podlog\\.invalid>\\) for images named example\\.com/app or example\\.com/app/…: .*/trustedkeys/prefix\\.d/example\\.com/app/${PUBLISHER.toLowerCase()}\\n$`));
+  t.is((await podlog(s.dataDir, ['trust', '--root', `--local-config=${etc}`, key(s, STRANGER)])).status, 0);
+  const list = await podlog(s.dataDir, ['trust', 'list', `--local-config=${etc}`]);
+  t.is(list.stdout, [
+    `PREFIX           FINGERPRINT                               USER IDS`,
+    `(root)           ${STRANGER}  Stranger <stranger@podlog.invalid>`,
+    `example.com/app  ${PUBLISHER}  Publisher <publisher@podlog.invalid>`,
+    '',
+  ].join('\n'));
+  const json = JSON.parse((await podlog(s.dataDir, ['trust', 'list', `--local-config=${etc}`, '--format=json'])).stdout) as Array<Record<string, unknown>>;
+  t.like(json[1], { prefix: 'example.com/app', root: false, fingerprint: PUBLISHER, userIds: ['Publisher <publisher@podlog.invalid>'] });
+  const rm = await podlog(s.dataDir, ['trust', 'rm', `--local-config=${etc}`, PUBLISHER.toLowerCase()]);
+  t.is(rm.status, 0, rm.stderr);
+  t.is(rm.stderr, `removed ${PUBLISHER}, trusted for images named example.com/app or example.com/app/…\n`);
+  t.deepEqual(files(join(etc, 'trustedkeys')), ['prefix.d', 'root.d', `root.d/${STRANGER.toLowerCase()}`], 'the empty prefix directories went with it');
+  const again = await podlog(s.dataDir, ['trust', 'rm', `--local-config=${etc}`, PUBLISHER]);
+  t.is(again.status, 254);
+  t.is(again.stderr, `podlog: trust rm: no key ${PUBLISHER} is trusted in ${etc}\n`);
+  await s.cleanup();
+});
+
+test('trust refuses a secret key, garbage, a bad prefix and a missing scope with exit 254, and writes nothing', async (t) => {
+  const s = await sandbox();
+  const etc = s.input('etc');
+  const secret = gpg.exportSecretKey(PUBLISHER, s.input('secret.asc'));
+  writeFileSync(s.input('junk.asc'), '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnonsense\n-----END PGP PUBLIC KEY BLOCK-----\n');
+  const cases: Array<[string, string[], RegExp]> = [
+    ['a secret key', ['--root', secret], /secret\.asc: holds a secret key; trust takes the public key only \(gpg --armor --export FINGERPRINT\)/],
+    ['garbage after a good key', ['--root', key(s, PUBLISHER), s.input('junk.asc')], /junk\.asc: not an OpenPGP public key/],
+    ['a missing file', ['--root', s.input('missing.asc')], /missing\.asc: no such file/],
+    ['a prefix that climbs out', ['--prefix=../../etc', key(s, PUBLISHER)], /--prefix: "\.\.\/\.\.\/etc" is not an image name prefix/],
+    ['neither --prefix nor --root', [key(s, PUBLISHER)], /trust: give --prefix=NAME \(the images the key vouches for\) or --root \(every image\)/],
+    ['both', ['--root', '--prefix=example.com', key(s, PUBLISHER)], /--prefix and --root exclude each other/],
+  ];
+  for (const [what, args, message] of cases) {
+    const r = await podlog(s.dataDir, ['trust', `--local-config=${etc}`, ...args]);
+    t.is(r.status, 254, what);
+    t.is(r.stdout, '', what);
+    t.regex(r.stderr, message, what);
+    t.false(existsSync(etc), `${what}: nothing written`);
+  }
+  await s.cleanup();
+});
+
+// fetch and run with the check: these need the fetch verb and the run verbs to call the trust module
+// (importVerified for a file, checkAci with the .asc of a URL), which the lead wires.
+
+/** A copy of the busybox fixture (named podlog.test/busybox) in the sandbox, signed by `signer` unless undefined. */
+const busybox = (s: Sandbox, file: string, signer: string | undefined): string => {
+  const path = s.input(file);
+  copyFileSync(aciPath('busybox-gzip'), path);
+  if (signer !== undefined) gpg.detachSign(signer, path);
+  return path;
+};
+
+const trusted = async (s: Sandbox): Promise<string> => {
+  const etc = s.input('etc');
+  const r = await podlog(s.dataDir, ['trust', '--prefix=podlog.test', `--local-config=${etc}`, key(s, PUBLISHER)]);
+  if (r.status !== 0) throw new Error(r.stderr);
+  return etc;
+};
+
+const verified = async (s: Sandbox, id: string): Promise<Record<string, unknown>[]> =>
+  (await s.events.readStream(`image-${id}`)).filter((e) => e.type === 'ImageVerified').map((e) => e.data);
+
+test('fetch: a signed ACI is imported and the log names its signer; unsigned and untrusted ones are refused naming the image, the key expected and what was found', async (t) => {
+  const s = await sandbox();
+  const etc = await trusted(s);
+  const unsigned = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, busybox(s, 'unsigned.aci', undefined)]);
+  t.is(unsigned.status, 254);
+  t.is(unsigned.stderr, `podlog: ${s.input('unsigned.aci')}: refused: it has no signature (${s.input('unsigned.aci')}.asc); trusted for podlog.test/busybox: prefix podlog.test ${PUBLISHER}; --insecure-options=image skips the signature check\n`);
+  const untrusted = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, busybox(s, 'untrusted.aci', STRANGER)]);
+  t.is(untrusted.status, 254);
+  t.regex(untrusted.stderr, new RegExp(`refused: signed by ${STRANGER}, which is not a trusted key; trusted for podlog.test/busybox: prefix podlog.test ${PUBLISHER}`));
+  await assertNothingStored(t, s, 'after the refusals');
+  const signed = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, busybox(s, 'signed.aci', PUBLISHER)]);
+  t.is(signed.status, 0, signed.stderr);
+  const id = signed.stdout.trim();
+  t.deepEqual(await verified(s, id), [{ id, source: s.input('signed.aci'), verified: true, kind: 'aci-signature', fingerprint: PUBLISHER, prefix: 'podlog.test' }]);
+  await s.cleanup();
+});
+
+test('fetch: a tampered ACI with its valid old signature is refused', async (t) => {
+  const s = await sandbox();
+  const etc = await trusted(s);
+  const path = busybox(s, 'app.aci', PUBLISHER);
+  copyFileSync(aciPath('busybox-xz'), path);
+  const r = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, path]);
+  t.is(r.status, 254);
+  t.regex(r.stderr, new RegExp(`refused: the signature by ${PUBLISHER} does not match the image`));
+  await assertNothingStored(t, s, 'tampered');
+  await s.cleanup();
+});
+
+test('fetch --insecure-options=image imports an unsigned ACI, and the log says the check was skipped; with no key trusted, stderr and the log say nothing was checked', async (t) => {
+  const s = await sandbox();
+  const bare = await podlog(s.dataDir, ['fetch', `--local-config=${s.input('empty')}`, busybox(s, 'first.aci', undefined)]);
+  t.is(bare.status, 0, bare.stderr);
+  t.regex(bare.stderr, /first\.aci: signature not checked: no key is trusted in .*\/empty\/trustedkeys \(podlog trust adds one\)/);
+  t.like((await verified(s, bare.stdout.trim()))[0], { verified: false, skipped: 'no-trusted-keys' });
+  const etc = await trusted(s);
+  const insecure = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, '--insecure-options=image', busybox(s, 'second.aci', undefined)]);
+  t.is(insecure.status, 0, insecure.stderr);
+  t.like((await verified(s, insecure.stdout.trim())).at(-1), { verified: false, skipped: 'insecure-options' });
+  await s.cleanup();
+});
+
+test('run: a signed ACI runs; an unsigned one is refused with exit 254 before any pod is made; --insecure-options=image runs it', async (t) => {
+  const s = await sandbox();
+  const etc = await trusted(s);
+  const signed = await podlog(s.dataDir, ['run', '--net=none', `--local-config=${etc}`, busybox(s, 'signed.aci', PUBLISHER)]);
+  t.is(signed.status, 0, signed.stderr);
+  // The same image as the one that ran: that the store holds it vouches for nothing.
+  const unsigned = busybox(s, 'unsigned.aci', undefined);
+  const refused = await podlog(s.dataDir, ['run', '--net=none', `--local-config=${etc}`, unsigned]);
+  t.is(refused.status, 254);
+  t.regex(refused.stderr, /unsigned\.aci: refused: it has no signature/);
+  t.is((await s.events.readAll({ streamPrefix: 'pod-' })).filter((e) => e.type === 'PrepareRequested').length, 1, 'only the signed run made a pod');
+  const insecure = await podlog(s.dataDir, ['run', '--net=none', `--local-config=${etc}`, '--insecure-options=image', unsigned]);
+  t.is(insecure.status, 0, insecure.stderr);
+  const skipped = (await s.events.readAll({ types: ['ImageVerified'] })).map((e) => e.data);
+  t.like(skipped.at(-1), { source: unsigned, verified: false, skipped: 'insecure-options' });
+  await s.cleanup();
+});
