@@ -6,18 +6,23 @@
  * that would have vouched for it and what was found, and leave nothing in the store.
  */
 import test from 'ava';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import type { Verdict } from '../../src/images/trust/verify.js';
+import { pull } from '../../src/images/registry/pull.js';
 import { defaultFetchPolicy, type FetchPolicy } from '../../src/images/policy.js';
 import { importVerified } from '../../src/images/trust/import.js';
 import { readPublicKeys, storeKeys, trustedKeys } from '../../src/images/trust/keystore.js';
 import { checkRegistryImage, type RegistryImage } from '../../src/images/trust/verify.js';
 import { makeGpg } from '../helpers/gpg.js';
 import { refusal } from '../helpers/refusal.js';
+import { countingProxy, startRegistry } from '../helpers/registry.js';
 import { entries, makeAci, makeOciLayout, manifestFor, sandbox, tarDir, type Sandbox } from './helpers.js';
 
 const gpg = makeGpg();
@@ -329,4 +334,59 @@ test('simple signing from an http lookaside: read with GET, plain http only with
     await new Promise((r) => server.close(r));
     await s.cleanup();
   }
+});
+
+test('what skopeo copy --sign-by writes to a registry and its lookaside vouches for the image a pull is shown; an unsigned image, or a signed one under another tag, is refused before any blob is downloaded', async (t) => {
+  const s = await sandbox();
+  const upstream = await startRegistry();
+  t.teardown(upstream.stop);
+  // Every request seen: a refused pull must download no blob.
+  const registry = await countingProxy(upstream.host);
+  t.teardown(registry.stop);
+  const layout = (name: string, content: string): string => {
+    mkdirSync(s.input(`${name}-root`));
+    writeFileSync(join(s.input(`${name}-root`), 'file'), content);
+    makeOciLayout(s.input(name), { layers: [{ tar: tarDir(s.input(`${name}-root`), s.input(`${name}.tar`)) }], annotations: { 'org.opencontainers.image.ref.name': 'v1' } });
+    return s.input(name);
+  };
+  const signed = layout('signed', 'signed content');
+  const unsigned = layout('unsigned', 'unsigned content');
+  // skopeo's own configuration (YAML) says where it writes signatures; podlog's (JSON) where it reads them.
+  const sigs = pathToFileURL(s.input('sigs')).href;
+  mkdirSync(s.input('skopeo.d'));
+  writeFileSync(join(s.input('skopeo.d'), 'sigs.yaml'), `docker:\n  ${registry.host}:\n    sigstore-staging: ${sigs}\n`);
+  const copy = (from: string, tag: string, sign: boolean) =>
+    promisify(execFile)('/usr/bin/skopeo', [
+      '--registries.d', s.input('skopeo.d'), 'copy', '--insecure-policy', '--dest-tls-verify=false', ...(sign ? ['--sign-by', PUBLISHER] : []),
+      `oci:${from}:v1`, `docker://${registry.host}/app/busybox:${tag}`,
+    ], { env: { ...process.env, GNUPGHOME: gpg.home } });
+  await copy(signed, 'v1', true);
+  await copy(signed, 'retagged', false);
+  await copy(unsigned, 'unsigned', false);
+  // The layout skopeo 1.9.3 writes: <lookaside>/<repository>@sha256=<hex of the manifest it pushed>/signature-1.
+  const index = JSON.parse(readFileSync(join(signed, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const digest = index.manifests[0]!.digest;
+  t.deepEqual(entries(join(s.input('sigs'), 'app')), [`busybox@${digest.replace(':', '=')}`]);
+  t.deepEqual(entries(join(s.input('sigs'), 'app', `busybox@${digest.replace(':', '=')}`)), ['signature-1']);
+  const etc = s.input('etc');
+  await trust(etc, `${registry.host}/app`, PUBLISHER);
+  mkdirSync(join(etc, 'registries.d'));
+  writeFileSync(join(etc, 'registries.d', 'sigs.json'), JSON.stringify({ docker: { [registry.host]: { lookaside: sigs } } }));
+  const policy = { ...policyIn(s), allowHttp: true };
+  const verdicts: Verdict[] = [];
+  const verify = async (m: RegistryImage) => void verdicts.push(await checkRegistryImage(policy, m));
+  const pulled = await pull(s.images, `docker://${registry.host}/app/busybox:v1`, { policy, verify, quiet: true });
+  t.is(pulled.digest, digest);
+  t.deepEqual(verdicts, [{ verified: true, kind: 'simple-signing', fingerprint: PUBLISHER, prefix: `${registry.host}/app` }]);
+  const blobGets = () => registry.seen.filter((r) => r.method === 'GET' && r.path.includes('/blobs/')).length;
+  const downloaded = blobGets();
+  const none = await refusal(pull(s.images, `docker://${registry.host}/app/busybox:unsigned`, { policy, verify, quiet: true }));
+  t.is(none.code, 'EUNTRUSTED');
+  t.regex(none.message, new RegExp(`refused: it has no signature \\(none at ${sigs}/app/busybox@sha256=[0-9a-f]{64}/signature-1\\)`));
+  // The signed manifest under another tag: the signature names busybox:v1, not busybox:retagged.
+  const retagged = await refusal(pull(s.images, `docker://${registry.host}/app/busybox:retagged`, { policy, verify, quiet: true }));
+  t.regex(retagged.message, new RegExp(`signed by ${PUBLISHER}, but it is for ${registry.host}/app/busybox:v1, not ${registry.host}/app/busybox:retagged`));
+  t.is((await s.images.index()).images.size, 1, 'only the signed pull stored an image');
+  t.is(blobGets(), downloaded, 'the refused pulls downloaded no blob');
+  await s.cleanup();
 });
