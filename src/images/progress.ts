@@ -2,6 +2,7 @@
  * The progress bar of long imports and renders: bytes done, total and rate, redrawn in place on
  * standard error at most ten times a second, only when standard error is a terminal and the user did
  * not ask for --quiet. Otherwise every call does nothing, so output is only the command's result.
+ * Transfers that run at once (a pull's layers) get a board of such lines, one each.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -41,6 +42,18 @@ export const readPosition = (path: string): number => {
 };
 
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+
+/** One line of progress: the label, a bar when the total is known, bytes and rate since `began`. */
+const line = (label: string, total: number | undefined, bytes: number, began: number, now: number): string => {
+  const seconds = Math.max((now - began) / 1000, 0.001);
+  const rate = `${mb(bytes / seconds)}/s`;
+  if (total) {
+    const width = 30;
+    const filled = Math.min(width, Math.round((bytes / total) * width));
+    return `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${mb(bytes)} / ${mb(total)}  ${rate}`;
+  }
+  return bytes > 0 ? `${label} ${mb(bytes)}  ${rate}` : `${label}...`;
+};
 
 class Bar implements Progress {
   private label = '';
@@ -85,19 +98,7 @@ class Bar implements Progress {
     const now = Date.now();
     if (!force && now - this.drawn < 100) return;
     this.drawn = now;
-    const seconds = Math.max((now - this.began) / 1000, 0.001);
-    const rate = `${mb(this.bytes / seconds)}/s`;
-    let line: string;
-    if (this.total) {
-      const width = 30;
-      const filled = Math.min(width, Math.round((this.bytes / this.total) * width));
-      line = `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${mb(this.bytes)} / ${mb(this.total)}  ${rate}`;
-    } else if (this.bytes > 0) {
-      line = `${this.label} ${mb(this.bytes)}  ${rate}`;
-    } else {
-      line = `${this.label}...`;
-    }
-    this.out.write(`\r\x1b[K${line.slice(0, (this.out.columns || 80) - 1)}`);
+    this.out.write(`\r\x1b[K${line(this.label, this.total, this.bytes, this.began, now).slice(0, (this.out.columns || 80) - 1)}`);
   }
 
   done(): void {
@@ -108,3 +109,67 @@ class Bar implements Progress {
 }
 
 export const progressFor = (quiet: boolean, out: NodeJS.WriteStream = process.stderr): Progress => (quiet || !out.isTTY ? SILENT : new Bar(out));
+
+/** Several transfers at once (a pull's layers): a line each, all redrawn in place; a finished one stays, marked done. */
+export interface Board {
+  /** The progress of one more transfer, its line added at its `start`. */
+  line(): Progress;
+}
+
+interface Row {
+  label: string;
+  total: number | undefined;
+  bytes: number;
+  began: number;
+  finished: boolean;
+}
+
+class Lines implements Board {
+  private readonly rows: Row[] = [];
+  /** Lines drawn so far, which the next drawing moves back over. */
+  private shown = 0;
+  private drawn = 0;
+
+  constructor(private readonly out: NodeJS.WriteStream) {}
+
+  private draw(force: boolean): void {
+    const now = Date.now();
+    if (!force && now - this.drawn < 100) return;
+    this.drawn = now;
+    const width = (this.out.columns || 80) - 1;
+    const text = this.rows.map((r) => `\r\x1b[K${(r.finished ? `${r.label} done, ${mb(r.bytes)}` : line(r.label, r.total, r.bytes, r.began, now)).slice(0, width)}\n`);
+    this.out.write(`${this.shown > 0 ? `\x1b[${this.shown}A` : ''}${text.join('')}`);
+    this.shown = this.rows.length;
+  }
+
+  line(): Progress {
+    let row: Row | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const set = (bytes: number): void => {
+      if (!row) return;
+      row.bytes = bytes;
+      this.draw(false);
+    };
+    return {
+      start: (label, total) => {
+        row = { label, total, bytes: 0, began: Date.now(), finished: false };
+        this.rows.push(row);
+        this.draw(true);
+      },
+      add: (bytes) => set((row?.bytes ?? 0) + bytes),
+      set,
+      poll: (measure) => {
+        clearInterval(timer);
+        timer = setInterval(() => set(Math.max(row?.bytes ?? 0, measure())), 100);
+      },
+      done: () => {
+        clearInterval(timer);
+        if (!row) return;
+        row.finished = true;
+        this.draw(true);
+      },
+    };
+  }
+}
+
+export const boardFor = (quiet: boolean, out: NodeJS.WriteStream = process.stderr): Board => (quiet || !out.isTTY ? { line: () => SILENT } : new Lines(out));

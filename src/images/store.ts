@@ -207,9 +207,12 @@ export class Store implements ImageStore {
     };
   }
 
-  /** Imports an OCI layout directory the store made itself (a pull's, in cas/tmp/), named `shown` in messages. */
-  importLayout(dir: string, shown: string, options: ImportOptions): Promise<ImageRecord> {
-    return this.importOci(dir, shown, this.settle(options, dir));
+  /**
+   * Imports an OCI layout directory the store made itself (a pull's, in cas/tmp/), named `shown` in
+   * messages; the blobs `verified` names were checked against their digests as they were written.
+   */
+  importLayout(dir: string, shown: string, options: ImportOptions, verified: ReadonlySet<string>): Promise<ImageRecord> {
+    return this.importOci(dir, shown, this.settle(options, dir), verified);
   }
 
   /**
@@ -302,7 +305,7 @@ export class Store implements ImageStore {
     return { ...readConfig(this.layout.dataDir).images, ...given };
   }
 
-  private async importOci(dir: string, shown: string, { source, expectedId, progress, tag, limits, name }: Settled): Promise<ImageRecord> {
+  private async importOci(dir: string, shown: string, { source, expectedId, progress, tag, limits, name }: Settled, verified?: ReadonlySet<string>): Promise<ImageRecord> {
     const reader = new OciReader(dir, shown);
     const image = reader.read(tag);
     checkExpected(expectedId, image.id, undefined, shown);
@@ -312,7 +315,7 @@ export class Store implements ImageStore {
     const stage = scratch(l, 'oci');
     let staged: Staged;
     try {
-      const oci = await reader.stage(image, stage, progress, (digest) => (existsSync(layerBlobPath(l, digest)) ? layerBlobPath(l, digest) : undefined));
+      const oci = await reader.stage(image, stage, progress, (digest) => (existsSync(layerBlobPath(l, digest)) ? layerBlobPath(l, digest) : undefined), verified);
       refuseDeepImages(oci.layers.length, shown);
       const manifestText = JSON.stringify(oci.manifest);
       parseImageManifest(manifestText, shown);

@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import type { ImageRecord } from '../index-projection.js';
 import { layerBlobPath, ociDir } from '../layout.js';
 import { defaultFetchPolicy } from '../policy.js';
-import { progressFor } from '../progress.js';
+import { boardFor } from '../progress.js';
 import { scratch } from '../scratch.js';
 import type { ImportOptions, Store } from '../store.js';
 import { fetchBlob } from './blobs.js';
@@ -43,6 +43,26 @@ export interface Pulled {
 }
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
+/** Blobs downloaded at once: enough to keep a fast link busy while one of them is hashed and written. */
+const PARALLEL = 3;
+
+/**
+ * `work` on every item, PARALLEL at a time, none started after a failure; those under way run to
+ * their end (an interrupted one is kept to be continued) before the first failure is thrown, so no
+ * write is left in flight.
+ */
+const inParallel = async <T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> => {
+  let next = 0;
+  const failures: unknown[] = [];
+  const worker = async (): Promise<void> => {
+    while (next < items.length && failures.length === 0) {
+      const item = items[next++]!;
+      await work(item).catch((e: unknown) => void failures.push(e));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker));
+  if (failures.length > 0) throw failures[0];
+};
 
 const blobFile = (dir: string, digest: string): string => join(dir, 'blobs', ...digest.split(':'));
 
@@ -89,7 +109,7 @@ const download = async (
 ): Promise<ImageRecord> => {
   const l = store.layout;
   const dir = scratch(l, 'pull');
-  const progress = progressFor(options.quiet ?? false);
+  const board = boardFor(options.quiet ?? false);
   try {
     const put = (digest: string): string => {
       const file = blobFile(dir, digest);
@@ -97,15 +117,19 @@ const download = async (
       return file;
     };
     writeFileSync(put(chosen.digest), chosen.bytes);
-    await fetchBlob(client, l, blobs.config, put(blobs.config.digest), 'config', progress);
+    const verified = new Set<string>();
     const recorded = new Set([...(await store.index()).images.values()].flatMap((i) => (i.layers ?? []).map((x) => x.digest)));
     const unique = [...new Map(blobs.layers.map((d) => [d.digest, d])).values()];
+    const wanted: Array<{ d: Descriptor; what: string }> = [{ d: blobs.config, what: 'config' }];
     for (const [i, d] of unique.entries()) {
-      const file = put(d.digest);
       // A layer the store has is the store's own verified copy: linked, never downloaded again.
-      if (recorded.has(d.digest) && existsSync(layerBlobPath(l, d.digest))) linkSync(layerBlobPath(l, d.digest), file);
-      else await fetchBlob(client, l, d, file, `layer ${i + 1}/${unique.length}`, progress);
+      if (recorded.has(d.digest) && existsSync(layerBlobPath(l, d.digest))) linkSync(layerBlobPath(l, d.digest), put(d.digest));
+      else wanted.push({ d, what: `layer ${i + 1}/${unique.length}` });
     }
+    await inParallel(wanted, async ({ d, what }) => {
+      await fetchBlob(client, l, d, put(d.digest), what, board.line());
+      verified.add(d.digest);
+    });
     const name = `${ref.registry}/${ref.repository}`;
     const refName = ref.tag === undefined ? name : `${name}:${ref.tag}`;
     writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
@@ -113,7 +137,7 @@ const download = async (
       join(dir, 'index.json'),
       JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: chosen.mediaType, digest: chosen.digest, size: chosen.bytes.length, annotations: { [REF_NAME]: refName } }] }),
     );
-    return await store.importLayout(dir, ref.reference, { ...options, tag: refName, source, name });
+    return await store.importLayout(dir, ref.reference, { ...options, tag: refName, source, name }, verified);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
