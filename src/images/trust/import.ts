@@ -23,7 +23,7 @@ import type { FetchPolicy } from '../policy.js';
 import { progressFor } from '../progress.js';
 import { scratch } from '../scratch.js';
 import { about, type ImportOptions, type Store } from '../store.js';
-import { checkAci, checkDue, recordVerdict } from './verify.js';
+import { checkAci, checkDue, recordVerdict, sayUnchecked } from './verify.js';
 
 /** The bytes of `path`.asc, rkt's detached signature beside an image file; undefined when there is none. */
 export const signatureBeside = async (path: string): Promise<Buffer | undefined> => {
@@ -40,13 +40,16 @@ const unsignable = (path: string, what: string): PodlogError =>
 
 /** Imports the image file at `path` (as `store.importFile` does) if `policy` lets it in, and records the verdict. */
 export const importVerified = async (store: Store, policy: FetchPolicy, path: string, options: ImportOptions = {}): Promise<ImageRecord> => {
-  const due = checkDue(policy, path, options);
+  // Said once the image is in: a file that is missing or no image gets its own error alone.
+  const due = checkDue(policy, path, { quiet: true });
+  const abs = resolvePath(path);
+  const source = options.source ?? abs;
   if ('verdict' in due) {
     const record = await store.importFile(path, options);
-    await recordVerdict(store, record.id, record.source, due.verdict);
+    await recordVerdict(store, record.id, source, due.verdict);
+    if (!due.verdict.verified && due.verdict.skipped === 'no-trusted-keys' && !options.quiet) sayUnchecked(policy, path);
     return record;
   }
-  const abs = resolvePath(path);
   if (statSync(abs, { throwIfNoEntry: false })?.isDirectory()) throw unsignable(path, 'an OCI layout directory');
   const copy = scratch(store.layout, 'verify');
   try {
@@ -61,7 +64,6 @@ export const importVerified = async (store: Store, policy: FetchPolicy, path: st
     });
     const name = parseImageManifest(info.manifest, path).name;
     const verdict = await checkAci(policy, { shown: path, path: copy, name, signature: await signatureBeside(abs) }, options);
-    const source = options.source ?? abs;
     const record = await store.importArchive(copy, path, {
       source, expectedId: options.expectedId, progress: progressFor(options.quiet ?? false), tag: options.tag, limits: options.limits,
     });

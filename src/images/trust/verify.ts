@@ -50,8 +50,13 @@ export const checkDue = (policy: FetchPolicy, shown: string, { quiet = false }: 
   if (policy.skipImageVerify) return { verdict: { verified: false, skipped: 'insecure-options' } };
   const keys = trustedKeys(policy.localConfig);
   if (keys.length > 0) return { keys };
-  if (!quiet) process.stderr.write(`${shown}: signature not checked: no key is trusted in ${trustedKeysDir(policy.localConfig)} (podlog trust adds one)\n`);
+  if (!quiet) sayUnchecked(policy, shown);
   return { verdict: { verified: false, skipped: 'no-trusted-keys' } };
+};
+
+/** The stderr line for an image accepted unchecked because no key is trusted. */
+export const sayUnchecked = (policy: FetchPolicy, shown: string): void => {
+  process.stderr.write(`${shown}: signature not checked: no key is trusted in ${trustedKeysDir(policy.localConfig)} (podlog trust adds one)\n`);
 };
 
 const where = (k: TrustedKey): string => (k.prefix === '' ? 'root' : `prefix ${k.prefix}`);
