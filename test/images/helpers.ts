@@ -2,7 +2,7 @@
  * Images built by the tests themselves: ACIs with chosen manifests (tar of a staging dir), and a data
  * dir with an event log and an image store next to a canary file that nothing may touch.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import { renderToDir } from '../../src/images/maintenance.js';
 import { Store } from '../../src/images/store.js';
 import { openStore } from '../../src/store/open.js';
 import type { EventStore } from '../../src/store/port.js';
-import { busyboxRootfs } from '../helpers/fixtures.js';
+import { busyboxRootfs, repoRoot } from '../helpers/fixtures.js';
 
 export const manifestFor = (name: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   acKind: 'ImageManifest',
@@ -252,3 +252,21 @@ export const renderedRootfs = async (s: Sandbox, imageId: string, name: string):
   await renderToDir(s.images, imageId, dir);
   return join(dir, 'rootfs');
 };
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs bin/podlog without blocking the event loop: the test's own servers (a registry's proxy, a realm) keep answering. */
+export const podlogAsync = (dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(join(repoRoot, 'bin', 'podlog'), ['--dir', dir, ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });

@@ -6,7 +6,7 @@
  * finds nothing to collect afterwards, cas/partial/ is empty) and the connections are closed.
  */
 import test from 'ava';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -16,8 +16,7 @@ import { collectGarbage } from '../../src/images/maintenance.js';
 import { defaultFetchPolicy } from '../../src/images/policy.js';
 import { pull } from '../../src/images/registry/pull.js';
 import { listen } from '../helpers/registry.js';
-import { podlogBin } from '../stage0/harness.js';
-import { assertNothingStored, entries, exitProgram, makeOciLayout, sandbox, tarDir, type Sandbox } from './helpers.js';
+import { assertNothingStored, entries, exitProgram, makeOciLayout, podlogAsync, sandbox, tarDir, type Sandbox } from './helpers.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -221,14 +220,7 @@ test('podlog fetch from a hostile registry: exit 254 and the reason on stderr', 
   const img = image(s);
   const h = await hostile(img, CASES[0]!.handler(img));
   t.teardown(h.stop);
-  const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(podlogBin, ['--dir', s.dataDir, 'fetch', '--insecure-options=http', `docker://${h.host}/x:v1`]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+  const r = await podlogAsync(s.dataDir, ['fetch', '--insecure-options=http', `docker://${h.host}/x:v1`]);
   t.is(r.status, 254);
   t.is(r.stdout, '');
   t.regex(r.stderr, new RegExp(`^podlog: docker://${h.host}/x:v1: layer 1/1 ${img.layer}: the blob does not match its digest`));
