@@ -140,7 +140,7 @@ test('fetch --insecure-options=image imports an unsigned ACI, and the log says t
   const s = await sandbox();
   const bare = await podlog(s.dataDir, ['fetch', `--local-config=${s.input('empty')}`, busybox(s, 'first.aci', undefined)]);
   t.is(bare.status, 0, bare.stderr);
-  t.regex(bare.stderr, /first\.aci: signature not checked: no key is trusted in .*\/empty\/trustedkeys \(podlog trust adds one\)/);
+  t.regex(bare.stderr, /first\.aci: signature not checked: no key is trusted \(podlog trust adds one\)/);
   t.like((await verified(s, bare.stdout.trim()))[0], { verified: false, skipped: 'no-trusted-keys' });
   const etc = await trusted(s);
   const insecure = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, '--insecure-options=image', busybox(s, 'second.aci', undefined)]);

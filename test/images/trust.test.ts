@@ -17,8 +17,9 @@ import { promisify } from 'node:util';
 import type { Verdict } from '../../src/images/trust/verify.js';
 import { pull } from '../../src/images/registry/pull.js';
 import { defaultFetchPolicy, type FetchPolicy } from '../../src/images/policy.js';
-import { importVerified } from '../../src/images/trust/import.js';
+import { importVerified, verifyArchive } from '../../src/images/trust/import.js';
 import { readPublicKeys, storeKeys, trustedKeys } from '../../src/images/trust/keystore.js';
+import { fetchSignature } from '../../src/images/trust/lookaside.js';
 import { checkRegistryImage, type RegistryImage } from '../../src/images/trust/verify.js';
 import { makeGpg } from '../helpers/gpg.js';
 import { refusal } from '../helpers/refusal.js';
@@ -151,6 +152,34 @@ test('with no key trusted at all, an unsigned image is imported, and the log rec
   t.like((await s.events.readStream(`image-${image.id}`)).at(-1)!, { type: 'ImageVerified', data: { verified: false, skipped: 'no-trusted-keys' } });
   t.like((await s.images.index()).images.get(image.id)!.verification, { verified: false, skipped: 'no-trusted-keys' });
   await s.cleanup();
+});
+
+test('an ACI from a URL: its URL.asc is fetched only when a check is due, and vouches for the download as a file\'s .asc does', async (t) => {
+  const s = await sandbox();
+  const aci = appAci(s, 'app.aci');
+  gpg.detachSign(PUBLISHER, aci);
+  const asked: string[] = [];
+  const server = createServer((req, res) => {
+    asked.push(req.url ?? '');
+    if (req.url === '/app.aci.asc') res.end(readFileSync(`${aci}.asc`));
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const policy = policyIn(s, { allowHttp: true });
+    const check = (name: string) => verifyArchive(s.images, policy, { shown: `${base}/${name}`, file: aci, signature: () => fetchSignature(`${base}/${name}.asc`, policy) });
+    t.deepEqual(await check('app.aci'), { verified: false, skipped: 'no-trusted-keys' });
+    t.deepEqual(asked, [], 'no signature is asked for while no key is trusted');
+    await trust(s.input('etc'), 'example.com/app', PUBLISHER);
+    t.deepEqual(await check('app.aci'), { verified: true, kind: 'aci-signature', fingerprint: PUBLISHER, prefix: 'example.com/app' });
+    t.regex((await refusal(check('other.aci'))).message, new RegExp(`^${base}/other\\.aci: refused: it has no signature \\(${base}/other\\.aci\\.asc\\)`));
+    t.deepEqual(asked, ['/app.aci.asc', '/other.aci.asc']);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+    await s.cleanup();
+  }
 });
 
 test('with a key trusted, an OCI layout (directory or tar) is refused: it carries no signature podlog can check', async (t) => {

@@ -23,7 +23,7 @@ import type { FetchPolicy } from '../policy.js';
 import { progressFor } from '../progress.js';
 import { scratch } from '../scratch.js';
 import { about, type ImportOptions, type Store } from '../store.js';
-import { checkAci, checkDue, recordVerdict, sayUnchecked } from './verify.js';
+import { checkAci, checkDue, recordVerdict, type Verdict } from './verify.js';
 
 /** The bytes of `path`.asc, rkt's detached signature beside an image file; undefined when there is none. */
 export const signatureBeside = async (path: string): Promise<Buffer | undefined> => {
@@ -38,16 +38,33 @@ export const signatureBeside = async (path: string): Promise<Buffer | undefined>
 const unsignable = (path: string, what: string): PodlogError =>
   new PodlogError('EUNTRUSTED', `${path}: refused: ${what} carries no signature podlog can check, and keys are trusted; --insecure-options=image skips the signature check`);
 
+/**
+ * The verdict on an image file in cas/tmp/ (`file`: the private copy that will be imported; `shown`
+ * names it): an ACI's detached signature, read by `signature` only when a check is due, checked for
+ * the name in its manifest; an OCI layout tar is refused when keys are trusted. For `fetch URL`:
+ * the download, with `signature` the GET of URL.asc (fetchSignature).
+ */
+export const verifyArchive = async (
+  store: Store, policy: FetchPolicy, a: { shown: string; file: string; signature: () => Promise<Buffer | undefined> }, options: Pick<ImportOptions, 'limits'> = {},
+): Promise<Verdict> => {
+  const due = checkDue(policy);
+  if ('verdict' in due) return due.verdict;
+  if ((await archiveKind(a.file, a.shown)).format === 'oci') throw unsignable(a.shown, 'an OCI layout');
+  const info = await readImage(a.file, { ...readConfig(store.layout.dataDir).images, ...options.limits }).catch((e: unknown) => {
+    throw about(e, a.shown, [[a.file, a.shown]]);
+  });
+  const name = parseImageManifest(info.manifest, a.shown).name;
+  return checkAci(policy, { shown: a.shown, path: a.file, name, signature: await a.signature() });
+};
+
 /** Imports the image file at `path` (as `store.importFile` does) if `policy` lets it in, and records the verdict. */
 export const importVerified = async (store: Store, policy: FetchPolicy, path: string, options: ImportOptions = {}): Promise<ImageRecord> => {
-  // Said once the image is in: a file that is missing or no image gets its own error alone.
-  const due = checkDue(policy, path, { quiet: true });
   const abs = resolvePath(path);
   const source = options.source ?? abs;
+  const due = checkDue(policy);
   if ('verdict' in due) {
     const record = await store.importFile(path, options);
-    await recordVerdict(store, record.id, source, due.verdict);
-    if (!due.verdict.verified && due.verdict.skipped === 'no-trusted-keys' && !options.quiet) sayUnchecked(policy, path);
+    await recordVerdict(store, record.id, source, due.verdict, options);
     return record;
   }
   if (statSync(abs, { throwIfNoEntry: false })?.isDirectory()) throw unsignable(path, 'an OCI layout directory');
@@ -57,17 +74,11 @@ export const importVerified = async (store: Store, policy: FetchPolicy, path: st
       const missing = (e as NodeJS.ErrnoException).code === 'ENOENT';
       throw new PodlogError(missing ? 'ENOENT' : 'EIO', `${path}: ${missing ? 'no such file or directory' : (e as Error).message}`);
     });
-    if ((await archiveKind(copy, path)).format === 'oci') throw unsignable(path, 'an OCI layout');
-    const limits = { ...readConfig(store.layout.dataDir).images, ...options.limits };
-    const info = await readImage(copy, limits).catch((e: unknown) => {
-      throw about(e, path, [[copy, path]]);
-    });
-    const name = parseImageManifest(info.manifest, path).name;
-    const verdict = await checkAci(policy, { shown: path, path: copy, name, signature: await signatureBeside(abs) }, options);
+    const verdict = await verifyArchive(store, policy, { shown: path, file: copy, signature: () => signatureBeside(abs) }, options);
     const record = await store.importArchive(copy, path, {
       source, expectedId: options.expectedId, progress: progressFor(options.quiet ?? false), tag: options.tag, limits: options.limits,
     });
-    await recordVerdict(store, record.id, source, verdict);
+    await recordVerdict(store, record.id, source, verdict, options);
     return record;
   } finally {
     rmSync(copy, { force: true });

@@ -142,8 +142,11 @@ const request = (url: URL, policy: FetchPolicy): Promise<IncomingMessage> =>
     req.on('error', reject);
   });
 
-/** GET of a signature: its bytes, or undefined for a 404 (there are no more). */
-const readRemote = async (url: string, policy: FetchPolicy): Promise<Buffer | undefined> => {
+/**
+ * GET of a signature (of a lookaside's, or an ACI's URL.asc): its bytes, or undefined for a 404;
+ * plain http only with --insecure-options=http, more than 64 KiB refused.
+ */
+export const fetchSignature = async (url: string, policy: FetchPolicy): Promise<Buffer | undefined> => {
   let current = new URL(url);
   for (let hops = 0; ; hops++) {
     if (current.protocol === 'http:' && !policy.allowHttp) {
@@ -199,7 +202,7 @@ export const readSignatures = async (lookaside: string, m: RegistryImage, policy
   const found: FoundSignature[] = [];
   for (let n = 1; n <= MAX_SIGNATURES; n++) {
     const url = signatureUrl(lookaside, m, n);
-    const bytes = url.startsWith('file:') ? readLocal(url) : await readRemote(url, policy);
+    const bytes = url.startsWith('file:') ? readLocal(url) : await fetchSignature(url, policy);
     if (bytes === undefined) break;
     found.push({ url, bytes });
   }

@@ -26,18 +26,13 @@ import { PodlogError } from '../../errors.js';
 import { imageStream, type ImageVerdict } from '../../events/images.js';
 import type { FetchPolicy } from '../policy.js';
 import type { Store } from '../store.js';
-import { readStoredKey, trustedKeys, trustedKeysDir, vouchesFor, type TrustedKey } from './keystore.js';
+import { readStoredKey, trustedKeys, vouchesFor, type TrustedKey } from './keystore.js';
 import { lookasideFor, readSignatures, registriesDir, signatureUrl } from './lookaside.js';
 import { loadKeys, NotASignature, verifyDetached, verifySigned, type LoadedKey, type SignatureCheck } from './pgp.js';
 import { claimMismatch, digestAs, readClaim, type RegistryImage } from './simple-signing.js';
 
 export type Verdict = ImageVerdict;
 export type { RegistryImage } from './simple-signing.js';
-
-export interface CheckOptions {
-  /** No stderr line when nothing is checked because no key is trusted. */
-  quiet?: boolean;
-}
 
 /** How gpg shows a fingerprint (the store names files in lowercase). */
 const shownFingerprint = (fpr: string): string => fpr.toUpperCase();
@@ -46,17 +41,10 @@ const shownFingerprint = (fpr: string): string => fpr.toUpperCase();
  * The verdict when there is nothing to check (--insecure-options=image, or no key trusted), else the
  * trusted keys to check against.
  */
-export const checkDue = (policy: FetchPolicy, shown: string, { quiet = false }: CheckOptions = {}): { verdict: Verdict } | { keys: TrustedKey[] } => {
+export const checkDue = (policy: FetchPolicy): { verdict: Verdict } | { keys: TrustedKey[] } => {
   if (policy.skipImageVerify) return { verdict: { verified: false, skipped: 'insecure-options' } };
   const keys = trustedKeys(policy.localConfig);
-  if (keys.length > 0) return { keys };
-  if (!quiet) sayUnchecked(policy, shown);
-  return { verdict: { verified: false, skipped: 'no-trusted-keys' } };
-};
-
-/** The stderr line for an image accepted unchecked because no key is trusted. */
-export const sayUnchecked = (policy: FetchPolicy, shown: string): void => {
-  process.stderr.write(`${shown}: signature not checked: no key is trusted in ${trustedKeysDir(policy.localConfig)} (podlog trust adds one)\n`);
+  return keys.length > 0 ? { keys } : { verdict: { verified: false, skipped: 'no-trusted-keys' } };
 };
 
 const where = (k: TrustedKey): string => (k.prefix === '' ? 'root' : `prefix ${k.prefix}`);
@@ -104,9 +92,8 @@ const describe = (checks: readonly SignatureCheck[], keys: readonly TrustedKey[]
 export const checkAci = async (
   policy: FetchPolicy,
   a: { shown: string; path: string; name: string; signature: Buffer | undefined },
-  options: CheckOptions = {},
 ): Promise<Verdict> => {
-  const due = checkDue(policy, a.shown, options);
+  const due = checkDue(policy);
   if ('verdict' in due) return due.verdict;
   if (a.signature === undefined) throw refuse(a.shown, a.name, due.keys, `it has no signature (${a.shown}.asc)`);
   const keys = await loadKeys(due.keys, readStoredKey);
@@ -128,8 +115,8 @@ export const checkAci = async (
  * to and `m.digest` its digest (both as the registry served them). Resolves to the verdict to record,
  * or refuses (EUNTRUSTED, exit 254).
  */
-export const checkRegistryImage = async (policy: FetchPolicy, m: RegistryImage, options: CheckOptions = {}): Promise<Verdict> => {
-  const due = checkDue(policy, m.reference, options);
+export const checkRegistryImage = async (policy: FetchPolicy, m: RegistryImage): Promise<Verdict> => {
+  const due = checkDue(policy);
   if ('verdict' in due) return due.verdict;
   const name = `${m.registry}/${m.repository}`;
   if (digestAs(m.digest, m.manifest) !== m.digest) throw new PodlogError('EDIGEST', `${m.reference}: the manifest served does not have the digest ${m.digest}`);
@@ -165,6 +152,13 @@ export const checkRegistryImage = async (policy: FetchPolicy, m: RegistryImage, 
   throw refuse(m.reference, name, due.keys, problems.join('; '));
 };
 
-/** Records a verdict as the image's ImageVerified, after its import (`source`: where it came from). */
-export const recordVerdict = (store: Store, imageId: string, source: string, verdict: Verdict): Promise<void> =>
-  store.append(imageStream(imageId), 'ImageVerified', { id: imageId, source, ...verdict });
+/**
+ * Records a verdict as the image's ImageVerified, once the image is stored (`source`: where this fetch
+ * took it from), and says on stderr (unless `quiet`) when nothing was checked because no key is trusted.
+ */
+export const recordVerdict = async (store: Store, imageId: string, source: string, verdict: Verdict, { quiet = false }: { quiet?: boolean } = {}): Promise<void> => {
+  await store.append(imageStream(imageId), 'ImageVerified', { id: imageId, source, ...verdict });
+  if (!quiet && !verdict.verified && verdict.skipped === 'no-trusted-keys') {
+    process.stderr.write(`${source}: signature not checked: no key is trusted (podlog trust adds one)\n`);
+  }
+};
