@@ -10,7 +10,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { label } from '../../src/images/aci-manifest.js';
 import { defaultFetchPolicy, type FetchPolicy } from '../../src/images/policy.js';
-import { pull, type PulledManifest } from '../../src/images/registry/pull.js';
+import { pull } from '../../src/images/registry/pull.js';
+import type { RegistryImage } from '../../src/images/trust/verify.js';
 import { countingProxy, PASSWORD, push, startRegistry, USER, type Proxy, type Registry } from '../helpers/registry.js';
 import { entries, exitProgram, makeOciLayout, podlogAsync, sandbox, tarDir, type OciSpec, type Sandbox } from './helpers.js';
 
@@ -73,7 +74,7 @@ test('podlog fetch docker://HOST:PORT/NAME:TAG and @DIGEST: named HOST:PORT/NAME
   t.deepEqual(others, []);
   t.like(row, { id, name: `${registry.host}/team/app` });
   t.is(label((await s.images.manifest(id)).labels, 'version'), 'v1');
-  const seen: PulledManifest[] = [];
+  const seen: RegistryImage[] = [];
   const byDigest = await pull(s.images, `docker://${registry.host}/team/app@${(await pull(s.images, ref, { policy: http(s) })).digest}`, {
     policy: http(s), verify: async (m) => void seen.push(m),
   });

@@ -14,26 +14,18 @@ import { layerBlobPath, ociDir } from '../layout.js';
 import { defaultFetchPolicy } from '../policy.js';
 import { boardFor } from '../progress.js';
 import { scratch } from '../scratch.js';
+import type { RegistryImage } from '../trust/verify.js';
 import type { ImportOptions, Store } from '../store.js';
 import { fetchBlob } from './blobs.js';
 import { RegistryClient } from './client.js';
 import { choosePlatform, digestOf, fetchManifest, imageBlobs, type Descriptor } from './manifest.js';
 import { parseDockerRef, type DockerRef } from './reference.js';
 
-/** What a signature check is shown of an image before any of its blobs is downloaded. */
-export interface PulledManifest {
-  /** docker://HOST/NAME[:TAG][@DIGEST], as the user gave it, normalized. */
-  reference: string;
-  registry: string;
-  repository: string;
-  tag?: string;
-  /** The digest of the image manifest chosen for this platform. */
-  digest: string;
-  manifest: Buffer;
-}
-
-/** Refuses an image by throwing; a refused image costs no download. */
-export type VerifyHook = (m: PulledManifest) => Promise<void>;
+/**
+ * Shown the image manifest chosen for this platform (its digest and bytes, the reference normalized)
+ * before any blob is downloaded: refuses the image by throwing, so a refused image costs no download.
+ */
+export type VerifyHook = (m: RegistryImage) => Promise<void>;
 
 export interface Pulled {
   image: ImageRecord;
