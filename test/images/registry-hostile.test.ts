@@ -3,12 +3,13 @@
  * a manifest bigger than 4 MiB, a layer that never ends, a redirect loop, a redirect from https to
  * http, a manifest list with no image for this platform, an index that points at itself. Each pull
  * is refused with an error naming the reference and what is wrong, nothing is stored (image gc
- * finds nothing to collect afterwards, cas/partial/ is empty) and the connections are closed.
+ * finds nothing to collect afterwards, cas/partial/ is empty) and the connections are closed. Then
+ * a registry that ignores Range, and image gc's rule for partial downloads.
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
@@ -225,5 +226,47 @@ test('podlog fetch from a hostile registry: exit 254 and the reason on stderr', 
   t.is(r.stdout, '');
   t.regex(r.stderr, new RegExp(`^podlog: docker://${h.host}/x:v1: layer 1/1 ${img.layer}: the blob does not match its digest`));
   await assertNothingStored(t, s, 'the CLI');
+  await s.cleanup();
+});
+
+test('a registry that ignores Range: the interrupted blob is downloaded again from its start, and the pull succeeds', async (t) => {
+  const s = await sandbox();
+  const img = image(s);
+  const asked: Array<string | undefined> = [];
+  const h = await hostile(img, (req, res) => {
+    if (!req.url?.endsWith(img.layer)) return false;
+    asked.push(req.headers.range);
+    const blob = img.blobs.get(img.layer)!;
+    res.writeHead(200, { 'content-length': blob.length });
+    // The first answer stops half way (the connection dropped); later ones are whole 200s.
+    if (asked.length === 1) res.write(blob.subarray(0, blob.length >> 1), () => res.destroy());
+    else res.end(blob);
+    return true;
+  });
+  t.teardown(h.stop);
+  const ref = `docker://${h.host}/x:v1`;
+  const policy = { ...defaultFetchPolicy(s.input('config')), allowHttp: true };
+  const e = await t.throwsAsync(pull(s.images, ref, { policy }));
+  t.regex(e.message, /(interrupted|ended) after \d+ of \d+ bytes.*pulling again continues it/);
+  t.deepEqual(entries(join(s.dataDir, 'cas', 'partial')), [img.layer.replace(':', '-')]);
+  const pulled = await pull(s.images, ref, { policy });
+  t.regex(asked[1] ?? '', /^bytes=\d+-$/, 'the second pull asked for the rest');
+  t.is(pulled.image.layers?.[0]?.digest, img.layer, 'and took the whole blob it was sent instead');
+  t.deepEqual(entries(join(s.dataDir, 'cas', 'partial')), []);
+  await s.cleanup();
+});
+
+test('image gc removes a partial download a day old, and keeps a fresh one for the next pull to continue', async (t) => {
+  const s = await sandbox();
+  const partial = join(s.dataDir, 'cas', 'partial');
+  mkdirSync(partial, { recursive: true });
+  const [old, fresh] = [`sha256-${'1'.repeat(64)}`, `sha256-${'2'.repeat(64)}`];
+  writeFileSync(join(partial, old), 'abandoned');
+  writeFileSync(join(partial, fresh), 'under way');
+  const dayAgo = new Date(Date.now() - 25 * 3600_000);
+  utimesSync(join(partial, old), dayAgo, dayAgo);
+  const gc = await collectGarbage(s.images, { gracePeriodMs: 0 });
+  t.deepEqual(gc.leftovers, [join(partial, old)]);
+  t.deepEqual(entries(partial), [fresh]);
   await s.cleanup();
 });
