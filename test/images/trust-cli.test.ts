@@ -4,8 +4,8 @@
  * signatures made by the real gpg.
  */
 import test from 'ava';
-import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aciPath, repoRoot } from '../helpers/fixtures.js';
 import { makeGpg } from '../helpers/gpg.js';
@@ -83,6 +83,23 @@ test('trust refuses a secret key, garbage, a bad prefix and a missing scope with
     t.regex(r.stderr, message, what);
     t.false(existsSync(etc), `${what}: nothing written`);
   }
+  await s.cleanup();
+});
+
+test('OpenPGP is loaded at its first use: list does not load it, trust list does (seen by the node:crypto it requires)', async (t) => {
+  const s = await sandbox();
+  const etc = s.input('etc');
+  t.is((await podlog(s.dataDir, ['trust', '--root', `--local-config=${etc}`, key(s, PUBLISHER)])).status, 0);
+  const probe = s.input('probe.cjs');
+  writeFileSync(probe, "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(process.moduleLoadList)));");
+  const builtins = (args: string[]): string[] => {
+    const out = s.input('loaded.json');
+    const r = spawnSync(process.execPath, ['--require', probe, join(repoRoot, 'bin', 'podlog'), '--dir', s.dataDir, ...args], { env: { ...process.env, PROBE_OUT: out }, encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    return JSON.parse(readFileSync(out, 'utf8')) as string[];
+  };
+  t.false(builtins(['list']).includes('NativeModule crypto'));
+  t.true(builtins(['trust', 'list', `--local-config=${etc}`]).includes('NativeModule crypto'));
   await s.cleanup();
 });
 
