@@ -83,6 +83,9 @@ test('podlog fetch docker://HOST:PORT/NAME:TAG and @DIGEST: named HOST:PORT/NAME
   t.is(seen[0]?.digest, `sha256:${createHash('sha256').update(seen[0]!.manifest).digest('hex')}`);
   const run = await podlog(s.dataDir, ['run', id]);
   t.is(run.status, 5, run.stderr);
+  const unknown = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `docker://${registry.host}/team/app:v9`]);
+  t.is(unknown.status, 254);
+  t.regex(unknown.stderr, new RegExp(`docker://${registry.host}/team/app:v9: manifest v9: GET http://${registry.host}/v2/team/app/manifests/v9 answered 404 Not Found \\(MANIFEST_UNKNOWN: manifest unknown\\)`));
   const short = await podlog(s.dataDir, ['fetch', 'docker://busybox']);
   t.is(short.status, 254);
   t.regex(short.stderr, /name the registry \(docker:\/\/HOST\[:PORT\]\/NAME\[:TAG\]\): podlog has no default registry/);

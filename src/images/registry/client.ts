@@ -67,6 +67,7 @@ export class RegistryClient {
   readonly base: URL;
   /** The Authorization header the registry accepted last (a Bearer token is for this one scope). */
   private authorization: string | undefined;
+  /** Read at the first challenge that needs them (null: not read yet; undefined: none configured). */
   private credentials: Credentials | undefined | null = null;
   private readonly http = new HttpAgent({ keepAlive: true, maxSockets: 8 });
   private readonly https: HttpsAgent;

@@ -122,6 +122,7 @@ export const choosePlatform = async (client: RegistryClient, top: Manifest): Pro
 export const imageBlobs = (client: RegistryClient, m: Manifest): ImageBlobs => {
   const what = `image manifest ${m.digest}`;
   const config = descriptor(client, m.json.config, `${what}: config`);
+  if (config.size > MANIFEST_LIMIT) throw bad('ETOO_LARGE', client, `${what}: its config ${config.digest} is ${config.size} bytes, larger than the ${MANIFEST_LIMIT} bytes allowed`);
   if (!Array.isArray(m.json.layers)) throw bad('EBADMANIFEST', client, `${what} has no "layers" list`);
   const layers = m.json.layers.map((d, i) => descriptor(client, d, `${what}: layers[${i}]`));
   for (const l of layers) {

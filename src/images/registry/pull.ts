@@ -78,7 +78,8 @@ export const pull = async (store: Store, input: string, options: ImportOptions =
     const top = await fetchManifest(client, ref.digest ?? ref.tag!);
     const source = `docker://${ref.registry}/${ref.repository}@${top.digest}`;
     const known = await storedFrom(store, source);
-    if (known) {
+    // An id asked for (--hash) that is not this one is refused by the import, with its message.
+    if (known && (options.expectedId === undefined || known.id === options.expectedId.toLowerCase().slice(0, known.id.length))) {
       const manifest = readFileSync(join(ociDir(store.layout, known.id), 'manifest.json'));
       const digest = digestOf(manifest);
       await verifyWith(options, ref, digest, manifest);
