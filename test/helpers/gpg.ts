@@ -17,8 +17,8 @@ export interface Gpg {
   exportKey(fpr: string, path: string): string;
   /** Writes the armored secret key of `fpr` to `path`. */
   exportSecretKey(fpr: string, path: string): string;
-  /** `gpg --armor --detach-sign` of `file` by `fpr`, written to `out` (default `file`.asc). */
-  detachSign(fpr: string, file: string, out?: string): string;
+  /** `gpg --armor --detach-sign` of `file` by `fpr` (with `digestAlgo`, gpg's choice by default), written to `file`.asc. */
+  detachSign(fpr: string, file: string, digestAlgo?: string): string;
   /** `gpg --sign` of `data` by `fpr` (a signed message holding the data, binary). */
   sign(fpr: string, data: Buffer): Buffer;
   close(): void;
@@ -50,9 +50,9 @@ export const makeGpg = (): Gpg => {
       writeFileSync(path, gpg(['--armor', '--export-secret-keys', fpr]));
       return path;
     },
-    detachSign(fpr, file, out = `${file}.asc`) {
-      gpg(['--yes', '--local-user', fpr, '--armor', '--detach-sign', '--output', out, file]);
-      return out;
+    detachSign(fpr, file, digestAlgo) {
+      gpg(['--yes', '--local-user', fpr, ...(digestAlgo ? ['--digest-algo', digestAlgo] : []), '--armor', '--detach-sign', '--output', `${file}.asc`, file]);
+      return `${file}.asc`;
     },
     sign(fpr, data) {
       return gpg(['--local-user', fpr, '--sign'], data);

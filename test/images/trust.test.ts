@@ -99,6 +99,11 @@ test('refused with exit 254, naming the image, the keys trusted for its name and
       found: new RegExp(`the signature by ${PUBLISHER} does not match the image`),
     },
     {
+      what: 'signed with a hash too weak to count (SHA-1)',
+      sign: (aci) => gpg.detachSign(PUBLISHER, aci, 'SHA1'),
+      found: new RegExp(`the signature by ${PUBLISHER} is not valid \\(Hash algorithm too weak`),
+    },
+    {
       what: 'a signature file that is no signature',
       sign: (aci) => writeFileSync(`${aci}.asc`, 'not a signature\n'),
       found: /app\.aci\.asc is not an OpenPGP signature/,

@@ -79,7 +79,9 @@ const describe = (checks: readonly SignatureCheck[], keys: readonly TrustedKey[]
         return `signed by ${shownFingerprint(c.signer)}, which is trusted for ${trusted.join(', ')}, not for ${name}`;
       }
       if (c.unknown) return `signed by ${shownFingerprint(c.issuer)}, which is not a trusted key`;
-      return `the signature by ${shownFingerprint(c.issuer)} does not match the image (${c.detail})`;
+      // openpgp's words for a digest that differs; anything else is the key's (expired, revoked) or the signature's.
+      if (/digest did not match/i.test(c.detail)) return `the signature by ${shownFingerprint(c.issuer)} does not match the image (${c.detail})`;
+      return `the signature by ${shownFingerprint(c.issuer)} is not valid (${c.detail})`;
     })
     .join(', and ');
 };
