@@ -4,10 +4,11 @@
  * an image's publisher would (`gpg --armor --detach-sign` for an ACI, `gpg --sign` for a simple-signing
  * payload). `close` stops the gpg-agent the home started and removes it.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 export interface Gpg {
   home: string;
@@ -62,4 +63,20 @@ export const makeGpg = (): Gpg => {
       rmSync(home, { recursive: true, force: true });
     },
   };
+};
+
+/**
+ * `skopeo copy` of `from` (`oci:DIR:TAG`) to `to` (`docker://HOST[:PORT]/NAME:TAG`), over plain http,
+ * signed by `sign.by` when given: skopeo writes the signature to `sign.lookaside` (a file:// URL),
+ * named in a registries.d YAML of its own, as containers' tools are configured.
+ */
+export const skopeoCopy = async (gpg: Gpg, from: string, to: string, sign?: { by: string; lookaside: string }): Promise<void> => {
+  const config = join(gpg.home, 'registries.d');
+  if (sign) {
+    mkdirSync(config, { recursive: true });
+    writeFileSync(join(config, 'podlog-test.yaml'), `docker:\n  ${to.slice('docker://'.length).split('/')[0]}:\n    sigstore-staging: ${sign.lookaside}\n`);
+  }
+  await promisify(execFile)('/usr/bin/skopeo', [
+    ...(sign ? ['--registries.d', config] : []), 'copy', '--insecure-policy', '--dest-tls-verify=false', ...(sign ? ['--sign-by', sign.by] : []), from, to,
+  ], { env: { ...process.env, GNUPGHOME: gpg.home } });
 };

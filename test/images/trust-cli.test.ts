@@ -5,11 +5,13 @@
  */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { aciPath, repoRoot } from '../helpers/fixtures.js';
-import { makeGpg } from '../helpers/gpg.js';
-import { assertNothingStored, sandbox, type Sandbox } from './helpers.js';
+import { makeGpg, skopeoCopy } from '../helpers/gpg.js';
+import { startRegistry } from '../helpers/registry.js';
+import { assertNothingStored, exitProgram, makeOciLayout, sandbox, tarDir, type Sandbox } from './helpers.js';
 
 const gpg = makeGpg();
 const PUBLISHER = gpg.newKey('Publisher');
@@ -181,5 +183,40 @@ test('run: a signed ACI runs; an unsigned one is refused with exit 254 before an
   t.is(insecure.status, 0, insecure.stderr);
   const skipped = (await s.events.readAll({ types: ['ImageVerified'] })).map((e) => e.data);
   t.like(skipped.at(-1), { source: unsigned, verified: false, skipped: 'insecure-options' });
+  await s.cleanup();
+});
+
+test('run and fetch docker://: an image skopeo signed runs, and the log names its signer; an unsigned one is refused with exit 254 before anything is stored', async (t) => {
+  const s = await sandbox();
+  const registry = await startRegistry();
+  t.teardown(registry.stop);
+  const layout = (code: number): string => {
+    const root = s.input(`exit-${code}`);
+    mkdirSync(root);
+    writeFileSync(join(root, 'exit'), exitProgram(code), { mode: 0o755 });
+    makeOciLayout(s.input(`layout-${code}`), {
+      layers: [{ tar: tarDir(root, s.input(`exit-${code}.tar`)) }],
+      config: { architecture: 'amd64', os: 'linux', config: { Cmd: ['/exit'] }, rootfs: { type: 'layers', diff_ids: [] } },
+      annotations: { 'org.opencontainers.image.ref.name': 'v1' },
+    });
+    return `oci:${s.input(`layout-${code}`)}:v1`;
+  };
+  const sigs = pathToFileURL(s.input('sigs')).href;
+  await skopeoCopy(gpg, layout(7), `docker://${registry.host}/app/signed:v1`, { by: PUBLISHER, lookaside: sigs });
+  await skopeoCopy(gpg, layout(8), `docker://${registry.host}/app/unsigned:v1`);
+  const etc = s.input('etc');
+  t.is((await podlog(s.dataDir, ['trust', `--prefix=${registry.host}/app`, `--local-config=${etc}`, key(s, PUBLISHER)])).status, 0);
+  mkdirSync(join(etc, 'registries.d'));
+  writeFileSync(join(etc, 'registries.d', 'sigs.json'), JSON.stringify({ docker: { [registry.host]: { lookaside: sigs } } }));
+  const flags = ['--insecure-options=http', `--local-config=${etc}`];
+  const refused = await podlog(s.dataDir, ['fetch', ...flags, `docker://${registry.host}/app/unsigned:v1`]);
+  t.is(refused.status, 254);
+  t.regex(refused.stderr, new RegExp(`refused: it has no signature \\(none at ${sigs}/app/unsigned@sha256=[0-9a-f]{64}/signature-1\\); trusted for ${registry.host}/app/unsigned: prefix ${registry.host}/app ${PUBLISHER}`));
+  await assertNothingStored(t, s, 'unsigned');
+  t.is((await podlog(s.dataDir, ['run', '--net=none', ...flags, `docker://${registry.host}/app/unsigned:v1`])).status, 254);
+  const ran = await podlog(s.dataDir, ['run', '--net=none', ...flags, `docker://${registry.host}/app/signed:v1`]);
+  t.is(ran.status, 7, ran.stderr);
+  const [verdict] = (await s.events.readAll({ types: ['ImageVerified'] })).map((e) => e.data);
+  t.like(verdict, { verified: true, kind: 'simple-signing', fingerprint: PUBLISHER, prefix: `${registry.host}/app` });
   await s.cleanup();
 });

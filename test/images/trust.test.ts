@@ -6,22 +6,19 @@
  * that would have vouched for it and what was found, and leave nothing in the store.
  */
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { promisify } from 'node:util';
-import type { Verdict } from '../../src/images/trust/verify.js';
-import { pull } from '../../src/images/registry/pull.js';
+import { pullVerified } from '../../src/images/trust/pull.js';
 import { defaultFetchPolicy, type FetchPolicy } from '../../src/images/policy.js';
 import { importVerified, verifyArchive } from '../../src/images/trust/import.js';
 import { readPublicKeys, storeKeys, trustedKeys } from '../../src/images/trust/keystore.js';
 import { fetchSignature } from '../../src/images/trust/lookaside.js';
 import { checkRegistryImage, type RegistryImage } from '../../src/images/trust/verify.js';
-import { makeGpg } from '../helpers/gpg.js';
+import { makeGpg, skopeoCopy } from '../helpers/gpg.js';
 import { refusal } from '../helpers/refusal.js';
 import { countingProxy, startRegistry } from '../helpers/registry.js';
 import { entries, makeAci, makeOciLayout, manifestFor, sandbox, tarDir, type Sandbox } from './helpers.js';
@@ -370,7 +367,7 @@ test('simple signing from an http lookaside: read with GET, plain http only with
   }
 });
 
-test('what skopeo copy --sign-by writes to a registry and its lookaside vouches for the image a pull is shown; an unsigned image, or a signed one under another tag, is refused before any blob is downloaded', async (t) => {
+test('what skopeo copy --sign-by writes to a registry and its lookaside vouches for the image pulled, and the log names its signer; an unsigned image, or a signed one under another tag, is refused before any blob is downloaded', async (t) => {
   const s = await sandbox();
   const upstream = await startRegistry();
   t.teardown(upstream.stop);
@@ -385,18 +382,10 @@ test('what skopeo copy --sign-by writes to a registry and its lookaside vouches 
   };
   const signed = layout('signed', 'signed content');
   const unsigned = layout('unsigned', 'unsigned content');
-  // skopeo's own configuration (YAML) says where it writes signatures; podlog's (JSON) where it reads them.
   const sigs = pathToFileURL(s.input('sigs')).href;
-  mkdirSync(s.input('skopeo.d'));
-  writeFileSync(join(s.input('skopeo.d'), 'sigs.yaml'), `docker:\n  ${registry.host}:\n    sigstore-staging: ${sigs}\n`);
-  const copy = (from: string, tag: string, sign: boolean) =>
-    promisify(execFile)('/usr/bin/skopeo', [
-      '--registries.d', s.input('skopeo.d'), 'copy', '--insecure-policy', '--dest-tls-verify=false', ...(sign ? ['--sign-by', PUBLISHER] : []),
-      `oci:${from}:v1`, `docker://${registry.host}/app/busybox:${tag}`,
-    ], { env: { ...process.env, GNUPGHOME: gpg.home } });
-  await copy(signed, 'v1', true);
-  await copy(signed, 'retagged', false);
-  await copy(unsigned, 'unsigned', false);
+  await skopeoCopy(gpg, `oci:${signed}:v1`, `docker://${registry.host}/app/busybox:v1`, { by: PUBLISHER, lookaside: sigs });
+  await skopeoCopy(gpg, `oci:${signed}:v1`, `docker://${registry.host}/app/busybox:retagged`);
+  await skopeoCopy(gpg, `oci:${unsigned}:v1`, `docker://${registry.host}/app/busybox:unsigned`);
   // The layout skopeo 1.9.3 writes: <lookaside>/<repository>@sha256=<hex of the manifest it pushed>/signature-1.
   const index = JSON.parse(readFileSync(join(signed, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
   const digest = index.manifests[0]!.digest;
@@ -407,18 +396,17 @@ test('what skopeo copy --sign-by writes to a registry and its lookaside vouches 
   mkdirSync(join(etc, 'registries.d'));
   writeFileSync(join(etc, 'registries.d', 'sigs.json'), JSON.stringify({ docker: { [registry.host]: { lookaside: sigs } } }));
   const policy = { ...policyIn(s), allowHttp: true };
-  const verdicts: Verdict[] = [];
-  const verify = async (m: RegistryImage) => void verdicts.push(await checkRegistryImage(policy, m));
-  const pulled = await pull(s.images, `docker://${registry.host}/app/busybox:v1`, { policy, verify, quiet: true });
-  t.is(pulled.digest, digest);
-  t.deepEqual(verdicts, [{ verified: true, kind: 'simple-signing', fingerprint: PUBLISHER, prefix: `${registry.host}/app` }]);
+  const options = { policy, quiet: true };
+  const pulled = await pullVerified(s.images, `docker://${registry.host}/app/busybox:v1`, options);
+  const recorded = (await s.events.readStream(`image-${pulled.id}`)).map((e) => [e.type, e.data]);
+  t.deepEqual(recorded.at(-1), ['ImageVerified', { id: pulled.id, source: `docker://${registry.host}/app/busybox@${digest}`, verified: true, kind: 'simple-signing', fingerprint: PUBLISHER, prefix: `${registry.host}/app` }]);
   const blobGets = () => registry.seen.filter((r) => r.method === 'GET' && r.path.includes('/blobs/')).length;
   const downloaded = blobGets();
-  const none = await refusal(pull(s.images, `docker://${registry.host}/app/busybox:unsigned`, { policy, verify, quiet: true }));
+  const none = await refusal(pullVerified(s.images, `docker://${registry.host}/app/busybox:unsigned`, options));
   t.is(none.code, 'EUNTRUSTED');
   t.regex(none.message, new RegExp(`refused: it has no signature \\(none at ${sigs}/app/busybox@sha256=[0-9a-f]{64}/signature-1\\)`));
   // The signed manifest under another tag: the signature names busybox:v1, not busybox:retagged.
-  const retagged = await refusal(pull(s.images, `docker://${registry.host}/app/busybox:retagged`, { policy, verify, quiet: true }));
+  const retagged = await refusal(pullVerified(s.images, `docker://${registry.host}/app/busybox:retagged`, options));
   t.regex(retagged.message, new RegExp(`signed by ${PUBLISHER}, but it is for ${registry.host}/app/busybox:v1, not ${registry.host}/app/busybox:retagged`));
   t.is((await s.images.index()).images.size, 1, 'only the signed pull stored an image');
   t.is(blobGets(), downloaded, 'the refused pulls downloaded no blob');
