@@ -238,7 +238,7 @@ export const exitProgram = (code: number): Buffer => {
 
 /** A refused import left nothing: no content, tree or staging entry in the store, no image event, nothing outside. */
 export const assertNothingStored = async (t: { deepEqual: (a: unknown, b: unknown, m?: string) => void }, s: Sandbox, what: string): Promise<void> => {
-  for (const d of ['blob', 'oci', 'layer-blob', 'layers', 'tree', 'imageManifest', 'tmp']) t.deepEqual(entries(join(s.dataDir, 'cas', d)), [], `${what}: cas/${d} is empty`);
+  for (const d of ['blob', 'oci', 'layer-blob', 'layers', 'tree', 'imageManifest', 'tmp', 'partial']) t.deepEqual(entries(join(s.dataDir, 'cas', d)), [], `${what}: cas/${d} is empty`);
   for (const prefix of ['image-', 'tree-', 'layer-']) t.deepEqual((await s.events.readAll({ streamPrefix: prefix })).length, 0, `${what}: no ${prefix} event`);
   s.assertContained();
 };
