@@ -10,10 +10,12 @@
  * The claim is read as strictly as containers/image reads it (signature/simple.go): exactly those
  * fields at the top, in `critical`, in `image` and in `identity`; `optional` is not looked at.
  *
- * The digest must be the digest of the manifest the reference resolved to, computed here from its
- * bytes: skopeo signs the manifest it wrote to the registry (for a single image, the image manifest
- * the tag names; for a multi-platform copy with --all, the index), and podman checks the manifest it
- * fetched by the tag, so the puller passes that one.
+ * The digest must be the digest of the image manifest the pull chose, computed here from its bytes.
+ * skopeo 1.9.3 signs every manifest it writes to the registry: a single image's (for a copy of one
+ * platform out of an index, that platform's manifest, which the tag then names), and with --all the
+ * index and each platform's manifest alike, each signature naming the tag's reference. So the
+ * manifest that is downloaded and run is the one checked (podman checks the index instead, which
+ * an image signed only at its index would need).
  *
  * The identity follows containers' default rule, matchRepoDigestOrExact: an image pulled by tag must
  * be signed as exactly that HOST/NAME:TAG (a signature for `:v1` does not vouch for `:latest`, which a
@@ -33,7 +35,7 @@ export interface RegistryImage {
   repository: string;
   /** The tag it was pulled by; absent when pulled by digest. */
   tag?: string;
-  /** The digest of `manifest`, `sha256:<hex>`: what the registry served for the reference. */
+  /** The digest of `manifest`, `sha256:<hex>`: the image manifest the pull chose (an index's, its platform's). */
   digest: string;
   /** The manifest's bytes, exactly as served. */
   manifest: Buffer;

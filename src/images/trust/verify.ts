@@ -113,9 +113,9 @@ export const checkAci = async (
 
 /**
  * A registry image's simple-signing signatures, read from the lookaside configured for its registry,
- * checked before any of its blobs is downloaded. `m.manifest` is the manifest the reference resolved
- * to and `m.digest` its digest (both as the registry served them). Resolves to the verdict to record,
- * or refuses (EUNTRUSTED, exit 254).
+ * checked before any of its blobs is downloaded. `m.manifest` is the image manifest the pull chose and
+ * `m.digest` its digest (both as the registry served them). Resolves to the verdict to record, or
+ * refuses (EUNTRUSTED, exit 254).
  */
 export const checkRegistryImage = async (policy: FetchPolicy, m: RegistryImage): Promise<Verdict> => {
   const due = checkDue(policy);
