@@ -104,7 +104,8 @@ export const startRegistry = async (auth: 'none' | 'basic' | 'bearer' = 'none'):
     join(dir, 'config.yml'),
     `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\nhttp:\n  addr: 127.0.0.1:${port}\n  secret: podlog-test\n${authConfig}`,
   );
-  const child: ChildProcess = spawn('/usr/bin/docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Killed with the test process even when ava kills that without running teardowns (a timeout).
+  const child: ChildProcess = spawn('setpriv', ['--pdeathsig', 'KILL', '--', '/usr/bin/docker-registry', 'serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const stop = async (): Promise<void> => {
