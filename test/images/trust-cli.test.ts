@@ -40,6 +40,7 @@ const files = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir, { r
 
 test('trust adds a key for a prefix, prints its fingerprint and asks nothing; list shows it; rm removes it', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const etc = s.input('etc');
   const added = await podlog(s.dataDir, ['trust', '--prefix=example.com/app', `--local-config=${etc}`, '--skip-fingerprint-review', key(s, PUBLISHER)]);
   t.is(added.status, 0, added.stderr);
@@ -62,11 +63,11 @@ test('trust adds a key for a prefix, prints its fingerprint and asks nothing; li
   const again = await podlog(s.dataDir, ['trust', 'rm', `--local-config=${etc}`, PUBLISHER]);
   t.is(again.status, 254);
   t.is(again.stderr, `podlog: trust rm: no key ${PUBLISHER} is trusted in ${etc}\n`);
-  await s.cleanup();
 });
 
 test('trust refuses a secret key, garbage, a bad prefix and a missing scope with exit 254, and writes nothing', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const etc = s.input('etc');
   const secret = gpg.exportSecretKey(PUBLISHER, s.input('secret.asc'));
   writeFileSync(s.input('junk.asc'), '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnonsense\n-----END PGP PUBLIC KEY BLOCK-----\n');
@@ -85,11 +86,11 @@ test('trust refuses a secret key, garbage, a bad prefix and a missing scope with
     t.regex(r.stderr, message, what);
     t.false(existsSync(etc), `${what}: nothing written`);
   }
-  await s.cleanup();
 });
 
 test('OpenPGP is loaded at its first use: list does not load it, trust list does (seen by the node:crypto it requires)', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const etc = s.input('etc');
   t.is((await podlog(s.dataDir, ['trust', '--root', `--local-config=${etc}`, key(s, PUBLISHER)])).status, 0);
   const probe = s.input('probe.cjs');
@@ -102,7 +103,6 @@ test('OpenPGP is loaded at its first use: list does not load it, trust list does
   };
   t.false(builtins(['list']).includes('NativeModule crypto'));
   t.true(builtins(['trust', 'list', `--local-config=${etc}`]).includes('NativeModule crypto'));
-  await s.cleanup();
 });
 
 // fetch and run with the check: these need the fetch verb and the run verbs to call the trust module
@@ -128,6 +128,7 @@ const verified = async (s: Sandbox, id: string): Promise<Record<string, unknown>
 
 test('fetch: a signed ACI is imported and the log names its signer; unsigned and untrusted ones are refused naming the image, the key expected and what was found', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const etc = await trusted(s);
   const unsigned = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, busybox(s, 'unsigned.aci', undefined)]);
   t.is(unsigned.status, 254);
@@ -140,11 +141,11 @@ test('fetch: a signed ACI is imported and the log names its signer; unsigned and
   t.is(signed.status, 0, signed.stderr);
   const id = signed.stdout.trim();
   t.deepEqual(await verified(s, id), [{ id, source: s.input('signed.aci'), verified: true, kind: 'aci-signature', fingerprint: PUBLISHER, prefix: 'podlog.test' }]);
-  await s.cleanup();
 });
 
 test('fetch: a tampered ACI with its valid old signature is refused', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const etc = await trusted(s);
   const path = busybox(s, 'app.aci', PUBLISHER);
   copyFileSync(aciPath('busybox-xz'), path);
@@ -152,11 +153,11 @@ test('fetch: a tampered ACI with its valid old signature is refused', async (t) 
   t.is(r.status, 254);
   t.regex(r.stderr, new RegExp(`refused: the signature by ${PUBLISHER} does not match the image`));
   await assertNothingStored(t, s, 'tampered');
-  await s.cleanup();
 });
 
 test('fetch --insecure-options=image imports an unsigned ACI, and the log says the check was skipped; with no key trusted, stderr and the log say nothing was checked', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const bare = await podlog(s.dataDir, ['fetch', `--local-config=${s.input('empty')}`, busybox(s, 'first.aci', undefined)]);
   t.is(bare.status, 0, bare.stderr);
   t.regex(bare.stderr, /first\.aci: signature not checked: no key is trusted \(podlog trust adds one\)/);
@@ -165,11 +166,11 @@ test('fetch --insecure-options=image imports an unsigned ACI, and the log says t
   const insecure = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, '--insecure-options=image', busybox(s, 'second.aci', undefined)]);
   t.is(insecure.status, 0, insecure.stderr);
   t.like((await verified(s, insecure.stdout.trim())).at(-1), { verified: false, skipped: 'insecure-options' });
-  await s.cleanup();
 });
 
 test('run: a signed ACI runs; an unsigned one is refused with exit 254 before any pod is made; --insecure-options=image runs it', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const etc = await trusted(s);
   const signed = await podlog(s.dataDir, ['run', '--net=none', `--local-config=${etc}`, busybox(s, 'signed.aci', PUBLISHER)]);
   t.is(signed.status, 0, signed.stderr);
@@ -183,11 +184,11 @@ test('run: a signed ACI runs; an unsigned one is refused with exit 254 before an
   t.is(insecure.status, 0, insecure.stderr);
   const skipped = (await s.events.readAll({ types: ['ImageVerified'] })).map((e) => e.data);
   t.like(skipped.at(-1), { source: unsigned, verified: false, skipped: 'insecure-options' });
-  await s.cleanup();
 });
 
 test('run and fetch docker://: an image skopeo signed runs, and the log names its signer; an unsigned one is refused with exit 254 before anything is stored', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const registry = await startRegistry();
   t.teardown(registry.stop);
   const layout = (code: number): string => {
@@ -218,5 +219,4 @@ test('run and fetch docker://: an image skopeo signed runs, and the log names it
   t.is(ran.status, 7, ran.stderr);
   const [verdict] = (await s.events.readAll({ types: ['ImageVerified'] })).map((e) => e.data);
   t.like(verdict, { verified: true, kind: 'simple-signing', fingerprint: PUBLISHER, prefix: `${registry.host}/app` });
-  await s.cleanup();
 });

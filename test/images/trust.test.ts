@@ -51,6 +51,7 @@ const NOTHING = { images: [], streams: [], blobs: [], tmp: [] };
 
 test('a signed ACI is imported, and its ImageVerified names the key that vouched for it and for which prefix', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   await trust(s.input('etc'), 'example.com', PUBLISHER);
   const aci = appAci(s, 'app.aci');
   gpg.detachSign(PUBLISHER, aci);
@@ -62,11 +63,11 @@ test('a signed ACI is imported, and its ImageVerified names the key that vouched
   t.deepEqual((await s.images.index()).images.get(image.id)!.verification, { verified: true, kind: 'aci-signature', fingerprint: PUBLISHER, prefix: 'example.com' });
   t.deepEqual(entries(join(s.dataDir, 'cas', 'tmp')), []);
   s.assertContained();
-  await s.cleanup();
 });
 
 test('a root key vouches for every name; the most specific prefix a signer is trusted for is the one recorded', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   await trust(s.input('etc'), '', PUBLISHER);
   await trust(s.input('etc'), 'example.com/app', PUBLISHER);
   for (const [file, name, prefix] of [['other.aci', 'elsewhere.org/tool', ''], ['app.aci', 'example.com/app', 'example.com/app']] as const) {
@@ -75,7 +76,6 @@ test('a root key vouches for every name; the most specific prefix a signer is tr
     const image = await importVerified(s.images, policyIn(s), aci, { quiet: true });
     t.like((await s.events.readStream(`image-${image.id}`))[1]!.data, { verified: true, fingerprint: PUBLISHER, prefix }, name);
   }
-  await s.cleanup();
 });
 
 test('refused with exit 254, naming the image, the keys trusted for its name and what was found, with nothing stored', async (t) => {
@@ -108,6 +108,7 @@ test('refused with exit 254, naming the image, the keys trusted for its name and
   ];
   for (const c of cases) {
     const s = await sandbox();
+    t.teardown(s.cleanup);
     await trust(s.input('etc'), 'example.com/app', PUBLISHER);
     // A prefix is a path: example.com/ap vouches for example.com/ap/…, never for example.com/app.
     await trust(s.input('etc'), 'example.com/ap', NEIGHBOUR);
@@ -123,41 +124,41 @@ test('refused with exit 254, naming the image, the keys trusted for its name and
     t.regex(e.message, /--insecure-options=image/, c.what);
     t.deepEqual(await holdings(s), NOTHING, c.what);
     s.assertContained();
-    await s.cleanup();
   }
 });
 
 test('with no key trusted for its name, the refusal says which prefixes have keys', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   await trust(s.input('etc'), 'example.com/other', NEIGHBOUR);
   const aci = appAci(s, 'app.aci');
   gpg.detachSign(PUBLISHER, aci);
   const e = await refusal(importVerified(s.images, policyIn(s), aci, { quiet: true }));
   t.regex(e.message, new RegExp(`signed by ${PUBLISHER}, which is not a trusted key; no key is trusted for example.com/app \\(only for prefix example.com/other\\)`));
-  await s.cleanup();
 });
 
 test('--insecure-options=image imports an unsigned image, and the log says the check was skipped and why', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   await trust(s.input('etc'), 'example.com/app', PUBLISHER);
   const aci = appAci(s, 'app.aci');
   const image = await importVerified(s.images, policyIn(s, { skipImageVerify: true }), aci, { quiet: true });
   const events = await s.events.readStream(`image-${image.id}`);
   t.deepEqual(events.map((e) => [e.type, e.data]).at(-1), ['ImageVerified', { id: image.id, source: aci, verified: false, skipped: 'insecure-options' }]);
-  await s.cleanup();
 });
 
 test('with no key trusted at all, an unsigned image is imported, and the log records the skip as no-trusted-keys', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const aci = appAci(s, 'app.aci');
   const image = await importVerified(s.images, policyIn(s), aci, { quiet: true });
   t.like((await s.events.readStream(`image-${image.id}`)).at(-1)!, { type: 'ImageVerified', data: { verified: false, skipped: 'no-trusted-keys' } });
   t.like((await s.images.index()).images.get(image.id)!.verification, { verified: false, skipped: 'no-trusted-keys' });
-  await s.cleanup();
 });
 
 test('an ACI from a URL: its URL.asc is fetched only when a check is due, and vouches for the download as a file\'s .asc does', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const aci = appAci(s, 'app.aci');
   gpg.detachSign(PUBLISHER, aci);
   const asked: string[] = [];
@@ -180,12 +181,12 @@ test('an ACI from a URL: its URL.asc is fetched only when a check is due, and vo
   } finally {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
-    await s.cleanup();
   }
 });
 
 test('with a key trusted, an OCI layout (directory or tar) is refused: it carries no signature podlog can check', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   await trust(s.input('etc'), '', PUBLISHER);
   mkdirSync(s.input('layer'));
   writeFileSync(join(s.input('layer'), 'file'), 'content');
@@ -198,11 +199,11 @@ test('with a key trusted, an OCI layout (directory or tar) is refused: it carrie
     t.is(e.message, `${path}: refused: ${what} carries no signature podlog can check, and keys are trusted; --insecure-options=image skips the signature check`);
   }
   t.deepEqual(await holdings(s), NOTHING);
-  await s.cleanup();
 });
 
 test('trust refuses a secret key and what is no key, and stores keys as rkt does: one armored file per fingerprint, 0644 in 0755 directories', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const secret = gpg.exportSecretKey(PUBLISHER, s.input('secret.asc'));
   t.regex((await refusal(readPublicKeys(readFileSync(secret), secret))).message, /secret\.asc: holds a secret key; trust takes the public key only/);
   writeFileSync(s.input('junk.asc'), 'hello\n');
@@ -215,18 +216,17 @@ test('trust refuses a secret key and what is no key, and stores keys as rkt does
   }
   t.regex(readFileSync(file, 'utf8'), /^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
   t.deepEqual(trustedKeys(s.input('etc')), [{ prefix: '127.0.0.1:5000/team', fingerprint: PUBLISHER.toLowerCase(), file }]);
-  await s.cleanup();
 });
 
 test('a file in the trust store not named by a fingerprint refuses every fetch, naming it', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const dir = join(s.input('etc'), 'trustedkeys', 'root.d');
   mkdirSync(dir, { recursive: true });
   gpg.exportKey(PUBLISHER, join(dir, 'publisher.asc'));
   const e = await refusal(importVerified(s.images, policyIn(s), appAci(s, 'app.aci'), { quiet: true }));
   t.is(e.code, 'ETRUST_STORE');
   t.is(e.message, `${join(dir, 'publisher.asc')}: not a trusted key file (each is named by its key's fingerprint; podlog trust adds keys, podlog trust rm removes them)`);
-  await s.cleanup();
 });
 
 // Registry images: simple signing.
@@ -262,20 +262,20 @@ const lookasideSetup = async (s: Sandbox, signatures: Buffer[], lookaside = path
 
 test('simple signing: a signature by a key trusted for HOST/NAME, for the manifest and the reference, vouches for the image', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   await lookasideSetup(s, [signature(PUBLISHER)]);
   t.deepEqual(await checkRegistryImage(policyIn(s), image()), { verified: true, kind: 'simple-signing', fingerprint: PUBLISHER, prefix: `${REGISTRY}/app` });
   // Pulled by digest, a signature for any tag of the repository vouches for it (containers' matchRepoDigestOrExact).
   const byDigest = image({ reference: `${REGISTRY}/app/busybox@${DIGEST}`, tag: undefined });
   delete byDigest.tag;
   t.like(await checkRegistryImage(policyIn(s), byDigest), { verified: true, fingerprint: PUBLISHER });
-  await s.cleanup();
 });
 
 test('simple signing: a later signature counts when an earlier one does not', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   await lookasideSetup(s, [signature(STRANGER), signature(PUBLISHER, { reference: `${REGISTRY}/app/busybox:v2` }), signature(PUBLISHER)]);
   t.like(await checkRegistryImage(policyIn(s), image()), { verified: true, fingerprint: PUBLISHER });
-  await s.cleanup();
 });
 
 test('simple signing: refused naming the image, the keys for its name and what each signature was', async (t) => {
@@ -305,6 +305,7 @@ test('simple signing: refused naming the image, the keys for its name and what e
   ];
   for (const c of cases) {
     const s = await sandbox();
+    t.teardown(s.cleanup);
     await lookasideSetup(s, c.signatures);
     const m = image(c.m);
     if (m.tag === undefined) delete m.tag;
@@ -315,20 +316,20 @@ test('simple signing: refused naming the image, the keys for its name and what e
     t.regex(e.message, c.found, c.what);
     if (c.signatures.length > 0) t.true(e.message.includes(sig1), `${c.what}: names the signature: ${e.message}`);
     t.true(e.message.includes(`trusted for ${REGISTRY}/app/busybox: prefix ${REGISTRY}/app ${PUBLISHER}`), `${c.what}: ${e.message}`);
-    await s.cleanup();
   }
 });
 
 test('simple signing: with no lookaside configured for the registry, the image has no signature', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   await lookasideSetup(s, [signature(PUBLISHER)]);
   const e = await refusal(checkRegistryImage(policyIn(s), image({ registry: '127.0.0.1:5001', reference: '127.0.0.1:5001/app/busybox:v1' })));
   t.regex(e.message, /^127\.0\.0\.1:5001\/app\/busybox:v1: refused: it has no signature \(no lookaside is configured for 127\.0\.0\.1:5001 in .*registries\.d\); no key is trusted for 127\.0\.0\.1:5001\/app\/busybox/);
-  await s.cleanup();
 });
 
 test('registries.d: the most specific scope names the lookaside, then default-docker; an unknown field or a scope defined twice is refused', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   await lookasideSetup(s, [signature(PUBLISHER)]);
   const d = join(s.input('etc'), 'registries.d');
   writeFileSync(join(d, 'sigs.json'), JSON.stringify({ docker: { [REGISTRY]: { lookaside: 'file:///nonexistent' }, [`${REGISTRY}/app`]: { sigstore: pathToFileURL(s.input('sigs')).href } } }));
@@ -339,11 +340,11 @@ test('registries.d: the most specific scope names the lookaside, then default-do
   t.regex((await refusal(checkRegistryImage(policyIn(s), image()))).message, /sigs\.json: default-docker is defined in .*other\.json too/);
   writeFileSync(join(d, 'other.json'), JSON.stringify({ docker: { [REGISTRY]: { 'use-sigstore-attachments': true } } }));
   t.regex((await refusal(checkRegistryImage(policyIn(s), image()))).message, /other\.json: docker "127\.0\.0\.1:5000": podlog does not know "use-sigstore-attachments"/);
-  await s.cleanup();
 });
 
 test('simple signing from an http lookaside: read with GET, plain http only with --insecure-options=http, a signature over 64 KiB refused', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const good = signature(PUBLISHER);
   const paths: string[] = [];
   const server = createServer((req, res) => {
@@ -363,12 +364,12 @@ test('simple signing from an http lookaside: read with GET, plain http only with
   } finally {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
-    await s.cleanup();
   }
 });
 
 test('what skopeo copy --sign-by writes to a registry and its lookaside vouches for the image pulled, and the log names its signer; an unsigned image, or a signed one under another tag, is refused before any blob is downloaded', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const upstream = await startRegistry();
   t.teardown(upstream.stop);
   // Every request seen: a refused pull must download no blob.
@@ -410,5 +411,4 @@ test('what skopeo copy --sign-by writes to a registry and its lookaside vouches 
   t.regex(retagged.message, new RegExp(`signed by ${PUBLISHER}, but it is for ${registry.host}/app/busybox:v1, not ${registry.host}/app/busybox:retagged`));
   t.is((await s.images.index()).images.size, 1, 'only the signed pull stored an image');
   t.is(blobGets(), downloaded, 'the refused pulls downloaded no blob');
-  await s.cleanup();
 });
