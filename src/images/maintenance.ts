@@ -17,15 +17,19 @@ import { forgetImagesExcept } from './file-cache.js';
 import type { ImageIndex, ImageRecord, LayerRecord, TreeRecord } from './index-projection.js';
 import { blobPath, layerBlobPath, layerDir, layerLockDir, manifestPath, ociDir, treeDir, treeLockDir, type StoreLayout } from './layout.js';
 import { withDirLock, withPrepareLock } from './locks.js';
+import { parseDockerRef, pulledName } from './registry/reference.js';
 import { describeName, findById, findByName, guessRef } from './resolve.js';
 import { moveToScratch, scratchPid } from './scratch.js';
 import { about, ociLayerFiles, type Store } from './store.js';
 
-/** rkt image rm's idea of an image reference: an id (prefix) or a name, never a file. */
+/**
+ * rkt image rm's idea of an image reference: an id (prefix) or a name, never a file; a docker://
+ * reference names what its pull stored (HOST[:PORT]/NAME, the tag its version).
+ */
 const lookup = async (store: Store, ref: string): Promise<ImageRecord> => {
   const r = guessRef(ref);
   if (r.kind === 'id') return findById(await store.index(), r.id);
-  const name = r.kind === 'name' ? r : { name: ref, labels: [] };
+  const name = r.kind === 'name' ? r : r.kind === 'docker' ? pulledName(parseDockerRef(ref)) : { name: ref, labels: [] };
   const found = findByName(await store.index(), name.name, name.labels);
   if (!found) throw new PodlogError('ENOENT', `no image named ${JSON.stringify(describeName(name.name, name.labels))} in the store`);
   return found;

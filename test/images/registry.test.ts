@@ -83,6 +83,7 @@ test('podlog fetch docker://HOST:PORT/NAME:TAG and @DIGEST: named HOST:PORT/NAME
   t.is(seen[0]?.digest, `sha256:${createHash('sha256').update(seen[0]!.manifest).digest('hex')}`);
   const run = await podlog(s.dataDir, ['run', id]);
   t.is(run.status, 5, run.stderr);
+  t.is((await podlog(s.dataDir, ['run', `${registry.host}/team/app:v1`])).status, 5, 'the name and tag image list shows run it');
   const unknown = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `docker://${registry.host}/team/app:v9`]);
   t.is(unknown.status, 254);
   t.regex(unknown.stderr, new RegExp(`docker://${registry.host}/team/app:v9: manifest v9: GET http://${registry.host}/v2/team/app/manifests/v9 answered 404 Not Found \\(MANIFEST_UNKNOWN: manifest unknown\\)`));
@@ -147,6 +148,9 @@ test('Basic auth (htpasswd): refused without credentials, pulled with rkt auth.d
   t.is(docker.status, 0, docker.stderr);
   t.is(docker.stdout, rkt.stdout);
   t.is((await podlog(s.dataDir, ['run', docker.stdout.trim()])).status, 9);
+  const removed = await podlog(s.dataDir, ['image', 'rm', ref]);
+  t.is(removed.status, 0, removed.stderr);
+  t.deepEqual(await listed(s), [], 'image rm takes the reference it was pulled by');
   await s.cleanup();
 });
 

@@ -19,7 +19,7 @@ import type { ImportOptions, Store } from '../store.js';
 import { fetchBlob } from './blobs.js';
 import { RegistryClient } from './client.js';
 import { choosePlatform, digestOf, fetchManifest, imageBlobs, type Descriptor } from './manifest.js';
-import { parseDockerRef, type DockerRef } from './reference.js';
+import { parseDockerRef, pulledName, type DockerRef } from './reference.js';
 
 /**
  * Shown the image manifest chosen for this platform (its digest and bytes, the reference normalized)
@@ -123,7 +123,7 @@ const download = async (
       await fetchBlob(client, l, d, put(d.digest), what, board.line());
       verified.add(d.digest);
     });
-    const name = `${ref.registry}/${ref.repository}`;
+    const { name } = pulledName(ref);
     const refName = ref.tag === undefined ? name : `${name}:${ref.tag}`;
     writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
     writeFileSync(

@@ -5,6 +5,7 @@
  * Docker Hub, which podlog does not guess for the user.
  */
 import { PodlogError } from '../../errors.js';
+import type { ImageLabel } from '../../events/images.js';
 
 export interface DockerRef {
   /** HOST[:PORT], as the URL and the credentials name it. */
@@ -60,3 +61,9 @@ export const parseDockerRef = (input: string): DockerRef => {
   const reference = `${DOCKER_SCHEME}${host}/${path}${tag === undefined ? '' : `:${tag}`}${digest === undefined ? '' : `@${digest}`}`;
   return { registry: host, repository: path, ...(tag === undefined ? {} : { tag }), ...(digest === undefined ? {} : { digest }), reference };
 };
+
+/** The name and version a pull gives the image of `ref` (and `image rm docker://…` finds it by). */
+export const pulledName = (ref: DockerRef): { name: string; labels: ImageLabel[] } => ({
+  name: `${ref.registry}/${ref.repository}`,
+  labels: ref.tag === undefined ? [] : [{ name: 'version', value: ref.tag }],
+});
