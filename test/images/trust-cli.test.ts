@@ -4,36 +4,19 @@
  * signatures made by the real gpg.
  */
 import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { aciPath, repoRoot } from '../helpers/fixtures.js';
 import { makeGpg, skopeoCopy } from '../helpers/gpg.js';
 import { startRegistry } from '../helpers/registry.js';
-import { assertNothingStored, exitProgram, makeOciLayout, sandbox, tarDir, type Sandbox } from './helpers.js';
+import { assertNothingStored, exitProgram, makeOciLayout, podlogAsync, sandbox, tarDir, type Sandbox } from './helpers.js';
 
 const gpg = makeGpg();
 const PUBLISHER = gpg.newKey('Publisher');
 const STRANGER = gpg.newKey('Stranger');
 test.after.always('the gpg home and its agent go', () => gpg.close());
-
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const podlog = (dir: string, args: string[]): Promise<Result> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(join(repoRoot, 'bin', 'podlog'), ['--dir', dir, ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
 
 const key = (s: Sandbox, fpr: string): string => gpg.exportKey(fpr, s.input(`${fpr}.asc`));
 const files = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).sort() : []);
@@ -42,25 +25,25 @@ test('trust adds a key for a prefix, prints its fingerprint and asks nothing; li
   const s = await sandbox();
   t.teardown(s.cleanup);
   const etc = s.input('etc');
-  const added = await podlog(s.dataDir, ['trust', '--prefix=example.com/app', `--local-config=${etc}`, '--skip-fingerprint-review', key(s, PUBLISHER)]);
+  const added = await podlogAsync(s.dataDir, ['trust', '--prefix=example.com/app', `--local-config=${etc}`, '--skip-fingerprint-review', key(s, PUBLISHER)]);
   t.is(added.status, 0, added.stderr);
   t.is(added.stdout, `${PUBLISHER}\n`);
   t.regex(added.stderr, new RegExp(`^trusted ${PUBLISHER} \\(Publisher <publisher@podlog\\.invalid>\\) for images named example\\.com/app or example\\.com/app/…: .*/trustedkeys/prefix\\.d/example\\.com/app/${PUBLISHER.toLowerCase()}\\n$`));
-  t.is((await podlog(s.dataDir, ['trust', '--root', `--local-config=${etc}`, key(s, STRANGER)])).status, 0);
-  const list = await podlog(s.dataDir, ['trust', 'list', `--local-config=${etc}`]);
+  t.is((await podlogAsync(s.dataDir, ['trust', '--root', `--local-config=${etc}`, key(s, STRANGER)])).status, 0);
+  const list = await podlogAsync(s.dataDir, ['trust', 'list', `--local-config=${etc}`]);
   t.is(list.stdout, [
     `PREFIX           FINGERPRINT                               USER IDS`,
     `(root)           ${STRANGER}  Stranger <stranger@podlog.invalid>`,
     `example.com/app  ${PUBLISHER}  Publisher <publisher@podlog.invalid>`,
     '',
   ].join('\n'));
-  const json = JSON.parse((await podlog(s.dataDir, ['trust', 'list', `--local-config=${etc}`, '--format=json'])).stdout) as Array<Record<string, unknown>>;
+  const json = JSON.parse((await podlogAsync(s.dataDir, ['trust', 'list', `--local-config=${etc}`, '--format=json'])).stdout) as Array<Record<string, unknown>>;
   t.like(json[1], { prefix: 'example.com/app', root: false, fingerprint: PUBLISHER, userIds: ['Publisher <publisher@podlog.invalid>'] });
-  const rm = await podlog(s.dataDir, ['trust', 'rm', `--local-config=${etc}`, PUBLISHER.toLowerCase()]);
+  const rm = await podlogAsync(s.dataDir, ['trust', 'rm', `--local-config=${etc}`, PUBLISHER.toLowerCase()]);
   t.is(rm.status, 0, rm.stderr);
   t.is(rm.stderr, `removed ${PUBLISHER}, trusted for images named example.com/app or example.com/app/…\n`);
   t.deepEqual(files(join(etc, 'trustedkeys')), ['prefix.d', 'root.d', `root.d/${STRANGER.toLowerCase()}`], 'the empty prefix directories went with it');
-  const again = await podlog(s.dataDir, ['trust', 'rm', `--local-config=${etc}`, PUBLISHER]);
+  const again = await podlogAsync(s.dataDir, ['trust', 'rm', `--local-config=${etc}`, PUBLISHER]);
   t.is(again.status, 254);
   t.is(again.stderr, `podlog: trust rm: no key ${PUBLISHER} is trusted in ${etc}\n`);
 });
@@ -80,7 +63,7 @@ test('trust refuses a secret key, garbage, a bad prefix and a missing scope with
     ['both', ['--root', '--prefix=example.com', key(s, PUBLISHER)], /--prefix and --root exclude each other/],
   ];
   for (const [what, args, message] of cases) {
-    const r = await podlog(s.dataDir, ['trust', `--local-config=${etc}`, ...args]);
+    const r = await podlogAsync(s.dataDir, ['trust', `--local-config=${etc}`, ...args]);
     t.is(r.status, 254, what);
     t.is(r.stdout, '', what);
     t.regex(r.stderr, message, what);
@@ -92,7 +75,7 @@ test('OpenPGP is loaded at its first use: list does not load it, trust list does
   const s = await sandbox();
   t.teardown(s.cleanup);
   const etc = s.input('etc');
-  t.is((await podlog(s.dataDir, ['trust', '--root', `--local-config=${etc}`, key(s, PUBLISHER)])).status, 0);
+  t.is((await podlogAsync(s.dataDir, ['trust', '--root', `--local-config=${etc}`, key(s, PUBLISHER)])).status, 0);
   const probe = s.input('probe.cjs');
   writeFileSync(probe, "process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_OUT, JSON.stringify(process.moduleLoadList)));");
   const builtins = (args: string[]): string[] => {
@@ -118,7 +101,7 @@ const busybox = (s: Sandbox, file: string, signer: string | undefined): string =
 
 const trusted = async (s: Sandbox): Promise<string> => {
   const etc = s.input('etc');
-  const r = await podlog(s.dataDir, ['trust', '--prefix=podlog.test', `--local-config=${etc}`, key(s, PUBLISHER)]);
+  const r = await podlogAsync(s.dataDir, ['trust', '--prefix=podlog.test', `--local-config=${etc}`, key(s, PUBLISHER)]);
   if (r.status !== 0) throw new Error(r.stderr);
   return etc;
 };
@@ -130,14 +113,14 @@ test('fetch: a signed ACI is imported and the log names its signer; unsigned and
   const s = await sandbox();
   t.teardown(s.cleanup);
   const etc = await trusted(s);
-  const unsigned = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, busybox(s, 'unsigned.aci', undefined)]);
+  const unsigned = await podlogAsync(s.dataDir, ['fetch', `--local-config=${etc}`, busybox(s, 'unsigned.aci', undefined)]);
   t.is(unsigned.status, 254);
   t.is(unsigned.stderr, `podlog: ${s.input('unsigned.aci')}: refused: it has no signature (${s.input('unsigned.aci')}.asc); trusted for podlog.test/busybox: prefix podlog.test ${PUBLISHER}; --insecure-options=image skips the signature check\n`);
-  const untrusted = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, busybox(s, 'untrusted.aci', STRANGER)]);
+  const untrusted = await podlogAsync(s.dataDir, ['fetch', `--local-config=${etc}`, busybox(s, 'untrusted.aci', STRANGER)]);
   t.is(untrusted.status, 254);
   t.regex(untrusted.stderr, new RegExp(`refused: signed by ${STRANGER}, which is not a trusted key; trusted for podlog.test/busybox: prefix podlog.test ${PUBLISHER}`));
   await assertNothingStored(t, s, 'after the refusals');
-  const signed = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, busybox(s, 'signed.aci', PUBLISHER)]);
+  const signed = await podlogAsync(s.dataDir, ['fetch', `--local-config=${etc}`, busybox(s, 'signed.aci', PUBLISHER)]);
   t.is(signed.status, 0, signed.stderr);
   const id = signed.stdout.trim();
   t.deepEqual(await verified(s, id), [{ id, source: s.input('signed.aci'), verified: true, kind: 'aci-signature', fingerprint: PUBLISHER, prefix: 'podlog.test' }]);
@@ -149,7 +132,7 @@ test('fetch: a tampered ACI with its valid old signature is refused', async (t) 
   const etc = await trusted(s);
   const path = busybox(s, 'app.aci', PUBLISHER);
   copyFileSync(aciPath('busybox-xz'), path);
-  const r = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, path]);
+  const r = await podlogAsync(s.dataDir, ['fetch', `--local-config=${etc}`, path]);
   t.is(r.status, 254);
   t.regex(r.stderr, new RegExp(`refused: the signature by ${PUBLISHER} does not match the image`));
   await assertNothingStored(t, s, 'tampered');
@@ -158,12 +141,12 @@ test('fetch: a tampered ACI with its valid old signature is refused', async (t) 
 test('fetch --insecure-options=image imports an unsigned ACI, and the log says the check was skipped; with no key trusted, stderr and the log say nothing was checked', async (t) => {
   const s = await sandbox();
   t.teardown(s.cleanup);
-  const bare = await podlog(s.dataDir, ['fetch', `--local-config=${s.input('empty')}`, busybox(s, 'first.aci', undefined)]);
+  const bare = await podlogAsync(s.dataDir, ['fetch', `--local-config=${s.input('empty')}`, busybox(s, 'first.aci', undefined)]);
   t.is(bare.status, 0, bare.stderr);
   t.regex(bare.stderr, /first\.aci: signature not checked: no key is trusted \(podlog trust adds one\)/);
   t.like((await verified(s, bare.stdout.trim()))[0], { verified: false, skipped: 'no-trusted-keys' });
   const etc = await trusted(s);
-  const insecure = await podlog(s.dataDir, ['fetch', `--local-config=${etc}`, '--insecure-options=image', busybox(s, 'second.aci', undefined)]);
+  const insecure = await podlogAsync(s.dataDir, ['fetch', `--local-config=${etc}`, '--insecure-options=image', busybox(s, 'second.aci', undefined)]);
   t.is(insecure.status, 0, insecure.stderr);
   t.like((await verified(s, insecure.stdout.trim())).at(-1), { verified: false, skipped: 'insecure-options' });
 });
@@ -172,15 +155,15 @@ test('run: a signed ACI runs; an unsigned one is refused with exit 254 before an
   const s = await sandbox();
   t.teardown(s.cleanup);
   const etc = await trusted(s);
-  const signed = await podlog(s.dataDir, ['run', '--net=none', `--local-config=${etc}`, busybox(s, 'signed.aci', PUBLISHER)]);
+  const signed = await podlogAsync(s.dataDir, ['run', '--net=none', `--local-config=${etc}`, busybox(s, 'signed.aci', PUBLISHER)]);
   t.is(signed.status, 0, signed.stderr);
   // The same image as the one that ran: that the store holds it vouches for nothing.
   const unsigned = busybox(s, 'unsigned.aci', undefined);
-  const refused = await podlog(s.dataDir, ['run', '--net=none', `--local-config=${etc}`, unsigned]);
+  const refused = await podlogAsync(s.dataDir, ['run', '--net=none', `--local-config=${etc}`, unsigned]);
   t.is(refused.status, 254);
   t.regex(refused.stderr, /unsigned\.aci: refused: it has no signature/);
   t.is((await s.events.readAll({ streamPrefix: 'pod-' })).filter((e) => e.type === 'PrepareRequested').length, 1, 'only the signed run made a pod');
-  const insecure = await podlog(s.dataDir, ['run', '--net=none', `--local-config=${etc}`, '--insecure-options=image', unsigned]);
+  const insecure = await podlogAsync(s.dataDir, ['run', '--net=none', `--local-config=${etc}`, '--insecure-options=image', unsigned]);
   t.is(insecure.status, 0, insecure.stderr);
   const skipped = (await s.events.readAll({ types: ['ImageVerified'] })).map((e) => e.data);
   t.like(skipped.at(-1), { source: unsigned, verified: false, skipped: 'insecure-options' });
@@ -206,16 +189,16 @@ test('run and fetch docker://: an image skopeo signed runs, and the log names it
   await skopeoCopy(gpg, layout(7), `docker://${registry.host}/app/signed:v1`, { by: PUBLISHER, lookaside: sigs });
   await skopeoCopy(gpg, layout(8), `docker://${registry.host}/app/unsigned:v1`);
   const etc = s.input('etc');
-  t.is((await podlog(s.dataDir, ['trust', `--prefix=${registry.host}/app`, `--local-config=${etc}`, key(s, PUBLISHER)])).status, 0);
+  t.is((await podlogAsync(s.dataDir, ['trust', `--prefix=${registry.host}/app`, `--local-config=${etc}`, key(s, PUBLISHER)])).status, 0);
   mkdirSync(join(etc, 'registries.d'));
   writeFileSync(join(etc, 'registries.d', 'sigs.json'), JSON.stringify({ docker: { [registry.host]: { lookaside: sigs } } }));
   const flags = ['--insecure-options=http', `--local-config=${etc}`];
-  const refused = await podlog(s.dataDir, ['fetch', ...flags, `docker://${registry.host}/app/unsigned:v1`]);
+  const refused = await podlogAsync(s.dataDir, ['fetch', ...flags, `docker://${registry.host}/app/unsigned:v1`]);
   t.is(refused.status, 254);
   t.regex(refused.stderr, new RegExp(`refused: it has no signature \\(none at ${sigs}/app/unsigned@sha256=[0-9a-f]{64}/signature-1\\); trusted for ${registry.host}/app/unsigned: prefix ${registry.host}/app ${PUBLISHER}`));
   await assertNothingStored(t, s, 'unsigned');
-  t.is((await podlog(s.dataDir, ['run', '--net=none', ...flags, `docker://${registry.host}/app/unsigned:v1`])).status, 254);
-  const ran = await podlog(s.dataDir, ['run', '--net=none', ...flags, `docker://${registry.host}/app/signed:v1`]);
+  t.is((await podlogAsync(s.dataDir, ['run', '--net=none', ...flags, `docker://${registry.host}/app/unsigned:v1`])).status, 254);
+  const ran = await podlogAsync(s.dataDir, ['run', '--net=none', ...flags, `docker://${registry.host}/app/signed:v1`]);
   t.is(ran.status, 7, ran.stderr);
   const [verdict] = (await s.events.readAll({ types: ['ImageVerified'] })).map((e) => e.data);
   t.like(verdict, { verified: true, kind: 'simple-signing', fingerprint: PUBLISHER, prefix: `${registry.host}/app` });

@@ -5,11 +5,10 @@
  * writes, served from a file:// or http:// lookaside). Each refusal must name the image, the keys
  * that would have vouched for it and what was found, and leave nothing in the store.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pullVerified } from '../../src/images/trust/pull.js';
@@ -20,7 +19,7 @@ import { fetchSignature } from '../../src/images/trust/lookaside.js';
 import { checkRegistryImage, type RegistryImage } from '../../src/images/trust/verify.js';
 import { makeGpg, skopeoCopy } from '../helpers/gpg.js';
 import { refusal } from '../helpers/refusal.js';
-import { countingProxy, startRegistry } from '../helpers/registry.js';
+import { countingProxy, listen, startRegistry } from '../helpers/registry.js';
 import { entries, makeAci, makeOciLayout, manifestFor, sandbox, tarDir, type Sandbox } from './helpers.js';
 
 const gpg = makeGpg();
@@ -39,6 +38,23 @@ const policyIn = (s: Sandbox, changes: Partial<FetchPolicy> = {}): FetchPolicy =
 
 const appAci = (s: Sandbox, file: string, name = 'example.com/app', content = 'one'): string =>
   makeAci(s.input(file), { manifest: manifestFor(name), busybox: false, files: { 'etc/content': content } });
+
+/** An HTTP server on 127.0.0.1 answering a path with `answer`'s bytes (404 for undefined), closed when the test ends. */
+const serve = async (t: ExecutionContext, answer: (path: string) => Buffer | undefined): Promise<{ base: string; asked: string[] }> => {
+  const asked: string[] = [];
+  const server = createServer((req, res) => {
+    asked.push(req.url ?? '');
+    const body = answer(req.url ?? '');
+    if (body) res.end(body);
+    else res.writeHead(404).end();
+  });
+  const port = await listen(server);
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  return { base: `http://127.0.0.1:${port}`, asked };
+};
 
 /** What the store holds: images in the index, image streams in the log, blobs, leftovers in cas/tmp. */
 const holdings = async (s: Sandbox) => ({
@@ -161,27 +177,15 @@ test('an ACI from a URL: its URL.asc is fetched only when a check is due, and vo
   t.teardown(s.cleanup);
   const aci = appAci(s, 'app.aci');
   gpg.detachSign(PUBLISHER, aci);
-  const asked: string[] = [];
-  const server = createServer((req, res) => {
-    asked.push(req.url ?? '');
-    if (req.url === '/app.aci.asc') res.end(readFileSync(`${aci}.asc`));
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  try {
-    const policy = policyIn(s, { allowHttp: true });
-    const check = (name: string) => verifyArchive(s.images, policy, { shown: `${base}/${name}`, file: aci, signature: () => fetchSignature(`${base}/${name}.asc`, policy) });
-    t.deepEqual(await check('app.aci'), { verified: false, skipped: 'no-trusted-keys' });
-    t.deepEqual(asked, [], 'no signature is asked for while no key is trusted');
-    await trust(s.input('etc'), 'example.com/app', PUBLISHER);
-    t.deepEqual(await check('app.aci'), { verified: true, kind: 'aci-signature', fingerprint: PUBLISHER, prefix: 'example.com/app' });
-    t.regex((await refusal(check('other.aci'))).message, new RegExp(`^${base}/other\\.aci: refused: it has no signature \\(${base}/other\\.aci\\.asc\\)`));
-    t.deepEqual(asked, ['/app.aci.asc', '/other.aci.asc']);
-  } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
+  const { base, asked } = await serve(t, (path) => (path === '/app.aci.asc' ? readFileSync(`${aci}.asc`) : undefined));
+  const policy = policyIn(s, { allowHttp: true });
+  const check = (name: string) => verifyArchive(s.images, policy, { shown: `${base}/${name}`, file: aci, signature: () => fetchSignature(`${base}/${name}.asc`, policy) });
+  t.deepEqual(await check('app.aci'), { verified: false, skipped: 'no-trusted-keys' });
+  t.deepEqual(asked, [], 'no signature is asked for while no key is trusted');
+  await trust(s.input('etc'), 'example.com/app', PUBLISHER);
+  t.deepEqual(await check('app.aci'), { verified: true, kind: 'aci-signature', fingerprint: PUBLISHER, prefix: 'example.com/app' });
+  t.regex((await refusal(check('other.aci'))).message, new RegExp(`^${base}/other\\.aci: refused: it has no signature \\(${base}/other\\.aci\\.asc\\)`));
+  t.deepEqual(asked, ['/app.aci.asc', '/other.aci.asc']);
 });
 
 test('with a key trusted, an OCI layout (directory or tar) is refused: it carries no signature podlog can check', async (t) => {
@@ -346,25 +350,13 @@ test('simple signing from an http lookaside: read with GET, plain http only with
   const s = await sandbox();
   t.teardown(s.cleanup);
   const good = signature(PUBLISHER);
-  const paths: string[] = [];
-  const server = createServer((req, res) => {
-    paths.push(req.url ?? '');
-    if (req.url?.endsWith('/signature-1')) res.end(req.url.startsWith('/big/') ? Buffer.alloc(65 * 1024) : good);
-    else res.writeHead(404).end();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  try {
-    await lookasideSetup(s, [], `${base}/sigs/`);
-    t.regex((await refusal(checkRegistryImage(policyIn(s), image()))).message, /the lookaside is plain http; --insecure-options=http allows it/);
-    t.like(await checkRegistryImage(policyIn(s, { allowHttp: true }), image()), { verified: true, fingerprint: PUBLISHER });
-    t.deepEqual(paths, [`/sigs/app/busybox@${DIGEST.replace(':', '=')}/signature-1`, `/sigs/app/busybox@${DIGEST.replace(':', '=')}/signature-2`]);
-    writeFileSync(join(s.input('etc'), 'registries.d', 'sigs.json'), JSON.stringify({ docker: { [REGISTRY]: { lookaside: `${base}/big` } } }));
-    t.regex((await refusal(checkRegistryImage(policyIn(s, { allowHttp: true }), image()))).message, /signature-1: larger than 64 KiB, not a signature/);
-  } finally {
-    server.closeAllConnections();
-    await new Promise((r) => server.close(r));
-  }
+  const { base, asked } = await serve(t, (path) => (!path.endsWith('/signature-1') ? undefined : path.startsWith('/big/') ? Buffer.alloc(65 * 1024) : good));
+  await lookasideSetup(s, [], `${base}/sigs/`);
+  t.regex((await refusal(checkRegistryImage(policyIn(s), image()))).message, /the lookaside is plain http; --insecure-options=http allows it/);
+  t.like(await checkRegistryImage(policyIn(s, { allowHttp: true }), image()), { verified: true, fingerprint: PUBLISHER });
+  t.deepEqual(asked, [`/sigs/app/busybox@${DIGEST.replace(':', '=')}/signature-1`, `/sigs/app/busybox@${DIGEST.replace(':', '=')}/signature-2`]);
+  writeFileSync(join(s.input('etc'), 'registries.d', 'sigs.json'), JSON.stringify({ docker: { [REGISTRY]: { lookaside: `${base}/big` } } }));
+  t.regex((await refusal(checkRegistryImage(policyIn(s, { allowHttp: true }), image()))).message, /signature-1: larger than 64 KiB, not a signature/);
 });
 
 test('what skopeo copy --sign-by writes to a registry and its lookaside vouches for the image pulled, and the log names its signer; an unsigned image, or a signed one under another tag, is refused before any blob is downloaded', async (t) => {
