@@ -4,7 +4,8 @@
  * http, a manifest list with no image for this platform, an index that points at itself. Each pull
  * is refused with an error naming the reference and what is wrong, nothing is stored (image gc
  * finds nothing to collect afterwards, cas/partial/ is empty) and the connections are closed. Then
- * a registry that ignores Range, and image gc's rule for partial downloads.
+ * a registry that ignores Range, image gc's rule for partial downloads, and a blob redirected to a
+ * CDN.
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
@@ -267,5 +268,35 @@ test('image gc removes a partial download a day old, and keeps a fresh one for t
   const gc = await collectGarbage(s.images, { gracePeriodMs: 0 });
   t.deepEqual(gc.leftovers, [join(partial, old)]);
   t.deepEqual(entries(partial), [fresh]);
+  await s.cleanup();
+});
+
+test("a blob redirected to another origin (a CDN) is followed there, without the registry's credentials", async (t) => {
+  const s = await sandbox();
+  const img = image(s);
+  const cdnAuth: Array<string | undefined> = [];
+  const cdn = createHttpServer((req, res) => {
+    cdnAuth.push(req.headers.authorization);
+    res.writeHead(200).end(img.blobs.get(img.layer));
+  });
+  const cdnPort = await listen(cdn);
+  t.teardown(() => new Promise<void>((r) => cdn.close(() => r())));
+  const basic = `Basic ${Buffer.from('u:p').toString('base64')}`;
+  const h = await hostile(img, (req, res) => {
+    if (req.headers.authorization !== basic) {
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="test"' }).end();
+      return true;
+    }
+    if (!req.url?.endsWith(img.layer)) return false;
+    res.writeHead(307, { location: `http://127.0.0.1:${cdnPort}/cdn/layer?sig=1` }).end();
+    return true;
+  });
+  t.teardown(h.stop);
+  const config = s.input('config');
+  mkdirSync(join(config, 'auth.d'), { recursive: true });
+  writeFileSync(join(config, 'auth.d', 'x.json'), JSON.stringify({ rktKind: 'dockerAuth', rktVersion: 'v1', registries: [h.host], credentials: { user: 'u', password: 'p' } }));
+  const pulled = await pull(s.images, `docker://${h.host}/x:v1`, { policy: { ...defaultFetchPolicy(config), allowHttp: true } });
+  t.is(pulled.image.layers?.[0]?.digest, img.layer);
+  t.deepEqual(cdnAuth, [undefined], 'the CDN was asked once, with no Authorization');
   await s.cleanup();
 });
