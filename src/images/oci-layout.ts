@@ -53,6 +53,9 @@ const DIGEST = /^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$/;
 /** Go's GOARCH for this host, as OCI platforms spell it. */
 export const HOST_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
 
+/** An OCI image's id: `sha512-` and 64 hex digits of the sha512 of its image manifest's bytes. */
+export const ociImageId = (manifest: Buffer): string => hashToKey(createHash('sha512').update(manifest).digest('hex'));
+
 /** The image a layout holds, as far as its manifest tells. */
 export interface OciImage {
   /** `sha512-` and 64 hex digits of the sha512 of the image manifest's bytes. */
@@ -210,7 +213,7 @@ export class OciReader {
       chosen = this.choose(this.descriptors(nested.manifests, `image index ${chosen.digest}`), `image index ${chosen.digest}`);
     }
     const { value: manifest, bytes } = this.json<{ config?: Descriptor; layers?: unknown }>(chosen, 'image manifest');
-    return { id: hashToKey(createHash('sha512').update(bytes).digest('hex')), digest: chosen.digest, manifest, bytes, annotations };
+    return { id: ociImageId(bytes), digest: chosen.digest, manifest, bytes, annotations };
   }
 
   /**

@@ -93,10 +93,9 @@ test('podlog fetch docker://HOST:PORT/NAME:TAG and @DIGEST: named HOST:PORT/NAME
   await s.cleanup();
 });
 
-test('a multi-platform index: the linux/amd64 image is pulled and runs; a Docker schema 2 manifest pulls too', async (t) => {
+test('a multi-platform index: the linux/amd64 image is pulled and runs, and by its own digest costs a manifest request; a Docker schema 2 manifest pulls too', async (t) => {
   const s = await sandbox();
-  const registry = await startRegistry();
-  t.teardown(registry.stop);
+  const { registry, proxy } = await behindProxy(t);
   // One layout holding an arm64 and an amd64 image under one index, tagged.
   const dir = s.input('multi');
   const arm = layout(s, 'arm', small(s, 3, 'arm64'));
@@ -117,6 +116,10 @@ test('a multi-platform index: the linux/amd64 image is pulled and runs; a Docker
   t.is(multi.digest, manifests[1]!.digest, 'the amd64 manifest');
   t.is(multi.image.source, `docker://${registry.host}/multi@sha256:${hex}`, 'the source is what the tag resolved to: the index');
   t.is((await podlog(s.dataDir, ['run', multi.image.id])).status, 4);
+  // Another reference to the image stored (its manifest's own digest): known by its id, nothing downloaded.
+  const own = await pull(s.images, `docker://${proxy.host}/multi@${manifests[1]!.digest}`, { policy: http(s) });
+  t.is(own.image.id, multi.image.id);
+  t.deepEqual(proxy.seen.map((x) => x.path), [`/v2/multi/manifests/${manifests[1]!.digest}`]);
 
   await push(layout(s, 'docker', small(s, 6)), registry, 'docker:v2s2', { format: 'v2s2' });
   let mediaType: unknown;

@@ -11,6 +11,7 @@ import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } 
 import { dirname, join } from 'node:path';
 import type { ImageRecord } from '../index-projection.js';
 import { layerBlobPath, ociDir } from '../layout.js';
+import { ociImageId } from '../oci-layout.js';
 import { defaultFetchPolicy } from '../policy.js';
 import { boardFor } from '../progress.js';
 import { scratch } from '../scratch.js';
@@ -58,13 +59,17 @@ const inParallel = async <T>(items: readonly T[], work: (item: T) => Promise<voi
 
 const blobFile = (dir: string, digest: string): string => join(dir, 'blobs', ...digest.split(':'));
 
-/** The image a pull of `source` stored before, if its content is still there. */
-const storedFrom = async (store: Store, source: string): Promise<ImageRecord | undefined> => {
+/**
+ * The image the store holds (its content still there) that a pull of `source` stored, or else with
+ * the id `id`; none when it is not the id asked for (--hash), which the import refuses with its message.
+ */
+const storedAs = async (store: Store, options: ImportOptions, { source, id }: { source?: string; id?: string }): Promise<ImageRecord | undefined> => {
   let found: ImageRecord | undefined;
   for (const image of (await store.index()).images.values()) {
-    if (image.source === source && existsSync(ociDir(store.layout, image.id)) && (!found || image.position > found.position)) found = image;
+    if ((image.source === source || image.id === id) && existsSync(ociDir(store.layout, image.id)) && (!found || image.position > found.position)) found = image;
   }
-  return found;
+  const expected = options.expectedId?.toLowerCase();
+  return found && (expected === undefined || found.id === expected.slice(0, found.id.length)) ? found : undefined;
 };
 
 const verifyWith = (options: ImportOptions, ref: DockerRef, digest: string, manifest: Buffer): Promise<void> =>
@@ -77,9 +82,8 @@ export const pull = async (store: Store, input: string, options: ImportOptions =
   try {
     const top = await fetchManifest(client, ref.digest ?? ref.tag!);
     const source = `docker://${ref.registry}/${ref.repository}@${top.digest}`;
-    const known = await storedFrom(store, source);
-    // An id asked for (--hash) that is not this one is refused by the import, with its message.
-    if (known && (options.expectedId === undefined || known.id === options.expectedId.toLowerCase().slice(0, known.id.length))) {
+    const known = await storedAs(store, options, { source });
+    if (known) {
       const manifest = readFileSync(join(ociDir(store.layout, known.id), 'manifest.json'));
       const digest = digestOf(manifest);
       await verifyWith(options, ref, digest, manifest);
@@ -88,7 +92,8 @@ export const pull = async (store: Store, input: string, options: ImportOptions =
     const chosen = await choosePlatform(client, top);
     const blobs = imageBlobs(client, chosen);
     await verifyWith(options, ref, chosen.digest, chosen.bytes);
-    const image = await download(store, client, ref, chosen, blobs, source, options);
+    // The tag moved, to an image stored already (an index that gained a platform): nothing to download.
+    const image = (await storedAs(store, options, { id: ociImageId(chosen.bytes) })) ?? (await download(store, client, ref, chosen, blobs, source, options));
     return { image, digest: chosen.digest, reference: ref.reference };
   } finally {
     client.close();
