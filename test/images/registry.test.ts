@@ -55,6 +55,14 @@ const layout = (s: Sandbox, name: string, spec: OciSpec): string => {
   return dir;
 };
 
+/** rkt's auth.d under the sandbox's local config, with the test user's credentials for `host`; returns the local config. */
+const rktAuth = (s: Sandbox, host: string): string => {
+  const config = join(s.root, 'in', 'config');
+  mkdirSync(join(config, 'auth.d'), { recursive: true });
+  writeFileSync(join(config, 'auth.d', 'registry.json'), JSON.stringify({ rktKind: 'dockerAuth', rktVersion: 'v1', registries: [host], credentials: { user: USER, password: PASSWORD } }));
+  return config;
+};
+
 const listed = async (s: Sandbox): Promise<Array<{ id: string; name: string; version?: string }>> =>
   JSON.parse((await podlog(s.dataDir, ['image', 'list', '--format', 'json'])).stdout) as Array<{ id: string; name: string; version?: string }>;
 
@@ -139,8 +147,7 @@ test('Basic auth (htpasswd): refused without credentials, pulled with rkt auth.d
   const none = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `--local-config=${config}`, ref], { HOME: s.input('nohome') });
   t.is(none.status, 254);
   t.regex(none.stderr, /asks for a user and password, and none is configured for it/);
-  mkdirSync(join(config, 'auth.d'), { recursive: true });
-  writeFileSync(join(config, 'auth.d', 'registry.json'), JSON.stringify({ rktKind: 'dockerAuth', rktVersion: 'v1', registries: [registry.host], credentials: { user: USER, password: PASSWORD } }));
+  rktAuth(s, registry.host);
   const rkt = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `--local-config=${config}`, ref], { HOME: s.input('nohome') });
   t.is(rkt.status, 0, rkt.stderr);
   await podlog(s.dataDir, ['image', 'rm', rkt.stdout.trim()]);
@@ -166,9 +173,7 @@ test('Bearer auth (token realm): the token is asked for repository:NAME:pull wit
   const ref = `docker://${registry.host}/sealed/app:v1`;
   const anonymous = await t.throwsAsync(pull(s.images, ref, { policy: http(s) }));
   t.regex(anonymous.message, /the token realm: GET http:\/\/127\.0\.0\.1:\d+\/token\?.* answered 401.*no credentials are configured/);
-  const config = join(s.root, 'in', 'config');
-  mkdirSync(join(config, 'auth.d'), { recursive: true });
-  writeFileSync(join(config, 'auth.d', 'r.json'), JSON.stringify({ rktKind: 'dockerAuth', rktVersion: 'v1', registries: [registry.host], credentials: { user: USER, password: PASSWORD } }));
+  rktAuth(s, registry.host);
   registry.tokens.length = 0;
   const pulled = await pull(s.images, ref, { policy: http(s) });
   t.deepEqual(registry.tokens, ['repository:sealed/app:pull'], 'one token, for pulling that repository, served every request of the pull');
