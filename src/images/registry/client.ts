@@ -113,8 +113,10 @@ export class RegistryClient {
         req.destroy(e);
       });
       req.on('error', (e: NodeJS.ErrnoException) => {
-        const hint = https && /EPROTO|wrong version number/i.test(`${e.code} ${e.message}`) ? ` (a plain-http registry needs ${HTTP_FLAG})` : '';
-        reject(fail('EFETCH', `${this.shown}: GET ${url.href}: ${e.message}${hint}`));
+        // OpenSSL's words for a server that answered the handshake in plain http.
+        const plain = https && /wrong version number/i.test(e.message);
+        const why = plain ? `the server does not speak TLS (a plain-http registry needs ${HTTP_FLAG})` : e.message.trim();
+        reject(fail(plain ? 'EINSECURE' : 'EFETCH', `${this.shown}: GET ${url.href}: ${why}`));
       });
       req.on('response', (r) => resolve((res = r)));
       req.end();
