@@ -4,8 +4,8 @@
  * http, a manifest list with no image for this platform, an index that points at itself. Each pull
  * is refused with an error naming the reference and what is wrong, nothing is stored (image gc
  * finds nothing to collect afterwards, cas/partial/ is empty) and the connections are closed. Then
- * a registry that ignores Range, image gc's rule for partial downloads, and a blob redirected to a
- * CDN.
+ * a registry that ignores Range, image gc's rule for partial downloads, a blob redirected to a CDN,
+ * and a registry that stalls.
  */
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
@@ -16,6 +16,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
 import { collectGarbage } from '../../src/images/maintenance.js';
 import { defaultFetchPolicy } from '../../src/images/policy.js';
+import { timeouts } from '../../src/images/registry/client.js';
 import { pull } from '../../src/images/registry/pull.js';
 import { listen } from '../helpers/registry.js';
 import { assertNothingStored, entries, exitProgram, makeOciLayout, podlogAsync, sandbox, tarDir, type Sandbox } from './helpers.js';
@@ -298,5 +299,27 @@ test("a blob redirected to another origin (a CDN) is followed there, without the
   const pulled = await pull(s.images, `docker://${h.host}/x:v1`, { policy: { ...defaultFetchPolicy(config), allowHttp: true } });
   t.is(pulled.image.layers?.[0]?.digest, img.layer);
   t.deepEqual(cdnAuth, [undefined], 'the CDN was asked once, with no Authorization');
+  await s.cleanup();
+});
+
+// Serial: the shortened timeout is the module's, and no other test of this file runs meanwhile.
+test.serial('a registry that stalls mid-blob: the pull stops after the idle timeout, the connection closed, the bytes kept for the next pull', async (t) => {
+  const s = await sandbox();
+  const img = image(s);
+  const h = await hostile(img, (req, res) => {
+    if (!req.url?.endsWith(img.layer)) return false;
+    const blob = img.blobs.get(img.layer)!;
+    res.writeHead(200, { 'content-length': blob.length });
+    res.write(blob.subarray(0, 100));
+    return true;
+  });
+  t.teardown(h.stop);
+  const idle = timeouts.idleMs;
+  timeouts.idleMs = 300;
+  t.teardown(() => void (timeouts.idleMs = idle));
+  const e = await t.throwsAsync(pull(s.images, `docker://${h.host}/x:v1`, { policy: { ...defaultFetchPolicy(s.input('config')), allowHttp: true } }));
+  t.regex(e.message, /interrupted after 100 of \d+ bytes \(no data from 127\.0\.0\.1:\d+ for 0\.3 s\); pulling again continues it/);
+  t.is(await closed(h), 0);
+  t.deepEqual(entries(join(s.dataDir, 'cas', 'partial')), [img.layer.replace(':', '-')]);
   await s.cleanup();
 });

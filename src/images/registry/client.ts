@@ -17,8 +17,8 @@ import type { FetchPolicy } from '../policy.js';
 import { basicHeader, credentialsFor, parseChallenges, type Credentials } from './auth.js';
 import type { DockerRef } from './reference.js';
 
-/** A socket that brings nothing for this long is closed. */
-const IDLE_MS = 30_000;
+/** A socket that brings nothing for `idleMs` is closed (a test shortens it to see a stalled registry). */
+export const timeouts = { idleMs: 30_000 };
 const MAX_REDIRECTS = 5;
 /** Token answers and error bodies are small JSON documents. */
 const SMALL = 1 << 20;
@@ -107,8 +107,8 @@ export class RegistryClient {
       const https = url.protocol === 'https:';
       const req = (https ? httpsRequest : httpRequest)(url, { method: 'GET', headers, agent: https ? this.https : this.http });
       let res: IncomingMessage | undefined;
-      req.setTimeout(IDLE_MS, () => {
-        const e = new Error(`no data from ${url.host} for ${IDLE_MS / 1000} s`);
+      req.setTimeout(timeouts.idleMs, () => {
+        const e = new Error(`no data from ${url.host} for ${timeouts.idleMs / 1000} s`);
         res?.destroy(e);
         req.destroy(e);
       });
