@@ -34,7 +34,7 @@ import { blobPath, layerBlobPath, layerDir, manifestPath, ociDir, storeLayout, t
 import { withDirLock } from './locks.js';
 import { archiveKind } from './oci-archive.js';
 import { OciReader } from './oci-layout.js';
-import type { FetchPolicy } from './policy.js';
+import { defaultFetchPolicy, type FetchPolicy } from './policy.js';
 import { progressFor, readPosition, type Progress } from './progress.js';
 import type { VerifyHook } from './registry/pull.js';
 import { describeName, findById, findByName, guessRef, KEY_LENGTH } from './resolve.js';
@@ -454,13 +454,13 @@ export class Store implements ImageStore {
     switch (r.kind) {
       case 'id':
         return findById(await this.index(), r.id);
+      // The modules that fetch and check images build on this one: loaded on demand.
       case 'path':
-        return this.importFile(r.path, r.tag === undefined ? options : { ...options, tag: r.tag });
+        return (await import('./trust/import.js')).importVerified(this, options.policy ?? defaultFetchPolicy(), r.path, r.tag === undefined ? options : { ...options, tag: r.tag });
       case 'url':
-        // Loaded on demand: fetch.ts builds on this module.
         return (await import('./fetch.js')).fetchUrl(this, r.url, options);
       case 'docker':
-        return (await (await import('./registry/pull.js')).pull(this, r.ref, options)).image;
+        return (await import('./trust/pull.js')).pullVerified(this, r.ref, options);
       case 'name': {
         const found = findByName(await this.index(), r.name, r.labels);
         if (!found) throw new PodlogError('ENOENT', `no image named ${JSON.stringify(describeName(r.name, r.labels))} in the store (import it with podlog fetch)`);

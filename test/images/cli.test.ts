@@ -227,7 +227,7 @@ const serve = async (routes: Record<string, Buffer | ((res: import('node:http').
   return { url: `http://127.0.0.1:${port}`, stop: () => new Promise((r) => server.close(() => r())) };
 };
 
-test('fetch over http: the id is checked against --hash before anything is stored', async (t) => {
+test('fetch over http: only with --insecure-options=http; the id is checked against --hash before anything is stored', async (t) => {
   const s = await sandbox();
   const aci = readFileSync(aciPath('busybox-zstd'));
   const id = (await readImage(aciPath('busybox-zstd'))).key;
@@ -240,21 +240,26 @@ test('fetch over http: the id is checked against --hash before anything is store
     },
   });
   try {
+    const plain = await podlog(s.dataDir, ['fetch', `${http.url}/busybox.aci`]);
+    t.is(plain.status, 254);
+    t.is(plain.stderr, `podlog: ${http.url}/busybox.aci: plain http, which only --insecure-options=http allows\n`);
+    await assertNothingStored(t, s, 'plain http');
+
     const wrong = `sha512-${'0'.repeat(64)}`;
-    const bad = await podlog(s.dataDir, ['fetch', `${http.url}/busybox.aci`, '--hash', wrong]);
+    const bad = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/busybox.aci`, '--hash', wrong]);
     t.is(bad.status, 254);
     t.is(bad.stderr, `podlog: ${http.url}/busybox.aci: image hash does not match expected (${id} != ${wrong})\n`);
     await assertNothingStored(t, s, 'wrong hash');
 
-    const notFound = await podlog(s.dataDir, ['fetch', `${http.url}/nothing.aci`]);
+    const notFound = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/nothing.aci`]);
     t.is(notFound.status, 254);
     t.regex(notFound.stderr, /nothing.aci: GET .* answered 404 Not Found/);
-    const cut = await podlog(s.dataDir, ['fetch', `${http.url}/cut.aci`]);
+    const cut = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/cut.aci`]);
     t.is(cut.status, 254);
     t.regex(cut.stderr, /cut.aci: /);
     await assertNothingStored(t, s, 'failed downloads');
 
-    const ok = await podlog(s.dataDir, ['fetch', `${http.url}/moved.aci`, '--hash', id]);
+    const ok = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/moved.aci`, '--hash', id]);
     t.is(ok.status, 0, ok.stderr);
     t.is(ok.stdout, `${id}\n`);
     const imported = await s.events.readAll({ types: ['ImageImported'] });

@@ -218,8 +218,8 @@ test.after.always('the inputs are as they were, and the templates go', (t) => {
 
 test('the points cover every image event type and every effect of the store', (t) => {
   t.deepEqual(Object.fromEntries([...references].map(([v, types]) => [v.name, types])), {
-    'fetch ACI': ['ImageImported', 'TreeRendered'],
-    'fetch OCI layout': ['LayerRendered', 'ImageImported', 'TreeRendered'],
+    'fetch ACI': ['ImageImported', 'TreeRendered', 'ImageVerified'],
+    'fetch OCI layout': ['LayerRendered', 'ImageImported', 'TreeRendered', 'ImageVerified'],
     'image render (damaged tree)': ['TreeDamaged', 'TreeRendered'],
     'image verify (damaged layer)': ['LayerDamaged', 'LayerRendered', 'TreeRendered'],
     'image rm': ['ImageRemoved'],

@@ -138,12 +138,12 @@ test('fetch: a tampered ACI with its valid old signature is refused', async (t) 
   await assertNothingStored(t, s, 'tampered');
 });
 
-test('fetch --insecure-options=image imports an unsigned ACI, and the log says the check was skipped; with no key trusted, stderr and the log say nothing was checked', async (t) => {
+test('fetch --insecure-options=image imports an unsigned ACI, and the log says the check was skipped; with no key trusted, the log says nothing was checked (and stderr, not a terminal, stays clean)', async (t) => {
   const s = await sandbox();
   t.teardown(s.cleanup);
   const bare = await podlogAsync(s.dataDir, ['fetch', `--local-config=${s.input('empty')}`, busybox(s, 'first.aci', undefined)]);
   t.is(bare.status, 0, bare.stderr);
-  t.regex(bare.stderr, /first\.aci: signature not checked: no key is trusted \(podlog trust adds one\)/);
+  t.is(bare.stderr, '');
   t.like((await verified(s, bare.stdout.trim()))[0], { verified: false, skipped: 'no-trusted-keys' });
   const etc = await trusted(s);
   const insecure = await podlogAsync(s.dataDir, ['fetch', `--local-config=${etc}`, '--insecure-options=image', busybox(s, 'second.aci', undefined)]);

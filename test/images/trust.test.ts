@@ -352,7 +352,7 @@ test('simple signing from an http lookaside: read with GET, plain http only with
   const good = signature(PUBLISHER);
   const { base, asked } = await serve(t, (path) => (!path.endsWith('/signature-1') ? undefined : path.startsWith('/big/') ? Buffer.alloc(65 * 1024) : good));
   await lookasideSetup(s, [], `${base}/sigs/`);
-  t.regex((await refusal(checkRegistryImage(policyIn(s), image()))).message, /the lookaside is plain http; --insecure-options=http allows it/);
+  t.regex((await refusal(checkRegistryImage(policyIn(s), image()))).message, /: plain http, which only --insecure-options=http allows$/);
   t.like(await checkRegistryImage(policyIn(s, { allowHttp: true }), image()), { verified: true, fingerprint: PUBLISHER });
   t.deepEqual(asked, [`/sigs/app/busybox@${DIGEST.replace(':', '=')}/signature-1`, `/sigs/app/busybox@${DIGEST.replace(':', '=')}/signature-2`]);
   writeFileSync(join(s.input('etc'), 'registries.d', 'sigs.json'), JSON.stringify({ docker: { [REGISTRY]: { lookaside: `${base}/big` } } }));

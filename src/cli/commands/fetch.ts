@@ -5,10 +5,11 @@ import { fetchUrl } from '../../images/fetch.js';
 import type { ImageRecord } from '../../images/index-projection.js';
 import { withPrepareLock } from '../../images/locks.js';
 import { layoutTags } from '../../images/oci-layout.js';
-import { DEFAULT_LOCAL_CONFIG } from '../../images/policy.js';
-import { pull } from '../../images/registry/pull.js';
+import { DEFAULT_LOCAL_CONFIG, defaultFetchPolicy } from '../../images/policy.js';
 import { guessRef } from '../../images/resolve.js';
 import type { ImportOptions, Store } from '../../images/store.js';
+import { importVerified } from '../../images/trust/import.js';
+import { pullVerified } from '../../images/trust/pull.js';
 import { list, str, out, type Command } from '../command.js';
 import { parseInsecureOptions } from '../insecure-options.js';
 import { withImageStore } from './image.js';
@@ -22,17 +23,18 @@ const importRef = async (images: Store, ref: string, options: ImportOptions): Pr
   if (r.kind === 'url') return [await fetchUrl(images, ref, options)];
   if (r.kind === 'docker') {
     if (options.tag !== undefined) throw new PodlogError('EUSAGE', `fetch: ${ref} names its tag in the reference (docker://HOST/NAME:TAG); --tag chooses an image of an OCI layout`);
-    return [(await pull(images, ref, options)).image];
+    return [await pullVerified(images, ref, options)];
   }
-  if (r.kind !== 'path') return [await images.importFile(ref, options)];
+  const policy = options.policy ?? defaultFetchPolicy();
+  if (r.kind !== 'path') return [await importVerified(images, policy, ref, options)];
   if (r.tag !== undefined && options.tag !== undefined) throw new PodlogError('EUSAGE', `fetch: ${ref} names its tag; --tag ${options.tag} cannot name another`);
   const tag = r.tag ?? options.tag;
-  if (tag !== undefined) return [await images.importFile(r.path, { ...options, tag })];
+  if (tag !== undefined) return [await importVerified(images, policy, r.path, { ...options, tag })];
   const tags = await layoutTags(r.path, r.path);
-  if (tags.length < 2) return [await images.importFile(r.path, options)];
+  if (tags.length < 2) return [await importVerified(images, policy, r.path, options)];
   if (options.expectedId !== undefined) throw new PodlogError('EUSAGE', `--hash checks one image; ${r.path} holds ${tags.length} (tags ${tags.join(', ')}): name one as PATH:TAG`);
   const records: ImageRecord[] = [];
-  for (const t of tags) records.push(await images.importFile(r.path, { ...options, tag: t }));
+  for (const t of tags) records.push(await importVerified(images, policy, r.path, { ...options, tag: t }));
   const names = records.map((i) => [i.name, label(i.labels, 'version')].filter((p) => p !== undefined).join(':'));
   process.stderr.write(`${r.path}: imported ${records.length} images, one per tag: ${names.join(', ')}\n`);
   return records;

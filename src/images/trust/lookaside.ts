@@ -20,19 +20,16 @@
  * plain http only with --insecure-options=http. A signature is small: more than 64 KiB is refused.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { get as httpGet, type IncomingMessage } from 'node:http';
-import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PodlogError } from '../../errors.js';
+import { httpGetFollowing } from '../http-get.js';
 import type { FetchPolicy } from '../policy.js';
 import type { RegistryImage } from './simple-signing.js';
 
 export const MAX_SIGNATURE = 64 * 1024;
 /** containers/image stops there too (maxLookasideSignatures). */
 const MAX_SIGNATURES = 128;
-const TIMEOUT_MS = 30_000;
-const MAX_REDIRECTS = 5;
 
 const SCOPE_FIELDS = new Set(['lookaside', 'sigstore', 'lookaside-staging', 'sigstore-staging']);
 
@@ -135,55 +132,21 @@ const readLocal = (url: string): Buffer | undefined => {
   }
 };
 
-const request = (url: URL, policy: FetchPolicy): Promise<IncomingMessage> =>
-  new Promise((resolve, reject) => {
-    const req = url.protocol === 'https:' ? httpsGet(url, { timeout: TIMEOUT_MS, rejectUnauthorized: !policy.skipTlsVerify }, resolve) : httpGet(url, { timeout: TIMEOUT_MS }, resolve);
-    req.on('timeout', () => req.destroy(new Error(`no answer in ${TIMEOUT_MS / 1000} s`)));
-    req.on('error', reject);
-  });
-
-/**
- * GET of a signature (of a lookaside's, or an ACI's URL.asc): its bytes, or undefined for a 404;
- * plain http only with --insecure-options=http, more than 64 KiB refused.
- */
+/** The bytes of a detached signature at `url` (an ACI's URL.asc, a lookaside's signature-N), or undefined when there is none. */
 export const fetchSignature = async (url: string, policy: FetchPolicy): Promise<Buffer | undefined> => {
-  let current = new URL(url);
-  for (let hops = 0; ; hops++) {
-    if (current.protocol === 'http:' && !policy.allowHttp) {
-      throw new PodlogError('EUSAGE', `${current.href}: the lookaside is plain http; --insecure-options=http allows it`);
+  const res = await httpGetFollowing(url, policy, 'ESIGNATURE', true);
+  if (!res) return undefined;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_SIGNATURE) {
+      res.destroy();
+      throw tooLarge(url);
     }
-    let res: IncomingMessage;
-    try {
-      res = await request(current, policy);
-    } catch (e) {
-      throw new PodlogError('ESIGNATURE', `${url}: ${(e as Error).message}`);
-    }
-    const status = res.statusCode ?? 0;
-    if (status >= 300 && status < 400 && res.headers.location && hops < MAX_REDIRECTS) {
-      res.resume();
-      current = new URL(res.headers.location, current);
-      continue;
-    }
-    if (status === 404) {
-      res.resume();
-      return undefined;
-    }
-    if (status !== 200) {
-      res.resume();
-      throw new PodlogError('ESIGNATURE', `${url}: GET ${current.href} answered ${status} ${res.statusMessage ?? ''}`.trimEnd());
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_SIGNATURE) {
-        res.destroy();
-        throw tooLarge(url);
-      }
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks);
+    chunks.push(chunk);
   }
+  return Buffer.concat(chunks);
 };
 
 export interface FoundSignature {

@@ -11,7 +11,7 @@
  *
  * POLICY. With no key trusted at all (no root.d and no prefix.d entry), every image is accepted, as
  * podman's default policy (insecureAcceptAnything) accepts it; the log records the skip with the
- * reason `no-trusted-keys`, and stderr says so once per image (unless --quiet). As soon as one key is
+ * reason `no-trusted-keys`, and stderr says so once per image on a terminal (unless --quiet). As soon as one key is
  * trusted, every image fetched must carry a signature by a key trusted for its name (or a root key),
  * else it is refused (exit 254) naming the image, the keys that would have vouched for it and what was
  * found instead: no signature, a signature by a key not trusted for that name, or one that does not
@@ -22,6 +22,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
+import { isDeepStrictEqual } from 'node:util';
 import { PodlogError } from '../../errors.js';
 import { imageStream, type ImageVerdict } from '../../events/images.js';
 import type { FetchPolicy } from '../policy.js';
@@ -156,11 +157,16 @@ export const checkRegistryImage = async (policy: FetchPolicy, m: RegistryImage):
 
 /**
  * Records a verdict as the image's ImageVerified, once the image is stored (`source`: where this fetch
- * took it from), and says on stderr (unless `quiet`) when nothing was checked because no key is trusted.
+ * took it from), unless it is the verdict the image already has: a pod run from the same file, with
+ * the same keys, does not add a commit and a line to every run. When it records that nothing was
+ * checked because no key is trusted, says so on a terminal (unless `quiet`): a script's stderr stays
+ * as it was before podlog checked signatures.
  */
 export const recordVerdict = async (store: Store, imageId: string, source: string, verdict: Verdict, { quiet = false }: { quiet?: boolean } = {}): Promise<void> => {
+  const last = (await store.record(imageId)).verification;
+  if (isDeepStrictEqual(last, verdict)) return;
   await store.append(imageStream(imageId), 'ImageVerified', { id: imageId, source, ...verdict });
-  if (!quiet && !verdict.verified && verdict.skipped === 'no-trusted-keys') {
+  if (!quiet && process.stderr.isTTY && !verdict.verified && verdict.skipped === 'no-trusted-keys') {
     process.stderr.write(`${source}: signature not checked: no key is trusted (podlog trust adds one)\n`);
   }
 };
