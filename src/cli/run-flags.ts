@@ -20,7 +20,7 @@ import {
   type RunConfig,
 } from '../stage0/config.js';
 import { parseSeccompFlag } from '../stage0/seccomp.js';
-import { DEFAULT_LOCAL_CONFIG, type FetchPolicy } from '../images/policy.js';
+import { localConfigOf, type FetchPolicy } from '../images/policy.js';
 import { parseInsecureOptions } from './insecure-options.js';
 
 /** `app-sandbox` and `app-add` are `podlog app sandbox` (a mutable pod, run with no app) and `podlog app add` (one app, after its pod's UUID). */
@@ -174,12 +174,12 @@ const hostsFlag = (values: string[]): { mode: DnsMode; entries: HostsEntries } =
   return { mode: values.includes('host') ? 'host' : Object.keys(entries).length > 0 ? 'stage0' : 'default', entries };
 };
 
-/** The stage0 configuration the flags describe; what the flags alone show to be malformed is refused here. */
 /** The rules for acquiring the images of a run verb: --insecure-options and --local-config. */
 export const fetchPolicyOf = (f: RunFlags): FetchPolicy => ({
-  localConfig: one(f, 'local-config') ?? DEFAULT_LOCAL_CONFIG, ...parseInsecureOptions(all(f, 'insecure-options')).fetch,
+  localConfig: localConfigOf(one(f, 'local-config')), ...parseInsecureOptions(all(f, 'insecure-options')).fetch,
 });
 
+/** The stage0 configuration the flags describe; what the flags alone show to be malformed is refused here. */
 export const configFrom = (f: RunFlags): PrepareConfig & RunConfig => {
   if (bool(f, 'quiet')) throw notYet('--quiet', "prepare prints nothing but the pod's UUID on stdout anyway");
   const dns = dnsFlag(all(f, 'dns'));

@@ -17,6 +17,13 @@ import { verifyArchive } from './trust/import.js';
 import { fetchSignature } from './trust/lookaside.js';
 import { recordVerdict } from './trust/verify.js';
 
+/** rkt's place for an image URL's signature: its path with .asc appended, before any query. */
+const signatureUrlOf = (url: string): string => {
+  const u = new URL(url);
+  u.pathname += '.asc';
+  return u.href;
+};
+
 export const fetchUrl = async (store: Store, url: string, options: Pick<ImportOptions, 'expectedId' | 'quiet' | 'limits' | 'policy'> = {}): Promise<ImageRecord> => {
   const policy = options.policy ?? defaultFetchPolicy();
   const progress = progressFor(options.quiet ?? false);
@@ -43,7 +50,7 @@ export const fetchUrl = async (store: Store, url: string, options: Pick<ImportOp
     if (Number.isFinite(length) && bytes !== length) {
       throw new PodlogError('ETRUNCATED', `${url}: the download ended after ${bytes} of ${length} bytes`);
     }
-    const verdict = await verifyArchive(store, policy, { shown: url, file: tmp, signature: () => fetchSignature(`${url}.asc`, policy) }, options);
+    const verdict = await verifyArchive(store, policy, { shown: url, file: tmp, signature: () => fetchSignature(signatureUrlOf(url), policy) }, options);
     const record = await store.importArchive(tmp, url, { source: url, expectedId: options.expectedId, progress, tag: undefined, limits: options.limits });
     await recordVerdict(store, record.id, url, verdict, options);
     return record;

@@ -30,7 +30,7 @@ export const httpGetFollowing = async (url: string, policy: FetchPolicy, code: s
       throw new PodlogError('EUSAGE', `${url}: podlog fetches http and https URLs only`);
     }
     if (current.protocol === 'http:' && !policy.allowHttp) {
-      throw new PodlogError('EUSAGE', `${url}: ${current.href === url ? '' : `redirected to ${current.href}: `}plain http, which only --insecure-options=http allows`);
+      throw new PodlogError('EINSECURE', `${url}: ${current.href === url ? '' : `redirected to ${current.href}: `}plain http, which only --insecure-options=http allows`);
     }
     let res: IncomingMessage;
     try {
@@ -39,22 +39,23 @@ export const httpGetFollowing = async (url: string, policy: FetchPolicy, code: s
       throw new PodlogError(code, `${url}: ${(e as Error).message}`);
     }
     const status = res.statusCode ?? 0;
-    if (status >= 300 && status < 400 && res.headers.location && hops < MAX_REDIRECTS) {
-      res.resume();
+    // A body podlog will not read is not drained either: a server may send it forever.
+    if (status >= 300 && status < 400 && res.headers.location) {
+      res.destroy();
+      if (hops === MAX_REDIRECTS) throw new PodlogError(code, `${url}: more than ${MAX_REDIRECTS} redirects, the last to ${res.headers.location} (a redirect loop?)`);
       const next = new URL(res.headers.location, current);
-      if (current.protocol === 'https:' && next.protocol === 'http:') throw new PodlogError(code, `${url}: ${current.href} redirects from https to plain http (${next.href}): refused`);
+      if (current.protocol === 'https:' && next.protocol === 'http:') throw new PodlogError('EINSECURE', `${url}: ${current.href} redirects from https to plain http (${next.href}), which podlog never follows`);
       current = next;
       continue;
     }
     if (status === 404 && absentOk) {
-      res.resume();
+      res.destroy();
       return undefined;
     }
     if (status !== 200) {
-      res.resume();
+      res.destroy();
       throw new PodlogError(code, `${url}: GET ${current.href} answered ${status} ${res.statusMessage ?? ''}`.trimEnd());
     }
     return res;
   }
 };
-

@@ -4,6 +4,8 @@
  * registry's signatures are (registries.d). One value, passed wherever an image is acquired (fetch,
  * prepare, run, app add), so every verb applies the same rules.
  */
+import { PodlogError } from '../errors.js';
+
 export interface FetchPolicy {
   /** rkt's --local-config (default /etc/podlog). */
   localConfig: string;
@@ -17,6 +19,12 @@ export interface FetchPolicy {
 
 /** rkt's --local-config default, podlog's name. */
 export const DEFAULT_LOCAL_CONFIG = '/etc/podlog';
+
+/** --local-config as given (undefined: the default); an empty one would read the current directory. */
+export const localConfigOf = (flag: string | undefined): string => {
+  if (flag === '') throw new PodlogError('EUSAGE', '--local-config cannot be empty');
+  return flag ?? DEFAULT_LOCAL_CONFIG;
+};
 
 export const defaultFetchPolicy = (localConfig = DEFAULT_LOCAL_CONFIG): FetchPolicy => ({
   localConfig, allowHttp: false, skipTlsVerify: false, skipImageVerify: false,

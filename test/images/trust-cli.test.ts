@@ -124,6 +124,8 @@ test('fetch: a signed ACI is imported and the log names its signer; unsigned and
   t.is(signed.status, 0, signed.stderr);
   const id = signed.stdout.trim();
   t.deepEqual(await verified(s, id), [{ id, source: s.input('signed.aci'), verified: true, kind: 'aci-signature', fingerprint: PUBLISHER, prefix: 'podlog.test' }]);
+  const listed = await podlogAsync(s.dataDir, ['image', 'list', '--format=json']);
+  t.deepEqual((JSON.parse(listed.stdout) as Array<{ verification?: unknown }>).map((i) => i.verification), [{ verified: true, kind: 'aci-signature', fingerprint: PUBLISHER, prefix: 'podlog.test' }]);
 });
 
 test('fetch: a tampered ACI with its valid old signature is refused', async (t) => {

@@ -5,7 +5,7 @@ import { fetchUrl } from '../../images/fetch.js';
 import type { ImageRecord } from '../../images/index-projection.js';
 import { withPrepareLock } from '../../images/locks.js';
 import { layoutTags } from '../../images/oci-layout.js';
-import { DEFAULT_LOCAL_CONFIG, defaultFetchPolicy } from '../../images/policy.js';
+import { defaultFetchPolicy, localConfigOf } from '../../images/policy.js';
 import { guessRef } from '../../images/resolve.js';
 import type { ImportOptions, Store } from '../../images/store.js';
 import { importVerified } from '../../images/trust/import.js';
@@ -64,7 +64,7 @@ export const fetch: Command = {
     }
     const options: ImportOptions = {
       quiet: values.quiet === true, limits: sizeFlags(str(values, 'max-layer-size'), str(values, 'max-image-size')),
-      policy: { localConfig: str(values, 'local-config') ?? DEFAULT_LOCAL_CONFIG, ...parseInsecureOptions(list(values, 'insecure-options')).fetch },
+      policy: { localConfig: localConfigOf(str(values, 'local-config')), ...parseInsecureOptions(list(values, 'insecure-options')).fetch },
       ...(expectedId === undefined ? {} : { expectedId }), ...(tag === undefined ? {} : { tag }),
     };
     return withImageStore(dir, (images) =>

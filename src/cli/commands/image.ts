@@ -53,7 +53,7 @@ const list = async (images: Store, values: Values): Promise<number> => {
     const newest = new Map(rows.map((i) => [i.name, i.id]));
     out(JSON.stringify(rows.map((i) => ({
       id: i.id, name: i.name, labels: i.labels, format: i.format, size: i.size, storedSize: i.storedSize, unpackedSize: i.unpackedSize, importTime: i.importedAt, lastUsed: i.lastUsedAt ?? i.importedAt,
-      latest: newest.get(i.name) === i.id, source: i.source,
+      latest: newest.get(i.name) === i.id, source: i.source, ...(i.verification ? { verification: i.verification } : {}),
     }))));
     return 0;
   }

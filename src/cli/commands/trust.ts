@@ -5,17 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { PodlogError } from '../../errors.js';
-import { DEFAULT_LOCAL_CONFIG } from '../../images/policy.js';
+import { localConfigOf } from '../../images/policy.js';
 import { checkPrefix, normalFingerprint, readPublicKeys, readStoredKey, removeKey, storeKeys, trustedKeys, type NewKey } from '../../images/trust/keystore.js';
 import { loadKeys } from '../../images/trust/pgp.js';
 import { out, str, type Command, type Values } from '../command.js';
 import { table } from '../table.js';
 
-const localConfig = (values: Values): string => {
-  const dir = str(values, 'local-config') ?? DEFAULT_LOCAL_CONFIG;
-  if (dir === '') throw new PodlogError('EUSAGE', '--local-config cannot be empty');
-  return dir;
-};
+const localConfig = (values: Values): string => localConfigOf(str(values, 'local-config'));
 
 /** --prefix or --root: '' for root; undefined when neither is given. */
 const scope = (values: Values): string | undefined => {

@@ -23,7 +23,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PodlogError } from '../../errors.js';
-import { httpGetFollowing } from '../http-get.js';
 import type { FetchPolicy } from '../policy.js';
 import type { RegistryImage } from './simple-signing.js';
 
@@ -117,7 +116,7 @@ export const lookasideFor = (localConfig: string, m: RegistryImage): { url: stri
 export const signatureUrl = (lookaside: string, m: RegistryImage, n: number): string =>
   `${lookaside.replace(/\/+$/, '')}/${m.repository}@${m.digest.replace(':', '=')}/signature-${n}`;
 
-const tooLarge = (where: string): PodlogError => new PodlogError('ESIGNATURE', `${where}: larger than ${MAX_SIGNATURE / 1024} KiB, not a signature`);
+const tooLarge = (where: string): PodlogError => new PodlogError('ETOO_LARGE', `${where} is larger than the ${MAX_SIGNATURE} bytes allowed`);
 
 const readLocal = (url: string): Buffer | undefined => {
   const path = fileURLToPath(url);
@@ -134,19 +133,10 @@ const readLocal = (url: string): Buffer | undefined => {
 
 /** The bytes of a detached signature at `url` (an ACI's URL.asc, a lookaside's signature-N), or undefined when there is none. */
 export const fetchSignature = async (url: string, policy: FetchPolicy): Promise<Buffer | undefined> => {
+  // Loaded here: a run whose image needs no signature loads no HTTP client.
+  const [{ httpGetFollowing }, { readCapped }] = await Promise.all([import('../http-get.js'), import('../registry/client.js')]);
   const res = await httpGetFollowing(url, policy, 'ESIGNATURE', true);
-  if (!res) return undefined;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_SIGNATURE) {
-      res.destroy();
-      throw tooLarge(url);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  return res && readCapped(res, MAX_SIGNATURE, url);
 };
 
 export interface FoundSignature {
