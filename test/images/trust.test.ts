@@ -359,6 +359,26 @@ test('simple signing from an http lookaside: read with GET, plain http only with
   t.regex((await refusal(checkRegistryImage(policyIn(s, { allowHttp: true }), image()))).message, /signature-1 is larger than the 65536 bytes allowed/);
 });
 
+test('a signature GET answered 404, or redirected, with a body that never ends: no signature, and the connection is closed at once', async (t) => {
+  const closed: Array<Promise<void>> = [];
+  const server = createServer((req, res) => {
+    closed.push(new Promise((resolve) => req.socket.once('close', () => resolve())));
+    res.writeHead(req.url === '/moved.asc' ? 302 : 404, req.url === '/moved.asc' ? { location: '/gone.asc' } : {});
+    const drip = setInterval(() => res.write(Buffer.alloc(1024)), 5);
+    res.once('close', () => clearInterval(drip));
+  });
+  const port = await listen(server);
+  t.teardown(() => {
+    server.closeAllConnections();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const policy = { ...defaultFetchPolicy(), allowHttp: true };
+  t.is(await fetchSignature(`http://127.0.0.1:${port}/moved.asc`, policy), undefined);
+  const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('still open after 2 s'), 2000));
+  t.is(await Promise.race([Promise.all(closed).then(() => 'closed'), timeout]), 'closed', 'both connections (the redirect and the 404) are closed');
+  t.is(closed.length, 2);
+});
+
 test('what skopeo copy --sign-by writes to a registry and its lookaside vouches for the image pulled, and the log names its signer; an unsigned image, or a signed one under another tag, is refused before any blob is downloaded', async (t) => {
   const s = await sandbox();
   t.teardown(s.cleanup);
