@@ -86,8 +86,16 @@ export type ImageVerdict =
 /** `source`: where the image was fetched from, as its ImageImported records it. */
 export type ImageVerifiedData = { id: string; source: string } & ImageVerdict;
 
+/**
+ * An import that found its image stored already under another name or version (a second tag of one
+ * manifest, in a layout or a registry): the image is known by this name too, from `source`. Its
+ * labels are the stored image's with this import's version.
+ */
+export type ImageTaggedData = { id: string; name: string; labels: ImageLabel[]; source: string };
+
 export interface ImageEventData {
   ImageImported: ImageImportedData;
+  ImageTagged: ImageTaggedData;
   ImageRemoved: { id: string; reason: 'rm' | 'gc' };
   ImageVerified: ImageVerifiedData;
   TreeRendered: TreeRenderedData;
@@ -115,6 +123,10 @@ export const IMAGE_EVENTS: { readonly [T in ImageEventType]: CatalogueEntry } = 
     kind: 'outcome', schema: 3,
     fields: { id: 'string', format: 'string', name: 'string', labels: 'object', size: 'number', compression: 'string', source: 'string' },
     summary: 'an image was checked and stored under its id (rkt: fetch)',
+  },
+  ImageTagged: {
+    kind: 'outcome', schema: 1, fields: { id: 'string', name: 'string', labels: 'object', source: 'string' },
+    summary: 'a stored image was fetched under another name or version, which now resolves to it too (rkt: fetch)',
   },
   ImageRemoved: { kind: 'outcome', schema: 1, fields: { id: 'string', reason: 'string' }, summary: 'an image left the store (image rm or gc)' },
   ImageVerified: {

@@ -16,18 +16,35 @@ import {
   TREE_STREAM_PREFIX,
   type ImageEventData,
   type ImageImportedData,
+  type ImageLabel,
+  type ImageTaggedData,
   type ImageVerdict,
   type ImageVerifiedData,
   type LayerRenderedData,
   type TreeRenderedData,
 } from '../events/images.js';
 import type { EventStore, RecordedEvent } from '../store/port.js';
+import { label } from './aci-manifest.js';
 
-/** An image in the store: what its import recorded, and when. */
+/** A name an image was imported or tagged under, with its labels (a version among them), from `source`. */
+export interface ImageName {
+  name: string;
+  labels: ImageLabel[];
+  source: string;
+  /** Global position of the import or ImageTagged in the log: the newest of a name wins (rkt's `latest`). */
+  position: number;
+}
+
+/**
+ * An image in the store: what its import recorded, and when; `name`, `labels` and `source` are those
+ * of its newest name (the import's until an ImageTagged).
+ */
 export interface ImageRecord extends ImageImportedData {
   importedAt: string;
-  /** Global position of the import in the log: the newest import of a name is the highest. */
+  /** Global position of the import in the log. */
   position: number;
+  /** Every name it has, oldest first: its import's, then each ImageTagged's (a name tagged again moves last). */
+  names: ImageName[];
   lastUsedAt?: string;
   /** Its last fetch's signature check (ImageVerified): who vouched for it, or why nothing was checked. */
   verification?: ImageVerdict;
@@ -56,7 +73,7 @@ export interface ImageIndex {
 }
 
 export const IMAGE_INDEX = 'images';
-const SCHEMA = 'images-v3';
+const SCHEMA = 'images-v4';
 const BATCH = 5000;
 /** The events the index is made of: the image store's own, and the pod event that is an image's use. */
 const INDEXED_TYPES = [...Object.keys(IMAGE_EVENTS), 'ImageRendered'];
@@ -71,9 +88,13 @@ const imageKey = (id: string): string => `image:${id}`;
 const treeKey = (id: string): string => `tree:${id}`;
 const layerKey = (key: string): string => `layer:${key}`;
 
-/** Applies one event to the rows; returns the keys it changed (undefined row = deleted). */
+/** One name and version (what `run NAME:VERSION` asks for); the other labels are the image's own. */
+export const sameName = (a: { name: string; labels: readonly ImageLabel[] }, b: { name: string; labels: readonly ImageLabel[] }): boolean =>
+  a.name === b.name && label(a.labels, 'version') === label(b.labels, 'version');
+
 const isImageStoreEvent = (e: RecordedEvent): boolean => [IMAGE_STREAM_PREFIX, TREE_STREAM_PREFIX, LAYER_STREAM_PREFIX].some((p) => e.stream.startsWith(p));
 
+/** Applies one event to the rows; returns the keys it changed (undefined row = deleted). */
 const apply = (rows: Map<string, Row>, e: RecordedEvent, changed: Map<string, Row | undefined>): void => {
   const set = (key: string, row: Row | undefined): void => {
     if (row) rows.set(key, row);
@@ -93,7 +114,16 @@ const apply = (rows: Map<string, Row>, e: RecordedEvent, changed: Map<string, Ro
       const d = e.data as ImageImportedData;
       // Schema 1 recorded one size: an ACI's uncompressed tar, an OCI image's stored layers.
       const sizes = e.schema >= 2 ? {} : d.format === 'aci' ? { unpackedSize: d.size } : { storedSize: d.size };
-      set(imageKey(d.id), { kind: 'image', image: { ...d, ...sizes, importedAt: e.meta.time, position: e.position } });
+      const names = [{ name: d.name, labels: d.labels, source: d.source, position: e.position }];
+      set(imageKey(d.id), { kind: 'image', image: { ...d, ...sizes, importedAt: e.meta.time, position: e.position, names } });
+      return;
+    }
+    case 'ImageTagged': {
+      const { id, ...tag } = e.data as ImageTaggedData;
+      const row = rows.get(imageKey(id));
+      if (row?.kind !== 'image') return;
+      const names = [...row.image.names.filter((n) => !sameName(n, tag)), { ...tag, position: e.position }];
+      set(imageKey(id), { kind: 'image', image: { ...row.image, name: tag.name, labels: tag.labels, source: tag.source, names } });
       return;
     }
     case 'ImageVerified': {

@@ -94,14 +94,19 @@ export const findById = (index: ImageIndex, input: string): ImageRecord => {
   return index.images.get(matches[0]!)!;
 };
 
-/** rkt's GetACI: every requested label must match; the newest import wins. */
+/**
+ * rkt's GetACI over every name an image has: every requested label must match the name's; the newest
+ * import or tag of the name wins.
+ */
 export const findByName = (index: ImageIndex, name: string, labels: readonly ImageLabel[]): ImageRecord | undefined => {
-  let best: ImageRecord | undefined;
+  let best: { image: ImageRecord; position: number } | undefined;
   for (const image of index.images.values()) {
-    if (image.name !== name || !labels.every((l) => label(image.labels, l.name) === l.value)) continue;
-    if (!best || image.position > best.position) best = image;
+    for (const n of image.names) {
+      if (n.name !== name || !labels.every((l) => label(n.labels, l.name) === l.value)) continue;
+      if (!best || n.position > best.position) best = { image, position: n.position };
+    }
   }
-  return best;
+  return best?.image;
 };
 
 export const describeName = (name: string, labels: readonly ImageLabel[]): string =>

@@ -23,12 +23,12 @@ import { IMAGE_EVENTS, imageStream, layerStream, treeStream, type ImageEventData
 import { newMetadata, type CommandContext } from '../events/metadata.js';
 import { extractLayers, importImage, readImage, renderImages, treeHash, type ChainImage } from '../native.js';
 import { WrongExpectedVersion, type EventStore, type ExpectedVersion } from '../store/port.js';
-import { checkOsArch, parseImageManifest, type ImageManifest } from './aci-manifest.js';
+import { checkOsArch, label, parseImageManifest, type ImageManifest } from './aci-manifest.js';
 import { dependencyChain, type ChainEntry } from './dependencies.js';
 import { clearUnsynced, markUnsynced, unsyncedSinceReboot } from './durability.js';
 import { beginEffect, effectDone } from './effects.js';
 import { cachedImageId, fileIdentity, rememberImageId } from './file-cache.js';
-import { catchUpImageIndex, type ImageIndex, type ImageRecord, type LayerRecord, type TreeRecord } from './index-projection.js';
+import { catchUpImageIndex, sameName, type ImageIndex, type ImageRecord, type LayerRecord, type TreeRecord } from './index-projection.js';
 import { chainKeys, installLayers, refuseDeepImages, stageLayers, type Layer } from './layer-store.js';
 import { blobPath, layerBlobPath, layerDir, manifestPath, ociDir, storeLayout, treeDir, treeLockDir, type StoreLayout } from './layout.js';
 import { withDirLock } from './locks.js';
@@ -310,12 +310,24 @@ export class Store implements ImageStore {
     const image = reader.read(tag);
     checkExpected(expectedId, image.id, undefined, shown);
     const known = await this.stored(image.id);
-    if (known) return known;
     const l = this.layout;
+    const storedBlob = (digest: string): string | undefined => (existsSync(layerBlobPath(l, digest)) ? layerBlobPath(l, digest) : undefined);
+    if (known) {
+      // The name and version this layout gives it are its staging's: of the config, the layers being the store's.
+      const stage = scratch(l, 'oci');
+      try {
+        const { manifest } = await reader.stage(image, stage, progress, storedBlob);
+        return await this.tagStored(known, { name: name ?? manifest.name, version: label(manifest.labels, 'version'), source }, shown);
+      } catch (e) {
+        throw about(e, shown);
+      } finally {
+        rmSync(stage, { recursive: true, force: true });
+      }
+    }
     const stage = scratch(l, 'oci');
     let staged: Staged;
     try {
-      const oci = await reader.stage(image, stage, progress, (digest) => (existsSync(layerBlobPath(l, digest)) ? layerBlobPath(l, digest) : undefined), verified);
+      const oci = await reader.stage(image, stage, progress, storedBlob, verified);
       refuseDeepImages(oci.layers.length, shown);
       const manifestText = JSON.stringify(oci.manifest);
       parseImageManifest(manifestText, shown);
@@ -392,15 +404,21 @@ export class Store implements ImageStore {
       await staged.before?.();
       const stream = imageStream(id);
       let record: ImageRecord | undefined;
+      let ours = false;
       while (!(record = await this.stored(id))) {
         const expected = await this.events.streamVersion(stream);
         this.place(staged);
         try {
           await this.append(stream, 'ImageImported', staged.data, expected);
+          ours = true;
         } catch (e) {
           // Another process recorded this image (or removed it) meanwhile: read what the log says now.
           if (!(e instanceof WrongExpectedVersion)) throw e;
         }
+      }
+      // Another import of the OCI image won, perhaps under another tag: this one's is recorded too.
+      if (!ours && staged.data.format === 'oci') {
+        record = await this.tagStored(record, { name: staged.data.name, version: label(staged.data.labels, 'version'), source: staged.data.source }, staged.shown);
       }
       if (staged.treeStoreId) await this.installStaged(staged.treeStoreId, staged.tree, record, staged.manifestText);
       return record;
@@ -410,6 +428,23 @@ export class Store implements ImageStore {
       discardTree(staged.tree);
       staged.cleanup();
     }
+  }
+
+  /**
+   * An OCI import (a layout's, a pull's; `shown` names it) that found its image stored already: the
+   * name and version it was fetched as are recorded as the image's (ImageTagged), unless they are its
+   * newest name and resolve to it already, so that the name as fetched resolves to this image. The
+   * image's other labels (os, arch) are its config's, the same for every name.
+   */
+  async tagStored(known: ImageRecord, fetched: { name: string; version: string | undefined; source: string }, shown: string): Promise<ImageRecord> {
+    const labels = [...(fetched.version === undefined ? [] : [{ name: 'version', value: fetched.version }]), ...known.labels.filter((l) => l.name !== 'version')];
+    const asked = { name: fetched.name, labels };
+    const versionOnly = labels.filter((l) => l.name === 'version');
+    if (sameName(known.names.at(-1)!, asked) && findByName(await this.index(), fetched.name, versionOnly)?.id === known.id) return known;
+    await this.append(imageStream(known.id), 'ImageTagged', { id: known.id, ...asked, source: fetched.source });
+    const record = await this.stored(known.id);
+    if (!record) throw new PodlogError('ENOENT', `${shown}: image ${known.id} was removed while it was being fetched; fetch it again`);
+    return record;
   }
 
   /** The `importImage` effect: the content and its manifest renamed into the store, each whole. */

@@ -1,7 +1,7 @@
 /**
  * The image verbs killed and failed at every step they pass, end to end through bin/podlog: `fetch` of
- * an ACI and of an OCI layout, `image render` of an image whose tree is damaged, `image verify` of an
- * OCI image whose layer is damaged, `image rm` and `image gc`. For each point the verb dies by SIGKILL (PODLOG_CRASH_AT) or exits 254 naming the image
+ * an ACI, of an OCI layout and of a second tag of a stored image, `image render` of an image whose
+ * tree is damaged, `image verify` of an OCI image whose layer is damaged, `image rm` and `image gc`. For each point the verb dies by SIGKILL (PODLOG_CRASH_AT) or exits 254 naming the image
  * and the injected failure (PODLOG_FAIL_AT); then the store must tell the truth as the verbs see it
  * (every image the log lists has its whole content, every tree it records is there), and a user's next
  * steps must work: fetch again (the same id), render, run a pod of it, rm, gc, after which nothing of
@@ -26,7 +26,7 @@ import { openStore } from '../../src/store/open.js';
 import type { RecordedEvent } from '../../src/store/port.js';
 import { aciPath, busyboxRootfs } from '../helpers/fixtures.js';
 import { limit, podlogBin } from '../stage0/harness.js';
-import { makeOciLayout, tarDir } from './helpers.js';
+import { makeOciLayout, makeTaggedLayout, tarDir } from './helpers.js';
 
 /** Each case starts a dozen node processes; more than three at once only makes all of them slow. */
 const slot = limit(3);
@@ -82,6 +82,9 @@ const inputs = mkdtempSync(join(tmpdir(), 'podlog-image-crash-in-'));
 const aci = aciPath('busybox-gzip');
 const ociLayout = join(inputs, 'busybox-oci');
 makeOciLayout(ociLayout, { layers: [{ tar: tarDir(busyboxRootfs, join(inputs, 'busybox.tar')) }] });
+// The same image (one manifest) tagged v2, in a layout of its own: fetched after ociLayout, a second name of it.
+const secondTag = join(inputs, 'second-tag', 'busybox-oci');
+makeTaggedLayout(secondTag, { v2: { layers: [{ tar: join(inputs, 'busybox.tar') }] } });
 const fingerprint = (): string => {
   const h = createHash('sha256');
   for (const f of [aci, ...readdirSync(join(ociLayout, 'blobs', 'sha256')).map((n) => join(ociLayout, 'blobs', 'sha256', n)), join(ociLayout, 'index.json')]) {
@@ -134,6 +137,7 @@ const damagedCopy = (template: string, dir: 'tree' | 'layers') => (s: Sandbox): 
 const VERBS: Verb[] = [
   { name: 'fetch ACI', source: aci, id: aciTemplate.id, setup: () => {}, args: () => ['fetch', aci] },
   { name: 'fetch OCI layout', source: ociLayout, id: ociTemplate.id, setup: () => {}, args: () => ['fetch', ociLayout] },
+  { name: 'fetch OCI layout under a second tag', source: secondTag, id: ociTemplate.id, setup: (s) => copyOf(ociTemplate.data, s), args: () => ['fetch', secondTag] },
   {
     name: 'image render (damaged tree)',
     source: aci,
@@ -220,6 +224,7 @@ test('the points cover every image event type and every effect of the store', (t
   t.deepEqual(Object.fromEntries([...references].map(([v, types]) => [v.name, types])), {
     'fetch ACI': ['ImageImported', 'TreeRendered', 'ImageVerified'],
     'fetch OCI layout': ['LayerRendered', 'ImageImported', 'TreeRendered', 'ImageVerified'],
+    'fetch OCI layout under a second tag': ['ImageTagged'],
     'image render (damaged tree)': ['TreeDamaged', 'TreeRendered'],
     'image verify (damaged layer)': ['LayerDamaged', 'LayerRendered', 'TreeRendered'],
     'image rm': ['ImageRemoved'],

@@ -179,3 +179,48 @@ test('a tar that is neither a layout nor an ACI is refused naming both; nothing 
   await assertNothingStored(t, s, 'refused');
   await s.cleanup();
 });
+
+test('one image under several names: a second tag of its manifest, in the same layout or another, names it too; the newest fetch of a name wins; rm by any name removes it', async (t) => {
+  const s = await sandbox();
+  const dir = s.input('app');
+  makeTaggedLayout(dir, { v1: app(s, 1), v2: app(s, 1) });
+  const both = podlog(s.dataDir, ['fetch', dir]);
+  t.is(both.status, 0, both.stderr);
+  const [id = '', again] = both.stdout.trim().split('\n');
+  t.is(again, id, 'one manifest, one image');
+  t.is(both.stderr, `${dir}: imported 2 images, one per tag: app:v1, app:v2\n`);
+  const list = (): Array<{ id: string; name: string; labels: unknown; latest: boolean; names: Array<{ name: string; labels: Array<{ name: string; value: string }> }> }> =>
+    JSON.parse(podlog(s.dataDir, ['image', 'list', '--format', 'json']).stdout);
+  const [row, ...others] = list();
+  t.deepEqual(others, [], 'one row per image');
+  t.like(row, { id, name: 'app', latest: true });
+  t.deepEqual(row!.names.map((n) => [n.name, label(n.labels, 'version')]), [['app', 'v1'], ['app', 'v2']]);
+  t.regex(podlog(s.dataDir, ['image', 'list', '--no-legend']).stdout, /^sha512-[0-9a-f]{12}\s+app:v2\s/, 'NAME is the newest name');
+  t.is(podlog(s.dataDir, ['run', 'app:v1']).status, 1, 'the first name still resolves');
+  t.is(podlog(s.dataDir, ['run', 'app:v2']).status, 1, 'and the second');
+  t.is((await s.events.readAll({ types: ['ImageTagged'] })).length, 1);
+  t.is(podlog(s.dataDir, ['fetch', `${dir}:v2`]).status, 0);
+  t.is((await s.events.readAll({ types: ['ImageTagged'] })).length, 1, 'fetching a name the image has, its newest, records nothing');
+
+  // Another layout (another name) of the same manifest; then `app:v2` moves to another image and back.
+  const other = s.input('other');
+  makeTaggedLayout(other, { v3: app(s, 1) });
+  t.is(podlog(s.dataDir, ['fetch', other]).stdout.trim(), id);
+  t.is((await s.images.resolve('other:v3')).id, id);
+  const moved = s.input('moved/app');
+  makeTaggedLayout(moved, { v2: app(s, 2) });
+  const second = podlog(s.dataDir, ['fetch', moved]).stdout.trim();
+  t.not(second, id);
+  t.is(podlog(s.dataDir, ['run', 'app:v2']).status, 2, 'the newest import of app:v2');
+  t.is(podlog(s.dataDir, ['fetch', `${dir}:v2`]).stdout.trim(), id);
+  t.is(podlog(s.dataDir, ['run', 'app:v2']).status, 1, 'fetched again, app:v2 is the first image again');
+  t.is(podlog(s.dataDir, ['run', 'app']).status, 1, 'and app, with no version, too');
+  t.deepEqual(list().map((i) => [i.id, i.name, label(i.names.at(-1)!.labels, 'version'), i.latest]), [[id, 'app', 'v2', true], [second, 'app', 'v2', false]]);
+
+  const rm = podlog(s.dataDir, ['image', 'rm', 'other:v3']);
+  t.is(rm.status, 0, rm.stderr);
+  t.is(rm.stdout, `removed image ${id} (app:v2)\nrm: 1 image(s) successfully removed\n`, 'rm by any name removes the image');
+  t.deepEqual(list().map((i) => i.id), [second]);
+  t.is(podlog(s.dataDir, ['run', 'app:v1']).status, 254, 'none of its names is left');
+  await s.cleanup();
+});

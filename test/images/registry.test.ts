@@ -101,6 +101,30 @@ test('podlog fetch docker://HOST:PORT/NAME:TAG and @DIGEST: named HOST:PORT/NAME
   await s.cleanup();
 });
 
+test('a second tag of a stored image (docker://H/x:v1, then :latest of the same manifest): the image is known by both, runs by both and is removed by either', async (t) => {
+  const s = await sandbox();
+  const { registry, proxy } = await behindProxy(t);
+  const app = layout(s, 'app', small(s, 7));
+  await push(app, registry, 'x:v1');
+  await push(app, registry, 'x:latest');
+  const fetch = (tag: string) => podlog(s.dataDir, ['fetch', '--insecure-options=http', `docker://${proxy.host}/x:${tag}`]);
+  const v1 = await fetch('v1');
+  t.is(v1.status, 0, v1.stderr);
+  proxy.seen.length = 0;
+  const latest = await fetch('latest');
+  t.is(latest.stdout, v1.stdout, 'the same image');
+  t.deepEqual(proxy.seen.map((x) => x.path), ['/v2/x/manifests/latest'], 'stored already: one manifest request');
+  const [row, ...others] = JSON.parse((await podlog(s.dataDir, ['image', 'list', '--format', 'json'])).stdout) as Array<{ name: string; names: Array<{ name: string; labels: Array<{ name: string; value: string }> }> }>;
+  t.deepEqual(others, []);
+  t.deepEqual(row!.names.map((n) => `${n.name}:${label(n.labels, 'version')}`), [`${proxy.host}/x:v1`, `${proxy.host}/x:latest`]);
+  t.is((await podlog(s.dataDir, ['run', `${proxy.host}/x:latest`])).status, 7, 'run by the second tag');
+  t.is((await podlog(s.dataDir, ['run', `${proxy.host}/x:v1`])).status, 7, 'and by the first');
+  const rm = await podlog(s.dataDir, ['image', 'rm', `docker://${proxy.host}/x:latest`]);
+  t.is(rm.status, 0, rm.stderr);
+  t.deepEqual(await listed(s), [], 'image rm by the second tag removes the image');
+  await s.cleanup();
+});
+
 test('a multi-platform index: the linux/amd64 image is pulled and runs, and by its own digest costs a manifest request; a Docker schema 2 manifest pulls too', async (t) => {
   const s = await sandbox();
   const { registry, proxy } = await behindProxy(t);

@@ -105,7 +105,7 @@ test("render refuses images without rkt's os/arch labels, with rkt's messages", 
 });
 
 const record = (id: string, name: string, position: number): ImageRecord => ({
-  id, format: 'aci', name, labels: [], size: 0, compression: 'none', source: '', importedAt: '', position,
+  id, format: 'aci', name, labels: [], size: 0, compression: 'none', source: '', importedAt: '', position, names: [{ name, labels: [], source: '', position }],
 });
 
 test("id prefixes: rkt's ambiguous image ID", (t) => {

@@ -4,6 +4,7 @@ import { label } from '../../images/aci-manifest.js';
 import type { ImageRecord } from '../../images/index-projection.js';
 import { withPrepareLock } from '../../images/locks.js';
 import { collectGarbage, exportImage, extractToDir, removeImages, renderToDir, verifyImage } from '../../images/maintenance.js';
+import { findByName } from '../../images/resolve.js';
 import { Store } from '../../images/store.js';
 import { openStore, type StoreAccess } from '../../store/open.js';
 import { out, str, type Command, type Values } from '../command.js';
@@ -47,13 +48,16 @@ const nameOf = (i: ImageRecord): string => {
 const list = async (images: Store, values: Values): Promise<number> => {
   const format = str(values, 'format') ?? 'table';
   if (format !== 'table' && format !== 'json') throw new PodlogError('EUSAGE', `--format: ${JSON.stringify(format)} is not table or json`);
-  const rows = [...(await images.index()).images.values()].sort((a, b) => a.position - b.position);
+  const index = await images.index();
+  // One row per image, in the order they were imported, named by its newest name.
+  const rows = [...index.images.values()].sort((a, b) => a.position - b.position);
   if (format === 'json') {
-    // rkt's `latest`: the image a name without a version resolves to, the newest import of that name.
-    const newest = new Map(rows.map((i) => [i.name, i.id]));
+    // name, labels and source are the image's newest name's (what NAME shows); `names` has every one, oldest first.
+    // rkt's `latest`: the image the name without a version resolves to, the newest import or tag of that name.
     out(JSON.stringify(rows.map((i) => ({
       id: i.id, name: i.name, labels: i.labels, format: i.format, size: i.size, storedSize: i.storedSize, unpackedSize: i.unpackedSize, importTime: i.importedAt, lastUsed: i.lastUsedAt ?? i.importedAt,
-      latest: newest.get(i.name) === i.id, source: i.source, ...(i.verification ? { verification: i.verification } : {}),
+      latest: findByName(index, i.name, [])?.id === i.id, source: i.source, names: i.names.map(({ name, labels, source }) => ({ name, labels, source })),
+      ...(i.verification ? { verification: i.verification } : {}),
     }))));
     return 0;
   }

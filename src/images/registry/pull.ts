@@ -5,10 +5,12 @@
  * then imports as it imports any layout (so a pulled image is checked and rendered like any other,
  * and its layers are shared with every image that has them). The image is named HOST[:PORT]/NAME,
  * its version the tag, and its source records the digest the reference resolved to, so pulling an
- * unchanged tag again costs one manifest request.
+ * unchanged tag again costs one manifest request. A reference that resolves to an image stored
+ * already (another tag of it, its digest) adds its name and version to the image's (ImageTagged).
  */
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { label } from '../aci-manifest.js';
 import type { ImageRecord } from '../index-projection.js';
 import { layerBlobPath, ociDir } from '../layout.js';
 import { ociImageId } from '../oci-layout.js';
@@ -66,7 +68,7 @@ const blobFile = (dir: string, digest: string): string => join(dir, 'blobs', ...
 const storedAs = async (store: Store, options: ImportOptions, { source, id }: { source?: string; id?: string }): Promise<ImageRecord | undefined> => {
   let found: ImageRecord | undefined;
   for (const image of (await store.index()).images.values()) {
-    if ((image.source === source || image.id === id) && existsSync(ociDir(store.layout, image.id)) && (!found || image.position > found.position)) found = image;
+    if ((image.names.some((n) => n.source === source) || image.id === id) && existsSync(ociDir(store.layout, image.id)) && (!found || image.position > found.position)) found = image;
   }
   const expected = options.expectedId?.toLowerCase();
   return found && (expected === undefined || found.id === expected.slice(0, found.id.length)) ? found : undefined;
@@ -82,18 +84,22 @@ export const pull = async (store: Store, input: string, options: ImportOptions =
   try {
     const top = await fetchManifest(client, ref.digest ?? ref.tag!);
     const source = `docker://${ref.registry}/${ref.repository}@${top.digest}`;
+    // An image stored already is known by this reference too (another tag of it, a digest).
+    const { name, labels } = pulledName(ref);
+    const fetched = { name, version: label(labels, 'version'), source };
     const known = await storedAs(store, options, { source });
     if (known) {
       const manifest = readFileSync(join(ociDir(store.layout, known.id), 'manifest.json'));
       const digest = digestOf(manifest);
       await verifyWith(options, ref, digest, manifest);
-      return { image: known, digest, reference: ref.reference };
+      return { image: await store.tagStored(known, fetched, ref.reference), digest, reference: ref.reference };
     }
     const chosen = await choosePlatform(client, top);
     const blobs = imageBlobs(client, chosen);
     await verifyWith(options, ref, chosen.digest, chosen.bytes);
     // The tag moved, to an image stored already (an index that gained a platform): nothing to download.
-    const image = (await storedAs(store, options, { id: ociImageId(chosen.bytes) })) ?? (await download(store, client, ref, chosen, blobs, source, options));
+    const stored = await storedAs(store, options, { id: ociImageId(chosen.bytes) });
+    const image = stored ? await store.tagStored(stored, fetched, ref.reference) : await download(store, client, ref, chosen, blobs, source, options);
     return { image, digest: chosen.digest, reference: ref.reference };
   } finally {
     client.close();
