@@ -17,19 +17,27 @@ import { forgetImagesExcept } from './file-cache.js';
 import type { ImageIndex, ImageRecord, LayerRecord, TreeRecord } from './index-projection.js';
 import { blobPath, layerBlobPath, layerDir, layerLockDir, manifestPath, ociDir, treeDir, treeLockDir, type StoreLayout } from './layout.js';
 import { withDirLock, withPrepareLock } from './locks.js';
-import { parseDockerRef, pulledName } from './registry/reference.js';
+import { parseDockerRef, pulledName, pulledSource } from './registry/reference.js';
 import { describeName, findById, findByName, guessRef } from './resolve.js';
 import { moveToScratch, scratchPid } from './scratch.js';
 import { about, ociLayerFiles, type Store } from './store.js';
 
 /**
  * rkt image rm's idea of an image reference: an id (prefix) or a name, never a file; a docker://
- * reference names what its pull stored (HOST[:PORT]/NAME, the tag its version).
+ * reference names what its pull stored: HOST[:PORT]/NAME, the tag its version, or with a digest, the
+ * image pulled from HOST[:PORT]/NAME@DIGEST (a name has no digest: the newest HOST[:PORT]/NAME may be another).
  */
 const lookup = async (store: Store, ref: string): Promise<ImageRecord> => {
   const r = guessRef(ref);
   if (r.kind === 'id') return findById(await store.index(), r.id);
-  const name = r.kind === 'name' ? r : r.kind === 'docker' ? pulledName(parseDockerRef(ref)) : { name: ref, labels: [] };
+  const docker = r.kind === 'docker' ? parseDockerRef(ref) : undefined;
+  if (docker?.digest !== undefined) {
+    const source = pulledSource(docker, docker.digest);
+    const found = [...(await store.index()).images.values()].find((i) => i.names.some((n) => n.source === source));
+    if (!found) throw new PodlogError('ENOENT', `no image pulled from ${source} in the store (a digest reference names the image pulled by that digest)`);
+    return found;
+  }
+  const name = r.kind === 'name' ? r : docker ? pulledName(docker) : { name: ref, labels: [] };
   const found = findByName(await store.index(), name.name, name.labels);
   if (!found) throw new PodlogError('ENOENT', `no image named ${JSON.stringify(describeName(name.name, name.labels))} in the store`);
   return found;

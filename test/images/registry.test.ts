@@ -125,6 +125,25 @@ test('a second tag of a stored image (docker://H/x:v1, then :latest of the same 
   await s.cleanup();
 });
 
+test('image rm docker://H/x@DIGEST removes the image pulled by that digest, not the newest H/x; a digest no pull stored is refused', async (t) => {
+  const s = await sandbox();
+  const registry = await startRegistry();
+  t.teardown(registry.stop);
+  await push(layout(s, 'one', small(s, 31)), registry, 'x:v1');
+  await push(layout(s, 'two', small(s, 32)), registry, 'x:v2');
+  const one = await pull(s.images, `docker://${registry.host}/x:v1`, { policy: http(s) });
+  const two = await pull(s.images, `docker://${registry.host}/x:v2`, { policy: http(s) });
+  const rm = await podlog(s.dataDir, ['image', 'rm', `docker://${registry.host}/x@${one.digest}`]);
+  t.is(rm.status, 0, rm.stderr);
+  t.deepEqual((await listed(s)).map((i) => i.id), [two.image.id], 'the image of that digest went, the newer one stayed');
+  const none = `docker://${registry.host}/x@sha256:${'0'.repeat(64)}`;
+  const refused = await podlog(s.dataDir, ['image', 'rm', none]);
+  t.is(refused.status, 254);
+  t.regex(refused.stderr, new RegExp(`${none}: no image pulled from ${none} in the store`));
+  t.deepEqual((await listed(s)).map((i) => i.id), [two.image.id]);
+  await s.cleanup();
+});
+
 test('a multi-platform index: the linux/amd64 image is pulled and runs, and by its own digest costs a manifest request; a Docker schema 2 manifest pulls too', async (t) => {
   const s = await sandbox();
   const { registry, proxy } = await behindProxy(t);

@@ -22,7 +22,7 @@ import type { ImportOptions, Store } from '../store.js';
 import { fetchBlob } from './blobs.js';
 import { RegistryClient } from './client.js';
 import { choosePlatform, digestOf, fetchManifest, imageBlobs, type Descriptor } from './manifest.js';
-import { parseDockerRef, pulledName, type DockerRef } from './reference.js';
+import { parseDockerRef, pulledName, pulledSource, type DockerRef } from './reference.js';
 
 /**
  * Shown the image manifest chosen for this platform (its digest and bytes, the reference normalized)
@@ -83,7 +83,7 @@ export const pull = async (store: Store, input: string, options: ImportOptions =
   const client = new RegistryClient(ref, options.policy ?? defaultFetchPolicy());
   try {
     const top = await fetchManifest(client, ref.digest ?? ref.tag!);
-    const source = `docker://${ref.registry}/${ref.repository}@${top.digest}`;
+    const source = pulledSource(ref, top.digest);
     // An image stored already is known by this reference too (another tag of it, a digest).
     const { name, labels } = pulledName(ref);
     const fetched = { name, version: label(labels, 'version'), source };

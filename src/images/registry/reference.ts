@@ -62,7 +62,10 @@ export const parseDockerRef = (input: string): DockerRef => {
   return { registry: host, repository: path, ...(tag === undefined ? {} : { tag }), ...(digest === undefined ? {} : { digest }), reference };
 };
 
-/** The name and version a pull gives the image of `ref` (and `image rm docker://…` finds it by). */
+/** What a pull of `ref` records as the image's source: the repository and the digest the reference resolved to. */
+export const pulledSource = (ref: DockerRef, digest: string): string => `${DOCKER_SCHEME}${ref.registry}/${ref.repository}@${digest}`;
+
+/** The name and version a pull gives the image of `ref` (and `image rm docker://HOST/NAME:TAG` finds it by). */
 export const pulledName = (ref: DockerRef): { name: string; labels: ImageLabel[] } => ({
   name: `${ref.registry}/${ref.repository}`,
   labels: ref.tag === undefined ? [] : [{ name: 'version', value: ref.tag }],
