@@ -55,6 +55,26 @@ const layout = (s: Sandbox, name: string, spec: OciSpec): string => {
   return dir;
 };
 
+/**
+ * A layout `name` (tagged `multi`) holding one image index of the images of the one-image `layouts`,
+ * each for linux on its architecture; returns the index's entries and the hex of its digest.
+ */
+const multiPlatform = (s: Sandbox, name: string, layouts: Record<string, string>): { manifests: Array<{ digest: string }>; hex: string } => {
+  const dir = s.input(name);
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  const manifests = Object.entries(layouts).map(([arch, from]) => {
+    const entry = (JSON.parse(readFileSync(join(from, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }).manifests[0]!;
+    for (const blob of entries(join(from, 'blobs', 'sha256'))) writeFileSync(join(dir, 'blobs', 'sha256', blob), readFileSync(join(from, 'blobs', 'sha256', blob)));
+    return { ...entry, platform: { os: 'linux', architecture: arch } };
+  });
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
+  const hex = createHash('sha256').update(index).digest('hex');
+  writeFileSync(join(dir, 'blobs', 'sha256', hex), index);
+  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${hex}`, size: index.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } }] }));
+  return { manifests, hex };
+};
+
 /** rkt's auth.d under the sandbox's local config, with the test user's credentials for `host`; returns the local config. */
 const rktAuth = (s: Sandbox, host: string): string => {
   const config = join(s.root, 'in', 'config');
@@ -144,25 +164,29 @@ test('image rm docker://H/x@DIGEST removes the image pulled by that digest, not 
   await s.cleanup();
 });
 
+test("a tag moved to an index holding the stored image: the pull's ImageVerified records where this pull found it (the index), not the stored image's first source", async (t) => {
+  const s = await sandbox();
+  const registry = await startRegistry();
+  t.teardown(registry.stop);
+  const amd = layout(s, 'amd', small(s, 41));
+  await push(amd, registry, 'x:latest');
+  const first = await pull(s.images, `docker://${registry.host}/x:latest`, { policy: http(s) });
+  t.is(first.image.source, `docker://${registry.host}/x@${first.digest}`);
+  // The tag now names an index that gained a platform; its amd64 image is the one stored.
+  const { hex } = multiPlatform(s, 'multi', { arm64: layout(s, 'arm', small(s, 42, 'arm64')), amd64: amd });
+  await push(s.input('multi'), registry, 'x:latest', { tag: 'multi', all: true });
+  const image = await s.images.resolve(`docker://${registry.host}/x:latest`, { policy: http(s) });
+  t.is(image.id, first.image.id);
+  const verified = (await s.events.readAll({ types: ['ImageVerified'] })).map((e) => e.data.source);
+  t.deepEqual(verified, [`docker://${registry.host}/x@sha256:${hex}`]);
+  await s.cleanup();
+});
+
 test('a multi-platform index: the linux/amd64 image is pulled and runs, and by its own digest costs a manifest request; a Docker schema 2 manifest pulls too', async (t) => {
   const s = await sandbox();
   const { registry, proxy } = await behindProxy(t);
-  // One layout holding an arm64 and an amd64 image under one index, tagged.
-  const dir = s.input('multi');
-  const arm = layout(s, 'arm', small(s, 3, 'arm64'));
-  const amd = layout(s, 'amd', small(s, 4, 'amd64'));
-  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
-  const manifests = [['arm64', arm], ['amd64', amd]].map(([arch, from]) => {
-    const entry = (JSON.parse(readFileSync(join(from!, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> }).manifests[0]!;
-    for (const blob of entries(join(from!, 'blobs', 'sha256'))) writeFileSync(join(dir, 'blobs', 'sha256', blob), readFileSync(join(from!, 'blobs', 'sha256', blob)));
-    return { ...entry, platform: { os: 'linux', architecture: arch } };
-  });
-  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests }));
-  const hex = createHash('sha256').update(index).digest('hex');
-  writeFileSync(join(dir, 'blobs', 'sha256', hex), index);
-  writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${hex}`, size: index.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } }] }));
-  await push(dir, registry, 'multi:latest', { tag: 'multi', all: true });
+  const { manifests, hex } = multiPlatform(s, 'multi', { arm64: layout(s, 'arm', small(s, 3, 'arm64')), amd64: layout(s, 'amd', small(s, 4, 'amd64')) });
+  await push(s.input('multi'), registry, 'multi:latest', { tag: 'multi', all: true });
   const multi = await pull(s.images, `docker://${registry.host}/multi`, { policy: http(s) });
   t.is(multi.digest, manifests[1]!.digest, 'the amd64 manifest');
   t.is(multi.image.source, `docker://${registry.host}/multi@sha256:${hex}`, 'the source is what the tag resolved to: the index');

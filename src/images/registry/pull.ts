@@ -35,6 +35,9 @@ export interface Pulled {
   /** The chosen image manifest's digest. */
   digest: string;
   reference: string;
+  /** Where this pull found it, `docker://HOST/NAME@DIGEST` (the digest the reference resolved to): the
+   * stored image's source may be an earlier fetch's. */
+  source: string;
 }
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -92,7 +95,7 @@ export const pull = async (store: Store, input: string, options: ImportOptions =
       const manifest = readFileSync(join(ociDir(store.layout, known.id), 'manifest.json'));
       const digest = digestOf(manifest);
       await verifyWith(options, ref, digest, manifest);
-      return { image: await store.tagStored(known, fetched, ref.reference), digest, reference: ref.reference };
+      return { image: await store.tagStored(known, fetched, ref.reference), digest, reference: ref.reference, source };
     }
     const chosen = await choosePlatform(client, top);
     const blobs = imageBlobs(client, chosen);
@@ -100,7 +103,7 @@ export const pull = async (store: Store, input: string, options: ImportOptions =
     // The tag moved, to an image stored already (an index that gained a platform): nothing to download.
     const stored = await storedAs(store, options, { id: ociImageId(chosen.bytes) });
     const image = stored ? await store.tagStored(stored, fetched, ref.reference) : await download(store, client, ref, chosen, blobs, source, options);
-    return { image, digest: chosen.digest, reference: ref.reference };
+    return { image, digest: chosen.digest, reference: ref.reference, source };
   } finally {
     client.close();
   }

@@ -12,13 +12,13 @@ import { checkRegistryImage, recordVerdict, type Verdict } from './verify.js';
 export const pullVerified = async (store: Store, ref: string, options: ImportOptions = {}): Promise<ImageRecord> => {
   const policy = options.policy ?? defaultFetchPolicy();
   let verdict: Verdict | undefined;
-  const { image } = await pull(store, ref, {
+  const { image, source } = await pull(store, ref, {
     ...options,
     verify: async (m) => {
       verdict = await checkRegistryImage(policy, m);
     },
   });
   if (!verdict) throw new Error(`${ref}: the pull stored an image without showing its manifest to the signature check`);
-  await recordVerdict(store, image.id, image.source, verdict, options);
+  await recordVerdict(store, image.id, source, verdict, options);
   return image;
 };
