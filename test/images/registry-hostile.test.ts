@@ -257,6 +257,26 @@ test('a registry that ignores Range: the interrupted blob is downloaded again fr
   await s.cleanup();
 });
 
+test('a blob the store came to hold while the pull waited for its lock (another pull stored it) is linked from the store, not downloaded again', async (t) => {
+  const s = await sandbox();
+  const img = image(s);
+  const asked: string[] = [];
+  const h = await hostile(img, (req) => {
+    asked.push(req.url ?? '');
+    return false;
+  });
+  t.teardown(h.stop);
+  // Where another pull's import puts it, unrecorded when this pull read the index.
+  mkdirSync(join(s.dataDir, 'cas', 'layer-blob'), { recursive: true });
+  writeFileSync(join(s.dataDir, 'cas', 'layer-blob', img.layer.replace(':', '-')), img.blobs.get(img.layer)!);
+  const pulled = await pull(s.images, `docker://${h.host}/x:v1`, { policy: { ...defaultFetchPolicy(s.input('config')), allowHttp: true } });
+  t.is(pulled.image.layers?.[0]?.digest, img.layer);
+  t.false(asked.includes(`/v2/x/blobs/${img.layer}`), `asked: ${asked.join(', ')}`);
+  const run = await podlogAsync(s.dataDir, ['run', pulled.image.id, '--exec', '/exit']);
+  t.is(run.status, 3, run.stderr);
+  await s.cleanup();
+});
+
 test('image gc removes a partial download a day old, and keeps a fresh one for the next pull to continue', async (t) => {
   const s = await sandbox();
   const partial = join(s.dataDir, 'cas', 'partial');

@@ -6,12 +6,12 @@
  * already there hashed again first); content that proved wrong is deleted, never kept or resumed.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { join } from 'node:path';
 import { PodlogError } from '../../errors.js';
-import { partialPath, type StoreLayout } from '../layout.js';
+import { layerBlobPath, partialPath, type StoreLayout } from '../layout.js';
 import { withDirLock } from '../locks.js';
 import type { Progress } from '../progress.js';
 import type { RegistryClient } from './client.js';
@@ -26,13 +26,21 @@ class Proven extends PodlogError {}
 
 /**
  * Downloads the blob `d` to `dest` (a new path on the store's file system), verified; `what` names it
- * in messages (`layer 2/5`). Two pulls of one blob take turns (a lock per digest), the second finding
- * it whole or continuing it.
+ * in messages (`layer 2/5`). Two pulls of one blob take turns (a lock per digest). The first takes the
+ * whole blob into its own layout in cas/tmp/, so the second, once it has the lock, links the store's
+ * copy if the first's import has stored the blob by then, else downloads it again (from the bytes
+ * the first left in cas/partial/ if it was interrupted).
  */
 export const fetchBlob = (client: RegistryClient, l: StoreLayout, d: Descriptor, dest: string, what: string, progress: Progress): Promise<void> => {
   const partial = partialPath(l, d.digest);
   mkdirSync(l.partial, { recursive: true, mode: 0o700 });
   return withDirLock(join(l.locks, `partial-${d.digest.replace(':', '-')}`), false, async () => {
+    // Stored blobs were verified before they were renamed into place.
+    const stored = layerBlobPath(l, d.digest);
+    if (statSync(stored, { throwIfNoEntry: false })?.size === d.size) {
+      linkSync(stored, dest);
+      return;
+    }
     try {
       await download(client, d, partial, what, progress);
     } catch (e) {
