@@ -277,6 +277,30 @@ test('a blob the store came to hold while the pull waited for its lock (another 
   await s.cleanup();
 });
 
+test('bytes a hostile registry left in cas/partial/ under a digest: continued from an honest registry, the blob fails its digest, and is downloaded again from 0', async (t) => {
+  const s = await sandbox();
+  const img = image(s);
+  const blob = img.blobs.get(img.layer)!;
+  const asked: Array<string | undefined> = [];
+  // An honest registry that answers a Range with the bytes asked for.
+  const h = await hostile(img, (req, res) => {
+    if (!req.url?.endsWith(img.layer)) return false;
+    asked.push(req.headers.range);
+    const from = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+    const headers = from > 0 ? { 'content-range': `bytes ${from}-${blob.length - 1}/${blob.length}` } : {};
+    res.writeHead(from > 0 ? 206 : 200, { ...headers, 'content-length': blob.length - from }).end(blob.subarray(from));
+    return true;
+  });
+  t.teardown(h.stop);
+  mkdirSync(join(s.dataDir, 'cas', 'partial'), { recursive: true });
+  writeFileSync(join(s.dataDir, 'cas', 'partial', img.layer.replace(':', '-')), Buffer.alloc(blob.length >> 1, 0x66));
+  const pulled = await pull(s.images, `docker://${h.host}/x:v1`, { policy: { ...defaultFetchPolicy(s.input('config')), allowHttp: true } });
+  t.is(pulled.image.layers?.[0]?.digest, img.layer);
+  t.deepEqual(asked, [`bytes=${blob.length >> 1}-`, undefined], 'continued, then asked again whole');
+  t.deepEqual(entries(join(s.dataDir, 'cas', 'partial')), []);
+  await s.cleanup();
+});
+
 test('image gc removes a partial download a day old, and keeps a fresh one for the next pull to continue', async (t) => {
   const s = await sandbox();
   const partial = join(s.dataDir, 'cas', 'partial');

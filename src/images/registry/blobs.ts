@@ -3,7 +3,8 @@
  * one byte past its descriptor's size (a body that never ends costs size + 1 bytes), and checked
  * against its digest before it is handed on. The download goes to cas/partial/ under the blob's
  * digest, so an interrupted one is continued by the next pull with `Range: bytes=N-` (the bytes
- * already there hashed again first); content that proved wrong is deleted, never kept or resumed.
+ * already there hashed again first); content that proved wrong is deleted, never kept or resumed,
+ * and a continued blob that proves wrong is downloaded once more from its start.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -22,7 +23,12 @@ const hashFile = async (hash: Hash, file: string): Promise<void> => {
 };
 
 /** A failure that says the bytes received are wrong: the partial file goes with it. */
-class Proven extends PodlogError {}
+class Proven extends PodlogError {
+  /** `resumed`: the bytes checked began with some kept from an earlier pull, which may be the wrong ones. */
+  constructor(code: string, message: string, readonly resumed = false) {
+    super(code, message);
+  }
+}
 
 /**
  * Downloads the blob `d` to `dest` (a new path on the store's file system), verified; `what` names it
@@ -41,11 +47,21 @@ export const fetchBlob = (client: RegistryClient, l: StoreLayout, d: Descriptor,
       linkSync(stored, dest);
       return;
     }
+    const once = async (): Promise<void> => {
+      try {
+        await download(client, d, partial, what, progress);
+      } catch (e) {
+        if (e instanceof Proven) rmSync(partial, { force: true });
+        throw e;
+      }
+    };
     try {
-      await download(client, d, partial, what, progress);
+      await once();
     } catch (e) {
-      if (e instanceof Proven) rmSync(partial, { force: true });
-      throw e;
+      // Partials are kept by digest alone, so the kept bytes may be another registry's (a hostile one's):
+      // once more from the start, so that a failure is this registry's own.
+      if (!(e instanceof Proven && e.resumed)) throw e;
+      await once();
     }
     renameSync(partial, dest);
   });
@@ -101,7 +117,7 @@ const download = async (client: RegistryClient, d: Descriptor, partial: string, 
       }
     }
     const found = `${alg}:${hash.digest('hex')}`;
-    if (found !== d.digest) throw new Proven('EDIGEST', `${shown}: the blob does not match its digest: expected ${d.digest}, found ${found}`);
+    if (found !== d.digest) throw new Proven('EDIGEST', `${shown}: the blob does not match its digest: expected ${d.digest}, found ${found}`, have > 0);
   } finally {
     progress.done();
   }
