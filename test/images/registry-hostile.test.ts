@@ -1,7 +1,8 @@
 /**
  * Hostile registries, each a small HTTP server of the test's: a blob that does not match its digest,
  * a manifest bigger than 4 MiB, a layer that never ends, a redirect loop, a redirect from https to
- * http, a manifest list with no image for this platform, an index that points at itself. Each pull
+ * http, a manifest list with no image for this platform, an index that points at itself (which no
+ * index can: it does not match the digest it names) and indexes nested too deep. Each pull
  * is refused with an error naming the reference and what is wrong, nothing is stored (image gc
  * finds nothing to collect afterwards, cas/partial/ is empty) and the connections are closed. Then
  * a registry that ignores Range, image gc's rule for partial downloads, a blob redirected to a CDN,
@@ -169,9 +170,9 @@ const CASES: Case[] = [
     message: /image index sha256:[0-9a-f]{64} has no image for linux\/amd64 \(it has linux\/arm64, windows\/amd64\)/,
   },
   {
-    what: 'an index that points at itself',
+    // An index cannot hold its own digest: one served again for a child's digest does not match it.
+    what: 'an index that points at itself (served again for the digest it names), which does not match that digest',
     handler: () => {
-      // The tag and the digest it names both answer this index.
       const index = indexOf([{ mediaType: OCI_INDEX, digest: `sha256:${'ab'.repeat(32)}`, size: 200, platform: { os: 'linux', architecture: 'amd64' } }]);
       return (req, res) => {
         if (!req.url?.includes('/manifests/')) return false;
@@ -179,7 +180,28 @@ const CASES: Case[] = [
         return true;
       };
     },
-    message: /manifest sha256:abab[0-9a-f]+ from http:\/\/127\.0\.0\.1:\d+\/v2\/x\/manifests\/sha256:abab[0-9a-f]+ is the image index sha256:[0-9a-f]{64} again: an index that points at itself/,
+    message: /manifest sha256:abab[0-9a-f]+ from http:\/\/127\.0\.0\.1:\d+\/v2\/x\/manifests\/sha256:abab[0-9a-f]+ does not match its digest: expected sha256:abab[0-9a-f]+, found sha256:[0-9a-f]{64}/,
+  },
+  {
+    // What an index that points at itself would come to, each index matching its digest.
+    what: 'indexes nested deeper than the limit, which the refusal names',
+    handler: (img) => {
+      const served = new Map<string, Buffer>();
+      let below = { mediaType: OCI_MANIFEST, digest: sha256(img.manifest), size: img.manifest.length };
+      for (let i = 0; i < 5; i++) {
+        const index = indexOf([{ ...below, platform: { os: 'linux', architecture: 'amd64' } }]);
+        below = { mediaType: OCI_INDEX, digest: sha256(index), size: index.length };
+        served.set(below.digest, index);
+      }
+      served.set('v1', served.get(below.digest)!);
+      return (req, res) => {
+        const index = served.get(/\/manifests\/(.+)$/.exec(req.url ?? '')?.[1] ?? '');
+        if (!index) return false;
+        res.writeHead(200, { 'content-type': OCI_INDEX }).end(index);
+        return true;
+      };
+    },
+    message: /image indexes nest more than 4 deep below sha256:[0-9a-f]{64}/,
   },
 ];
 

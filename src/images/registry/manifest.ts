@@ -2,7 +2,9 @@
  * Manifests from a registry: asked for with every type podlog reads (OCI index and manifest, Docker
  * schema 2 manifest and manifest list), read to at most 4 MiB with a hard stop, checked against the
  * digest they were asked by, and an index (or list) followed to the image for linux on this host's
- * architecture, at most a few levels deep and never back to an index already seen.
+ * architecture, at most a few levels deep. An index cannot name itself or an index above it: each is
+ * asked for by the digest of its bytes, which its parent's bytes hold; a registry that answers with
+ * an index already seen answers with bytes that do not match the digest asked for.
  */
 import { createHash } from 'node:crypto';
 import { PodlogError } from '../../errors.js';
@@ -56,11 +58,8 @@ export const descriptor = (client: RegistryClient, d: unknown, what: string): De
   return d as unknown as Descriptor;
 };
 
-/**
- * GET a manifest by tag or digest; by digest (or with `expected`), its bytes must hash to it. One
- * whose bytes are an index already `seen` is a cycle (a registry serving an index for its own child).
- */
-export const fetchManifest = async (client: RegistryClient, ref: string, expected?: Descriptor, seen?: ReadonlySet<string>): Promise<Manifest> => {
+/** GET a manifest by tag or digest; by digest (or with `expected`), its bytes must hash to it. */
+export const fetchManifest = async (client: RegistryClient, ref: string, expected?: Descriptor): Promise<Manifest> => {
   const what = `manifest ${ref}`;
   if (expected && expected.size > MANIFEST_LIMIT) throw bad('ETOO_LARGE', client, `${what} is ${expected.size} bytes, larger than the ${MANIFEST_LIMIT} bytes allowed`);
   const { body, headers, url } = await client.get(`manifests/${ref}`, what, { accept: ACCEPT });
@@ -73,7 +72,6 @@ export const fetchManifest = async (client: RegistryClient, ref: string, expecte
   }
   const wanted = expected?.digest ?? (DIGEST.test(ref) ? ref : undefined);
   const digest = digestOf(bytes, wanted?.split(':')[0]);
-  if (seen?.has(digest)) throw bad('EBADMANIFEST', client, `${what} from ${url.href} is the image index ${digest} again: an index that points at itself`);
   if (wanted !== undefined && digest !== wanted) throw bad('EDIGEST', client, `${what} from ${url.href} does not match its digest: expected ${wanted}, found ${digest}`);
   if (expected && bytes.length !== expected.size) throw bad('EDIGEST', client, `${what} is ${bytes.length} bytes, but its descriptor says ${expected.size}`);
   let json: unknown;
@@ -99,10 +97,8 @@ const platformOf = (d: Descriptor): string => (isObject(d.platform) ? `${String(
 export const choosePlatform = async (client: RegistryClient, top: Manifest): Promise<Manifest> => {
   const os = 'linux';
   const arch = HOST_ARCH[process.arch] ?? process.arch;
-  const seen = new Set<string>();
   let current = top;
   for (let depth = 0; INDEXES.has(current.mediaType); depth++) {
-    seen.add(current.digest);
     if (depth >= MAX_DEPTH) throw bad('EBADMANIFEST', client, `image indexes nest more than ${MAX_DEPTH} deep below ${top.digest}`);
     const what = `image index ${current.digest}`;
     if (!Array.isArray(current.json.manifests)) throw bad('EBADMANIFEST', client, `${what} has no "manifests" list`);
@@ -113,7 +109,7 @@ export const choosePlatform = async (client: RegistryClient, top: Manifest): Pro
       const has = usable.map(platformOf).join(', ');
       throw bad('ENOPLATFORM', client, `${what} has no image for ${os}/${arch}${has ? ` (it has ${has})` : ''}`);
     }
-    current = await fetchManifest(client, chosen.digest, chosen, seen);
+    current = await fetchManifest(client, chosen.digest, chosen);
   }
   return current;
 };
