@@ -11,6 +11,7 @@
  *   cas/partial/<alg>-<hex>     a registry blob being downloaded, kept by its digest to be resumed after an interruption
  *   cas/locks/tree-<id>/        one lock directory per tree (render, repair and removal exclude each other)
  *   cas/locks/layer-<key>/      one per layer, likewise
+ *   cas/locks/partial-<alg>-<hex>/  one per registry blob being downloaded (removed by image gc once its partial is gone)
  *   cas/files/<sha256(path)>    which image a file path held at a given (dev, inode, size, mtime, ctime)
  *   locks/prepare/              rkt's prepareLock: prepare and fetch take it shared, image gc exclusive
  *
@@ -62,5 +63,8 @@ export const treeLockDir = (l: StoreLayout, treeStoreId: string): string => join
 export const layerBlobPath = (l: StoreLayout, digest: string): string => join(l.layerBlobs, digest.replace(':', '-'));
 /** A registry blob's partial download: its digest (checked by the puller) with `-` for `:`. */
 export const partialPath = (l: StoreLayout, digest: string): string => join(l.partial, digest.replace(':', '-'));
+/** What names a partial download's lock: `partial-` and its file's name. */
+export const PARTIAL_LOCK = 'partial-';
+export const partialLockDir = (l: StoreLayout, digest: string): string => join(l.locks, `${PARTIAL_LOCK}${digest.replace(':', '-')}`);
 export const layerDir = (l: StoreLayout, key: string): string => join(l.layers, key);
 export const layerLockDir = (l: StoreLayout, key: string): string => join(l.locks, `layer-${key}`);

@@ -15,7 +15,7 @@ import { clearUnsynced } from './durability.js';
 import { beginEffect, effectDone } from './effects.js';
 import { forgetImagesExcept } from './file-cache.js';
 import type { ImageIndex, ImageRecord, LayerRecord, TreeRecord } from './index-projection.js';
-import { blobPath, layerBlobPath, layerDir, layerLockDir, manifestPath, ociDir, treeDir, treeLockDir, type StoreLayout } from './layout.js';
+import { blobPath, layerBlobPath, layerDir, layerLockDir, manifestPath, ociDir, PARTIAL_LOCK, treeDir, treeLockDir, type StoreLayout } from './layout.js';
 import { withDirLock, withPrepareLock } from './locks.js';
 import { parseDockerRef, pulledName, pulledSource } from './registry/reference.js';
 import { describeName, findById, findByName, guessRef } from './resolve.js';
@@ -230,6 +230,13 @@ export const collectGarbage = (store: Store, { gracePeriodMs }: { gracePeriodMs:
     for (const name of list(l.partial)) {
       const path = join(l.partial, name);
       if (now - statSync(path).mtimeMs > PARTIAL_MAX_AGE_MS) await sweep(path);
+    }
+    // A blob's download lock (blobs.ts) outlives its pull; every pull holds the prepare lock, so none
+    // is held now. Not leftovers of a killed process: removed without a word.
+    for (const name of list(l.locks)) {
+      if (name.startsWith(PARTIAL_LOCK) && !existsSync(join(l.partial, name.slice(PARTIAL_LOCK.length)))) {
+        await attempt(result.failures, () => rmSync(join(l.locks, name), { recursive: true, force: true }));
+      }
     }
     return result;
   }, { exclusive: true });

@@ -323,18 +323,22 @@ test('bytes a hostile registry left in cas/partial/ under a digest: continued fr
   await s.cleanup();
 });
 
-test('image gc removes a partial download a day old, and keeps a fresh one for the next pull to continue', async (t) => {
+test('image gc removes a partial download a day old, and keeps a fresh one for the next pull to continue; the download locks of blobs no longer partial go', async (t) => {
   const s = await sandbox();
   const partial = join(s.dataDir, 'cas', 'partial');
+  const locks = join(s.dataDir, 'cas', 'locks');
   mkdirSync(partial, { recursive: true });
-  const [old, fresh] = [`sha256-${'1'.repeat(64)}`, `sha256-${'2'.repeat(64)}`];
+  const [old, fresh, done] = [`sha256-${'1'.repeat(64)}`, `sha256-${'2'.repeat(64)}`, `sha256-${'3'.repeat(64)}`];
   writeFileSync(join(partial, old), 'abandoned');
   writeFileSync(join(partial, fresh), 'under way');
+  for (const name of [old, fresh, done]) mkdirSync(join(locks, `partial-${name}`), { recursive: true });
+  mkdirSync(join(locks, 'tree-kept'));
   const dayAgo = new Date(Date.now() - 25 * 3600_000);
   utimesSync(join(partial, old), dayAgo, dayAgo);
   const gc = await collectGarbage(s.images, { gracePeriodMs: 0 });
   t.deepEqual(gc.leftovers, [join(partial, old)]);
   t.deepEqual(entries(partial), [fresh]);
+  t.deepEqual(entries(locks).sort(), [`partial-${fresh}`, 'tree-kept'], 'the lock of the partial kept stays, and other locks');
   await s.cleanup();
 });
 

@@ -10,9 +10,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { join } from 'node:path';
 import { PodlogError } from '../../errors.js';
-import { layerBlobPath, partialPath, type StoreLayout } from '../layout.js';
+import { layerBlobPath, partialLockDir, partialPath, type StoreLayout } from '../layout.js';
 import { withDirLock } from '../locks.js';
 import type { Progress } from '../progress.js';
 import type { RegistryClient } from './client.js';
@@ -40,7 +39,7 @@ class Proven extends PodlogError {
 export const fetchBlob = (client: RegistryClient, l: StoreLayout, d: Descriptor, dest: string, what: string, progress: Progress): Promise<void> => {
   const partial = partialPath(l, d.digest);
   mkdirSync(l.partial, { recursive: true, mode: 0o700 });
-  return withDirLock(join(l.locks, `partial-${d.digest.replace(':', '-')}`), false, async () => {
+  return withDirLock(partialLockDir(l, d.digest), false, async () => {
     // Stored blobs were verified before they were renamed into place.
     const stored = layerBlobPath(l, d.digest);
     if (statSync(stored, { throwIfNoEntry: false })?.size === d.size) {
