@@ -15,8 +15,8 @@ export interface Progress {
   set(bytes: number): void;
   /** Sets the bytes done from `measure` ten times a second until the phase is done; never backwards. */
   poll(measure: () => number): void;
-  /** Ends the phase and erases the bar. */
-  done(): void;
+  /** Ends the phase and erases the bar; `ok` false: it failed (a board's line says so). */
+  done(ok?: boolean): void;
 }
 
 const SILENT: Progress = { start() {}, add() {}, set() {}, poll() {}, done() {} };
@@ -110,7 +110,7 @@ class Bar implements Progress {
 
 export const progressFor = (quiet: boolean, out: NodeJS.WriteStream = process.stderr): Progress => (quiet || !out.isTTY ? SILENT : new Bar(out));
 
-/** Several transfers at once (a pull's layers): a line each, all redrawn in place; a finished one stays, marked done. */
+/** Several transfers at once (a pull's layers): a line each, all redrawn in place; a finished one stays, marked done or failed. */
 export interface Board {
   /** The progress of one more transfer, its line added at its `start`. */
   line(): Progress;
@@ -121,7 +121,7 @@ interface Row {
   total: number | undefined;
   bytes: number;
   began: number;
-  finished: boolean;
+  finished?: 'done' | 'failed';
 }
 
 class Lines implements Board {
@@ -137,7 +137,7 @@ class Lines implements Board {
     if (!force && now - this.drawn < 100) return;
     this.drawn = now;
     const width = (this.out.columns || 80) - 1;
-    const text = this.rows.map((r) => `\r\x1b[K${(r.finished ? `${r.label} done, ${mb(r.bytes)}` : line(r.label, r.total, r.bytes, r.began, now)).slice(0, width)}\n`);
+    const text = this.rows.map((r) => `\r\x1b[K${(r.finished ? `${r.label} ${r.finished}, ${mb(r.bytes)}` : line(r.label, r.total, r.bytes, r.began, now)).slice(0, width)}\n`);
     this.out.write(`${this.shown > 0 ? `\x1b[${this.shown}A` : ''}${text.join('')}`);
     this.shown = this.rows.length;
   }
@@ -152,7 +152,7 @@ class Lines implements Board {
     };
     return {
       start: (label, total) => {
-        row = { label, total, bytes: 0, began: Date.now(), finished: false };
+        row = { label, total, bytes: 0, began: Date.now() };
         this.rows.push(row);
         this.draw(true);
       },
@@ -162,10 +162,10 @@ class Lines implements Board {
         clearInterval(timer);
         timer = setInterval(() => set(Math.max(row?.bytes ?? 0, measure())), 100);
       },
-      done: () => {
+      done: (ok = true) => {
         clearInterval(timer);
         if (!row) return;
-        row.finished = true;
+        row.finished = ok ? 'done' : 'failed';
         this.draw(true);
       },
     };

@@ -15,10 +15,15 @@ import { mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { join } from 'node:path';
+import { storeLayout } from '../../src/images/layout.js';
 import { collectGarbage } from '../../src/images/maintenance.js';
 import { defaultFetchPolicy } from '../../src/images/policy.js';
-import { timeouts } from '../../src/images/registry/client.js';
+import { boardFor } from '../../src/images/progress.js';
+import { fetchBlob } from '../../src/images/registry/blobs.js';
+import { RegistryClient, timeouts } from '../../src/images/registry/client.js';
+import type { Descriptor } from '../../src/images/registry/manifest.js';
 import { pull } from '../../src/images/registry/pull.js';
+import { parseDockerRef } from '../../src/images/registry/reference.js';
 import { listen } from '../helpers/registry.js';
 import { assertNothingStored, entries, exitProgram, makeOciLayout, podlogAsync, sandbox, tarDir, type Sandbox } from './helpers.js';
 
@@ -320,6 +325,28 @@ test('bytes a hostile registry left in cas/partial/ under a digest: continued fr
   t.is(pulled.image.layers?.[0]?.digest, img.layer);
   t.deepEqual(asked, [`bytes=${blob.length >> 1}-`, undefined], 'continued, then asked again whole');
   t.deepEqual(entries(join(s.dataDir, 'cas', 'partial')), []);
+  await s.cleanup();
+});
+
+test("the progress board on a terminal marks a blob that failed its digest as failed, one downloaded whole as done", async (t) => {
+  const s = await sandbox();
+  const img = image(s);
+  const h = await hostile(img, CASES[0]!.handler(img));
+  t.teardown(h.stop);
+  let text = '';
+  const terminal = { isTTY: true, columns: 200, write: (chunk: string) => void (text += chunk) } as unknown as NodeJS.WriteStream;
+  const board = boardFor(false, terminal);
+  const client = new RegistryClient(parseDockerRef(`docker://${h.host}/x:v1`), { ...defaultFetchPolicy(s.input('config')), allowHttp: true });
+  t.teardown(() => client.close());
+  const manifest = JSON.parse(img.manifest.toString()) as { config: Descriptor; layers: Descriptor[] };
+  const layout = storeLayout(s.dataDir);
+  mkdirSync(s.input('blobs'));
+  await t.throwsAsync(fetchBlob(client, layout, manifest.layers[0]!, s.input('blobs/layer'), 'layer 1/1', board.line()), { message: /does not match its digest/ });
+  await fetchBlob(client, layout, manifest.config, s.input('blobs/config'), 'config', board.line());
+  const lines = text.split(/\r\x1b\[K/).map((l) => l.trim());
+  t.true(lines.includes(`layer 1/1 ${img.layer.slice(0, 19)} failed, ${(manifest.layers[0]!.size / 1e6).toFixed(1)} MB`), text);
+  t.false(lines.some((l) => l.startsWith('layer 1/1') && l.includes(' done,')), text);
+  t.true(lines.some((l) => l.startsWith(`config ${manifest.config.digest.slice(0, 19)} done,`)), text);
   await s.cleanup();
 });
 

@@ -77,6 +77,7 @@ const download = async (client: RegistryClient, d: Descriptor, partial: string, 
   }
   if (have > 0) await hashFile(hash, partial);
   progress.start(`${what} ${d.digest.slice(0, 19)}`, d.size);
+  let ok = false;
   try {
     if (have < d.size) {
       const answer = await client.get(`blobs/${d.digest}`, `${what} ${d.digest}`, { redirects: true, ...(have > 0 ? { from: have } : {}) });
@@ -117,7 +118,8 @@ const download = async (client: RegistryClient, d: Descriptor, partial: string, 
     }
     const found = `${alg}:${hash.digest('hex')}`;
     if (found !== d.digest) throw new Proven('EDIGEST', `${shown}: the blob does not match its digest: expected ${d.digest}, found ${found}`, have > 0);
+    ok = true;
   } finally {
-    progress.done();
+    progress.done(ok);
   }
 };
