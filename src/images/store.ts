@@ -138,8 +138,11 @@ export interface Settled {
   name?: string;
 }
 
-/** An image that is not the one asked for is refused before anything of it is stored (rkt's message). */
-const checkExpected = (expected: string | undefined, key: string, fullId: string | undefined, shown: string): void => {
+/**
+ * An image that is not the one asked for is refused before anything of it is stored (rkt's message);
+ * a 128-digit id names an ACI's whole hash, which an OCI image (no `fullId`) never matches.
+ */
+export const checkExpected = (expected: string | undefined, key: string, fullId: string | undefined, shown: string): void => {
   if (expected === undefined) return;
   const actual = expected.length > KEY_LENGTH ? fullId ?? key : key;
   if (actual !== expected.toLowerCase()) throw new PodlogError('EDIGEST', `${shown}: image hash does not match expected (${actual} != ${expected})`);

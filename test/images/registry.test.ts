@@ -182,6 +182,30 @@ test("a tag moved to an index holding the stored image: the pull's ImageVerified
   await s.cleanup();
 });
 
+test('fetch --hash of a pull: a wrong id is refused before any blob is downloaded; a 128-digit id (an ACI hash) is refused for the OCI image, stored or not, as for a layout', async (t) => {
+  const s = await sandbox();
+  const { registry, proxy } = await behindProxy(t);
+  await push(layout(s, 'app', small(s, 51)), registry, 'x:v1');
+  const ref = `docker://${proxy.host}/x:v1`;
+  const fetch = (hash: string) => podlog(s.dataDir, ['fetch', '--insecure-options=http', `--hash=${hash}`, ref]);
+  const wrong = `sha512-${'0'.repeat(64)}`;
+  const refused = await fetch(wrong);
+  t.is(refused.status, 254);
+  t.regex(refused.stderr, new RegExp(`${ref}: image hash does not match expected \\(sha512-[0-9a-f]{64} != ${wrong}\\)`));
+  t.deepEqual(proxy.seen.map((x) => x.path), ['/v2/x/manifests/v1'], 'no blob asked for');
+  const id = (await pull(s.images, ref, { policy: http(s) })).image.id;
+  const long = `${id}${'f'.repeat(64)}`;
+  for (const when of ['stored', 'not stored']) {
+    const r = await fetch(long);
+    t.is(r.status, 254, `${when}: ${r.stdout}`);
+    t.regex(r.stderr, new RegExp(`image hash does not match expected \\(${id} != ${long}\\)`), when);
+    await podlog(s.dataDir, ['image', 'rm', id]);
+  }
+  t.is((await fetch(id)).stdout.trim(), id, 'the right id is fetched');
+  t.is((await fetch(wrong)).status, 254, 'and refused by the stored-image shortcut when wrong');
+  await s.cleanup();
+});
+
 test('a multi-platform index: the linux/amd64 image is pulled and runs, and by its own digest costs a manifest request; a Docker schema 2 manifest pulls too', async (t) => {
   const s = await sandbox();
   const { registry, proxy } = await behindProxy(t);

@@ -18,7 +18,7 @@ import { defaultFetchPolicy } from '../policy.js';
 import { boardFor } from '../progress.js';
 import { scratch } from '../scratch.js';
 import type { RegistryImage } from '../trust/verify.js';
-import type { ImportOptions, Store } from '../store.js';
+import { checkExpected, type ImportOptions, type Store } from '../store.js';
 import { fetchBlob } from './blobs.js';
 import { RegistryClient } from './client.js';
 import { choosePlatform, digestOf, fetchManifest, imageBlobs, type Descriptor } from './manifest.js';
@@ -64,17 +64,13 @@ const inParallel = async <T>(items: readonly T[], work: (item: T) => Promise<voi
 
 const blobFile = (dir: string, digest: string): string => join(dir, 'blobs', ...digest.split(':'));
 
-/**
- * The image the store holds (its content still there) that a pull of `source` stored, or else with
- * the id `id`; none when it is not the id asked for (--hash), which the import refuses with its message.
- */
-const storedAs = async (store: Store, options: ImportOptions, { source, id }: { source?: string; id?: string }): Promise<ImageRecord | undefined> => {
+/** The image the store holds (its content still there) that a pull of `source` stored, or else with the id `id`. */
+const storedAs = async (store: Store, { source, id }: { source?: string; id?: string }): Promise<ImageRecord | undefined> => {
   let found: ImageRecord | undefined;
   for (const image of (await store.index()).images.values()) {
     if ((image.names.some((n) => n.source === source) || image.id === id) && existsSync(ociDir(store.layout, image.id)) && (!found || image.position > found.position)) found = image;
   }
-  const expected = options.expectedId?.toLowerCase();
-  return found && (expected === undefined || found.id === expected.slice(0, found.id.length)) ? found : undefined;
+  return found;
 };
 
 const verifyWith = (options: ImportOptions, ref: DockerRef, digest: string, manifest: Buffer): Promise<void> =>
@@ -90,8 +86,9 @@ export const pull = async (store: Store, input: string, options: ImportOptions =
     // An image stored already is known by this reference too (another tag of it, a digest).
     const { name, labels } = pulledName(ref);
     const fetched = { name, version: label(labels, 'version'), source };
-    const known = await storedAs(store, options, { source });
+    const known = await storedAs(store, { source });
     if (known) {
+      checkExpected(options.expectedId, known.id, undefined, ref.reference);
       const manifest = readFileSync(join(ociDir(store.layout, known.id), 'manifest.json'));
       const digest = digestOf(manifest);
       await verifyWith(options, ref, digest, manifest);
@@ -99,9 +96,12 @@ export const pull = async (store: Store, input: string, options: ImportOptions =
     }
     const chosen = await choosePlatform(client, top);
     const blobs = imageBlobs(client, chosen);
+    // The id is the manifest's: a wrong --hash is refused before any download.
+    const id = ociImageId(chosen.bytes);
+    checkExpected(options.expectedId, id, undefined, ref.reference);
     await verifyWith(options, ref, chosen.digest, chosen.bytes);
     // The tag moved, to an image stored already (an index that gained a platform): nothing to download.
-    const stored = await storedAs(store, options, { id: ociImageId(chosen.bytes) });
+    const stored = await storedAs(store, { id });
     const image = stored ? await store.tagStored(stored, fetched, ref.reference) : await download(store, client, ref, chosen, blobs, source, options);
     return { image, digest: chosen.digest, reference: ref.reference, source };
   } finally {
