@@ -7,10 +7,12 @@ import { credentialsFor, parseChallenges } from '../../src/images/registry/auth.
 import { parseDockerRef } from '../../src/images/registry/reference.js';
 import { guessRef } from '../../src/images/resolve.js';
 
-test('references: a registry must be named; tag latest by default; a digest wins and keeps the tag for the name', (t) => {
+test('references: a registry must be named, its host lowercased; tag latest by default; a digest wins and keeps the tag for the name', (t) => {
   t.like(parseDockerRef('docker://registry.example.com/team/app'), { registry: 'registry.example.com', repository: 'team/app', tag: 'latest', reference: 'docker://registry.example.com/team/app:latest' });
   t.like(parseDockerRef('docker://127.0.0.1:5000/app:v1.2'), { registry: '127.0.0.1:5000', repository: 'app', tag: 'v1.2' });
   t.like(parseDockerRef('docker://localhost/a/b/c'), { registry: 'localhost', repository: 'a/b/c' });
+  t.like(parseDockerRef('docker://Registry.Example.com:5000/app'), { registry: 'registry.example.com:5000', reference: 'docker://registry.example.com:5000/app:latest' }, 'the host lowercased');
+  t.like(parseDockerRef('docker://LOCALHOST/app'), { registry: 'localhost' });
   const digest = `sha256:${'a'.repeat(64)}`;
   const both = parseDockerRef(`docker://host.example:443/app:v1@${digest}`);
   t.like(both, { tag: 'v1', digest, reference: `docker://host.example:443/app:v1@${digest}` });
@@ -52,11 +54,14 @@ test("credentials: rkt's auth.d first, then ~/.docker/config.json (any spelling 
   t.throws(() => credentialsFor(config, 'three.example', home), { message: /c\.json: not a JSON file podlog can read/ });
 });
 
-test('401 challenges: Bearer with quoted parameters (commas inside quotes), Basic, several in one header', (t) => {
+test('401 challenges: Bearer with quoted parameters (commas inside quotes, spaces around =), Basic, several in one header', (t) => {
   t.deepEqual(parseChallenges('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"'), [
     { scheme: 'bearer', params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push' } },
   ]);
   t.deepEqual(parseChallenges(['Basic realm="Registry Realm"']), [{ scheme: 'basic', params: { realm: 'Registry Realm' } }]);
   t.deepEqual(parseChallenges('Basic realm="r", Bearer realm="https://t",service=s').map((c) => c.scheme), ['basic', 'bearer']);
+  t.deepEqual(parseChallenges('Bearer realm = "https://t" , service= "s",scope ="repository:a:pull"'), [
+    { scheme: 'bearer', params: { realm: 'https://t', service: 's', scope: 'repository:a:pull' } },
+  ], 'spaces around = and ,');
   t.deepEqual(parseChallenges(undefined), []);
 });

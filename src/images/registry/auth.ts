@@ -74,7 +74,8 @@ export const basicHeader = (c: Credentials): string => `Basic ${Buffer.from(`${c
 export const parseChallenges = (header: string | string[] | undefined): Challenge[] => {
   const out: Challenge[] = [];
   for (const text of [header ?? []].flat()) {
-    const re = /\s*([A-Za-z][\w-]*)(?:\s+|$)|\s*([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?/y;
+    // A scheme is a token not followed by `=` (`realm = "…"`, with spaces, is a parameter).
+    const re = /\s*([A-Za-z][\w-]*)(?!\s*=)(?:\s+|$)|\s*([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?/y;
     let m: RegExpExecArray | null;
     let current: Challenge | undefined;
     while (re.lastIndex < text.length && (m = re.exec(text))) {

@@ -41,7 +41,8 @@ export const parseDockerRef = (input: string): DockerRef => {
     if (!DIGEST.test(digest)) throw bad(`${JSON.stringify(digest)} is not a digest (sha256: and 64 lowercase hex digits)`);
   }
   const slash = rest.indexOf('/');
-  const host = slash === -1 ? rest : rest.slice(0, slash);
+  // Host names are case-insensitive: lowercased, as Docker does, so that names and trust prefixes match.
+  const host = (slash === -1 ? rest : rest.slice(0, slash)).toLowerCase();
   if (slash === -1 || !(host.includes('.') || host.includes(':') || host === 'localhost')) {
     throw bad(`name the registry (docker://HOST[:PORT]/NAME[:TAG]): podlog has no default registry, and ${JSON.stringify(host || rest)} is not a host name (it has no dot or port, and is not localhost)`);
   }
