@@ -8,7 +8,7 @@
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, sign, createPrivateKey } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -147,6 +147,16 @@ export const push = async (layout: string, registry: Registry | string, dest: st
     ...(options.format ? ['--format', options.format] : []), ...(options.all ? ['--all'] : []),
     `oci:${layout}${options.tag ? `:${options.tag}` : ''}`, `docker://${host}/${dest}`,
   ]);
+};
+
+/**
+ * rkt's auth.d under the local config `config`, with `credentials` (the test user's by default) for
+ * `host`; returns the local config.
+ */
+export const rktAuth = (config: string, host: string, credentials: { user: string; password: string } = { user: USER, password: PASSWORD }): string => {
+  mkdirSync(join(config, 'auth.d'), { recursive: true });
+  writeFileSync(join(config, 'auth.d', 'registry.json'), JSON.stringify({ rktKind: 'dockerAuth', rktVersion: 'v1', registries: [host], credentials }));
+  return config;
 };
 
 export interface Seen {

@@ -12,10 +12,17 @@ import { label } from '../../src/images/aci-manifest.js';
 import { defaultFetchPolicy, type FetchPolicy } from '../../src/images/policy.js';
 import { pull } from '../../src/images/registry/pull.js';
 import type { RegistryImage } from '../../src/images/trust/verify.js';
-import { countingProxy, PASSWORD, push, startRegistry, USER, type Proxy, type Registry } from '../helpers/registry.js';
+import { countingProxy, PASSWORD, push, rktAuth, startRegistry, USER, type Proxy, type Registry } from '../helpers/registry.js';
 import { entries, exitProgram, makeOciLayout, podlogAsync, sandbox, tarDir, type OciSpec, type Sandbox } from './helpers.js';
 
 const podlog = podlogAsync;
+
+/** A sandbox removed at the test's end, whether it passed or not. */
+const sandboxFor = async (t: ExecutionContext): Promise<Sandbox> => {
+  const s = await sandbox();
+  t.teardown(s.cleanup);
+  return s;
+};
 
 /** A registry with no auth and a counting proxy in front of it, both stopped at the test's end. */
 const behindProxy = async (t: ExecutionContext): Promise<{ registry: Registry; proxy: Proxy }> => {
@@ -75,19 +82,12 @@ const multiPlatform = (s: Sandbox, name: string, layouts: Record<string, string>
   return { manifests, hex };
 };
 
-/** rkt's auth.d under the sandbox's local config, with the test user's credentials for `host`; returns the local config. */
-const rktAuth = (s: Sandbox, host: string): string => {
-  const config = join(s.root, 'in', 'config');
-  mkdirSync(join(config, 'auth.d'), { recursive: true });
-  writeFileSync(join(config, 'auth.d', 'registry.json'), JSON.stringify({ rktKind: 'dockerAuth', rktVersion: 'v1', registries: [host], credentials: { user: USER, password: PASSWORD } }));
-  return config;
-};
 
 const listed = async (s: Sandbox): Promise<Array<{ id: string; name: string; version?: string }>> =>
   JSON.parse((await podlog(s.dataDir, ['image', 'list', '--format', 'json'])).stdout) as Array<{ id: string; name: string; version?: string }>;
 
 test('podlog fetch docker://HOST:PORT/NAME:TAG and @DIGEST: named HOST:PORT/NAME and tagged in image list, the same image both ways, and it runs', async (t) => {
-  const s = await sandbox();
+  const s = await sandboxFor(t);
   const registry = await startRegistry();
   t.teardown(registry.stop);
   await push(layout(s, 'app', small(s, 5)), registry, 'team/app:v1');
@@ -118,11 +118,10 @@ test('podlog fetch docker://HOST:PORT/NAME:TAG and @DIGEST: named HOST:PORT/NAME
   const short = await podlog(s.dataDir, ['fetch', 'docker://busybox']);
   t.is(short.status, 254);
   t.regex(short.stderr, /name the registry \(docker:\/\/HOST\[:PORT\]\/NAME\[:TAG\]\): podlog has no default registry/);
-  await s.cleanup();
 });
 
 test('a second tag of a stored image (docker://H/x:v1, then :latest of the same manifest): the image is known by both, runs by both and is removed by either', async (t) => {
-  const s = await sandbox();
+  const s = await sandboxFor(t);
   const { registry, proxy } = await behindProxy(t);
   const app = layout(s, 'app', small(s, 7));
   await push(app, registry, 'x:v1');
@@ -142,11 +141,10 @@ test('a second tag of a stored image (docker://H/x:v1, then :latest of the same 
   const rm = await podlog(s.dataDir, ['image', 'rm', `docker://${proxy.host}/x:latest`]);
   t.is(rm.status, 0, rm.stderr);
   t.deepEqual(await listed(s), [], 'image rm by the second tag removes the image');
-  await s.cleanup();
 });
 
 test('image rm docker://H/x@DIGEST removes the image pulled by that digest, not the newest H/x; a digest no pull stored is refused', async (t) => {
-  const s = await sandbox();
+  const s = await sandboxFor(t);
   const registry = await startRegistry();
   t.teardown(registry.stop);
   await push(layout(s, 'one', small(s, 31)), registry, 'x:v1');
@@ -161,11 +159,10 @@ test('image rm docker://H/x@DIGEST removes the image pulled by that digest, not 
   t.is(refused.status, 254);
   t.regex(refused.stderr, new RegExp(`${none}: no image pulled from ${none} in the store`));
   t.deepEqual((await listed(s)).map((i) => i.id), [two.image.id]);
-  await s.cleanup();
 });
 
 test("a tag moved to an index holding the stored image: the pull's ImageVerified records where this pull found it (the index), not the stored image's first source", async (t) => {
-  const s = await sandbox();
+  const s = await sandboxFor(t);
   const registry = await startRegistry();
   t.teardown(registry.stop);
   const amd = layout(s, 'amd', small(s, 41));
@@ -179,11 +176,10 @@ test("a tag moved to an index holding the stored image: the pull's ImageVerified
   t.is(image.id, first.image.id);
   const verified = (await s.events.readAll({ types: ['ImageVerified'] })).map((e) => e.data.source);
   t.deepEqual(verified, [`docker://${registry.host}/x@sha256:${hex}`]);
-  await s.cleanup();
 });
 
 test('fetch --hash of a pull: a wrong id is refused before any blob is downloaded; a 128-digit id (an ACI hash) is refused for the OCI image, stored or not, as for a layout', async (t) => {
-  const s = await sandbox();
+  const s = await sandboxFor(t);
   const { registry, proxy } = await behindProxy(t);
   await push(layout(s, 'app', small(s, 51)), registry, 'x:v1');
   const ref = `docker://${proxy.host}/x:v1`;
@@ -203,11 +199,10 @@ test('fetch --hash of a pull: a wrong id is refused before any blob is downloade
   }
   t.is((await fetch(id)).stdout.trim(), id, 'the right id is fetched');
   t.is((await fetch(wrong)).status, 254, 'and refused by the stored-image shortcut when wrong');
-  await s.cleanup();
 });
 
 test('a multi-platform index: the linux/amd64 image is pulled and runs, and by its own digest costs a manifest request; a Docker schema 2 manifest pulls too', async (t) => {
-  const s = await sandbox();
+  const s = await sandboxFor(t);
   const { registry, proxy } = await behindProxy(t);
   const { manifests, hex } = multiPlatform(s, 'multi', { arm64: layout(s, 'arm', small(s, 3, 'arm64')), amd64: layout(s, 'amd', small(s, 4, 'amd64')) });
   await push(s.input('multi'), registry, 'multi:latest', { tag: 'multi', all: true });
@@ -225,11 +220,10 @@ test('a multi-platform index: the linux/amd64 image is pulled and runs, and by i
   const docker = await pull(s.images, `docker://${registry.host}/docker:v2s2`, { policy: http(s), verify: async (m) => void (mediaType = (JSON.parse(m.manifest.toString()) as { mediaType: unknown }).mediaType) });
   t.is(mediaType, 'application/vnd.docker.distribution.manifest.v2+json');
   t.is((await podlog(s.dataDir, ['run', docker.image.id])).status, 6);
-  await s.cleanup();
 });
 
 test('Basic auth (htpasswd): refused without credentials, pulled with rkt auth.d or ~/.docker/config.json', async (t) => {
-  const s = await sandbox();
+  const s = await sandboxFor(t);
   const registry = await startRegistry('basic');
   t.teardown(registry.stop);
   await push(layout(s, 'app', small(s, 9)), registry, 'private/app:v1', { creds: true });
@@ -238,7 +232,7 @@ test('Basic auth (htpasswd): refused without credentials, pulled with rkt auth.d
   const none = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `--local-config=${config}`, ref], { HOME: s.input('nohome') });
   t.is(none.status, 254);
   t.regex(none.stderr, /asks for a user and password, and none is configured for it/);
-  rktAuth(s, registry.host);
+  rktAuth(join(s.root, 'in', 'config'), registry.host);
   const rkt = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `--local-config=${config}`, ref], { HOME: s.input('nohome') });
   t.is(rkt.status, 0, rkt.stderr);
   await podlog(s.dataDir, ['image', 'rm', rkt.stdout.trim()]);
@@ -252,11 +246,10 @@ test('Basic auth (htpasswd): refused without credentials, pulled with rkt auth.d
   const removed = await podlog(s.dataDir, ['image', 'rm', ref]);
   t.is(removed.status, 0, removed.stderr);
   t.deepEqual(await listed(s), [], 'image rm takes the reference it was pulled by');
-  await s.cleanup();
 });
 
 test('Bearer auth (token realm): the token is asked for repository:NAME:pull with the credentials, once per pull', async (t) => {
-  const s = await sandbox();
+  const s = await sandboxFor(t);
   const registry = await startRegistry('bearer');
   t.teardown(registry.stop);
   await push(layout(s, 'app', small(s, 11)), registry, 'sealed/app:v1', { creds: true });
@@ -264,16 +257,15 @@ test('Bearer auth (token realm): the token is asked for repository:NAME:pull wit
   const ref = `docker://${registry.host}/sealed/app:v1`;
   const anonymous = await t.throwsAsync(pull(s.images, ref, { policy: http(s) }));
   t.regex(anonymous.message, /the token realm: GET http:\/\/127\.0\.0\.1:\d+\/token\?.* answered 401.*no credentials are configured/);
-  rktAuth(s, registry.host);
+  rktAuth(join(s.root, 'in', 'config'), registry.host);
   registry.tokens.length = 0;
   const pulled = await pull(s.images, ref, { policy: http(s) });
   t.deepEqual(registry.tokens, ['repository:sealed/app:pull'], 'one token, for pulling that repository, served every request of the pull');
   t.is((await podlog(s.dataDir, ['run', pulled.image.id])).status, 11);
-  await s.cleanup();
 });
 
 test('an interrupted pull is continued with Range from the bytes kept in cas/partial/, which go once it is whole', async (t) => {
-  const s = await sandbox();
+  const s = await sandboxFor(t);
   const { registry, proxy } = await behindProxy(t);
   const big = s.input('big');
   const { layers } = makeOciLayout(big, small(s, 12, 'amd64', [bulk(s, 'big', 4)]));
@@ -293,11 +285,10 @@ test('an interrupted pull is continued with Range from the bytes kept in cas/par
   t.is(resumed?.range, `bytes=${kept}-`, 'continued where it stopped');
   t.deepEqual(entries(join(s.dataDir, 'cas', 'partial')), []);
   t.is((await podlog(s.dataDir, ['run', pulled.image.id])).status, 12);
-  await s.cleanup();
 });
 
 test('layers shared by two images are downloaded and stored once; an unchanged tag pulled again is one manifest request', async (t) => {
-  const s = await sandbox();
+  const s = await sandboxFor(t);
   const { registry, proxy } = await behindProxy(t);
   const base = bulk(s, 'base', 1);
   await push(layout(s, 'one', small(s, 21, 'amd64', [base])), registry, 'one:v1');
@@ -323,5 +314,4 @@ test('layers shared by two images are downloaded and stored once; an unchanged t
   const run = await podlog(s.dataDir, ['run', '--insecure-options=http', `docker://${proxy.host}/two:v1`]);
   t.is(run.status, 22, run.stderr);
   t.is(proxy.seen.length, 1);
-  await s.cleanup();
 });
