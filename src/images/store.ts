@@ -9,7 +9,8 @@
  * point leaves no image and no tree, only what cas/tmp/ held, which is removed on the way out (or by
  * `image gc` after a kill). Imports and renders are idempotent: two processes importing one image
  * append one ImageImported (the loser's append finds the stream moved and reads the winner's record);
- * trees are installed and rendered under a per-tree lock, so one tree results.
+ * trees are installed and rendered under a per-tree lock, so one tree results. An OCI image imported
+ * again under another name or version (a second tag) gains that name: ImageTagged (tagStored).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
