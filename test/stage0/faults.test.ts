@@ -14,9 +14,9 @@
 import test, { type ExecutionContext } from 'ava';
 import { getShortestPaths } from '@xstate/graph';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { podMachine, type PodMachineEvent, type PodStateName } from '../../machines/pod.js';
 import { POD_STREAM_PREFIX } from '../../src/engine/streams.js';
 import { CNI_STATE_DIR } from '../../src/stage0/config.js';
@@ -234,6 +234,7 @@ class Scenario {
     }
     await this.d.podlog(['gc', '--grace-period=0s', '--expire-prepared=0s']);
     this.d.cleanup();
+    rmSync(dirname(this.uuidFile), { recursive: true, force: true });
   }
 }
 
