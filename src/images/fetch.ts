@@ -5,9 +5,9 @@
  */
 import { createWriteStream, rmSync } from 'node:fs';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { PodlogError } from '../errors.js';
 import { httpGetFollowing } from './http-get.js';
+import { pipeToFile } from './pipe-to-file.js';
 import type { ImageRecord } from './index-projection.js';
 import { defaultFetchPolicy } from './policy.js';
 import { progressFor } from './progress.js';
@@ -41,7 +41,7 @@ export const fetchUrl = async (store: Store, url: string, options: Pick<ImportOp
       },
     });
     try {
-      await pipeline(res, tap, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+      await pipeToFile(res, tap, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
     } catch (e) {
       throw new PodlogError('EFETCH', `${url}: the download failed: ${(e as Error).message}`);
     } finally {

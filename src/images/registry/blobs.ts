@@ -9,8 +9,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { PodlogError } from '../../errors.js';
+import { pipeToFile } from '../pipe-to-file.js';
 import { layerBlobPath, partialLockDir, partialPath, type StoreLayout } from '../layout.js';
 import { withDirLock } from '../locks.js';
 import type { Progress } from '../progress.js';
@@ -103,12 +103,12 @@ const download = async (client: RegistryClient, d: Descriptor, partial: string, 
           done(null, chunk);
         },
       });
+      // A large buffer lets the file take many of the network's 64 KiB chunks in one writev while
+      // the next ones arrive (a third less time for a 100 MB image here than the 16 KiB default).
+      const file = createWriteStream(partial, { flags: have > 0 ? 'a' : 'w', mode: 0o600, highWaterMark: 4 << 20 });
       try {
-        // A large buffer lets the file take many of the network's 64 KiB chunks in one writev while
-        // the next ones arrive (a third less time for a 100 MB image here than the 16 KiB default).
-        await pipeline(answer.body, tap, createWriteStream(partial, { flags: have > 0 ? 'a' : 'w', mode: 0o600, highWaterMark: 4 << 20 }));
+        await pipeToFile(answer.body, tap, file);
       } catch (e) {
-        answer.body.destroy();
         if (e instanceof PodlogError) throw e;
         throw new PodlogError('EFETCH', `${shown}: the download from ${answer.url.href} was interrupted after ${size} of ${d.size} bytes (${(e as Error).message}); pulling again continues it`);
       }
