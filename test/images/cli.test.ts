@@ -1,6 +1,6 @@
 /** The image verbs as a user runs them: bin/podlog (built by npm test's pretest) against a data dir. */
 import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -8,25 +8,7 @@ import { join } from 'node:path';
 import { withPrepareLock } from '../../src/images/locks.js';
 import { readImage } from '../../src/native.js';
 import { aciPath, fixturesDir, repoRoot } from '../helpers/fixtures.js';
-import { assertNothingStored, entries, makeAci, makeOciLayout, manifestFor, sandbox, tarDir } from './helpers.js';
-
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs bin/podlog without blocking the event loop (the tests' HTTP server must keep answering). */
-const podlog = (dir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(join(repoRoot, 'bin', 'podlog'), ['--dir', dir, ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+import { assertNothingStored, entries, makeAci, makeOciLayout, manifestFor, podlogAsync, sandbox, tarDir, type CliResult } from './helpers.js';
 
 const hostile = (name: string): string => join(fixturesDir, 'hostile', name);
 
@@ -49,7 +31,7 @@ const REFUSED: Array<[string, string, RegExp]> = [
 test('every hostile or broken ACI: exit 254, a message naming the file and the problem, nothing stored, the canary untouched', async (t) => {
   const s = await sandbox();
   for (const [file, what, message] of REFUSED) {
-    const r = await podlog(s.dataDir, ['fetch', hostile(file)]);
+    const r = await podlogAsync(s.dataDir, ['fetch', hostile(file)]);
     t.is(r.status, 254, `${what}: ${r.stderr}`);
     t.is(r.stdout, '', what);
     t.true(r.stderr.startsWith(`podlog: ${hostile(file)}: `), `${what}: ${r.stderr}`);
@@ -64,7 +46,7 @@ test('a broken OCI layout via the CLI: exit 254, the layout and the blob named, 
   const layout = s.input('tampered-oci');
   const { layers } = makeOciLayout(layout, { layers: [{ tar: hostile('layer-base.tar') }] });
   writeFileSync(layers[0]!, 'not the layer any more');
-  const r = await podlog(s.dataDir, ['fetch', layout]);
+  const r = await podlogAsync(s.dataDir, ['fetch', layout]);
   t.is(r.status, 254);
   t.regex(r.stderr, new RegExp(`^podlog: ${layout}: layer sha256:[0-9a-f]{64} does not match its digest`));
   await assertNothingStored(t, s, 'tampered OCI layer');
@@ -83,7 +65,7 @@ test('a symlink replaced by a directory: refused in an ACI (duplicate), neutrali
   mkdirSync(join(stage, 'rootfs', 'a'));
   writeFileSync(join(stage, 'rootfs', 'a', 'pwned'), 'x');
   spawnSync('tar', ['-C', stage, '-rf', aci, 'rootfs/a', 'rootfs/a/pwned']);
-  const r = await podlog(s.dataDir, ['fetch', aci]);
+  const r = await podlogAsync(s.dataDir, ['fetch', aci]);
   t.is(r.status, 254, r.stderr);
   t.regex(r.stderr, /swap.aci: duplicate entry "rootfs\/a\/?"/);
   await assertNothingStored(t, s, 'ACI');
@@ -96,7 +78,7 @@ test('a symlink replaced by a directory: refused in an ACI (duplicate), neutrali
   writeFileSync(join(upper, 'a', 'pwned'), 'x');
   const layout = s.input('swap-oci');
   makeOciLayout(layout, { layers: [{ tar: tarDir(lower, s.input('lower.tar')) }, { tar: tarDir(upper, s.input('upper.tar')) }] });
-  const ok = await podlog(s.dataDir, ['fetch', layout]);
+  const ok = await podlogAsync(s.dataDir, ['fetch', layout]);
   t.is(ok.status, 0, ok.stderr);
   const [image] = (await s.images.index()).images.values();
   const top = join(s.dataDir, 'cas', 'layers', image!.layers![1]!.key, 'rootfs');
@@ -108,42 +90,42 @@ test('a symlink replaced by a directory: refused in an ACI (duplicate), neutrali
 
 test('fetch prints only the id when not on a terminal; list, cat-manifest, export (same id), extract, render, verify, rm', async (t) => {
   const s = await sandbox();
-  const r = await podlog(s.dataDir, ['fetch', aciPath('busybox-xz')]);
+  const r = await podlogAsync(s.dataDir, ['fetch', aciPath('busybox-xz')]);
   t.is(r.status, 0, r.stderr);
   t.is(r.stderr, '');
   const id = r.stdout.trim();
   t.regex(id, /^sha512-[0-9a-f]{64}$/);
 
-  const list = await podlog(s.dataDir, ['image', 'list']);
+  const list = await podlogAsync(s.dataDir, ['image', 'list']);
   t.regex(list.stdout, /^ID\s+NAME\s+SIZE\s+IMPORT TIME\s+LAST USED\n/);
   t.true(list.stdout.includes(`${id.slice(0, 19)}  podlog.test/busybox:1.0.0`), list.stdout);
-  const json = JSON.parse((await podlog(s.dataDir, ['image', 'list', '--format', 'json'])).stdout) as Array<Record<string, unknown>>;
+  const json = JSON.parse((await podlogAsync(s.dataDir, ['image', 'list', '--format', 'json'])).stdout) as Array<Record<string, unknown>>;
   t.like(json[0], { id, name: 'podlog.test/busybox', format: 'aci', latest: true, size: readFileSync(join(fixturesDir, 'aci', 'busybox.tar')).length });
 
-  const manifest = JSON.parse((await podlog(s.dataDir, ['image', 'cat-manifest', id.slice(0, 12)])).stdout) as { name: string };
+  const manifest = JSON.parse((await podlogAsync(s.dataDir, ['image', 'cat-manifest', id.slice(0, 12)])).stdout) as { name: string };
   t.is(manifest.name, 'podlog.test/busybox');
 
   const exported = s.input('exported.aci');
-  t.is((await podlog(s.dataDir, ['image', 'export', id, exported])).status, 0);
+  t.is((await podlogAsync(s.dataDir, ['image', 'export', id, exported])).status, 0);
   t.is((await readImage(exported)).key, id, 'the exported file has the same id');
-  const again = await podlog(s.dataDir, ['image', 'export', id, exported]);
+  const again = await podlogAsync(s.dataDir, ['image', 'export', id, exported]);
   t.is(again.status, 254);
   t.regex(again.stderr, /already exists \(use --overwrite\)/);
 
-  t.is((await podlog(s.dataDir, ['image', 'extract', id, s.input('extracted')])).status, 0);
+  t.is((await podlogAsync(s.dataDir, ['image', 'extract', id, s.input('extracted')])).status, 0);
   t.true(existsSync(s.input('extracted/bin/busybox')), 'extract writes the rootfs only');
-  t.is((await podlog(s.dataDir, ['image', 'render', id, s.input('rendered')])).status, 0);
+  t.is((await podlogAsync(s.dataDir, ['image', 'render', id, s.input('rendered')])).status, 0);
   t.true(existsSync(s.input('rendered/rootfs/bin/busybox')));
   t.true(existsSync(s.input('rendered/manifest')));
 
-  const verify = await podlog(s.dataDir, ['image', 'verify', id]);
+  const verify = await podlogAsync(s.dataDir, ['image', 'verify', id]);
   t.regex(verify.stdout, new RegExp(`^image ${id}: tree deps-sha512-[0-9a-f]{64} ok\n$`));
 
-  const rm = await podlog(s.dataDir, ['image', 'rm', id]);
+  const rm = await podlogAsync(s.dataDir, ['image', 'rm', id]);
   t.is(rm.status, 0, rm.stderr);
   t.regex(rm.stdout, /rm: 1 image\(s\) successfully removed/);
-  t.is((await podlog(s.dataDir, ['image', 'list', '--format', 'json'])).stdout.trim(), '[]');
-  const missing = await podlog(s.dataDir, ['image', 'rm', id]);
+  t.is((await podlogAsync(s.dataDir, ['image', 'list', '--format', 'json'])).stdout.trim(), '[]');
+  const missing = await podlogAsync(s.dataDir, ['image', 'rm', id]);
   t.is(missing.status, 254);
   t.regex(missing.stderr, /no image with ID/);
   s.assertContained();
@@ -152,11 +134,11 @@ test('fetch prints only the id when not on a terminal; list, cat-manifest, expor
 
 test('image verify finds a damaged tree, records it, and renders it again', async (t) => {
   const s = await sandbox();
-  const id = (await podlog(s.dataDir, ['fetch', aciPath('busybox-plain')])).stdout.trim();
+  const id = (await podlogAsync(s.dataDir, ['fetch', aciPath('busybox-plain')])).stdout.trim();
   const tree = entries(join(s.dataDir, 'cas', 'tree'))[0]!;
   const motd = join(s.dataDir, 'cas', 'tree', tree, 'rootfs', 'etc', 'hostname');
   writeFileSync(motd, 'tampered\n');
-  const r = await podlog(s.dataDir, ['image', 'verify', id]);
+  const r = await podlogAsync(s.dataDir, ['image', 'verify', id]);
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /was damaged: repaired/);
   t.is(readFileSync(motd, 'utf8'), 'podlog-fixture\n');
@@ -168,27 +150,27 @@ test('image verify finds a damaged tree, records it, and renders it again', asyn
 
 test('image gc waits for a prepare holding the prepare lock, and keeps the tree that pod uses', async (t) => {
   const s = await sandbox();
-  const busybox = (await podlog(s.dataDir, ['fetch', aciPath('busybox-plain')])).stdout.trim();
-  t.is((await podlog(s.dataDir, ['fetch', aciPath('worker')])).status, 0);
+  const busybox = (await podlogAsync(s.dataDir, ['fetch', aciPath('busybox-plain')])).stdout.trim();
+  t.is((await podlogAsync(s.dataDir, ['fetch', aciPath('worker')])).status, 0);
   const { treeStoreId } = await s.images.render(busybox);
-  let gc: Promise<Result> | undefined;
+  let gc: Promise<CliResult> | undefined;
   await withPrepareLock(s.dataDir, async () => {
-    gc = podlog(s.dataDir, ['image', 'gc']);
+    gc = podlogAsync(s.dataDir, ['image', 'gc']);
     // gc cannot start until this lock is released; a real prepare (which shares the lock) runs meanwhile.
     await new Promise((r) => setTimeout(r, 500));
-    const prepared = await podlog(s.dataDir, ['prepare', aciPath('busybox-plain')]);
+    const prepared = await podlogAsync(s.dataDir, ['prepare', aciPath('busybox-plain')]);
     t.is(prepared.status, 0, prepared.stderr);
   });
   const r = await gc!;
   t.is(r.status, 0, r.stderr);
   t.deepEqual(entries(join(s.dataDir, 'cas', 'tree')), [treeStoreId], 'the pod’s tree is kept, the other removed');
   t.regex(r.stdout, /removed tree deps-sha512-/);
-  const json = JSON.parse((await podlog(s.dataDir, ['image', 'list', '--format', 'json'])).stdout) as Array<{ id: string; lastUsed: string; importTime: string }>;
+  const json = JSON.parse((await podlogAsync(s.dataDir, ['image', 'list', '--format', 'json'])).stdout) as Array<{ id: string; lastUsed: string; importTime: string }>;
   t.is(json.length, 2, 'images within the grace period stay');
   t.true(json.find((i) => i.id === busybox)!.lastUsed > json.find((i) => i.id === busybox)!.importTime, 'the pod’s use is the image’s last use');
-  const all = await podlog(s.dataDir, ['image', 'gc', '--grace-period', '0s']);
+  const all = await podlogAsync(s.dataDir, ['image', 'gc', '--grace-period', '0s']);
   t.is(all.status, 0, all.stderr);
-  t.deepEqual((JSON.parse((await podlog(s.dataDir, ['image', 'list', '--format', 'json'])).stdout) as Array<{ id: string }>).map((i) => i.id), [busybox], 'an image a pod uses stays');
+  t.deepEqual((JSON.parse((await podlogAsync(s.dataDir, ['image', 'list', '--format', 'json'])).stdout) as Array<{ id: string }>).map((i) => i.id), [busybox], 'an image a pod uses stays');
   await s.cleanup();
 });
 
@@ -199,7 +181,7 @@ test('three fetches of one image at once: one image, one tree, one event each', 
     copyFileSync(aciPath('busybox-gzip'), p);
     return p;
   });
-  const results = await Promise.all(copies.map((p) => podlog(s.dataDir, ['fetch', p])));
+  const results = await Promise.all(copies.map((p) => podlogAsync(s.dataDir, ['fetch', p])));
   for (const r of results) t.is(r.status, 0, r.stderr);
   t.is(new Set(results.map((r) => r.stdout)).size, 1);
   t.is((await s.events.readAll({ types: ['ImageImported'] })).length, 1);
@@ -240,26 +222,26 @@ test('fetch over http: only with --insecure-options=http; the id is checked agai
     },
   });
   try {
-    const plain = await podlog(s.dataDir, ['fetch', `${http.url}/busybox.aci`]);
+    const plain = await podlogAsync(s.dataDir, ['fetch', `${http.url}/busybox.aci`]);
     t.is(plain.status, 254);
     t.is(plain.stderr, `podlog: ${http.url}/busybox.aci: plain http, which only --insecure-options=http allows\n`);
     await assertNothingStored(t, s, 'plain http');
 
     const wrong = `sha512-${'0'.repeat(64)}`;
-    const bad = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/busybox.aci`, '--hash', wrong]);
+    const bad = await podlogAsync(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/busybox.aci`, '--hash', wrong]);
     t.is(bad.status, 254);
     t.is(bad.stderr, `podlog: ${http.url}/busybox.aci: image hash does not match expected (${id} != ${wrong})\n`);
     await assertNothingStored(t, s, 'wrong hash');
 
-    const notFound = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/nothing.aci`]);
+    const notFound = await podlogAsync(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/nothing.aci`]);
     t.is(notFound.status, 254);
     t.regex(notFound.stderr, /nothing.aci: GET .* answered 404 Not Found/);
-    const cut = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/cut.aci`]);
+    const cut = await podlogAsync(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/cut.aci`]);
     t.is(cut.status, 254);
     t.regex(cut.stderr, /cut.aci: /);
     await assertNothingStored(t, s, 'failed downloads');
 
-    const ok = await podlog(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/moved.aci`, '--hash', id]);
+    const ok = await podlogAsync(s.dataDir, ['fetch', '--insecure-options=http', `${http.url}/moved.aci`, '--hash', id]);
     t.is(ok.status, 0, ok.stderr);
     t.is(ok.stdout, `${id}\n`);
     const imported = await s.events.readAll({ types: ['ImageImported'] });

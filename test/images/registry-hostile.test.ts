@@ -225,6 +225,7 @@ const closed = async (h: Hostile): Promise<number> => {
 for (const c of CASES) {
   test(`hostile registry, ${c.what}: refused, nothing stored, image gc finds nothing, the connection closed`, async (t) => {
     const s = await sandbox();
+    t.teardown(s.cleanup);
     const img = image(s);
     const h = await hostile(img, c.handler(img), c.tls ? tlsPair(s) : undefined);
     t.teardown(h.stop);
@@ -240,12 +241,12 @@ for (const c of CASES) {
     await assertNothingStored(t, s, c.what);
     const gc = await collectGarbage(s.images, { gracePeriodMs: 0 });
     t.deepEqual([gc.images, gc.trees, gc.layers, gc.leftovers, gc.failures], [[], [], [], [], []], 'image gc finds nothing to collect');
-    await s.cleanup();
   });
 }
 
 test('podlog fetch from a hostile registry: exit 254 and the reason on stderr', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const img = image(s);
   const h = await hostile(img, CASES[0]!.handler(img));
   t.teardown(h.stop);
@@ -254,11 +255,11 @@ test('podlog fetch from a hostile registry: exit 254 and the reason on stderr', 
   t.is(r.stdout, '');
   t.regex(r.stderr, new RegExp(`^podlog: docker://${h.host}/x:v1: layer 1/1 ${img.layer}: the blob does not match its digest`));
   await assertNothingStored(t, s, 'the CLI');
-  await s.cleanup();
 });
 
 test('a registry that ignores Range: the interrupted blob is downloaded again from its start, and the pull succeeds', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const img = image(s);
   const blob = img.blobs.get(img.layer)!;
   const asked: Array<string | undefined> = [];
@@ -288,11 +289,11 @@ test('a registry that ignores Range: the interrupted blob is downloaded again fr
   t.is(answered.length, 2, 'which the pull took, asking nothing more');
   t.is(pulled.image.layers?.[0]?.digest, img.layer, 'and stored');
   t.deepEqual(entries(join(s.dataDir, 'cas', 'partial')), []);
-  await s.cleanup();
 });
 
 test('a blob the store came to hold while the pull waited for its lock (another pull stored it) is linked from the store, not downloaded again', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const img = image(s);
   const asked: string[] = [];
   const h = await hostile(img, (req) => {
@@ -308,11 +309,11 @@ test('a blob the store came to hold while the pull waited for its lock (another 
   t.false(asked.includes(`/v2/x/blobs/${img.layer}`), `asked: ${asked.join(', ')}`);
   const run = await podlogAsync(s.dataDir, ['run', pulled.image.id, '--exec', '/exit']);
   t.is(run.status, 3, run.stderr);
-  await s.cleanup();
 });
 
 test('bytes a hostile registry left in cas/partial/ under a digest: continued from an honest registry, the blob fails its digest, and is downloaded again from 0', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const img = image(s);
   const blob = img.blobs.get(img.layer)!;
   const asked: Array<string | undefined> = [];
@@ -332,11 +333,11 @@ test('bytes a hostile registry left in cas/partial/ under a digest: continued fr
   t.is(pulled.image.layers?.[0]?.digest, img.layer);
   t.deepEqual(asked, [`bytes=${blob.length >> 1}-`, undefined], 'continued, then asked again whole');
   t.deepEqual(entries(join(s.dataDir, 'cas', 'partial')), []);
-  await s.cleanup();
 });
 
 test("the progress board on a terminal marks a blob that failed its digest as failed, one downloaded whole as done", async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const img = image(s);
   const h = await hostile(img, CASES[0]!.handler(img));
   t.teardown(h.stop);
@@ -354,11 +355,11 @@ test("the progress board on a terminal marks a blob that failed its digest as fa
   t.true(lines.includes(`layer 1/1 ${img.layer.slice(0, 19)} failed, ${(manifest.layers[0]!.size / 1e6).toFixed(1)} MB`), text);
   t.false(lines.some((l) => l.startsWith('layer 1/1') && l.includes(' done,')), text);
   t.true(lines.some((l) => l.startsWith(`config ${manifest.config.digest.slice(0, 19)} done,`)), text);
-  await s.cleanup();
 });
 
 test('image gc removes a partial download a day old, and keeps a fresh one for the next pull to continue; the download locks of blobs no longer partial go', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const partial = join(s.dataDir, 'cas', 'partial');
   const locks = join(s.dataDir, 'cas', 'locks');
   mkdirSync(partial, { recursive: true });
@@ -373,11 +374,11 @@ test('image gc removes a partial download a day old, and keeps a fresh one for t
   t.deepEqual(gc.leftovers, [join(partial, old)]);
   t.deepEqual(entries(partial), [fresh]);
   t.deepEqual(entries(locks).sort(), [`partial-${fresh}`, 'tree-kept'], 'the lock of the partial kept stays, and other locks');
-  await s.cleanup();
 });
 
 test("a blob redirected to another origin (a CDN) is followed there, without the registry's credentials", async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const img = image(s);
   const cdnAuth: Array<string | undefined> = [];
   const cdn = createHttpServer((req, res) => {
@@ -401,12 +402,12 @@ test("a blob redirected to another origin (a CDN) is followed there, without the
   const pulled = await pull(s.images, `docker://${h.host}/x:v1`, { policy: { ...defaultFetchPolicy(config), allowHttp: true } });
   t.is(pulled.image.layers?.[0]?.digest, img.layer);
   t.deepEqual(cdnAuth, [undefined], 'the CDN was asked once, with no Authorization');
-  await s.cleanup();
 });
 
 // Serial: the shortened timeout is the module's, and no other test of this file runs meanwhile.
 test.serial('a registry that stalls mid-blob: the pull stops after the idle timeout, the connection closed, the bytes kept for the next pull', async (t) => {
   const s = await sandbox();
+  t.teardown(s.cleanup);
   const img = image(s);
   const h = await hostile(img, (req, res) => {
     if (!req.url?.endsWith(img.layer)) return false;
@@ -423,5 +424,4 @@ test.serial('a registry that stalls mid-blob: the pull stops after the idle time
   t.regex(e.message, /interrupted after 100 of \d+ bytes \(no data from 127\.0\.0\.1:\d+ for 0\.3 s\); pulling again continues it/);
   t.is(await closed(h), 0);
   t.deepEqual(entries(join(s.dataDir, 'cas', 'partial')), [img.layer.replace(':', '-')]);
-  await s.cleanup();
 });
