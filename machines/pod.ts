@@ -102,6 +102,10 @@ export interface PodContext {
   created: boolean;
   overlayPrepared: boolean;
   manifestWritten: boolean;
+  /** The host that prepared it, which alone runs its effects (absent for pods from before hosts were recorded). */
+  host?: string;
+  userLabels?: Record<string, string>;
+  userAnnotations?: Record<string, string>;
   createdAt?: string;
   preparedAt?: string;
   startedAt?: string;
@@ -258,6 +262,9 @@ export const podMachine = setup({
         mutable: data.mutable,
         overlay: data.overlay,
         ...(data.privateUsers !== undefined ? { privateUsers: { ...data.privateUsers } } : {}),
+        ...(data.host !== undefined ? { host: data.host } : {}),
+        ...(data.userLabels !== undefined ? { userLabels: { ...data.userLabels } } : {}),
+        ...(data.userAnnotations !== undefined ? { userAnnotations: { ...data.userAnnotations } } : {}),
         createdAt: time,
         pending: opened(event, 'createPod'),
       };

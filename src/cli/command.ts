@@ -9,6 +9,10 @@ export interface Invocation {
   positionals: string[];
   /** The data dir (--dir, PODLOG_DIR, or the default). */
   dir: string;
+  /** The event log's URL (--store, PODLOG_STORE, or sqlite:DIR/events.db). */
+  store: string;
+  /** This host's id in the log (--host-id, PODLOG_HOST_ID, or the machine id). */
+  hostId: string;
   debug: boolean;
 }
 

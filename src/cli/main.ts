@@ -1,15 +1,17 @@
 /**
- * The podlog CLI: rkt's verbs. Global flags (--dir, --debug) go before or after the verb. The
- * engine's own errors exit with 254, as rkt's do.
+ * The podlog CLI: rkt's verbs. Global flags (--dir, --store, --host-id, --debug) go before or after the
+ * verb. The engine's own errors exit with 254, as rkt's do.
  */
 import { parseArgs } from 'node:util';
-import { dataDir } from '../config.js';
+import { dataDir, hostId, storeUrl } from '../config.js';
 import { isPodlogError, PodlogError } from '../errors.js';
-import { out, type Invocation, type Options } from './command.js';
+import { out, str, type Invocation, type Options } from './command.js';
 import { COMMANDS } from './commands/index.js';
 
 const GLOBAL_OPTIONS: Options = {
   dir: { type: 'string' },
+  store: { type: 'string' },
+  'host-id': { type: 'string' },
   debug: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 };
@@ -18,12 +20,14 @@ const globalHelp = (): string =>
   [
     'podlog: an event-sourced pod lifecycle engine (rkt stage0 in TypeScript)',
     '',
-    'Usage: podlog [--dir DIR] [--debug] COMMAND [ARGS]',
+    'Usage: podlog [--dir DIR] [--store URL] [--host-id ID] [--debug] COMMAND [ARGS]',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(14)}${c.summary}`),
     '',
     'The data dir is --dir, else $PODLOG_DIR, else /var/lib/podlog (root) or ~/.local/share/podlog.',
+    'The event log is --store, else $PODLOG_STORE, else sqlite:DIR/events.db; postgres://USER@HOST/DB',
+    'shares one log between hosts. This host is --host-id, else $PODLOG_HOST_ID, else /etc/machine-id.',
   ].join('\n');
 
 const usage = (message: string): PodlogError => new PodlogError('EUSAGE', message);
@@ -31,14 +35,20 @@ const usage = (message: string): PodlogError => new PodlogError('EUSAGE', messag
 /** The arguments podlog reads itself: those before the first `--` (after it come an app's or a command's). */
 const ownArgs = (argv: string[]): string[] => (argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv);
 
-const dirFlag = (dir: string | undefined): string => {
-  // An empty --dir would make the current directory the data dir.
-  if (dir === '') throw usage('--dir cannot be empty');
-  return dataDir(dir);
+const GLOBAL_VALUE_FLAGS = ['--dir', '--store', '--host-id'];
+
+/** Where a command's data, log and host are, from the global flags. */
+const locations = (flags: { dir?: string; store?: string; hostId?: string }): Pick<Invocation, 'dir' | 'store' | 'hostId'> => {
+  for (const [name, value] of Object.entries({ '--dir': flags.dir, '--store': flags.store, '--host-id': flags.hostId })) {
+    // An empty --dir would make the current directory the data dir.
+    if (value === '') throw usage(`${name} cannot be empty`);
+  }
+  const dir = dataDir(flags.dir);
+  return { dir, store: storeUrl(dir, flags.store), hostId: hostId(flags.hostId) };
 };
 
 export const main = async (argv: string[]): Promise<number> => {
-  const verbAt = argv.findIndex((a, i) => !a.startsWith('-') && !(i > 0 && argv[i - 1] === '--dir'));
+  const verbAt = argv.findIndex((a, i) => !a.startsWith('-') && !(i > 0 && GLOBAL_VALUE_FLAGS.includes(argv[i - 1]!)));
   const entry = verbAt === -1 ? undefined : COMMANDS.find((c) => c.name === argv[verbAt]);
   if (verbAt !== -1 && !entry) throw usage(`unknown command ${JSON.stringify(argv[verbAt])}; see podlog --help`);
   const help = ownArgs(argv).some((a) => a === '--help' || a === '-h');
@@ -57,7 +67,7 @@ export const main = async (argv: string[]): Promise<number> => {
   return command.run({
     values,
     positionals,
-    dir: dirFlag(typeof values.dir === 'string' ? values.dir : undefined),
+    ...locations({ dir: str(values, 'dir'), store: str(values, 'store'), hostId: str(values, 'host-id') }),
     debug: values.debug === true,
   });
 };
@@ -78,26 +88,26 @@ const parse = (args: string[], options: Options, verb?: string) => {
  */
 const rawInvocation = (before: string[], after: string[]): Invocation => {
   const args = [...before, ...after];
-  let dir: string | undefined;
+  const flags: Record<string, string> = {};
   let debug = false;
   const kept: string[] = [];
   for (let i = 0, appArgs = false; i < args.length; i++) {
     const a = args[i]!;
+    const name = GLOBAL_VALUE_FLAGS.find((f) => a === f || a.startsWith(`${f}=`));
     if (appArgs) {
       kept.push(a);
       appArgs = a !== '---';
-    } else if (a === '--dir') {
-      if (i + 1 === args.length) throw usage('--dir needs a value');
-      dir = args[++i];
-    } else if (a.startsWith('--dir=')) dir = a.slice('--dir='.length);
-    else if (a === '--debug' || a === '--debug=true') debug = true;
+    } else if (name !== undefined) {
+      if (a === name && i + 1 === args.length) throw usage(`${name} needs a value`);
+      flags[name] = a === name ? args[++i]! : a.slice(name.length + 1);
+    } else if (a === '--debug' || a === '--debug=true') debug = true;
     else if (i < before.length) throw usage(`unknown flag ${a} before the command; see podlog --help`);
     else {
       kept.push(a);
       appArgs = a === '--';
     }
   }
-  return { values: {}, positionals: kept, dir: dirFlag(dir), debug };
+  return { values: {}, positionals: kept, ...locations({ dir: flags['--dir'], store: flags['--store'], hostId: flags['--host-id'] }), debug };
 };
 
 export const run = (): void => {

@@ -15,7 +15,7 @@ import type { Invocation } from './command.js';
  */
 export const withStage0 = async <T>(inv: Invocation, fn: (s: Stage0) => Promise<T>, { create = true } = {}): Promise<T> => {
   if (inv.debug) initDebug();
-  const s = await openStage0(inv.dir, commandContext(), { debug: inv.debug, access: create ? 'write' : 'read' });
+  const s = await openStage0(inv.dir, commandContext(undefined, inv.hostId), { debug: inv.debug, access: create ? 'write' : 'read', url: inv.store });
   try {
     return await fn(s);
   } finally {

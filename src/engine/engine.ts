@@ -11,6 +11,7 @@ import { isPodlogError, PodlogError } from '../errors.js';
 import { WrongExpectedVersion, type AppendResult, type EventStore, type ExpectedVersion, type NewEvent, type RecordedEvent } from '../store/port.js';
 import { crashPoint, injectedFailure } from './faults.js';
 import type { EffectInput, EffectInterpreter, Outcome } from './effects.js';
+import { otherHostsPod, ownsPod } from './hosts.js';
 import { foldPod, initialPod, machineEvent, rktStateOf, stateOf, step, type PodSnapshot } from './fold.js';
 import { POD_LIST, POD_LIST_SCHEMA, rowSnapshot, type PodRow } from './pod-list.js';
 import { podStream } from './streams.js';
@@ -256,8 +257,14 @@ export class PodEngine {
     }
   }
 
+  /** The host this engine records for: it records nothing of another host's pods (src/engine/hosts.ts). */
+  get hostId(): string {
+    return this.ctx.hostId;
+  }
+
   /** The pod's machine asked for `steps` in order from `view`: the events to append and what they lead to. */
   private ask(view: PodView, steps: Array<Outcome & { causationId?: string | undefined }>): Omit<Asked, 'view'> {
+    if (!ownsPod(this.ctx.hostId, view.context)) throw otherHostsPod(view.uuid, view.context.host);
     let snapshot = view.snapshot;
     let effects: readonly EffectName[] = [];
     const events = steps.map(({ type, data, causationId }, i) => {

@@ -17,7 +17,7 @@ import { POD_STREAM_PREFIX, uuidOfStream } from './streams.js';
 /** What the pod list keeps of a pod's context for listing it, collecting it and reconciling it. */
 export type PodListContext = Pick<
   PodContext,
-  'mutable' | 'networks' | 'metadata' | 'privateUsers' | 'createdAt' | 'preparedAt' | 'startedAt' | 'exitedAt' | 'markedGarbageAt' | 'exitCode' | 'pending'
+  'mutable' | 'networks' | 'metadata' | 'privateUsers' | 'host' | 'userLabels' | 'userAnnotations' | 'createdAt' | 'preparedAt' | 'startedAt' | 'exitedAt' | 'markedGarbageAt' | 'exitCode' | 'pending'
 > & { apps: Omit<PodApp, 'exec'>[] };
 
 /** A pod as the whole list loads it. */
@@ -57,6 +57,9 @@ export const listRowOf = ({ context: c, ...row }: PodRow): PodListRow => ({
     networks: c.networks,
     metadata: c.metadata,
     privateUsers: c.privateUsers,
+    host: c.host,
+    userLabels: c.userLabels,
+    userAnnotations: c.userAnnotations,
     createdAt: c.createdAt,
     preparedAt: c.preparedAt,
     startedAt: c.startedAt,

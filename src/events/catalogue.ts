@@ -6,6 +6,7 @@
 import { PodlogError } from '../errors.js';
 import type { NetworkConfigList } from '../net/config.js';
 import type { NetworkSummary } from '../net/result.js';
+import type { PodManifest } from '../stage0/pod-manifest.js';
 
 /** Side effects an intent asks for; each is done by the effect interpreter, never during a fold. */
 export type EffectName =
@@ -50,7 +51,14 @@ export interface PodCgroups {
 export const POD_ID_COUNT = 0x10000;
 
 export interface PodEventData {
-  PrepareRequested: { uuid: string; apps: AppSpec[]; mutable: boolean; overlay: boolean; stage1: Stage1Spec; privateUsers?: PrivateUsers };
+  PrepareRequested: {
+    uuid: string; apps: AppSpec[]; mutable: boolean; overlay: boolean; stage1: Stage1Spec; privateUsers?: PrivateUsers;
+    /** The host that prepared the pod, which alone runs its effects (src/config.ts hostId); absent before schema 4. */
+    host?: string;
+    /** --user-label and --user-annotation (schema 4): so that pods are filtered by them on any host. */
+    userLabels?: Record<string, string>;
+    userAnnotations?: Record<string, string>;
+  };
   PodCreated: Record<string, never>;
   ImageRenderRequested: { app: string; image: string };
   ImageRendered: { app: string; imageId: string; treeStoreId: string };
@@ -61,7 +69,8 @@ export interface PodEventData {
    * image's layers applied into it). */
   AppRootCopied: { app: string; method: 'reflink' | 'copy' | 'layers' };
   PodManifestWriteRequested: Record<string, never>;
-  PodManifestWritten: Record<string, never>;
+  /** The manifest as written, environment values redacted (schema 2; src/stage0/pod-manifest.ts loggedManifest). */
+  PodManifestWritten: { manifest?: PodManifest };
   /** Isolators of the apps that podlog does not apply (the ACE must say which it ignored). */
   PodPrepared: { ignoredIsolators?: Array<{ app: string; name: string }> };
   PrepareAborted: { reason: string };
@@ -143,7 +152,8 @@ export interface CatalogueEntry {
 
 export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
   PrepareRequested: {
-    kind: 'intent', schema: 3, effect: 'createPod',
+    // Schema 4 adds host, userLabels and userAnnotations.
+    kind: 'intent', schema: 4, effect: 'createPod',
     fields: { uuid: 'string', apps: 'object', mutable: 'boolean', overlay: 'boolean', stage1: 'object' },
     summary: "a pod's preparation started; its directory is to be created with its stage1 (rkt: embryo → prepare/)",
   },
@@ -170,7 +180,7 @@ export const POD_EVENTS: { readonly [T in PodEventType]: CatalogueEntry } = {
     kind: 'intent', schema: 1, effect: 'writeManifest', fields: {},
     summary: 'the pod manifest stage1 reads is to be written (its environment values are never in the log)',
   },
-  PodManifestWritten: { kind: 'outcome', schema: 1, fields: {}, summary: 'the pod manifest is in the pod directory' },
+  PodManifestWritten: { kind: 'outcome', schema: 2, fields: {}, summary: 'the pod manifest is in the pod directory (schema 2: and in the event, environment values redacted)' },
   PodPrepared: { kind: 'outcome', schema: 1, fields: {}, summary: 'the pod is ready to run (rkt: prepared/)' },
   PrepareAborted: {
     kind: 'outcome', schema: 1, fields: { reason: 'string' },

@@ -1,6 +1,7 @@
 /** Who, where and why for every event: the metadata the engine stamps on what it appends. */
 import { hostname, userInfo } from 'node:os';
 import { v7 as uuidv7 } from 'uuid';
+import { hostId } from '../config.js';
 import { recorderIdentity } from '../engine/liveness.js';
 import type { EventMetadata } from '../store/port.js';
 
@@ -22,6 +23,8 @@ const user = (): string => {
 export interface CommandContext {
   command: string[];
   correlationId: string;
+  /** The host the command runs for in a shared log (src/config.ts hostId). */
+  hostId: string;
 }
 
 const REDACTED = '<redacted>';
@@ -58,15 +61,17 @@ export const redactCommand = (argv: readonly string[]): string[] => {
   return kept;
 };
 
-export const commandContext = (command: string[] = process.argv.slice(2)): CommandContext => ({
+export const commandContext = (command: string[] = process.argv.slice(2), host: string = hostId()): CommandContext => ({
   command: redactCommand(command),
   correlationId: uuidv7(),
+  hostId: host,
 });
 
 export const newMetadata = (ctx: CommandContext, causationId?: string): EventMetadata => ({
   id: uuidv7(),
   time: new Date().toISOString(),
   host: hostname(),
+  hostId: ctx.hostId,
   pid: process.pid,
   ...recorderIdentity(),
   user: user(),

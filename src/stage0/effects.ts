@@ -22,6 +22,7 @@ import type { ImageStore } from '../images/store.js';
 import { closeFd, isLocked, lockDir, mountsUnder, removeTrees, shiftOwners } from '../native.js';
 import { stage1InitArgs } from './config.js';
 import { appRan, createPodDir, podDir, podPaths, readPid, readPodCgroups, writeWhole } from './pod-dir.js';
+import { loggedManifest, type PodManifest } from './pod-manifest.js';
 import { CrossingEntrypoint, entrypoint, exitCodeOf, installStage1 } from './stage1.js';
 import { registerMetadata, unregisterMetadata } from './metadata.js';
 import { reconcileAddApp, runAppEffect } from './app-effects.js';
@@ -82,7 +83,7 @@ export class Stage0Effects implements EffectInterpreter {
         if (r.input?.manifest === undefined) throw new PodlogError('EABANDONED', 'the pod manifest is not in the log; only its preparer can write it');
         // 0600: the manifest holds the apps' environment values, which the log never does.
         writeWhole(podPaths(pod).manifest, JSON.stringify(r.input.manifest), 0o600);
-        return [{ type: 'PodManifestWritten', data: {} }];
+        return [{ type: 'PodManifestWritten', data: { manifest: loggedManifest(r.input.manifest as PodManifest) } }];
       }
       case 'attachNetwork':
         return this.attachNetwork(r.uuid, pod, r.pod, r.intent.data as PodEventData['NetworkAttachRequested']);
@@ -113,7 +114,7 @@ export class Stage0Effects implements EffectInterpreter {
       case 'writeManifest':
         // Written whole or not at all: there, it is the preparer's; missing, nobody can write it now.
         return existsSync(podPaths(pod).manifest)
-          ? [{ type: 'PodManifestWritten', data: {} }]
+          ? [{ type: 'PodManifestWritten', data: { manifest: loggedManifest(JSON.parse(readFileSync(podPaths(pod).manifest, 'utf8')) as PodManifest) } }]
           : [{ type: 'EffectFailed', data: { effect: 'writeManifest', code: 'EABANDONED', message: 'the process writing the pod manifest died first' } }];
       case 'startStage1': {
         // stage1 said the pod was up (the pid file), or still holds the lock: the pod started.

@@ -3,11 +3,12 @@
  * garbage, prepared pods older than --expire-prepared too; marked pods are deleted once the grace
  * period since their mark has passed (pods that never ran, at once), and a pod whose delete failed
  * before is deleted again. A pod's failure is reported and the pod skipped; a broken pod (an
- * unreadable history, a missing directory) is reported apart. Cost is linear: one pass over the pod
+ * unreadable history, a missing directory) is reported apart; another host's pods are left to it. Cost is linear: one pass over the pod
  * list, the mount table read once, and a few commits per batch of pods (marks in one, deletion
  * intents in one, their outcomes in one), whatever the number of pods in the batch.
  */
 import { RKT_STATE_NAMES } from '../../machines/pod.js';
+import { ownsPod } from '../engine/hosts.js';
 import { catchUpPodList, listRowOf, type PodListRow } from '../engine/pod-list.js';
 import { isPodlogError } from '../errors.js';
 import { mountsUnder } from '../native.js';
@@ -79,7 +80,9 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   report.broken = reconciled.broken;
   if (reconciled.changed > 0) listed = await catchUpPodList(s.store);
   const skip = new Set(reconciled.broken.map((b) => b.uuid));
-  const marking = [...listed.values()].filter((row) => !skip.has(row.uuid) && (MARKABLE[row.state] || expired(row, options)));
+  // Broken pods are named, not acted on; another host's pods are that host's to collect.
+  const actsOn = (row: PodListRow): boolean => !skip.has(row.uuid) && ownsPod(s.hostId, row.context);
+  const marking = [...listed.values()].filter((row) => actsOn(row) && (MARKABLE[row.state] || expired(row, options)));
   for (const rows of batches(marking)) {
     const marked = await inBatch(
       rows,
@@ -98,7 +101,7 @@ export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   const mounts = mountsUnder(podsDir(s.dataDir));
   const deleting: PodListRow[] = [];
   for (const row of listed.values()) {
-    if (skip.has(row.uuid)) continue;
+    if (!actsOn(row)) continue;
     // A delete that failed before (closed, so no intent is open) is tried again at once.
     const retry = row.state === 'deleting' && row.context.pending === undefined;
     if (row.state !== 'exitedGarbage' && row.state !== 'garbage' && !retry) continue;

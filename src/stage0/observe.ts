@@ -10,6 +10,7 @@ import type { PodEngine, PodView } from '../engine/engine.js';
 import type { EffectInterpreter, Outcome } from '../engine/effects.js';
 import type { PodListRow } from '../engine/pod-list.js';
 import { reconcilePod } from '../engine/reconciler.js';
+import { ownsPod } from '../engine/hosts.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { isLocked } from '../native.js';
 import { podDir, podExitCode, readAppStatuses, readHookRuns, type HookRun } from './pod-dir.js';
@@ -81,7 +82,8 @@ export interface BrokenPod {
 /**
  * Makes the recorded states true before they are shown or acted on: exits of running pods are
  * observed, and intents whose process died are finished or compensated. One broken pod is one
- * error: it is reported by its UUID and the others go on.
+ * error: it is reported by its UUID and the others go on. Only the engine's host's pods are looked at:
+ * another host's pods are that host's to observe (src/engine/hosts.ts).
  */
 export const reconcilePods = async (
   engine: PodEngine,
@@ -92,6 +94,7 @@ export const reconcilePods = async (
   let changed = 0;
   const broken: BrokenPod[] = [];
   for (const row of rows) {
+    if (!ownsPod(engine.hostId, row.context)) continue;
     if (row.broken !== undefined) {
       broken.push({ uuid: row.uuid, message: row.broken });
       continue;

@@ -51,6 +51,15 @@ export interface PodManifest {
   userLabels?: Record<string, string>;
 }
 
+/**
+ * The pod manifest as the log keeps it (PodManifestWritten): every environment value replaced, its name
+ * kept, since events outlive the pod and are read by every host of a shared log. The file keeps them (0600).
+ */
+export const loggedManifest = (m: PodManifest): PodManifest => ({
+  ...m,
+  apps: m.apps.map((a) => ({ ...a, app: { ...a.app, environment: (a.app.environment ?? []).map(({ name }) => ({ name, value: '<redacted>' })) } })),
+});
+
 /** --port flags as the pod manifest's ports, each naming a port an app's image declares (rkt's ForwardedPorts check). */
 const exposedPorts = (flags: string[], images: Array<ImageApp | undefined>): ExposedPort[] =>
   flags.map((flag) => {

@@ -51,6 +51,9 @@ export const prepare = async (s: Stage0, input: PrepareConfig, hooks: PrepareHoo
           overlay: cfg.useOverlay && privateUsers?.ownership !== 'chown',
           stage1,
           ...(privateUsers !== undefined ? { privateUsers } : {}),
+          host: s.hostId,
+          ...(Object.keys(cfg.userLabels).length > 0 ? { userLabels: cfg.userLabels } : {}),
+          ...(Object.keys(cfg.userAnnotations).length > 0 ? { userAnnotations: cfg.userAnnotations } : {}),
         },
         // The pod exists from here: its UUID can be handed out (--uuid-file-save).
         recorded: () => hooks.created?.(uuid),

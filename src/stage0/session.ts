@@ -9,6 +9,8 @@ import type { Stage0Effects } from './effects.js';
 
 export interface Stage0 {
   dataDir: string;
+  /** The host this session acts for: on a shared log, only its own pods' effects are run here. */
+  hostId: string;
   store: EventStore;
   engine: PodEngine;
   /**
@@ -27,6 +29,8 @@ export interface Stage0Options {
   debug?: boolean;
   /** `read` for verbs that report (list, status): a data dir without a log is empty and nothing is created. */
   access?: Exclude<StoreAccess, 'inspect'>;
+  /** The log's URL (default: PODLOG_STORE, else the data dir's SQLite file). */
+  url?: string;
 }
 
 /** `load`, run once, at the first call. */
@@ -35,8 +39,8 @@ const once = <T>(load: () => Promise<T>): (() => Promise<T>) => {
   return () => (loaded ??= load());
 };
 
-export const openStage0 = async (dataDir: string, ctx: CommandContext, { debug = false, access = 'write' }: Stage0Options = {}): Promise<Stage0> => {
-  const store = await openStore(dataDir, { access });
+export const openStage0 = async (dataDir: string, ctx: CommandContext, { debug = false, access = 'write', url }: Stage0Options = {}): Promise<Stage0> => {
+  const store = await openStore(dataDir, { access, ...(url === undefined ? {} : { url }) });
   const images = once(async () => (await import('../images/store.js')).openImageStore(dataDir, store, ctx));
   const interpreter = once(async () => {
     const [{ Stage0Effects }, imageStore] = await Promise.all([import('./effects.js'), images()]);
@@ -46,5 +50,5 @@ export const openStage0 = async (dataDir: string, ctx: CommandContext, { debug =
     run: async (request) => (await interpreter()).run(request),
     reconcile: async (request) => (await interpreter()).reconcile(request),
   };
-  return { dataDir, store, engine: new PodEngine(store, effects, ctx), effects, interpreter, images, close: () => store.close() };
+  return { dataDir, hostId: ctx.hostId, store, engine: new PodEngine(store, effects, ctx), effects, interpreter, images, close: () => store.close() };
 };

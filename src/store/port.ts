@@ -27,7 +27,13 @@ export interface EventMetadata {
   id: string;
   /** ISO 8601 time the event was recorded. */
   time: string;
+  /** The recorder's host name (os.hostname()): with pid, bootId and startTicks it names the process. */
   host: string;
+  /**
+   * The id of the host the event was recorded for (src/config.ts hostId): in a log shared by many hosts,
+   * what each host's pods and images are told apart by. Absent from events recorded before podlog stored it.
+   */
+  hostId?: string;
   /** Pid of the engine process that recorded it. */
   pid: number;
   /**

@@ -1,5 +1,4 @@
 import { existsSync } from 'node:fs';
-import { eventLogPath } from '../../config.js';
 import { readBatches } from '../../api/subscribe.js';
 import { PodlogError } from '../../errors.js';
 import { resolvePodUuid } from '../../engine/resolve.js';
@@ -56,15 +55,16 @@ export const events: Command = {
     follow: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
-  async run({ values, dir }) {
+  async run({ values, dir, store: url }) {
     const fromPosition = str(values, 'from-position') ?? '0';
     if (!/^\d+$/.test(fromPosition)) throw new PodlogError('EUSAGE', `--from-position: ${JSON.stringify(fromPosition)} is not a position`);
     const since = str(values, 'since');
     const until = str(values, 'until');
     const keep = podsMatching(dir, parsePodFilters((values.filter as string[] | undefined) ?? []));
     // Following a log nobody has written yet waits for it to exist (a read creates nothing).
-    if (values.follow === true) while (!existsSync(eventLogPath(dir))) await new Promise((ok) => setTimeout(ok, 100));
-    const store = await openStore(dir, { access: 'inspect' });
+    const sqliteFile = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : undefined;
+    if (values.follow === true && sqliteFile !== undefined) while (!existsSync(sqliteFile)) await new Promise((ok) => setTimeout(ok, 100));
+    const store = await openStore(dir, { access: 'inspect', url });
     try {
       const pod = str(values, 'pod');
       const filters: ReadAllOptions = {

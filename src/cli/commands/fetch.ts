@@ -53,7 +53,8 @@ export const fetch: Command = {
     'max-layer-size': { type: 'string' },
     'max-image-size': { type: 'string' },
   },
-  run: ({ values, positionals, dir }) => {
+  run: (inv) => {
+    const { values, positionals, dir } = inv;
     if (positionals.length === 0) throw new PodlogError('EUSAGE', 'fetch: give at least one image file, directory or URL');
     const expectedId = str(values, 'hash');
     const tag = str(values, 'tag');
@@ -67,7 +68,7 @@ export const fetch: Command = {
       policy: { localConfig: localConfigOf(str(values, 'local-config')), ...parseInsecureOptions(list(values, 'insecure-options')).fetch },
       ...(expectedId === undefined ? {} : { expectedId }), ...(tag === undefined ? {} : { tag }),
     };
-    return withImageStore(dir, (images) =>
+    return withImageStore(inv, (images) =>
       // Shared, as a prepare takes it: image gc waits until the new images are recorded.
       withPrepareLock(dir, async () => {
         for (const ref of positionals) {

@@ -7,15 +7,15 @@ import { collectGarbage, exportImage, extractToDir, removeImages, renderToDir, v
 import { findByName } from '../../images/resolve.js';
 import { Store } from '../../images/store.js';
 import { openStore, type StoreAccess } from '../../store/open.js';
-import { out, str, type Command, type Values } from '../command.js';
+import { out, str, type Command, type Invocation, type Values } from '../command.js';
 import { parseDuration } from '../duration.js';
 import { table } from '../table.js';
 
-/** Runs `fn` with the image store of data dir `dir`, closing the event log after. */
-export const withImageStore = async <T>(dir: string, fn: (images: Store) => Promise<T>, access: StoreAccess = 'write'): Promise<T> => {
-  const events = await openStore(dir, { access });
+/** Runs `fn` with the image store of the command's data dir and host, closing the event log after. */
+export const withImageStore = async <T>(inv: Invocation, fn: (images: Store) => Promise<T>, access: StoreAccess = 'write'): Promise<T> => {
+  const events = await openStore(inv.dir, { access, url: inv.store });
   try {
-    return await fn(new Store(dir, events, commandContext()));
+    return await fn(new Store(inv.dir, events, commandContext(undefined, inv.hostId)));
   } finally {
     await events.close();
   }
@@ -161,13 +161,14 @@ export const image: Command = {
     'grace-period': { type: 'string', default: '24h' },
     overwrite: { type: 'boolean', default: false },
   },
-  run: ({ values, positionals, dir }) => {
+  run: (inv) => {
+    const { values, positionals, dir } = inv;
     const [sub, ...args] = positionals;
     const command = sub !== undefined && Object.hasOwn(SUBCOMMANDS, sub) ? SUBCOMMANDS[sub] : undefined;
     if (!command) {
       throw new PodlogError('EUSAGE', `image: ${sub === undefined ? 'give a subcommand' : `unknown subcommand ${JSON.stringify(sub)}`}; see podlog image --help`);
     }
     if (args.length < command.arity[0] || args.length > command.arity[1]) throw new PodlogError('EUSAGE', `usage: podlog image ${command.usage}`);
-    return withImageStore(dir, (images) => command.run(images, args, values, dir), command.reads ? 'read' : 'write');
+    return withImageStore(inv, (images) => command.run(images, args, values, dir), command.reads ? 'read' : 'write');
   },
 };

@@ -29,7 +29,7 @@ export const metadataService: Command = {
       socket,
       port: port(str(inv.values, 'listen-port')!),
       host,
-      openLog: () => openStore(inv.dir, { access: 'inspect' }),
+      openLog: () => openStore(inv.dir, { access: 'inspect', url: inv.store }),
       log: (line) => process.stderr.write(`podlog: ${line}\n`),
     });
     await new Promise<void>((resolve) => {

@@ -10,11 +10,11 @@ import { describeData } from './events.js';
 export const replay: Command = {
   usage: 'podlog replay UUID [--at VERSION] [--json]',
   options: { at: { type: 'string' }, json: { type: 'boolean', default: false } },
-  async run({ values, positionals, dir }) {
+  async run({ values, positionals, dir, store: url }) {
     if (positionals.length !== 1) throw new PodlogError('EUSAGE', 'replay takes exactly one UUID');
     const at = str(values, 'at');
     if (at !== undefined && !/^\d+$/.test(at)) throw new PodlogError('EUSAGE', `--at: ${JSON.stringify(at)} is not a version number`);
-    const store = await openStore(dir, { access: 'inspect' });
+    const store = await openStore(dir, { access: 'inspect', url });
     try {
       const uuid = await resolvePodUuid(store, positionals[0]!);
       const r = await replayPod(store, uuid, at === undefined ? undefined : Number(at));
