@@ -15,6 +15,8 @@ import { readBatches } from './subscribe.js';
 
 export interface PodStateChange {
   pod: string;
+  /** The host the pod is on (absent for a pod from before podlog recorded hosts). */
+  host?: string;
   from: PodStateName;
   to: PodStateName;
   /** The event that caused the change. */
@@ -29,6 +31,8 @@ export interface WatchOptions {
   fromPosition?: number;
   /** Only this pod (a full UUID). */
   pod?: string;
+  /** Only the pods of this host (a log shared by hosts; default: every host's). */
+  host?: string;
   batchSize?: number;
 }
 
@@ -52,8 +56,9 @@ export const watch = (store: EventStore, options: WatchOptions = {}): Observable
           const { next } = step(before, toMachineEvent(e));
           states.set(e.stream, next);
           const [from, to] = [stateOf(before), stateOf(next)];
-          if (from !== to && !subscriber.closed) {
-            subscriber.next({ pod: uuidOfStream(e.stream), from, to, event: e.type, version: e.version, position: e.position, time: e.meta.time });
+          const { host } = next.context;
+          if (from !== to && !subscriber.closed && (options.host === undefined || host === options.host)) {
+            subscriber.next({ pod: uuidOfStream(e.stream), ...(host === undefined ? {} : { host }), from, to, event: e.type, version: e.version, position: e.position, time: e.meta.time });
           }
         }
       }

@@ -1,6 +1,8 @@
 /** What the pod verbs share: a stage0 session for the command, and UUIDs as rkt takes them. */
 import { readFileSync } from 'node:fs';
+import type { PodContext } from '../../machines/pod.js';
 import { catchUpPodList } from '../engine/pod-list.js';
+import { otherHostsPod, ownsPod } from '../engine/hosts.js';
 import { matchPodUuid } from '../engine/resolve.js';
 import { PodlogError } from '../errors.js';
 import { commandContext } from '../events/metadata.js';
@@ -23,9 +25,17 @@ export const withStage0 = async <T>(inv: Invocation, fn: (s: Stage0) => Promise<
   }
 };
 
-/** A pod that still exists (deleted ones are history, for `events` and `replay`), by UUID prefix. */
-export const resolveLivePod = async (s: Stage0, input: string): Promise<string> =>
-  matchPodUuid((await catchUpPodList(s.store)).keys(), input);
+/**
+ * A pod that still exists (deleted ones are history, for `events` and `replay`), by UUID prefix. Verbs
+ * act on this host's pods; `allHosts` (a verb that only reads, with --all-hosts) takes any host's.
+ */
+export const resolveLivePod = async (s: Stage0, input: string, { allHosts = false } = {}): Promise<string> => {
+  const rows = await catchUpPodList(s.store);
+  const uuid = matchPodUuid(rows.keys(), input);
+  const { context } = rows.get(uuid)!;
+  if (!allHosts && !ownsPod(s.hostId, context)) throw otherHostsPod(uuid, context.host);
+  return uuid;
+};
 
 /** The UUIDs a verb acts on: its arguments, or the one in --uuid-file. */
 export const uuidArgs = (positionals: string[], uuidFile: string | undefined): string[] => {
@@ -82,6 +92,10 @@ export const podUserMetadata = (dataDir: string, uuid: string): PodUserMetadata 
   }
   return { userAnnotations: stringMap(manifest?.userAnnotations), userLabels: stringMap(manifest?.userLabels) };
 };
+
+/** The labels and annotations the log holds for a pod (PrepareRequested schema 4), or undefined for an older pod. */
+export const recordedUserMetadata = (c: Pick<PodContext, 'userLabels' | 'userAnnotations'>): PodUserMetadata | undefined =>
+  c.userLabels === undefined && c.userAnnotations === undefined ? undefined : { userLabels: c.userLabels ?? {}, userAnnotations: c.userAnnotations ?? {} };
 
 /** One --filter: podman's label=KEY[=VALUE], and the same for annotations. */
 export interface PodFilter {

@@ -10,4 +10,4 @@ import { PodlogError } from '../errors.js';
 export const ownsPod = (hostId: string, pod: Pick<PodContext, 'host'>): boolean => pod.host === undefined || pod.host === hostId;
 
 export const otherHostsPod = (uuid: string, host: string | undefined): PodlogError =>
-  new PodlogError('EOTHER_HOST', `pod ${uuid} is on host ${String(host)}: only podlog on that host can act on it (this host reads it)`);
+  new PodlogError('EOTHER_HOST', `pod ${uuid} is on host ${String(host)}: only podlog on that host can act on it (this host reads it: list and status --all-hosts)`);

@@ -2,6 +2,7 @@
 import type { PodView } from '../engine/engine.js';
 import { PodlogError } from '../errors.js';
 import { waitExit } from '../native.js';
+import { ownsPod } from '../engine/hosts.js';
 import { reconcilePod } from '../engine/reconciler.js';
 import { observeAppExits, observeExit } from './observe.js';
 import type { Stage0 } from './session.js';
@@ -11,19 +12,25 @@ export const isFinished = (view: PodView): boolean => view.snapshot.hasTag('fini
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The pod's state; with `waitMs`, once it has finished or the time is up (rkt: "timeout while waiting"). */
+/**
+ * The pod's state; with `waitMs`, once it has finished or the time is up (rkt: "timeout while waiting").
+ * Another host's pod is as the log says: that host observes it.
+ */
 export const podStatus = async (s: Stage0, uuid: string, waitMs?: number): Promise<PodView> => {
   const deadline = Date.now() + (waitMs ?? 0);
+  const own = ownsPod(s.hostId, (await s.engine.load(uuid)).context);
   for (;;) {
-    await reconcilePod(s.engine, s.effects, uuid);
-    await observeExit(s.engine, s.dataDir, uuid);
-    const view = await observeAppExits(s.engine, s.dataDir, uuid);
+    if (own) {
+      await reconcilePod(s.engine, s.effects, uuid);
+      await observeExit(s.engine, s.dataDir, uuid);
+    }
+    const view = own ? await observeAppExits(s.engine, s.dataDir, uuid) : await s.engine.load(uuid);
     if (waitMs === undefined || isFinished(view)) return view;
     const left = deadline - Date.now();
     if (left <= 0) throw new PodlogError('ETIMEDOUT', `timeout while waiting for pod ${uuid} to finish`);
     // Woken by the pod's stage1 ending (a pidfd); a pod not yet started is polled as rkt does (100 ms).
     const pid = view.context.pid;
-    if (view.state === 'running' && pid) await waitExit({ pid }, Math.min(left, 1000)).catch(() => sleep(100));
+    if (own && view.state === 'running' && pid) await waitExit({ pid }, Math.min(left, 1000)).catch(() => sleep(100));
     else await sleep(Math.min(left, 100));
   }
 };

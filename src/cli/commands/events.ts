@@ -4,7 +4,9 @@ import { PodlogError } from '../../errors.js';
 import { resolvePodUuid } from '../../engine/resolve.js';
 import { POD_STREAM_PREFIX, podStream, uuidOfStream } from '../../engine/streams.js';
 import { openStore } from '../../store/open.js';
-import type { ReadAllOptions, RecordedEvent } from '../../store/port.js';
+import type { EventStore, ReadAllOptions, RecordedEvent } from '../../store/port.js';
+import type { PodEventData } from '../../events/catalogue.js';
+import { otherHostsPod, ownsPod } from '../../engine/hosts.js';
 import { list, out, str, type Command } from '../command.js';
 import { parseTime } from '../duration.js';
 import { matchesFilters, parsePodFilters, podUserMetadata, type PodFilter } from '../pods.js';
@@ -22,8 +24,31 @@ export const describeData = (e: RecordedEvent): string => {
 const streamLabel = (stream: string): string =>
   stream.startsWith(POD_STREAM_PREFIX) ? uuidOfStream(stream).slice(0, 8) : stream.length > 20 ? `${stream.slice(0, 19)}…` : stream;
 
-const row = (e: RecordedEvent): string =>
-  [String(e.position).padStart(8), e.meta.time.padEnd(24), streamLabel(e.stream).padEnd(8), String(e.version).padStart(4), e.type.padEnd(22), describeData(e)].join('  ');
+/** Host ids are machine ids (32 hex digits): their first 12 tell a fleet's hosts apart. */
+const HOST_WIDTH = 12;
+
+const row = (e: RecordedEvent, allHosts: boolean): string =>
+  [
+    String(e.position).padStart(8),
+    e.meta.time.padEnd(24),
+    ...(allHosts ? [(e.meta.hostId ?? '-').slice(0, HOST_WIDTH).padEnd(HOST_WIDTH)] : []),
+    streamLabel(e.stream).padEnd(8),
+    String(e.version).padStart(4),
+    e.type.padEnd(22),
+    describeData(e),
+  ].join('  ');
+
+/** This host's events (and those from before hosts were recorded), unless --all-hosts. */
+const fromHost = (hostId: string, allHosts: boolean) => (e: RecordedEvent): boolean => allHosts || e.meta.hostId === undefined || e.meta.hostId === hostId;
+
+/** --pod names any pod that ever existed; another host's only with --all-hosts, as status and list. */
+const podOfHost = async (store: EventStore, input: string, hostId: string, allHosts: boolean): Promise<string> => {
+  const uuid = await resolvePodUuid(store, input);
+  const [first] = await store.readStream(podStream(uuid), { to: 1 });
+  const host = first?.type === 'PrepareRequested' ? (first.data as PodEventData['PrepareRequested']).host : undefined;
+  if (!allHosts && !ownsPod(hostId, { host })) throw otherHostsPod(uuid, host);
+  return uuid;
+};
 
 /**
  * --filter: a pod's events pass once its manifest (which holds its annotations and labels) is
@@ -44,8 +69,9 @@ const podsMatching = (dir: string, filters: PodFilter[]): ((e: RecordedEvent) =>
 };
 
 export const events: Command = {
-  usage: 'podlog events [--pod UUID] [--type TYPE]... [--filter label=KEY[=VALUE]|annotation=KEY[=VALUE]]... [--since TIME] [--until TIME] [--from-position N] [--follow] [--json]',
+  usage: 'podlog events [--pod UUID] [--type TYPE]... [--filter label=KEY[=VALUE]|annotation=KEY[=VALUE]]... [--since TIME] [--until TIME] [--from-position N] [--all-hosts] [--follow] [--json]',
   options: {
+    'all-hosts': { type: 'boolean', default: false },
     pod: { type: 'string' },
     type: { type: 'string', multiple: true },
     filter: { type: 'string', multiple: true },
@@ -55,7 +81,8 @@ export const events: Command = {
     follow: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
-  async run({ values, dir, store: url }) {
+  async run({ values, dir, store: url, hostId }) {
+    const allHosts = values['all-hosts'] === true;
     const fromPosition = str(values, 'from-position') ?? '0';
     if (!/^\d+$/.test(fromPosition)) throw new PodlogError('EUSAGE', `--from-position: ${JSON.stringify(fromPosition)} is not a position`);
     const since = str(values, 'since');
@@ -68,18 +95,19 @@ export const events: Command = {
     try {
       const pod = str(values, 'pod');
       const filters: ReadAllOptions = {
-        ...(pod !== undefined ? { streams: [podStream(await resolvePodUuid(store, pod))] } : {}),
+        ...(pod !== undefined ? { streams: [podStream(await podOfHost(store, pod, hostId, allHosts))] } : {}),
         ...(list(values, 'type').length ? { types: list(values, 'type') } : {}),
         ...(since !== undefined ? { since: parseTime(since, '--since') } : {}),
         ...(until !== undefined ? { until: parseTime(until, '--until') } : {}),
       };
       const json = values.json === true;
-      if (!json) out(['POSITION'.padStart(8), 'TIME'.padEnd(24), 'POD'.padEnd(8), 'VER'.padStart(4), 'TYPE'.padEnd(22), 'DETAILS'].join('  '));
+      const local = fromHost(hostId, allHosts);
+      if (!json) out(['POSITION'.padStart(8), 'TIME'.padEnd(24), ...(allHosts ? ['HOST'.padEnd(HOST_WIDTH)] : []), 'POD'.padEnd(8), 'VER'.padStart(4), 'TYPE'.padEnd(22), 'DETAILS'].join('  '));
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       for await (const batch of readBatches(store, { ...filters, after: Number(fromPosition), stopAtHead: values.follow !== true, signal: stop.signal })) {
-        const shown = batch.filter(keep);
-        if (shown.length > 0) out(shown.map((e) => (json ? JSON.stringify(e) : row(e))).join('\n'));
+        const shown = batch.filter((e) => local(e) && keep(e));
+        if (shown.length > 0) out(shown.map((e) => (json ? JSON.stringify(e) : row(e, allHosts))).join('\n'));
       }
       return 0;
     } finally {

@@ -2,10 +2,11 @@ import { RKT_STATE_NAMES } from '../../../machines/pod.js';
 import { catchUpPodList, type PodListRow } from '../../engine/pod-list.js';
 import { reconcilePods } from '../../stage0/observe.js';
 import { out, str, type Command } from '../command.js';
-import { matchesFilters, NO_USER_METADATA, parsePodFilters, podUserMetadata, withStage0, type PodUserMetadata } from '../pods.js';
+import { matchesFilters, NO_USER_METADATA, parsePodFilters, podUserMetadata, recordedUserMetadata, withStage0, type PodUserMetadata } from '../pods.js';
 import { table } from '../table.js';
 import { networksText } from '../../stage0/pod-networks.js';
 import { PodlogError } from '../../errors.js';
+import { ownsPod } from '../../engine/hosts.js';
 
 const ago = (iso: string | undefined, now: number): string => {
   if (iso === undefined) return '';
@@ -19,6 +20,7 @@ const ago = (iso: string | undefined, now: number): string => {
 const asJson = (r: PodListRow, meta: PodUserMetadata) => ({
   uuid: r.uuid,
   state: RKT_STATE_NAMES[r.state],
+  host: r.context.host,
   apps: r.context.apps.map((a) => ({
     name: a.name, image_id: a.imageId ?? a.image, image_name: a.imageName, exit_code: a.exitCode,
     // What its cgroup accounted when it exited (AppExited): bytes and nanoseconds.
@@ -39,9 +41,10 @@ const asJson = (r: PodListRow, meta: PodUserMetadata) => ({
 });
 
 export const list: Command = {
-  usage: 'podlog list [--full] [--no-legend] [--format=json] [--filter=label=KEY[=VALUE]]... [--filter=annotation=KEY[=VALUE]]...',
+  usage: 'podlog list [--full] [--no-legend] [--format=json] [--all-hosts] [--filter=label=KEY[=VALUE]]... [--filter=annotation=KEY[=VALUE]]...',
   options: {
     full: { type: 'boolean', default: false },
+    'all-hosts': { type: 'boolean', default: false },
     'no-legend': { type: 'boolean', default: false },
     format: { type: 'string' },
     filter: { type: 'string', multiple: true },
@@ -59,11 +62,14 @@ export const list: Command = {
       for (const b of broken) process.stderr.write(`podlog: list: pod ${b.uuid}: ${b.message}\n`);
       // ISO 8601 times in UTC sort as strings; localeCompare's collation cost 30 ms for 5,000 pods.
       const created = (r: PodListRow) => r.context.createdAt ?? '';
-      // Annotations and labels are read from the pod manifests only when they are asked for.
+      // Annotations and labels are in the log since PrepareRequested schema 4; an older pod's are read from
+      // its manifest, only when they are asked for.
       const wanted = format === 'json' || filters.length > 0;
+      const allHosts = inv.values['all-hosts'] === true;
       const pods = [...rows.values()]
+        .filter((row) => allHosts || ownsPod(inv.hostId, row.context))
         .sort((a, b) => (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0))
-        .map((row) => ({ row, meta: wanted ? (podUserMetadata(s.dataDir, row.uuid) ?? NO_USER_METADATA) : undefined }))
+        .map((row) => ({ row, meta: wanted ? (recordedUserMetadata(row.context) ?? podUserMetadata(s.dataDir, row.uuid) ?? NO_USER_METADATA) : undefined }))
         .filter(({ meta }) => meta === undefined || matchesFilters(meta, filters));
       if (format === 'json') {
         out(JSON.stringify(pods.map(({ row, meta }) => asJson(row, meta!))));
@@ -74,6 +80,7 @@ export const list: Command = {
       const lines = pods.flatMap(({ row: r }) =>
         (r.context.apps.length ? r.context.apps : [{ name: '-', image: '-' }]).map((a, i) => [
           i === 0 ? (full ? r.uuid : r.uuid.slice(0, 8)) : '',
+          ...(allHosts ? [i === 0 ? (r.context.host ?? '') : ''] : []),
           'state' in a && a.state !== undefined ? `${a.name} (${a.state})` : a.name,
           ...(full ? [(a as { imageId?: string }).imageId ?? a.image] : []),
           (a as { imageName?: string }).imageName ?? '',
@@ -83,7 +90,7 @@ export const list: Command = {
           i === 0 ? networksText(r.context.networks) : '',
         ]),
       );
-      const header = ['UUID', 'APP', ...(full ? ['IMAGE ID'] : []), 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'];
+      const header = ['UUID', ...(allHosts ? ['HOST'] : []), 'APP', ...(full ? ['IMAGE ID'] : []), 'IMAGE NAME', 'STATE', 'CREATED', 'STARTED', 'NETWORKS'];
       if (lines.length > 0 || inv.values['no-legend'] !== true) out(table(inv.values['no-legend'] === true ? null : header, lines));
       return 0;
     }, { create: false }),

@@ -6,7 +6,7 @@ import { networksText } from '../../stage0/pod-networks.js';
 import { podStatus } from '../../stage0/status.js';
 import { out, type Command } from '../command.js';
 import { parseDuration } from '../duration.js';
-import { NO_USER_METADATA, podUserMetadata, resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
+import { NO_USER_METADATA, podUserMetadata, recordedUserMetadata, resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
 
 /** rkt's --wait[=bool|duration]: absent → no wait; bare or true → forever; a duration → that long. */
 const waitFor = (flag: string | undefined): number | undefined => {
@@ -15,11 +15,13 @@ const waitFor = (flag: string | undefined): number | undefined => {
   return parseDuration(flag, '--wait');
 };
 
-const rktStatus = (view: PodView, pid1: number | undefined): string[] => {
+const rktStatus = (view: PodView, pid1: number | undefined, hostId: string): string[] => {
   const c = view.context;
   const finished = view.snapshot.hasTag('ranAndExited');
   return [
     `state=${RKT_STATE_NAMES[view.state]}`,
+    // Only another host's pod (status --all-hosts) says where it is: rkt's lines stay rkt's.
+    ...(c.host !== undefined && c.host !== hostId ? [`host=${c.host}`] : []),
     ...(c.createdAt ? [`created=${c.createdAt}`] : []),
     ...(c.startedAt ? [`started=${c.startedAt}`] : []),
     // rkt's pid= is the pod's PID 1 (what enter targets), from the pid file stage1 writes.
@@ -39,7 +41,7 @@ const failFormat = (format: string | undefined): never => {
 };
 
 export const status: Command = {
-  usage: 'podlog status [--wait[=DURATION]] [--format=json] [--uuid-file=F] UUID',
+  usage: 'podlog status [--wait[=DURATION]] [--format=json] [--all-hosts] [--uuid-file=F] UUID',
   options: {},
   raw: true,
   run: (inv) =>
@@ -47,6 +49,7 @@ export const status: Command = {
       let wait: string | undefined;
       let json = false;
       let uuidFile: string | undefined;
+      let allHosts = false;
       const rest: string[] = [];
       // --wait takes its value only after '=' (rkt's bool-or-duration flag); the others either way.
       const args = inv.positionals;
@@ -56,14 +59,16 @@ export const status: Command = {
         if (flag === '--wait') wait = value ?? '';
         else if (flag === '--format') json = (value ?? args[++i]) === 'json' || failFormat(value ?? args[i]);
         else if (flag === '--uuid-file') uuidFile = value ?? args[++i];
+        else if (a === '--all-hosts') allHosts = true;
         else if (a.startsWith('--')) throw new PodlogError('EUSAGE', `status: unknown flag ${a}`);
         else rest.push(a);
       }
       const uuids = uuidArgs(rest, uuidFile);
       if (uuids.length !== 1) throw new PodlogError('EUSAGE', 'status takes exactly one UUID');
-      const view = await podStatus(s, await resolveLivePod(s, uuids[0]!), waitFor(wait));
-      if (json) out(JSON.stringify({ ...view.context, state: RKT_STATE_NAMES[view.state], version: view.version, ...(podUserMetadata(s.dataDir, view.uuid) ?? NO_USER_METADATA) }));
-      else out(rktStatus(view, readPid(podDir(inv.dir, view.uuid))).join('\n'));
+      const view = await podStatus(s, await resolveLivePod(s, uuids[0]!, { allHosts }), waitFor(wait));
+      const meta = recordedUserMetadata(view.context) ?? podUserMetadata(s.dataDir, view.uuid) ?? NO_USER_METADATA;
+      if (json) out(JSON.stringify({ ...view.context, state: RKT_STATE_NAMES[view.state], version: view.version, ...meta }));
+      else out(rktStatus(view, readPid(podDir(inv.dir, view.uuid)), inv.hostId).join('\n'));
       return 0;
     }, { create: false }),
 };
