@@ -23,6 +23,7 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'gc', summary: 'Garbage-collect exited, aborted and expired pods (mark, then sweep after the grace period)', load: async () => (await import('./gc.js')).gc },
   { name: 'export', summary: "Write an exited pod's app (its image with what it wrote) as an ACI", load: async () => (await import('./export.js')).exportCommand },
   { name: 'metadata-service', summary: "Serve the appc metadata API to pods run with --mds-register (rkt's metadata service)", load: async () => (await import('./metadata-service.js')).metadataService },
+  { name: 'api-service', summary: 'Serve a read-only HTTP API over the log: pods, events, a live watch (SSE) and Prometheus metrics', load: async () => (await import('./api-service.js')).apiService },
   { name: 'cat-manifest', summary: "Print a pod's manifest", load: async () => (await import('./cat-manifest.js')).catManifest },
   { name: 'fetch', summary: 'Import images (ACI, OCI layout directory or tar) from files, http(s) URLs or registries (docker://); checks their signatures; prints their ids', load: async () => (await import('./fetch.js')).fetch },
   { name: 'image', summary: 'Operate on the image store: list, rm, gc, render, extract, export, verify, cat-manifest', load: async () => (await import('./image.js')).image },

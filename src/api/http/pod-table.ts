@@ -1,0 +1,161 @@
+/**
+ * The pods the API serves, in memory: started from the saved pod list projection (its rows and its
+ * checkpoint), then folded forward by every event the service's tail reads, so that a request reads a
+ * map and never the log. Nothing is saved: the service opens the log read-only, and a projection it
+ * cannot write is caught up in its memory instead (the next `list` saves it as usual).
+ *
+ * Each pod's listing (its JSON, its user metadata, its host) is made once per change of the pod, not
+ * per request: GET /v1/pods of 10,000 pods is then a filter and a serialisation.
+ */
+import type { PodStateName } from '../../../machines/pod.js';
+import { NO_USER_METADATA, podUserMetadata, recordedUserMetadata, type PodUserMetadata } from '../../cli/pods.js';
+import { ownsPod } from '../../engine/hosts.js';
+import { foldPod, initialPod, stateOf, type PodSnapshot } from '../../engine/fold.js';
+import { listRowOf, POD_LIST, POD_LIST_SCHEMA, rowSnapshot, type PodListRow, type PodRow } from '../../engine/pod-list.js';
+import { POD_STREAM_PREFIX, podStream, uuidOfStream } from '../../engine/streams.js';
+import type { EventStore, RecordedEvent } from '../../store/port.js';
+import { podListJson, type PodListJson } from '../pod-json.js';
+
+/** A listed pod, ready to be filtered and served. */
+export interface PodEntry {
+  row: PodListRow;
+  json: PodListJson;
+  meta: PodUserMetadata;
+  /** The host that prepared it; absent for pods from before the log recorded it. */
+  host: string | undefined;
+}
+
+/** A pod folded whole in this process, at a stream version. */
+export interface FoldedPod {
+  snapshot: PodSnapshot;
+  state: PodStateName;
+  version: number;
+  position: number;
+  broken?: string;
+}
+
+/** This host: where a pod's files are when the log does not hold what is asked of it. */
+export interface LocalHost {
+  dataDir: string;
+  hostId: string;
+}
+
+export class PodTable {
+  readonly pods = new Map<string, PodEntry>();
+  /** Whole snapshots of the pods folded since the start (and those asked for whole). */
+  private readonly folded = new Map<string, FoldedPod>();
+  /** User metadata read from pod manifests on disk, for pods whose history does not hold it. */
+  private readonly diskMeta = new Map<string, PodUserMetadata>();
+
+  private constructor(
+    private readonly store: EventStore,
+    private readonly local: LocalHost,
+    /** Events up to this position are folded into the table. */
+    private checkpoint: number,
+    /** Whether the saved rows are of this code's machine (else every pod is folded from its stream). */
+    private readonly savedRowsUsable: boolean,
+  ) {}
+
+  static async load(store: EventStore, local: LocalHost): Promise<PodTable> {
+    const saved = await store.loadProjection<PodListRow>(POD_LIST);
+    const usable = saved.schema === POD_LIST_SCHEMA;
+    const table = new PodTable(store, local, usable ? saved.checkpoint : 0, usable);
+    if (usable) for (const row of saved.rows.values()) table.list(row);
+    return table;
+  }
+
+  /** Folds the pod events of a batch read in log order; those the table holds already are skipped. */
+  async apply(events: RecordedEvent[]): Promise<void> {
+    const fresh = events.filter((e) => e.position > this.checkpoint && e.stream.startsWith(POD_STREAM_PREFIX) && e.version > this.versionOf(uuidOfStream(e.stream)));
+    if (events.length > 0) this.checkpoint = Math.max(this.checkpoint, events[events.length - 1]!.position);
+    const firsts = new Map<string, number>();
+    for (const e of fresh) if (!firsts.has(uuidOfStream(e.stream))) firsts.set(uuidOfStream(e.stream), e.version - 1);
+    await this.foldTo(firsts);
+    const changed = new Set<string>();
+    for (const e of fresh) {
+      const uuid = uuidOfStream(e.stream);
+      const f = this.folded.get(uuid)!;
+      if (f.broken !== undefined || e.version <= f.version) continue;
+      changed.add(uuid);
+      try {
+        f.snapshot = foldPod(f.snapshot, [e]);
+      } catch (error) {
+        // As the saved pod list does: the pod stays as last known, named broken, its later events skipped.
+        f.broken = (error as Error).message;
+        continue;
+      }
+      [f.version, f.position, f.state] = [e.version, e.position, stateOf(f.snapshot)];
+    }
+    for (const uuid of changed) {
+      const f = this.folded.get(uuid)!;
+      if (f.state === 'deleted' && f.broken === undefined) {
+        this.pods.delete(uuid);
+        this.folded.delete(uuid);
+        this.diskMeta.delete(uuid);
+      } else {
+        const row: PodRow = { uuid, state: f.state, version: f.version, position: f.position, context: f.snapshot.context, ...(f.broken === undefined ? {} : { broken: f.broken }) };
+        this.list(listRowOf(row));
+      }
+    }
+  }
+
+  /** A listed pod whole (its whole context), as of the table's position. */
+  async whole(uuid: string): Promise<FoldedPod | undefined> {
+    const entry = this.pods.get(uuid);
+    if (entry === undefined) return undefined;
+    await this.foldTo(new Map([[uuid, entry.row.version]]));
+    return this.folded.get(uuid);
+  }
+
+  private versionOf(uuid: string): number {
+    return this.folded.get(uuid)?.version ?? this.pods.get(uuid)?.row.version ?? 0;
+  }
+
+  /**
+   * Makes sure each pod has a whole snapshot in memory, at least at the given version: its saved whole
+   * row where that is not past it (one query for all of them), then its events up to that version.
+   */
+  private async foldTo(versions: Map<string, number>): Promise<void> {
+    const missing = [...versions.keys()].filter((uuid) => !this.folded.has(uuid));
+    if (missing.length === 0) return;
+    const listed = missing.filter((uuid) => this.pods.has(uuid));
+    const saved = this.savedRowsUsable && listed.length > 0 ? await this.store.loadProjectionRows<PodRow>(POD_LIST, listed) : new Map<string, PodRow>();
+    await Promise.all(
+      missing.map(async (uuid) => {
+        const target = versions.get(uuid)!;
+        const row = saved.get(uuid);
+        const start: FoldedPod =
+          row !== undefined && row.version <= target
+            ? { snapshot: rowSnapshot(row), state: row.state, version: row.version, position: row.position, ...(row.broken === undefined ? {} : { broken: row.broken }) }
+            : { snapshot: initialPod(uuid), state: 'embryo', version: 0, position: 0 };
+        if (start.broken === undefined && start.version < target) {
+          const events = await this.store.readStream(podStream(uuid), { from: start.version + 1, to: target });
+          try {
+            start.snapshot = foldPod(start.snapshot, events);
+            const last = events[events.length - 1];
+            if (last !== undefined) [start.version, start.position, start.state] = [last.version, last.position, stateOf(start.snapshot)];
+          } catch (error) {
+            start.broken = (error as Error).message;
+          }
+        }
+        // A request and the tail may fold the same pod at once: the first one in is kept.
+        if (!this.folded.has(uuid)) this.folded.set(uuid, start);
+      }),
+    );
+  }
+
+  private list(row: PodListRow): void {
+    const meta = recordedUserMetadata(row.context) ?? (ownsPod(this.local.hostId, row.context) ? this.metadataOnDisk(row.uuid) : undefined) ?? NO_USER_METADATA;
+    this.pods.set(row.uuid, { row, meta, host: row.context.host, json: podListJson(row, meta) });
+  }
+
+  /** A pod from before the log held user metadata has it in its manifest, on the host that prepared it. */
+  private metadataOnDisk(uuid: string): PodUserMetadata | undefined {
+    let meta = this.diskMeta.get(uuid);
+    if (meta === undefined) {
+      meta = podUserMetadata(this.local.dataDir, uuid);
+      if (meta !== undefined) this.diskMeta.set(uuid, meta);
+    }
+    return meta;
+  }
+}
