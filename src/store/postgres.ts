@@ -36,7 +36,7 @@ import {
   type StreamInfo,
   type TimedEvent,
 } from './port.js';
-import { WRONG_VERSION, appendManyQuery, appendQuery, channelOf, checkMigrated, checkSchemaName, migrate, type ExpectedParam } from './postgres-schema.js';
+import { PG_SCHEMA_VERSION, WRONG_VERSION, appendManyQuery, appendQuery, channelOf, checkMigrated, checkSchemaName, migrate, type ExpectedParam } from './postgres-schema.js';
 import { ChangeListener } from './postgres-wake.js';
 import {
   badInput,
@@ -190,6 +190,7 @@ export const openPostgresStore = async (url: string, options: PostgresStoreOptio
   // An idle connection that dies (server restart, terminated backend) is dropped by the pool and replaced on
   // demand; without a listener its 'error' would end the process.
   pool.on('error', () => undefined);
+  let applied: number[] = [];
   try {
     const client = await pool.connect();
     try {
@@ -197,7 +198,8 @@ export const openPostgresStore = async (url: string, options: PostgresStoreOptio
       if (encoding !== 'UTF8') {
         throw new PodlogError('ESTORE_OPEN', `cannot use the event store ${target.location}: its database's encoding is ${String(encoding)}, podlog needs UTF8`);
       }
-      await (readonly ? checkMigrated : migrate)(client, target.location, target.schema);
+      if (readonly) await checkMigrated(client, target.location, target.schema);
+      else applied = await migrate(client, target.location, target.schema);
     } finally {
       client.release();
     }
@@ -209,11 +211,13 @@ export const openPostgresStore = async (url: string, options: PostgresStoreOptio
       : mapped;
   }
   const listen = (): pg.Client => new pg.Client({ ...config, application_name: `podlog ${target.schema} listen` });
-  return new PostgresEventStore(pool, target.location, target.schema, readonly, listen, pollMs, retryMs);
+  return new PostgresEventStore(pool, target.location, target.schema, readonly, listen, pollMs, retryMs, applied);
 };
 
 export class PostgresEventStore implements EventStore {
   readonly kind = 'postgres';
+  /** An open store is at this podlog's version: a write open migrates to it, a read-only one requires it. */
+  readonly schemaVersion = PG_SCHEMA_VERSION;
   private closed = false;
   private readonly listener: ChangeListener;
   /** The quoted schema, to prefix table and function names. */
@@ -230,6 +234,8 @@ export class PostgresEventStore implements EventStore {
     listenClient: () => pg.Client,
     pollMs: number,
     retryMs: number,
+    /** The schema versions this open applied (`podlog log migrate` reports them). */
+    readonly migrationsApplied: readonly number[] = [],
   ) {
     this.s = `"${schema}"`;
     this.rowsWithDetails = `${this.s}.projection_rows r LEFT JOIN ${this.s}.projection_details d ON d.name = r.name AND d.key = r.key`;

@@ -236,6 +236,7 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
       ? mapped
       : new PodlogError('ESTORE_OPEN', `cannot open the event store ${path}: ${(e as Error).message}`, { cause: e });
   }
+  let applied: number[] = [];
   try {
     db.pragma(`busy_timeout = ${busyMs}`);
     // Reads only, before any pragma that writes: the authoritative check.
@@ -259,6 +260,8 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
           const now = inspect(db, path); // another process may have initialised it meanwhile
           judge(path, now);
           if (now.version === SCHEMA_VERSION) return;
+          // The schema's versions are consecutive: version 1's SQL, then one migration a version.
+          applied = Array.from({ length: SCHEMA_VERSION - (now.version ?? 0) }, (_, i) => (now.version ?? 0) + 1 + i);
           db.exec(migrationSql(now.version ?? 0));
           db.pragma(`application_id = ${APPLICATION_ID}`);
           db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -268,7 +271,7 @@ export const openSqliteStoreSync = (file: string, options: SqliteStoreOptions = 
         }).immediate();
       }
     }
-    return new SqliteEventStore(db, path, readonly ? state.version! : SCHEMA_VERSION, readonly, pollMs, peersOf(path));
+    return new SqliteEventStore(db, path, readonly ? state.version! : SCHEMA_VERSION, readonly, pollMs, peersOf(path), applied);
   } catch (e) {
     db.close();
     throw mapError(path, e);
@@ -347,11 +350,13 @@ export class SqliteEventStore implements EventStore {
     private readonly db: Db,
     readonly location: string,
     /** The file's schema version: an older one only when opened read-only. */
-    schemaVersion: number,
+    readonly schemaVersion: number,
     readonly readonly: boolean,
     private readonly pollMs: number,
     /** The store objects of this process on the same log (this one included), woken by its appends. */
     private readonly peers: Set<SqliteEventStore>,
+    /** The schema versions this open applied (`podlog log migrate` reports them). */
+    readonly migrationsApplied: readonly number[] = [],
   ) {
     const p = (sql: string): Stmt => db.prepare(sql);
     // A whole row: its details where it was saved with a summary. Schema 1 has no details: a read-only
