@@ -1,0 +1,214 @@
+/**
+ * `podlog log copy` and `podlog log migrate` through bin/podlog: a SQLite log written by real pod runs
+ * moved onto a real PostgreSQL server (test/helpers/postgres.ts) and back.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { aciPath } from '../helpers/fixtures.js';
+import { usePostgres } from '../helpers/postgres.js';
+import { podlogBin } from '../stage0/podlog.js';
+import { newEvent } from '../store/events.js';
+import { openPostgresStore } from '../../src/store/postgres.js';
+import { openSqliteStore } from '../../src/store/sqlite.js';
+import type { RecordedEvent } from '../../src/store/port.js';
+
+const pg = usePostgres(test);
+const HOST = 'host-a';
+const IMAGE = aciPath('busybox-gzip');
+const IMAGE_STREAM = /^(image|tree|layer)-/;
+
+/** podlog as host HOST; `store` names the log (the data dir's SQLite file without it). */
+const podlog = (dir: string, args: string[], store?: string) =>
+  spawnSync(podlogBin, ['--dir', dir, '--host-id', HOST, ...(store === undefined ? [] : ['--store', store]), ...args], { encoding: 'utf8', timeout: 120_000 });
+
+const ok = (r: ReturnType<typeof podlog>): string => {
+  if (r.status !== 0) throw new Error(`podlog exited ${String(r.status)}: ${r.stderr}`);
+  return r.stdout;
+};
+
+const eventsIn = (dir: string, store?: string): RecordedEvent[] =>
+  ok(podlog(dir, ['events', '--json'], store))
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as RecordedEvent);
+
+const listIn = (dir: string, store?: string): unknown => JSON.parse(ok(podlog(dir, ['list', '--format', 'json'], store)));
+
+const pgUrl = (schema = pg().schema()): string => `${pg().url}?schema=${schema}`;
+
+/** What the copy onto a shared log makes of a one-host log's event: its image-store streams under the host. */
+const adopted = (e: RecordedEvent): RecordedEvent => ({ ...e, stream: IMAGE_STREAM.test(e.stream) ? `host/${HOST}/${e.stream}` : e.stream });
+
+const withoutPositions = (es: RecordedEvent[]): Array<Omit<RecordedEvent, 'position'>> => es.map(({ position: _, ...e }) => e);
+
+/** A data dir whose SQLite log holds two real pods (exited 3 and 0), and a copy of the log after the first. */
+let source: { dir: string; uuids: string[]; firstPodLog: string };
+
+test.before(() => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-log-copy-'));
+  const uuids: string[] = [];
+  const run = (code: number): void => {
+    const file = join(dir, `uuid-${uuids.length}`);
+    const r = podlog(dir, ['run', `--uuid-file-save=${file}`, IMAGE, '--exec', '/bin/sh', '--', '-c', `exit ${code}`]);
+    if (r.status !== code) throw new Error(`run exited ${String(r.status)}: ${r.stderr}`);
+    uuids.push(readFileSync(file, 'utf8').trim());
+  };
+  run(3);
+  const firstPodLog = join(dir, 'first-pod.db');
+  copyFileSync(join(dir, 'events.db'), firstPodLog);
+  run(0);
+  source = { dir, uuids, firstPodLog };
+});
+
+test.after.always(() => {
+  if (source !== undefined) rmSync(source.dir, { recursive: true, force: true });
+});
+
+test.serial('SQLite to PostgreSQL: the same pods, events, ids, versions and order; image streams adopted under the host', async (t) => {
+  const { dir, uuids } = source;
+  const to = pgUrl();
+  const r = podlog(dir, ['log', 'copy', '--from', `sqlite:${join(dir, 'events.db')}`, '--to', to]);
+  t.is(r.status, 0, r.stderr);
+  const events = eventsIn(dir);
+  t.regex(r.stdout, new RegExp(`copy: ${events.length} events copied .* in \\d+ transaction`));
+  t.regex(r.stdout, /every event has the same global position/);
+  t.regex(r.stdout, new RegExp(`adopted for host ${HOST}: [1-9]\\d* image-store streams \\([1-9]\\d* events\\) moved under host/${HOST}/, 0 pod`));
+  t.regex(r.stdout, /projections were not copied/);
+
+  const copied = eventsIn(dir, to);
+  t.deepEqual(copied, events.map(adopted), 'every event as it was, in order, at the same position; image streams under the host');
+  t.true(events.some((e) => IMAGE_STREAM.test(e.stream)), 'the source has image-store streams');
+  t.deepEqual(listIn(dir, to), listIn(dir));
+  for (const uuid of uuids) t.is(ok(podlog(dir, ['status', uuid], to)), ok(podlog(dir, ['status', uuid])));
+
+  const store = await openPostgresStore(to, { readonly: true });
+  try {
+    t.deepEqual((await store.listStreams()).filter((s) => IMAGE_STREAM.test(s.stream)), [], 'no image-store stream left unscoped');
+    const prepares = await store.readAll({ types: ['PrepareRequested'] });
+    t.deepEqual(prepares.map((e) => e.data['host']), [HOST, HOST]);
+  } finally {
+    await store.close();
+  }
+
+  const again = podlog(dir, ['log', 'copy', '--from', `sqlite:${join(dir, 'events.db')}`, '--to', to]);
+  t.is(again.status, 254);
+  t.regex(again.stderr, /already holds events .* never merges into a live one.*--resume/s);
+  t.deepEqual(eventsIn(dir, to), copied, 'the refused copy wrote nothing');
+
+  // The moved host goes on on the shared log: its image is found in its scoped index, not fetched again.
+  const imports = copied.filter((e) => e.type === 'ImageImported').length;
+  const run = podlog(dir, ['run', IMAGE, '--exec', '/bin/true'], to);
+  t.is(run.status, 0, run.stderr);
+  const after = eventsIn(dir, to);
+  t.is(after.filter((e) => e.type === 'ImageImported').length, imports, 'no new ImageImported');
+  t.deepEqual(after.filter((e) => e.position > copied.at(-1)!.position && !e.stream.startsWith('pod-')), [], 'nothing recorded but the new pod');
+  t.is((listIn(dir, to) as unknown[]).length, 3);
+});
+
+test.serial('--resume: goes on from a prefix of the source, and refuses a target that is not one', (t) => {
+  const { dir, firstPodLog } = source;
+  const to = pgUrl();
+  t.is(podlog(dir, ['log', 'copy', '--from', `sqlite:${firstPodLog}`, '--to', to]).status, 0);
+  const prefix = eventsIn(dir, to);
+  const r = podlog(dir, ['log', 'copy', '--from', `sqlite:${join(dir, 'events.db')}`, '--to', to, '--resume']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`after the ${prefix.length} already there`));
+  t.deepEqual(eventsIn(dir, to), eventsIn(dir).map(adopted));
+
+  // A target that is not the start of the source: another log's copy.
+  const other = pgUrl();
+  t.is(podlog(dir, ['log', 'copy', '--from', to, '--to', other]).status, 0);
+  const wrong = podlog(dir, ['log', 'copy', '--from', `sqlite:${firstPodLog}`, '--to', other, '--resume']);
+  t.is(wrong.status, 254);
+  t.regex(wrong.stderr, /cannot resume: the target .* is not a copy of the start of/);
+});
+
+test.serial('PostgreSQL to SQLite: the same events, ids, versions and positions (nothing adopted)', (t) => {
+  const { dir } = source;
+  const to = pgUrl();
+  t.is(podlog(dir, ['log', 'copy', '--from', `sqlite:${join(dir, 'events.db')}`, '--to', to]).status, 0);
+  const back = join(dir, 'back', 'events.db');
+  const r = podlog(dir, ['log', 'copy', '--from', to, '--to', `sqlite:${back}`]);
+  t.is(r.status, 0, r.stderr);
+  t.notRegex(r.stdout, /adopted/);
+  t.deepEqual(eventsIn(dir, `sqlite:${back}`), eventsIn(dir, to));
+});
+
+test.serial('a compacted source: its tombstones start at version 1, positions are the target own, the pods are the same', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-log-copy-compacted-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const [gone, kept] = [0, 3].map((code) => {
+    const file = join(dir, `uuid-${code}`);
+    t.is(podlog(dir, ['run', `--uuid-file-save=${file}`, IMAGE, '--exec', '/bin/sh', '--', '-c', `exit ${code}`]).status, code);
+    return readFileSync(file, 'utf8').trim();
+  }) as [string, string];
+  ok(podlog(dir, ['rm', gone]));
+  t.regex(ok(podlog(dir, ['log', 'compact'])), /1 pod\(s\) compacted/);
+  const compacted = eventsIn(dir);
+  const tombstone = compacted.find((e) => e.type === 'PodCompacted')!;
+  t.true(tombstone.version > 1);
+
+  const to = pgUrl();
+  const r = podlog(dir, ['log', 'copy', '--from', `sqlite:${join(dir, 'events.db')}`, '--to', to]);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`compacted stream pod-${gone} \\(its first event at version ${tombstone.version}\\) starts at version 1`));
+  t.regex(r.stdout, /positions are the target's own, in the source's order/);
+  const copied = eventsIn(dir, to);
+  const expected = withoutPositions(compacted.map(adopted).map((e) => (e.stream === `pod-${gone}` ? { ...e, version: 1 } : e)));
+  t.deepEqual(withoutPositions(copied), expected);
+  t.deepEqual(copied.map((e) => e.position), copied.map((_, i) => i + 1), 'the target has no gaps');
+  // The source's own list may still show the compacted pod (its saved row, older than the tombstone, does
+  // not fold on with it): the copy's list is built from the log alone.
+  t.deepEqual(listIn(dir, to), (listIn(dir) as Array<{ uuid: string }>).filter((p) => p.uuid !== gone));
+  t.is(ok(podlog(dir, ['status', kept], to)), ok(podlog(dir, ['status', kept])));
+});
+
+test.serial('a pod recorded before hosts were is given the host --host-id names', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-log-copy-legacy-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const legacy = await openSqliteStore(join(dir, 'events.db'));
+  const uuid = '0190c1d2-0000-7000-8000-0000000000aa';
+  await legacy.append(`pod-${uuid}`, [{ ...newEvent('PrepareRequested', { uuid, apps: [], mutable: false, overlay: false, stage1: {} }), schema: 3 }], 'no_stream');
+  await legacy.append('image-sha512-aa', [newEvent('ImageImported', { id: 'sha512-aa' })], 'no_stream');
+  await legacy.close();
+  const to = pgUrl();
+  const r = podlog(dir, ['log', 'copy', '--from', `sqlite:${join(dir, 'events.db')}`, '--to', to]);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`1 image-store streams \\(1 events\\) moved under host/${HOST}/, 1 pod\\(s\\) given host ${HOST}`));
+  const store = await openPostgresStore(to, { readonly: true });
+  try {
+    const [prepare, image] = await store.readAll();
+    t.deepEqual(prepare!.data, { uuid, apps: [], mutable: false, overlay: false, stage1: {}, host: HOST });
+    t.is(prepare!.schema, 3, 'the event is otherwise as it was');
+    t.is(image!.stream, `host/${HOST}/image-sha512-aa`);
+  } finally {
+    await store.close();
+  }
+});
+
+test.serial('log migrate: a fresh PostgreSQL schema gets every migration, an up-to-date one none; a fresh SQLite log too', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-log-migrate-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const to = pgUrl();
+  t.regex(ok(podlog(dir, ['log', 'migrate'], to)), /schema at version 3; applied: 1, 2, 3$/m);
+  t.regex(ok(podlog(dir, ['log', 'migrate'], to)), /already at schema version 3$/m);
+  t.regex(ok(podlog(dir, ['log', 'migrate'])), /events\.db: schema at version 2; applied: 1, 2$/m);
+  t.regex(ok(podlog(dir, ['log', 'migrate'])), /already at schema version 2$/m);
+});
+
+test.serial('log copy refuses what it cannot do: missing flags, an empty source, a stray flag', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-log-copy-usage-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const missing = podlog(dir, ['log', 'copy', '--to', pgUrl()]);
+  t.is(missing.status, 254);
+  t.regex(missing.stderr, /give both --from URL and --to URL/);
+  const empty = podlog(dir, ['log', 'copy', '--from', `sqlite:${join(dir, 'none.db')}`, '--to', pgUrl()]);
+  t.is(empty.status, 254);
+  t.regex(empty.stderr, /holds no events: nothing to copy/);
+  const stray = podlog(dir, ['log', 'migrate', '--from', 'sqlite:x']);
+  t.is(stray.status, 254);
+  t.regex(stray.stderr, /--from is not one of its flags/);
+});
