@@ -4,7 +4,7 @@
  * the consumer has finished with the previous one, so a slow consumer slows the reading instead of
  * buffering without limit.
  */
-import { PodlogError } from '../errors.js';
+import { isPodlogError, PodlogError } from '../errors.js';
 import type { EventStore, ReadAllOptions, RecordedEvent } from '../store/port.js';
 
 export interface BatchOptions extends Omit<ReadAllOptions, 'after' | 'limit' | 'metadata'> {
@@ -16,13 +16,33 @@ export interface BatchOptions extends Omit<ReadAllOptions, 'after' | 'limit' | '
   signal?: AbortSignal;
 }
 
+/** Waits between reads of a store that cannot be reached: doubling from the first, up to the last. */
+const UNAVAILABLE_RETRY_MS = { first: 100, max: 2000 };
+
+/**
+ * Batches of events after `after`, in position order: history first, then live. A live subscription
+ * outlasts a store that cannot be reached for a while (a PostgreSQL restart): it reads again until the
+ * store answers and resumes after the last position it yielded, so nothing is lost or seen twice. A read
+ * that stops at the head fails at once instead: it is a command waiting for an answer.
+ */
 export async function* readBatches(store: EventStore, options: BatchOptions = {}): AsyncGenerator<RecordedEvent[]> {
   const { after = 0, batchSize = 500, stopAtHead = false, signal, ...filters } = options;
   let position = after;
+  let retryMs = UNAVAILABLE_RETRY_MS.first;
   while (!signal?.aborted) {
-    // The head is read first: if the filtered read finds nothing, nothing up to the head matches.
-    const head = await store.headPosition();
-    const batch = await store.readAll({ ...filters, after: position, limit: batchSize });
+    let head: number;
+    let batch: RecordedEvent[];
+    try {
+      // The head is read first: if the filtered read finds nothing, nothing up to the head matches.
+      head = await store.headPosition();
+      batch = await store.readAll({ ...filters, after: position, limit: batchSize });
+    } catch (e) {
+      if (stopAtHead || !isPodlogError(e) || e.code !== 'ESTORE_UNAVAILABLE') throw e;
+      await sleep(retryMs, signal);
+      retryMs = Math.min(retryMs * 2, UNAVAILABLE_RETRY_MS.max);
+      continue;
+    }
+    retryMs = UNAVAILABLE_RETRY_MS.first;
     if (batch.length > 0) {
       position = batch[batch.length - 1]!.position;
       yield batch;
@@ -33,6 +53,18 @@ export async function* readBatches(store: EventStore, options: BatchOptions = {}
     await store.waitForChange(position, signal ?? new AbortController().signal);
   }
 }
+
+/** Resolves after `ms`, or at once when the signal aborts. */
+const sleep = (ms: number, signal: AbortSignal | undefined): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 
 /**
  * A consumer that must see every event exactly once per checkpoint: the handler gets each batch, and
