@@ -7,6 +7,7 @@
 import { copyFile } from 'node:fs/promises';
 import { constants, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { ownsPod } from '../engine/hosts.js';
 import { catchUpPodList } from '../engine/pod-list.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { imageStream, layerStream, treeStream } from '../events/images.js';
@@ -184,6 +185,8 @@ export const collectGarbage = (store: Store, { gracePeriodMs }: { gracePeriodMs:
     const usedTrees = new Set<string>();
     const usedImages = new Set<string>();
     for (const pod of (await catchUpPodList(store.events)).values()) {
+      // Another host's pods use that host's image store, not this one.
+      if (!ownsPod(store.hostId, pod.context)) continue;
       for (const app of pod.context.apps) {
         if (app.treeStoreId) usedTrees.add(app.treeStoreId);
         if (app.imageId) usedImages.add(app.imageId);

@@ -176,6 +176,11 @@ export class Store implements ImageStore {
   /** The log as this host's image store sees it: its own streams and index on a log shared by hosts. */
   readonly events: EventStore;
 
+  /** The host whose image store this is. */
+  get hostId(): string {
+    return this.ctx.hostId;
+  }
+
   constructor(
     dataDir: string,
     events: EventStore,

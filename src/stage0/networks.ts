@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { RKT_STATE_NAMES, type PodNetwork } from '../../machines/pod.js';
+import { ownsPod } from '../engine/hosts.js';
 import { catchUpPodList } from '../engine/pod-list.js';
 import { PodlogError } from '../errors.js';
 import type { NetworkConfigList } from '../net/config.js';
@@ -53,7 +54,8 @@ const clash = (a: PortMapping, b: PortMapping): boolean =>
 export const checkPortsFree = async (s: Stage0, uuid: string, wanted: PortMapping[]): Promise<void> => {
   if (wanted.length === 0) return;
   for (const row of (await catchUpPodList(s.store)).values()) {
-    if (row.uuid === uuid) continue;
+    // Host ports are this host's: another host's pods publish on theirs.
+    if (row.uuid === uuid || !ownsPod(s.hostId, row.context)) continue;
     const held = attachedNetworks(row.context.networks).flatMap(mappingsOf);
     const taken = wanted.find((w) => held.some((h) => clash(w, h)));
     if (taken !== undefined) {

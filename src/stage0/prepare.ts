@@ -68,7 +68,7 @@ export const prepare = async (s: Stage0, input: PrepareConfig, hooks: PrepareHoo
       // Each outcome is committed with the next step's event (see PodEngine.requestAll). A uid range
       // is taken under a lock held until the PrepareRequested that records it is committed.
       if (cfg.privateUsers) {
-        const first = await withPrivateUsers(s.dataDir, s.store, async (users) => {
+        const first = await withPrivateUsers(s, async (users) => {
           const step = prepareStep(users);
           await s.engine.requestAll(uuid, [step]);
           return step;

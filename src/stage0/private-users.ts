@@ -14,12 +14,13 @@ import { readFileSync, statSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { ownsPod } from '../engine/hosts.js';
 import { catchUpPodList } from '../engine/pod-list.js';
 import { PodlogError } from '../errors.js';
 import { POD_ID_COUNT, type PrivateUsers } from '../events/catalogue.js';
 import { withDirLock } from '../images/locks.js';
 import { stage1Path } from '../native.js';
-import type { EventStore } from '../store/port.js';
+import type { Stage0 } from './session.js';
 import { debug } from './debug.js';
 import { writeWhole } from './pod-dir.js';
 
@@ -98,13 +99,14 @@ const ownershipFor = async (dataDir: string): Promise<PrivateUsers['ownership']>
 
 /**
  * Runs `record` (which appends the pod's PrepareRequested) with the pod's range, chosen while no
- * other prepare on this host can choose one.
+ * other prepare on this host can choose one. Ranges are this host's ids: another host's pods do not
+ * take them.
  */
-export const withPrivateUsers = async <T>(dataDir: string, store: EventStore, record: (users: PrivateUsers) => Promise<T>): Promise<T> => {
-  const ownership = await ownershipFor(dataDir);
-  return withDirLock(join(dataDir, 'locks', 'private-users'), false, async () => {
-    const rows = await catchUpPodList(store);
-    const used = [...rows.values()].flatMap((r) => (r.context.privateUsers ? [{ start: r.context.privateUsers.shift, count: r.context.privateUsers.count }] : []));
+export const withPrivateUsers = async <T>(s: Pick<Stage0, 'dataDir' | 'store' | 'hostId'>, record: (users: PrivateUsers) => Promise<T>): Promise<T> => {
+  const ownership = await ownershipFor(s.dataDir);
+  return withDirLock(join(s.dataDir, 'locks', 'private-users'), false, async () => {
+    const rows = [...(await catchUpPodList(s.store)).values()].filter((r) => ownsPod(s.hostId, r.context));
+    const used = rows.flatMap((r) => (r.context.privateUsers ? [{ start: r.context.privateUsers.shift, count: r.context.privateUsers.count }] : []));
     const shift = pickShift([...used, ...hostSubordinates()]);
     return record({ shift, count: POD_ID_COUNT, ownership });
   });
