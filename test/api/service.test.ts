@@ -235,7 +235,8 @@ test('SSE: a client resumes with Last-Event-ID across a restart of the service o
   const writer = await openStore(dir);
   const store = await openStore(dir, { access: 'inspect' });
   const socket = join(dir, 'api.sock');
-  const options = { store, dataDir: dir, hostId: HOST, listen: { socket }, heartbeatMs: 50 };
+  // Only the last 4 to 8 events kept in memory: the client catches up from the log, then from memory.
+  const options = { store, dataDir: dir, hostId: HOST, listen: { socket }, heartbeatMs: 50, recentEvents: 4 };
   let service = await startApiService(options);
   const client = new SseClient({ socketPath: socket }, '/v1/watch?from=0', { retryMs: 50 });
   t.teardown(async () => {

@@ -4,8 +4,8 @@
  * map and never the log. Nothing is saved: the service opens the log read-only, and a projection it
  * cannot write is caught up in its memory instead (the next `list` saves it as usual).
  *
- * Each pod's listing (its JSON, its user metadata, its host) is made once per change of the pod, not
- * per request: GET /v1/pods of 10,000 pods is then a filter and a serialisation.
+ * Each pod's listing (its JSON and its serialisation, its user metadata, its host) is made once per
+ * change of the pod, not per request: GET /v1/pods of 10,000 pods is then a filter and a copy.
  */
 import type { PodStateName } from '../../../machines/pod.js';
 import { NO_USER_METADATA, podUserMetadata, recordedUserMetadata, type PodUserMetadata } from '../../cli/pods.js';
@@ -20,6 +20,8 @@ import { podListJson, type PodListJson } from '../pod-json.js';
 export interface PodEntry {
   row: PodListRow;
   json: PodListJson;
+  /** `json` serialised and encoded: a list response concatenates these. */
+  bytes: Buffer;
   meta: PodUserMetadata;
   /** The host that prepared it; absent for pods from before the log recorded it. */
   host: string | undefined;
@@ -146,7 +148,8 @@ export class PodTable {
 
   private list(row: PodListRow): void {
     const meta = recordedUserMetadata(row.context) ?? (ownsPod(this.local.hostId, row.context) ? this.metadataOnDisk(row.uuid) : undefined) ?? NO_USER_METADATA;
-    this.pods.set(row.uuid, { row, meta, host: row.context.host, json: podListJson(row, meta) });
+    const json = podListJson(row, meta);
+    this.pods.set(row.uuid, { row, meta, host: row.context.host, json, bytes: Buffer.from(JSON.stringify(json)) });
   }
 
   /** A pod from before the log held user metadata has it in its manifest, on the host that prepared it. */

@@ -15,6 +15,7 @@ import { jsonErrors } from './errors.js';
 import { claimSocket, isLoopback, SOCKET_MODE, type ListenAt } from './listen.js';
 import { LogMetrics } from './log-metrics.js';
 import { PodTable, type LocalHost } from './pod-table.js';
+import { RecentEvents } from './recent.js';
 import { eventRoutes } from './routes/events.js';
 import { podRoutes } from './routes/pods.js';
 import { watchRoutes, type Watchers } from './routes/watch.js';
@@ -22,6 +23,8 @@ import { metricsRoute } from './schemas.js';
 import { tailLog } from './tail.js';
 
 export const HEARTBEAT_MS = 15_000;
+/** The latest events kept for the watchers (at most twice this many): a 10,000-event burst fits. */
+export const RECENT_EVENTS = 10_000;
 
 export interface ApiServiceOptions extends LocalHost {
   /** The log, opened by the caller (read-only is enough), closed by the caller after `close()`. */
@@ -31,6 +34,8 @@ export interface ApiServiceOptions extends LocalHost {
   tokenFile?: string;
   /** Between SSE heartbeats (default 15 s); shorter only for tests. */
   heartbeatMs?: number;
+  /** How many of the latest events are kept for watchers (default 10,000); fewer only for tests. */
+  recentEvents?: number;
   log?: (line: string) => void;
 }
 
@@ -76,8 +81,10 @@ export const startApiService = async (o: ApiServiceOptions): Promise<ApiService>
   const store = measuredStore(o.store, registry, { who: 'this process (an api-service only reads: it writes nothing)' });
   const table = await PodTable.load(store, local);
   const metrics = new LogMetrics(registry, table);
+  const recent = new RecentEvents(o.recentEvents ?? RECENT_EVENTS);
   const stop = new AbortController();
   const tail = tailLog(store, async (batch) => {
+    recent.push(batch);
     metrics.observe(batch);
     await table.apply(batch);
   }, stop.signal);
@@ -91,7 +98,7 @@ export const startApiService = async (o: ApiServiceOptions): Promise<ApiService>
   const watchers: Watchers = new Set();
   podRoutes(app, store, table, local);
   eventRoutes(app, store);
-  watchRoutes(app, store, watchers, o.heartbeatMs ?? HEARTBEAT_MS, log);
+  watchRoutes(app, store, recent, watchers, o.heartbeatMs ?? HEARTBEAT_MS, log);
   app.get('/metrics', { schema: metricsRoute }, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 

@@ -14,6 +14,7 @@ import type { LocalHost, PodEntry, PodTable } from '../pod-table.js';
 import { podRoute, podsRoute } from '../schemas.js';
 
 const STATES = new Set(Object.values(RKT_STATE_NAMES));
+const [OPEN, COMMA, CLOSE] = ['[', ',', ']'].map((c) => Buffer.from(c)) as [Buffer, Buffer, Buffer];
 
 interface PodsQuery {
   state?: string[];
@@ -51,11 +52,13 @@ const manifestOf = async (store: EventStore, local: LocalHost, uuid: string, hos
 };
 
 export const podRoutes = (app: FastifyInstance, store: EventStore, table: PodTable, local: LocalHost): void => {
-  app.get<{ Querystring: PodsQuery }>('/v1/pods', { schema: podsRoute }, async (request) => {
+  app.get<{ Querystring: PodsQuery }>('/v1/pods', { schema: podsRoute }, async (request, reply) => {
     const keep = podFilter(request.query);
-    const pods: PodEntry['json'][] = [];
-    for (const p of table.pods.values()) if (keep(p)) pods.push(p.json);
-    return pods;
+    const parts: Buffer[] = [OPEN];
+    for (const p of table.pods.values()) if (keep(p)) parts.push(p.bytes, COMMA);
+    parts[parts.length === 1 ? 1 : parts.length - 1] = CLOSE;
+    // Each pod was serialised when it changed (the schema documents the shape): a request only copies them.
+    return reply.type('application/json; charset=utf-8').send(Buffer.concat(parts));
   });
 
   app.get<{ Params: { uuid: string } }>('/v1/pods/:uuid', { schema: podRoute }, async (request) => {
