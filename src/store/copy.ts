@@ -67,7 +67,7 @@ interface StreamState {
 
 const DEFAULT_BATCH = 5000;
 
-export const targetNotEmpty = (location: string, head: number): PodlogError =>
+const targetNotEmpty = (location: string, head: number): PodlogError =>
   new PodlogError(
     'ELOG_NOT_EMPTY',
     `the target log ${location} already holds events (up to position ${head}): podlog log copy only copies into an empty log, it never merges into a live one. ` +
@@ -171,12 +171,13 @@ async function* eventsOf(store: EventStore, batchSize: number): AsyncGenerator<R
 const checkPrefix = async (from: EventStore, to: EventStore, plan: Plan, source: AsyncGenerator<RecordedEvent>, batchSize: number): Promise<void> => {
   for await (const t of eventsOf(to, batchSize)) {
     const { value: s } = await source.next();
-    const expected = s === undefined ? undefined : plan.next(s);
-    if (s === undefined || expected === undefined || t.meta.id !== s.meta.id || t.stream !== expected.stream || t.version !== expected.before + 1) {
+    const copied = s === undefined ? undefined : plan.next(s);
+    if (s === undefined || t.meta.id !== s.meta.id || t.stream !== copied!.stream || t.version !== copied!.before + 1) {
       throw new PodlogError(
         'ELOG_NOT_A_PREFIX',
         `cannot resume: the target ${to.location} is not a copy of the start of ${from.location} (its event at position ${t.position}, ${t.meta.id} in ${t.stream}, ` +
-          `is not the source's next one${s === undefined ? ': the source has no more' : `, ${s.meta.id} in ${s.stream}`}); empty the target and copy again without --resume`,
+          `is not the source's next one${s === undefined ? ': the source has no more' : `, ${s.meta.id} in ${copied!.stream}`}); ` +
+          'the same --host-id as the first copy is needed; else empty the target and copy again without --resume',
       );
     }
     if (t.position !== s.position) plan.report.samePositions = false;

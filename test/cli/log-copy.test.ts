@@ -212,3 +212,23 @@ test.serial('log copy refuses what it cannot do: missing flags, an empty source,
   t.is(stray.status, 254);
   t.regex(stray.stderr, /--from is not one of its flags/);
 });
+
+test.serial("log compact on a shared log: only this host's deleted pods, and this host's image index keeps their use", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-log-compact-shared-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = pgUrl();
+  const as = (host: string, args: string[]) =>
+    spawnSync(podlogBin, ['--dir', join(dir, host), '--host-id', host, '--store', store, ...args], { encoding: 'utf8', timeout: 120_000 });
+  for (const host of ['host-a', 'host-b']) {
+    const file = join(dir, `uuid-${host}`);
+    const r = as(host, ['run', `--uuid-file-save=${file}`, IMAGE, '--exec', '/bin/true']);
+    t.is(r.status, 0, r.stderr);
+    t.is(as(host, ['rm', readFileSync(file, 'utf8').trim()]).status, 0);
+  }
+  const lastUsed = (host: string): unknown => (JSON.parse(as(host, ['image', 'list', '--format', 'json']).stdout) as Array<{ lastUsed?: unknown }>)[0]?.lastUsed;
+  const used = lastUsed('host-b');
+  t.truthy(used);
+  t.regex(as('host-a', ['log', 'compact']).stdout, /1 pod\(s\) compacted/);
+  t.regex(as('host-b', ['log', 'compact']).stdout, /1 pod\(s\) compacted/, "host-a left host-b's pod to host-b");
+  t.deepEqual(lastUsed('host-b'), used);
+});
