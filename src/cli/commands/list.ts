@@ -1,8 +1,9 @@
 import { RKT_STATE_NAMES } from '../../../machines/pod.js';
+import { podListJson } from '../../api/pod-json.js';
 import { catchUpPodList, type PodListRow } from '../../engine/pod-list.js';
 import { reconcilePods } from '../../stage0/observe.js';
 import { out, str, type Command } from '../command.js';
-import { matchesFilters, NO_USER_METADATA, parsePodFilters, podUserMetadata, recordedUserMetadata, withStage0, type PodUserMetadata } from '../pods.js';
+import { matchesFilters, NO_USER_METADATA, parsePodFilters, podUserMetadata, recordedUserMetadata, withStage0 } from '../pods.js';
 import { table } from '../table.js';
 import { networksText } from '../../stage0/pod-networks.js';
 import { PodlogError } from '../../errors.js';
@@ -16,29 +17,6 @@ const ago = (iso: string | undefined, now: number): string => {
   if (s < 86400) return `${Math.round(s / 3600)} hours ago`;
   return `${Math.round(s / 86400)} days ago`;
 };
-
-const asJson = (r: PodListRow, meta: PodUserMetadata) => ({
-  uuid: r.uuid,
-  state: RKT_STATE_NAMES[r.state],
-  host: r.context.host,
-  apps: r.context.apps.map((a) => ({
-    name: a.name, image_id: a.imageId ?? a.image, image_name: a.imageName, exit_code: a.exitCode,
-    // What its cgroup accounted when it exited (AppExited): bytes and nanoseconds.
-    ...(a.oom !== undefined ? { oom: a.oom } : {}),
-    ...(a.memoryPeak !== undefined ? { memory_peak: a.memoryPeak } : {}),
-    ...(a.cpuTime !== undefined ? { cpu_time: a.cpuTime } : {}),
-    ...(a.hooks !== undefined ? { hooks: a.hooks } : {}),
-    // A mutable pod's app has a state and times of its own.
-    ...(a.state !== undefined ? { state: a.state, created_at: a.createdAt, started_at: a.startedAt, finished_at: a.finishedAt } : {}),
-  })),
-  created_at: r.context.createdAt,
-  started_at: r.context.startedAt,
-  exited_at: r.context.exitedAt,
-  exit_code: r.context.exitCode,
-  networks: (r.context.networks ?? []).filter((n) => n.attached).map((n) => ({ name: n.name, interface: n.ifName, ...n.summary, result: n.result })),
-  user_annotations: meta.userAnnotations,
-  user_labels: meta.userLabels,
-});
 
 export const list: Command = {
   usage: 'podlog list [--full] [--no-legend] [--format=json] [--all-hosts] [--filter=label=KEY[=VALUE]]... [--filter=annotation=KEY[=VALUE]]...',
@@ -72,7 +50,7 @@ export const list: Command = {
         .map((row) => ({ row, meta: wanted ? (recordedUserMetadata(row.context) ?? podUserMetadata(s.dataDir, row.uuid) ?? NO_USER_METADATA) : undefined }))
         .filter(({ meta }) => meta === undefined || matchesFilters(meta, filters));
       if (format === 'json') {
-        out(JSON.stringify(pods.map(({ row, meta }) => asJson(row, meta!))));
+        out(JSON.stringify(pods.map(({ row, meta }) => podListJson(row, meta!))));
         return 0;
       }
       const full = inv.values.full === true;
