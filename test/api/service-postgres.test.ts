@@ -11,7 +11,7 @@ import { podStream } from '../../src/engine/streams.js';
 import { POD_EVENTS, type PodEventData, type PodEventType } from '../../src/events/catalogue.js';
 import { commandContext, newMetadata } from '../../src/events/metadata.js';
 import { openStoreAt } from '../../src/store/open.js';
-import type { RecordedEvent } from '../../src/store/port.js';
+import type { EventStore, RecordedEvent } from '../../src/store/port.js';
 import { prepareData } from '../engine/samples.js';
 import { get, targetOf } from '../helpers/http.js';
 import { usePostgres } from '../helpers/postgres.js';
@@ -31,6 +31,17 @@ const host = async (url: string, id: string) => {
     await append(uuid, 'PrepareAborted', { reason: 'test' }, 1);
   };
   return { store, abortedPod };
+};
+
+/** Runs the consumer `exporter` on `store` until it has been handed `count` events; those events. */
+const consumeUntil = async (store: EventStore, count: number, batchSize: number): Promise<RecordedEvent[]> => {
+  const seen: RecordedEvent[] = [];
+  const stop = new AbortController();
+  await consume(store, 'exporter', async (batch) => {
+    seen.push(...batch);
+    if (seen.length >= count) stop.abort();
+  }, { batchSize, signal: stop.signal });
+  return seen;
 };
 
 const freshLog = () => `${pg().url}?schema=${pg().schema()}`;
@@ -59,21 +70,11 @@ test('consume() resumes on another host after the checkpoint the first host save
   const [a, b] = await Promise.all([host(url, 'host-a'), host(url, 'host-b')]);
   t.teardown(() => Promise.all([a.store.close(), b.store.close()]));
   for (let i = 0; i < 3; i++) await b.abortedPod(uuid(i));
-  const first: RecordedEvent[] = [];
-  const stop = new AbortController();
-  await consume(a.store, 'exporter', async (batch) => {
-    first.push(...batch);
-    if (first.length >= 4) stop.abort();
-  }, { batchSize: 2, signal: stop.signal });
+  const first = await consumeUntil(a.store, 4, 2);
   t.is(first.length, 4);
   // Appended while no consumer runs, by the host that will consume next.
   for (let i = 3; i < 5; i++) await b.abortedPod(uuid(i));
-  const rest: RecordedEvent[] = [];
-  const again = new AbortController();
-  await consume(b.store, 'exporter', async (batch) => {
-    rest.push(...batch);
-    if (rest.length >= 6) again.abort();
-  }, { batchSize: 4, signal: again.signal });
+  const rest = await consumeUntil(b.store, 6, 4);
   t.deepEqual([...first, ...rest].map((e) => e.position), Array.from({ length: 10 }, (_, i) => i + 1));
 });
 

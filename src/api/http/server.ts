@@ -91,7 +91,7 @@ export const startApiService = async (o: ApiServiceOptions): Promise<ApiService>
   tail.done.catch((e: unknown) => log(`api service: reading the log failed: ${(e as Error).message}`));
   await tail.ready;
 
-  const app = fastify({ logger: false, forceCloseConnections: true, ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } } });
+  const app = fastify({ logger: false, forceCloseConnections: true, exposeHeadRoutes: false, ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } } });
   await app.register(swagger, { openapi: { openapi: '3.0.3', info: { title: 'podlog API', version: '1', description: 'A read-only view of the event log: pods, events, a live watch and metrics' } } });
   jsonErrors(app, log);
   withAuth(app, o.tokenFile);
