@@ -48,6 +48,9 @@ const folder =
   (start: PodSnapshot, events: readonly RecordedEvent[]): PodSnapshot => {
     let snapshot = start;
     for (const e of events) {
+      // A tombstone (log compact) stands for the whole history it replaced: a snapshot folded from part of
+      // that history (a pod list row saved before the pod was deleted) is void, and the fold starts over.
+      if (e.type === 'PodCompacted') snapshot = initialPod(snapshot.context.uuid);
       const { next, accepted } = stepper(snapshot, toMachineEvent(e));
       if (!accepted) {
         throw new PodlogError(
