@@ -9,12 +9,10 @@
  * pod whose history says it is unregistered or deleted, so a pod whose unregistration never arrived
  * (the service was busy restarting, the unregistering process died) does not keep its key.
  */
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
-import { dirname } from 'node:path';
 import { podStream } from '../engine/streams.js';
-import { PodlogError } from '../errors.js';
+import { claimSocket } from '../socket-file.js';
 import type { EventStore } from '../store/port.js';
 import { appApi } from './app-api.js';
 import { readBody } from './body.js';
@@ -72,21 +70,6 @@ const registrationApi = (registry: Registry, port: () => number, log: (line: str
   return reply(res, 200, { port: port() });
 };
 
-/** Refuses to take over a socket a live service answers on; removes one nobody answers on. */
-const claimSocket = async (path: string): Promise<void> => {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  if (!existsSync(path)) return;
-  const live = await new Promise<boolean>((resolve) => {
-    const c = connect(path, () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.on('error', () => resolve(false));
-  });
-  if (live) throw new PodlogError('EUSAGE', `a metadata service already listens on ${path}`);
-  unlinkSync(path);
-};
-
 const listen = (server: Server, ...args: [string] | [number, string]): Promise<void> =>
   new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -127,7 +110,7 @@ export const startMetadataService = async (o: ServiceOptions): Promise<MetadataS
     });
   });
   try {
-    await claimSocket(o.socket);
+    await claimSocket(o.socket, 'a metadata service');
     // Created with the umask's mode, then narrowed before a single request is accepted.
     await listen(register, o.socket);
     chmodSync(o.socket, 0o600);

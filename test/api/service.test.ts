@@ -315,7 +315,7 @@ test('the CLI: podlog api-service serves a unix socket, refuses a second one on 
   t.deepEqual((await get(target, '/v1/pods')).json<Pod[]>().map((p) => p.uuid), [uuid]);
   const second = d.podlog(['api-service', '--socket', socket]);
   t.is(second.status, 254);
-  t.regex(second.stderr, /already serving/);
+  t.regex(second.stderr, /an API service already listens on/);
   const usage = d.podlog(['api-service', '--listen', '0.0.0.0:0']);
   t.is(usage.status, 254);
   t.regex(usage.stderr, /needs --token-file/);

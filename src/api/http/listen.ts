@@ -3,9 +3,7 @@
  * API service), or TCP with --listen HOST:PORT. A TCP address other than loopback is reachable from
  * other machines, so it needs a bearer token (./auth.ts).
  */
-import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
-import { connect, isIP } from 'node:net';
-import { dirname } from 'node:path';
+import { isIP } from 'node:net';
 import { PodlogError } from '../../errors.js';
 
 export const DEFAULT_SOCKET = '/run/podlog/api.sock';
@@ -26,18 +24,3 @@ export const parseListen = (text: string): { host: string; port: number } => {
 };
 
 export const isLoopback = (host: string): boolean => host === '::1' || /^127\./.test(host) || /^::ffff:127\./i.test(host);
-
-/** Refuses a socket a live service answers on; removes a stale one nobody answers on. */
-export const claimSocket = async (path: string): Promise<void> => {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  if (!existsSync(path)) return;
-  const live = await new Promise<boolean>((resolve) => {
-    const c = connect(path, () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.on('error', () => resolve(false));
-  });
-  if (live) throw new PodlogError('EUSAGE', `already serving: something answers on ${path}`);
-  unlinkSync(path);
-};

@@ -12,7 +12,8 @@ import { measuredStore } from '../../metrics.js';
 import type { EventStore } from '../../store/port.js';
 import { presentsToken, readTokenFile } from './auth.js';
 import { jsonErrors } from './errors.js';
-import { claimSocket, isLoopback, SOCKET_MODE, type ListenAt } from './listen.js';
+import { claimSocket } from '../../socket-file.js';
+import { isLoopback, SOCKET_MODE, type ListenAt } from './listen.js';
 import { LogMetrics } from './log-metrics.js';
 import { PodTable, type LocalHost } from './pod-table.js';
 import { RecentEvents } from './recent.js';
@@ -58,7 +59,7 @@ const withAuth = (app: FastifyInstance, tokenFile: string | undefined): void => 
 
 const listenOn = async (app: FastifyInstance, at: ListenAt): Promise<string> => {
   if ('socket' in at) {
-    await claimSocket(at.socket);
+    await claimSocket(at.socket, 'an API service');
     await app.listen({ path: at.socket });
     // Created with the umask's mode (without write for others, none can connect), then narrowed.
     chmodSync(at.socket, SOCKET_MODE);
