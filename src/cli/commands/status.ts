@@ -1,4 +1,5 @@
 import { RKT_STATE_NAMES } from '../../../machines/pod.js';
+import { podStatusJson } from '../../api/pod-json.js';
 import type { PodView } from '../../engine/engine.js';
 import { PodlogError } from '../../errors.js';
 import { podDir, readPid } from '../../stage0/pod-dir.js';
@@ -67,7 +68,7 @@ export const status: Command = {
       if (uuids.length !== 1) throw new PodlogError('EUSAGE', 'status takes exactly one UUID');
       const view = await podStatus(s, await resolveLivePod(s, uuids[0]!, { allHosts }), waitFor(wait));
       const meta = recordedUserMetadata(view.context) ?? podUserMetadata(s.dataDir, view.uuid) ?? NO_USER_METADATA;
-      if (json) out(JSON.stringify({ ...view.context, state: RKT_STATE_NAMES[view.state], version: view.version, ...meta }));
+      if (json) out(JSON.stringify(podStatusJson(view, meta)));
       else out(rktStatus(view, readPid(podDir(inv.dir, view.uuid)), inv.hostId).join('\n'));
       return 0;
     }, { create: false }),
