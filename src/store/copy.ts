@@ -23,21 +23,36 @@
  * stream once, and reordering streams would reorder positions). Each stream's expected version is its
  * version in the target, so a concurrent writer to the same stream fails the copy instead of interleaving.
  *
- * The target must hold no events: a copy never merges into a live log. An interrupted copy leaves a prefix
- * of the source in the target (every transaction is whole); `resume` checks that the target is exactly
- * such a prefix, event by event (id, stream and version as the copy would write them), and copies the rest.
+ * The target must hold no events, unless `merge`. An interrupted copy leaves a prefix of the source in the
+ * target (every transaction is whole); `resume` checks that the target is exactly such a prefix, event by
+ * event (id, stream and version as the copy would write them), and copies the rest.
+ *
+ * `merge`: a one-host log appended into a shared log that other hosts already use (the fleet's second
+ * host onwards), adopted as above. It adds streams and never extends one: every source stream, as adopted,
+ * must be absent from the target, all checked before anything is written (one listStreams per family of
+ * names, `pod-` or the host's scope, not a query per stream), and the first batch of each stream expects
+ * no_stream, so a writer creating one of them meanwhile fails the merge instead of interleaving with it.
+ * Versions are then the source's, as in a copy; positions are the target's, at its head, in the source's
+ * order, with other hosts' events between the batches.
+ * An interrupted merge leaves a prefix of the source in the target, interleaved with other hosts' events.
+ * Those can only be in other streams, so the rule of `resume` is the copy's, applied to the target's
+ * events in the source's streams (as adopted): in position order they must be exactly the source's first
+ * events (same id, stream and version), with no hole; the rest is copied after them.
  */
+import { POD_STREAM_PREFIX, uuidOfStream } from '../engine/streams.js';
 import { PodlogError, isPodlogError } from '../errors.js';
 import { IMAGE_STORE_SCOPE } from '../images/store.js';
 import { readBatches } from '../api/subscribe.js';
-import type { EventStore, NewEvent, RecordedEvent, StreamAppend } from './port.js';
+import type { EventStore, NewEvent, ReadAllOptions, RecordedEvent, StreamAppend } from './port.js';
 import { hostScope, isSharedStore } from './scoped.js';
 
 export interface CopyOptions {
   /** The host whose one-host log this is, adopted on a shared target (see the top of this file). */
   hostId: string;
-  /** Go on after an interrupted copy instead of refusing a non-empty target. */
+  /** Go on after an interrupted copy (or merge) instead of refusing a non-empty target (or present streams). */
   resume?: boolean;
+  /** Append a one-host log into a shared log that other hosts use (see the top of this file). */
+  merge?: boolean;
   /** Events read (and at most appended) at a time. */
   batchSize?: number;
 }
@@ -50,6 +65,8 @@ export interface CopyReport {
   transactions: number;
   /** Whether every event has the same global position in the target as in the source. */
   samePositions: boolean;
+  /** Merged at the target's head, between other hosts' events (CopyOptions.merge). */
+  merged: boolean;
   /** The host adopted for, when adopting: what was moved under its scope and what was given it as owner. */
   adopted?: { hostId: string; streams: number; events: number; prepares: number };
   /** Compacted streams, now starting at version 1, with the version their first event had in the source. */
@@ -70,22 +87,53 @@ const DEFAULT_BATCH = 5000;
 const targetNotEmpty = (location: string, head: number): PodlogError =>
   new PodlogError(
     'ELOG_NOT_EMPTY',
-    `the target log ${location} already holds events (up to position ${head}): podlog log copy only copies into an empty log, it never merges into a live one. ` +
-      'If an interrupted copy left them, run the same copy again with --resume; otherwise empty the target first (a new PostgreSQL schema, or a new file) and copy again.',
+    `the target log ${location} already holds events (up to position ${head}): podlog log copy only copies into an empty log unless --merge. ` +
+      'If an interrupted copy left them, run the same copy again with --resume; if it is a shared log other hosts use and the source is one host\'s, add --merge; ' +
+      'otherwise empty the target first (a new PostgreSQL schema, or a new file) and copy again.',
   );
+
+/** Why a merge cannot be done between these logs (undefined: it can). */
+const mergeRefusal = (from: EventStore, to: EventStore, head: number): string | undefined => {
+  if (!isSharedStore(to)) return `the target ${to.location} is a one-host (${to.kind}) log: only a shared (PostgreSQL) log takes in another host's log`;
+  if (isSharedStore(from)) return `the source ${from.location} is a shared (${from.kind}) log, which holds several hosts' pods: --merge moves one host's own log (SQLite) into the fleet`;
+  if (head === 0) return `the target ${to.location} holds no events: copy without --merge, which also keeps the source's positions`;
+  return undefined;
+};
+
+/** The first of the merge's streams that the target already has, as a refusal. */
+const mergeClash = (to: EventStore, stream: string, hostId: string): PodlogError => {
+  const what = stream.startsWith(hostScope(hostId))
+    ? `host ${hostId} already has image records in the target ${to.location} (${stream})`
+    : stream.startsWith(POD_STREAM_PREFIX)
+      ? `the target ${to.location} already has pod ${uuidOfStream(stream)} (${stream})`
+      : `the target ${to.location} already has the stream ${stream}`;
+  return new PodlogError(
+    'ELOG_MERGE_CLASH',
+    `${what}: was this log merged before? If that merge was interrupted, run it again with --resume. ` +
+      '--merge only adds streams that the target does not have; nothing was written.',
+  );
+};
+
+/** A source stream's name in the target: an image-store stream adopted by `adoptFor` goes under its scope. */
+const targetStream = (adoptFor: string | undefined, stream: string): string =>
+  adoptFor !== undefined && IMAGE_STORE_SCOPE.streamPrefixes.some((p) => stream.startsWith(p)) ? `${hostScope(adoptFor)}${stream}` : stream;
 
 /** Turns source events into the target's, stream by stream, in order; also what `resume` compares with. */
 class Plan {
   readonly streams = new Map<string, StreamState>();
   readonly report: CopyReport;
 
-  constructor(private readonly adoptFor: string | undefined) {
+  constructor(
+    private readonly adoptFor: string | undefined,
+    merged: boolean,
+  ) {
     this.report = {
       copied: 0,
       resumedAfter: 0,
       streams: 0,
       transactions: 0,
       samePositions: true,
+      merged,
       compacted: [],
       ...(adoptFor === undefined ? {} : { adopted: { hostId: adoptFor, streams: 0, events: 0, prepares: 0 } }),
     };
@@ -102,9 +150,8 @@ class Plan {
       }
       return known;
     }
-    const adopted = this.adoptFor !== undefined && IMAGE_STORE_SCOPE.streamPrefixes.some((p) => e.stream.startsWith(p));
-    const state: StreamState = { target: adopted ? `${hostScope(this.adoptFor!)}${e.stream}` : e.stream, offset: e.version - 1, version: 0 };
-    if (adopted) this.report.adopted!.streams++;
+    const state: StreamState = { target: targetStream(this.adoptFor, e.stream), offset: e.version - 1, version: 0 };
+    if (state.target !== e.stream) this.report.adopted!.streams++;
     if (state.offset > 0) this.report.compacted.push({ stream: e.stream, sourceVersion: e.version });
     this.streams.set(e.stream, state);
     this.report.streams++;
@@ -159,25 +206,51 @@ const appendBatch = async (to: EventStore, plan: Plan, batch: RecordedEvent[]): 
   await flush();
 };
 
-/** Events of a log one at a time, read in batches by position to its head. */
-async function* eventsOf(store: EventStore, batchSize: number): AsyncGenerator<RecordedEvent> {
-  for await (const batch of readBatches(store, { stopAtHead: true, batchSize })) yield* batch;
+/** Events of a log (only `streams`, if given) one at a time, read in batches by position to its head. */
+async function* eventsOf(store: EventStore, batchSize: number, streams?: string[]): AsyncGenerator<RecordedEvent> {
+  const only: Pick<ReadAllOptions, 'streams'> = streams === undefined ? {} : { streams };
+  for await (const batch of readBatches(store, { stopAtHead: true, batchSize, ...only })) yield* batch;
 }
 
+/** Every stream of the source as the copy names it in the target. */
+const targetStreamsOf = async (from: EventStore, adoptFor: string | undefined): Promise<string[]> =>
+  (await from.listStreams()).map((s) => targetStream(adoptFor, s.stream));
+
+/** Refuses the merge if the target has any of `streams`: one listStreams per family (`pod-`, `host/ID/`, …). */
+const checkAbsent = async (to: EventStore, streams: string[], hostId: string): Promise<void> => {
+  const scope = hostScope(hostId);
+  const familyOf = (stream: string): string => (stream.startsWith(scope) ? scope : stream.slice(0, stream.indexOf('-') + 1) || stream);
+  const present = new Set<string>();
+  for (const family of new Set(streams.map(familyOf))) for (const s of await to.listStreams(family)) present.add(s.stream);
+  const clash = streams.find((s) => present.has(s));
+  if (clash !== undefined) throw mergeClash(to, clash, hostId);
+};
+
 /**
- * Walks the target alongside the source: each target event must be the source's next one as the copy
- * writes it. `source` is left at the first event the target does not have.
+ * Walks the target (only `streams` of it, if given) alongside the source: each target event must be the
+ * source's next one as the copy writes it. `source` is left at the first event the target does not have.
  */
-const checkPrefix = async (from: EventStore, to: EventStore, plan: Plan, source: AsyncGenerator<RecordedEvent>, batchSize: number): Promise<void> => {
-  for await (const t of eventsOf(to, batchSize)) {
+const checkPrefix = async (
+  from: EventStore,
+  to: EventStore,
+  plan: Plan,
+  source: AsyncGenerator<RecordedEvent>,
+  batchSize: number,
+  streams?: string[],
+): Promise<void> => {
+  // A merge's target holds other hosts' events too: only the source's own streams are its prefix.
+  const [target, remedy] =
+    streams === undefined
+      ? [`the target ${to.location}`, 'the same --host-id as the first copy is needed; else empty the target and copy again without --resume']
+      : [`the target ${to.location} (its events in the source's streams)`, 'the same --host-id as the first merge is needed'];
+  for await (const t of eventsOf(to, batchSize, streams)) {
     const { value: s } = await source.next();
     const copied = s === undefined ? undefined : plan.next(s);
     if (s === undefined || t.meta.id !== s.meta.id || t.stream !== copied!.stream || t.version !== copied!.before + 1) {
       throw new PodlogError(
         'ELOG_NOT_A_PREFIX',
-        `cannot resume: the target ${to.location} is not a copy of the start of ${from.location} (its event at position ${t.position}, ${t.meta.id} in ${t.stream}, ` +
-          `is not the source's next one${s === undefined ? ': the source has no more' : `, ${s.meta.id} in ${copied!.stream}`}); ` +
-          'the same --host-id as the first copy is needed; else empty the target and copy again without --resume',
+        `cannot resume: ${target} is not a copy of the start of ${from.location} (its event at position ${t.position}, ${t.meta.id} in ${t.stream}, ` +
+          `is not the source's next one${s === undefined ? ': the source has no more' : `, ${s.meta.id} in ${copied!.stream}`}); ${remedy}`,
       );
     }
     if (t.position !== s.position) plan.report.samePositions = false;
@@ -185,13 +258,24 @@ const checkPrefix = async (from: EventStore, to: EventStore, plan: Plan, source:
   }
 };
 
+/** Refuses a merge that cannot be done; returns the source's streams as the target names them. */
+const startMerge = async (from: EventStore, to: EventStore, head: number, hostId: string, resume: boolean): Promise<string[]> => {
+  const refusal = mergeRefusal(from, to, head);
+  if (refusal !== undefined) throw new PodlogError('ELOG_MERGE', `log copy --merge: ${refusal}`);
+  const streams = await targetStreamsOf(from, hostId);
+  if (!resume) await checkAbsent(to, streams, hostId);
+  return streams;
+};
+
 export const copyLog = async (from: EventStore, to: EventStore, options: CopyOptions): Promise<CopyReport> => {
   const batchSize = options.batchSize ?? DEFAULT_BATCH;
+  const [resume, merge] = [options.resume === true, options.merge === true];
   const head = await to.headPosition();
-  if (head > 0 && options.resume !== true) throw targetNotEmpty(to.location, head);
-  const plan = new Plan(isSharedStore(to) && !isSharedStore(from) ? options.hostId : undefined);
+  if (!merge && head > 0 && !resume) throw targetNotEmpty(to.location, head);
+  const streams = merge ? await startMerge(from, to, head, options.hostId, resume) : undefined;
+  const plan = new Plan(isSharedStore(to) && !isSharedStore(from) ? options.hostId : undefined, merge);
   const source = eventsOf(from, batchSize);
-  if (head > 0) await checkPrefix(from, to, plan, source, batchSize);
+  if (resume && head > 0) await checkPrefix(from, to, plan, source, batchSize, streams);
   try {
     let batch: RecordedEvent[] = [];
     for await (const e of source) {
@@ -206,7 +290,7 @@ export const copyLog = async (from: EventStore, to: EventStore, options: CopyOpt
     throw new PodlogError(
       isPodlogError(e) ? e.code : 'ELOG_COPY',
       `${(e as Error).message}\nThe copy stopped with the first ${copied} of the source's events in the target (an append in flight may have been recorded too): ` +
-        'run the same copy again with --resume to go on from there, or empty the target and copy again.',
+        `run the same command again with --resume to go on from there${merge ? '' : ', or empty the target and copy again'}.`,
       { cause: e },
     );
   }

@@ -1,9 +1,10 @@
 /**
  * `podlog log copy` and `podlog log migrate` through bin/podlog: a SQLite log written by real pod runs
- * moved onto a real PostgreSQL server (test/helpers/postgres.ts) and back.
+ * moved onto a real PostgreSQL server (test/helpers/postgres.ts) and back, and a second host's log merged
+ * into the shared log the first one moved to (--merge).
  */
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,42 +18,58 @@ import type { RecordedEvent } from '../../src/store/port.js';
 
 const pg = usePostgres(test);
 const HOST = 'host-a';
+const HOST_B = 'host-b';
 const IMAGE = aciPath('busybox-gzip');
 const IMAGE_STREAM = /^(image|tree|layer)-/;
 
-/** podlog as host HOST; `store` names the log (the data dir's SQLite file without it). */
-const podlog = (dir: string, args: string[], store?: string) =>
-  spawnSync(podlogBin, ['--dir', dir, '--host-id', HOST, ...(store === undefined ? [] : ['--store', store]), ...args], { encoding: 'utf8', timeout: 120_000 });
+/** podlog as `host`; `store` names the log (the data dir's SQLite file without it). */
+const podlogAs =
+  (host: string) =>
+  (dir: string, args: string[], store?: string): SpawnSyncReturns<string> =>
+    spawnSync(podlogBin, ['--dir', dir, '--host-id', host, ...(store === undefined ? [] : ['--store', store]), ...args], { encoding: 'utf8', timeout: 120_000 });
+const podlog = podlogAs(HOST);
+const podlogB = podlogAs(HOST_B);
 
 const ok = (r: ReturnType<typeof podlog>): string => {
   if (r.status !== 0) throw new Error(`podlog exited ${String(r.status)}: ${r.stderr}`);
   return r.stdout;
 };
 
+/** Every event of the log, whichever host recorded it. */
 const eventsIn = (dir: string, store?: string): RecordedEvent[] =>
-  ok(podlog(dir, ['events', '--json'], store))
+  ok(podlog(dir, ['events', '--json', '--all-hosts'], store))
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as RecordedEvent);
 
-const listIn = (dir: string, store?: string): unknown => JSON.parse(ok(podlog(dir, ['list', '--format', 'json'], store)));
+const listIn = (dir: string, store?: string, as = podlog, flags: string[] = []): unknown => JSON.parse(ok(as(dir, ['list', '--format', 'json', ...flags], store)));
+
+const uuidsIn = (pods: unknown): string[] => (pods as Array<{ uuid: string }>).map((p) => p.uuid).sort();
 
 const pgUrl = (schema = pg().schema()): string => `${pg().url}?schema=${schema}`;
 
 /** What the copy onto a shared log makes of a one-host log's event: its image-store streams under the host. */
-const adopted = (e: RecordedEvent): RecordedEvent => ({ ...e, stream: IMAGE_STREAM.test(e.stream) ? `host/${HOST}/${e.stream}` : e.stream });
+const adoptedBy =
+  (host: string) =>
+  (e: RecordedEvent): RecordedEvent => ({ ...e, stream: IMAGE_STREAM.test(e.stream) ? `host/${host}/${e.stream}` : e.stream });
+const adopted = adoptedBy(HOST);
 
 const withoutPositions = (es: RecordedEvent[]): Array<Omit<RecordedEvent, 'position'>> => es.map(({ position: _, ...e }) => e);
 
 /** A data dir whose SQLite log holds two real pods (exited 3 and 0), and a copy of the log after the first. */
-let source: { dir: string; uuids: string[]; firstPodLog: string };
+interface Source {
+  dir: string;
+  uuids: string[];
+  firstPodLog: string;
+}
 
-test.before(() => {
-  const dir = mkdtempSync(join(tmpdir(), 'podlog-log-copy-'));
+/** A Source written by podlog as `host`. */
+const runSource = (host: string): Source => {
+  const dir = mkdtempSync(join(tmpdir(), `podlog-log-copy-${host}-`));
   const uuids: string[] = [];
   const run = (code: number): void => {
     const file = join(dir, `uuid-${uuids.length}`);
-    const r = podlog(dir, ['run', `--uuid-file-save=${file}`, IMAGE, '--exec', '/bin/sh', '--', '-c', `exit ${code}`]);
+    const r = podlogAs(host)(dir, ['run', `--uuid-file-save=${file}`, IMAGE, '--exec', '/bin/sh', '--', '-c', `exit ${code}`]);
     if (r.status !== code) throw new Error(`run exited ${String(r.status)}: ${r.stderr}`);
     uuids.push(readFileSync(file, 'utf8').trim());
   };
@@ -60,11 +77,20 @@ test.before(() => {
   const firstPodLog = join(dir, 'first-pod.db');
   copyFileSync(join(dir, 'events.db'), firstPodLog);
   run(0);
-  source = { dir, uuids, firstPodLog };
+  return { dir, uuids, firstPodLog };
+};
+
+/** Host A's log (the fleet's first host) and host B's (the second, with the same image). */
+let source: Source;
+let sourceB: Source;
+
+test.before(() => {
+  source = runSource(HOST);
+  sourceB = runSource(HOST_B);
 });
 
 test.after.always(() => {
-  if (source !== undefined) rmSync(source.dir, { recursive: true, force: true });
+  for (const s of [source, sourceB]) if (s !== undefined) rmSync(s.dir, { recursive: true, force: true });
 });
 
 test.serial('SQLite to PostgreSQL: the same pods, events, ids, versions and order; image streams adopted under the host', async (t) => {
@@ -95,7 +121,7 @@ test.serial('SQLite to PostgreSQL: the same pods, events, ids, versions and orde
 
   const again = podlog(dir, ['log', 'copy', '--from', `sqlite:${join(dir, 'events.db')}`, '--to', to]);
   t.is(again.status, 254);
-  t.regex(again.stderr, /already holds events .* never merges into a live one.*--resume/s);
+  t.regex(again.stderr, /already holds events .* only copies into an empty log unless --merge.*--resume.*add --merge/s);
   t.deepEqual(eventsIn(dir, to), copied, 'the refused copy wrote nothing');
 
   // The moved host goes on on the shared log: its image is found in its scoped index, not fetched again.
@@ -231,4 +257,113 @@ test.serial("log compact on a shared log: only this host's deleted pods, and thi
   t.regex(as('host-a', ['log', 'compact']).stdout, /1 pod\(s\) compacted/);
   t.regex(as('host-b', ['log', 'compact']).stdout, /1 pod\(s\) compacted/, "host-a left host-b's pod to host-b");
   t.deepEqual(lastUsed('host-b'), used);
+});
+
+/** A shared log that host A's log was copied into (the fleet's first host), with what it then held. */
+const sharedWithA = (): { to: string; copied: RecordedEvent[] } => {
+  const to = pgUrl();
+  ok(podlog(source.dir, ['log', 'copy', '--from', `sqlite:${join(source.dir, 'events.db')}`, '--to', to]));
+  return { to, copied: eventsIn(source.dir, to) };
+};
+
+/** `log copy --merge` as host B from `from` (a log URL). */
+const mergeB = (from: string, to: string, flags: string[] = []): SpawnSyncReturns<string> =>
+  podlogB(sourceB.dir, ['log', 'copy', '--from', from, '--to', to, '--merge', ...flags]);
+
+/** The events of `log` whose ids are among those of `source`, in the log's order. */
+const eventsOf = (log: RecordedEvent[], source: RecordedEvent[]): RecordedEvent[] => {
+  const ids = new Set(source.map((e) => e.meta.id));
+  return log.filter((e) => ids.has(e.meta.id));
+};
+
+test.serial("--merge: host B's log joins the shared log host A copied into; B's pods, events and image as they were; a second merge is refused", (t) => {
+  const { to, copied } = sharedWithA();
+  const fromB = `sqlite:${join(sourceB.dir, 'events.db')}`;
+  const eventsB = eventsIn(sourceB.dir);
+  const r = mergeB(fromB, to);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`copy: ${eventsB.length} events copied .* in \\d+ transaction`));
+  t.regex(r.stdout, /global positions were not kept: the events were merged at the target's head/);
+  t.regex(r.stdout, new RegExp(`adopted for host ${HOST_B}: [1-9]\\d* image-store streams \\([1-9]\\d* events\\) moved under host/${HOST_B}/, 0 pod`));
+
+  const merged = eventsIn(sourceB.dir, to);
+  t.deepEqual(merged.slice(0, copied.length), copied, "host A's events as they were");
+  t.is(merged.length, copied.length + eventsB.length);
+  t.deepEqual(
+    withoutPositions(eventsOf(merged, eventsB)),
+    withoutPositions(eventsB.map(adoptedBy(HOST_B))),
+    "each of B's events once, with its id, version and data, in B's order; its image streams under host/host-b/",
+  );
+  t.deepEqual(uuidsIn(listIn(sourceB.dir, to, podlogB)), [...sourceB.uuids].sort(), "host-b's list: its pods");
+  t.deepEqual(uuidsIn(listIn(sourceB.dir, to, podlogB, ['--all-hosts'])), [...source.uuids, ...sourceB.uuids].sort());
+  for (const uuid of sourceB.uuids) t.is(ok(podlogB(sourceB.dir, ['status', uuid], to)), ok(podlogB(sourceB.dir, ['status', uuid])));
+
+  // B goes on on the shared log: its image is found in its own scope, not imported again.
+  const imports = merged.filter((e) => e.type === 'ImageImported').length;
+  const run = podlogB(sourceB.dir, ['run', IMAGE, '--exec', '/bin/true'], to);
+  t.is(run.status, 0, run.stderr);
+  const after = eventsIn(sourceB.dir, to);
+  t.is(after.filter((e) => e.type === 'ImageImported').length, imports, 'no new ImageImported');
+  t.deepEqual(after.filter((e) => e.position > merged.at(-1)!.position && !e.stream.startsWith('pod-')), [], 'nothing recorded but the new pod');
+
+  const again = mergeB(fromB, to);
+  t.is(again.status, 254);
+  t.regex(again.stderr, new RegExp(`host ${HOST_B} already has image records in the target .*\\(host/${HOST_B}/(image|tree|layer)-.*\\): was this log merged before\\? .*--resume`));
+  t.deepEqual(eventsIn(sourceB.dir, to), after, 'the refused merge wrote nothing');
+
+  const done = mergeB(fromB, to, ['--resume']);
+  t.is(done.status, 0, done.stderr);
+  t.regex(done.stdout, new RegExp(`copy: 0 events copied .* after the ${eventsB.length} already there`), 'a finished merge resumed has nothing left to copy');
+  t.deepEqual(eventsIn(sourceB.dir, to), after);
+});
+
+test.serial("--merge --resume: goes on after an interrupted merge with other hosts' events between, and refuses a target that is not the source's start", (t) => {
+  const { to, copied } = sharedWithA();
+  const eventsB = eventsIn(sourceB.dir);
+  // The interrupted merge: B's log up to its first pod; then host A writes on.
+  t.is(mergeB(`sqlite:${sourceB.firstPodLog}`, to).status, 0);
+  const prefix = eventsIn(sourceB.dir, to).length - copied.length;
+  t.true(prefix > 0 && prefix < eventsB.length);
+  const other = podlog(source.dir, ['run', IMAGE, '--exec', '/bin/true'], to);
+  t.is(other.status, 0, other.stderr);
+  const between = eventsIn(sourceB.dir, to).length - copied.length - prefix;
+  t.true(between > 0, "host A's pod is recorded between the merge's two parts");
+
+  const r = mergeB(`sqlite:${join(sourceB.dir, 'events.db')}`, to, ['--resume']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, new RegExp(`copy: ${eventsB.length - prefix} events copied .* after the ${prefix} already there`));
+  const merged = eventsIn(sourceB.dir, to);
+  t.is(merged.length, copied.length + eventsB.length + between);
+  t.deepEqual(withoutPositions(eventsOf(merged, eventsB)), withoutPositions(eventsB.map(adoptedBy(HOST_B))));
+  t.deepEqual(uuidsIn(listIn(sourceB.dir, to, podlogB)), [...sourceB.uuids].sort());
+
+  // Merged as another host, B's image streams would be under host/host-c/, which the target does not have.
+  const wrong = podlogAs('host-c')(sourceB.dir, ['log', 'copy', '--from', `sqlite:${join(sourceB.dir, 'events.db')}`, '--to', to, '--merge', '--resume']);
+  t.is(wrong.status, 254);
+  t.regex(wrong.stderr, /cannot resume: the target .* \(its events in the source's streams\) is not a copy of the start of .*the same --host-id as the first merge/);
+  t.deepEqual(eventsIn(sourceB.dir, to), merged, 'the refused resume wrote nothing');
+});
+
+test.serial('--merge refuses an empty target, a one-host (SQLite) target and a shared source, writing nothing', (t) => {
+  const fromB = `sqlite:${join(sourceB.dir, 'events.db')}`;
+  const empty = pgUrl();
+  const intoEmpty = mergeB(fromB, empty);
+  t.is(intoEmpty.status, 254);
+  t.regex(intoEmpty.stderr, /log copy --merge: the target .* holds no events: copy without --merge/);
+  t.deepEqual(eventsIn(sourceB.dir, empty), []);
+
+  const sqliteTarget = join(sourceB.dir, 'a-first-pod.db');
+  copyFileSync(source.firstPodLog, sqliteTarget);
+  t.teardown(() => rmSync(sqliteTarget, { force: true }));
+  const before = eventsIn(sourceB.dir, `sqlite:${sqliteTarget}`);
+  const intoSqlite = mergeB(fromB, `sqlite:${sqliteTarget}`);
+  t.is(intoSqlite.status, 254);
+  t.regex(intoSqlite.stderr, /log copy --merge: the target .* is a one-host \(sqlite\) log: only a shared \(PostgreSQL\) log takes in another host's log/);
+  t.deepEqual(eventsIn(sourceB.dir, `sqlite:${sqliteTarget}`), before);
+
+  const { to, copied } = sharedWithA();
+  const fromShared = mergeB(sharedWithA().to, to);
+  t.is(fromShared.status, 254);
+  t.regex(fromShared.stderr, /log copy --merge: the source .* is a shared \(postgres\) log/);
+  t.deepEqual(eventsIn(sourceB.dir, to), copied);
 });

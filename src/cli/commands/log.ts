@@ -5,7 +5,8 @@
  *   tombstone stays in place of its `PodDeleted` (same position and version), so the pod still folds to
  *   deleted, and every other event keeps its position.
  * - `migrate`: brings the log's schema to this podlog's version, as the first write would.
- * - `copy`: a whole log into an empty one (src/store/copy.ts).
+ * - `copy`: a whole log into an empty one, or (`--merge`) one host's log into a shared one that other hosts
+ *   use (src/store/copy.ts).
  */
 import { POD_STREAM_PREFIX, uuidOfStream } from '../../engine/streams.js';
 import { ownsPod } from '../../engine/hosts.js';
@@ -13,7 +14,7 @@ import { PodlogError } from '../../errors.js';
 import { POD_EVENTS, type PodEventData } from '../../events/catalogue.js';
 import { catchUpImageIndex } from '../../images/index-projection.js';
 import { IMAGE_STORE_SCOPE } from '../../images/store.js';
-import { copyLog } from '../../store/copy.js';
+import { copyLog, type CopyReport } from '../../store/copy.js';
 import { openStore, openStoreAt } from '../../store/open.js';
 import type { EventStore, StreamCompaction } from '../../store/port.js';
 import { scopedToHost } from '../../store/scoped.js';
@@ -57,7 +58,7 @@ export const compactDeletedPods = async (store: EventStore, cutoff: number, host
 
 const USAGE = `podlog log compact [--deleted-before=DURATION]
        podlog log migrate
-       podlog log copy --from URL --to URL [--resume]
+       podlog log copy --from URL --to URL [--merge] [--resume]
 
   compact: removes the history of every pod of this host deleted at least DURATION ago (default 0s:
   every deleted pod), keeping one PodCompacted event per pod in place of its PodDeleted. This is the
@@ -69,19 +70,26 @@ const USAGE = `podlog log compact [--deleted-before=DURATION]
   and says which migrations it applied. Any write does the same on first use; this is its explicit form.
 
   copy: copies the whole log at --from (sqlite:PATH or postgres://…) into the log at --to, which must
-  hold no events (a copy never merges into a live log): every event keeps its stream, version, id,
-  metadata and time, in the same order. Global positions are the target's own, in that order: the
-  same as the source's unless the source was compacted. A compacted pod (only its PodCompacted left)
+  hold no events unless --merge (below): every event keeps its stream, version, id, metadata and
+  time, in the same order. Global positions are the target's own, in that order: the same as the
+  source's unless the source was compacted. A compacted pod (only its PodCompacted left)
   starts at version 1 in the target. Projections (the pod list, the image index) are not copied: they
   rebuild from the log on first use. Stop the hosts writing to the source first.
   Copying a one-host log (SQLite) into a shared one (PostgreSQL) moves the host into the fleet as
   --host-id: its image-store streams (image-, tree-, layer-) go under host/ID/, where its image store
   looks for them on a shared log, and its pods recorded without a host get host ID. Nothing else
   is changed.
-  --resume goes on after an interrupted copy: the target must hold exactly the source's first events.`;
+  --merge appends one host's log (SQLite) into a shared log (PostgreSQL) that other hosts already use,
+  adopted as above: how the fleet's second host onwards joins it. None of the source's streams (its
+  pods, its image-store streams under host/ID/) may be in the target yet: all are checked before
+  anything is written, and the first one found is named. Events are appended at the target's head, in
+  the source's order, while other hosts go on writing: their positions are the target's, not the
+  source's; streams, versions, ids and metadata are kept.
+  --resume goes on after an interrupted copy: the target must hold exactly the source's first events
+  (with --merge: the target's events in the source's streams must be exactly the source's first ones).`;
 
 /** Each subcommand's own flags: any other given is refused. */
-const FLAGS: Record<string, string[]> = { compact: ['deleted-before'], migrate: [], copy: ['from', 'to', 'resume'] };
+const FLAGS: Record<string, string[]> = { compact: ['deleted-before'], migrate: [], copy: ['from', 'to', 'merge', 'resume'] };
 const GLOBAL = new Set(['dir', 'store', 'host-id', 'debug', 'help']);
 
 const compact = async ({ values, dir, store: url, hostId }: Invocation): Promise<number> => {
@@ -123,6 +131,14 @@ const migrate = async ({ store: url }: Invocation): Promise<number> => {
   }
 };
 
+/** What became of the source's global positions in the target. */
+const positionsLine = (r: CopyReport): string => {
+  if (r.merged) return "copy: global positions were not kept: the events were merged at the target's head, in the source's order, between other hosts' events";
+  return r.samePositions
+    ? 'copy: every event has the same global position in the target as in the source'
+    : "copy: global positions are the target's own, in the source's order (the source's have gaps: it was compacted)";
+};
+
 const copy = async ({ values, hostId }: Invocation): Promise<number> => {
   const [fromUrl, toUrl] = [str(values, 'from'), str(values, 'to')];
   if (fromUrl === undefined || toUrl === undefined) throw new PodlogError('EUSAGE', `log copy: give both --from URL and --to URL\nUsage: ${USAGE}`);
@@ -131,14 +147,10 @@ const copy = async ({ values, hostId }: Invocation): Promise<number> => {
     if ((await from.headPosition()) === 0) throw new PodlogError('ELOG_EMPTY', `log copy: the source ${from.location} holds no events: nothing to copy`);
     const to = await openStoreAt(toUrl, 'write');
     try {
-      const r = await copyLog(from, to, { hostId, resume: values['resume'] === true });
+      const r = await copyLog(from, to, { hostId, resume: values['resume'] === true, merge: values['merge'] === true });
       const resumed = r.resumedAfter === 0 ? '' : ` after the ${r.resumedAfter} already there (checked one by one)`;
       out(`copy: ${r.copied} events copied from ${from.location} to ${to.location}${resumed}, in ${r.transactions} transaction(s); ${r.streams} streams`);
-      out(
-        r.samePositions
-          ? 'copy: every event has the same global position in the target as in the source'
-          : "copy: global positions are the target's own, in the source's order (the source's have gaps: it was compacted)",
-      );
+      out(positionsLine(r));
       for (const c of r.compacted) out(`copy: compacted stream ${c.stream} (its first event at version ${c.sourceVersion}) starts at version 1 in the target`);
       if (r.adopted !== undefined) {
         const a = r.adopted;
@@ -158,7 +170,7 @@ const SUBCOMMANDS = new Map<string, (inv: Invocation) => Promise<number>>([['com
 
 export const log: Command = {
   usage: USAGE,
-  options: { 'deleted-before': { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, resume: { type: 'boolean' } },
+  options: { 'deleted-before': { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, merge: { type: 'boolean' }, resume: { type: 'boolean' } },
   async run(inv) {
     const { positionals, values } = inv;
     const sub = positionals.length === 1 ? SUBCOMMANDS.get(positionals[0]!) : undefined;
