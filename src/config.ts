@@ -1,5 +1,5 @@
 /** Where podlog keeps its data: --dir, then PODLOG_DIR, then rkt-like defaults. */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { PodlogError } from './errors.js';
@@ -16,7 +16,7 @@ export const eventLogPath = (dir: string): string => join(dir, 'events.db');
  * The event log a command uses: --store, then PODLOG_STORE, then the data dir's SQLite file. A URL is
  * `sqlite:PATH` or `postgres://…` (src/store/open.ts reads it).
  */
-export const storeUrl = (dir: string, flag?: string): string => flag ?? process.env.PODLOG_STORE ?? `sqlite:${eventLogPath(dir)}`;
+export const storeUrl = (dir: string, flag?: string): string => flag ?? (process.env.PODLOG_STORE || `sqlite:${eventLogPath(dir)}`);
 
 /** Read once: every event a command records carries it. */
 let machineId: string | undefined;
@@ -26,7 +26,7 @@ let machineId: string | undefined;
  * (systemd's /etc/machine-id, stable across reboots and unique per installation), else the host name.
  */
 export const hostId = (flag?: string): string => {
-  const id = flag ?? process.env.PODLOG_HOST_ID ?? (machineId ??= readMachineId());
+  const id = flag ?? (process.env.PODLOG_HOST_ID || (machineId ??= readMachineId()));
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(id)) {
     throw new PodlogError('EUSAGE', `--host-id: ${JSON.stringify(id)} is not a host id (1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit)`);
   }
@@ -41,4 +41,44 @@ const readMachineId = (): string => {
     // A container without systemd's file: the host name still tells hosts apart.
   }
   return hostname();
+};
+
+/** Where a data dir names the host it is (src/config.ts dataDirHostId). */
+export const hostIdPath = (dir: string): string => join(dir, 'host-id');
+
+const recordedHostId = (dir: string): string | undefined => {
+  try {
+    return readFileSync(hostIdPath(dir), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * The host a command on data dir `dir` acts for. A data dir's pods, images and locks are one host's, so
+ * the dir keeps the id the first command on it used (DIR/host-id) and a command naming another is refused:
+ * two ids on one dir would each leave the other's pods and images to nobody (a gc removing trees in use),
+ * and a host whose default id changes (a container without /etc/machine-id, renamed) keeps its own.
+ * The first command that writes to the dir binds it (bindHostId); until then the id is as asked.
+ */
+export const dataDirHostId = (dir: string, flag?: string): string => {
+  const asked = flag ?? (process.env.PODLOG_HOST_ID || undefined);
+  const recorded = recordedHostId(dir);
+  if (recorded === undefined) return hostId(asked);
+  if (asked !== undefined && asked !== recorded) {
+    throw new PodlogError('EHOST_ID', `--host-id ${asked}: the data dir ${dir} is host ${recorded}'s (${hostIdPath(dir)}); a data dir holds one host's pods and images`);
+  }
+  return recorded;
+};
+
+/** Binds data dir `dir` to host `id` (see dataDirHostId), making the dir if it must; a dir bound already keeps its id. */
+export const bindHostId = (dir: string, id: string): void => {
+  if (recordedHostId(dir) !== undefined) return;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(hostIdPath(dir), `${id}\n`, { flag: 'wx', mode: 0o644 });
+  } catch (e) {
+    // Another command bound it first: its id is checked by the next command, as any recorded id.
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
 };

@@ -2,7 +2,8 @@
  * In-process metrics of the event store, for any long-running process that embeds the engine: how long
  * this process's writes to the log take and how many meet a conflict. Only the process itself can time
  * its writes (the log records when an event was appended, not how long the append took), so these are
- * measured by a decorator over the store port rather than derived from the log.
+ * measured by a decorator over the store port rather than derived from the log. (The conflicts of every
+ * host's commits are in the log too: api-service's podlog_store_conflicts_total.)
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { WrongExpectedVersion, type EventStore } from './store/port.js';
@@ -12,14 +13,14 @@ const WRITES = new Set<string | symbol>(['append', 'appendMany', 'saveProjection
 
 export const measuredStore = (store: EventStore, registry: Registry, { who = 'this process' } = {}): EventStore => {
   const seconds = new Histogram({
-    name: 'podlog_store_append_seconds',
+    name: 'podlog_process_store_write_seconds',
     help: `Time of the event log writes made by ${who} (append, appendMany, saveProjection), by operation`,
     labelNames: ['operation'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
     registers: [registry],
   });
   const conflicts = new Counter({
-    name: 'podlog_store_conflicts_total',
+    name: 'podlog_process_store_conflicts_total',
     help: `Writes by ${who} that lost to another writer: a wrong expected version, or a projection checkpoint that moved`,
     labelNames: ['operation'],
     registers: [registry],

@@ -3,7 +3,7 @@
  * verb. The engine's own errors exit with 254, as rkt's do.
  */
 import { parseArgs } from 'node:util';
-import { dataDir, hostId, storeUrl } from '../config.js';
+import { dataDir, dataDirHostId, storeUrl } from '../config.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { out, str, type Invocation, type Options } from './command.js';
 import { COMMANDS } from './commands/index.js';
@@ -44,7 +44,7 @@ const locations = (flags: { dir?: string; store?: string; hostId?: string }): Pi
     if (value === '') throw usage(`${name} cannot be empty`);
   }
   const dir = dataDir(flags.dir);
-  return { dir, store: storeUrl(dir, flags.store), hostId: hostId(flags.hostId) };
+  return { dir, store: storeUrl(dir, flags.store), hostId: dataDirHostId(dir, flags.hostId) };
 };
 
 export const main = async (argv: string[]): Promise<number> => {

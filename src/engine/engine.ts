@@ -200,6 +200,7 @@ export class PodEngine {
         }),
       );
       const appending = asked.filter((a): a is Asked => !(a instanceof PodlogError) && 'snapshot' in a);
+      stampConflicts(appending[0]?.events, attempt);
       try {
         const results = await this.store.appendMany(appending.map((a) => ({ stream: podStream(a.view.uuid), events: a.events, expected: expectedOf(a.view) })));
         const done = new Map(appending.map((a, i) => [a, recordedOf(a, results[i]!)]));
@@ -249,6 +250,7 @@ export class PodEngine {
     for (let attempt = 0; ; attempt++) {
       const view = await this.load(uuid);
       const asked = { view, ...this.ask(view, steps.map((e) => ({ ...e, causationId: e.causationId ?? causationId }))) };
+      stampConflicts(asked.events, attempt);
       try {
         return recordedOf(asked, await this.store.append(podStream(uuid), asked.events, expectedOf(view)));
       } catch (e) {
@@ -295,6 +297,15 @@ interface Asked {
 
 /** How many pods' effects `requestMany` runs at once (each a thread of the addon's or a stage1 process). */
 const EFFECTS_AT_ONCE = 4;
+
+/**
+ * The appends this commit lost to other writers before it (WrongExpectedVersion, then re-folded and asked
+ * again), on its first event: the log alone then tells how contended a fleet's writes are (api-service's
+ * podlog_store_conflicts_total).
+ */
+const stampConflicts = (events: NewEvent[] | undefined, attempt: number): void => {
+  if (attempt > 0 && events?.[0] !== undefined) events[0].meta.conflicts = attempt;
+};
 
 const expectedOf = (view: PodView): ExpectedVersion => (view.version === 0 ? 'no_stream' : view.version);
 

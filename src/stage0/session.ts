@@ -1,4 +1,5 @@
 /** Everything stage0 works with on one data dir: the log, the engine, the effects, the images. */
+import { bindHostId } from '../config.js';
 import { PodEngine } from '../engine/engine.js';
 import type { EffectInterpreter } from '../engine/effects.js';
 import type { CommandContext } from '../events/metadata.js';
@@ -41,6 +42,7 @@ const once = <T>(load: () => Promise<T>): (() => Promise<T>) => {
 
 export const openStage0 = async (dataDir: string, ctx: CommandContext, { debug = false, access = 'write', url }: Stage0Options = {}): Promise<Stage0> => {
   const store = await openStore(dataDir, { access, ...(url === undefined ? {} : { url }) });
+  if (access === 'write') bindHostId(dataDir, ctx.hostId);
   const images = once(async () => (await import('../images/store.js')).openImageStore(dataDir, store, ctx));
   const interpreter = once(async () => {
     const [{ Stage0Effects }, imageStore] = await Promise.all([import('./effects.js'), images()]);

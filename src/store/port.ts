@@ -50,6 +50,11 @@ export interface EventMetadata {
   correlationId: string;
   /** The id of the event that caused this one (the intent for an outcome), if any. */
   causationId?: string;
+  /**
+   * On the first event of a commit: how many times its append lost to another writer (a wrong expected
+   * version) before it committed. Absent when it never did.
+   */
+  conflicts?: number;
 }
 
 export interface NewEvent {

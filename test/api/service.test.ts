@@ -14,7 +14,9 @@ import { podStream } from '../../src/engine/streams.js';
 import { commandContext, newMetadata } from '../../src/events/metadata.js';
 import { openStore } from '../../src/store/open.js';
 import type { EventStore, RecordedEvent } from '../../src/store/port.js';
-import { prepareData } from '../engine/samples.js';
+import { fakeEffects } from '../engine/fake-effects.js';
+import { prepareData, preparePod } from '../engine/samples.js';
+import { PodEngine } from '../../src/engine/engine.js';
 import { aciPath } from '../helpers/fixtures.js';
 import { get, targetOf, type HttpTarget } from '../helpers/http.js';
 import { SseClient } from '../helpers/sse.js';
@@ -66,10 +68,15 @@ test.before(async () => {
   const d = dataDir();
   const web = runPod(d, 0, ['--user-label=app=web']).uuid;
   const db = runPod(d, 3, ['--user-label=app=db', '--user-annotation=team=storage']).uuid;
-  const other = (() => {
-    const uuidFile = join(d.dir, 'other-uuid');
-    d.podlog(['prepare', `--uuid-file-save=${uuidFile}`, aciPath('busybox-gzip')], { PODLOG_HOST_ID: OTHER });
-    return readFileSync(uuidFile, 'utf8').trim();
+  // A pod another host prepared: recorded by an engine of that host (a data dir is one host's, and the
+  // host's pods are on its own disk, so the world here is the fake effects').
+  const other = await (async () => {
+    const writer = await openStore(d.dir);
+    try {
+      return await preparePod(new PodEngine(writer, fakeEffects(join(d.dir, 'other-world')), commandContext(['test', 'prepare'], OTHER)), undefined, OTHER);
+    } finally {
+      await writer.close();
+    }
   })();
   const failed = runPod(d, 0, [], { PODLOG_FAIL_AT: 'effect:prepareOverlay' });
   if (failed.status !== 254) throw new Error(`a run whose overlay fails exits 254, not ${failed.status}: ${failed.stderr}`);
@@ -177,7 +184,7 @@ test('GET /metrics in the Prometheus text format: pods, events, effect durations
   t.is(families.get('podlog_effect_duration_seconds')?.type, 'HISTOGRAM');
   t.regex(r.body, /^podlog_effect_duration_seconds_count\{effect="createPod"\} 5$/m);
   t.regex(r.body, /^podlog_effect_duration_seconds_count\{effect="startStage1"\} 2$/m);
-  t.is(families.get('podlog_store_append_seconds')?.type, 'HISTOGRAM');
+  t.is(families.get('podlog_process_store_write_seconds')?.type, 'HISTOGRAM');
   t.true(families.has('process_cpu_user_seconds_total'));
 });
 

@@ -26,9 +26,20 @@ test('--store sqlite:PATH puts the log there, and every event carries --host-id;
 
     const viaEnv = d.podlog(['list', '--format=json'], { PODLOG_STORE: url, PODLOG_HOST_ID: 'rack-7' });
     t.is((JSON.parse(viaEnv.stdout) as Array<{ host: string }>)[0]?.host, 'rack-7');
-    // Another host id on the same log sees none of rack-7's pods unless asked for every host's.
-    t.deepEqual(JSON.parse(d.podlog(['list', '--format=json', '--host-id', 'rack-8'], { PODLOG_STORE: url }).stdout), []);
-    t.is((JSON.parse(d.podlog(['list', '--format=json', '--all-hosts', '--host-id', 'rack-8'], { PODLOG_STORE: url }).stdout) as unknown[]).length, 1);
+    // The data dir is rack-7's now: another id on it is refused, and the default is the dir's.
+    t.is(readFileSync(join(d.dir, 'host-id'), 'utf8'), 'rack-7\n');
+    const refused = d.podlog(['list', '--host-id', 'rack-8'], { PODLOG_STORE: url });
+    t.is(refused.status, 254);
+    t.regex(refused.stderr, /--host-id rack-8: the data dir .* is host rack-7's/);
+    t.is((JSON.parse(d.podlog(['list', '--format=json'], { PODLOG_STORE: url }).stdout) as Array<{ host: string }>)[0]?.host, 'rack-7');
+    // Another host (its own data dir) on the same log sees none of rack-7's pods unless asked for every host's.
+    const other = dataDir();
+    try {
+      t.deepEqual(JSON.parse(other.podlog(['list', '--format=json', '--host-id', 'rack-8'], { PODLOG_STORE: url }).stdout), []);
+      t.is((JSON.parse(other.podlog(['list', '--format=json', '--all-hosts', '--host-id', 'rack-8'], { PODLOG_STORE: url }).stdout) as unknown[]).length, 1);
+    } finally {
+      other.cleanup();
+    }
   } finally {
     d.cleanup();
     rmSync(elsewhere, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import { commandContext } from '../../src/events/metadata.js';
 import { PodEngine } from '../../src/engine/engine.js';
 import { reconcilePod } from '../../src/engine/reconciler.js';
 import { openStore } from '../../src/store/open.js';
+import { WrongExpectedVersion } from '../../src/store/port.js';
 import { isPodlogError } from '../../src/errors.js';
 import { tempDataDir } from '../helpers/store.js';
 import { repoRoot } from '../helpers/fixtures.js';
@@ -222,6 +223,52 @@ test('recordMany and requestMany act on many pods in one commit each; a pod the 
     t.deepEqual(after.map((e) => e.type), [...Array(4).fill('GcRequested'), ...Array(4).fill('PodDeleted')]);
     t.true(after.slice(4).every((e, i) => e.meta.causationId === after[i]!.meta.id), 'each deletion answers its pod\'s intent');
     t.deepEqual(commits, [4, 4, 4], 'the marks, the intents, the outcomes: a commit each');
+  } finally {
+    await cleanup();
+  }
+});
+
+test("an engine records nothing of another host's pod: it is refused by name before any append", async (t) => {
+  const { dir, store, cleanup } = await tempDataDir();
+  try {
+    const uuid = uuidv4();
+    const a = new PodEngine(store, fakeEffects(join(dir, 'world')), commandContext(['test'], 'host-a'));
+    await a.request(uuid, 'PrepareRequested', { ...prepareData(uuid), host: 'host-a' });
+    t.is((await a.load(uuid)).context.host, 'host-a');
+    const before = await store.streamVersion(`pod-${uuid}`);
+    const b = new PodEngine(store, fakeEffects(join(dir, 'world')), commandContext(['test'], 'host-b'));
+    for (const attempt of [() => b.request(uuid, 'ImageRenderRequested', { app: 'a', image: 'busybox' }), () => b.record(uuid, [{ type: 'PrepareAborted', data: { reason: 'x' } }])]) {
+      const error = await t.throwsAsync(attempt());
+      t.is((error as { code?: string }).code, 'EOTHER_HOST');
+      t.regex(error!.message, new RegExp(`pod ${uuid} is on host host-a`));
+    }
+    t.deepEqual((await b.recordMany([{ uuid, events: [{ type: 'PrepareAborted', data: { reason: 'x' } }] }])).map((r) => (r as { code?: string }).code), ['EOTHER_HOST']);
+    t.is(await store.streamVersion(`pod-${uuid}`), before);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a commit that lost to another writer first says how many times, on its first event (meta.conflicts)', async (t) => {
+  const { dir, store, cleanup } = await tempDataDir();
+  try {
+    const uuid = await preparePod(new PodEngine(store, fakeEffects(join(dir, 'world')), ctx()));
+    // Another writer wins twice: the store refuses the engine's first two appends.
+    let refusals = 2;
+    const contended = new Proxy(store, {
+      get: (target, prop) =>
+        prop === 'append'
+          ? async (...args: Parameters<typeof store.append>) => {
+              if (refusals-- > 0) throw new WrongExpectedVersion(args[0], args[2], 0);
+              return target.append(...args);
+            }
+          : Reflect.get(target, prop, target),
+    });
+    await new PodEngine(contended, fakeEffects(join(dir, 'world')), ctx()).record(uuid, [{ type: 'PodMarkedGarbage', data: { reason: 'expired' } }]);
+    const [last] = (await store.readStream(`pod-${uuid}`)).slice(-1);
+    t.is(last!.type, 'PodMarkedGarbage');
+    t.is(last!.meta.conflicts, 2);
+    t.false((await store.readStream(`pod-${uuid}`)).slice(0, -1).some((e) => e.meta.conflicts !== undefined));
   } finally {
     await cleanup();
   }

@@ -16,9 +16,9 @@ export const prepareData = (uuid: string): PodEventData['PrepareRequested'] => (
   stage1: { rootfs: '/nonexistent', manifest: { acKind: 'ImageManifest', name: 'podlog.dev/stage1-test', annotations: [] } },
 });
 
-/** A pod prepared through the engine, every preparation effect asked for as `prepare` does. */
-export const preparePod = async (engine: PodEngine, uuid: string = uuidv4()): Promise<string> => {
-  await engine.request(uuid, 'PrepareRequested', prepareData(uuid));
+/** A pod prepared through the engine, every preparation effect asked for as `prepare` does (on `host`, if given). */
+export const preparePod = async (engine: PodEngine, uuid: string = uuidv4(), host?: string): Promise<string> => {
+  await engine.request(uuid, 'PrepareRequested', { ...prepareData(uuid), ...(host === undefined ? {} : { host }) });
   await engine.request(uuid, 'ImageRenderRequested', { app: 'a', image: 'busybox' });
   await engine.request(uuid, 'OverlayPrepareRequested', {});
   await engine.request(uuid, 'PodManifestWriteRequested', {});

@@ -9,6 +9,8 @@
  *   id) is the reconciler's, since the command that records an intent records its outcomes unless it
  *   died first (src/engine/reconciler.ts): `aborted-prepare` for a PrepareAborted, `compensated` where
  *   that answer holds an EffectFailed, `finished` otherwise. Its time is not an effect's duration.
+ * - Store conflicts: the appends that lost to another writer before a commit, which the engine records on
+ *   the commit's first event (EventMetadata.conflicts), by the host that recorded it.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { RKT_STATE_NAMES } from '../../../machines/pod.js';
@@ -36,6 +38,7 @@ export class LogMetrics {
   private readonly effectSeconds: Histogram<'effect'>;
   private readonly failures: Counter<'effect'>;
   private readonly reconciler: Counter<'action'>;
+  private readonly conflicts: Counter<'host'>;
   /**
    * The intents that can still be answered, by event id: per pod its last intent, and its
    * PrepareRequested until the preparation ends (the reconciler aborts a preparation by answering it).
@@ -70,12 +73,19 @@ export class LogMetrics {
       labelNames: ['action'],
       registers: [registry],
     });
+    this.conflicts = new Counter({
+      name: 'podlog_store_conflicts_total',
+      help: 'Appends that lost to another writer (a wrong expected version) before the engine committed again, by the host that recorded the commit',
+      labelNames: ['host'],
+      registers: [registry],
+    });
   }
 
   /** Counts a batch of events read in log order. */
   observe(batch: RecordedEvent[]): void {
     for (const [i, e] of batch.entries()) {
       this.events.inc({ type: e.type, host: e.meta.hostId ?? UNKNOWN_HOST });
+      if (e.meta.conflicts !== undefined) this.conflicts.inc({ host: e.meta.hostId ?? UNKNOWN_HOST }, e.meta.conflicts);
       if (!isPodEventType(e.type)) continue;
       const entry = POD_EVENTS[e.type];
       if (e.type === 'EffectFailed') this.failures.inc({ effect: String(e.data.effect) });

@@ -1,3 +1,4 @@
+import { bindHostId } from '../../config.js';
 import { commandContext } from '../../events/metadata.js';
 import { PodlogError } from '../../errors.js';
 import { label } from '../../images/aci-manifest.js';
@@ -14,6 +15,7 @@ import { table } from '../table.js';
 /** Runs `fn` with the image store of the command's data dir and host, closing the event log after. */
 export const withImageStore = async <T>(inv: Invocation, fn: (images: Store) => Promise<T>, access: StoreAccess = 'write'): Promise<T> => {
   const events = await openStore(inv.dir, { access, url: inv.store });
+  if (access === 'write') bindHostId(inv.dir, inv.hostId);
   try {
     return await fn(new Store(inv.dir, events, commandContext(undefined, inv.hostId)));
   } finally {
