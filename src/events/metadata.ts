@@ -35,6 +35,18 @@ const keepName = (value: string): string => {
   return eq === -1 ? REDACTED : `${value.slice(0, eq + 1)}${REDACTED}`;
 };
 
+/** A URL with its password (user:PASSWORD@, or libpq's ?password=) replaced: the rest says which log it was. */
+const keepUrl = (value: string): string => {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return value;
+  }
+  const kept = url.password === '' ? value : value.replace(`:${url.password}@`, `:${REDACTED}@`);
+  return kept.replace(/([?&]password=)[^&#]*/gi, `$1${REDACTED}`);
+};
+
 /**
  * Flags whose values must never enter the log (events outlive the pod; its manifest does not), each
  * with what of the value may be kept. A later credential flag is one more line.
@@ -42,6 +54,7 @@ const keepName = (value: string): string => {
 const REDACTED_FLAGS: ReadonlyMap<string, (value: string) => string> = new Map([
   ['--set-env', keepName],
   ['--environment', keepName],
+  ['--store', keepUrl],
 ]);
 
 /**

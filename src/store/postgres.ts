@@ -90,6 +90,7 @@ const parseTarget = (url: string, schemaOption: string | undefined, readonly: bo
   u.searchParams.delete('schema');
   const shown = new URL(u);
   shown.password = '';
+  shown.searchParams.delete('password');
   shown.searchParams.set('schema', schema);
   const options = [u.searchParams.get('options'), '-c default_transaction_isolation=read\\ committed'];
   if (readonly) options.push('-c default_transaction_read_only=on');

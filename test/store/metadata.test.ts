@@ -104,3 +104,17 @@ test('values of --set-env and --environment are redacted in both forms, their na
   t.deepEqual(newMetadata(commandContext(argv)).command, command);
   t.notRegex(JSON.stringify(command), /hunter2|abc|def|v1|v2|NOEQUALS/);
 });
+
+test('a --store password is redacted, in the URL and in a ?password= parameter; the rest of the URL kept', (t) => {
+  const { command } = commandContext([
+    '--store', 'postgres://podlog:S3cret@db.example:5432/podlog?schema=fleet', 'run',
+    '--store=postgresql:///podlog?host=/run/postgresql&password=hunter2&user=podlog', 'img.aci',
+    '--store', 'sqlite:/var/lib/podlog/events.db',
+  ]);
+  t.deepEqual(command, [
+    '--store=postgres://podlog:<redacted>@db.example:5432/podlog?schema=fleet', 'run',
+    '--store=postgresql:///podlog?host=/run/postgresql&password=<redacted>&user=podlog', 'img.aci',
+    '--store=sqlite:/var/lib/podlog/events.db',
+  ]);
+  t.notRegex(JSON.stringify(command), /S3cret|hunter2/);
+});
