@@ -1,7 +1,7 @@
 /** What the pod verbs share: a stage0 session for the command, and UUIDs as rkt takes them. */
 import { readFileSync } from 'node:fs';
 import type { PodContext } from '../../machines/pod.js';
-import { catchUpPodList } from '../engine/pod-list.js';
+import { catchUpPodList, type PodListRow } from '../engine/pod-list.js';
 import { otherHostsPod, ownsPod } from '../engine/hosts.js';
 import { matchPodUuid } from '../engine/resolve.js';
 import { PodlogError } from '../errors.js';
@@ -29,8 +29,10 @@ export const withStage0 = async <T>(inv: Invocation, fn: (s: Stage0) => Promise<
  * A pod that still exists (deleted ones are history, for `events` and `replay`), by UUID prefix. Verbs
  * act on this host's pods; `allHosts` (a verb that only reads, with --all-hosts) takes any host's.
  */
-export const resolveLivePod = async (s: Stage0, input: string, { allHosts = false } = {}): Promise<string> => {
-  const rows = await catchUpPodList(s.store);
+export const resolveLivePod = async (s: Stage0, input: string, { allHosts = false } = {}): Promise<string> =>
+  podOf(s, await catchUpPodList(s.store), input, allHosts);
+
+const podOf = (s: Stage0, rows: Map<string, PodListRow>, input: string, allHosts: boolean): string => {
   const uuid = matchPodUuid(rows.keys(), input);
   const { context } = rows.get(uuid)!;
   if (!allHosts && !ownsPod(s.hostId, context)) throw otherHostsPod(uuid, context.host);
@@ -56,10 +58,10 @@ export const uuidArgs = (positionals: string[], uuidFile: string | undefined): s
 /** Acts on each pod named (rkt's stop and rm): a pod's failure is reported and the others go on. */
 export const forEachPod = async (s: Stage0, inputs: string[], verb: string, act: (uuid: string) => Promise<void>): Promise<number> => {
   let failed = 0;
-  const live = [...(await catchUpPodList(s.store)).keys()];
+  const rows = await catchUpPodList(s.store);
   for (const input of inputs) {
     try {
-      await act(matchPodUuid(live, input));
+      await act(podOf(s, rows, input, false));
     } catch (e) {
       process.stderr.write(`podlog: ${verb} ${input}: ${(e as Error).message}\n`);
       failed++;

@@ -6,11 +6,12 @@
  */
 import test from 'ava';
 import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { openStoreAt } from '../../src/store/open.js';
 import type { RecordedEvent } from '../../src/store/port.js';
 import { aciPath } from '../helpers/fixtures.js';
 import { usePostgres } from '../helpers/postgres.js';
-import { dataDir, podlogAsync, type DataDir } from '../stage0/podlog.js';
+import { dataDir, podlogAsync, waitForFile, type DataDir } from '../stage0/podlog.js';
 
 const server = usePostgres(test);
 
@@ -66,7 +67,8 @@ test('three hosts on one log: each lists and acts on its own pods, --all-hosts s
     follower = watcher.d.start(['events', '--follow', '--all-hosts', '--json'], watcher.env);
     let printed = '';
     follower.stdout!.on('data', (chunk: Buffer) => (printed += chunk.toString()));
-    const lines = () => printed.split('\n').filter((l) => l.startsWith('{'));
+    // Whole lines only: the last may still be arriving.
+    const lines = () => printed.slice(0, printed.lastIndexOf('\n') + 1).split('\n').filter((l) => l.startsWith('{'));
 
     // The hosts at once: pods that exit with their own codes, a pod prepared and left, and on host B a run
     // killed right after its Stage1StartRequested was committed (an open intent whose process is gone).
@@ -91,7 +93,7 @@ test('three hosts on one log: each lists and acts on its own pods, --all-hosts s
       t.is(podsC.length, 1);
       // Each host's image store recorded the same image under its own scope: nothing shared, nothing clashed.
       const imageScopes = (await store.listStreams('host/')).filter((s) => s.stream.includes('/image-')).map((s) => s.stream.split('/')[1]);
-      t.deepEqual(new Set(imageScopes), new Set(['host-a', 'host-b', 'host-c']));
+      t.deepEqual([...new Set(imageScopes)].sort(), ['host-a', 'host-b', 'host-c']);
       t.deepEqual(await store.listStreams('image-'), []);
       const versionsOfB = async () => Promise.all(podsB.map((uuid) => store.streamVersion(`pod-${uuid}`)));
       const bBefore = await versionsOfB();
@@ -101,7 +103,7 @@ test('three hosts on one log: each lists and acts on its own pods, --all-hosts s
       t.deepEqual((await listed(c)).map((p) => p.uuid).sort(), podsC);
       const fleet = await listed(a, ['--all-hosts']);
       t.deepEqual(fleet.map((p) => p.uuid).sort(), [...podsA, ...podsB, ...podsC].sort());
-      t.deepEqual(new Set(fleet.map((p) => p.host)), new Set(['host-a', 'host-b', 'host-c']));
+      t.deepEqual([...new Set(fleet.map((p) => p.host))].sort(), ['host-a', 'host-b', 'host-c']);
       const table = (await a.run(['list', '--all-hosts'])).stdout;
       t.regex(table.split('\n')[0]!, /^UUID\s+HOST\s+APP/);
       for (const uuid of podsB) t.regex(table, new RegExp(`${uuid.slice(0, 8)}\\s+host-b`));
@@ -114,13 +116,22 @@ test('three hosts on one log: each lists and acts on its own pods, --all-hosts s
       t.is(stuck, undefined, 'host B reconciles its own pod left by the killed run');
       t.notDeepEqual(await versionsOfB(), bBefore);
 
-      // Acting on another host's pod is refused by name; reading it is not.
+      // Acting on another host's pod is refused by name, a running one too; reading it is not.
       const other = podsB[0]!;
-      const stop = await a.run(['rm', other]);
-      t.is(stop.status, 254);
-      t.regex(stop.stderr, new RegExp(`pod ${other} is on host host-b: only podlog on that host can act on it`));
+      const rm = await a.run(['rm', other]);
+      t.is(rm.status, 254);
+      t.regex(rm.stderr, new RegExp(`pod ${other} is on host host-b: only podlog on that host can act on it`));
       t.regex((await a.run(['status', '--all-hosts', other])).stdout, /host=host-b/);
       t.is((await a.run(['status', other])).status, 254);
+      const uuidFile = join(b.d.dir, 'running-uuid');
+      const running = b.run(['run', `--uuid-file-save=${uuidFile}`, ...sh('sleep 60')]);
+      const runningUuid = await waitForFile(uuidFile, 60_000);
+      while (!(await a.run(['status', '--all-hosts', runningUuid])).stdout.includes('state=running')) await new Promise((ok) => setTimeout(ok, 100));
+      const stop = await a.run(['stop', runningUuid]);
+      t.is(stop.status, 254);
+      t.regex(stop.stderr, new RegExp(`pod ${runningUuid} is on host host-b: only podlog on that host can act on it`));
+      t.is((await b.run(['stop', runningUuid])).status, 0);
+      t.is((await running).status, 143);
 
       // Every event of host B's pods was recorded for host B; every stream's versions are 1..N.
       const head = await store.headPosition();

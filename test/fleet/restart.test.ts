@@ -77,7 +77,10 @@ test('a PostgreSQL restart amid pods starting and exiting: commands fail clearly
     for (let i = 0; ; i++) {
       const states = await Promise.all(hosts.map(async (h) => JSON.parse((await podlogAsync(h.d, ['list', '--format=json'], h.env)).stdout) as Array<{ state: string }>));
       if (states.flat().every((p) => p.state !== 'running')) break;
-      if (i === 100) t.fail('pods still running 20 s after their apps exited');
+      if (i === 100) {
+        t.fail('pods still running 20 s after their apps exited');
+        break;
+      }
       await sleep(200);
     }
 
@@ -107,8 +110,10 @@ test('a PostgreSQL restart amid pods starting and exiting: commands fail clearly
 
       // The follower outlived the restart and printed every event once, in order.
       const head = await store.headPosition();
-      for (let i = 0; i < 400 && !printed.split('\n').some((l) => l.startsWith('{') && (JSON.parse(l) as RecordedEvent).position >= head); i++) await sleep(50);
-      const seen = printed.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as RecordedEvent);
+      // Whole lines only: the last may still be arriving.
+      const seenSoFar = () => printed.slice(0, printed.lastIndexOf('\n') + 1).split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as RecordedEvent);
+      for (let i = 0; i < 400 && !seenSoFar().some((e) => e.position >= head); i++) await sleep(50);
+      const seen = seenSoFar();
       t.is(follower.exitCode, null, 'the follower is still following');
       t.deepEqual(seen.map((e) => e.meta.id), log.map((e) => e.meta.id));
     } finally {
