@@ -11,7 +11,7 @@ import type { PodStateName } from '../../machines/pod.js';
 import { foldPod, initialPod, stateOf, step, toMachineEvent, type PodSnapshot } from '../engine/fold.js';
 import { POD_STREAM_PREFIX, podStream, uuidOfStream } from '../engine/streams.js';
 import type { EventStore, RecordedEvent } from '../store/port.js';
-import { readBatches } from './subscribe.js';
+import { readBatches, whenReachable } from './subscribe.js';
 
 export interface PodStateChange {
   pod: string;
@@ -52,7 +52,7 @@ export const watch = (store: EventStore, options: WatchOptions = {}): Observable
       const batches = readBatches(store, { ...filter, after: options.fromPosition ?? 0, batchSize: options.batchSize ?? 500, signal: abort.signal });
       for await (const batch of batches) {
         for (const e of batch) {
-          const before = states.get(e.stream) ?? (await stateBefore(store, e));
+          const before = states.get(e.stream) ?? (await whenReachable(() => stateBefore(store, e), abort.signal));
           const { next } = step(before, toMachineEvent(e));
           states.set(e.stream, next);
           const [from, to] = [stateOf(before), stateOf(next)];
