@@ -75,7 +75,7 @@ test('three hosts on one log: each lists and acts on its own pods, --all-hosts s
     const runs = await Promise.all([
       a.run(['run', ...sh('exit 3')]),
       b.run(['run', ...sh('exit 4')]),
-      c.run(['run', ...sh('exit 5')]),
+      c.run(['run', '--user-label=tier=db', ...sh('exit 5')]),
       b.run(['prepare', ...sh('exit 6')]),
       b.run(['run', ...sh('exit 7')], { PODLOG_CRASH_AT: 'after-intent:Stage1StartRequested' }),
     ]);
@@ -107,6 +107,14 @@ test('three hosts on one log: each lists and acts on its own pods, --all-hosts s
       const table = (await a.run(['list', '--all-hosts'])).stdout;
       t.regex(table.split('\n')[0]!, /^UUID\s+HOST\s+APP/);
       for (const uuid of podsB) t.regex(table, new RegExp(`${uuid.slice(0, 8)}\\s+host-b`));
+
+      // events: this host's pods' events by default; another host's pod found by its labels, from the log.
+      const eventsOf = async (h: Host, args: string[]) =>
+        (await h.run(['events', '--json', ...args])).stdout.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as RecordedEvent);
+      const podStreams = (events: RecordedEvent[]) => [...new Set(events.filter((e) => e.stream.startsWith('pod-')).map((e) => e.stream.slice(4)))].sort();
+      t.deepEqual(podStreams(await eventsOf(a, [])), podsA);
+      t.deepEqual(podStreams(await eventsOf(a, ['--all-hosts', '--filter=label=tier=db'])), podsC);
+      t.true((await eventsOf(c, [])).every((e) => !e.stream.startsWith('host/') || e.stream.startsWith('host/host-c/')));
 
       // Host A's list and gc neither reconcile B's open intent nor collect B's pods; its own exited pods go.
       t.is((await a.run(['gc', '--grace-period=0s', '--expire-prepared=0s'])).status, 0);

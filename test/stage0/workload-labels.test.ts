@@ -67,7 +67,7 @@ test('list --filter: label=KEY, label=KEY=VALUE and annotation=, every filter mu
   }
 });
 
-test("events --filter shows the matching pods' events from their first, and none of a deleted pod's", (t) => {
+test("events --filter shows the matching pods' events from their first, a deleted pod's too (its labels are in the log)", (t) => {
   const d = dataDir();
   try {
     const { web, db, plain } = threePods(d);
@@ -78,7 +78,8 @@ test("events --filter shows the matching pods' events from their first, and none
     t.is(firstTypes.at(-1), 'PodPrepared');
     t.deepEqual([...streams('label=team')].sort(), [`pod-${web}`, `pod-${db}`].sort());
     t.is(d.podlog(['rm', db]).status, 0);
-    t.deepEqual([...streams('label=team')], [`pod-${web}`], 'a deleted pod has no manifest left to match');
+    t.deepEqual([...streams('label=team')].sort(), [`pod-${web}`, `pod-${db}`].sort(), 'a deleted pod is matched by the labels its PrepareRequested holds');
+    t.is(d.podlog(['events', '--json', '--filter=label=tier=db']).stdout.trim().split('\n').map((l) => JSON.parse(l).type).at(-1), 'PodDeleted');
     t.false(streams('label=team').has(`pod-${plain}`));
     t.is(d.podlog(['events', '--filter=label=nobody']).stdout.trim().split('\n').length, 1, 'the header alone');
   } finally {

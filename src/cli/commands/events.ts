@@ -9,7 +9,8 @@ import type { PodEventData } from '../../events/catalogue.js';
 import { otherHostsPod, ownsPod } from '../../engine/hosts.js';
 import { list, out, str, type Command } from '../command.js';
 import { parseTime } from '../duration.js';
-import { matchesFilters, parsePodFilters, podUserMetadata, type PodFilter } from '../pods.js';
+import { matchesFilters, parsePodFilters, podUserMetadata, type PodFilter, type PodUserMetadata } from '../pods.js';
+import { HOST_SCOPE_PREFIX, hostScope } from '../../store/scoped.js';
 
 /** One line of what an event says: its data as key=value, and who caused it. */
 export const describeData = (e: RecordedEvent): string => {
@@ -24,48 +25,73 @@ export const describeData = (e: RecordedEvent): string => {
 const streamLabel = (stream: string): string =>
   stream.startsWith(POD_STREAM_PREFIX) ? uuidOfStream(stream).slice(0, 8) : stream.length > 20 ? `${stream.slice(0, 19)}…` : stream;
 
-/** Host ids are machine ids (32 hex digits): their first 12 tell a fleet's hosts apart. */
-const HOST_WIDTH = 12;
-
-const row = (e: RecordedEvent, allHosts: boolean): string =>
+const row = (e: RecordedEvent, hostWidth: number | undefined): string =>
   [
     String(e.position).padStart(8),
     e.meta.time.padEnd(24),
-    ...(allHosts ? [(e.meta.hostId ?? '-').slice(0, HOST_WIDTH).padEnd(HOST_WIDTH)] : []),
+    ...(hostWidth === undefined ? [] : [(e.meta.hostId ?? '-').padEnd(hostWidth)]),
     streamLabel(e.stream).padEnd(8),
     String(e.version).padStart(4),
     e.type.padEnd(22),
     describeData(e),
   ].join('  ');
 
-/** This host's events (and those from before hosts were recorded), unless --all-hosts. */
-const fromHost = (hostId: string, allHosts: boolean) => (e: RecordedEvent): boolean => allHosts || e.meta.hostId === undefined || e.meta.hostId === hostId;
+/** What the log says of a pod when it was prepared: its host, and its labels and annotations (schema 4). */
+interface PodFacts {
+  host: string | undefined;
+  /** Undefined for a pod prepared before PrepareRequested held them: its manifest on disk has them. */
+  meta: PodUserMetadata | undefined;
+}
+
+const factsOf = (first: RecordedEvent | undefined): PodFacts => {
+  if (first?.type !== 'PrepareRequested') return { host: undefined, meta: undefined };
+  const data = first.data as PodEventData['PrepareRequested'];
+  return { host: data.host, meta: first.schema >= 4 ? { userLabels: data.userLabels ?? {}, userAnnotations: data.userAnnotations ?? {} } : undefined };
+};
+
+/** Each pod's facts, read once: from its PrepareRequested when a batch holds it, else from the log. */
+const podFacts = (store: EventStore) => {
+  const known = new Map<string, PodFacts>();
+  return async (e: RecordedEvent): Promise<PodFacts> => {
+    let facts = known.get(e.stream);
+    if (facts === undefined) {
+      facts = factsOf(e.version === 1 ? e : (await store.readStream(e.stream, { to: 1 }))[0]);
+      known.set(e.stream, facts);
+    }
+    return facts;
+  };
+};
+
+/**
+ * Which events are shown: this host's unless --all-hosts (a pod's events by the host that prepared it,
+ * an image store's by its scope, others by who recorded them), and with --filter only the events of pods
+ * whose labels or annotations match (from the log; for a pod from before it held them, its manifest).
+ */
+const shownEvents = (store: EventStore, dir: string, hostId: string, allHosts: boolean, filters: PodFilter[]) => {
+  const facts = podFacts(store);
+  const ownScope = hostScope(hostId);
+  return async (e: RecordedEvent): Promise<boolean> => {
+    if (!e.stream.startsWith(POD_STREAM_PREFIX)) {
+      if (filters.length > 0) return false;
+      if (allHosts) return true;
+      if (e.stream.startsWith(HOST_SCOPE_PREFIX)) return e.stream.startsWith(ownScope);
+      return e.meta.hostId === undefined || e.meta.hostId === hostId;
+    }
+    if (allHosts && filters.length === 0) return true;
+    const pod = await facts(e);
+    if (!allHosts && !ownsPod(hostId, pod)) return false;
+    if (filters.length === 0) return true;
+    const meta = pod.meta ?? podUserMetadata(dir, uuidOfStream(e.stream));
+    return meta !== undefined && matchesFilters(meta, filters);
+  };
+};
 
 /** --pod names any pod that ever existed; another host's only with --all-hosts, as status and list. */
 const podOfHost = async (store: EventStore, input: string, hostId: string, allHosts: boolean): Promise<string> => {
   const uuid = await resolvePodUuid(store, input);
-  const [first] = await store.readStream(podStream(uuid), { to: 1 });
-  const host = first?.type === 'PrepareRequested' ? (first.data as PodEventData['PrepareRequested']).host : undefined;
+  const { host } = factsOf((await store.readStream(podStream(uuid), { to: 1 }))[0]);
   if (!allHosts && !ownsPod(hostId, { host })) throw otherHostsPod(uuid, host);
   return uuid;
-};
-
-/**
- * --filter: a pod's events pass once its manifest (which holds its annotations and labels) is
- * written and matches; a deleted pod's have none to match. A pod's answer is kept once known.
- */
-const podsMatching = (dir: string, filters: PodFilter[]): ((e: RecordedEvent) => boolean) => {
-  const known = new Map<string, boolean>();
-  return (e) => {
-    if (filters.length === 0) return true;
-    if (!e.stream.startsWith(POD_STREAM_PREFIX)) return false;
-    const answer = known.get(e.stream);
-    if (answer !== undefined) return answer;
-    const meta = podUserMetadata(dir, uuidOfStream(e.stream));
-    if (meta === undefined) return false;
-    known.set(e.stream, matchesFilters(meta, filters));
-    return known.get(e.stream)!;
-  };
 };
 
 export const events: Command = {
@@ -87,7 +113,7 @@ export const events: Command = {
     if (!/^\d+$/.test(fromPosition)) throw new PodlogError('EUSAGE', `--from-position: ${JSON.stringify(fromPosition)} is not a position`);
     const since = str(values, 'since');
     const until = str(values, 'until');
-    const keep = podsMatching(dir, parsePodFilters((values.filter as string[] | undefined) ?? []));
+    const podFilters = parsePodFilters((values.filter as string[] | undefined) ?? []);
     // Following a log nobody has written yet waits for it to exist (a read creates nothing).
     const sqliteFile = url.startsWith('sqlite:') ? url.slice('sqlite:'.length) : undefined;
     if (values.follow === true && sqliteFile !== undefined) while (!existsSync(sqliteFile)) await new Promise((ok) => setTimeout(ok, 100));
@@ -101,13 +127,16 @@ export const events: Command = {
         ...(until !== undefined ? { until: parseTime(until, '--until') } : {}),
       };
       const json = values.json === true;
-      const local = fromHost(hostId, allHosts);
-      if (!json) out(['POSITION'.padStart(8), 'TIME'.padEnd(24), ...(allHosts ? ['HOST'.padEnd(HOST_WIDTH)] : []), 'POD'.padEnd(8), 'VER'.padStart(4), 'TYPE'.padEnd(22), 'DETAILS'].join('  '));
+      const shown = shownEvents(store, dir, hostId, allHosts, podFilters);
+      // Host ids are whole (machine ids are 32 hex digits); one longer than this host's shifts its row.
+      const hostWidth = allHosts ? Math.max('HOST'.length, hostId.length) : undefined;
+      if (!json) out(['POSITION'.padStart(8), 'TIME'.padEnd(24), ...(hostWidth === undefined ? [] : ['HOST'.padEnd(hostWidth)]), 'POD'.padEnd(8), 'VER'.padStart(4), 'TYPE'.padEnd(22), 'DETAILS'].join('  '));
       const stop = new AbortController();
       process.once('SIGINT', () => stop.abort());
       for await (const batch of readBatches(store, { ...filters, after: Number(fromPosition), stopAtHead: values.follow !== true, signal: stop.signal })) {
-        const shown = batch.filter((e) => local(e) && keep(e));
-        if (shown.length > 0) out(shown.map((e) => (json ? JSON.stringify(e) : row(e, allHosts))).join('\n'));
+        const kept: RecordedEvent[] = [];
+        for (const e of batch) if (await shown(e)) kept.push(e);
+        if (kept.length > 0) out(kept.map((e) => (json ? JSON.stringify(e) : row(e, hostWidth))).join('\n'));
       }
       return 0;
     } finally {
