@@ -57,7 +57,9 @@ export interface PodManifest {
  */
 export const loggedManifest = (m: PodManifest): PodManifest => ({
   ...m,
-  apps: m.apps.map((a) => ({ ...a, app: { ...a.app, environment: (a.app.environment ?? []).map(({ name }) => ({ name, value: '<redacted>' })) } })),
+  apps: m.apps.map((a) =>
+    a.app?.environment === undefined ? a : { ...a, app: { ...a.app, environment: a.app.environment.map(({ name }) => ({ name, value: '<redacted>' })) } },
+  ),
 });
 
 /** --port flags as the pod manifest's ports, each naming a port an app's image declares (rkt's ForwardedPorts check). */
