@@ -35,9 +35,13 @@ const ok = (r: ReturnType<typeof podlog>): string => {
   return r.stdout;
 };
 
+/** podlog as the data dir's own host (a data dir is bound to the host that first wrote to it). */
+const podlogInDir = (dir: string, args: string[], store?: string): SpawnSyncReturns<string> =>
+  spawnSync(podlogBin, ['--dir', dir, ...(store === undefined ? [] : ['--store', store]), ...args], { encoding: 'utf8', timeout: 120_000 });
+
 /** Every event of the log, whichever host recorded it. */
 const eventsIn = (dir: string, store?: string): RecordedEvent[] =>
-  ok(podlog(dir, ['events', '--json', '--all-hosts'], store))
+  ok(podlogInDir(dir, ['events', '--json', '--all-hosts'], store))
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l) as RecordedEvent);
@@ -338,7 +342,10 @@ test.serial("--merge --resume: goes on after an interrupted merge with other hos
   t.deepEqual(uuidsIn(listIn(sourceB.dir, to, podlogB)), [...sourceB.uuids].sort());
 
   // Merged as another host, B's image streams would be under host/host-c/, which the target does not have.
-  const wrong = podlogAs('host-c')(sourceB.dir, ['log', 'copy', '--from', `sqlite:${join(sourceB.dir, 'events.db')}`, '--to', to, '--merge', '--resume']);
+  // (From a data dir of host-c's own: B's is bound to host-b.)
+  const dirC = mkdtempSync(join(tmpdir(), 'podlog-log-copy-host-c-'));
+  t.teardown(() => rmSync(dirC, { recursive: true, force: true }));
+  const wrong = podlogAs('host-c')(dirC, ['log', 'copy', '--from', `sqlite:${join(sourceB.dir, 'events.db')}`, '--to', to, '--merge', '--resume']);
   t.is(wrong.status, 254);
   t.regex(wrong.stderr, /cannot resume: the target .* \(its events in the source's streams\) is not a copy of the start of .*the same --host-id as the first merge/);
   t.deepEqual(eventsIn(sourceB.dir, to), merged, 'the refused resume wrote nothing');
