@@ -65,15 +65,21 @@ export const dataDirHostId = (dir: string, flag?: string): string => {
   const asked = flag ?? (process.env.PODLOG_HOST_ID || undefined);
   const recorded = recordedHostId(dir);
   if (recorded === undefined) return hostId(asked);
-  if (asked !== undefined && asked !== recorded) {
-    throw new PodlogError('EHOST_ID', `--host-id ${asked}: the data dir ${dir} is host ${recorded}'s (${hostIdPath(dir)}); a data dir holds one host's pods and images`);
-  }
-  return recorded;
+  if (asked !== undefined && asked !== recorded) throw anotherHost(dir, asked, recorded);
+  return hostId(recorded);
 };
 
-/** Binds data dir `dir` to host `id` (see dataDirHostId), making the dir if it must; a dir bound already keeps its id. */
+const anotherHost = (dir: string, asked: string, recorded: string): PodlogError =>
+  new PodlogError('EHOST_ID', `--host-id ${asked}: the data dir ${dir} is host ${recorded}'s (${hostIdPath(dir)}); a data dir holds one host's pods and images`);
+
+/**
+ * Binds data dir `dir` to host `id` (see dataDirHostId), making the dir if it must. A dir bound to
+ * another host is refused: a library caller's id is checked here, the CLI's when it starts.
+ */
 export const bindHostId = (dir: string, id: string): void => {
-  if (recordedHostId(dir) !== undefined) return;
+  const recorded = recordedHostId(dir);
+  if (recorded === id) return;
+  if (recorded !== undefined) throw anotherHost(dir, id, recorded);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
     writeFileSync(hostIdPath(dir), `${id}\n`, { flag: 'wx', mode: 0o644 });

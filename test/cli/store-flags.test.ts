@@ -5,7 +5,8 @@
 import test from 'ava';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { bindHostId, dataDirHostId } from '../../src/config.js';
 import { aciPath } from '../helpers/fixtures.js';
 import { dataDir } from '../stage0/podlog.js';
 
@@ -74,5 +75,18 @@ test('a malformed --store or --host-id is refused before anything is created (25
     t.false(existsSync(join(d.dir, 'events.db')));
   } finally {
     d.cleanup();
+  }
+});
+
+test('bindHostId (a library caller): binds a new data dir, accepts its own host again, refuses another', (t) => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'podlog-bind-')), 'data');
+  try {
+    bindHostId(dir, 'rack-7');
+    t.is(readFileSync(join(dir, 'host-id'), 'utf8'), 'rack-7\n');
+    t.notThrows(() => bindHostId(dir, 'rack-7'));
+    t.throws(() => bindHostId(dir, 'rack-8'), { code: 'EHOST_ID', message: /--host-id rack-8: the data dir .* is host rack-7's/ });
+    t.is(dataDirHostId(dir), 'rack-7');
+  } finally {
+    rmSync(dirname(dir), { recursive: true, force: true });
   }
 });
