@@ -35,17 +35,13 @@ const keepName = (value: string): string => {
   return eq === -1 ? REDACTED : `${value.slice(0, eq + 1)}${REDACTED}`;
 };
 
-/** A URL with its password (user:PASSWORD@, or libpq's ?password=) replaced: the rest says which log it was. */
-const keepUrl = (value: string): string => {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return value;
-  }
-  const kept = url.password === '' ? value : value.replace(`:${url.password}@`, `:${REDACTED}@`);
-  return kept.replace(/([?&]password=)[^&#]*/gi, `$1${REDACTED}`);
-};
+/**
+ * A URL with its password (user:PASSWORD@, or libpq's ?password=) replaced, by position in the text as
+ * given (a password may hold characters a parsed URL would percent-encode, '@' too: the authority's last
+ * '@' ends it, as URL parsers read it): the rest says which log it was.
+ */
+const keepUrl = (value: string): string =>
+  value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#]*@/i, `$1${REDACTED}@`).replace(/([?&]password=)[^&#]*/gi, `$1${REDACTED}`);
 
 /**
  * Flags whose values must never enter the log (events outlive the pod; its manifest does not), each

@@ -109,12 +109,12 @@ test('a --store password is redacted, in the URL and in a ?password= parameter; 
   const { command } = commandContext([
     '--store', 'postgres://podlog:S3cret@db.example:5432/podlog?schema=fleet', 'run',
     '--store=postgresql:///podlog?host=/run/postgresql&password=hunter2&user=podlog', 'img.aci',
-    '--store', 'sqlite:/var/lib/podlog/events.db',
+    '--store', 'sqlite:/var/lib/podlog/events.db', '--store=postgres://u:p^s s@w{o}rd@db/podlog',
   ]);
   t.deepEqual(command, [
     '--store=postgres://podlog:<redacted>@db.example:5432/podlog?schema=fleet', 'run',
     '--store=postgresql:///podlog?host=/run/postgresql&password=<redacted>&user=podlog', 'img.aci',
-    '--store=sqlite:/var/lib/podlog/events.db',
+    '--store=sqlite:/var/lib/podlog/events.db', '--store=postgres://u:<redacted>@db/podlog',
   ]);
-  t.notRegex(JSON.stringify(command), /S3cret|hunter2/);
+  t.notRegex(JSON.stringify(command), /S3cret|hunter2|p\^s/);
 });
