@@ -1,5 +1,5 @@
 /** Where podlog keeps its data: --dir, then PODLOG_DIR, then rkt-like defaults. */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { PodlogError } from './errors.js';
@@ -81,10 +81,16 @@ export const bindHostId = (dir: string, id: string): void => {
   if (recorded === id) return;
   if (recorded !== undefined) throw anotherHost(dir, id, recorded);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // Written whole, then linked into place: a crash leaves no empty file, and of two first commands one wins.
+  const written = `${hostIdPath(dir)}.${process.pid}`;
+  writeFileSync(written, `${id}\n`, { mode: 0o644 });
   try {
-    writeFileSync(hostIdPath(dir), `${id}\n`, { flag: 'wx', mode: 0o644 });
+    linkSync(written, hostIdPath(dir));
   } catch (e) {
-    // Another command bound it first: its id is checked by the next command, as any recorded id.
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  } finally {
+    rmSync(written, { force: true });
   }
+  const bound = recordedHostId(dir);
+  if (bound !== id) throw anotherHost(dir, id, String(bound));
 };

@@ -5,7 +5,8 @@
  * are in test/ace.test.ts.
  */
 import test from 'ava';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +84,9 @@ test('the registration socket: 0600, checked bodies, one service per socket, a s
   const first = await startMetadataService({ socket: stale, port: 0, host: '127.0.0.1' }).catch(() => undefined);
   t.truthy(first, 'a service on a fresh socket');
   await first?.close();
-  writeFileSync(stale, '');
+  // A service killed with SIGKILL leaves its socket file, with nobody answering on it.
+  spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stale)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+  t.true(lstatSync(stale).isSocket());
   const second = await startMetadataService({ socket: stale, port: 0, host: '127.0.0.1' });
   await second.close();
   rmSync(dir, { recursive: true, force: true });

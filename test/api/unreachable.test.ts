@@ -6,6 +6,7 @@
  */
 import test from 'ava';
 import { firstValueFrom, take, toArray } from 'rxjs';
+import { PodTable } from '../../src/api/http/pod-table.js';
 import { consume, readBatches } from '../../src/api/subscribe.js';
 import { watch } from '../../src/api/watch.js';
 import { PodlogError } from '../../src/errors.js';
@@ -93,4 +94,17 @@ test('watch() from mid-history folds the pod before its first change even if tha
   await store.append(`pod-${uuid}`, [newEvent('PrepareAborted', { reason: 'test' }, { causationId: prepare!.meta.id })], 2);
   const changes = await firstValueFrom(watch(flaky(store, { readStream: 2 }), { fromPosition: position }).pipe(take(1), toArray()));
   t.deepEqual(changes.map((c) => [c.from, c.to]), [['preparing', 'abortedPrepare']]);
+});
+
+test("the api-service's pod table folds a batch whose reads fail first, and moves past it only once it has", async (t) => {
+  const store = openMemorySqliteStore('test');
+  const uuid = '0c8d2a9e-0000-4000-8000-000000000002';
+  const data = { uuid, apps: [{ name: 'a', image: 'busybox' }], mutable: false, overlay: true, stage1: { rootfs: '/x', manifest: { acKind: 'ImageManifest', name: 's', annotations: [] } } };
+  await store.append(`pod-${uuid}`, [{ ...newEvent('PrepareRequested', data), schema: 4 }], 'no_stream');
+  await store.append(`pod-${uuid}`, [newEvent('PodCreated')], 1);
+  const table = await PodTable.load(flaky(store, { readStream: 2 }), { dataDir: '/nonexistent', hostId: 'h' });
+  // The tail's batch holds the pod's second event only: its first must be read from the log.
+  await table.apply(await store.readAll({ after: 1 }));
+  t.is(table.pods.get(uuid)?.row.state, 'preparing');
+  t.is(table.pods.get(uuid)?.row.version, 2);
 });

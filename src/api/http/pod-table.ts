@@ -15,6 +15,7 @@ import { listRowOf, POD_LIST, POD_LIST_SCHEMA, rowSnapshot, type PodListRow, typ
 import { POD_STREAM_PREFIX, podStream, uuidOfStream } from '../../engine/streams.js';
 import type { EventStore, RecordedEvent } from '../../store/port.js';
 import { podListJson, type PodListJson } from '../pod-json.js';
+import { whenReachable } from '../subscribe.js';
 
 /** A listed pod, ready to be filtered and served. */
 export interface PodEntry {
@@ -66,13 +67,17 @@ export class PodTable {
     return table;
   }
 
-  /** Folds the pod events of a batch read in log order; those the table holds already are skipped. */
-  async apply(events: RecordedEvent[]): Promise<void> {
+  /**
+   * Folds the pod events of a batch read in log order; those the table holds already are skipped. The
+   * reads it needs wait out a store that cannot be reached (a PostgreSQL restart), and the table moves past
+   * the batch only once they are done, so the service neither dies of a restart nor skips the batch.
+   */
+  async apply(events: RecordedEvent[], signal?: AbortSignal): Promise<void> {
     const fresh = events.filter((e) => e.position > this.checkpoint && e.stream.startsWith(POD_STREAM_PREFIX) && e.version > this.versionOf(uuidOfStream(e.stream)));
-    if (events.length > 0) this.checkpoint = Math.max(this.checkpoint, events[events.length - 1]!.position);
     const firsts = new Map<string, number>();
     for (const e of fresh) if (!firsts.has(uuidOfStream(e.stream))) firsts.set(uuidOfStream(e.stream), e.version - 1);
-    await this.foldTo(firsts);
+    await whenReachable(() => this.foldTo(firsts), signal);
+    if (events.length > 0) this.checkpoint = Math.max(this.checkpoint, events[events.length - 1]!.position);
     const changed = new Set<string>();
     for (const e of fresh) {
       const uuid = uuidOfStream(e.stream);

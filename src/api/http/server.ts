@@ -60,8 +60,14 @@ const withAuth = (app: FastifyInstance, tokenFile: string | undefined): void => 
 const listenOn = async (app: FastifyInstance, at: ListenAt): Promise<string> => {
   if ('socket' in at) {
     await claimSocket(at.socket, 'an API service');
-    await app.listen({ path: at.socket });
-    // Created with the umask's mode (without write for others, none can connect), then narrowed.
+    // Created no wider than SOCKET_MODE whatever the process's umask (0 in some containers), so nobody
+    // else can connect before the chmod that sets it exactly.
+    const umask = process.umask(0o777 & ~SOCKET_MODE);
+    try {
+      await app.listen({ path: at.socket });
+    } finally {
+      process.umask(umask);
+    }
     chmodSync(at.socket, SOCKET_MODE);
     return at.socket;
   }
@@ -84,10 +90,11 @@ export const startApiService = async (o: ApiServiceOptions): Promise<ApiService>
   const metrics = new LogMetrics(registry, table);
   const recent = new RecentEvents(o.recentEvents ?? RECENT_EVENTS);
   const stop = new AbortController();
+  // The pod table first: a watcher that has seen an event finds the pods as of it.
   const tail = tailLog(store, async (batch) => {
-    recent.push(batch);
+    await table.apply(batch, stop.signal);
     metrics.observe(batch);
-    await table.apply(batch);
+    recent.push(batch);
   }, stop.signal);
   tail.done.catch((e: unknown) => log(`api service: reading the log failed: ${(e as Error).message}`));
   await tail.ready;

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readBatches } from '../../api/subscribe.js';
+import { readBatches, whenReachable } from '../../api/subscribe.js';
 import { PodlogError } from '../../errors.js';
 import { resolvePodUuid } from '../../engine/resolve.js';
 import { POD_STREAM_PREFIX, podStream, uuidOfStream } from '../../engine/streams.js';
@@ -49,15 +49,19 @@ const factsOf = (first: RecordedEvent | undefined): PodFacts => {
   return { host: data.host, meta: first.schema >= 4 ? { userLabels: data.userLabels ?? {}, userAnnotations: data.userAnnotations ?? {} } : undefined };
 };
 
-/** Each pod's facts, read once: from its PrepareRequested when a batch holds it, else from the log. */
+/** A pod's last event: its facts are not needed again (a --follow of a long life keeps only live pods'). */
+const ENDS_POD = new Set(['PodDeleted', 'PodCompacted']);
+
+/**
+ * Each pod's facts, read once: from its PrepareRequested when a batch holds it, else from the log (read
+ * again after a store that cannot be reached, as the subscription itself is).
+ */
 const podFacts = (store: EventStore) => {
   const known = new Map<string, PodFacts>();
   return async (e: RecordedEvent): Promise<PodFacts> => {
-    let facts = known.get(e.stream);
-    if (facts === undefined) {
-      facts = factsOf(e.version === 1 ? e : (await store.readStream(e.stream, { to: 1 }))[0]);
-      known.set(e.stream, facts);
-    }
+    const facts = known.get(e.stream) ?? factsOf(e.version === 1 ? e : (await whenReachable(() => store.readStream(e.stream, { to: 1 })))[0]);
+    if (ENDS_POD.has(e.type)) known.delete(e.stream);
+    else known.set(e.stream, facts);
     return facts;
   };
 };

@@ -62,16 +62,20 @@ async function* messages(store: EventStore, recent: RecentEvents, after: number,
   }
 }
 
-/** Resolves when the socket has taken what it was given, or is gone. */
-const drained = (res: ServerResponse): Promise<void> =>
+/** Resolves when the socket has taken what it was given, or is gone, or the watch ends. */
+const drained = (res: ServerResponse, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     const done = (): void => {
       res.off('drain', done);
       res.off('close', done);
+      signal.removeEventListener('abort', done);
       resolve();
     };
+    // A response already gone emits neither 'drain' nor 'close' again.
+    if (res.destroyed || res.writableEnded || signal.aborted) return resolve();
     res.on('drain', done);
     res.on('close', done);
+    signal.addEventListener('abort', done);
   });
 
 /** The open streams, each ended by its function (the service's close ends them all). */
@@ -95,12 +99,16 @@ export const watchRoutes = (app: FastifyInstance, store: EventStore, recent: Rec
     const end = (): void => abort.abort();
     watchers.add(end);
     res.on('close', end);
+    // A client gone while the query was answered (before 'close' was listened for) is gone for good.
+    if (res.destroyed || request.raw.socket.destroyed) end();
+    // Not keeping the process alive: a service told to stop exits even while a watcher is slow to end.
     const heartbeat = setInterval(() => {
       if (!res.writableNeedDrain) res.write(': heartbeat\n\n');
-    }, heartbeatMs);
+    }, heartbeatMs).unref();
     const pump = async (): Promise<void> => {
       for await (const text of messages(store, recent, after, filter, abort.signal)) {
-        if (!res.write(text)) await drained(res);
+        if (abort.signal.aborted) return;
+        if (!res.write(text)) await drained(res, abort.signal);
       }
     };
     pump()
