@@ -4,6 +4,7 @@
  * (`image-<id>`) and one per tree (`tree-<treeStoreId>`), so `podlog events` shows the store's history
  * and the image index is a projection of it (src/images/index-projection.ts).
  */
+import type { ScopeRules } from '../store/scoped.js';
 import { checkEvent, type CatalogueEntry } from './catalogue.js';
 
 export interface ImageLabel {
@@ -114,6 +115,15 @@ export const LAYER_STREAM_PREFIX = 'layer-';
 export const imageStream = (id: string): string => `${IMAGE_STREAM_PREFIX}${id}`;
 export const treeStream = (treeStoreId: string): string => `${TREE_STREAM_PREFIX}${treeStoreId}`;
 export const layerStream = (key: string): string => `${LAYER_STREAM_PREFIX}${key}`;
+
+/** The image index projection (src/images/index-projection.ts). */
+export const IMAGE_INDEX = 'images';
+
+/**
+ * What of the log is one host's image store: its files are on that host's disk, so on a log shared by
+ * hosts its streams and index are kept under the host's scope (src/store/scoped.ts).
+ */
+export const IMAGE_STORE_SCOPE: ScopeRules = { streamPrefixes: [IMAGE_STREAM_PREFIX, TREE_STREAM_PREFIX, LAYER_STREAM_PREFIX], projections: [IMAGE_INDEX] };
 
 
 export const IMAGE_EVENTS: { readonly [T in ImageEventType]: CatalogueEntry } = {

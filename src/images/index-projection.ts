@@ -11,6 +11,7 @@
 import {
   checkImageEvent,
   IMAGE_EVENTS,
+  IMAGE_INDEX,
   IMAGE_STREAM_PREFIX,
   LAYER_STREAM_PREFIX,
   TREE_STREAM_PREFIX,
@@ -72,7 +73,6 @@ export interface ImageIndex {
   layers: Map<string, LayerRecord>;
 }
 
-export const IMAGE_INDEX = 'images';
 const SCHEMA = 'images-v4';
 const BATCH = 5000;
 /** The events the index is made of: the image store's own, and the pod event that is an image's use. */

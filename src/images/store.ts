@@ -22,9 +22,7 @@ import { crashPoint } from '../engine/faults.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import {
   IMAGE_EVENTS,
-  IMAGE_STREAM_PREFIX,
-  LAYER_STREAM_PREFIX,
-  TREE_STREAM_PREFIX,
+  IMAGE_STORE_SCOPE,
   imageStream,
   layerStream,
   treeStream,
@@ -34,13 +32,13 @@ import {
 import { newMetadata, type CommandContext } from '../events/metadata.js';
 import { extractLayers, importImage, readImage, renderImages, treeHash, type ChainImage } from '../native.js';
 import { WrongExpectedVersion, type EventStore, type ExpectedVersion } from '../store/port.js';
-import { scopedToHost, type ScopeRules } from '../store/scoped.js';
+import { scopedToHost } from '../store/scoped.js';
 import { checkOsArch, label, parseImageManifest, type ImageManifest } from './aci-manifest.js';
 import { dependencyChain, type ChainEntry } from './dependencies.js';
 import { clearUnsynced, markUnsynced, unsyncedSinceReboot } from './durability.js';
 import { beginEffect, effectDone } from './effects.js';
 import { cachedImageId, fileIdentity, rememberImageId } from './file-cache.js';
-import { catchUpImageIndex, IMAGE_INDEX, sameName, type ImageIndex, type ImageRecord, type LayerRecord, type TreeRecord } from './index-projection.js';
+import { catchUpImageIndex, sameName, type ImageIndex, type ImageRecord, type LayerRecord, type TreeRecord } from './index-projection.js';
 import { chainKeys, installLayers, refuseDeepImages, stageLayers, type Layer } from './layer-store.js';
 import { blobPath, layerBlobPath, layerDir, manifestPath, ociDir, storeLayout, treeDir, treeLockDir, type StoreLayout } from './layout.js';
 import { withDirLock } from './locks.js';
@@ -166,9 +164,6 @@ const execFileAsync = promisify(execFile);
 const hashed = (write: (rootfs: string) => Promise<number>): Fill => async (dir) => ({ size: await write(join(dir, 'rootfs')), hash: await treeHash(dir) });
 const renderFill = (images: ChainImage[], limits?: SizeLimits): Fill => hashed(async (rootfs) => (await renderImages(images, rootfs, limits)).stats.bytes);
 const layersFill = (layers: string[]): Fill => hashed(async (rootfs) => (await extractLayers(layers, rootfs)).bytes);
-
-/** An image store's files are one host's: on a log shared by hosts, so are its streams and index (src/store/scoped.ts). */
-export const IMAGE_STORE_SCOPE: ScopeRules = { streamPrefixes: [IMAGE_STREAM_PREFIX, TREE_STREAM_PREFIX, LAYER_STREAM_PREFIX], projections: [IMAGE_INDEX] };
 
 export class Store implements ImageStore {
   readonly layout: StoreLayout;

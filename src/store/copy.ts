@@ -41,10 +41,10 @@
  */
 import { POD_STREAM_PREFIX, uuidOfStream } from '../engine/streams.js';
 import { PodlogError, isPodlogError } from '../errors.js';
-import { IMAGE_STORE_SCOPE } from '../images/store.js';
+import { IMAGE_STORE_SCOPE } from '../events/images.js';
 import { readBatches } from '../api/subscribe.js';
 import type { EventStore, NewEvent, ReadAllOptions, RecordedEvent, StreamAppend } from './port.js';
-import { hostScope, isSharedStore } from './scoped.js';
+import { hostScope, isSharedStore, streamInScope } from './scoped.js';
 
 export interface CopyOptions {
   /** The host whose one-host log this is, adopted on a shared target (see the top of this file). */
@@ -115,8 +115,7 @@ const mergeClash = (to: EventStore, stream: string, hostId: string): PodlogError
 };
 
 /** A source stream's name in the target: an image-store stream adopted by `adoptFor` goes under its scope. */
-const targetStream = (adoptFor: string | undefined, stream: string): string =>
-  adoptFor !== undefined && IMAGE_STORE_SCOPE.streamPrefixes.some((p) => stream.startsWith(p)) ? `${hostScope(adoptFor)}${stream}` : stream;
+const targetStream = (adoptFor: string | undefined, stream: string): string => (adoptFor === undefined ? stream : streamInScope(IMAGE_STORE_SCOPE, adoptFor, stream));
 
 /** Turns source events into the target's, stream by stream, in order; also what `resume` compares with. */
 class Plan {

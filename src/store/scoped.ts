@@ -39,6 +39,10 @@ export interface ScopeRules {
   projections: readonly string[];
 }
 
+/** A stream's name in a shared log: under `hostId`'s scope where `rules` make it the host's own, else as it is. */
+export const streamInScope = (rules: ScopeRules, hostId: string, stream: string): string =>
+  rules.streamPrefixes.some((p) => stream.startsWith(p)) ? `${hostScope(hostId)}${stream}` : stream;
+
 class HostScopedStore implements EventStore {
   readonly kind: string;
   readonly location: string;
@@ -46,7 +50,7 @@ class HostScopedStore implements EventStore {
 
   constructor(
     private readonly inner: EventStore,
-    hostId: string,
+    private readonly hostId: string,
     private readonly rules: ScopeRules,
   ) {
     this.kind = inner.kind;
@@ -54,8 +58,8 @@ class HostScopedStore implements EventStore {
     this.scope = hostScope(hostId);
   }
 
-  private own = (stream: string): boolean => this.rules.streamPrefixes.some((p) => stream.startsWith(p));
-  private scoped = (stream: string): string => (this.own(stream) ? `${this.scope}${stream}` : stream);
+  /** A stream's name in the log, or a prefix's: a prefix of the host's own streams is scoped as they are. */
+  private scoped = (stream: string): string => streamInScope(this.rules, this.hostId, stream);
   private projection = (name: string): string => (this.rules.projections.includes(name) ? `${this.scope}${name}` : name);
 
   /** A stream of the shared log as this host sees it: its own unscoped, another host's hidden (undefined). */
@@ -92,7 +96,7 @@ class HostScopedStore implements EventStore {
     const scopedOptions: ReadAllOptions = {
       ...options,
       ...(streams === undefined ? {} : { streams: streams.map(this.scoped) }),
-      ...(streamPrefix === undefined || !this.own(streamPrefix) ? {} : { streamPrefix: `${this.scope}${streamPrefix}` }),
+      ...(streamPrefix === undefined ? {} : { streamPrefix: this.scoped(streamPrefix) }),
     };
     // Other hosts' events are dropped after the read: read on until `limit` are kept or the log ends, so
     // that a caller reading "fewer than limit" as "the end" is right.
@@ -108,8 +112,7 @@ class HostScopedStore implements EventStore {
   }
 
   async listStreams(prefix?: string): Promise<StreamInfo[]> {
-    const scopedPrefix = prefix !== undefined && this.own(prefix) ? `${this.scope}${prefix}` : prefix;
-    return this.unscoped(await this.inner.listStreams(scopedPrefix)).sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
+    return this.unscoped(await this.inner.listStreams(prefix === undefined ? undefined : this.scoped(prefix))).sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
   }
 
   streamVersion(stream: string): Promise<number> {

@@ -13,7 +13,7 @@ import { ownsPod } from '../../engine/hosts.js';
 import { PodlogError } from '../../errors.js';
 import { POD_EVENTS, type PodEventData } from '../../events/catalogue.js';
 import { catchUpImageIndex } from '../../images/index-projection.js';
-import { IMAGE_STORE_SCOPE } from '../../images/store.js';
+import { IMAGE_STORE_SCOPE } from '../../events/images.js';
 import { copyLog, type CopyReport } from '../../store/copy.js';
 import { openStore, openStoreAt } from '../../store/open.js';
 import type { EventStore, StreamCompaction } from '../../store/port.js';
