@@ -10,7 +10,7 @@
  * one pod at a time, by the engine and by a catch-up that folds that pod further.
  */
 import { POD_MACHINE_VERSION, type PodApp, type PodContext, type PodStateName } from '../../machines/pod.js';
-import type { EventStore, RecordedEvent } from '../store/port.js';
+import type { EventStore, RecordedEvent, TimedEvent } from '../store/port.js';
 import { foldPod, initialPod, restorePod, stateOf, type PodSnapshot } from './fold.js';
 import { POD_STREAM_PREFIX, uuidOfStream } from './streams.js';
 
@@ -70,29 +70,53 @@ export const listRowOf = ({ context: c, ...row }: PodRow): PodListRow => ({
   },
 });
 
-/** A pod being folded forward by a catch-up. */
-interface Folding {
+/** A pod folded forward in memory: its snapshot at a stream version, and why it cannot go further if it cannot. */
+export interface FoldedPod {
   snapshot: PodSnapshot;
   version: number;
   position: number;
   broken?: string;
-  /** Whether an event was folded (or refused): its row is saved. */
-  changed: boolean;
 }
+
+/** Where a pod's fold starts: its whole saved row, else the machine's initial state. */
+export const foldingFrom = (uuid: string, row?: PodRow): FoldedPod =>
+  row
+    ? { snapshot: rowSnapshot(row), version: row.version, position: row.position, ...(row.broken === undefined ? {} : { broken: row.broken }) }
+    : { snapshot: initialPod(uuid), version: 0, position: 0 };
+
+/**
+ * Folds `e` onto `pod` unless it holds the event already or is broken; returns whether it changed. An
+ * event the machine refuses leaves the pod as last known, named broken: its later events are skipped.
+ */
+export const foldOnto = (pod: FoldedPod, e: RecordedEvent | TimedEvent): boolean => {
+  if (pod.broken !== undefined || e.version <= pod.version) return false;
+  try {
+    // The fold reads of an event's metadata only its time (toMachineEvent): a TimedEvent is enough.
+    pod.snapshot = foldPod(pod.snapshot, [e as RecordedEvent]);
+  } catch (error) {
+    pod.broken = (error as Error).message;
+    if (pod.position === 0) [pod.version, pod.position] = [e.version - 1, e.position];
+    return true;
+  }
+  [pod.version, pod.position] = [e.version, e.position];
+  return true;
+};
+
+/** A folded pod's row; undefined once it is deleted (a deleted pod has no row). */
+export const rowOfFolded = (uuid: string, pod: FoldedPod): PodRow | undefined => {
+  const state = stateOf(pod.snapshot);
+  if (state === 'deleted' && pod.broken === undefined) return undefined;
+  return { uuid, state, version: pod.version, position: pod.position, context: pod.snapshot.context, ...(pod.broken === undefined ? {} : { broken: pod.broken }) };
+};
+
+/** A pod being folded forward by a catch-up; `changed`: an event was folded (or refused), so its row is saved. */
+type Folding = FoldedPod & { changed: boolean };
 
 /** Where the fold of each pod starts: its whole row when it is listed, else the machine's initial state. */
 const startsOf = async (store: EventStore, uuids: string[], listed: (uuid: string) => boolean): Promise<Map<string, Folding>> => {
   const keys = uuids.filter(listed);
   const saved = keys.length === 0 ? new Map<string, PodRow>() : await store.loadProjectionRows<PodRow>(POD_LIST, keys);
-  return new Map(
-    uuids.map((uuid) => {
-      const row = saved.get(uuid);
-      const start: Folding = row
-        ? { snapshot: rowSnapshot(row), version: row.version, position: row.position, ...(row.broken === undefined ? {} : { broken: row.broken }), changed: false }
-        : { snapshot: initialPod(uuid), version: 0, position: 0, changed: false };
-      return [uuid, start];
-    }),
-  );
+  return new Map(uuids.map((uuid) => [uuid, { ...foldingFrom(uuid, saved.get(uuid)), changed: false }]));
 };
 
 /** Brings the pod list up to the head of the log and returns its rows. */
@@ -110,18 +134,7 @@ export const catchUpPodList = async (store: EventStore): Promise<Map<string, Pod
       for (const e of events) {
         const f = folding.get(uuidOfStream(e.stream));
         // A row saved by another catch-up after this one loaded the list may already hold the event.
-        if (f === undefined || f.broken !== undefined || e.version <= f.version) continue;
-        f.changed = true;
-        try {
-          // The fold reads of an event's metadata only its time (toMachineEvent), all that was read of it.
-          f.snapshot = foldPod(f.snapshot, [e as RecordedEvent]);
-        } catch (error) {
-          f.broken = (error as Error).message;
-          if (f.position === 0) [f.version, f.position] = [e.version - 1, e.position];
-          continue;
-        }
-        f.version = e.version;
-        f.position = e.position;
+        if (f !== undefined && foldOnto(f, e)) f.changed = true;
       }
       if (events.length > 0) checkpoint = events[events.length - 1]!.position;
       if (events.length < BATCH) break;
@@ -130,13 +143,12 @@ export const catchUpPodList = async (store: EventStore): Promise<Map<string, Pod
     const deletes: string[] = [];
     for (const [uuid, f] of folding) {
       if (!f.changed) continue;
-      const state = stateOf(f.snapshot);
-      if (state === 'deleted' && f.broken === undefined) {
+      const row = rowOfFolded(uuid, f);
+      if (row === undefined) {
         rows.delete(uuid);
         deletes.push(uuid);
         continue;
       }
-      const row: PodRow = { uuid, state, version: f.version, position: f.position, context: f.snapshot.context, ...(f.broken === undefined ? {} : { broken: f.broken }) };
       upserts.set(uuid, row);
       rows.set(uuid, listRowOf(row));
     }

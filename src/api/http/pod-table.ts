@@ -7,11 +7,9 @@
  * Each pod's listing (its JSON and its serialisation, its user metadata, its host) is made once per
  * change of the pod, not per request: GET /v1/pods of 10,000 pods is then a filter and a copy.
  */
-import type { PodStateName } from '../../../machines/pod.js';
 import { NO_USER_METADATA, podUserMetadata, recordedUserMetadata, type PodUserMetadata } from '../../cli/pods.js';
 import { ownsPod } from '../../engine/hosts.js';
-import { foldPod, initialPod, stateOf, type PodSnapshot } from '../../engine/fold.js';
-import { listRowOf, POD_LIST, POD_LIST_SCHEMA, rowSnapshot, type PodListRow, type PodRow } from '../../engine/pod-list.js';
+import { foldingFrom, foldOnto, listRowOf, POD_LIST, POD_LIST_SCHEMA, rowOfFolded, type FoldedPod, type PodListRow, type PodRow } from '../../engine/pod-list.js';
 import { POD_STREAM_PREFIX, podStream, uuidOfStream } from '../../engine/streams.js';
 import type { EventStore, RecordedEvent } from '../../store/port.js';
 import { podListJson, type PodListJson } from '../pod-json.js';
@@ -26,15 +24,6 @@ export interface PodEntry {
   meta: PodUserMetadata;
   /** The host that prepared it; absent for pods from before the log recorded it. */
   host: string | undefined;
-}
-
-/** A pod folded whole in this process, at a stream version. */
-export interface FoldedPod {
-  snapshot: PodSnapshot;
-  state: PodStateName;
-  version: number;
-  position: number;
-  broken?: string;
 }
 
 /** This host: where a pod's files are when the log does not hold what is asked of it. */
@@ -79,28 +68,14 @@ export class PodTable {
     await whenReachable(() => this.foldTo(firsts), signal);
     if (events.length > 0) this.checkpoint = Math.max(this.checkpoint, events[events.length - 1]!.position);
     const changed = new Set<string>();
-    for (const e of fresh) {
-      const uuid = uuidOfStream(e.stream);
-      const f = this.folded.get(uuid)!;
-      if (f.broken !== undefined || e.version <= f.version) continue;
-      changed.add(uuid);
-      try {
-        f.snapshot = foldPod(f.snapshot, [e]);
-      } catch (error) {
-        // As the saved pod list does: the pod stays as last known, named broken, its later events skipped.
-        f.broken = (error as Error).message;
-        continue;
-      }
-      [f.version, f.position, f.state] = [e.version, e.position, stateOf(f.snapshot)];
-    }
+    for (const e of fresh) if (foldOnto(this.folded.get(uuidOfStream(e.stream))!, e)) changed.add(uuidOfStream(e.stream));
     for (const uuid of changed) {
-      const f = this.folded.get(uuid)!;
-      if (f.state === 'deleted' && f.broken === undefined) {
+      const row = rowOfFolded(uuid, this.folded.get(uuid)!);
+      if (row === undefined) {
         this.pods.delete(uuid);
         this.folded.delete(uuid);
         this.diskMeta.delete(uuid);
       } else {
-        const row: PodRow = { uuid, state: f.state, version: f.version, position: f.position, context: f.snapshot.context, ...(f.broken === undefined ? {} : { broken: f.broken }) };
         this.list(listRowOf(row));
       }
     }
@@ -131,19 +106,9 @@ export class PodTable {
       missing.map(async (uuid) => {
         const target = versions.get(uuid)!;
         const row = saved.get(uuid);
-        const start: FoldedPod =
-          row !== undefined && row.version <= target
-            ? { snapshot: rowSnapshot(row), state: row.state, version: row.version, position: row.position, ...(row.broken === undefined ? {} : { broken: row.broken }) }
-            : { snapshot: initialPod(uuid), state: 'embryo', version: 0, position: 0 };
+        const start = foldingFrom(uuid, row !== undefined && row.version <= target ? row : undefined);
         if (start.broken === undefined && start.version < target) {
-          const events = await this.store.readStream(podStream(uuid), { from: start.version + 1, to: target });
-          try {
-            start.snapshot = foldPod(start.snapshot, events);
-            const last = events[events.length - 1];
-            if (last !== undefined) [start.version, start.position, start.state] = [last.version, last.position, stateOf(start.snapshot)];
-          } catch (error) {
-            start.broken = (error as Error).message;
-          }
+          for (const e of await this.store.readStream(podStream(uuid), { from: start.version + 1, to: target })) foldOnto(start, e);
         }
         // A request and the tail may fold the same pod at once: the first one in is kept.
         if (!this.folded.has(uuid)) this.folded.set(uuid, start);

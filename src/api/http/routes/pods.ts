@@ -5,6 +5,7 @@ import { RKT_STATE_NAMES } from '../../../../machines/pod.js';
 import { matchesFilters, parsePodFilters } from '../../../cli/pods.js';
 import { ownsPod } from '../../../engine/hosts.js';
 import { matchPodUuid } from '../../../engine/resolve.js';
+import { stateOf } from '../../../engine/fold.js';
 import { podStream } from '../../../engine/streams.js';
 import { podDir, podPaths } from '../../../stage0/pod-dir.js';
 import type { EventStore } from '../../../store/port.js';
@@ -66,6 +67,6 @@ export const podRoutes = (app: FastifyInstance, store: EventStore, table: PodTab
     const uuid = matchPodUuid(table.pods.keys(), request.params.uuid);
     const [pod, entry] = [await table.whole(uuid), table.pods.get(uuid)];
     if (pod === undefined || entry === undefined) throw new ApiError(404, `pod ${uuid} was deleted`);
-    return { ...podStatusJson({ state: pod.state, version: pod.version, context: pod.snapshot.context }, entry.meta), host: entry.host, ...(pod.broken === undefined ? {} : { broken: pod.broken }), manifest: await manifestOf(store, local, uuid, entry.host) };
+    return { ...podStatusJson({ state: stateOf(pod.snapshot), version: pod.version, context: pod.snapshot.context }, entry.meta), host: entry.host, ...(pod.broken === undefined ? {} : { broken: pod.broken }), manifest: await manifestOf(store, local, uuid, entry.host) };
   });
 };
