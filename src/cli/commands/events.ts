@@ -1,16 +1,13 @@
 import { existsSync } from 'node:fs';
-import { readBatches, whenReachable } from '../../api/subscribe.js';
+import { readBatches } from '../../api/subscribe.js';
 import { PodlogError } from '../../errors.js';
-import { resolvePodUuid } from '../../engine/resolve.js';
 import { POD_STREAM_PREFIX, podStream, uuidOfStream } from '../../engine/streams.js';
 import { openStore } from '../../store/open.js';
-import type { EventStore, ReadAllOptions, RecordedEvent } from '../../store/port.js';
-import type { PodEventData } from '../../events/catalogue.js';
-import { otherHostsPod, ownsPod } from '../../engine/hosts.js';
+import type { ReadAllOptions, RecordedEvent } from '../../store/port.js';
 import { list, out, str, type Command } from '../command.js';
 import { parseTime } from '../duration.js';
-import { matchesFilters, parsePodFilters, podUserMetadata, type PodFilter, type PodUserMetadata } from '../pods.js';
-import { HOST_SCOPE_PREFIX, hostScope } from '../../store/scoped.js';
+import { parsePodFilters } from '../pods.js';
+import { podOfHost, shownEvents } from '../event-selection.js';
 
 /** One line of what an event says: its data as key=value, and who caused it. */
 export const describeData = (e: RecordedEvent): string => {
@@ -35,68 +32,6 @@ const row = (e: RecordedEvent, hostWidth: number | undefined): string =>
     e.type.padEnd(22),
     describeData(e),
   ].join('  ');
-
-/** What the log says of a pod when it was prepared: its host, and its labels and annotations (schema 4). */
-interface PodFacts {
-  host: string | undefined;
-  /** Undefined for a pod prepared before PrepareRequested held them: its manifest on disk has them. */
-  meta: PodUserMetadata | undefined;
-}
-
-const factsOf = (first: RecordedEvent | undefined): PodFacts => {
-  if (first?.type !== 'PrepareRequested') return { host: undefined, meta: undefined };
-  const data = first.data as PodEventData['PrepareRequested'];
-  return { host: data.host, meta: first.schema >= 4 ? { userLabels: data.userLabels ?? {}, userAnnotations: data.userAnnotations ?? {} } : undefined };
-};
-
-/** A pod's last event: its facts are not needed again (a --follow of a long life keeps only live pods'). */
-const ENDS_POD = new Set(['PodDeleted', 'PodCompacted']);
-
-/**
- * Each pod's facts, read once: from its PrepareRequested when a batch holds it, else from the log (read
- * again after a store that cannot be reached, as the subscription itself is).
- */
-const podFacts = (store: EventStore) => {
-  const known = new Map<string, PodFacts>();
-  return async (e: RecordedEvent): Promise<PodFacts> => {
-    const facts = known.get(e.stream) ?? factsOf(e.version === 1 ? e : (await whenReachable(() => store.readStream(e.stream, { to: 1 })))[0]);
-    if (ENDS_POD.has(e.type)) known.delete(e.stream);
-    else known.set(e.stream, facts);
-    return facts;
-  };
-};
-
-/**
- * Which events are shown: this host's unless --all-hosts (a pod's events by the host that prepared it,
- * an image store's by its scope, others by who recorded them), and with --filter only the events of pods
- * whose labels or annotations match (from the log; for a pod from before it held them, its manifest).
- */
-const shownEvents = (store: EventStore, dir: string, hostId: string, allHosts: boolean, filters: PodFilter[]) => {
-  const facts = podFacts(store);
-  const ownScope = hostScope(hostId);
-  return async (e: RecordedEvent): Promise<boolean> => {
-    if (!e.stream.startsWith(POD_STREAM_PREFIX)) {
-      if (filters.length > 0) return false;
-      if (allHosts) return true;
-      if (e.stream.startsWith(HOST_SCOPE_PREFIX)) return e.stream.startsWith(ownScope);
-      return e.meta.hostId === undefined || e.meta.hostId === hostId;
-    }
-    if (allHosts && filters.length === 0) return true;
-    const pod = await facts(e);
-    if (!allHosts && !ownsPod(hostId, pod)) return false;
-    if (filters.length === 0) return true;
-    const meta = pod.meta ?? podUserMetadata(dir, uuidOfStream(e.stream));
-    return meta !== undefined && matchesFilters(meta, filters);
-  };
-};
-
-/** --pod names any pod that ever existed; another host's only with --all-hosts, as status and list. */
-const podOfHost = async (store: EventStore, input: string, hostId: string, allHosts: boolean): Promise<string> => {
-  const uuid = await resolvePodUuid(store, input);
-  const { host } = factsOf((await store.readStream(podStream(uuid), { to: 1 }))[0]);
-  if (!allHosts && !ownsPod(hostId, { host })) throw otherHostsPod(uuid, host);
-  return uuid;
-};
 
 export const events: Command = {
   usage: 'podlog events [--pod UUID] [--type TYPE]... [--filter label=KEY[=VALUE]|annotation=KEY[=VALUE]]... [--since TIME] [--until TIME] [--from-position N] [--all-hosts] [--follow] [--json]',
