@@ -65,8 +65,12 @@ test('events prints the log as a table or JSON lines, filtered by pod, type, tim
     t.is(all.status, 0, all.stderr);
     const lines = all.stdout.trim().split('\n');
     t.regex(lines[0]!, /POSITION\s+TIME\s+POD\s+VER\s+TYPE\s+DETAILS/);
-    t.is(lines.length, everything.length + 1);
-    t.regex(all.stdout, new RegExp(`${a.slice(0, 8)}\\s+${versionOf('PodExited')}\\s+PodExited\\s+code=3 \\(pid \\d+: run --dir`));
+    // Each command's rows come under a header naming it: both runs, each once.
+    const commands = lines.filter((l) => l.startsWith('── '));
+    t.is(commands.length, 2);
+    for (const header of commands) t.regex(header, /^── run · pid \d+ · \d{4}-\d{2}-\d{2} UTC ──$/);
+    t.is(lines.length - commands.length, everything.length + 1);
+    t.regex(all.stdout, new RegExp(`${a.slice(0, 8)}\\s+${versionOf('PodExited')}\\s+PodExited\\s+code=3\n`));
     const pod = logged(dir, '--pod', b.slice(0, 6));
     t.deepEqual(pod.map((e) => e.type), RUN);
     t.true(pod.every((e) => e.stream === podStream(b)));
