@@ -1,0 +1,10 @@
+/** Text from the log in SVG and HTML: app names, messages and commands are anyone's, so none of it is markup. */
+const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/**
+ * XML-escapes text for element content and quoted attribute values alike; control characters, which
+ * XML 1.0 does not allow at all (an SVG holding one does not open), become U+FFFD.
+ */
+export const esc = (text: string): string => text.replace(/[&<>"']/g, (c) => ENTITIES[c]!).replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]/g, '\ufffd');
+
+export const iso = (ms: number): string => new Date(ms).toISOString();

@@ -1,0 +1,237 @@
+/**
+ * A timeline: each selected pod's life as the machine saw it, one slice per state it was in and marks
+ * for what happened meanwhile (intents, observations, failed effects, the reconciler's answers). Built
+ * from the log alone, in one pass, by folding each pod's events through the machine's transition table
+ * (src/engine/pod-list.ts foldOnto): a slice starts where the fold says the state changed, never where an
+ * event's name suggests it did. The renderings (trace.ts, gantt.ts, html.ts) only draw this.
+ */
+import type { PodStateName } from '../../machines/pod.js';
+import { stateOf } from '../engine/fold.js';
+import { foldingFrom, foldOnto, type FoldedPod } from '../engine/pod-list.js';
+import { uuidOfStream } from '../engine/streams.js';
+import { isPodEventType, POD_EVENTS, type PodEventData } from '../events/catalogue.js';
+import type { RecordedEvent } from '../store/port.js';
+
+/** Who recorded an event: the engine process and the podlog verb it ran. */
+export interface Recorder {
+  pid: number;
+  verb: string;
+}
+
+export interface StateSlice {
+  state: PodStateName;
+  /** Milliseconds since the epoch (the log's times have millisecond resolution). */
+  start: number;
+  end: number;
+  /** The event that moved the pod into this state. */
+  event: string;
+  position: number;
+  version: number;
+  recorder: Recorder;
+  /** The pod is still in this state: the slice ends where the timeline does (now, or --until). */
+  open: boolean;
+}
+
+/**
+ * intent: an effect was asked for; observation: a fact seen in the world (an exit); failure: an effect
+ * failed (EffectFailed) or the history cannot be folded further; outcome and decision: shown only when
+ * the reconciler recorded them.
+ */
+export type MarkKind = 'intent' | 'observation' | 'failure' | 'outcome' | 'decision';
+
+/** How the reconciler answered an intent whose command died (as src/api/http/log-metrics.ts counts them). */
+export type ReconcilerAction = 'finished' | 'compensated' | 'aborted-prepare';
+
+export interface Mark {
+  kind: MarkKind;
+  type: string;
+  time: number;
+  position: number;
+  version: number;
+  recorder: Recorder;
+  /** The event's own scalar fields (an exit code, the failed effect and its message, the app). */
+  details: Record<string, string | number | boolean>;
+  reconciler?: ReconcilerAction;
+}
+
+export interface PodLine {
+  uuid: string;
+  /** The host that prepared it (absent for pods from before hosts were recorded). */
+  host: string | undefined;
+  apps: string[];
+  slices: StateSlice[];
+  marks: Mark[];
+  /** Its state at the end of the timeline (as list shows it: RKT_STATE_NAMES). */
+  state: PodStateName;
+  exitCode: number | undefined;
+  /** Why its history cannot be folded past some event (the pod is drawn as far as it can be). */
+  broken?: string;
+}
+
+export interface Timeline {
+  pods: PodLine[];
+  /** The span shown, in ms since the epoch: --since/--until, else the selected pods' first event to their end. */
+  start: number;
+  end: number;
+}
+
+const scalars = (data: Record<string, unknown>): Record<string, string | number | boolean> => {
+  const kept: Record<string, string | number | boolean> = {};
+  for (const key in data) {
+    const v = data[key];
+    if (key !== 'uuid' && (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')) kept[key] = v;
+  }
+  return kept;
+};
+
+/** One pod being read: its fold, what is drawn of it, and its intents the reconciler may answer. */
+interface Reading {
+  line: PodLine;
+  fold: FoldedPod;
+  /** Intents by event id: the command (correlation id) that recorded them, and whether an answer was marked. */
+  intents: Map<string, { correlationId: string; answered: boolean }>;
+  last: number;
+}
+
+export interface BuilderOptions {
+  /** Whether a pod is drawn at all, from its first event (its host): the events of pods left out cost a set lookup. */
+  keep: (first: RecordedEvent) => boolean;
+  /** The verb of a recorded command line, as the events table names it. */
+  verbOf: (command: string[]) => string;
+}
+
+/** Reads events in log order and keeps one PodLine per pod stream. */
+export class TimelineBuilder {
+  private readonly reading = new Map<string, Reading>();
+  private readonly skipped = new Set<string>();
+  private readonly recorders = new Map<string, Recorder>();
+
+  constructor(private readonly options: BuilderOptions) {}
+
+  add(e: RecordedEvent): void {
+    if (this.skipped.has(e.stream)) return;
+    let r = this.reading.get(e.stream);
+    if (r === undefined) {
+      if (!this.options.keep(e)) {
+        this.skipped.add(e.stream);
+        return;
+      }
+      const uuid = uuidOfStream(e.stream);
+      r = { line: { uuid, host: undefined, apps: [], slices: [], marks: [], state: 'embryo', exitCode: undefined }, fold: foldingFrom(uuid), intents: new Map(), last: 0 };
+      this.reading.set(e.stream, r);
+    }
+    if (r.line.broken !== undefined) return;
+    const time = Date.parse(e.meta.time);
+    const before = stateOf(r.fold.snapshot);
+    foldOnto(r.fold, e);
+    r.last = time;
+    const recorder = this.recorderOf(e);
+    if (r.fold.broken !== undefined) {
+      r.line.broken = r.fold.broken;
+      r.line.marks.push({ kind: 'failure', type: e.type, time, position: e.position, version: e.version, recorder, details: { broken: r.fold.broken } });
+      return;
+    }
+    const after = stateOf(r.fold.snapshot);
+    if (after !== before || r.line.slices.length === 0) {
+      const previous = r.line.slices.at(-1);
+      if (previous !== undefined) previous.end = time;
+      r.line.slices.push({ state: after, start: time, end: time, event: e.type, position: e.position, version: e.version, recorder, open: false });
+    }
+    this.note(r, e, time, recorder);
+  }
+
+  /** The pods read, in the order of their first events (creation), each ended at `now` where it is still alive. */
+  finish(now: number): PodLine[] {
+    const lines: PodLine[] = [];
+    for (const r of this.reading.values()) {
+      const { context } = r.fold.snapshot;
+      r.line.state = stateOf(r.fold.snapshot);
+      r.line.exitCode = context.exitCode;
+      r.line.host = context.host;
+      const last = r.line.slices.at(-1);
+      // A finished pod (rkt's IsFinished, the machine's tag) stays as it is until a command moves it: its
+      // last slice ends with its last event. Any other is still on its way (running, prepared, deleting).
+      if (last !== undefined && r.line.broken === undefined && !r.fold.snapshot.hasTag('finished')) {
+        last.open = true;
+        last.end = Math.max(now, last.start);
+      } else if (last !== undefined) last.end = r.last;
+      lines.push(r.line);
+    }
+    return lines;
+  }
+
+  /** Recorders are few (one per command): one object each, shared by its events. */
+  private recorderOf(e: RecordedEvent): Recorder {
+    const key = e.meta.correlationId;
+    let recorder = this.recorders.get(key);
+    if (recorder === undefined) this.recorders.set(key, (recorder = { pid: e.meta.pid, verb: this.options.verbOf(e.meta.command) }));
+    return recorder;
+  }
+
+  private note(r: Reading, e: RecordedEvent, time: number, recorder: Recorder): void {
+    if (!isPodEventType(e.type)) return;
+    const { kind } = POD_EVENTS[e.type];
+    if (e.type === 'PrepareRequested') r.line.apps.push(...(e.data as PodEventData['PrepareRequested']).apps.map((a) => a.name));
+    else if (e.type === 'AppAdded') r.line.apps.push((e.data as PodEventData['AppAdded']).app);
+    const mark = (markKind: MarkKind, reconciler?: ReconcilerAction): void => {
+      r.line.marks.push({ kind: markKind, type: e.type, time, position: e.position, version: e.version, recorder, details: scalars(e.data), ...(reconciler ? { reconciler } : {}) });
+    };
+    if (kind === 'intent') {
+      r.intents.set(e.meta.id, { correlationId: e.meta.correlationId, answered: false });
+      mark('intent');
+      return;
+    }
+    const reconciler = this.reconcilerAction(r, e);
+    if (e.type === 'EffectFailed') mark('failure', reconciler);
+    else if (kind === 'observation' || reconciler !== undefined) mark(kind, reconciler);
+  }
+
+  /**
+   * The command that records an intent records its outcome unless it died first: an answer recorded by
+   * another command (another correlation id) is the reconciler's (src/engine/reconciler.ts). Only its
+   * first answer of an intent is marked (a preparation's abort always is).
+   */
+  private reconcilerAction(r: Reading, e: RecordedEvent): ReconcilerAction | undefined {
+    const cause = e.meta.causationId === undefined ? undefined : r.intents.get(e.meta.causationId);
+    if (cause === undefined || cause.correlationId === e.meta.correlationId) return undefined;
+    if (e.type === 'PrepareAborted') return 'aborted-prepare';
+    if (cause.answered) return undefined;
+    cause.answered = true;
+    return e.type === 'EffectFailed' ? 'compensated' : 'finished';
+  }
+}
+
+export interface Frame {
+  /** ms since the epoch: only pods alive at some point of [since, until], drawn within it. */
+  since?: number;
+  until?: number;
+  /** Only pods whose state at the end is one of these. */
+  states?: ReadonlySet<PodStateName>;
+}
+
+const lifeOf = (p: PodLine): { start: number; end: number } | undefined => {
+  const first = Math.min(p.slices[0]?.start ?? Infinity, p.marks[0]?.time ?? Infinity);
+  if (first === Infinity) return undefined;
+  return { start: first, end: Math.max(p.slices.at(-1)?.end ?? first, p.marks.at(-1)?.time ?? first) };
+};
+
+/**
+ * The timeline of the pods in the frame: those whose lives overlap the window (a pod that exited before
+ * --since is not shown; one still running at it is), in a state asked for, each clipped to the window.
+ */
+export const frameTimeline = (lines: PodLine[], frame: Frame): Timeline => {
+  const since = frame.since ?? -Infinity;
+  const until = frame.until ?? Infinity;
+  let [start, end] = [Infinity, -Infinity];
+  const pods: PodLine[] = [];
+  for (const p of lines) {
+    const life = lifeOf(p);
+    if (life === undefined || life.end < since || life.start > until || (frame.states !== undefined && !frame.states.has(p.state))) continue;
+    const slices = p.slices.filter((s) => s.end >= since && s.start <= until).map((s) => ({ ...s, start: Math.max(s.start, since), end: Math.min(s.end, until) }));
+    pods.push({ ...p, slices, marks: p.marks.filter((m) => m.time >= since && m.time <= until) });
+    start = Math.min(start, life.start);
+    end = Math.max(end, life.end);
+  }
+  if (pods.length === 0) return { pods, start: frame.since ?? 0, end: frame.until ?? frame.since ?? 0 };
+  return { pods, start: frame.since ?? start, end: frame.until ?? end };
+};
