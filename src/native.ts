@@ -33,6 +33,9 @@ export const nativePath = (): string => process.env.PODLOG_NATIVE ?? join(repoRo
 /** The stage1 binary: env PODLOG_STAGE1, or build/podlog-stage1 in the repository. */
 export const stage1Path = (): string => process.env.PODLOG_STAGE1 ?? join(repoRoot(), 'build', 'podlog-stage1');
 
+/** podlog's version: its package.json's. */
+export const podlogVersion = (): string => (JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+
 let addon: typeof Addon | undefined;
 
 const load = (): typeof Addon => {
@@ -74,6 +77,9 @@ const callAsync = async <T>(f: (a: typeof Addon) => Promise<T>): Promise<T> => {
     throw shape(e);
   }
 };
+
+/** What this build of the addon is: its version and the compressions it reads. */
+export const nativeVersion = (): Addon.NativeVersion => call((a) => a.version());
 
 export interface LockOptions {
   /** A shared lock instead of an exclusive one. Default false. */

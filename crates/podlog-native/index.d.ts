@@ -119,6 +119,13 @@ export interface MountEntry {
 export declare function mountsUnder(path: string): Array<MountEntry>
 
 /** Opens a directory fd (O_RDONLY|O_DIRECTORY|O_CLOEXEC) without locking it. */
+export interface NativeVersion {
+  /** The crate's version, as built. */
+  version: string
+  /** The compressions image and layer files may use. */
+  compressions: Array<string>
+}
+
 export declare function openDir(dir: string): number
 
 export declare function pidfdOpen(pid: number): number
@@ -189,6 +196,9 @@ export declare function treeHash(dir: string): Promise<string>
 export declare function unknownSeccompEntries(entries: Array<string>): Array<string>
 
 export declare function unlockFd(fd: number): void
+
+/** What this build of the addon is, for `podlog version`. */
+export declare function version(): NativeVersion
 
 /** Like waitPidfd for a pid; a pid that does not exist counts as exited. */
 export declare function waitPid(pid: number, timeoutMs: number): Promise<boolean>

@@ -6,29 +6,8 @@ import { parseArgs } from 'node:util';
 import { dataDir, dataDirHostId, storeUrl } from '../config.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { out, str, type Invocation, type Options } from './command.js';
-import { COMMANDS } from './commands/index.js';
-
-const GLOBAL_OPTIONS: Options = {
-  dir: { type: 'string' },
-  store: { type: 'string' },
-  'host-id': { type: 'string' },
-  debug: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-};
-
-const globalHelp = (): string =>
-  [
-    'podlog: an event-sourced pod lifecycle engine (rkt stage0 in TypeScript)',
-    '',
-    'Usage: podlog [--dir DIR] [--store URL] [--host-id ID] [--debug] COMMAND [ARGS]',
-    '',
-    'Commands:',
-    ...COMMANDS.map((c) => `  ${c.name.padEnd(14)}${c.summary}`),
-    '',
-    'The data dir is --dir, else $PODLOG_DIR, else /var/lib/podlog (root) or ~/.local/share/podlog.',
-    'The event log is --store, else $PODLOG_STORE, else sqlite:DIR/events.db; postgres://USER@HOST/DB',
-    'shares one log between hosts. This host is --host-id, else $PODLOG_HOST_ID, else /etc/machine-id.',
-  ].join('\n');
+import { findCommand, GLOBAL_OPTIONS, helpText, unknownCommand } from './help.js';
+import { parseArgsMessage } from './suggest.js';
 
 const usage = (message: string): PodlogError => new PodlogError('EUSAGE', message);
 
@@ -49,22 +28,23 @@ const locations = (flags: { dir?: string; store?: string; hostId?: string }): Pi
 
 export const main = async (argv: string[]): Promise<number> => {
   const verbAt = argv.findIndex((a, i) => !a.startsWith('-') && !(i > 0 && GLOBAL_VALUE_FLAGS.includes(argv[i - 1]!)));
-  const entry = verbAt === -1 ? undefined : COMMANDS.find((c) => c.name === argv[verbAt]);
-  if (verbAt !== -1 && !entry) throw usage(`unknown command ${JSON.stringify(argv[verbAt])}; see podlog --help`);
-  const help = ownArgs(argv).some((a) => a === '--help' || a === '-h');
-  if (!entry) {
-    if (!help) parse(argv, GLOBAL_OPTIONS);
-    out(globalHelp());
+  const own = ownArgs(argv);
+  const entry = verbAt === -1 ? undefined : findCommand(argv[verbAt]!);
+  if (verbAt !== -1 && !entry) throw unknownCommand(argv[verbAt]!);
+  const wantsHelp = own.some((a) => a === '--help' || a === '-h');
+  // rkt has `rkt version`; `--version` alone is what every other tool answers.
+  const wantsVersion = !entry && !wantsHelp && own.includes('--version');
+  const command = wantsHelp ? undefined : entry ?? (wantsVersion ? findCommand('version') : undefined);
+  if (!command) {
+    if (!entry && !wantsHelp) parse(argv, GLOBAL_OPTIONS);
+    out(await helpText(entry?.name));
     return 0;
   }
-  const command = await entry.load();
-  if (help) {
-    out(`Usage: ${command.usage}\n\n${entry.summary}`);
-    return 0;
-  }
-  if (command.raw) return command.run(rawInvocation(argv.slice(0, verbAt), argv.slice(verbAt + 1)));
-  const { values, positionals } = parse([...argv.slice(0, verbAt), ...argv.slice(verbAt + 1)], { ...GLOBAL_OPTIONS, ...command.options }, entry.name);
-  return command.run({
+  const verb = await command.load();
+  const rest = verbAt === -1 ? argv.filter((a) => a !== '--version') : [...argv.slice(0, verbAt), ...argv.slice(verbAt + 1)];
+  if (verb.raw) return verb.run(rawInvocation(argv.slice(0, verbAt), argv.slice(verbAt + 1)));
+  const { values, positionals } = parse(rest, { ...GLOBAL_OPTIONS, ...verb.options }, command.name);
+  return verb.run({
     values,
     positionals,
     ...locations({ dir: str(values, 'dir'), store: str(values, 'store'), hostId: str(values, 'host-id') }),
@@ -72,12 +52,15 @@ export const main = async (argv: string[]): Promise<number> => {
   });
 };
 
-/** The flags of a verb (the global ones alone without one), strictly: anything unknown is refused. */
+/**
+ * The flags of a verb (the global ones alone without one), strictly: anything unknown is refused,
+ * with the closest known flag when one is close.
+ */
 const parse = (args: string[], options: Options, verb?: string) => {
   try {
     return parseArgs({ args, options, allowPositionals: verb !== undefined, strict: true });
   } catch (e) {
-    const message = (e as Error).message;
+    const message = parseArgsMessage(e, Object.keys(options));
     throw usage(verb === undefined ? `${message} (see podlog --help)` : `${verb}: ${message} (see podlog ${verb} --help)`);
   }
 };

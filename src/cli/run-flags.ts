@@ -20,8 +20,10 @@ import {
   type RunConfig,
 } from '../stage0/config.js';
 import { parseSeccompFlag } from '../stage0/seccomp.js';
-import { localConfigOf, type FetchPolicy } from '../images/policy.js';
+import { DEFAULT_LOCAL_CONFIG, localConfigOf, type FetchPolicy } from '../images/policy.js';
 import { parseInsecureOptions } from './insecure-options.js';
+import type { Flag, FlagGroup } from './command.js';
+import { didYouMeanFlag } from './suggest.js';
 
 /** `app-sandbox` and `app-add` are `podlog app sandbox` (a mutable pod, run with no app) and `podlog app add` (one app, after its pod's UUID). */
 export type RunVerb = 'run' | 'prepare' | 'run-prepared' | 'app-sandbox' | 'app-add';
@@ -35,33 +37,82 @@ export interface FlagSpec {
    */
   scope: 'app' | 'pod' | 'app-or-pod';
   verbs: readonly RunVerb[];
+  /** What help says: the value's placeholder (value flags), what the flag does, and a default computed when it runs. */
+  value?: string;
+  description: string;
+  shownDefault?: string;
 }
 
 const PREPARING: readonly RunVerb[] = ['run', 'prepare'];
 const APPS: readonly RunVerb[] = [...PREPARING, 'app-add'];
 const SANDBOX: readonly RunVerb[] = [...PREPARING, 'app-sandbox'];
 const RUNNING: readonly RunVerb[] = ['run', 'run-prepared', 'app-sandbox'];
-const spec = (takes: FlagSpec['takes'], scope: FlagSpec['scope'], verbs: readonly RunVerb[]) => ({ takes, scope, verbs });
+/** Every run verb acquires an image or starts a pod: fetch's checks and the local config (keys, credentials, networks) apply to all. */
+const ALL: readonly RunVerb[] = ['run', 'prepare', 'run-prepared', 'app-sandbox', 'app-add'];
+const valued = (scope: FlagSpec['scope'], verbs: readonly RunVerb[], value: string, description: string, shownDefault?: string): FlagSpec =>
+  ({ takes: 'value', scope, verbs, value, description, ...(shownDefault !== undefined ? { shownDefault } : {}) });
+const onOff = (scope: FlagSpec['scope'], verbs: readonly RunVerb[], description: string): FlagSpec => ({ takes: 'bool', scope, verbs, description });
 
 /**
- * Every flag of the run verbs (a Map: a flag named like an Object property is just unknown). rkt's
- * run has no --mutable: a mutable pod is `app sandbox`'s.
+ * Every flag of the run verbs (a Map: a flag named like an Object property is just unknown), with
+ * what help says of it. rkt's run has no --mutable: a mutable pod is `app sandbox`'s.
  */
 export const RUN_VERB_FLAGS: ReadonlyMap<string, FlagSpec> = new Map([
-  ...['exec', 'name', 'user', 'group', 'working-dir', 'environment', 'caps-retain', 'caps-remove', 'memory', 'cpu', 'cpu-shares', 'oom-score-adj', 'seccomp']
-    .map((f) => [f, spec('value', 'app', APPS)] as const),
-  ['readonly-rootfs', spec('bool', 'app', APPS)],
-  ...['set-env', 'set-env-file', 'pod-manifest', 'port'].map((f) => [f, spec('value', 'pod', PREPARING)] as const),
-  ...['uuid-file-save', 'user-annotation', 'user-label', 'stage1-path', 'volume'].map((f) => [f, spec('value', 'pod', SANDBOX)] as const),
-  ['mount', spec('value', 'app-or-pod', APPS)],
-  ...['inherit-env', 'no-overlay', 'private-users'].map((f) => [f, spec('bool', 'pod', PREPARING)] as const),
-  ['quiet', spec('bool', 'pod', ['prepare'])],
-  // Every run verb acquires an image or starts a pod: fetch's checks and the local config (keys, credentials, networks) apply to all.
-  ...['insecure-options', 'local-config'].map((f) => [f, spec('value', 'pod', ['run', 'prepare', 'run-prepared', 'app-sandbox', 'app-add'])] as const),
-  ...['net', 'hostname', 'dns', 'dns-search', 'dns-opt', 'dns-domain', 'hosts-entry', 'net-plugins-dir'].map((f) => [f, spec('value', 'pod', RUNNING)] as const),
-  ...['interactive', 'mds-register'].map((f) => [f, spec('bool', 'pod', ['run', 'run-prepared'])] as const),
-  ['uuid-file', spec('value', 'pod', ['run-prepared'])],
+  ['exec', valued('app', APPS, 'PATH', "the app's command instead of its image's")],
+  ['name', valued('app', APPS, 'NAME', "the app's name in the pod instead of its image's")],
+  ['user', valued('app', APPS, 'USER', 'the user the app runs as (a name in the image, or a uid)')],
+  ['group', valued('app', APPS, 'GROUP', 'the group the app runs as (a name in the image, or a gid)')],
+  ['working-dir', valued('app', APPS, 'DIR', "the app's working directory")],
+  ['environment', valued('app', APPS, 'NAME=VALUE', "a variable of the app's environment (repeatable)")],
+  ['caps-retain', valued('app', APPS, 'CAP,...', 'the only capabilities the app keeps')],
+  ['caps-remove', valued('app', APPS, 'CAP,...', 'capabilities taken from the default set')],
+  ['memory', valued('app', APPS, 'SIZE', "the app's memory limit (e.g. 512M)")],
+  ['cpu', valued('app', APPS, 'CORES', "the app's CPU limit in cores (e.g. 0.5 or 500m)")],
+  ['cpu-shares', valued('app', APPS, 'N', "the app's CPU weight against other apps")],
+  ['oom-score-adj', valued('app', APPS, 'N', "the app's OOM score adjustment (-1000 to 1000)")],
+  ['seccomp', valued('app', APPS, 'mode=retain|remove,[errno=NAME,]SYSCALL|@GROUP,...', "the app's seccomp filter")],
+  ['readonly-rootfs', onOff('app', APPS, "mount the app's root filesystem read-only")],
+  ['set-env', valued('pod', PREPARING, 'NAME=VALUE', "a variable in every app's environment (repeatable)")],
+  ['set-env-file', valued('pod', PREPARING, 'FILE', "variables in every app's environment, NAME=VALUE a line")],
+  ['pod-manifest', valued('pod', PREPARING, 'FILE', 'run the pod this pod manifest describes (no IMAGE arguments)')],
+  ['port', valued('pod', PREPARING, 'NAME:[HOSTIP:]HOSTPORT', "forward a host port to an app's named port (repeatable)")],
+  ['uuid-file-save', valued('pod', SANDBOX, 'FILE', "write the pod's UUID to FILE once it exists")],
+  ['user-annotation', valued('pod', SANDBOX, 'KEY=VALUE', 'an annotation on the pod (repeatable)')],
+  ['user-label', valued('pod', SANDBOX, 'KEY=VALUE', 'a label on the pod, for list --filter (repeatable)')],
+  ['stage1-path', valued('pod', SANDBOX, 'DIR', 'the stage1 to run the pod with')],
+  ['volume', valued('pod', SANDBOX, 'NAME,kind=host|empty,...', 'a volume: kind=host,source=PATH[,readOnly=true][,recursive=true] or kind=empty[,mode=0755][,uid=N][,gid=N] (repeatable)')],
+  ['mount', valued('app-or-pod', APPS, 'volume=NAME,target=PATH', 'mount a volume in the app before it (or in every app, before any image)')],
+  ['inherit-env', onOff('pod', PREPARING, "pass podlog's own environment to the apps")],
+  ['no-overlay', onOff('pod', PREPARING, "copy each app's image instead of mounting an overlay on it")],
+  ['private-users', onOff('pod', PREPARING, "run the pod in a user namespace of its own (root in the pod is not the host's)")],
+  ['quiet', onOff('pod', ['prepare'], "print nothing but the pod's UUID (rkt's flag; prepare does so anyway)")],
+  ['insecure-options', valued('pod', ALL, 'none|http|tls|image|all-fetch|ondisk|capabilities|paths|seccomp|all-run|all,...', 'checks to skip when fetching images or running the pod')],
+  ['local-config', valued('pod', ALL, 'DIR', 'the local configuration: trusted keys, registry credentials, networks', DEFAULT_LOCAL_CONFIG)],
+  ['net', valued('pod', RUNNING, 'default|NAME[:K=V;...],...|none|host', 'the networks the pod joins', '$PODLOG_NET, else default')],
+  ['hostname', valued('pod', RUNNING, 'NAME', "the pod's host name", 'podlog-UUID')],
+  ['dns', valued('pod', RUNNING, 'default|host|none|IP', "the pod's name servers, or where resolv.conf comes from (repeatable)")],
+  ['dns-search', valued('pod', RUNNING, 'DOMAIN', "a search domain in the pod's resolv.conf (repeatable)")],
+  ['dns-opt', valued('pod', RUNNING, 'OPT', "an option in the pod's resolv.conf (repeatable)")],
+  ['dns-domain', valued('pod', RUNNING, 'DOMAIN', "the domain in the pod's resolv.conf")],
+  ['hosts-entry', valued('pod', RUNNING, 'IP=NAME[,NAME...]|host', "an entry of the pod's /etc/hosts, or host for the host's (repeatable)")],
+  ['net-plugins-dir', valued('pod', RUNNING, 'DIR', 'a directory searched for CNI plugins before /usr/lib/cni and /opt/cni/bin')],
+  ['interactive', onOff('pod', ['run', 'run-prepared'], "connect the terminal to the pod's only app")],
+  ['mds-register', onOff('pod', ['run', 'run-prepared'], 'register the pod with the metadata service')],
+  ['uuid-file', valued('pod', ['run-prepared'], 'FILE', "read the pod's UUID from FILE")],
 ]);
+
+/** The flags of a run verb as help shows them: the pod's, then each app's (after its image). */
+export const runVerbFlags = (verb: RunVerb): FlagGroup[] => {
+  const group = (title: string, app: boolean): FlagGroup => ({
+    title,
+    options: Object.fromEntries(
+      [...RUN_VERB_FLAGS]
+        .filter(([, s]) => s.verbs.includes(verb) && (s.scope === 'app') === app)
+        .map(([name, s]) => [name, { type: s.takes === 'bool' ? 'boolean' : 'string', description: s.description, ...(s.value !== undefined ? { value: s.value } : {}), ...(s.shownDefault !== undefined ? { shownDefault: s.shownDefault } : {}) } satisfies Flag]),
+    ),
+  });
+  return [group('Flags', false), group('App flags (each applies to the IMAGE before it)', true)].filter((g) => Object.keys(g.options).length > 0);
+};
 
 export interface RunFlags {
   verb: RunVerb;
@@ -126,7 +177,7 @@ export const parseRunFlags = (argv: string[], verb: RunVerb = 'run'): RunFlags =
     const flag = token.slice(0, eq === -1 ? undefined : eq);
     const name = flag.slice(2);
     const s = flag.startsWith('--') ? RUN_VERB_FLAGS.get(name) : undefined;
-    if (!s) throw usage(`unknown flag ${flag}`);
+    if (!s) throw usage(`unknown flag ${flag}${didYouMeanFlag(flag, [...RUN_VERB_FLAGS].filter(([, f]) => f.verbs.includes(verb)).map(([n]) => n))}`);
     if (!s.verbs.includes(verb)) {
       // The app verbs are named to those who use them.
       const owners = s.verbs.filter((v) => !v.startsWith('app-') || verb.startsWith('app-'));

@@ -40,7 +40,7 @@ const keepName = (value: string): string => {
  * given (a password may hold characters a parsed URL would percent-encode, '@' too: the authority's last
  * '@' ends it, as URL parsers read it): the rest says which log it was.
  */
-const keepUrl = (value: string): string =>
+export const keepUrl = (value: string): string =>
   value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#]*@/i, `$1${REDACTED}@`).replace(/([?&]password=)[^&#]*/gi, `$1${REDACTED}`);
 
 /**

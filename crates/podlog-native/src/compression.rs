@@ -16,6 +16,15 @@ pub enum Compression {
     Zstd,
 }
 
+/// Every compression the addon reads, as `podlog version` lists them.
+pub const ALL: [Compression; 5] = [
+    Compression::None,
+    Compression::Gzip,
+    Compression::Bzip2,
+    Compression::Xz,
+    Compression::Zstd,
+];
+
 const MAGIC: [(Compression, &[u8]); 4] = [
     (Compression::Gzip, &[0x1f, 0x8b]),
     (Compression::Bzip2, b"BZh"),

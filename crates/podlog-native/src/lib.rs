@@ -418,6 +418,26 @@ pub fn lock_fd(fd: i32, exclusive: bool, wait: bool) -> Result<AsyncTask<Job<()>
 }
 
 /// Opens a directory fd (O_RDONLY|O_DIRECTORY|O_CLOEXEC) without locking it.
+#[napi(object)]
+pub struct NativeVersion {
+    /// The crate's version, as built.
+    pub version: String,
+    /// The compressions image and layer files may use.
+    pub compressions: Vec<String>,
+}
+
+/// What this build of the addon is, for `podlog version`.
+#[napi]
+pub fn version() -> NativeVersion {
+    NativeVersion {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        compressions: compression::ALL
+            .iter()
+            .map(|c| c.name().to_string())
+            .collect(),
+    }
+}
+
 #[napi]
 pub fn open_dir(dir: String) -> Result<i32> {
     Ok(lock::open(Path::new(&dir))?.into_raw_fd())

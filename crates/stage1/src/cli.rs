@@ -10,7 +10,8 @@ use crate::etc::{self, Hosts, Resolv, ResolvConf};
 use crate::userns::IdRange;
 
 pub const USAGE: &str = "\
-usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--net none|host|netns]
+usage: podlog-stage1 --version
+       podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--net none|host|netns]
                            [--dns default|host|none] [--dns-server IP]... [--dns-search DOMAIN]...
                            [--dns-opt OPTION]... [--dns-domain DOMAIN] [--hosts default|host]
                            [--hosts-entry IP=NAME[,NAME...]]... [--stop-grace SECONDS] [--debug]
@@ -154,6 +155,7 @@ pub enum Command {
     /// prepares a pod with --private-users).
     IdmapProbe(PathBuf),
     Help,
+    Version,
 }
 
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(10);
@@ -205,6 +207,9 @@ pub fn parse(argv: Vec<String>) -> Result<Command> {
 
     if matches!(sub.as_str(), "-h" | "--help" | "help") {
         return Ok(Command::Help);
+    }
+    if matches!(sub.as_str(), "--version" | "version") {
+        return Ok(Command::Version);
     }
     if !matches!(
         sub.as_str(),

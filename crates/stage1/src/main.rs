@@ -57,11 +57,28 @@ mod user;
 mod userns;
 mod volumes;
 
+/// What this stage1 does for a pod, as `podlog version` lists it.
+const FEATURES: [&str; 8] = [
+    "+namespaces(mount,pid,uts,ipc,net,user)",
+    "+cgroup2",
+    "+seccomp",
+    "+capabilities",
+    "+overlay",
+    "+idmapped-mounts",
+    "+mutable-pods",
+    "+hooks",
+];
+
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let code = match cli::parse(argv.clone()) {
         Ok(cli::Command::Help) => {
             println!("{}", cli::USAGE);
+            0
+        }
+        Ok(cli::Command::Version) => {
+            println!("podlog-stage1 {}", env!("CARGO_PKG_VERSION"));
+            println!("features: {}", FEATURES.join(" "));
             0
         }
         Ok(cmd) => {
@@ -86,7 +103,7 @@ fn main() {
                         0
                     }
                 }),
-                cli::Command::Help => Ok(0),
+                cli::Command::Help | cli::Command::Version => Ok(0),
             };
             r.unwrap_or_else(|e| {
                 eprintln!("podlog-stage1: {e}");

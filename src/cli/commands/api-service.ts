@@ -17,12 +17,13 @@ const listenAt = (socket: string | undefined, listen: string | undefined): Liste
  * read-only: the API is read-only, and a read-only database role is enough for it on a shared log.
  */
 export const apiService: Command = {
-  usage: `podlog api-service [--socket=${DEFAULT_SOCKET}] [--listen=HOST:PORT [--token-file=FILE]]`,
+  usage: 'podlog api-service [FLAGS]',
   options: {
-    socket: { type: 'string' },
-    listen: { type: 'string' },
-    'token-file': { type: 'string' },
+    socket: { type: 'string', value: 'PATH', description: 'serve on this unix socket (mode 0660)', shownDefault: DEFAULT_SOCKET },
+    listen: { type: 'string', value: 'IP:PORT', description: 'serve on TCP instead; an address that is not loopback needs --token-file' },
+    'token-file': { type: 'string', value: 'FILE', description: 'a bearer token clients must send (the file readable by its owner only)' },
   },
+  examples: ['podlog api-service', 'curl --unix-socket /run/podlog/api.sock http://podlog/v1/pods', 'podlog api-service --listen 127.0.0.1:8765'],
   run: async (inv) => {
     if (inv.positionals.length > 0) throw new PodlogError('EUSAGE', `api-service takes no arguments (got ${inv.positionals.join(' ')})`);
     const listen = listenAt(str(inv.values, 'socket'), str(inv.values, 'listen'));

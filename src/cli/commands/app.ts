@@ -3,18 +3,13 @@ import { PodlogError } from '../../errors.js';
 import { addApp, appView, appViews, removeApp, sandbox, startApp, stopApp, type AppView } from '../../stage0/app.js';
 import { out, type Command, type Invocation, type Options } from '../command.js';
 import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
-import { checkRunFlags, fetchPolicyOf, parseRunFlags } from '../run-flags.js';
+import { checkRunFlags, fetchPolicyOf, parseRunFlags, runVerbFlags } from '../run-flags.js';
+import { parseArgsMessage } from '../suggest.js';
 import { table } from '../table.js';
 import { savingUuid } from './run.js';
 
-const SANDBOX_FLAGS =
-  '[--uuid-file-save=F] [--stage1-path=DIR] [--volume=NAME,kind=host|empty,...] [--user-annotation=K=V] [--user-label=K=V] [--insecure-options=...]' +
-  ' [--net=default|NAME[:K=V;...],...|none|host] [--local-config=DIR] [--net-plugins-dir=DIR] [--hostname=NAME] [--dns=default|host|none|IP...] [--dns-search=DOMAIN] [--dns-opt=OPT] [--dns-domain=DOMAIN] [--hosts-entry=IP=NAME[,NAME...]|host]';
 /** What app add takes for the pod as a whole: how its image is fetched and checked. */
 const FETCH_FLAGS = new Set(['insecure-options', 'local-config']);
-const APP_FLAGS =
-  '[--name=NAME] [--exec=PATH] [--user=U] [--group=G] [--working-dir=DIR] [--environment=N=V] [--mount=volume=NAME,target=PATH] [--caps-retain=CAP,...|--caps-remove=CAP,...]' +
-  ' [--memory=SIZE] [--cpu=CORES] [--cpu-shares=N] [--oom-score-adj=N] [--seccomp=...] [--readonly-rootfs] [-- ARGS... ---]';
 
 const usage = (message: string): PodlogError => new PodlogError('EUSAGE', message);
 
@@ -24,7 +19,7 @@ const parse = (verb: string, args: string[], options: Options) => {
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw usage(`app ${verb}: ${(e as Error).message} (see podlog app --help)`);
+    throw usage(`app ${verb}: ${parseArgsMessage(e, Object.keys(options))} (see podlog app --help)`);
   }
   const [uuid] = uuidArgs(parsed.positionals, undefined);
   if (parsed.positionals.length !== 1) throw usage(`app ${verb} takes exactly one UUID`);
@@ -54,7 +49,16 @@ const onPod = (inv: Invocation, verb: string, args: string[], options: Options, 
   return withStage0(inv, async (s) => act(s, await resolveLivePod(s, uuid), values), { create: false });
 };
 
-const APP_OPTION: Options = { app: { type: 'string' } };
+const APP_OPTION: Options = { app: { type: 'string', value: 'NAME', description: 'the app (required)' } };
+const FORMAT_OPTION: Options = { format: { type: 'string', value: 'json', description: 'print JSON' } };
+/** The flags of each sub-command that parses with parseArgs (sandbox and add take the run verbs'). */
+const OPTIONS = {
+  start: APP_OPTION,
+  stop: { ...APP_OPTION, force: { type: 'boolean', default: false, description: 'SIGKILL at once instead of SIGTERM and a grace period' } },
+  rm: APP_OPTION,
+  list: { ...FORMAT_OPTION, 'no-legend': { type: 'boolean', default: false, description: 'no header line' } },
+  status: { ...APP_OPTION, ...FORMAT_OPTION },
+} satisfies Record<string, Options>;
 
 const SUBVERBS: Record<string, (inv: Invocation, args: string[]) => Promise<number>> = {
   sandbox: (inv, args) => {
@@ -73,19 +77,19 @@ const SUBVERBS: Record<string, (inv: Invocation, args: string[]) => Promise<numb
       return 0;
     }, { create: false });
   },
-  start: (inv, args) => onPod(inv, 'start', args, APP_OPTION, async (s, uuid, values) => {
+  start: (inv, args) => onPod(inv, 'start', args, OPTIONS.start, async (s, uuid, values) => {
     await startApp(s, uuid, appName('start', values));
     return 0;
   }),
-  stop: (inv, args) => onPod(inv, 'stop', args, { ...APP_OPTION, force: { type: 'boolean', default: false } }, async (s, uuid, values) => {
+  stop: (inv, args) => onPod(inv, 'stop', args, OPTIONS.stop, async (s, uuid, values) => {
     await stopApp(s, uuid, appName('stop', values), values.force === true);
     return 0;
   }),
-  rm: (inv, args) => onPod(inv, 'rm', args, APP_OPTION, async (s, uuid, values) => {
+  rm: (inv, args) => onPod(inv, 'rm', args, OPTIONS.rm, async (s, uuid, values) => {
     await removeApp(s, uuid, appName('rm', values));
     return 0;
   }),
-  list: (inv, args) => onPod(inv, 'list', args, { format: { type: 'string' }, 'no-legend': { type: 'boolean', default: false } }, async (s, uuid, values) => {
+  list: (inv, args) => onPod(inv, 'list', args, OPTIONS.list, async (s, uuid, values) => {
     const json = format(values);
     const apps = await appViews(s, uuid);
     if (json) {
@@ -97,7 +101,7 @@ const SUBVERBS: Record<string, (inv: Invocation, args: string[]) => Promise<numb
     if (lines.length > 0 || legend !== null) out(table(legend, lines));
     return 0;
   }),
-  status: (inv, args) => onPod(inv, 'status', args, { ...APP_OPTION, format: { type: 'string' } }, async (s, uuid, values) => {
+  status: (inv, args) => onPod(inv, 'status', args, OPTIONS.status, async (s, uuid, values) => {
     const json = format(values);
     const a = await appView(s, uuid, appName('status', values));
     if (json) out(JSON.stringify(asJson(a)));
@@ -110,15 +114,20 @@ const SUBVERBS: Record<string, (inv: Invocation, args: string[]) => Promise<numb
 
 export const app: Command = {
   usage: [
-    `podlog app sandbox ${SANDBOX_FLAGS}`,
-    `podlog app add UUID [--insecure-options=...] [--local-config=DIR] IMAGE ${APP_FLAGS}`,
-    'podlog app start UUID --app=NAME',
-    'podlog app stop UUID --app=NAME [--force]',
-    'podlog app rm UUID --app=NAME',
-    'podlog app list UUID [--format=json] [--no-legend]',
-    'podlog app status UUID --app=NAME [--format=json]',
-  ].join('\n       '),
+    'podlog app sandbox [FLAGS]',
+    'podlog app add [FLAGS] UUID IMAGE [APP FLAGS] [-- ARGS... ---]',
+    'podlog app start|stop|rm|status UUID --app=NAME [FLAGS]',
+    'podlog app list UUID [FLAGS]',
+  ].join('\n'),
   options: {},
+  flagGroups: [
+    ...runVerbFlags('app-sandbox').map((g) => ({ ...g, title: `sandbox: ${g.title}` })),
+    ...runVerbFlags('app-add').map((g) => ({ ...g, title: `add: ${g.title}` })),
+    ...Object.entries(OPTIONS).map(([verb, options]) => ({ title: `${verb}: Flags`, options })),
+  ],
+  examples: ['podlog app sandbox --uuid-file-save=/run/pod.uuid', 'podlog app add 5f3a busybox --name=sh --exec /bin/sleep -- 600', 'podlog app start 5f3a --app=sh', 'podlog app list 5f3a'],
+  subcommands: Object.keys(SUBVERBS),
+  operand: 'pod',
   raw: true,
   run: (inv) => {
     const [verb, ...args] = inv.positionals;

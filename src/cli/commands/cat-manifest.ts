@@ -5,8 +5,13 @@ import { out, str, type Command } from '../command.js';
 import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
 
 export const catManifest: Command = {
-  usage: 'podlog cat-manifest [--pretty-print=true] [--uuid-file=F] UUID',
-  options: { 'pretty-print': { type: 'boolean', default: true }, 'uuid-file': { type: 'string' } },
+  usage: 'podlog cat-manifest [FLAGS] UUID',
+  options: {
+    'pretty-print': { type: 'boolean', default: true, description: 'indent the JSON (--pretty-print=false: one line)' },
+    'uuid-file': { type: 'string', value: 'FILE', description: "read the pod's UUID from FILE" },
+  },
+  operand: 'pod',
+  examples: ['podlog cat-manifest 5f3a', 'podlog cat-manifest --pretty-print=false --uuid-file=/run/pod.uuid'],
   run: (inv) =>
     withStage0(inv, async (s) => {
       const [input] = uuidArgs(inv.positionals, str(inv.values, 'uuid-file'));

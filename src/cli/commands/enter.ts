@@ -5,8 +5,13 @@ import { str, type Command } from '../command.js';
 import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
 
 export const enter: Command = {
-  usage: 'podlog enter [--app=NAME] UUID [-- CMD [ARGS...]]',
-  options: { app: { type: 'string' }, 'uuid-file': { type: 'string' } },
+  usage: 'podlog enter [FLAGS] UUID [-- CMD [ARGS...]]',
+  options: {
+    app: { type: 'string', value: 'NAME', description: 'the app to enter (needed when the pod has several)' },
+    'uuid-file': { type: 'string', value: 'FILE', description: "read the pod's UUID from FILE" },
+  },
+  operand: 'pod',
+  examples: ['podlog enter 5f3a', 'podlog enter --app=web 5f3a -- cat /etc/hostname'],
   run: (inv) => {
     const app = str(inv.values, 'app');
     if (app !== undefined && !isAcName(app)) throw new PodlogError('EUSAGE', `--app: ${JSON.stringify(app)} is not an app name`);

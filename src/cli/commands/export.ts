@@ -5,8 +5,13 @@ import { str, type Command } from '../command.js';
 import { resolveLivePod, withStage0 } from '../pods.js';
 
 export const exportCommand: Command = {
-  usage: 'podlog export [--app=NAME] [--overwrite] UUID FILE.aci',
-  options: { app: { type: 'string' }, overwrite: { type: 'boolean' } },
+  usage: 'podlog export [FLAGS] UUID FILE.aci',
+  options: {
+    app: { type: 'string', value: 'NAME', description: 'the app to export (needed when the pod has several)' },
+    overwrite: { type: 'boolean', description: 'replace FILE.aci if it exists' },
+  },
+  operand: 'pod',
+  examples: ['podlog export 5f3a /tmp/app.aci'],
   run: (inv) => {
     const app = str(inv.values, 'app');
     if (app !== undefined && !isAcName(app)) throw new PodlogError('EUSAGE', `--app: ${JSON.stringify(app)} is not an app name`);

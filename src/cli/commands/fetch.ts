@@ -1,11 +1,11 @@
-import { sizeFlags } from '../../config-file.js';
+import { DEFAULT_LIMITS, sizeFlags } from '../../config-file.js';
 import { PodlogError } from '../../errors.js';
 import { label } from '../../images/aci-manifest.js';
 import { fetchUrl } from '../../images/fetch.js';
 import type { ImageRecord } from '../../images/index-projection.js';
 import { withPrepareLock } from '../../images/locks.js';
 import { layoutTags } from '../../images/oci-layout.js';
-import { defaultFetchPolicy, localConfigOf } from '../../images/policy.js';
+import { DEFAULT_LOCAL_CONFIG, defaultFetchPolicy, localConfigOf } from '../../images/policy.js';
 import { guessRef } from '../../images/resolve.js';
 import type { ImportOptions, Store } from '../../images/store.js';
 import { importVerified } from '../../images/trust/import.js';
@@ -40,19 +40,20 @@ const importRef = async (images: Store, ref: string, options: ImportOptions): Pr
   return records;
 };
 
+const gib = (bytes: number): string => `${bytes / 2 ** 30}G`;
+
 export const fetch: Command = {
-  usage:
-    'podlog fetch [--hash=sha512-...] [--tag=TAG] [--max-layer-size=SIZE] [--max-image-size=SIZE] [--insecure-options=http,tls,image,...] [--local-config=DIR] [--quiet] ' +
-    'PATH-OR-URL[:TAG]|docker://HOST[:PORT]/NAME[:TAG|@sha256:DIGEST]...',
+  usage: 'podlog fetch [FLAGS] PATH-OR-URL[:TAG]|docker://HOST[:PORT]/NAME[:TAG|@sha256:DIGEST]...',
   options: {
-    'insecure-options': { type: 'string', multiple: true },
-    'local-config': { type: 'string' },
-    hash: { type: 'string' },
-    tag: { type: 'string' },
-    quiet: { type: 'boolean', short: 'q', default: false },
-    'max-layer-size': { type: 'string' },
-    'max-image-size': { type: 'string' },
+    'insecure-options': { type: 'string', multiple: true, value: 'http,tls,image,...', description: 'checks to skip: plain http, TLS certificates, signatures' },
+    'local-config': { type: 'string', value: 'DIR', description: 'the local configuration: trusted keys, registry credentials, limits', shownDefault: DEFAULT_LOCAL_CONFIG },
+    hash: { type: 'string', value: 'sha512-...', description: 'refuse the image unless its id is this' },
+    tag: { type: 'string', value: 'TAG', description: 'the image of an OCI layout to import, by its tag' },
+    quiet: { type: 'boolean', short: 'q', default: false, description: 'print no progress' },
+    'max-layer-size': { type: 'string', value: 'SIZE', description: 'refuse a layer that unpacks to more than SIZE (e.g. 2G)', shownDefault: `config.json's, else ${gib(DEFAULT_LIMITS.maxLayerSize)}` },
+    'max-image-size': { type: 'string', value: 'SIZE', description: 'refuse an image that unpacks to more than SIZE', shownDefault: `config.json's, else ${gib(DEFAULT_LIMITS.maxImageSize)}` },
   },
+  examples: ['podlog fetch fixtures/build/aci/busybox-gzip.aci', 'podlog fetch --insecure-options=http,tls docker://127.0.0.1:5000/busybox:latest'],
   run: (inv) => {
     const { values, positionals, dir } = inv;
     if (positionals.length === 0) throw new PodlogError('EUSAGE', 'fetch: give at least one image file, directory or URL');

@@ -5,12 +5,13 @@ import { parseDuration } from '../duration.js';
 import { withStage0 } from '../pods.js';
 
 export const gc: Command = {
-  usage: 'podlog gc [--grace-period=30m] [--expire-prepared=24h] [--mark-only]',
+  usage: 'podlog gc [FLAGS]',
   options: {
-    'grace-period': { type: 'string', default: '30m' },
-    'expire-prepared': { type: 'string', default: '24h' },
-    'mark-only': { type: 'boolean', default: false },
+    'grace-period': { type: 'string', default: '30m', value: 'DURATION', description: 'how long a pod stays marked as garbage before it is removed' },
+    'expire-prepared': { type: 'string', default: '24h', value: 'DURATION', description: 'how long a prepared pod waits to be run before it is garbage' },
+    'mark-only': { type: 'boolean', default: false, description: 'mark pods as garbage; remove none' },
   },
+  examples: ['podlog gc', 'podlog gc --grace-period=0s --expire-prepared=0s'],
   run: (inv) => {
     if (inv.positionals.length > 0) throw new PodlogError('EUSAGE', `gc takes no arguments (got ${inv.positionals.join(' ')})`);
     const options = {

@@ -155,14 +155,17 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
 };
 
 export const image: Command = {
-  usage: Object.values(SUBCOMMANDS).map((c) => `podlog image ${c.usage}`).join('\n       '),
+  usage: Object.values(SUBCOMMANDS).map((c) => `podlog image ${c.usage}`).join('\n'),
   options: {
-    format: { type: 'string' },
-    full: { type: 'boolean', default: false },
-    'no-legend': { type: 'boolean', default: false },
-    'grace-period': { type: 'string', default: '24h' },
-    overwrite: { type: 'boolean', default: false },
+    format: { type: 'string', value: 'table|json', description: 'list: how to print the images', shownDefault: 'table' },
+    full: { type: 'boolean', default: false, description: 'list: whole image ids, and more columns' },
+    'no-legend': { type: 'boolean', default: false, description: 'list: no header line' },
+    'grace-period': { type: 'string', default: '24h', value: 'DURATION', description: 'gc: keep images used within DURATION' },
+    overwrite: { type: 'boolean', default: false, description: 'export: replace FILE.aci if it exists' },
   },
+  examples: ['podlog image list', 'podlog image rm busybox', 'podlog image gc --grace-period=0s'],
+  subcommands: Object.keys(SUBCOMMANDS),
+  operand: 'image',
   run: (inv) => {
     const { values, positionals, dir } = inv;
     const [sub, ...args] = positionals;

@@ -29,7 +29,11 @@ export const COMMANDS: CommandEntry[] = [
   { name: 'image', summary: 'Operate on the image store: list, rm, gc, render, extract, export, verify, cat-manifest', load: async () => (await import('./image.js')).image },
   { name: 'trust', summary: 'Trust public keys to vouch for images by name prefix (or --root for all); trust list, trust rm', load: async () => (await import('./trust.js')).trust },
   { name: 'events', summary: 'Print the event log (table, or JSON lines), optionally following it', load: async () => (await import('./events.js')).events },
+  { name: 'timeline', summary: "Draw pods' lifecycles from the log: an HTML or SVG Gantt chart, or a trace for Perfetto", load: async () => (await import('./timeline.js')).timeline },
   { name: 'log', summary: "Maintain the event log: compact forgets deleted pods' histories, migrate brings its schema up to date, copy moves it to another store (or merges a host's log into a shared one)", load: async () => (await import('./log.js')).log },
   { name: 'replay', summary: "Show a pod's state and context at any version of its history", load: async () => (await import('./replay.js')).replay },
   { name: 'machine', summary: 'Print the pod machine, drawn from its definition', load: async () => (await import('./machine.js')).machine },
+  { name: 'completion', summary: 'Print a shell completion script (bash, zsh or fish): verbs, flags, pod UUIDs and image names', load: async () => (await import('./completion.js')).completion },
+  { name: 'version', summary: "Print the versions of podlog, its stage1 and addon, the store schema, and what it can do", load: async () => (await import('./version.js')).version },
+  { name: 'help', summary: "Print a command's synopsis, flags and examples", load: async () => (await import('./help.js')).help },
 ];

@@ -19,14 +19,15 @@ const ago = (iso: string | undefined, now: number): string => {
 };
 
 export const list: Command = {
-  usage: 'podlog list [--full] [--no-legend] [--format=json] [--all-hosts] [--filter=label=KEY[=VALUE]]... [--filter=annotation=KEY[=VALUE]]...',
+  usage: 'podlog list [FLAGS]',
   options: {
-    full: { type: 'boolean', default: false },
-    'all-hosts': { type: 'boolean', default: false },
-    'no-legend': { type: 'boolean', default: false },
-    format: { type: 'string' },
-    filter: { type: 'string', multiple: true },
+    full: { type: 'boolean', default: false, description: 'whole UUIDs and image ids, and times as dates' },
+    'all-hosts': { type: 'boolean', default: false, description: "every host's pods on a shared log, with a HOST column" },
+    'no-legend': { type: 'boolean', default: false, description: 'no header line' },
+    format: { type: 'string', value: 'json', description: 'print JSON instead of a table' },
+    filter: { type: 'string', multiple: true, value: 'label=KEY[=VALUE]|annotation=KEY[=VALUE]', description: 'only pods with this label or annotation' },
   },
+  examples: ['podlog list', 'podlog list --format=json --filter=label=app=web'],
   run: (inv) =>
     withStage0(inv, async (s) => {
       const format = str(inv.values, 'format');

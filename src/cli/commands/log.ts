@@ -57,8 +57,8 @@ export const compactDeletedPods = async (store: EventStore, cutoff: number, host
 };
 
 const USAGE = `podlog log compact [--deleted-before=DURATION]
-       podlog log migrate
-       podlog log copy --from URL --to URL [--merge] [--resume]
+podlog log migrate
+podlog log copy --from URL --to URL [--merge] [--resume]
 
   compact: removes the history of every pod of this host deleted at least DURATION ago (default 0s:
   every deleted pod), keeping one PodCompacted event per pod in place of its PodDeleted. This is the
@@ -170,7 +170,15 @@ const SUBCOMMANDS = new Map<string, (inv: Invocation) => Promise<number>>([['com
 
 export const log: Command = {
   usage: USAGE,
-  options: { 'deleted-before': { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, merge: { type: 'boolean' }, resume: { type: 'boolean' } },
+  options: {
+    'deleted-before': { type: 'string', value: 'DURATION', description: 'compact: only pods deleted at least DURATION ago', shownDefault: '0s' },
+    from: { type: 'string', value: 'URL', description: 'copy: the log to copy (sqlite:PATH or postgres://...)' },
+    to: { type: 'string', value: 'URL', description: 'copy: the log to copy into' },
+    merge: { type: 'boolean', description: "copy: append this host's log to a shared log that holds other hosts'" },
+    resume: { type: 'boolean', description: 'copy: go on with a copy that was cut short' },
+  },
+  examples: ['podlog log compact --deleted-before=720h', 'podlog log migrate --store postgres://podlog@db/podlog', 'podlog log copy --from sqlite:/var/lib/podlog/events.db --to postgres://podlog@db/podlog'],
+  subcommands: ['compact', 'migrate', 'copy'],
   async run(inv) {
     const { positionals, values } = inv;
     const sub = positionals.length === 1 ? SUBCOMMANDS.get(positionals[0]!) : undefined;

@@ -3,8 +3,9 @@ import { machineGraph, toDot, toMermaid } from '../../inspect/machine-graph.js';
 import { out, str, type Command } from '../command.js';
 
 export const machine: Command = {
-  usage: 'podlog machine [--format mermaid|dot|json]',
-  options: { format: { type: 'string', default: 'mermaid' } },
+  usage: 'podlog machine [FLAGS]',
+  options: { format: { type: 'string', default: 'mermaid', value: 'mermaid|dot|json', description: 'how to draw the machine' } },
+  examples: ['podlog machine', 'podlog machine --format dot | dot -Tsvg > pod.svg'],
   async run({ values }) {
     const format = str(values, 'format');
     const graph = machineGraph();

@@ -13,12 +13,13 @@ const port = (text: string): number => {
 
 /** Runs until SIGINT or SIGTERM; registrations live in its memory only. */
 export const metadataService: Command = {
-  usage: `podlog metadata-service [--listen-port=${DEFAULT_PORT}] [--listen-address=0.0.0.0] [--socket=PATH]`,
+  usage: 'podlog metadata-service [FLAGS]',
   options: {
-    'listen-port': { type: 'string', default: String(DEFAULT_PORT) },
-    'listen-address': { type: 'string', default: '0.0.0.0' },
-    socket: { type: 'string' },
+    'listen-port': { type: 'string', default: String(DEFAULT_PORT), value: 'PORT', description: 'the TCP port pods reach the service on' },
+    'listen-address': { type: 'string', default: '0.0.0.0', value: 'IP', description: 'the address pods reach the service on' },
+    socket: { type: 'string', value: 'PATH', description: 'the unix socket stage0 registers pods through', shownDefault: '$PODLOG_MDS_SOCKET, else /run/podlog/metadata-svc.sock' },
   },
+  examples: ['podlog metadata-service', 'podlog run --mds-register IMAGE'],
   run: async (inv) => {
     if (inv.positionals.length > 0) throw new PodlogError('EUSAGE', `metadata-service takes no arguments (got ${inv.positionals.join(' ')})`);
     const host = str(inv.values, 'listen-address')!;

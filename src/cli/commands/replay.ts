@@ -8,8 +8,13 @@ import { table } from '../table.js';
 import { describeData } from './events.js';
 
 export const replay: Command = {
-  usage: 'podlog replay UUID [--at VERSION] [--json]',
-  options: { at: { type: 'string' }, json: { type: 'boolean', default: false } },
+  usage: 'podlog replay [FLAGS] UUID',
+  options: {
+    at: { type: 'string', value: 'VERSION', description: "the version of the pod's stream to stop at", shownDefault: 'its last' },
+    json: { type: 'boolean', default: false, description: 'print the state and context as JSON' },
+  },
+  examples: ['podlog replay 5f3a --at 4', 'podlog replay --json 5f3a'],
+  operand: 'pod',
   async run({ values, positionals, dir, store: url }) {
     if (positionals.length !== 1) throw new PodlogError('EUSAGE', 'replay takes exactly one UUID');
     const at = str(values, 'at');

@@ -4,24 +4,20 @@ import { prepare as prepareStage0 } from '../../stage0/prepare.js';
 import { run as runStage0, runPrepared as runPreparedStage0 } from '../../stage0/run.js';
 import { out, type Command, type Invocation } from '../command.js';
 import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
-import { checkRunFlags } from '../run-flags.js';
-
-const APP_FLAGS =
-  '[--exec=PATH] [--name=NAME] [--user=U] [--group=G] [--working-dir=DIR] [--environment=N=V] [--mount=volume=NAME,target=PATH] [--caps-retain=CAP,...|--caps-remove=CAP,...]' +
-  ' [--memory=SIZE] [--cpu=CORES] [--cpu-shares=N] [--oom-score-adj=N] [--seccomp=mode=retain|remove,[errno=NAME,]SYSCALL|@GROUP,...] [--readonly-rootfs] [-- ARGS... ---]';
-const POD_FLAGS = '[--set-env=N=V] [--set-env-file=F] [--inherit-env] [--uuid-file-save=F] [--stage1-path=DIR] [--user-annotation=K=V] [--user-label=K=V]' +
-  ' [--volume=NAME,kind=host,source=PATH[,readOnly=true][,recursive=true]] [--volume=NAME,kind=empty[,mode=0755][,uid=N][,gid=N]] [--mount=volume=NAME,target=PATH]' +
-  ' [--port=NAME:[HOSTIP:]HOSTPORT] [--private-users] [--no-overlay]';
-const RUN_FLAGS =
-  '[--net=default|NAME[:K=V;...],...|none|host] [--local-config=DIR] [--net-plugins-dir=DIR] [--interactive] [--hostname=NAME] [--dns=default|host|none|IP...] [--dns-search=DOMAIN] [--dns-opt=OPT] [--dns-domain=DOMAIN] [--hosts-entry=IP=NAME[,NAME...]|host]';
+import { checkRunFlags, runVerbFlags } from '../run-flags.js';
 
 export const savingUuid = (file: string | undefined) => (uuid: string) => {
   if (file !== undefined) writeFileSync(file, uuid);
 };
 
 export const run: Command = {
-  usage: `podlog run ${POD_FLAGS} ${RUN_FLAGS} IMAGE ${APP_FLAGS} [IMAGE ...] | --pod-manifest=FILE`,
+  usage: 'podlog run [FLAGS] IMAGE [APP FLAGS] [-- ARGS... ---] [IMAGE [APP FLAGS] ...]\npodlog run [FLAGS] --pod-manifest=FILE',
   options: {},
+  flagGroups: runVerbFlags('run'),
+  examples: [
+    "podlog run fixtures/build/aci/busybox-gzip.aci --exec /bin/sh -- -c 'echo hello'",
+    'podlog run --net=host --volume=data,kind=host,source=/srv/data busybox --mount=volume=data,target=/data',
+  ],
   raw: true,
   run: (inv: Invocation) => {
     const { cfg, uuidFileSave } = checkRunFlags(inv.positionals, 'run');
@@ -30,8 +26,10 @@ export const run: Command = {
 };
 
 export const prepare: Command = {
-  usage: `podlog prepare ${POD_FLAGS} IMAGE ${APP_FLAGS} [IMAGE ...] | --pod-manifest=FILE`,
+  usage: 'podlog prepare [FLAGS] IMAGE [APP FLAGS] [-- ARGS... ---] [IMAGE [APP FLAGS] ...]\npodlog prepare [FLAGS] --pod-manifest=FILE',
   options: {},
+  flagGroups: runVerbFlags('prepare'),
+  examples: ['podlog prepare --uuid-file-save=/run/pod.uuid busybox --exec /bin/sleep -- 60', 'podlog run-prepared --uuid-file=/run/pod.uuid'],
   raw: true,
   run: (inv: Invocation) => {
     const { cfg, uuidFileSave } = checkRunFlags(inv.positionals, 'prepare');
@@ -43,8 +41,11 @@ export const prepare: Command = {
 };
 
 export const runPrepared: Command = {
-  usage: `podlog run-prepared ${RUN_FLAGS} [--uuid-file=F] UUID`,
+  usage: 'podlog run-prepared [FLAGS] UUID',
   options: {},
+  flagGroups: runVerbFlags('run-prepared'),
+  examples: ['podlog run-prepared 5f3a', 'podlog run-prepared --net=none --uuid-file=/run/pod.uuid'],
+  operand: 'pod',
   raw: true,
   run: (inv: Invocation) => {
     const { cfg, uuids: given, uuidFile } = checkRunFlags(inv.positionals, 'run-prepared');

@@ -5,7 +5,8 @@ import { PodlogError } from '../../errors.js';
 import { podDir, readPid } from '../../stage0/pod-dir.js';
 import { networksText } from '../../stage0/pod-networks.js';
 import { podStatus } from '../../stage0/status.js';
-import { out, type Command } from '../command.js';
+import { out, type Command, type Options } from '../command.js';
+import { didYouMeanFlag } from '../suggest.js';
 import { parseDuration } from '../duration.js';
 import { NO_USER_METADATA, podUserMetadata, recordedUserMetadata, resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
 
@@ -41,9 +42,20 @@ const failFormat = (format: string | undefined): never => {
   throw new PodlogError('EUSAGE', `--format: unknown format ${JSON.stringify(format)} (json)`);
 };
 
+/** status parses its own arguments (rkt's --wait takes a value only after '='); help and its parser share this table. */
+const STATUS_OPTIONS: Options = {
+  wait: { type: 'string', value: '[=DURATION]', description: 'wait until the pod has finished (--wait alone: however long it takes; --wait=DURATION: at most that long)' },
+  format: { type: 'string', value: 'json', description: 'print JSON' },
+  'all-hosts': { type: 'boolean', default: false, description: "find the pod among every host's on a shared log" },
+  'uuid-file': { type: 'string', value: 'FILE', description: "read the pod's UUID from FILE" },
+};
+
 export const status: Command = {
-  usage: 'podlog status [--wait[=DURATION]] [--format=json] [--all-hosts] [--uuid-file=F] UUID',
+  usage: 'podlog status [FLAGS] UUID',
   options: {},
+  flagGroups: [{ title: 'Flags', options: STATUS_OPTIONS }],
+  examples: ['podlog status 5f3a', 'podlog status --wait=30s --format=json 5f3a'],
+  operand: 'pod',
   raw: true,
   run: (inv) =>
     withStage0(inv, async (s) => {
@@ -61,7 +73,7 @@ export const status: Command = {
         else if (flag === '--format') json = (value ?? args[++i]) === 'json' || failFormat(value ?? args[i]);
         else if (flag === '--uuid-file') uuidFile = value ?? args[++i];
         else if (a === '--all-hosts') allHosts = true;
-        else if (a.startsWith('--')) throw new PodlogError('EUSAGE', `status: unknown flag ${a}`);
+        else if (a.startsWith('--')) throw new PodlogError('EUSAGE', `status: unknown flag ${flag}${didYouMeanFlag(flag, Object.keys(STATUS_OPTIONS))}`);
         else rest.push(a);
       }
       const uuids = uuidArgs(rest, uuidFile);

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { PodlogError } from '../../errors.js';
-import { localConfigOf } from '../../images/policy.js';
+import { DEFAULT_LOCAL_CONFIG, localConfigOf } from '../../images/policy.js';
 import { checkPrefix, normalFingerprint, readPublicKeys, readStoredKey, removeKey, storeKeys, trustedKeys, type NewKey } from '../../images/trust/keystore.js';
 import { loadKeys } from '../../images/trust/pgp.js';
 import { out, str, type Command, type Values } from '../command.js';
@@ -91,13 +91,15 @@ export const trust: Command = {
     'must be signed by a key trusted for its name, unless --insecure-options=image.',
   ].join('\n'),
   options: {
-    prefix: { type: 'string' },
-    root: { type: 'boolean', default: false },
-    'local-config': { type: 'string' },
-    'skip-fingerprint-review': { type: 'boolean', default: false },
-    format: { type: 'string' },
-    'no-legend': { type: 'boolean', default: false },
+    prefix: { type: 'string', value: 'NAME', description: 'trust the keys for images named NAME or NAME/...' },
+    root: { type: 'boolean', default: false, description: 'trust the keys for every image' },
+    'local-config': { type: 'string', value: 'DIR', description: 'where trusted keys are kept', shownDefault: DEFAULT_LOCAL_CONFIG },
+    'skip-fingerprint-review': { type: 'boolean', default: false, description: "accepted for rkt's scripts; changes nothing" },
+    format: { type: 'string', value: 'table|json', description: 'list: how to print the keys', shownDefault: 'table' },
+    'no-legend': { type: 'boolean', default: false, description: 'list: no header line' },
   },
+  examples: ['podlog trust --prefix=example.com/app key.asc', 'podlog trust list', 'podlog trust rm --root FINGERPRINT'],
+  subcommands: ['list', 'rm'],
   run: async ({ values, positionals }) => {
     const [first, ...rest] = positionals;
     if (first === 'list') {
