@@ -168,7 +168,7 @@ test('the grammar: a flag of another verb, a lone ---, a short flag, --dir witho
   refusedUpFront(t, ['run', image, '--dir'], /--dir needs a value/);
   refusedUpFront(t, ['gc', 'junk'], /gc takes no arguments \(got junk\)/);
   refusedUpFront(t, ['gc', '--grace-period=1e5'], /--grace-period: invalid duration "1e5"/);
-  refusedUpFront(t, ['stop', '--bogus', '0123'], /stop: Unknown option '--bogus'/);
+  refusedUpFront(t, ['stop', '--bogus', '0123'], /stop: unknown flag --bogus \(see podlog stop --help\)/);
 });
 
 test('an empty UUID is refused by run-prepared, enter, stop, rm and status, and no pod exists after', (t) => {
