@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark module, each printing its figures against peers or physical
  * references measured in the same run. BENCH=core,store runs a subset.
  */
-const MODULES = ['core', 'store', 'writers', 'native', 'stage1', 'images', 'registry', 'stage0', 'volumes', 'private-users', 'network', 'limits', 'fleet', 'api-service'] as const;
+const MODULES = ['core', 'store', 'writers', 'native', 'stage1', 'images', 'registry', 'stage0', 'volumes', 'private-users', 'network', 'limits', 'fleet', 'api-service', 'timeline'] as const;
 
 // The peers (crun, runc, unshare) run with no network: so do podlog's pods, unless a benchmark
 // names one (the network benchmark).

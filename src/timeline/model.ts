@@ -84,12 +84,23 @@ const scalars = (data: Record<string, unknown>): Record<string, string | number 
   return kept;
 };
 
-/** One pod being read: its fold, what is drawn of it, and its intents the reconciler may answer. */
+/** An intent the reconciler may answer: the command (correlation id) that recorded it, and whether an answer was marked. */
+interface OpenIntent {
+  id: string;
+  correlationId: string;
+  answered: boolean;
+}
+
+/** One pod being read: its fold, what is drawn of it, and the intents an answer can be to. */
 interface Reading {
   line: PodLine;
   fold: FoldedPod;
-  /** Intents by event id: the command (correlation id) that recorded them, and whether an answer was marked. */
-  intents: Map<string, { correlationId: string; answered: boolean }>;
+  /**
+   * Its PrepareRequested (the reconciler aborts a preparation by answering it) and its last other intent:
+   * one intent is open at a time, so an answer is to one of these two (as src/api/http/log-metrics.ts keeps them).
+   */
+  preparation: OpenIntent | undefined;
+  intent: OpenIntent | undefined;
   last: number;
 }
 
@@ -117,7 +128,7 @@ export class TimelineBuilder {
         return;
       }
       const uuid = uuidOfStream(e.stream);
-      r = { line: { uuid, host: undefined, apps: [], slices: [], marks: [], state: 'embryo', exitCode: undefined }, fold: foldingFrom(uuid), intents: new Map(), last: 0 };
+      r = { line: { uuid, host: undefined, apps: [], slices: [], marks: [], state: 'embryo', exitCode: undefined }, fold: foldingFrom(uuid), preparation: undefined, intent: undefined, last: 0 };
       this.reading.set(e.stream, r);
     }
     if (r.line.broken !== undefined) return;
@@ -171,19 +182,25 @@ export class TimelineBuilder {
   private note(r: Reading, e: RecordedEvent, time: number, recorder: Recorder): void {
     if (!isPodEventType(e.type)) return;
     const { kind } = POD_EVENTS[e.type];
-    if (e.type === 'PrepareRequested') r.line.apps.push(...(e.data as PodEventData['PrepareRequested']).apps.map((a) => a.name));
-    else if (e.type === 'AppAdded') r.line.apps.push((e.data as PodEventData['AppAdded']).app);
-    const mark = (markKind: MarkKind, reconciler?: ReconcilerAction): void => {
-      r.line.marks.push({ kind: markKind, type: e.type, time, position: e.position, version: e.version, recorder, details: scalars(e.data), ...(reconciler ? { reconciler } : {}) });
-    };
+    let shown: MarkKind | undefined;
+    let reconciler: ReconcilerAction | undefined;
     if (kind === 'intent') {
-      r.intents.set(e.meta.id, { correlationId: e.meta.correlationId, answered: false });
-      mark('intent');
-      return;
+      const intent = { id: e.meta.id, correlationId: e.meta.correlationId, answered: false };
+      if (e.type === 'PrepareRequested') {
+        r.preparation = intent;
+        r.line.apps.push(...(e.data as PodEventData['PrepareRequested']).apps.map((a) => a.name));
+      } else r.intent = intent;
+      shown = 'intent';
+    } else {
+      if (e.type === 'AppAdded') r.line.apps.push((e.data as PodEventData['AppAdded']).app);
+      reconciler = this.reconcilerAction(r, e);
+      if (e.type === 'EffectFailed') shown = 'failure';
+      else if (kind === 'observation' || reconciler !== undefined) shown = kind;
     }
-    const reconciler = this.reconcilerAction(r, e);
-    if (e.type === 'EffectFailed') mark('failure', reconciler);
-    else if (kind === 'observation' || reconciler !== undefined) mark(kind, reconciler);
+    if (shown === undefined) return;
+    const mark: Mark = { kind: shown, type: e.type, time, position: e.position, version: e.version, recorder, details: scalars(e.data) };
+    if (reconciler !== undefined) mark.reconciler = reconciler;
+    r.line.marks.push(mark);
   }
 
   /**
@@ -192,7 +209,8 @@ export class TimelineBuilder {
    * first answer of an intent is marked (a preparation's abort always is).
    */
   private reconcilerAction(r: Reading, e: RecordedEvent): ReconcilerAction | undefined {
-    const cause = e.meta.causationId === undefined ? undefined : r.intents.get(e.meta.causationId);
+    const id = e.meta.causationId;
+    const cause = id === undefined ? undefined : r.intent?.id === id ? r.intent : r.preparation?.id === id ? r.preparation : undefined;
     if (cause === undefined || cause.correlationId === e.meta.correlationId) return undefined;
     if (e.type === 'PrepareAborted') return 'aborted-prepare';
     if (cause.answered) return undefined;
