@@ -3,16 +3,21 @@
  * (including events other processes append). This is a pull loop: the next batch is read only when
  * the consumer has finished with the previous one, so a slow consumer slows the reading instead of
  * buffering without limit.
+ *
+ * @module
  */
 import { isPodlogError, PodlogError } from '../errors.js';
 import type { EventStore, ReadAllOptions, RecordedEvent } from '../store/port.js';
 
+/** Where {@link readBatches} starts, what it reads and when it stops; the filters are {@link ReadAllOptions}'. */
 export interface BatchOptions extends Omit<ReadAllOptions, 'after' | 'limit' | 'metadata'> {
   /** Start after this global position (default 0: the whole log). */
   after?: number;
+  /** Events per batch at most (default 500). */
   batchSize?: number;
   /** Stop when the log's head is reached instead of waiting for new events. */
   stopAtHead?: boolean;
+  /** Aborting it ends the subscription (the generator returns), also while it waits for new events. */
   signal?: AbortSignal;
 }
 

@@ -5,6 +5,8 @@
  * events --follow`, waiting for a pod to exit). A consumer that must not miss or drop anything and
  * may be slow (an exporter, a projection) should use `consume()` from ./subscribe.js, which pulls
  * batches and moves a stored checkpoint only after each batch is handled.
+ *
+ * @module
  */
 import { Observable } from 'rxjs';
 import type { PodStateName } from '../../machines/pod.js';
@@ -13,19 +15,27 @@ import { POD_STREAM_PREFIX, podStream, uuidOfStream } from '../engine/streams.js
 import type { EventStore, RecordedEvent } from '../store/port.js';
 import { readBatches, whenReachable } from './subscribe.js';
 
+/** One pod moving from one machine state to another, and the event that moved it. */
 export interface PodStateChange {
+  /** The pod's full UUID. */
   pod: string;
   /** The host the pod is on (absent for a pod from before podlog recorded hosts). */
   host?: string;
+  /** The state before the event (the machine's name for it: `prepared`, not rkt's `Prepared`). */
   from: PodStateName;
+  /** The state after it; never equal to `from` (events that change no state are not changes). */
   to: PodStateName;
   /** The event that caused the change. */
   event: string;
+  /** The event's version in the pod's stream. */
   version: number;
+  /** The event's global position in the log: a later `watch` with `fromPosition` this resumes after it. */
   position: number;
+  /** When the event was recorded (ISO 8601). */
   time: string;
 }
 
+/** Where a {@link watch} starts and which pods it sees. */
 export interface WatchOptions {
   /** Changes caused by events after this global position (default 0: the whole history). */
   fromPosition?: number;
@@ -33,6 +43,7 @@ export interface WatchOptions {
   pod?: string;
   /** Only the pods of this host (a log shared by hosts; default: every host's). */
   host?: string;
+  /** Events read from the log at a time (default 500). */
   batchSize?: number;
 }
 
@@ -43,6 +54,16 @@ const stateBefore = async (store: EventStore, e: RecordedEvent): Promise<PodSnap
   return foldPod(initialPod(uuid), await store.readStream(e.stream, { to: e.version - 1 }));
 };
 
+/**
+ * Pod state changes from `fromPosition` on: the history first (each pod's state folded from its stream
+ * where the watch starts in the middle of it), then live, as any process appends. The Observable never
+ * completes by itself; unsubscribing stops the reading. A store that cannot be reached for a while
+ * (ESTORE_UNAVAILABLE) is read again until it answers; any other error of the store or of the fold (a
+ * `PodlogError` such as EUNKNOWN_EVENT for an event type this podlog does not know) ends the
+ * Observable with that error.
+ *
+ * @param store - The log, e.g. an `openStage0` session's `store`.
+ */
 export const watch = (store: EventStore, options: WatchOptions = {}): Observable<PodStateChange> =>
   new Observable<PodStateChange>((subscriber) => {
     const abort = new AbortController();

@@ -16,32 +16,48 @@ import { stage1Image } from './stage1.js';
 import { checkIsolatorFlags } from './isolators.js';
 import { DEFAULT_LOCAL_CONFIG, type FetchPolicy } from '../images/policy.js';
 
-/** How resolv.conf and hosts are provided to the pod (rkt's DNSConfMode). */
+/** Where one of the apps' files comes from: the host's, podlog's (`stage0`), none, or stage1's default. */
 export type DnsMode = 'host' | 'stage0' | 'none' | 'default';
+/** How resolv.conf and hosts are provided to the pod (rkt's DNSConfMode). */
 export interface DnsConfMode {
+  /** Where the apps' /etc/resolv.conf comes from (rkt's --dns=host|none). */
   resolv: DnsMode;
+  /** Where the apps' /etc/hosts comes from (rkt's --hosts-entry=host). */
   hosts: DnsMode;
 }
+/** Neither file asked for: stage1's defaults. */
 export const DEFAULT_DNS_CONF_MODE: DnsConfMode = { resolv: 'default', hosts: 'default' };
 
 /** IP → host names, appended to the pod's /etc/hosts (rkt's --hosts-entry). */
 export type HostsEntries = Record<string, string[]>;
 
+/** What podlog writes in the apps' /etc/resolv.conf (rkt's --dns, --dns-search, --dns-opt, --dns-domain). */
 export interface DnsConfig {
+  /** Name servers' IP addresses (--dns IP). */
   servers: string[];
+  /** Search domains (--dns-search). */
   searches: string[];
+  /** resolv.conf options such as `ndots:2` (--dns-opt). */
   options: string[];
+  /** The local domain (--dns-domain). */
   domain?: string;
 }
 
 /** One app of a pod as the CLI describes it: an image and the per-app overrides after it. */
 export interface AppConfig {
+  /** The image: a file path (imported first), a name (`example.com/app:1.0`) or an image id (`sha512-…`). */
   image: string;
+  /** The app's name in the pod (--name); default: from the image's name. */
   name?: string;
+  /** The program to run instead of the image's (--exec). */
   exec?: string;
+  /** Its arguments (after `--`): with `exec`, or in place of the image's own arguments. */
   args: string[];
+  /** The user (name or uid) it runs as instead of the image's (--user). */
   user?: string;
+  /** The group (name or gid) it runs as instead of the image's (--group). */
   group?: string;
+  /** Its working directory, an absolute path (--working-dir). */
   workingDir?: string;
   /** Per-app --environment NAME=VALUE. */
   environment: Record<string, string>;
@@ -53,12 +69,25 @@ export interface AppConfig {
    * --cpu (Kubernetes quantities: 512M, 1Gi; 500m, 2), --cpu-shares, --oom-score-adj, --seccomp.
    */
   capsRetain?: string[];
+  /** --caps-remove: the capabilities taken from the image's set. */
   capsRemove?: string[];
+  /** --memory: the app's memory limit (512M, 1Gi). */
   memory?: string;
+  /** --cpu: the app's CPU limit (500m, 2). */
   cpu?: string;
+  /** --cpu-shares: its CPU weight relative to other apps. */
   cpuShares?: number;
+  /** --oom-score-adj: how the kernel's OOM killer favours it (-1000 to 1000). */
   oomScoreAdj?: number;
-  seccomp?: { mode: 'retain' | 'remove'; set: string[]; errno?: string };
+  /** --seccomp, in place of the image's seccomp isolator. */
+  seccomp?: {
+    /** `retain`: only `set` is allowed; `remove`: `set` is forbidden. */
+    mode: 'retain' | 'remove';
+    /** Syscall names and `@group`s. */
+    set: string[];
+    /** What a refused call fails with: an errno name such as EPERM. */
+    errno?: string;
+  };
   /** rkt's --readonly-rootfs: the app's root file system is mounted read-only (its volumes are not). */
   readonlyRootfs?: boolean;
 }
@@ -69,38 +98,53 @@ export interface CommonConfig {
   stage1Image?: string;
   /** A UUID chosen by the caller (tests); undefined: a new random one. */
   uuid?: string;
+  /** An app sandbox (rkt's app sandbox): a pod that starts with no app, whose apps are added, started and removed while it runs. */
   mutable: boolean;
   /** How the pod's images may be fetched and who must vouch for them (default: defaultFetchPolicy()). */
   fetchPolicy?: FetchPolicy;
 }
 
+/** What `prepare` (and `run`) need to make a pod (rkt's PrepareConfig); {@link checkPrepareConfig} checks it. */
 export interface PrepareConfig extends CommonConfig {
+  /** The pod's apps, in order; none for a mutable pod or with `podManifest`. */
   apps: AppConfig[];
+  /** --inherit-env: the apps get podlog's own environment (under --set-env's). */
   inheritEnv: boolean;
   /** --set-env NAME=VALUE, for every app; checkPrepareConfig puts the --set-env-file entries first. */
   explicitEnv: string[];
   /** --set-env-file paths; checkPrepareConfig reads them and leaves this empty. */
   envFromFile: string[];
+  /** --port NAME:[HOSTIP:]HOSTPORT: an app port published on the host. */
   ports: string[];
   /** rkt's --volume, as given; --mount before the images (pod-wide), as given. */
   volumes: string[];
+  /** --mount volume=NAME,target=PATH given before the images (for every app), as given. */
   mounts: string[];
+  /** Each app's root as an overlay over its image's tree; false (--no-overlay): a copy of the tree. */
   useOverlay: boolean;
   /** --pod-manifest's path; checkPrepareConfig reads it into podManifestDocument and the apps. */
   podManifest?: string;
   /** The pod manifest --pod-manifest named, checked: what the pod runs, its image ids resolved at prepare. */
   podManifestDocument?: PodManifest;
+  /** --private-users: the apps run in a user namespace of their own, root in it an unprivileged id outside. */
   privateUsers: boolean;
+  /** --user-annotation NAME=VALUE: kept in the pod manifest and the log, for people and tools. */
   userAnnotations: Record<string, string>;
+  /** --user-label NAME=VALUE: kept in the pod manifest and the log; `list` and `events` filter by them. */
   userLabels: Record<string, string>;
 }
 
+/** rkt's --insecure-options for a run: what stage1 leaves unconfined. */
 export interface InsecureOptions {
+  /** `capabilities`: the apps keep every capability of the bounding set. */
   disableCapabilities: boolean;
+  /** `paths`: the kernel's sensitive paths (/proc/kcore, /sys/firmware …) are not masked or read-only. */
   disablePaths: boolean;
+  /** `seccomp`: no seccomp filter. */
   disableSeccomp: boolean;
 }
 
+/** What `run` and `runPrepared` need beyond the pod itself (rkt's RunConfig); {@link stage1RunOptions} checks it. */
 export interface RunConfig extends CommonConfig {
   /** rkt's --net list: CNI networks by name (none given: `default`), or host, or none (loopback only). */
   net: string[];
@@ -108,12 +152,19 @@ export interface RunConfig extends CommonConfig {
   localConfig?: string;
   /** Where CNI plugins are looked for first (then /usr/lib/cni, /opt/cni/bin). */
   netPluginsDir?: string;
+  /** --interactive: the one app's stdin, stdout and stderr on a terminal. */
   interactive: boolean;
+  /** --mds-register: register the pod with the metadata service (needs a pod network). */
   mdsRegister: boolean;
+  /** The pod's host name (--hostname); default: `podlog-` and its UUID. */
   hostname?: string;
+  /** Where the apps' resolv.conf and hosts come from. */
   dnsConfMode: DnsConfMode;
+  /** What podlog writes in resolv.conf, when it writes it. */
   dnsConfig: DnsConfig;
+  /** What stage1 leaves unconfined. */
   insecureOptions: InsecureOptions;
+  /** Entries added to the apps' /etc/hosts (--hosts-entry IP=NAME). */
   hostsEntries: HostsEntries;
 }
 
@@ -436,8 +487,11 @@ const readPodManifest = (file: string): PodManifest => {
 
 /** appc's ExposedPort: an app port's name, published on the host's port (on one host address, or all). */
 export interface ExposedPort {
+  /** The app port's name, as the image's manifest names it. */
   name: string;
+  /** The host's port it is published on (1 to 65535). */
   hostPort: number;
+  /** The one host address it is published on; absent: all of them. */
   hostIP?: string;
 }
 
@@ -497,6 +551,10 @@ const appsOf = (manifest: PodManifest): AppConfig[] =>
  * explicitEnv (rkt applies the files, then --set-env) and envFromFile is empty; --pod-manifest's
  * file becomes podManifestDocument and the apps. Writing the pod manifest then reads nothing and
  * cannot fail on the user's input. A checked config checks again unchanged.
+ *
+ * @throws `PodlogError` EUSAGE (a malformed or conflicting setting, a file that cannot be read),
+ * EBADNAME (an app name), EBADMANIFEST (the --pod-manifest file or an isolator), ENOTSUP (what
+ * podlog does not do yet).
  */
 export const checkPrepareConfig = <C extends PrepareConfig>(cfg: C): C => {
   // A mutable pod (app sandbox) starts with no app: its apps are added while it runs.
@@ -594,10 +652,15 @@ const hostsMode = (mode: DnsConfMode, entries: HostsEntries): DnsMode => {
  * recorded only when they are used).
  */
 export interface Stage1RunOptions {
+  /** The host's network, a namespace with loopback only, or one the pod's CNI networks are attached to. */
   net: 'host' | 'none' | 'netns';
+  /** Where resolv.conf comes from; `stage0`: podlog writes `dnsConfig`. */
   dns: DnsMode;
+  /** Where /etc/hosts comes from; `stage0`: podlog writes `hostsEntries`. */
   hosts: DnsMode;
+  /** What podlog writes in resolv.conf, with `dns` `stage0` only. */
   dnsConfig?: DnsConfig;
+  /** What podlog adds to /etc/hosts, with `hosts` `stage0` only. */
   hostsEntries?: HostsEntries;
   /** The one app's stdin, stdout and stderr on a terminal stage1 allocates (rkt's --interactive). */
   interactive?: true;
@@ -605,7 +668,12 @@ export interface Stage1RunOptions {
   insecure?: Array<'capabilities' | 'paths' | 'seccomp'>;
 }
 
-/** The stage1 flags a RunConfig turns into; refuses what is malformed and what stage1 cannot do yet. */
+/**
+ * The stage1 flags a RunConfig turns into; refuses what is malformed and what stage1 cannot do yet.
+ *
+ * @throws `PodlogError` EUSAGE (a malformed or conflicting setting), ENET_NOT_FOUND or ENET_CONFIG
+ * (a network --net names that net.d does not have, or has wrong).
+ */
 export const stage1RunOptions = (cfg: RunConfig): Stage1RunOptions => {
   for (const [flag, dir] of [['--local-config', cfg.localConfig], ['--net-plugins-dir', cfg.netPluginsDir]] as const) {
     if (dir === '') throw usage(`${flag} cannot be empty`);

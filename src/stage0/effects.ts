@@ -349,6 +349,10 @@ const parentOf = (pid: number): number => Number(procStat(pid)?.[1] ?? 0);
  * rkt's MountGC: a mount a pod left must be cleaned before its directory goes. podlog's stage1 mounts
  * only inside the pod's own mount namespace, so there is never one; finding one is a bug worth
  * stopping for, and podlog never unmounts anything of the host's by itself.
+ *
+ * @param pod - The pod's directory.
+ * @param table - The mounts to look at (default: the host's, under `pod`).
+ * @throws `PodlogError` EMOUNTS naming every mount found at or under `pod`.
  */
 export const mountGc = (pod: string, table: Array<{ mountPoint: string }> = mountsUnder(pod)): void => {
   const left = table.filter((m) => m.mountPoint === pod || m.mountPoint.startsWith(`${pod}/`));

@@ -6,7 +6,11 @@ import { CrossingEntrypoint } from './stage1.js';
 import { podDir } from './pod-dir.js';
 import { RKT_STATE_NAMES } from '../../machines/pod.js';
 
-/** The app to enter: the one named, or the pod's only one (rkt lists them when there are several). */
+/**
+ * The app to enter: the one named, or the pod's only one (rkt lists them when there are several).
+ *
+ * @throws `PodlogError` ENOAPP when `wanted` is not one of `apps`, or none is named and there are several.
+ */
 export const chooseApp = (apps: string[], wanted?: string): string => {
   if (wanted !== undefined) {
     if (!apps.includes(wanted)) throw new PodlogError('ENOAPP', `app ${JSON.stringify(wanted)} is not in the pod (apps: ${apps.join(', ')})`);
@@ -16,6 +20,15 @@ export const chooseApp = (apps: string[], wanted?: string): string => {
   return apps[0]!;
 };
 
+/**
+ * Runs `cmd` (rkt's shell, bash or sh, when empty) in app `app` of a running pod, in its namespaces and
+ * root, through stage1's enter entrypoint, with the terminal passed through.
+ *
+ * @param uuid - The pod's full UUID.
+ * @param app - The app's name; may be left out when the pod has one app.
+ * @returns The command's exit code.
+ * @throws `PodlogError` EWRONG_STATE when the pod is not running, ENOAPP as {@link chooseApp}.
+ */
 export const enter = async (s: Stage0, uuid: string, app: string | undefined, cmd: string[]): Promise<number> => {
   const view = await s.engine.load(uuid);
   if (view.state !== 'running') throw new PodlogError('EWRONG_STATE', `cannot enter pod ${uuid}: it is ${RKT_STATE_NAMES[view.state]}`);

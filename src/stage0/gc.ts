@@ -17,13 +17,19 @@ import { podsDir } from './pod-dir.js';
 import { holdsResources, releasePod } from './release.js';
 import type { Stage0 } from './session.js';
 
+/** rkt gc's flags, in milliseconds. */
 export interface GcOptions {
+  /** How long an exited pod stays marked before it is deleted (--grace-period; rkt: 30 min). */
   gracePeriodMs: number;
+  /** How old a prepared pod that never ran must be to be collected (--expire-prepared; rkt: 24 h). */
   expirePreparedMs: number;
+  /** Mark only; delete nothing (--mark-only). */
   markOnly: boolean;
 }
 
+/** What a gc did, as rkt's lines say it, and what it could not do. */
 export interface GcReport {
+  /** rkt's lines: each pod marked, deleted, or left within its grace period. */
   lines: string[];
   /** Pods gc tried to mark or delete and could not. */
   errors: string[];
@@ -43,6 +49,10 @@ const human = (ms: number): string => {
 /** Pods acted on in one commit: a crash loses at most this many pods' progress (each is reconciled). */
 const BATCH = 256;
 
+/**
+ * Collects this host's finished pods (see the top of this module). A pod that cannot be marked or
+ * deleted is reported in `errors` and gc goes on; it throws only for the store itself.
+ */
 export const gc = async (s: Stage0, options: GcOptions): Promise<GcReport> => {
   const report: GcReport = { lines: [], errors: [], broken: [] };
   /** Reports what became of each pod of a batch; `results` are in the rows' order. */

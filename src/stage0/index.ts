@@ -1,6 +1,8 @@
 /**
  * The seed's API (rkt's package stage0) as a typed library: prepare, run, enter, gc, stop, status, rm
  * on a data dir, every step recorded in the event log.
+ *
+ * @module
  */
 export {
   checkPrepareConfig,
@@ -11,22 +13,24 @@ export {
   type DnsConfig,
   type DnsConfMode,
   type DnsMode,
+  type ExposedPort,
   type HostsEntries,
   type InsecureOptions,
   type PrepareConfig,
   type RunConfig,
+  type Stage1RunOptions,
 } from './config.js';
 export { debug, initDebug } from './debug.js';
 export { mountGc } from './effects.js';
 export { chooseApp, enter } from './enter.js';
 export { gc, type GcOptions, type GcReport } from './gc.js';
-export { observeExit, reconcilePods } from './observe.js';
-export { generatePodManifest, imageNameToAppName, mergeMounts, type Mount, type PodManifest, type Volume } from './pod-manifest.js';
-export { prepare } from './prepare.js';
+export { observeExit, reconcilePods, type BrokenPod } from './observe.js';
+export { generatePodManifest, imageNameToAppName, mergeMounts, type Mount, type PodManifest, type ResolvedApp, type RuntimeApp, type Volume } from './pod-manifest.js';
+export { prepare, type PrepareHooks } from './prepare.js';
 export { removePod } from './rm.js';
 export { run, runPrepared } from './run.js';
-export { openStage0, type Stage0 } from './session.js';
-export { CrossingEntrypoint, ENTRYPOINTS, stage1Image } from './stage1.js';
+export { openStage0, type Stage0, type Stage0Options } from './session.js';
+export { CrossingEntrypoint, ENTRYPOINTS, stage1Image, type EntrypointName, type EntrypointResult, type Stage1Image, type Stage1Manifest } from './stage1.js';
 export { isFinished, podStatus } from './status.js';
-export { stopPod } from './stop.js';
+export { stopPod, type StopResult } from './stop.js';
 export { VALID_OS_ARCH } from '../images/aci-manifest.js';

@@ -75,7 +75,9 @@ export const observeAppExits = async (engine: PodEngine, dataDir: string, uuid: 
 
 /** A pod whose history cannot be folded or whose directory is gone: named, and left as it is. */
 export interface BrokenPod {
+  /** The pod's full UUID. */
   uuid: string;
+  /** Why it is broken: the error its fold or its reconciliation threw. */
   message: string;
 }
 
@@ -84,13 +86,20 @@ export interface BrokenPod {
  * observed, and intents whose process died are finished or compensated. One broken pod is one
  * error: it is reported by its UUID and the others go on. Only the engine's host's pods are looked at:
  * another host's pods are that host's to observe (src/engine/hosts.ts).
+ *
+ * @param rows - The pods to look at, as the pod list has them.
  */
 export const reconcilePods = async (
   engine: PodEngine,
   effects: EffectInterpreter,
   dataDir: string,
   rows: Iterable<PodListRow>,
-): Promise<{ changed: number; broken: BrokenPod[] }> => {
+): Promise<{
+  /** How many pods it recorded something for (the pod list is behind by as many). */
+  changed: number;
+  /** The pods it could not fold or reconcile. */
+  broken: BrokenPod[];
+}> => {
   let changed = 0;
   const broken: BrokenPod[] = [];
   for (const row of rows) {

@@ -12,42 +12,77 @@ import { appIsolators } from './isolators.js';
 
 /** appc's Volume: a host path, or an empty directory the pod's apps share (in the pod directory). */
 export interface Volume {
+  /** The name mounts refer to it by (an ACName). */
   name: string;
+  /** `host`: a file or directory of the host; `empty`: a directory made for the pod. */
   kind: 'host' | 'empty';
   /** host: an absolute path, its real one (no symlink on the way). */
   source?: string;
+  /** Mounted read-only in every app. */
   readOnly?: boolean;
   /** host: bind the mounts below the source too (MS_REC); podlog, like rkt fly, defaults to false. */
   recursive?: boolean;
   /** empty: an octal mode, and the owner, of the directory stage1 creates. */
   mode?: string;
+  /** empty: the directory's owner. */
   uid?: number;
+  /** empty: the directory's group. */
   gid?: number;
 }
 
+/** appc's Mount: where a volume appears in an app's root. */
 export interface Mount {
+  /** The volume's name. */
   volume: string;
+  /** An absolute path in the app's root. */
   path: string;
 }
 
+/** appc's RuntimeApp: one app of a pod manifest. */
 export interface RuntimeApp {
+  /** The app's name in the pod. */
   name: string;
-  image: { id: string; name: string; labels?: ImageManifest['labels'] };
+  /** The image by its id, with the name and labels it was resolved by. */
+  image: {
+    /** The image's id (`sha512-…`). */
+    id: string;
+    /** Its name (`example.com/app`). */
+    name: string;
+    /** Its labels (version, os, arch). */
+    labels?: ImageManifest['labels'];
+  };
+  /** What it runs: the image's app section with the overrides (exec, user, environment, isolators …) applied. */
   app: ImageApp;
   /** appc's readOnlyRootFS (rkt's --readonly-rootfs): the app's root is mounted read-only, its volumes as they are. */
   readOnlyRootFS?: boolean;
+  /** Its mounts, its own (--mount after its image) before the pod's ({@link mergeMounts}). */
   mounts: Mount[];
 }
 
+/** appc's PodManifest, reified (every app by image id): what stage1 runs, in the pod directory's `pod` file. */
 export interface PodManifest {
+  /** appc's kind of document. */
   acKind: 'PodManifest';
+  /** The appc schema version it follows. */
   acVersion: string;
+  /** The pod's apps, in the order they were given. */
   apps: RuntimeApp[];
+  /** Volumes the apps' mounts name. */
   volumes: Volume[];
+  /** Pod-wide isolators: podlog writes none (each app has its own). */
   isolators: unknown[];
-  annotations: Array<{ name: string; value: string }>;
+  /** appc annotations of the pod (stage1's, such as whether it is mutable). */
+  annotations: Array<{
+    /** An AC identifier such as `coreos.com/rkt/stage1/mutable`. */
+    name: string;
+    /** Its value (`true`). */
+    value: string;
+  }>;
+  /** App ports published on the host (--port). */
   ports: ExposedPort[];
+  /** --user-annotation: free-form, for people and tools. */
   userAnnotations?: Record<string, string>;
+  /** --user-label: what pods are filtered by. */
   userLabels?: Record<string, string>;
 }
 
@@ -147,10 +182,15 @@ const appEnvironment = (image: ImageApp | undefined, app: AppConfig, cfg: Prepar
   return [...env].map(([name, value]) => ({ name, value }));
 };
 
+/** An app with its image resolved and its name chosen: what {@link generatePodManifest} writes. */
 export interface ResolvedApp {
+  /** The app as asked for. */
   config: AppConfig;
+  /** Its name in the pod. */
   name: string;
+  /** The id of the image it runs. */
   imageId: string;
+  /** That image's manifest. */
   manifest: ImageManifest;
 }
 
@@ -173,7 +213,12 @@ export const nameApps = (apps: Array<{ config: AppConfig; imageId: string; manif
   });
 };
 
-/** The pod manifest, from a config checkPrepareConfig returned: pure, it reads no file and cannot fail on the user's input. */
+/**
+ * The pod manifest, from a config checkPrepareConfig returned: pure, it reads no file and cannot fail on the user's input.
+ *
+ * @throws `PodlogError` EINTERNAL for a config that was not checked; EUSAGE or EBADMANIFEST for what
+ * only the images can refuse (a --port no app declares, an isolator an image gets wrong).
+ */
 export const generatePodManifest = (apps: ResolvedApp[], cfg: PrepareConfig): PodManifest => {
   if (cfg.envFromFile.length > 0 || cfg.podManifest !== undefined) {
     throw new PodlogError('EINTERNAL', 'generatePodManifest takes a checked config (checkPrepareConfig reads the --set-env-file and --pod-manifest files)');

@@ -19,11 +19,21 @@ import { withPrivateUsers } from './private-users.js';
 import type { Stage0 } from './session.js';
 import { stage1Image } from './stage1.js';
 
+/** What a caller of {@link prepare} is told while it runs. */
 export interface PrepareHooks {
   /** Called as soon as the pod exists (rkt's --uuid-file-save). */
   created?: (uuid: string) => void;
 }
 
+/**
+ * Prepares a pod (see the top of this module): its images resolved (a path imported, a name found in
+ * the store or fetched as the policy allows), its directory, trees and manifest made.
+ *
+ * @returns The new pod's UUID; it is `prepared`, to be run with {@link runPrepared}.
+ * @throws `PodlogError`: {@link checkPrepareConfig}'s codes for the config; ENOENT (no such image),
+ * EBADNAME or EBADMANIFEST (an app's name or image); EPORT_BUSY (a host port another pod publishes);
+ * an effect's code when a step fails, after PrepareAborted is recorded.
+ */
 export const prepare = async (s: Stage0, input: PrepareConfig, hooks: PrepareHooks = {}): Promise<string> => {
   const cfg = checkPrepareConfig(input);
   const stage1 = stage1Image(cfg.stage1Image);

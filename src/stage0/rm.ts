@@ -26,6 +26,14 @@ const refuse = (view: PodView): void => {
 
 const marked = (view: PodView) => view.state === 'exitedGarbage' || view.state === 'garbage' || view.state === 'deleting';
 
+/**
+ * Removes a pod that is not running (rkt rm): marks it as garbage and deletes it now, without gc's grace period.
+ *
+ * @param uuid - The pod's full UUID.
+ * @throws `PodlogError` ENOPOD for a pod the log does not have, EWRONG_STATE for one that is running,
+ * being prepared, being deleted by another process, or gone; the delete effect's code when it fails
+ * (the pod stays `deleting`, and a later rm or gc tries again).
+ */
 export const removePod = async (s: Stage0, uuid: string): Promise<void> => {
   const view = await observeExit(s.engine, s.dataDir, uuid);
   refuse(view);

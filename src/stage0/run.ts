@@ -18,7 +18,16 @@ import { registerWithMetadataService } from './metadata.js';
 import { attachNetworks, publishedPorts } from './networks.js';
 import { releasePod } from './release.js';
 
-/** Starts a prepared pod and waits for it; returns the pod's exit code. */
+/**
+ * Starts a prepared pod and waits for it: its networks attached, its stage1 started, its exit recorded.
+ * While it waits, SIGINT and SIGTERM (SIGHUP as SIGTERM) of this process are passed to the pod.
+ *
+ * @param uuid - The prepared pod's full UUID.
+ * @returns The pod's exit code (its app's, for a one-app pod), or 128 + the signal that ended stage1.
+ * @throws `PodlogError`: {@link stage1RunOptions}' codes for the config; EWRONG_STATE for a pod that is
+ * not prepared; EUSAGE for ports without a pod network or --interactive with several apps; an effect's
+ * code when a network cannot be attached or stage1 cannot start (what it held is released first).
+ */
 export const runPrepared = async (s: Stage0, cfg: RunConfig, uuid: string): Promise<number> => {
   let options = stage1RunOptions(cfg);
   if (options.interactive) oneApp((await s.engine.load(uuid)).context.apps.length);
@@ -66,6 +75,14 @@ const oneApp = (apps: number): void => {
   if (apps > 1) throw new PodlogError('EUSAGE', `interactive option only supports one image (the pod has ${apps} apps)`);
 };
 
+/**
+ * {@link prepare}, then {@link runPrepared}: rkt run. Flags stage1 could not honour are refused before
+ * the pod exists.
+ *
+ * @param hooks - `created` is called with the UUID as soon as the pod exists (--uuid-file-save).
+ * @returns The pod's exit code.
+ * @throws `PodlogError`: the codes of {@link prepare} and {@link runPrepared}.
+ */
 export const run = async (s: Stage0, cfg: PrepareConfig & RunConfig, hooks: PrepareHooks = {}): Promise<number> => {
   // Flags stage1 cannot honour are refused before anything is created.
   const options = stage1RunOptions(cfg);

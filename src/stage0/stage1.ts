@@ -13,34 +13,57 @@ import { PodlogError } from '../errors.js';
 import { stage1Path } from '../native.js';
 import { podPaths } from './pod-dir.js';
 
+/**
+ * The annotation each entrypoint is named by in a stage1 image's manifest: rkt's four (run, enter, gc,
+ * stop) that every stage1 has, and podlog's own.
+ */
 export const ENTRYPOINTS = {
+  /** Starts the pod (podlog's stage1: `init`) and stays its parent until it exits. */
   run: 'coreos.com/rkt/stage1/run',
+  /** Runs a command in a running pod's app. */
   enter: 'coreos.com/rkt/stage1/enter',
+  /** Cleans up what a pod left when it is deleted. */
   gc: 'coreos.com/rkt/stage1/gc',
+  /** Stops a running pod. */
   stop: 'coreos.com/rkt/stage1/stop',
-  // podlog's: makes and removes the network namespace a pod's CNI networks are attached to.
+  /** podlog's: makes and removes the network namespace a pod's CNI networks are attached to. */
   netns: 'podlog.dev/stage1/netns',
-  // podlog's: writes an exited pod's app root as an ACI (rkt did it in stage0; the mounts are stage1's).
+  /** podlog's: writes an exited pod's app root as an ACI (rkt did it in stage0; the mounts are stage1's). */
   export: 'podlog.dev/stage1/export',
-  // podlog's: an app of a running mutable pod (rkt's app add/start/stop/rm; docs/stage1.md).
+  /** podlog's, as the next three (rkt's app add/start/stop/rm; docs/stage1.md): adds an app to a running mutable pod. */
   appAdd: 'podlog.dev/stage1/app/add',
+  /** Starts an added or exited app of a mutable pod. */
   appStart: 'podlog.dev/stage1/app/start',
+  /** Stops an app of a mutable pod. */
   appStop: 'podlog.dev/stage1/app/stop',
+  /** Removes an app from a mutable pod. */
   appRm: 'podlog.dev/stage1/app/rm',
 } as const;
+/** An entrypoint by podlog's short name for it. */
 export type EntrypointName = keyof typeof ENTRYPOINTS;
 /** Every stage1 names these; `netns` only one that runs pods on CNI networks, `export` one that exports, `app*` one that runs mutable pods. */
 const REQUIRED: EntrypointName[] = ['run', 'enter', 'gc', 'stop'];
 
-interface Stage1Manifest {
+/** The part of a stage1 image's manifest stage0 reads. */
+export interface Stage1Manifest {
+  /** appc's kind of document. */
   acKind: 'ImageManifest';
+  /** The image's name (`podlog.dev/stage1`). */
   name: string;
-  annotations: Array<{ name: string; value: string }>;
+  /** Each entrypoint's annotation and its command. */
+  annotations: Array<{
+    /** The entrypoint's annotation ({@link ENTRYPOINTS}). */
+    name: string;
+    /** Its command: a path in the rootfs, then fixed arguments (`/podlog-stage1 init`). */
+    value: string;
+  }>;
 }
 
+/** A stage1 image: where its files are and the manifest that names its entrypoints. */
 export interface Stage1Image {
   /** The directory entrypoint paths are relative to. */
   rootfs: string;
+  /** Its image manifest, whose annotations name the entrypoints ({@link ENTRYPOINTS}). */
   manifest: Stage1Manifest;
 }
 
@@ -110,6 +133,9 @@ const notExecutable = (file: string): string | undefined => {
 /**
  * A stage1 image, podlog's own or a directory holding `manifest` and `rootfs/`, checked whole before
  * any pod uses it: every entrypoint is named, and each is an executable file.
+ *
+ * @param dir - A stage1 image directory (--stage1-path); undefined: podlog's own, built by `npm ci`.
+ * @throws `PodlogError` ESTAGE1 naming what is missing or wrong.
  */
 export const stage1Image = (dir?: string): Stage1Image => {
   if (dir === '') throw stage1Error('--stage1-path cannot be empty');
@@ -155,7 +181,9 @@ export const entrypoint = (pod: string, name: EntrypointName): string[] => {
 
 /** The result of an entrypoint run to completion. */
 export interface EntrypointResult {
+  /** Its exit code, or 128 + the signal that killed it. */
   code: number;
+  /** Its stdout and stderr, interleaved as they came (empty when interactive). */
   output: string;
 }
 
@@ -169,12 +197,21 @@ export const exitCodeOf = (code: number | null, signal: NodeJS.Signals | null): 
  */
 export class CrossingEntrypoint {
   constructor(
+    /** The pod's directory: the entrypoint runs in it, and finds the pod's stage1 through it. */
     readonly podPath: string,
+    /** Which entrypoint. */
     readonly entrypointName: EntrypointName,
+    /** Arguments after the ones stage0 always passes (`--pod-dir`). */
     readonly entrypointArgs: string[] = [],
+    /** The entrypoint gets this process's stdin, stdout and stderr instead of pipes. */
     readonly interactive = false,
   ) {}
 
+  /**
+   * Runs the entrypoint and resolves when it exits, whatever its code.
+   *
+   * @throws `PodlogError` ESTAGE1 when the pod names no such entrypoint, or it cannot be started.
+   */
   run(): Promise<EntrypointResult> {
     const [binary, ...args] = entrypoint(this.podPath, this.entrypointName);
     return new Promise((resolve, reject) => {

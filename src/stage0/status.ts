@@ -15,6 +15,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * The pod's state; with `waitMs`, once it has finished or the time is up (rkt: "timeout while waiting").
  * Another host's pod is as the log says: that host observes it.
+ *
+ * On this host's pod it first makes the log true: an exit not yet recorded is observed, an intent
+ * whose process died is finished or undone (so a status may append events).
+ *
+ * @param uuid - The pod's full UUID.
+ * @param waitMs - How long to wait for the pod to finish (exited, aborted, garbage…); undefined: no wait.
+ * @returns The pod as the log says it is: its state, version and context.
+ * @throws `PodlogError` ENOPOD for a pod the log does not have, ETIMEDOUT when `waitMs` passed first.
  */
 export const podStatus = async (s: Stage0, uuid: string, waitMs?: number): Promise<PodView> => {
   const deadline = Date.now() + (waitMs ?? 0);

@@ -18,10 +18,17 @@
  *   in place of its last event. Nothing else is ever changed or removed, so the versions and positions
  *   of every remaining event stay as they were and a catch-up reader goes on; only the history of the
  *   compacted streams is gone (positions then have gaps).
+ *
+ * @module
  */
 
+/**
+ * What an append requires of its stream's version (KurrentDB's): `any` nothing, `no_stream` that it
+ * does not exist yet, `stream_exists` that it does, a number exactly that version.
+ */
 export type ExpectedVersion = 'any' | 'no_stream' | 'stream_exists' | number;
 
+/** Who recorded an event, where, when and why: what the engine stamps on every event it appends. */
 export interface EventMetadata {
   /** Unique id of the event (UUID v7: sortable by time). */
   id: string;
@@ -42,7 +49,9 @@ export interface EventMetadata {
    * Absent from events recorded before podlog stored them.
    */
   bootId?: string;
+  /** See `bootId`. */
   startTicks?: number;
+  /** The recorder's user name (`uid:N` for a uid without one). */
   user: string;
   /** The command line that caused it (argv without node and the script). */
   command: string[];
@@ -57,30 +66,45 @@ export interface EventMetadata {
   conflicts?: number;
 }
 
+/** An event to append: what happened, in the catalogue's terms, and its metadata. */
 export interface NewEvent {
+  /** Its type, one of the catalogue's (src/events/catalogue.ts): `PodExited`. */
   type: string;
   /** Version of the event's schema, from the catalogue. */
   schema: number;
+  /** Its fields, as the catalogue says for its type and schema (JSON). */
   data: Record<string, unknown>;
+  /** Who recorded it, where, when and why. */
   meta: EventMetadata;
 }
 
+/** An event as the log holds it: where it is, in its stream and in the whole log. */
 export interface RecordedEvent extends NewEvent {
+  /** Its stream: `pod-UUID` for a pod's, `image-…`, `tree-…`, `layer-…` for the image store's. */
   stream: string;
+  /** Its number in its stream, from 1. */
   version: number;
+  /** Its global position in the log, strictly increasing in commit order. */
   position: number;
 }
 
 /** One stream's part of an {@link EventStore.appendMany}. */
 export interface StreamAppend {
+  /** The stream appended to. */
   stream: string;
+  /** Appended in this order; none: the stream's version is only checked. */
   events: NewEvent[];
+  /** What the stream's version must be, as for {@link EventStore.append}. */
   expected: ExpectedVersion;
 }
 
 /** An event read with only the time of its metadata (ReadAllOptions.metadata 'time'). */
-export type TimedEvent = Omit<RecordedEvent, 'meta'> & { meta: Pick<EventMetadata, 'time'> };
+export type TimedEvent = Omit<RecordedEvent, 'meta'> & {
+  /** Its metadata's time alone. */
+  meta: Pick<EventMetadata, 'time'>;
+};
 
+/** Where an append left its stream and the log. */
 export interface AppendResult {
   /** The stream's version after the append. */
   version: number;
@@ -88,6 +112,7 @@ export interface AppendResult {
   position: number;
 }
 
+/** Which events of the whole log {@link EventStore.readAll} returns, in position order; every filter given applies. */
 export interface ReadAllOptions {
   /** Read events with a position strictly greater than this (default 0: from the start). */
   after?: number;
@@ -99,8 +124,9 @@ export interface ReadAllOptions {
   streamPrefix?: string;
   /** Only these event types. */
   types?: string[];
-  /** Only events recorded at or after / before this time (ISO 8601). */
+  /** Only events recorded at or after this time (ISO 8601). */
   since?: string;
+  /** Only events recorded before this time (ISO 8601). */
   until?: string;
   /**
    * 'time': of each event's metadata, read its time alone (a TimedEvent). For a fold over much of the log
@@ -110,6 +136,7 @@ export interface ReadAllOptions {
   metadata?: 'all' | 'time';
 }
 
+/** Which versions of one stream {@link EventStore.readStream} returns. */
 export interface ReadStreamOptions {
   /** First version to read (default 1). */
   from?: number;
@@ -117,8 +144,11 @@ export interface ReadStreamOptions {
   to?: number;
 }
 
+/** A stream and how far it has come. */
 export interface StreamInfo {
+  /** The stream's name. */
   stream: string;
+  /** Its version: how many events it has had. */
   version: number;
   /** Position of the stream's last event. */
   position: number;
@@ -126,6 +156,7 @@ export interface StreamInfo {
 
 /** One stream to compact: it must be at `expected`, and its last event becomes `tombstone`. */
 export interface StreamCompaction {
+  /** A finished stream (a deleted pod's). */
   stream: string;
   /** The version the caller judged the stream at (its last event is the one the tombstone replaces). */
   expected: number;
@@ -133,25 +164,38 @@ export interface StreamCompaction {
   tombstone: Pick<NewEvent, 'type' | 'schema' | 'data'>;
 }
 
+/** What {@link EventStore.compactStreams} removed from one stream. */
 export interface CompactedStream {
+  /** The stream compacted. */
   stream: string;
   /** How many events were removed (the tombstone is not counted). */
   removed: number;
 }
 
+/**
+ * A projection as saved: rows derived from the log, and how far into the log they are (a consumer's
+ * checkpoint is a projection with no rows).
+ */
 export interface ProjectionState<Row> {
+  /** The position of the last event the rows include (0: none). */
   checkpoint: number;
   /** Identifies the code that produced the rows; a different one means "rebuild from scratch". */
   schema: string;
+  /** The rows by key. */
   rows: Map<string, Row>;
 }
 
+/** A compare-and-set of a projection: {@link EventStore.saveProjection}. */
 export interface ProjectionUpdate<Row> {
+  /** The projection's name (`pod-list`; `consumer:NAME` for a consumer's checkpoint). */
   name: string;
+  /** The code that produced the rows (see {@link ProjectionState.schema}). */
   schema: string;
   /** The checkpoint the update was computed from; the save fails (returns false) if it moved. */
   expectedCheckpoint: number;
+  /** The checkpoint saved with the rows: the position of the last event they include. */
   checkpoint: number;
+  /** Rows to add or replace, by key. */
   upserts: Map<string, Row>;
   /**
    * What `loadProjection` returns of an upserted row, where a listing needs less than the row (a pod's
@@ -166,10 +210,23 @@ export interface ProjectionUpdate<Row> {
   reset?: boolean;
 }
 
+/**
+ * The event store port: the one interface podlog's SQLite and PostgreSQL adapters implement, with the
+ * semantics at the top of this module. Its methods fail with `PodlogError`s: ESTORE_UNAVAILABLE when
+ * the store cannot be reached (a PostgreSQL restart: try again), ESTORE_BAD_INPUT for a call that is
+ * wrong whatever the log holds (an event without a type, a bad time), ESTORE_BUSY, ESTORE_FULL,
+ * ESTORE_IO, ESTORE_READONLY or ESTORE_CORRUPT for what the database reports.
+ */
 export interface EventStore {
+  /** The adapter: `sqlite` or `postgres`. */
   readonly kind: string;
   /** Where the log lives, for messages (a file path or a connection string without password). */
   readonly location: string;
+  /**
+   * Appends `events` to `stream` in one transaction, if the stream is at `expected`.
+   *
+   * @throws {@link WrongExpectedVersion} when it is not; nothing is written.
+   */
   append(stream: string, events: NewEvent[], expected: ExpectedVersion): Promise<AppendResult>;
   /**
    * Appends to several streams in one transaction (not in KurrentDB: see the top of this file). Every
@@ -180,11 +237,15 @@ export interface EventStore {
    * with no events is only checked.
    */
   appendMany(appends: StreamAppend[]): Promise<AppendResult[]>;
+  /** A stream's events in version order (none for a stream that does not exist). */
   readStream(stream: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  /** Events of the whole log after a position, in position order, with only their metadata's time. */
   readAll(options: ReadAllOptions & { metadata: 'time' }): Promise<TimedEvent[]>;
+  /** Events of the whole log after a position, in position order, at most `limit` (1000) of them. */
   readAll(options?: ReadAllOptions & { metadata?: 'all' }): Promise<RecordedEvent[]>;
   /** Streams whose name starts with prefix (all streams without one), sorted by name (byte order). */
   listStreams(prefix?: string): Promise<StreamInfo[]>;
+  /** A stream's version (0 for one that does not exist). */
   streamVersion(stream: string): Promise<number>;
   /** The position of the last committed event (0 for an empty log). */
   headPosition(): Promise<number>;
@@ -196,9 +257,19 @@ export interface EventStore {
   /** Every row of a projection: its summary where it was saved with one (ProjectionUpdate.summarise). */
   loadProjection<Row>(name: string): Promise<ProjectionState<Row>>;
   /** One whole row of a projection, with the projection's schema (undefined if there is no such row). */
-  loadProjectionRow<Row>(name: string, key: string): Promise<{ schema: string; row: Row } | undefined>;
+  loadProjectionRow<Row>(name: string, key: string): Promise<{
+    /** The projection's schema. */
+    schema: string;
+    /** The whole row. */
+    row: Row;
+  } | undefined>;
   /** The whole rows of these keys that a projection has (one query, for a catch-up that folds many on). */
   loadProjectionRows<Row>(name: string, keys: string[]): Promise<Map<string, Row>>;
+  /**
+   * Saves a projection's rows and checkpoint, if its checkpoint is still `expectedCheckpoint`.
+   *
+   * @returns false, saving nothing, when another process moved the checkpoint first.
+   */
   saveProjection<Row>(update: ProjectionUpdate<Row>): Promise<boolean>;
   /**
    * The one exception to append-only (see the top of this file). In one transaction, for each stream: its
@@ -211,16 +282,26 @@ export interface EventStore {
    * back (SQLite: VACUUM, about 1 s per 50 MB of log, during which other writers wait). Returns the log's
    * size in bytes before and after.
    */
-  reclaimSpace(): Promise<{ before: number; after: number }>;
+  reclaimSpace(): Promise<{
+    /** The log's size before, in bytes. */
+    before: number;
+    /** And after. */
+    after: number;
+  }>;
+  /** Closes the store (its file or its connections); it is not to be used after. */
   close(): Promise<void>;
 }
 
 /** An append whose expected version did not match: typed so that callers can re-fold and retry. */
 export class WrongExpectedVersion extends Error {
+  /** Stable, as `PodlogError`'s codes. */
   readonly code = 'EWRONG_EXPECTED_VERSION';
   constructor(
+    /** The stream appended to. */
     readonly stream: string,
+    /** What the append expected of it. */
     readonly expected: ExpectedVersion,
+    /** Its version when the append was tried. */
     readonly actual: number,
   ) {
     super(`append to ${stream} expected version ${String(expected)} but the stream is at version ${actual}`);
