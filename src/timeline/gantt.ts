@@ -3,8 +3,8 @@
  * per state it was in, coloured by state, with a legend; failed effects, the reconciler's answers and
  * non-zero exits marked on the row; a time axis in the unit the span calls for; every bar and mark
  * with a hover title giving the event behind it. Intents are left to the trace: drawn here they would
- * smear every row. Rows shrink as pods are added (24 px for a few, 8 px for 400 and more), so 1 pod and
- * 500 both read. Rows and the legend carry stable markers (class="pod-row" data-uuid, class="legend").
+ * smear every row. Rows shrink as pods are added (24 px for up to 125, 10 px from 300 on, labels in 8 px
+ * type there), so 1 pod and 500 both read. Rows and the legend carry stable markers (class="pod-row" data-uuid, class="legend").
  */
 import { RKT_STATE_NAMES, type PodStateName } from '../../machines/pod.js';
 import { esc, iso } from './markup.js';
@@ -40,8 +40,8 @@ const STYLE = [
   ...Object.entries(COLOURS).map(([state, colour]) => `.s-${state}{fill:${colour}}`),
 ].join('');
 
-/** Row height by the number of rows: 24 px for up to 125 rows, then about 3,000 px in all, 8 px at least. */
-export const rowHeight = (rows: number): number => Math.max(8, Math.min(24, Math.floor(3000 / Math.max(rows, 1))));
+/** Row height by the number of rows: 24 px for up to 125 rows, then about 3,000 px in all, 10 px at least (8 px labels). */
+export const rowHeight = (rows: number): number => Math.max(10, Math.min(24, Math.floor(3000 / Math.max(rows, 1))));
 
 const num = (n: number): string => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 
