@@ -57,10 +57,10 @@ export const events: Command = {
   usage: 'podlog events',
   options: {
     pod: { type: 'string', value: 'UUID', description: "only this pod's events (a unique prefix of its UUID will do)" },
-    type: { type: 'string', multiple: true, value: 'TYPE', description: 'only events of this type (PodExited); repeat it or give a comma-separated list for several' },
+    type: { type: 'string', multiple: true, value: 'TYPE', description: 'only events of these types (PodExited, or a list: PodExited,EffectFailed)' },
     filter: {
       type: 'string', multiple: true, value: 'label=KEY[=VALUE]|annotation=KEY[=VALUE]',
-      description: 'only the events of pods with this label or annotation (its value too, when given); repeat it: all must match',
+      description: 'only the events of pods with this label or annotation (and this value, when given); all given must match',
     },
     since: { type: 'string', value: 'TIME', description: 'only events recorded at or after TIME (an ISO 8601 time, or a duration ago: 10m, 2h)' },
     until: { type: 'string', value: 'TIME', description: 'only events recorded before TIME (an ISO 8601 time, or a duration ago)' },
