@@ -67,11 +67,11 @@ const readTimeline = async (store: EventStore, sel: Selection): Promise<Timeline
 export const timeline: Command = {
   usage: 'podlog timeline [--pod UUID]... [--since TIME] [--until TIME] [--state STATE]... [--all-hosts] [--format html|svg|trace] [--output FILE]',
   options: {
-    pod: { type: 'string', multiple: true, value: 'UUID', description: 'only this pod (a UUID or a unique prefix of one; repeatable), deleted pods too' },
+    pod: { type: 'string', multiple: true, value: 'UUID', description: 'only this pod: a UUID or a unique prefix of one, deleted pods too' },
     since: { type: 'string', value: 'TIME', description: 'only pods alive at or after TIME (ISO 8601, or a duration ago: 30m, 2h), drawn from TIME on' },
     until: { type: 'string', value: 'TIME', description: 'only pods alive before TIME, drawn as they were up to TIME', shownDefault: 'now' },
-    state: { type: 'string', multiple: true, value: 'STATE', description: `only pods in these states at the end, as list names them (comma list or repeated): ${Object.values(RKT_STATE_NAMES).join(', ')}` },
-    'all-hosts': { type: 'boolean', default: false, description: "every host's pods of a shared log (default: this host's)" },
+    state: { type: 'string', multiple: true, value: 'STATE', description: `only pods in these states at the end, as list names them (a comma list; aborted-prepare for aborted prepare): ${Object.values(RKT_STATE_NAMES).join(', ')}` },
+    'all-hosts': { type: 'boolean', default: false, description: "every host's pods of a shared log, not only this host's" },
     format: {
       type: 'string',
       value: 'FORMAT',
