@@ -11,7 +11,7 @@ import { IMAGE_EVENTS, IMAGE_STREAM_PREFIX, LAYER_STREAM_PREFIX, TREE_STREAM_PRE
 import type { RecordedEvent } from '../store/port.js';
 import { HOST_SCOPE_PREFIX } from '../store/scoped.js';
 import { COMMANDS } from './commands/index.js';
-import { GLOBAL_OPTIONS } from './help.js';
+import { GLOBAL_VALUE_FLAGS } from './help.js';
 
 /** Every row and header fits this, whatever the terminal: a fixed layout reads alike in a pipe or a log file. */
 export const ROW_WIDTH = 100;
@@ -103,15 +103,12 @@ const lead = (position: string, time: string, pod: string, version: string): str
 
 export const TABLE_HEADER = `${lead('POSITION', 'TIME', 'POD', 'VER')}  ${'TYPE'.padEnd(TYPE_WIDTH)}  DETAILS`;
 
-/** The global flags that take a value (`--dir DIR`): the word after one is not the verb. */
-const GLOBAL_VALUE_FLAGS = new Set(Object.entries(GLOBAL_OPTIONS).filter(([, flag]) => flag.type === 'string').map(([name]) => `--${name}`));
-
 /**
  * The verb of a recorded command line: its first registered verb that is not the value of a global flag.
  * A program of the library's records its own argv, shown as it is.
  */
 export const verbOf = (command: string[]): string => {
-  const at = command.findIndex((a, i) => COMMANDS.some((c) => c.name === a) && !GLOBAL_VALUE_FLAGS.has(command[i - 1] ?? ''));
+  const at = command.findIndex((a, i) => COMMANDS.some((c) => c.name === a) && !GLOBAL_VALUE_FLAGS.includes(command[i - 1] ?? ''));
   return at !== -1 ? command[at]! : command.length > 0 ? cut(command.join(' '), 30) : '(no command line)';
 };
 

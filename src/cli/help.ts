@@ -16,6 +16,9 @@ export const GLOBAL_OPTIONS: Options = {
   help: { type: 'boolean', short: 'h', default: false, description: 'print help: podlog --help, or a verb\'s with podlog VERB --help' },
 };
 
+/** The global flags that take a value (`--dir DIR`): the word after one is not the verb. */
+export const GLOBAL_VALUE_FLAGS: readonly string[] = Object.entries(GLOBAL_OPTIONS).filter(([, f]) => f.type === 'string').map(([n]) => `--${n}`);
+
 export const globalHelp = (): string =>
   [
     'podlog: an event-sourced pod lifecycle engine (rkt stage0 in TypeScript)',

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { dataDir, dataDirHostId, storeUrl } from '../config.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { out, str, type Invocation, type Options } from './command.js';
-import { findCommand, GLOBAL_OPTIONS, helpText, unknownCommand } from './help.js';
+import { findCommand, GLOBAL_OPTIONS, GLOBAL_VALUE_FLAGS, helpText, unknownCommand } from './help.js';
 import { parseArgsMessage } from './suggest.js';
 
 const usage = (message: string): PodlogError => new PodlogError('EUSAGE', message);
@@ -14,7 +14,6 @@ const usage = (message: string): PodlogError => new PodlogError('EUSAGE', messag
 /** The arguments podlog reads itself: those before the first `--` (after it come an app's or a command's). */
 const ownArgs = (argv: string[]): string[] => (argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv);
 
-const GLOBAL_VALUE_FLAGS = ['--dir', '--store', '--host-id'];
 
 /** Where a command's data, log and host are, from the global flags. */
 const locations = (flags: { dir?: string; store?: string; hostId?: string }): Pick<Invocation, 'dir' | 'store' | 'hostId'> => {

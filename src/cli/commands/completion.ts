@@ -13,7 +13,7 @@ import { openStore } from '../../store/open.js';
 import { readBatches } from '../../api/subscribe.js';
 import { str, out, type Command, type Invocation } from '../command.js';
 import { COMMANDS } from './index.js';
-import { flagGroupsOf, GLOBAL_OPTIONS } from '../help.js';
+import { flagGroupsOf, GLOBAL_OPTIONS, GLOBAL_VALUE_FLAGS } from '../help.js';
 import { withImageStore } from './image.js';
 
 /** What the script needs to know of each verb. */
@@ -68,8 +68,6 @@ const imageNames = (inv: Invocation): Promise<string[]> =>
 
 /** A word as a single-quoted shell word (fish and bash read them alike). */
 const quoted = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-
-const GLOBAL_VALUE_FLAGS = Object.entries(GLOBAL_OPTIONS).filter(([, f]) => f.type === 'string').map(([n]) => `--${n}`);
 
 /** bash (zsh loads it through bashcompinit): the tables as case arms, the dynamic words from podlog. */
 const bashScript = (verbs: VerbSpec[]): string => {
