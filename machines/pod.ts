@@ -120,6 +120,7 @@ export interface PodContext {
   lastFailure?: PodEventData['EffectFailed'];
 }
 
+/** The pod machine's states (rkt's names for them are RKT_STATE_NAMES). */
 export type PodStateName =
   | 'embryo' | 'preparing' | 'abortedPrepare' | 'prepared' | 'running' | 'exited'
   | 'exitedGarbage' | 'garbage' | 'deleting' | 'deleted';

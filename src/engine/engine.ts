@@ -16,6 +16,7 @@ import { foldPod, initialPod, machineEvent, rktStateOf, stateOf, step, type PodS
 import { POD_LIST, POD_LIST_SCHEMA, rowSnapshot, type PodRow } from './pod-list.js';
 import { podStream } from './streams.js';
 
+/** A pod as its log folds: its machine state, snapshot and context, and the stream version that was read. */
 export interface PodView {
   uuid: string;
   /** Stream version the view was folded to (0: the pod does not exist). */

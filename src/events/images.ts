@@ -7,6 +7,7 @@
 import type { ScopeRules } from '../store/scoped.js';
 import { checkEvent, type CatalogueEntry } from './catalogue.js';
 
+/** An image label (appc: name and value, e.g. version=1.36). */
 export interface ImageLabel {
   name: string;
   value: string;

@@ -70,6 +70,10 @@ export const redactCommand = (argv: readonly string[]): string[] => {
   return kept;
 };
 
+/**
+ * A new command's context: a fresh correlation id, its command line (credentials redacted) and host
+ * (the machine's id unless given). A library program makes one per user action it records.
+ */
 export const commandContext = (command: string[] = process.argv.slice(2), host: string = hostId()): CommandContext => ({
   command: redactCommand(command),
   correlationId: uuidv7(),

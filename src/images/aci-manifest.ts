@@ -14,6 +14,7 @@ export interface ImageDependency {
   size?: number;
 }
 
+/** An image manifest's `app`: what runs, as whom, with which environment, ports and isolators (appc's schema). */
 export interface ImageApp {
   exec?: string[];
   user: string;
@@ -29,6 +30,7 @@ export interface ImageApp {
   [extra: string]: unknown;
 }
 
+/** An appc image manifest (an OCI image's is converted to one), as podlog reads it. */
 export interface ImageManifest {
   acKind: 'ImageManifest';
   acVersion: string;

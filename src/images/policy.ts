@@ -6,6 +6,7 @@
  */
 import { PodlogError } from '../errors.js';
 
+/** How images are acquired and checked: the local configuration (keys, credentials) and the checks --insecure-options skips. */
 export interface FetchPolicy {
   /** rkt's --local-config (default /etc/podlog). */
   localConfig: string;

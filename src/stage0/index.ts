@@ -34,3 +34,8 @@ export { CrossingEntrypoint, ENTRYPOINTS, stage1Image, type EntrypointName, type
 export { isFinished, podStatus } from './status.js';
 export { stopPod, type StopResult } from './stop.js';
 export { VALID_OS_ARCH } from '../images/aci-manifest.js';
+export type { PodContext, PodStateName } from '../../machines/pod.js';
+export type { FetchPolicy } from '../images/policy.js';
+export type { PodView } from '../engine/engine.js';
+export { commandContext, type CommandContext } from '../events/metadata.js';
+export type { ImageLabel } from '../events/images.js';
