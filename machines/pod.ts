@@ -37,27 +37,48 @@ export type PodMachineEvent = {
   [T in PodEventType]: { type: T; data: PodEventData[T]; time: string; version: number };
 }[PodEventType];
 
+/**
+ * One app of a pod, as its events made it: what PrepareRequested (or, in a mutable pod, AppAdded)
+ * named, where its image was rendered, and how its last run ended.
+ *
+ * @inlineType AppState
+ */
 export interface PodApp extends AppSpec {
+  /** The id of the image rendered for it (ImageRendered; AppAdded's image). */
   imageId?: string;
+  /** The tree its root is made from: the image and its dependencies rendered once in the tree store, shared by the pods that run them (ImageRendered, AppAdded). */
   treeStoreId?: string;
   /** --no-overlay: the app's root is a copy of its tree in the pod directory (AppRootCopied). */
   copied?: boolean;
+  /** Its exit code (AppExited); a start in a mutable pod clears it. */
   exitCode?: number;
   /** Its event handlers' codes (AppHookRan). */
   hooks?: Partial<Record<'pre-start' | 'post-stop', number>>;
   /** From its AppExited: killed by the OOM killer; its cgroup's memory peak (bytes) and CPU time (ns). */
   oom?: boolean;
+  /** From its AppExited: the most memory its cgroup held, in bytes, where the hierarchy accounts it. */
   memoryPeak?: number;
+  /** From its AppExited: the CPU time its cgroup used, in nanoseconds, where the hierarchy accounts it. */
   cpuTime?: number;
   /** In a mutable pod, the app's own state (machines/app.ts) and its times; the pod's state is its own. */
   state?: AppState;
+  /** In a mutable pod, when it was added (AppAdded's time, ISO 8601). */
   createdAt?: string;
+  /** In a mutable pod, when its last run started (AppStarted's time). */
   startedAt?: string;
+  /** In a mutable pod, when its last run ended (its AppExited's time); a start clears it. */
   finishedAt?: string;
 }
 
+/**
+ * The intent a pod has open: its effect was asked for and no outcome or EffectFailed has closed it.
+ * A pod has at most one; the machine refuses another intent until it is closed, and the reconciler
+ * finishes or gives up one whose process died.
+ */
 export interface PendingIntent {
+  /** The effect asked for, which the engine's interpreter runs. */
   effect: EffectName;
+  /** The type of the intent event that opened it. */
   intent: PodEventType;
   /** Stream version of the intent: its outcome must follow it. */
   version: number;
@@ -69,54 +90,100 @@ export interface PendingIntent {
 
 /** A CNI network of the pod: asked for, attached (with its CNI result), or detached again. */
 export interface PodNetwork {
+  /** The network's name: its CNI configuration list's (`default`, or one in net.d). */
   name: string;
+  /** Its interface in the pod's network namespace: eth0, eth1, … in attach order. */
   ifName: string;
+  /** The CNI_ARGS its plugins get, from `--net=NAME:K=V;…` (empty for none). */
   args: string;
+  /** The configuration list as it was run, so that its detach runs the same, whatever net.d says by then. */
   config: PodEventData['NetworkAttachRequested']['config'];
   /** Where its plugins were found: its detach runs the same ones. */
   pluginDirs: string[];
+  /** CNI capability arguments given to ADD and DEL alike: `portMappings` for --port, on the pod's first network. */
   capabilityArgs?: Record<string, unknown>;
+  /** True from its NetworkAttached to its NetworkDetached: the pod holds an address on it. */
   attached: boolean;
+  /** The CNI ADD result as the plugins gave it (NetworkAttached), which its DEL is given back. */
   result?: PodEventData['NetworkAttached']['result'];
   /** Kept after the detach: which addresses the pod had. */
   summary?: PodEventData['NetworkAttached']['summary'];
 }
 
+/**
+ * What the log says of a pod: the fold of its event stream through the pod machine, beside its state
+ * (PodView). Most fields name the event that sets them; an optional field is absent until one does.
+ */
 export interface PodContext {
+  /** The pod's UUID, the name of its stream (PrepareRequested). */
   uuid: string;
+  /** Its apps in the order they were given (PrepareRequested); in a mutable pod, those added and not removed since. */
   apps: PodApp[];
+  /** An `app sandbox` pod: it may start with no app; its apps are added, started, stopped and removed while it runs. */
   mutable: boolean;
+  /** Its apps' roots are overlays on their image trees; false: each is a copy (--no-overlay, or --private-users owned by chown). */
   overlay: boolean;
+  /** --private-users: the host ids its user namespace maps to, and how its files came to be owned by them. */
   privateUsers?: PrivateUsers;
   /** What its last start left unconfined (rkt's --insecure-options: capabilities, paths, seccomp). */
   insecure?: string[];
   /** Isolators of its apps that podlog does not apply (PodPrepared). */
-  ignoredIsolators?: Array<{ app: string; name: string }>;
+  ignoredIsolators?: Array<{
+    /** The app whose isolator it is. */
+    app: string;
+    /** The isolator's name, e.g. `resource/network-bandwidth`. */
+    name: string;
+  }>;
   /** The cgroups its last start used (PodStarted). */
   cgroups?: PodCgroups;
   /** Its registration with the metadata service (run --mds-register), while it holds one. */
-  metadata?: { socket: string; url: string };
+  metadata?: {
+    /** The metadata service's socket, where the registration was made and its unregistration goes. */
+    socket: string;
+    /** The URL its apps reach the service at (their AC_METADATA_URL). */
+    url: string;
+  };
   /** Its CNI networks, in attach order (none with --net=host or none). */
   networks?: PodNetwork[];
   /** The effects of a preparation that are done once for the pod (PodCreated, OverlayPrepared, PodManifestWritten). */
   created: boolean;
+  /** Its apps' overlay directories exist (OverlayPrepared); stays false in a pod without overlay. */
   overlayPrepared: boolean;
+  /** The pod manifest stage1 reads is in its directory (PodManifestWritten). */
   manifestWritten: boolean;
   /** The host that prepared it, which alone runs its effects (absent for pods from before hosts were recorded). */
   host?: string;
+  /** Its --user-label flags, by name: pods are filtered by them on any host. */
   userLabels?: Record<string, string>;
+  /** Its --user-annotation flags, by name. */
   userAnnotations?: Record<string, string>;
+  /** When its preparation began (PrepareRequested's time, ISO 8601, as every time here). */
   createdAt?: string;
+  /** When it was prepared (PodPrepared). */
   preparedAt?: string;
+  /** When stage1 said it was up (PodStarted). */
   startedAt?: string;
+  /** When its exit was recorded (PodExited): by whoever saw it first, so it may be later than the exit itself. */
   exitedAt?: string;
+  /** When gc or rm marked it for deletion (PodMarkedGarbage). */
   markedGarbageAt?: string;
+  /** When its directory was deleted (PodDeleted; after `log compact`, the time PodCompacted keeps). */
   deletedAt?: string;
+  /** The pid of its stage1 (PodStarted); 0 when the process that started it died before recording it and nobody could tell. */
   pid?: number;
+  /**
+   * Its exit status (PodExited): stage1's, when `run` waited for it; otherwise the code of the first app
+   * that failed, else 0 when stage1 recorded every app's exit and 137 when it did not (an app was
+   * killed). A mutable pod passes no app's code on: 0 or 137.
+   */
   exitCode?: number;
+  /** How its last stop was asked for (StopRequested): `force` (--force: SIGKILL at once) or `graceful` (SIGTERM, SIGKILL after the grace period). */
   stopRequested?: 'graceful' | 'force';
+  /** Why its preparation was aborted (PrepareAborted). */
   abortReason?: string;
+  /** The intent open on it, while one is. */
   pending?: PendingIntent;
+  /** The last effect that failed (EffectFailed); kept after the step is retried. */
   lastFailure?: PodEventData['EffectFailed'];
 }
 

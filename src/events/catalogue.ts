@@ -14,11 +14,15 @@ export type EffectName =
   | 'stopPod' | 'detachNetwork' | 'deletePod' | 'registerMetadata' | 'unregisterMetadata'
   | 'addApp' | 'startApp' | 'stopApp' | 'removeApp';
 
+/** An app as a pod's events name it: PrepareRequested's apps, and with AppAdded an app of a mutable pod. */
 export interface AppSpec {
+  /** The app's name in the pod, unique there: --name, or made from the image's name. */
   name: string;
   /** The image's id (the user's words, a path or a name, are in the event's command line). */
   image: string;
+  /** The image's name, from its manifest. */
   imageName?: string;
+  /** --exec and the arguments after `--`, when --exec was given; otherwise the image's exec runs. */
   exec?: string[];
 }
 
@@ -37,13 +41,19 @@ export interface Stage1Spec {
  * the data directory's file system cannot be idmapped).
  */
 export interface PrivateUsers {
+  /** The first host id of the pod's range: its id 0 is this id on the host. */
   shift: number;
   /** POD_ID_COUNT when podlog chose it. */
   count: number;
+  /** `idmap`: the image trees are mounted idmapped; `chown`: each app's root is a copy with its owners shifted. */
   ownership: 'idmap' | 'chown';
 }
+
+/** The cgroups stage1 made for a pod (its cgroups.json, recorded with PodStarted): where its limits and accounting are. */
 export interface PodCgroups {
+  /** `unified`: cgroup v2 only; `legacy`: v1 controllers only; `hybrid`: v1 controllers and a v2 hierarchy mounted beside them. */
   layout: 'unified' | 'legacy' | 'hybrid';
+  /** The pod's directory in each hierarchy stage1 used, as host paths ending in `podlog/<uuid>`. */
   dirs: string[];
 }
 
@@ -102,12 +112,12 @@ export interface PodEventData {
   Stage1StartRequested: { net: string; dns: string; hostname: string; insecure?: Array<'capabilities' | 'paths' | 'seccomp'> };
   /** `cgroups`: the hierarchies stage1 used (`hybrid`: v1 controllers and a v2 mount) and the pod's directories in them. */
   PodStarted: { pid: number; cgroups?: PodCgroups };
+  /** An image event handler ran for the app (appc's `pre-start` before its exec, `post-stop` after its exit). */
+  AppHookRan: { app: string; hook: 'pre-start' | 'post-stop'; code: number };
   /**
    * `oom`: the kernel's OOM killer ended it (its code is then 137); `memoryPeak` (bytes) and `cpuTime`
    * (nanoseconds) are what its cgroup accounted, where the hierarchy was there.
    */
-  /** An image event handler ran for the app (appc's `pre-start` before its exec, `post-stop` after its exit). */
-  AppHookRan: { app: string; hook: 'pre-start' | 'post-stop'; code: number };
   AppExited: { app: string; code: number; oom?: boolean; memoryPeak?: number; cpuTime?: number };
   /**
    * `app add` to a mutable pod: the app's image (its id) is to be rendered, its overlay directories
@@ -129,11 +139,19 @@ export interface PodEventData {
   PodMarkedGarbage: { reason: 'gc' | 'rm' | 'expired' };
   GcRequested: Record<string, never>;
   PodDeleted: Record<string, never>;
-  EffectFailed: { effect: EffectName; code: string; message: string };
+  EffectFailed: {
+    /** The effect that failed: the open intent's. */
+    effect: EffectName;
+    /** podlog's error code for it (`EABANDONED`: the process running it died first). */
+    code: string;
+    /** What went wrong, for people. */
+    message: string;
+  };
   /** What `log compact` leaves of a deleted pod's stream, in place of its PodDeleted. */
   PodCompacted: { deletedAt: string; compactedEvents: number };
 }
 
+/** The type of a pod event: one of the catalogue's names, from PrepareRequested to PodCompacted (POD_EVENTS says what each means). */
 export type PodEventType = keyof PodEventData;
 
 /** intent: asks for an effect (or, for PrepareRequested, opens the preparation the process owns);

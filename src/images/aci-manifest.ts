@@ -7,39 +7,125 @@
 import { PodlogError } from '../errors.js';
 import type { ImageLabel } from '../events/images.js';
 
+/**
+ * One of an image manifest's `dependencies`: an image whose rootfs is rendered below this image's
+ * files. podlog looks it up in the image store and never fetches it: a dependency that is not there
+ * fails the render ("fetch it first").
+ */
 export interface ImageDependency {
+  /** The dependency's image name (an AC identifier); with `labels`, how it is found when no `imageID` is given. */
   imageName: string;
+  /** The dependency's image id (`sha512-…`); given, it alone picks the image (a prefix of the id is enough). */
   imageID?: string;
+  /** Labels the dependency must carry with the same values (appc's matching: a label it leaves out matches any value); of the images that match, the newest import is taken. */
   labels?: ImageLabel[];
+  /** The dependency's size in bytes, for an ACE to check when it retrieves it; podlog only checks that it is a whole number. */
   size?: number;
 }
 
 /** An image manifest's `app`: what runs, as whom, with which environment, ports and isolators (appc's schema). */
 export interface ImageApp {
+  /**
+   * The program and its arguments (appc: the program an absolute path in the app's root), taken as
+   * they are: no variable is substituted. `--exec` replaces the whole list, and the app's arguments
+   * after `--` are appended to it; an image with none runs only with `--exec`.
+   */
   exec?: string[];
+  /**
+   * Whom the app runs as (required; `--user` replaces it): a user name or a uid, looked up in the
+   * image's /etc/passwd; a number that names nobody there is taken as the uid. appc's third form, an
+   * absolute path whose file's owner the app runs as, is not supported: stage1 finds no such user and the app does not start.
+   */
   user: string;
   /** Absent: the user's groups from the image's /etc/passwd and /etc/group (stage1 resolves them). */
   group?: string;
+  /** Group ids the app's processes get in addition to the user's groups from the image's /etc/group; each fits in 32 bits. */
   supplementaryGIDs?: number[];
+  /** The app's working directory, an absolute path in its root (`--working-dir` replaces it); absent, `/`. The app fails to start if it is not a directory there. */
   workingDirectory?: string;
-  environment?: { name: string; value: string }[];
-  eventHandlers?: { name: string; exec: string[] }[];
-  mountPoints?: { name: string; path: string; readOnly?: boolean }[];
-  ports?: { name: string; protocol: string; port: number; count?: number; socketActivated?: boolean }[];
-  isolators?: { name: string; value: unknown }[];
+  /**
+   * The app's environment variables from the image. --set-env-file, --set-env and --environment
+   * override them; they override the variables --inherit-env passes on.
+   */
+  environment?: {
+    /** The variable's name: a letter or `_`, then letters, digits, `_`, `.` or `-`. */
+    name: string;
+    /** Its value, taken as it is (nothing expanded). */
+    value: string;
+  }[];
+  /** Programs run around the app's exec: at most one of each name. */
+  eventHandlers?: {
+    /** `pre-start`: runs, and must succeed, before the exec starts; `post-stop`: runs after the app has exited. */
+    name: string;
+    /** The handler's program and arguments, as `exec`. */
+    exec: string[];
+  }[];
+  /**
+   * Where the app expects data from outside to be mounted. At prepare, each is given the pod's volume
+   * of its name, else an empty volume of its own (`<app>-<name>`) that goes with the pod; an app's
+   * --mount at the same path wins.
+   */
+  mountPoints?: {
+    /** The mount point's name (an AC name): the volume of this name is mounted there. */
+    name: string;
+    /** Where in the app's root it is mounted. */
+    path: string;
+    /** The mount is read-only; absent, read-write. */
+    readOnly?: boolean;
+  }[];
+  /** Ports the app listens on: informational in appc; a --port flag forwards only a port an app of the pod declares here. */
+  ports?: {
+    /** The port's name (an AC name), which --port and the pod manifest's ports use. */
+    name: string;
+    /** Its protocol, usually `tcp` or `udp`. */
+    protocol: string;
+    /** Its number, the first of the range when `count` is given. */
+    port: number;
+    /** How many consecutive ports from `port` it stands for; absent, one. */
+    count?: number;
+    /** The app expects to be socket-activated on the port (sd_listen_fds); podlog does not socket-activate apps, and passes the flag on unread. */
+    socketActivated?: boolean;
+  }[];
+  /**
+   * Limits and security settings the ACE should apply (resources, capabilities, seccomp, …). stage1
+   * applies those podlog knows, an app's flags (--memory, --caps-retain, …) in place of the image's of
+   * their kind; the others, and a resource isolator with no limit, stay in the pod manifest unapplied
+   * and are named in a warning and in {@link PodContext.ignoredIsolators}.
+   */
+  isolators?: {
+    /** The isolator's name (an AC identifier), e.g. `resource/memory` or `os/linux/capabilities-retain-set`. */
+    name: string;
+    /** Its setting, whose form the isolator's name defines (`{"limit": "1G"}` for resource/memory). */
+    value: unknown;
+  }[];
+  /** Fields podlog does not read are kept as they are, so the manifest written for stage1 has them. */
   [extra: string]: unknown;
 }
 
 /** An appc image manifest (an OCI image's is converted to one), as podlog reads it. */
 export interface ImageManifest {
+  /** Always `ImageManifest`: the kind of appc document it is. */
   acKind: 'ImageManifest';
+  /** The appc schema version it was written for, a semantic version (`0.8.11`). */
   acVersion: string;
+  /** The image's name, an AC identifier (`example.com/worker`): with labels, how the image is found by name; not unique to one image. */
   name: string;
+  /** The image's labels, each name once and none called `name`. `version`, `os` and `arch` are appc's well-known ones; a pod runs only an image whose `os` and `arch` labels name a platform of {@link VALID_OS_ARCH}. */
   labels?: ImageLabel[];
+  /** How to run the image as an app; an image without one runs only with `--exec` (and then as the user running podlog). */
   app?: ImageApp;
+  /** Images whose rootfs is rendered below this image's, in order: each later one over the earlier, this image's files over all. */
   dependencies?: ImageDependency[];
+  /** The only files (absolute paths) this image and the images below it bring into the rendered rootfs, directories aside; absent or empty, all of them. */
   pathWhitelist?: string[];
-  annotations?: { name: string; value: string }[];
+  /** Free-form metadata (appc: names unique; it knows `authors`, `created`, `documentation`, `homepage`); podlog does not act on an app image's. */
+  annotations?: {
+    /** The annotation's name, an AC identifier. */
+    name: string;
+    /** Its value, any string. */
+    value: string;
+  }[];
+  /** Fields podlog does not read, kept as they are. */
   [extra: string]: unknown;
 }
 
