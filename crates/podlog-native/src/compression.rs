@@ -147,15 +147,6 @@ pub fn compress(c: Compression, data: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
-pub const ALL: [Compression; 5] = [
-    Compression::None,
-    Compression::Gzip,
-    Compression::Bzip2,
-    Compression::Xz,
-    Compression::Zstd,
-];
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
