@@ -18,11 +18,15 @@ import { podStream } from './streams.js';
 
 /** A pod as its log folds: its machine state, snapshot and context, and the stream version that was read. */
 export interface PodView {
+  /** The pod's UUID. */
   uuid: string;
   /** Stream version the view was folded to (0: the pod does not exist). */
   version: number;
+  /** The pod machine's snapshot after the fold (its tags are rkt's predicates). */
   snapshot: PodSnapshot;
+  /** The pod machine's state after the fold (RKT_STATE_NAMES has rkt's names). */
   state: PodStateName;
+  /** What the pod's events recorded of it. */
   context: PodContext;
 }
 

@@ -9,7 +9,9 @@ import { checkEvent, type CatalogueEntry } from './catalogue.js';
 
 /** An image label (appc: name and value, e.g. version=1.36). */
 export interface ImageLabel {
+  /** The label's name, an AC identifier (`version`, `os`, `arch`, …). */
   name: string;
+  /** Its value, any string. */
   value: string;
 }
 

@@ -21,7 +21,9 @@ const user = (): string => {
 
 /** The context one user command runs in: every event it causes shares the correlation id. */
 export interface CommandContext {
+  /** The command line as the events record it, the values of secret flags redacted. */
   command: string[];
+  /** A UUIDv7 shared by every event the command causes. */
   correlationId: string;
   /** The host the command runs for in a shared log (src/config.ts hostId). */
   hostId: string;

@@ -51,7 +51,7 @@ export interface AppConfig {
   name?: string;
   /** The program to run instead of the image's (--exec). */
   exec?: string;
-  /** Its arguments (after `--`): with `exec`, or in place of the image's own arguments. */
+  /** Its arguments (after `--`): after `exec`, or after the image's whole exec (as rkt appends them). */
   args: string[];
   /** The user (name or uid) it runs as instead of the image's (--user). */
   user?: string;
