@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from './helpers/fixtures.js';
 
-test('typedoc builds the API docs of stage0, watch, the subscriptions and the store port, with nothing undocumented', (t) => {
+test('typedoc builds the API docs of stage0, watch, the subscriptions and the store port, without a warning', (t) => {
   const out = mkdtempSync(join(tmpdir(), 'podlog-docs-'));
   try {
     // typedoc.json as `npm run docs` reads it, into a directory of the test's own.
@@ -14,7 +14,8 @@ test('typedoc builds the API docs of stage0, watch, the subscriptions and the st
     const log = `${r.stdout}${r.stderr}`;
     t.is(r.status, 0, log);
     t.notRegex(log, /\[error\]/);
-    t.deepEqual(log.split('\n').filter((l) => l.includes('does not have any documentation')), [], 'every export of the public modules is documented');
+    // An undocumented export, or a type the API names that the docs leave out, is a warning.
+    t.deepEqual(log.split('\n').filter((l) => l.includes('[warning]')), [], 'every part of the public API is documented');
     const index = readFileSync(join(out, 'index.html'), 'utf8');
     for (const module of ['stage0', 'api/watch', 'api/subscribe', 'store/port']) t.true(index.includes(`>${module}<`), module);
     // A comment reaches its page: watch's says how it ends.
