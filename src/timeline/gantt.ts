@@ -8,7 +8,7 @@
  */
 import { RKT_STATE_NAMES, type PodStateName } from '../../machines/pod.js';
 import { esc, iso } from './markup.js';
-import type { Mark, PodLine, StateSlice, Timeline } from './model.js';
+import type { Mark, PodLine, Recorder, StateSlice, Timeline } from './model.js';
 import { humanDuration, ticks } from './time-axis.js';
 
 const WIDTH = 1400;
@@ -45,21 +45,27 @@ export const rowHeight = (rows: number): number => Math.max(10, Math.min(24, Mat
 
 const num = (n: number): string => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 
-const recorderText = (r: { pid: number; verb: string }): string => `pid ${r.pid} (${r.verb})`;
+/**
+ * Hover titles are markup: only their parts from the log are escaped (the whole of each of a large
+ * chart's 80,000 titles went through esc), and a recorder's text, shared by its command's events, once.
+ */
+const recorderTexts = new WeakMap<Recorder, string>();
+const recorderText = (r: Recorder): string => {
+  let text = recorderTexts.get(r);
+  if (text === undefined) recorderTexts.set(r, (text = esc(`pid ${r.pid} (${r.verb})`)));
+  return text;
+};
 
-const sliceTitle = (pod: PodLine, s: StateSlice): string =>
-  [
-    `${pod.uuid.slice(0, 8)}: ${RKT_STATE_NAMES[s.state]} for ${humanDuration(s.end - s.start)}${s.open ? ', still' : ''}`,
-    `from ${iso(s.start)} to ${s.open ? 'now' : iso(s.end)}`,
-    `entered by ${s.event} (position ${s.position}, version ${s.version}), recorded by ${recorderText(s.recorder)}`,
-  ].join('\n');
+const sliceTitle = (short: string, s: StateSlice): string =>
+  `${short}: ${RKT_STATE_NAMES[s.state]} for ${humanDuration(s.end - s.start)}${s.open ? ', still' : ''}\n` +
+  `from ${iso(s.start)} to ${s.open ? 'now' : iso(s.end)}\n` +
+  `entered by ${esc(s.event)} (position ${s.position}, version ${s.version}), recorded by ${recorderText(s.recorder)}`;
 
-const markTitle = (m: Mark): string =>
-  [
-    `${m.type}${m.reconciler === undefined ? '' : ` (reconciler: ${m.reconciler})`} at ${iso(m.time)}`,
-    `position ${m.position}, version ${m.version}, recorded by ${recorderText(m.recorder)}`,
-    ...Object.entries(m.details).map(([k, v]) => `${k}=${String(v)}`),
-  ].join('\n');
+const markTitle = (m: Mark): string => {
+  let title = `${esc(m.type)}${m.reconciler === undefined ? '' : ` (reconciler: ${m.reconciler})`} at ${iso(m.time)}\n` + `position ${m.position}, version ${m.version}, recorded by ${recorderText(m.recorder)}`;
+  for (const key in m.details) title += `\n${esc(key)}=${esc(String(m.details[key]))}`;
+  return title;
+};
 
 export const podLabel = (pod: PodLine): string => {
   const apps = pod.apps.join(',') || '-';
@@ -80,11 +86,12 @@ const podTitle = (pod: PodLine): string =>
 const markShape = (m: Mark, x: number, h: number): string | undefined => {
   const r = Math.max(3, h / 2 - 1);
   const mid = h / 2;
-  const title = `<title>${esc(markTitle(m))}</title>`;
-  if (m.kind === 'failure') return `<path class="failure" d="M${num(x - r)} ${num(mid - r)}H${num(x + r)}L${num(x)} ${num(mid + r)}Z">${title}</path>`;
-  if (m.reconciler !== undefined) return `<path class="reconciler" d="M${num(x)} ${num(mid - r)}L${num(x + r)} ${num(mid)}L${num(x)} ${num(mid + r)}L${num(x - r)} ${num(mid)}Z">${title}</path>`;
+  // Most marks (intents, zero exits) are not drawn: their titles are not written either.
+  const title = (): string => `<title>${markTitle(m)}</title>`;
+  if (m.kind === 'failure') return `<path class="failure" d="M${num(x - r)} ${num(mid - r)}H${num(x + r)}L${num(x)} ${num(mid + r)}Z">${title()}</path>`;
+  if (m.reconciler !== undefined) return `<path class="reconciler" d="M${num(x)} ${num(mid - r)}L${num(x + r)} ${num(mid)}L${num(x)} ${num(mid + r)}L${num(x - r)} ${num(mid)}Z">${title()}</path>`;
   if (m.kind === 'observation' && typeof m.details.code === 'number' && m.details.code !== 0) {
-    return `<rect class="exit" x="${num(x - 1)}" y="0" width="2" height="${h}">${title}</rect>`;
+    return `<rect class="exit" x="${num(x - 1)}" y="0" width="2" height="${h}">${title()}</rect>`;
   }
   return undefined;
 };
@@ -130,11 +137,12 @@ export const ganttSvg = (timeline: Timeline): string => {
     const row: string[] = [`<g class="pod-row" data-uuid="${esc(pod.uuid)}" data-state="${pod.state}" transform="translate(0,${TOP + i * h})">`];
     if (i % 2 === 1) row.push(`<rect class="stripe" width="${WIDTH}" height="${h}"/>`);
     row.push(`<text class="label" x="8" y="${num(h / 2 + font * 0.36)}" font-size="${font}">${esc(podLabel(pod))}<title>${esc(podTitle(pod))}</title></text>`);
+    const short = esc(pod.uuid.slice(0, 8));
     for (const s of pod.slices) {
       const x0 = x(s.start);
       // A state held for less than a pixel (an exit recorded as the pod was collected) still shows.
       const w = Math.max(1, x(s.end) - x0);
-      row.push(`<rect class="s-${s.state}${s.open ? ' open' : ''}" x="${num(x0)}" y="1" width="${num(w)}" height="${h - 2}"><title>${esc(sliceTitle(pod, s))}</title></rect>`);
+      row.push(`<rect class="s-${s.state}${s.open ? ' open' : ''}" x="${num(x0)}" y="1" width="${num(w)}" height="${h - 2}"><title>${sliceTitle(short, s)}</title></rect>`);
     }
     const last = pod.slices.at(-1);
     if (pod.exitCode !== undefined && last !== undefined && h >= 10) {

@@ -245,8 +245,13 @@ export const frameTimeline = (lines: PodLine[], frame: Frame): Timeline => {
   for (const p of lines) {
     const life = lifeOf(p);
     if (life === undefined || life.end < since || life.start > until || (frame.states !== undefined && !frame.states.has(p.state))) continue;
-    const slices = p.slices.filter((s) => s.end >= since && s.start <= until).map((s) => ({ ...s, start: Math.max(s.start, since), end: Math.min(s.end, until) }));
-    pods.push({ ...p, slices, marks: p.marks.filter((m) => m.time >= since && m.time <= until) });
+    // Without a window every pod is drawn as read: a copy of each of a large log's 200,000 slices and
+    // marks, none of them cut, was only garbage.
+    if (frame.since === undefined && frame.until === undefined) pods.push(p);
+    else {
+      const slices = p.slices.filter((s) => s.end >= since && s.start <= until).map((s) => ({ ...s, start: Math.max(s.start, since), end: Math.min(s.end, until) }));
+      pods.push({ ...p, slices, marks: p.marks.filter((m) => m.time >= since && m.time <= until) });
+    }
     start = Math.min(start, life.start);
     end = Math.max(end, life.end);
   }

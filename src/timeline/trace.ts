@@ -36,28 +36,58 @@ const str = JSON.stringify;
 const OWN_KEYS = new Set(['position', 'version', 'pid', 'verb']);
 
 /**
- * The args every event carries: where it is in the log and who recorded it, then its own fields (one
- * named like those, PodStarted's pid, as `data.pid`: a JSON object's keys are one each).
+ * What a trace writes more than once, written once: a name (event types, states: a few dozen), a field's
+ * quoted key, a recorder's `"pid":…,"verb":…` (one recorder per command, shared by its events).
  */
-const args = (position: number, version: number, r: Recorder, fields: Record<string, string | number | boolean>): string => {
-  let text = `{"position":${position},"version":${version},"pid":${r.pid},"verb":${str(r.verb)}`;
-  for (const key in fields) text += `,${str(OWN_KEYS.has(key) ? `data.${key}` : key)}:${str(fields[key])}`;
-  return `${text}}`;
-};
+class Quoted {
+  private readonly names = new Map<string, string>();
+  private readonly keys = new Map<string, string>();
+  private readonly recorders = new Map<Recorder, string>();
 
-const instant = (m: Mark, ts: number, pid: number, tid: number): string => {
-  const fields = m.reconciler === undefined ? m.details : { ...m.details, reconciler: m.reconciler };
+  name(name: string): string {
+    let quoted = this.names.get(name);
+    if (quoted === undefined) this.names.set(name, (quoted = str(name)));
+    return quoted;
+  }
+
+  /** A field of the event: one named like args' own (PodStarted's pid) as `data.pid`, a JSON object's keys being one each. */
+  key(name: string): string {
+    let quoted = this.keys.get(name);
+    if (quoted === undefined) this.keys.set(name, (quoted = str(OWN_KEYS.has(name) ? `data.${name}` : name)));
+    return quoted;
+  }
+
+  recorder(r: Recorder): string {
+    let text = this.recorders.get(r);
+    if (text === undefined) this.recorders.set(r, (text = `"pid":${r.pid},"verb":${str(r.verb)}`));
+    return text;
+  }
+
+  /** The args every event carries: where it is in the log and who recorded it, then its own fields (`fields`, written by the caller). */
+  args(position: number, version: number, r: Recorder, fields: string): string {
+    return `{"position":${position},"version":${version},${this.recorder(r)}${fields}}`;
+  }
+
+  fields(fields: Record<string, string | number | boolean>): string {
+    let text = '';
+    for (const key in fields) text += `,${this.key(key)}:${str(fields[key])}`;
+    return text;
+  }
+}
+
+const instant = (q: Quoted, m: Mark, ts: number, pid: number, tid: number): string => {
+  const fields = m.reconciler === undefined ? q.fields(m.details) : `${q.fields(m.details)},${q.key('reconciler')}:${str(m.reconciler)}`;
   const cat = m.reconciler === undefined ? m.kind : `${m.kind},reconciler`;
-  return `{"name":${str(m.type)},"cat":"${cat}","ph":"i","s":"t","ts":${ts},"pid":${pid},"tid":${tid},"args":${args(m.position, m.version, m.recorder, fields)}}`;
+  return `{"name":${q.name(m.type)},"cat":"${cat}","ph":"i","s":"t","ts":${ts},"pid":${pid},"tid":${tid},"args":${q.args(m.position, m.version, m.recorder, fields)}}`;
 };
 
-const slice = (pod: PodLine, s: StateSlice, last: boolean, ts: number, dur: number, pid: number, tid: number): string => {
-  const name = str(RKT_STATE_NAMES[s.state]);
-  const fields: Record<string, string | number | boolean> = { state: RKT_STATE_NAMES[s.state], event: s.event };
-  if (s.open) fields.open = true;
-  if (last && pod.exitCode !== undefined) fields.exitCode = pod.exitCode;
-  if (last && pod.broken !== undefined) fields.broken = pod.broken;
-  return `{"name":${name},"cat":"state","ph":"X","ts":${ts},"dur":${dur},"pid":${pid},"tid":${tid},"args":${args(s.position, s.version, s.recorder, fields)}}`;
+const slice = (q: Quoted, pod: PodLine, s: StateSlice, last: boolean, ts: number, dur: number, pid: number, tid: number): string => {
+  const name = q.name(RKT_STATE_NAMES[s.state]);
+  let fields = `,"state":${name},"event":${q.name(s.event)}`;
+  if (s.open) fields += ',"open":true';
+  if (last && pod.exitCode !== undefined) fields += `,"exitCode":${pod.exitCode}`;
+  if (last && pod.broken !== undefined) fields += `,"broken":${str(pod.broken)}`;
+  return `{"name":${name},"cat":"state","ph":"X","ts":${ts},"dur":${dur},"pid":${pid},"tid":${tid},"args":${q.args(s.position, s.version, s.recorder, fields)}}`;
 };
 
 export const traceOf = (timeline: Timeline): string => {
@@ -71,19 +101,23 @@ export const traceOf = (timeline: Timeline): string => {
   for (const [host, pid] of hosts) {
     pods.push(JSON.stringify({ name: 'process_name', ph: 'M', pid, tid: 0, args: { name: host === '' ? 'host (not recorded)' : `host ${host}` } }));
   }
+  const q = new Quoted();
   for (const [i, pod] of timeline.pods.entries()) {
     const pid = hosts.get(pod.host ?? '')!;
     const tid = i + 1;
-    events.push(JSON.stringify({ name: 'thread_name', ph: 'M', pid, tid, args: { name: trackName(pod) } }));
-    events.push(JSON.stringify({ name: 'thread_sort_index', ph: 'M', pid, tid, args: { sort_index: i } }));
-    const starts: number[] = [];
-    for (const s of pod.slices) starts.push(Math.max(us(s.start), (starts.at(-1) ?? -Infinity) + 1));
-    for (const [j, s] of pod.slices.entries()) {
-      const ts = starts[j]!;
-      const end = j + 1 < starts.length ? starts[j + 1]! : Math.max(ts, us(s.end));
-      events.push(slice(pod, s, j + 1 === pod.slices.length, ts, end - ts, pid, tid));
+    events.push(`{"name":"thread_name","ph":"M","pid":${pid},"tid":${tid},"args":{"name":${str(trackName(pod))}}}`);
+    events.push(`{"name":"thread_sort_index","ph":"M","pid":${pid},"tid":${tid},"args":{"sort_index":${i}}}`);
+    // Each slice starts where it began, or 1 µs after the one before it; it ends where the next starts.
+    const { slices } = pod;
+    let ts = slices.length === 0 ? 0 : us(slices[0]!.start);
+    for (let j = 0; j < slices.length; j++) {
+      const s = slices[j]!;
+      const last = j + 1 === slices.length;
+      const end = last ? Math.max(ts, us(s.end)) : Math.max(us(slices[j + 1]!.start), ts + 1);
+      events.push(slice(q, pod, s, last, ts, end - ts, pid, tid));
+      ts = end;
     }
-    for (const m of pod.marks) events.push(instant(m, us(m.time), pid, tid));
+    for (const m of pod.marks) events.push(instant(q, m, us(m.time), pid, tid));
     pods.push(events.join(',\n'));
     events.length = 0;
   }
