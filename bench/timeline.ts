@@ -4,7 +4,8 @@
  * with a failed start, a few still running), then `--format trace` and `--format html` from the CLI,
  * each the median of RUNS whole processes after a warm-up, against the target of 1 s. Beside them, what
  * the parts cost in this process: reading every event through the store alone (the floor of any view of
- * the whole log), and Node's own start-up.
+ * the whole log), reading and folding each pod through the machine (the floor of any timeline, which
+ * draws what the fold says), and Node's own start-up.
  *
  *   BENCH=timeline npm run bench, or node --import=tsx -e "import('./bench/timeline.ts').then(m => m.run())"
  *
@@ -15,8 +16,10 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readBatches } from '../src/api/subscribe.js';
-import { POD_STREAM_PREFIX } from '../src/engine/streams.js';
+import { foldingFrom, foldOnto, type FoldedPod } from '../src/engine/pod-list.js';
+import { POD_STREAM_PREFIX, uuidOfStream } from '../src/engine/streams.js';
 import { openStore } from '../src/store/open.js';
+import type { RecordedEvent } from '../src/store/port.js';
 import { repoRoot } from '../test/helpers/fixtures.js';
 import { writeSyntheticLog } from '../test/timeline/synthetic.js';
 import { median, report } from './report.js';
@@ -48,16 +51,31 @@ const medianOf = async (fn: () => Promise<unknown>): Promise<number> => {
   return median(times);
 };
 
-/** Every pod event of the log read through the store, as the timeline reads them, and nothing done with them. */
-const readAlone = async (dir: string): Promise<number> => {
+/** What a run does with each event it reads: nothing, by default. */
+type Consumer = () => (e: RecordedEvent) => void;
+const nothing: Consumer = () => () => undefined;
+
+/** Every pod event of the log read through the store, as the timeline reads them, each handed to a consumer made for the run. */
+const readAlone = async (dir: string, consumer: Consumer = nothing): Promise<number> => {
   const store = await openStore(dir, { access: 'inspect' });
   try {
     return await medianOf(async () => {
-      for await (const batch of readBatches(store, { streamPrefix: POD_STREAM_PREFIX, batchSize: 500, stopAtHead: true })) void batch;
+      const see = consumer();
+      for await (const batch of readBatches(store, { streamPrefix: POD_STREAM_PREFIX, batchSize: 500, stopAtHead: true })) for (const e of batch) see(e);
     });
   } finally {
     await store.close();
   }
+};
+
+/** Each event folded onto its pod, as the timeline folds them, and nothing drawn. */
+const folding: Consumer = () => {
+  const pods = new Map<string, FoldedPod>();
+  return (e) => {
+    let pod = pods.get(e.stream);
+    if (pod === undefined) pods.set(e.stream, (pod = foldingFrom(uuidOfStream(e.stream))));
+    foldOnto(pod, e);
+  };
 };
 
 export const run = async (): Promise<void> => {
@@ -69,13 +87,14 @@ export const run = async (): Promise<void> => {
     console.log(`(a log of ${size} written in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     const node = await medianOf(() => exec([process.execPath, '-e', '']));
     const read = await readAlone(dir);
+    const folded = await readAlone(dir, folding);
     for (const format of ['trace', 'html'] as const) {
       const output = join(dir, `timeline.${format}`);
       const ms = await medianOf(() => exec([podlogBin, '--dir', dir, '--host-id', HOST, 'timeline', '--format', format, '--output', output]));
       report(`timeline --format ${format}, ${size}, CLI (ms)`, ms, {
         target: `≤ ${TARGET_MS.toLocaleString('en-US')}`,
         ok: ms <= TARGET_MS,
-        reference: `median of ${RUNS}; ${(statSync(output).size / 1e6).toFixed(1)} MB written; reading the log alone through the store ${read.toFixed(0)} ms (in process); node -e '' ${node.toFixed(0)} ms`,
+        reference: `median of ${RUNS}; ${(statSync(output).size / 1e6).toFixed(1)} MB written; in process: reading the log alone through the store ${read.toFixed(0)} ms, reading and folding every pod ${folded.toFixed(0)} ms; node -e '' ${node.toFixed(0)} ms`,
       });
     }
   } finally {
