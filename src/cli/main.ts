@@ -2,12 +2,11 @@
  * The podlog CLI: rkt's verbs. Global flags (--dir, --store, --host-id, --debug) go before or after the
  * verb. The engine's own errors exit with 254, as rkt's do.
  */
-import { parseArgs } from 'node:util';
 import { dataDir, dataDirHostId, storeUrl } from '../config.js';
 import { isPodlogError, PodlogError } from '../errors.js';
-import { out, str, type Invocation, type Options } from './command.js';
+import { out, str, type Invocation } from './command.js';
 import { findCommand, GLOBAL_OPTIONS, GLOBAL_VALUE_FLAGS, helpText, unknownCommand } from './help.js';
-import { parseArgsMessage } from './suggest.js';
+import { parseFlags } from './parse.js';
 
 const usage = (message: string): PodlogError => new PodlogError('EUSAGE', message);
 
@@ -35,33 +34,20 @@ export const main = async (argv: string[]): Promise<number> => {
   const wantsVersion = !entry && !wantsHelp && own.includes('--version');
   const command = wantsHelp ? undefined : entry ?? (wantsVersion ? findCommand('version') : undefined);
   if (!command) {
-    if (!entry && !wantsHelp) parse(argv, GLOBAL_OPTIONS);
+    if (!entry && !wantsHelp) parseFlags(argv, GLOBAL_OPTIONS, { help: 'podlog --help', positionals: false });
     out(await helpText(entry?.name));
     return 0;
   }
   const verb = await command.load();
   const rest = verbAt === -1 ? argv.filter((a) => a !== '--version') : [...argv.slice(0, verbAt), ...argv.slice(verbAt + 1)];
   if (verb.raw) return verb.run(rawInvocation(argv.slice(0, verbAt), argv.slice(verbAt + 1)));
-  const { values, positionals } = parse(rest, { ...GLOBAL_OPTIONS, ...verb.options }, command.name);
+  const { values, positionals } = parseFlags(rest, { ...GLOBAL_OPTIONS, ...verb.options }, { verb: command.name, help: `podlog ${command.name} --help`, positionals: true });
   return verb.run({
     values,
     positionals,
     ...locations({ dir: str(values, 'dir'), store: str(values, 'store'), hostId: str(values, 'host-id') }),
     debug: values.debug === true,
   });
-};
-
-/**
- * The flags of a verb (the global ones alone without one), strictly: anything unknown is refused,
- * with the closest known flag when one is close.
- */
-const parse = (args: string[], options: Options, verb?: string) => {
-  try {
-    return parseArgs({ args, options, allowPositionals: verb !== undefined, strict: true });
-  } catch (e) {
-    const message = parseArgsMessage(e, Object.keys(options));
-    throw usage(verb === undefined ? `${message} (see podlog --help)` : `${verb}: ${message} (see podlog ${verb} --help)`);
-  }
 };
 
 /**

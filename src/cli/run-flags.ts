@@ -10,7 +10,6 @@ import { dirname, resolve } from 'node:path';
 import { PodlogError } from '../errors.js';
 import {
   checkPrepareConfig,
-  notYet,
   parseKeyValue,
   stage1RunOptions,
   type AppConfig,
@@ -23,6 +22,7 @@ import { parseSeccompFlag } from '../stage0/seccomp.js';
 import { DEFAULT_LOCAL_CONFIG, localConfigOf, type FetchPolicy } from '../images/policy.js';
 import { parseInsecureOptions } from './insecure-options.js';
 import type { Flag, FlagGroup } from './command.js';
+import { booleanValue } from './parse.js';
 import { didYouMeanFlag } from './suggest.js';
 
 /** `app-sandbox` and `app-add` are `podlog app sandbox` (a mutable pod, run with no app) and `podlog app add` (one app, after its pod's UUID). */
@@ -85,7 +85,7 @@ export const RUN_VERB_FLAGS: ReadonlyMap<string, FlagSpec> = new Map([
   ['inherit-env', onOff('pod', PREPARING, "pass podlog's own environment to the apps")],
   ['no-overlay', onOff('pod', PREPARING, "copy each app's image instead of mounting an overlay on it")],
   ['private-users', onOff('pod', PREPARING, "run the pod in a user namespace of its own (root in the pod is not the host's)")],
-  ['quiet', onOff('pod', ['prepare'], "print nothing but the pod's UUID (rkt's flag; prepare does so anyway)")],
+  ['quiet', onOff('pod', ['prepare'], "accepted for rkt's scripts: prepare prints nothing but the pod's UUID anyway")],
   ['insecure-options', valued('pod', ALL, 'none|http|tls|image|all-fetch|ondisk|capabilities|paths|seccomp|all-run|all,...', 'checks to skip when fetching images or running the pod')],
   ['local-config', valued('pod', ALL, 'DIR', 'the local configuration: trusted keys, registry credentials, networks', DEFAULT_LOCAL_CONFIG)],
   ['net', valued('pod', RUNNING, 'default|NAME[:K=V;...],...|none|host', 'the networks the pod joins', '$PODLOG_NET, else default')],
@@ -107,7 +107,8 @@ export const runVerbFlags = (verb: RunVerb): FlagGroup[] => {
     title,
     options: Object.fromEntries(
       [...RUN_VERB_FLAGS]
-        .filter(([, s]) => s.verbs.includes(verb) && (s.scope === 'app') === app)
+        // app add has one app and takes only fetch flags for the pod: its --mount is the app's.
+        .filter(([, s]) => s.verbs.includes(verb) && (s.scope === 'app' || (s.scope === 'app-or-pod' && verb === 'app-add')) === app)
         .map(([name, s]) => [name, { type: s.takes === 'bool' ? 'boolean' : 'string', description: s.description, ...(s.value !== undefined ? { value: s.value } : {}), ...(s.shownDefault !== undefined ? { shownDefault: s.shownDefault } : {}) } satisfies Flag]),
     ),
   });
@@ -129,11 +130,6 @@ const usage = (message: string): PodlogError => new PodlogError('EUSAGE', messag
 /** A verb as the user types it. */
 const verbName = (verb: RunVerb): string => verb.replace(/^app-/, 'app ');
 
-const truthy = (flag: string, v: string): boolean => {
-  if (v === 'true' || v === '') return true;
-  if (v === 'false') return false;
-  throw usage(`--${flag}: ${JSON.stringify(v)} is not true or false`);
-};
 
 const integer = (flag: string, v: string): number => {
   if (!/^-?\d{1,16}$/.test(v)) throw usage(`--${flag}: ${JSON.stringify(v)} is not an integer`);
@@ -184,7 +180,7 @@ export const parseRunFlags = (argv: string[], verb: RunVerb = 'run'): RunFlags =
       throw usage(`${verbName(verb)}: ${flag} is a flag of ${owners.map(verbName).join(' and ')}, not of ${verbName(verb)}`);
     }
     let value: string;
-    if (s.takes === 'bool') value = String(truthy(name, eq === -1 ? '' : token.slice(eq + 1)));
+    if (s.takes === 'bool') value = String(booleanValue(flag, eq === -1 ? '' : token.slice(eq + 1)));
     else if (eq !== -1) value = token.slice(eq + 1);
     else if (i + 1 < argv.length) value = argv[++i]!;
     else throw usage(`${flag} needs a value`);
@@ -232,7 +228,6 @@ export const fetchPolicyOf = (f: RunFlags): FetchPolicy => ({
 
 /** The stage0 configuration the flags describe; what the flags alone show to be malformed is refused here. */
 export const configFrom = (f: RunFlags): PrepareConfig & RunConfig => {
-  if (bool(f, 'quiet')) throw notYet('--quiet', "prepare prints nothing but the pod's UUID on stdout anyway");
   const dns = dnsFlag(all(f, 'dns'));
   const searches = all(f, 'dns-search');
   const options = all(f, 'dns-opt');

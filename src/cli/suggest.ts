@@ -38,8 +38,3 @@ export const didYouMeanFlag = (flag: string, known: Iterable<string>): string =>
   return name === undefined ? '' : ` (did you mean --${name}?)`;
 };
 
-/** A parseArgs error's message, an unknown flag's with the closest known one. */
-export const parseArgsMessage = (e: unknown, known: Iterable<string>): string => {
-  const unknown = (e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(-[^']*)'/.exec((e as Error).message)?.[1] : undefined;
-  return unknown === undefined ? (e as Error).message : `unknown flag ${unknown}${didYouMeanFlag(unknown, known)}`;
-};

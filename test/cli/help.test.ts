@@ -8,8 +8,9 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { COMMANDS } from '../../src/cli/commands/index.js';
-import { flagGroupsOf } from '../../src/cli/help.js';
-import { RUN_VERB_FLAGS } from '../../src/cli/run-flags.js';
+import { flagGroupsOf, GLOBAL_OPTIONS } from '../../src/cli/help.js';
+import { parseFlags } from '../../src/cli/parse.js';
+import { parseRunFlags, RUN_VERB_FLAGS, type RunVerb } from '../../src/cli/run-flags.js';
 import { closest } from '../../src/cli/suggest.js';
 import { repoRoot } from '../helpers/fixtures.js';
 import { dataDir, podlogBin } from '../stage0/podlog.js';
@@ -47,6 +48,9 @@ test('help shows defaults: the parser\'s, and those computed when the verb runs'
   // The run verbs' per-app flags are their own group, as they apply to the image before them.
   t.regex(run, /\nApp flags \(each applies to the IMAGE before it\):\n(.*\n)*? {2}--exec PATH /);
   t.regex(podlog(['status', '--help']).stdout, /--wait\[=DURATION\] /);
+  // app add takes only fetch flags for the pod: its --mount follows the image, as the app's.
+  const addGroup = /\nadd: App flags[^\n]*:\n((?: {2}.*\n)*)/.exec(podlog(['app', '--help']).stdout)?.[1] ?? '';
+  t.regex(addGroup, /--mount volume=NAME,target=PATH/);
 });
 
 test('the run verbs\' help is their parser\'s table: every flag of the verb, no other', (t) => {
@@ -108,4 +112,34 @@ test('version and --version: podlog, stage1 and addon each say their version; a 
   t.is(missing.status, 254);
   t.regex(missing.stdout, /\nstage1 Version: unknown\n/);
   t.regex(missing.stderr, /^podlog: version: stage1 \/nonexistent\/podlog-stage1 did not run: .*ENOENT/);
+});
+
+/** An example's words as a shell splits them (single quotes only), up to a pipe or a redirection. */
+const words = (line: string): string[] => {
+  const all = [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+  const end = all.findIndex((w) => w === '|' || w.startsWith('>'));
+  return end === -1 ? all : all.slice(0, end);
+};
+
+test("every example in help is taken by its verb's parser (the run verbs' own, or the flag table's)", async (t) => {
+  const RUN_VERBS: Record<string, RunVerb> = { run: 'run', prepare: 'prepare', 'run-prepared': 'run-prepared' };
+  for (const entry of COMMANDS) {
+    const command = await entry.load();
+    for (const example of command.examples.filter((e) => e.startsWith(`podlog ${entry.name}`))) {
+      const args = words(example).slice(2);
+      if (RUN_VERBS[entry.name] !== undefined) t.notThrows(() => parseRunFlags(args, RUN_VERBS[entry.name]), example);
+      // status and app read their flags by hand; their tables are checked by running them (above and in the app tests).
+      else if (!command.raw) t.notThrows(() => parseFlags(args, { ...GLOBAL_OPTIONS, ...command.options }, { verb: entry.name, help: '', positionals: true }), example);
+    }
+  }
+});
+
+test("boolean flags take Go's =true and =false, as rkt's do", (t) => {
+  const options = { 'pretty-print': { type: 'boolean', default: true, description: 'x' }, 'no-legend': { type: 'boolean', default: false, description: 'y' } } as const;
+  t.deepEqual(parseFlags(['--pretty-print=false', '--no-legend=true', 'a'], options, { help: '', positionals: true }), { values: { 'pretty-print': false, 'no-legend': true }, positionals: ['a'] });
+  // After "--" a word is an argument, whatever it looks like.
+  t.deepEqual(parseFlags(['--', '--no-legend=true'], options, { help: '', positionals: true }).positionals, ['--no-legend=true']);
+  const status = podlog(['--dir', '/nonexistent/podlog-help-test', 'status', '--all-hosts=true', '0123abcd']);
+  t.is(status.stderr, 'podlog: no matches found for "0123abcd"\n');
+  t.is(podlog(['--dir', '/nonexistent/podlog-help-test', 'status', '--format']).stderr, 'podlog: status: --format needs a value\n');
 });

@@ -417,7 +417,7 @@ pub fn lock_fd(fd: i32, exclusive: bool, wait: bool) -> Result<AsyncTask<Job<()>
     }))
 }
 
-/// Opens a directory fd (O_RDONLY|O_DIRECTORY|O_CLOEXEC) without locking it.
+/// What this build of the addon is, for `podlog version`.
 #[napi(object)]
 pub struct NativeVersion {
     /// The crate's version, as built.
@@ -426,7 +426,7 @@ pub struct NativeVersion {
     pub compressions: Vec<String>,
 }
 
-/// What this build of the addon is, for `podlog version`.
+/// This build's version and what it reads.
 #[napi]
 pub fn version() -> NativeVersion {
     NativeVersion {
@@ -438,6 +438,7 @@ pub fn version() -> NativeVersion {
     }
 }
 
+/// Opens a directory fd (O_RDONLY|O_DIRECTORY|O_CLOEXEC) without locking it.
 #[napi]
 pub fn open_dir(dir: String) -> Result<i32> {
     Ok(lock::open(Path::new(&dir))?.into_raw_fd())

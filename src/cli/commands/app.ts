@@ -1,10 +1,9 @@
-import { parseArgs } from 'node:util';
 import { PodlogError } from '../../errors.js';
 import { addApp, appView, appViews, removeApp, sandbox, startApp, stopApp, type AppView } from '../../stage0/app.js';
 import { out, type Command, type Invocation, type Options } from '../command.js';
 import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
+import { parseFlags } from '../parse.js';
 import { checkRunFlags, fetchPolicyOf, parseRunFlags, runVerbFlags } from '../run-flags.js';
-import { parseArgsMessage } from '../suggest.js';
 import { table } from '../table.js';
 import { savingUuid } from './run.js';
 
@@ -15,12 +14,7 @@ const usage = (message: string): PodlogError => new PodlogError('EUSAGE', messag
 
 /** A sub-verb's own flags, strictly, and its one UUID. */
 const parse = (verb: string, args: string[], options: Options) => {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw usage(`app ${verb}: ${parseArgsMessage(e, Object.keys(options))} (see podlog app --help)`);
-  }
+  const parsed = parseFlags(args, options, { verb: `app ${verb}`, help: 'podlog app --help', positionals: true });
   const [uuid] = uuidArgs(parsed.positionals, undefined);
   if (parsed.positionals.length !== 1) throw usage(`app ${verb} takes exactly one UUID`);
   return { uuid: uuid!, values: parsed.values };

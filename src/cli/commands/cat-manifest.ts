@@ -7,7 +7,7 @@ import { resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
 export const catManifest: Command = {
   usage: 'podlog cat-manifest [FLAGS] UUID',
   options: {
-    'pretty-print': { type: 'boolean', default: true, description: 'indent the JSON (--pretty-print=false: one line)' },
+    'pretty-print': { type: 'boolean', default: true, description: 'indent the JSON; --pretty-print=false prints it on one line' },
     'uuid-file': { type: 'string', value: 'FILE', description: "read the pod's UUID from FILE" },
   },
   operand: 'pod',

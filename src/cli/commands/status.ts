@@ -6,6 +6,7 @@ import { podDir, readPid } from '../../stage0/pod-dir.js';
 import { networksText } from '../../stage0/pod-networks.js';
 import { podStatus } from '../../stage0/status.js';
 import { out, type Command, type Options } from '../command.js';
+import { booleanValue } from '../parse.js';
 import { didYouMeanFlag } from '../suggest.js';
 import { parseDuration } from '../duration.js';
 import { NO_USER_METADATA, podUserMetadata, recordedUserMetadata, resolveLivePod, uuidArgs, withStage0 } from '../pods.js';
@@ -68,12 +69,20 @@ export const status: Command = {
       const args = inv.positionals;
       for (let i = 0; i < args.length; i++) {
         const a = args[i]!;
-        const [flag, value] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-        if (flag === '--wait') wait = value ?? '';
-        else if (flag === '--format') json = (value ?? args[++i]) === 'json' || failFormat(value ?? args[i]);
-        else if (flag === '--uuid-file') uuidFile = value ?? args[++i];
-        else if (a === '--all-hosts') allHosts = true;
-        else if (a.startsWith('--')) throw new PodlogError('EUSAGE', `status: unknown flag ${flag}${didYouMeanFlag(flag, Object.keys(STATUS_OPTIONS))}`);
+        const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+        const value = (): string => {
+          const v = inline ?? args[++i];
+          if (v === undefined) throw new PodlogError('EUSAGE', `status: ${flag} needs a value`);
+          return v;
+        };
+        if (flag === '--wait') wait = inline ?? '';
+        else if (flag === '--format') {
+          const format = value();
+          json = format === 'json' || failFormat(format);
+        }
+        else if (flag === '--uuid-file') uuidFile = value();
+        else if (flag === '--all-hosts') allHosts = inline === undefined || booleanValue(flag, inline);
+        else if (a.startsWith('-') && a !== '-') throw new PodlogError('EUSAGE', `status: unknown flag ${flag}${didYouMeanFlag(flag, Object.keys(STATUS_OPTIONS))}`);
         else rest.push(a);
       }
       const uuids = uuidArgs(rest, uuidFile);
