@@ -14,8 +14,13 @@ export interface PodFacts {
   meta: PodUserMetadata | undefined;
 }
 
-/** A pod's facts from its first event (none when that is not a PrepareRequested). */
+/**
+ * A pod's facts from its first event: its PrepareRequested, or for a compacted pod the PodCompacted left
+ * in its place, whose host is the one that recorded it (a tombstone keeps the metadata of the PodDeleted
+ * it replaced, which only the pod's host records, and `log compact` compacts only its host's pods).
+ */
 export const factsOf = (first: RecordedEvent | undefined): PodFacts => {
+  if (first?.type === 'PodCompacted') return { host: first.meta.hostId, meta: undefined };
   if (first?.type !== 'PrepareRequested') return { host: undefined, meta: undefined };
   const data = first.data as PodEventData['PrepareRequested'];
   return { host: data.host, meta: first.schema >= 4 ? { userLabels: data.userLabels ?? {}, userAnnotations: data.userAnnotations ?? {} } : undefined };
@@ -24,6 +29,10 @@ export const factsOf = (first: RecordedEvent | undefined): PodFacts => {
 /** A pod's last event: its facts are not needed again (a --follow of a long life keeps only live pods'). */
 const ENDS_POD = new Set(['PodDeleted', 'PodCompacted']);
 
+/** A pod stream's first event: its version 1, or the tombstone of a compacted stream (which has no version 1). */
+const firstEvent = async (store: EventStore, stream: string): Promise<RecordedEvent | undefined> =>
+  (await store.readStream(stream, { to: 1 }))[0] ?? (await store.readStream(stream))[0];
+
 /**
  * Each pod's facts, read once: from its PrepareRequested when a batch holds it, else from the log (read
  * again after a store that cannot be reached, as the subscription itself is).
@@ -31,7 +40,7 @@ const ENDS_POD = new Set(['PodDeleted', 'PodCompacted']);
 export const podFacts = (store: EventStore) => {
   const known = new Map<string, PodFacts>();
   return async (e: RecordedEvent): Promise<PodFacts> => {
-    const facts = known.get(e.stream) ?? factsOf(e.version === 1 ? e : (await whenReachable(() => store.readStream(e.stream, { to: 1 })))[0]);
+    const facts = known.get(e.stream) ?? factsOf(e.version === 1 || e.type === 'PodCompacted' ? e : await whenReachable(() => firstEvent(store, e.stream)));
     if (ENDS_POD.has(e.type)) known.delete(e.stream);
     else known.set(e.stream, facts);
     return facts;
@@ -65,7 +74,7 @@ export const shownEvents = (store: EventStore, dir: string, hostId: string, allH
 /** --pod names any pod that ever existed; another host's only with --all-hosts, as status and list. */
 export const podOfHost = async (store: EventStore, input: string, hostId: string, allHosts: boolean): Promise<string> => {
   const uuid = await resolvePodUuid(store, input);
-  const { host } = factsOf((await store.readStream(podStream(uuid), { to: 1 }))[0]);
+  const { host } = factsOf(await firstEvent(store, podStream(uuid)));
   if (!allHosts && !ownsPod(hostId, { host })) throw otherHostsPod(uuid, host);
   return uuid;
 };
