@@ -90,13 +90,34 @@ ${arm((v) => v.operand ?? '')}
   esac
 }
 _podlog() {
-  local cur=\${COMP_WORDS[COMP_CWORD]} verb='' verb_at=0 i w
-  local -a where=()
-  for ((i = 1; i < COMP_CWORD; i++)); do
+  # zsh runs this through bashcompinit: arrays from 0, as in bash.
+  [[ -n \${ZSH_VERSION-} ]] && setopt local_options ksh_arrays
+  # bash splits words at = and : (--dir=/x, docker://h/n:tag); they are put back together first.
+  local -a _pl_words=()
+  local i w _pl_cword=0 verb='' verb_at=0
+  for ((i = 0; i < \${#COMP_WORDS[@]}; i++)); do
     w=\${COMP_WORDS[i]}
+    if ((i > 1)) && [[ $w == [=:] || \${_pl_words[\${#_pl_words[@]}-1]} == *[=:] ]]; then
+      _pl_words[\${#_pl_words[@]}-1]+=$w
+    else
+      _pl_words+=("$w")
+    fi
+    ((i == COMP_CWORD)) && _pl_cword=$((\${#_pl_words[@]} - 1))
+  done
+  local cur=\${_pl_words[_pl_cword]}
+  _podlog_reply
+  # bash replaces only its own current word (what follows the last = or :): the replies are cut alike.
+  local before=\${cur%"\${COMP_WORDS[COMP_CWORD]}"}
+  [[ -n $before && \${#COMPREPLY[@]} -gt 0 ]] && COMPREPLY=("\${COMPREPLY[@]#"$before"}")
+}
+_podlog_reply() {
+  # The data dir, log and host the line names, as podlog will read them (~ and backslashes as the shell would).
+  local -a where=()
+  for ((i = 1; i < _pl_cword; i++)); do
+    w=\${_pl_words[i]}
     case "$w" in
-      ${GLOBAL_VALUE_FLAGS.join('|')}) where+=("$w" "\${COMP_WORDS[i+1]}"); ((i++)) ;;
-      ${GLOBAL_VALUE_FLAGS.map((f) => `${f}=*`).join('|')}) where+=("$w") ;;
+      ${GLOBAL_VALUE_FLAGS.join('|')}) ((i + 1 < _pl_cword)) && where+=("$w=$(_podlog_unquote "\${_pl_words[i+1]}")"); ((i++)) ;;
+      ${GLOBAL_VALUE_FLAGS.map((f) => `${f}=*`).join('|')}) where+=("\${w%%=*}=$(_podlog_unquote "\${w#*=}")") ;;
       --) break ;;
       -*) ;;
       *) if [[ -z $verb ]]; then verb=$w; verb_at=$i; fi ;;
@@ -108,6 +129,8 @@ _podlog() {
     return
   fi
   if [[ $cur == -* ]]; then
+    # A value typed after = is bash's current word: it gets file names (the default) when nothing else fits.
+    [[ $cur == *=* ]] && return
     compopt -o nospace 2>/dev/null
     COMPREPLY=($(compgen -W "$(_podlog_flags "$verb") ${globals.split(' ').map((g) => `${g}${GLOBAL_VALUE_FLAGS.includes(g) ? '=' : ''}`).join(' ')}" -- "$cur"))
     # A flag that takes no value is complete: it gets its space back.
@@ -116,35 +139,79 @@ _podlog() {
   fi
   local subs
   subs=$(_podlog_subcommands "$verb")
-  if [[ -n $subs && $COMP_CWORD -eq $((verb_at + 1)) ]]; then
+  if [[ -n $subs && $_pl_cword -eq $((verb_at + 1)) ]]; then
     COMPREPLY=($(compgen -W "$subs" -- "$cur"))
     return
   fi
+  # UUIDs and image names hold no spaces or quotes (appc names and docker references): word splitting keeps them whole.
   case "$(_podlog_operand "$verb")" in
     pod) COMPREPLY=($(compgen -W "$(podlog "\${where[@]}" completion --list pods 2>/dev/null)" -- "$cur")) ;;
     image) COMPREPLY=($(compgen -W "$(podlog "\${where[@]}" completion --list images 2>/dev/null)" -- "$cur")) ;;
-    *) COMPREPLY=($(compgen -f -- "$cur")) ;;
   esac
+  # Nothing else: bash's own file name completion (-o default), which handles spaces and directories.
 }
-complete -F _podlog podlog
+_podlog_unquote() {
+  local v=$1
+  v=\${v/#\\~/$HOME}
+  v=\${v//\\\\/}
+  v=\${v#[\\'\\"]}
+  printf '%s' "\${v%[\\'\\"]}"
+}
+complete -o bashdefault -o default -F _podlog podlog
 `;
 };
 
 /** zsh reads bash's completion functions through bashcompinit, which ships with zsh. */
 const zshScript = (verbs: VerbSpec[]): string =>
   `# podlog completion for zsh: source <(podlog completion zsh)
+(( $+functions[compdef] )) || { autoload -U +X compinit && compinit }
 autoload -U +X bashcompinit && bashcompinit
 ${bashScript(verbs).replace(/^# podlog completion for bash.*\n/, '')}`;
 
+/**
+ * fish: one `complete` line per verb, sub-command and flag. The verb is found as podlog finds it (the
+ * first word that is not a flag or a global flag's value), and --dir, --store and --host-id typed on the
+ * line reach `completion --list`. File names are fish's default wherever no list applies.
+ */
 const fishScript = (verbs: VerbSpec[]): string => {
-  const lines = ['# podlog completion for fish: podlog completion fish | source', 'complete -c podlog -f'];
+  const values = GLOBAL_VALUE_FLAGS.join(' ');
+  const lines = [
+    '# podlog completion for fish: podlog completion fish | source',
+    'function __podlog_verb',
+    '    set -l tokens (commandline -opc)[2..-1]',
+    '    while set -q tokens[1]',
+    '        switch $tokens[1]',
+    `            case ${values}`,
+    '                set -e tokens[1]',
+    "            case '-*'",
+    '            case \'*\'',
+    '                echo $tokens[1]',
+    '                return',
+    '        end',
+    '        set -e tokens[1]',
+    '    end',
+    'end',
+    'function __podlog_where',
+    '    set -l tokens (commandline -opc)[2..-1]',
+    '    while set -q tokens[1]',
+    '        switch $tokens[1]',
+    `            case ${values}`,
+    '                set -q tokens[2]; and echo $tokens[1]=$tokens[2]',
+    '                set -e tokens[1]',
+    `            case ${GLOBAL_VALUE_FLAGS.map((f) => `'${f}=*'`).join(' ')}`,
+    '                echo $tokens[1]',
+    '        end',
+    '        set -e tokens[1]',
+    '    end',
+    'end',
+  ];
   for (const [name, f] of Object.entries(GLOBAL_OPTIONS)) lines.push(`complete -c podlog -l ${name}${f.type === 'string' ? ' -r' : ''} -d ${quoted(f.description)}`);
   for (const v of verbs) {
-    lines.push(`complete -c podlog -n __fish_use_subcommand -a ${v.name} -d ${quoted(v.summary)}`);
-    const on = `-n ${quoted(`__fish_seen_subcommand_from ${v.name}`)}`;
-    for (const s of v.subcommands) lines.push(`complete -c podlog ${on} -a ${s}`);
+    lines.push(`complete -c podlog -n 'test -z "$(__podlog_verb)"' -f -a ${v.name} -d ${quoted(v.summary)}`);
+    const on = `-n ${quoted(`test "$(__podlog_verb)" = ${v.name}`)}`;
+    for (const s of v.subcommands) lines.push(`complete -c podlog ${on} -f -a ${s}`);
     for (const f of v.flags) lines.push(`complete -c podlog ${on} -l ${f.name}${f.takesValue ? ' -r' : ''} -d ${quoted(f.description)}`);
-    if (v.operand !== undefined) lines.push(`complete -c podlog ${on} -a ${quoted(`(podlog completion --list ${v.operand}s 2>/dev/null)`)}`);
+    if (v.operand !== undefined) lines.push(`complete -c podlog ${on} -f -a ${quoted(`(podlog (__podlog_where) completion --list ${v.operand}s 2>/dev/null)`)}`);
   }
   return `${lines.join('\n')}\n`;
 };
@@ -170,7 +237,8 @@ export const completion: Command = {
       return 0;
     }
     if (shell === undefined || rest.length > 0 || !Object.hasOwn(SCRIPTS, shell)) {
-      throw new PodlogError('EUSAGE', `completion: ${shell === undefined ? 'name a shell' : `unknown shell ${JSON.stringify(shell)}`} (bash, zsh or fish)`);
+      const problem = shell === undefined ? 'name a shell' : rest.length > 0 ? 'takes one shell' : `unknown shell ${JSON.stringify(shell)}`;
+      throw new PodlogError('EUSAGE', `completion: ${problem} (bash, zsh or fish)`);
     }
     out(SCRIPTS[shell as keyof typeof SCRIPTS](await verbSpecs()));
     return 0;
