@@ -3,7 +3,7 @@
  * bash, completes verbs, sub-commands, flags, the UUID of a pod from a prefix, and image names, from
  * the data dir the command line names.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +41,15 @@ const tab = (line: string, env: Record<string, string> = {}): string => {
   return r.stdout.trimEnd();
 };
 
+/** A data dir of the test's own with one prepared pod. */
+const preparedPod = (t: ExecutionContext) => {
+  const d = dataDir();
+  t.teardown(d.cleanup);
+  const prepared = d.podlog(['prepare', aciPath('busybox-gzip')]);
+  t.is(prepared.status, 0, prepared.stderr);
+  return { d, uuid: prepared.stdout.trim() };
+};
+
 test('bash: the script registers itself and completes verbs, sub-commands and flags', (t) => {
   const { registered, replies } = complete(['podlog', 'st']);
   t.is(registered, 'complete -o bashdefault -o default -F _podlog podlog');
@@ -53,11 +62,7 @@ test('bash: the script registers itself and completes verbs, sub-commands and fl
 });
 
 test('bash: a UUID prefix completes to the pod, and an image name to the images in the store, of the --dir given', (t) => {
-  const d = dataDir();
-  t.teardown(d.cleanup);
-  const prepared = d.podlog(['prepare', aciPath('busybox-gzip')]);
-  t.is(prepared.status, 0, prepared.stderr);
-  const uuid = prepared.stdout.trim();
+  const { d, uuid } = preparedPod(t);
   t.regex(uuid, /^[0-9a-f-]{36}$/);
   t.deepEqual(complete(['podlog', '--dir', d.dir, 'status', uuid.slice(0, 4)]).replies, [uuid]);
   t.deepEqual(complete(['podlog', '--dir', d.dir, 'app', 'list', uuid.slice(0, 2)]).replies, [uuid]);
@@ -89,11 +94,7 @@ test('an unknown shell or list is refused', (t) => {
 });
 
 test('bash, through readline: --dir=DIR and ~ are read as the shell reads them, file names keep their spaces', (t) => {
-  const d = dataDir();
-  t.teardown(d.cleanup);
-  const prepared = d.podlog(['prepare', aciPath('busybox-gzip')]);
-  t.is(prepared.status, 0, prepared.stderr);
-  const uuid = prepared.stdout.trim();
+  const { d, uuid } = preparedPod(t);
   // bash splits --dir=DIR at '=' into three words; the script puts them back together.
   t.is(tab(`podlog --dir=${d.dir} status ${uuid.slice(0, 6)}`), `podlog --dir=${d.dir} status ${uuid}`);
   t.is(tab(`podlog --dir=${d.dir} sta`), `podlog --dir=${d.dir} status`);
@@ -108,11 +109,7 @@ test('bash, through readline: --dir=DIR and ~ are read as the shell reads them, 
 });
 
 test('zsh (through bashcompinit) and fish complete a UUID prefix and verbs, for the --dir given', (t) => {
-  const d = dataDir();
-  t.teardown(d.cleanup);
-  const prepared = d.podlog(['prepare', aciPath('busybox-gzip')]);
-  t.is(prepared.status, 0, prepared.stderr);
-  const uuid = prepared.stdout.trim();
+  const { d, uuid } = preparedPod(t);
   const env = { ...process.env, PATH: `${dirname(podlogBin)}:${process.env.PATH}` };
   for (const shell of ['zsh', 'fish']) {
     if (spawnSync(shell, ['--version']).error !== undefined) return t.fail(`${shell} is not installed (debian-packages.txt has it)`);
