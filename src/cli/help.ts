@@ -11,7 +11,7 @@ import { closest } from './suggest.js';
 export const GLOBAL_OPTIONS: Options = {
   dir: { type: 'string', value: 'DIR', description: 'the data dir: pods, images, the default log', shownDefault: '$PODLOG_DIR, else /var/lib/podlog (root) or ~/.local/share/podlog' },
   store: { type: 'string', value: 'URL', description: 'the event log: sqlite:PATH, or postgres://USER@HOST/DB for one log shared by hosts', shownDefault: '$PODLOG_STORE, else sqlite:DIR/events.db' },
-  'host-id': { type: 'string', value: 'ID', description: "this host's id in the log", shownDefault: '$PODLOG_HOST_ID, else /etc/machine-id' },
+  'host-id': { type: 'string', value: 'ID', description: "this host's id in the log (a data dir keeps the first one used on it, in DIR/host-id)", shownDefault: "$PODLOG_HOST_ID, else DIR/host-id, else /etc/machine-id, else the host name" },
   debug: { type: 'boolean', default: false, description: 'print the stack of an unexpected error' },
   help: { type: 'boolean', short: 'h', default: false, description: 'print help: podlog --help, or a verb\'s with podlog VERB --help' },
 };

@@ -108,6 +108,11 @@ test('version and --version: podlog, stage1 and addon each say their version; a 
   t.regex(v.stdout, /\naddon Version: \d+\.\d+\.\d+ \(/);
   t.regex(v.stdout, /\naddon Features: \+gzip \+bzip2 \+xz \+zstd\n/);
   t.regex(v.stdout, /\nStore Schema Version: sqlite \d+, postgresql \d+\n/);
+  // A server's log is named, its password not; nothing is asked of it.
+  const pg = podlog(['--store', 'postgres://bob:s3cret@db.invalid/podlog', 'version']);
+  t.is(pg.status, 0, pg.stderr);
+  t.regex(pg.stdout, /\nEvent Log: postgres:\/\/bob:<redacted>@db\.invalid\/podlog \(a server: not asked\)\n/);
+  t.notRegex(pg.stdout, /s3cret/);
   const missing = podlog(['version'], { PODLOG_STAGE1: '/nonexistent/podlog-stage1' });
   t.is(missing.status, 254);
   t.regex(missing.stdout, /\nstage1 Version: unknown\n/);

@@ -33,7 +33,8 @@ const addonLines = (): { lines: string[]; missing?: string } => {
 
 /** The schema of the log this command would use, where that needs no server to answer. */
 const logSchema = (url: string): string => {
-  if (!url.startsWith('sqlite:')) return `${keepUrl(url)} (a server: not asked)`;
+  if (/^postgres(ql)?:\/\//.test(url)) return `${keepUrl(url)} (a server: not asked)`;
+  if (!url.startsWith('sqlite:')) return `${JSON.stringify(url)} (not a store URL: sqlite:PATH or postgres://USER@HOST/DB)`;
   const file = url.slice('sqlite:'.length);
   try {
     const probe = probeFile(file);
