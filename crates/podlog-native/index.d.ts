@@ -118,7 +118,7 @@ export interface MountEntry {
 /** Mounts at or below `path`, from /proc/self/mountinfo, parents before children. */
 export declare function mountsUnder(path: string): Array<MountEntry>
 
-/** Opens a directory fd (O_RDONLY|O_DIRECTORY|O_CLOEXEC) without locking it. */
+/** What this build of the addon is, for `podlog version`. */
 export interface NativeVersion {
   /** The crate's version, as built. */
   version: string
@@ -126,6 +126,7 @@ export interface NativeVersion {
   compressions: Array<string>
 }
 
+/** Opens a directory fd (O_RDONLY|O_DIRECTORY|O_CLOEXEC) without locking it. */
 export declare function openDir(dir: string): number
 
 export declare function pidfdOpen(pid: number): number
@@ -197,7 +198,7 @@ export declare function unknownSeccompEntries(entries: Array<string>): Array<str
 
 export declare function unlockFd(fd: number): void
 
-/** What this build of the addon is, for `podlog version`. */
+/** This build's version and what it reads. */
 export declare function version(): NativeVersion
 
 /** Like waitPidfd for a pid; a pid that does not exist counts as exited. */
