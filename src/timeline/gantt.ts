@@ -13,7 +13,11 @@ import { humanDuration, ticks } from './time-axis.js';
 
 const WIDTH = 1400;
 const LABEL = 300;
-const RIGHT = 60;
+/** Room right of the plot for a pod's `exit NNN` after its last bar. */
+const RIGHT = 64;
+/** Left margin of a row's label, and the gap between it and the plot. */
+const LABEL_X = 8;
+const LABEL_GAP = 8;
 const PLOT = WIDTH - LABEL - RIGHT;
 const TOP = 96;
 const BOTTOM = 28;
@@ -58,7 +62,7 @@ const recorderText = (r: Recorder): string => {
 
 const sliceTitle = (short: string, s: StateSlice): string =>
   `${short}: ${RKT_STATE_NAMES[s.state]} for ${humanDuration(s.end - s.start)}${s.open ? ', still' : ''}\n` +
-  `from ${iso(s.start)} to ${s.open ? 'now' : iso(s.end)}\n` +
+  `from ${iso(s.start)} to ${iso(s.end)}${s.open ? " (the timeline's end)" : ''}\n` +
   `entered by ${esc(s.event)} (position ${s.position}, version ${s.version}), recorded by ${recorderText(s.recorder)}`;
 
 const markTitle = (m: Mark): string => {
@@ -67,10 +71,40 @@ const markTitle = (m: Mark): string => {
   return title;
 };
 
-export const podLabel = (pod: PodLine): string => {
+/**
+ * Advance widths in em of DejaVu Sans (the chart's first font; Verdana, its fallback, is as wide), by
+ * character class, each rounded up: enough to keep a label out of the plot without measuring it.
+ */
+const NARROW = /[ ijlftrI.,:;'|!()[\]{}·\-]/;
+const WIDE = /[mwMW@%…—]/;
+const emOf = (c: string): number => (NARROW.test(c) ? 0.42 : WIDE.test(c) ? 1.02 : /[A-Z]/.test(c) ? 0.78 : 0.66);
+/** ASCII's, looked up: a chart of 10,000 rows measures half a million characters. */
+const ASCII_EM = Float64Array.from({ length: 128 }, (_, code) => emOf(String.fromCharCode(code)));
+export const textWidth = (text: string, size: number): number => {
+  let em = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    em += code < 128 ? ASCII_EM[code]! : emOf(text[i]!);
+  }
+  return em * size;
+};
+
+/**
+ * A row's label, at most `width` px wide in `size` px type: the short UUID and the final state (and exit
+ * code) are always whole; the apps are cut with … to fit (the row's hover title has them all).
+ */
+export const podLabel = (pod: PodLine, size = 12, width = LABEL - LABEL_X - LABEL_GAP): string => {
+  const head = `${pod.uuid.slice(0, 8)} `;
+  const tail = ` · ${RKT_STATE_NAMES[pod.state]}${pod.exitCode === undefined ? '' : ` (exit ${pod.exitCode})`}${pod.broken === undefined ? '' : ' · broken'}`;
   const apps = pod.apps.join(',') || '-';
-  const exit = pod.exitCode === undefined ? '' : ` (exit ${pod.exitCode})`;
-  return `${pod.uuid.slice(0, 8)} ${apps.length > 24 ? `${apps.slice(0, 23)}…` : apps} · ${RKT_STATE_NAMES[pod.state]}${exit}${pod.broken === undefined ? '' : ' · broken'}`;
+  const room = width - textWidth(head + tail, size);
+  if (textWidth(apps, size) <= room) return head + apps + tail;
+  let cut = '';
+  for (const c of apps) {
+    if (textWidth(`${cut}${c}…`, size) > room) break;
+    cut += c;
+  }
+  return `${head}${cut}…${tail}`;
 };
 
 const podTitle = (pod: PodLine): string =>
@@ -123,11 +157,12 @@ export const ganttSvg = (timeline: Timeline): string => {
     `<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}">`,
     `<style>${STYLE}</style>`,
     `<text class="title" x="10" y="20">podlog timeline: ${pods.length} ${pods.length === 1 ? 'pod' : 'pods'}</text>`,
-    `<text class="sub" x="${LABEL}" y="20">${pods.length === 0 ? 'no pod of the log matches' : esc(`${iso(start)} to ${iso(start + span)} (${humanDuration(span)}); times on the axis are after the start`)}</text>`,
+    `<text class="sub" x="${LABEL}" y="20">${pods.length === 0 ? `no pod of the log matches${timeline.end > start ? ` from ${iso(start)} to ${iso(timeline.end)}` : ''}` : esc(`${iso(start)} to ${iso(start + span)} (${humanDuration(span)}); times on the axis are after the start`)}</text>`,
     legend(),
   ];
   const axis: string[] = [];
-  for (const tick of ticks(span)) {
+  // An empty timeline without a window is an instant: no axis. With one, its window's.
+  for (const tick of pods.length === 0 && timeline.end <= start ? [] : ticks(span)) {
     const tx = num(x(start + tick.offset));
     axis.push(`<line class="grid" x1="${tx}" x2="${tx}" y1="${TOP - 4}" y2="${height - BOTTOM + 4}"/>`);
     axis.push(`<text x="${tx}" y="${TOP - 8}" text-anchor="middle">${tick.label}</text>`, `<text x="${tx}" y="${height - BOTTOM + 18}" text-anchor="middle">${tick.label}</text>`);
@@ -136,7 +171,7 @@ export const ganttSvg = (timeline: Timeline): string => {
   for (const [i, pod] of pods.entries()) {
     const row: string[] = [`<g class="pod-row" data-uuid="${esc(pod.uuid)}" data-state="${pod.state}" transform="translate(0,${TOP + i * h})">`];
     if (i % 2 === 1) row.push(`<rect class="stripe" width="${WIDTH}" height="${h}"/>`);
-    row.push(`<text class="label" x="8" y="${num(h / 2 + font * 0.36)}" font-size="${font}">${esc(podLabel(pod))}<title>${esc(podTitle(pod))}</title></text>`);
+    row.push(`<text class="label" x="${LABEL_X}" y="${num(h / 2 + font * 0.36)}" font-size="${font}">${esc(podLabel(pod, font))}<title>${esc(podTitle(pod))}</title></text>`);
     const short = esc(pod.uuid.slice(0, 8));
     for (const s of pod.slices) {
       const x0 = x(s.start);
@@ -146,7 +181,10 @@ export const ganttSvg = (timeline: Timeline): string => {
     }
     const last = pod.slices.at(-1);
     if (pod.exitCode !== undefined && last !== undefined && h >= 10) {
-      row.push(`<text x="${num(x(last.end) + 4)}" y="${num(h / 2 + font * 0.36)}" font-size="${font}">exit ${pod.exitCode}</text>`);
+      // After the last bar, or, where that would run past the chart's edge (a long exit code), inside it.
+      const text = `exit ${pod.exitCode}`;
+      const at = Math.min(x(last.end) + 4, WIDTH - 2 - textWidth(text, font));
+      row.push(`<text class="exit-code" x="${num(at)}" y="${num(h / 2 + font * 0.36)}" font-size="${font}">${text}</text>`);
     }
     for (const m of pod.marks) {
       const shape = markShape(m, x(m.time), h);

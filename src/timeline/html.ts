@@ -7,7 +7,7 @@ import { ganttSvg } from './gantt.js';
 import { esc, iso } from './markup.js';
 import type { Timeline } from './model.js';
 
-const PAGE_STYLE = 'body{margin:0;padding:12px;background:#fff;font-family:DejaVu Sans,Verdana,sans-serif;color:#222}p{margin:0 0 8px 10px;font-size:13px;color:#555}svg.timeline{display:block}';
+const PAGE_STYLE = 'body{margin:0;padding:12px;background:#fff;font-family:DejaVu Sans,Verdana,sans-serif;color:#222}p{margin:0 0 8px 10px;font-size:13px;color:#555}svg.timeline{display:block;max-width:100%;height:auto}';
 
 export const ganttHtml = (timeline: Timeline, generated: number = Date.now()): string =>
   [

@@ -105,8 +105,13 @@ interface Reading {
 }
 
 export interface BuilderOptions {
-  /** Whether a pod is drawn at all, from its first event (its host): the events of pods left out cost a set lookup. */
-  keep: (first: RecordedEvent) => boolean;
+  /**
+   * The host of a pod, from its first event (its PrepareRequested, or the PodCompacted of a compacted pod):
+   * src/cli/event-selection.ts factsOf, which events and status read it by too.
+   */
+  hostOf: (first: RecordedEvent) => string | undefined;
+  /** Whether a pod is drawn at all, by its host: the events of pods left out cost a set lookup. */
+  keep: (host: string | undefined) => boolean;
   /** The verb of a recorded command line, as the events table names it. */
   verbOf: (command: string[]) => string;
 }
@@ -123,12 +128,13 @@ export class TimelineBuilder {
     if (this.skipped.has(e.stream)) return;
     let r = this.reading.get(e.stream);
     if (r === undefined) {
-      if (!this.options.keep(e)) {
+      const host = this.options.hostOf(e);
+      if (!this.options.keep(host)) {
         this.skipped.add(e.stream);
         return;
       }
       const uuid = uuidOfStream(e.stream);
-      r = { line: { uuid, host: undefined, apps: [], slices: [], marks: [], state: 'embryo', exitCode: undefined }, fold: foldingFrom(uuid), preparation: undefined, intent: undefined, last: 0 };
+      r = { line: { uuid, host, apps: [], slices: [], marks: [], state: 'embryo', exitCode: undefined }, fold: foldingFrom(uuid), preparation: undefined, intent: undefined, last: 0 };
       this.reading.set(e.stream, r);
     }
     if (r.line.broken !== undefined) return;
@@ -151,20 +157,26 @@ export class TimelineBuilder {
     this.note(r, e, time, recorder);
   }
 
-  /** The pods read, in the order of their first events (creation), each ended at `now` where it is still alive. */
-  finish(now: number): PodLine[] {
+  /**
+   * The pods read, in the order of their first events (creation). `end` is where the timeline ends (now,
+   * or --until, up to which the log was read). A pod's state at any instant is the one its last event
+   * before that instant left it in, so every pod that still exists at `end` (any state but deleted,
+   * finished ones too: an exited pod stays exited until a gc moves it) holds its last state until `end`:
+   * its last slice is open. A deleted pod's last slice, and a broken pod's (its history cannot be folded
+   * past some event, so what it was afterwards is unknown), end with its last event.
+   */
+  finish(end: number): PodLine[] {
     const lines: PodLine[] = [];
     for (const r of this.reading.values()) {
       const { context } = r.fold.snapshot;
       r.line.state = stateOf(r.fold.snapshot);
       r.line.exitCode = context.exitCode;
-      r.line.host = context.host;
+      // A pod prepared before hosts were recorded has none in its first event; its fold may (none does today).
+      r.line.host ??= context.host;
       const last = r.line.slices.at(-1);
-      // A finished pod (rkt's IsFinished, the machine's tag) stays as it is until a command moves it: its
-      // last slice ends with its last event. Any other is still on its way (running, prepared, deleting).
-      if (last !== undefined && r.line.broken === undefined && !r.fold.snapshot.hasTag('finished')) {
+      if (last !== undefined && r.line.broken === undefined && r.line.state !== 'deleted') {
         last.open = true;
-        last.end = Math.max(now, last.start);
+        last.end = Math.max(end, last.start);
       } else if (last !== undefined) last.end = r.last;
       lines.push(r.line);
     }
@@ -234,10 +246,11 @@ const lifeOf = (p: PodLine): { start: number; end: number } | undefined => {
 };
 
 /**
- * The timeline of the pods in the frame: those whose lives overlap the window (a pod that exited before
- * --since is not shown; one still running at it is), in a state asked for, each clipped to the window.
+ * The timeline of the pods in the frame: those whose lives overlap the window (a pod deleted before
+ * --since is not shown; one that still existed at it, running or exited, is), in a state asked for, each
+ * clipped to the window. `now` is where an empty timeline is drawn without a window.
  */
-export const frameTimeline = (lines: PodLine[], frame: Frame): Timeline => {
+export const frameTimeline = (lines: PodLine[], frame: Frame, now: number): Timeline => {
   const since = frame.since ?? -Infinity;
   const until = frame.until ?? Infinity;
   let [start, end] = [Infinity, -Infinity];
@@ -255,6 +268,7 @@ export const frameTimeline = (lines: PodLine[], frame: Frame): Timeline => {
     start = Math.min(start, life.start);
     end = Math.max(end, life.end);
   }
-  if (pods.length === 0) return { pods, start: frame.since ?? 0, end: frame.until ?? frame.since ?? 0 };
+  // No pod: the window, else an instant (now, or --until without --since), which the chart draws no axis for.
+  if (pods.length === 0) return { pods, start: frame.since ?? frame.until ?? now, end: frame.until ?? (frame.since === undefined ? now : Math.max(now, frame.since)) };
   return { pods, start: frame.since ?? start, end: frame.until ?? end };
 };

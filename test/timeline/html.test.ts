@@ -6,7 +6,7 @@
  */
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aciPath } from '../helpers/fixtures.js';
@@ -89,6 +89,63 @@ browserTest("an app's name is text, never markup: a hostile one shows as written
     t.false(/<img/i.test(dom));
     t.deepEqual(rowsOf(dom), uuids);
     t.true(dom.includes('&lt;img src=x onerror=alert(1)&gt;'), 'the name is shown as written');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** What Chromium measures of a page laid out in its 1400 px window: the page's width, each row's label and exit code. */
+interface Measured {
+  pageWidth: number;
+  svgRight: number;
+  rows: Array<{ uuid: string; label: string; labelRight: number; plotLeft: number; exit?: string; exitRight?: number }>;
+}
+
+/** `page` with a script that measures it (and without the CSP that forbids scripts), opened in Chromium. */
+const measure = (page: string): Measured => {
+  const probe = page.replace(/\.html$/, '.measured.html');
+  const script = `<script>
+    const svg = document.querySelector('svg.timeline'), box = svg.getBoundingClientRect();
+    const rows = [...document.querySelectorAll('g.pod-row')].map((g) => {
+      const label = g.querySelector('text.label'), exit = g.querySelector('text.exit-code'), bars = [...g.querySelectorAll('rect[class^="s-"]')];
+      const right = (e) => e.getBoundingClientRect().right - box.left;
+      return { uuid: g.dataset.uuid, label: label.firstChild.textContent, labelRight: right(label), plotLeft: Math.min(...bars.map((b) => b.getBoundingClientRect().left - box.left)),
+        ...(exit ? { exit: exit.textContent, exitRight: right(exit) } : {}) };
+    });
+    const out = document.createElement('pre');
+    out.id = 'measured';
+    out.textContent = JSON.stringify({ pageWidth: document.documentElement.scrollWidth, svgRight: box.right, rows });
+    document.body.append(out);
+  </script>`;
+  writeFileSync(probe, readFileSync(page, 'utf8').replace(/<meta http-equiv="Content-Security-Policy"[^>]*>/, '').replace('</body>', `${script}</body>`));
+  const json = /<pre id="measured">([^<]*)<\/pre>/.exec(dumpDom(probe))?.[1];
+  if (json === undefined) throw new Error('the measuring script wrote nothing');
+  return JSON.parse(json.replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')) as Measured;
+};
+
+browserTest('long app names and exit 137: labels cut to their column with the state kept, exit codes inside the chart, a page as wide as the window', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'podlog-timeline-long-'));
+  try {
+    const app = 'frontend-proxy-and-backend-aggregator-with-a-very-long-name-indeed';
+    const { uuids } = await writeSyntheticLog(dir, 10, { hostId: HOST, app, code: 137 });
+    const page = join(dir, 'long.html');
+    timeline(dir, ['--host-id', HOST, 'timeline', '--output', page]);
+    const dom = look(t, page, 'long-names');
+    t.deepEqual(rowsOf(dom), uuids);
+    const m = measure(page);
+    t.true(m.pageWidth <= 1400, `the page is ${m.pageWidth} px wide in a 1400 px window`);
+    t.is(m.rows.length, uuids.length);
+    for (const row of m.rows) {
+      t.true(row.label.startsWith(`${row.uuid.slice(0, 8)} `), row.label);
+      t.true(row.label.includes('…'), `the apps are cut: ${row.label}`);
+      t.true(row.labelRight <= row.plotLeft, `${row.label}: ends at ${row.labelRight} px, its bars start at ${row.plotLeft} px`);
+      if (row.exit !== undefined) t.true(row.exitRight! <= m.svgRight, `${row.exit} ends at ${row.exitRight} px, the chart at ${m.svgRight} px`);
+    }
+    // Pod 1 exited (synthetic.ts SHAPES) and is not collected: its label keeps its state and code, its exit code is drawn at the edge.
+    const exited = m.rows.find((r) => r.uuid === uuids[1])!;
+    t.regex(exited.label, / · exited \(exit 137\)$/);
+    t.is(exited.exit, 'exit 137');
+    t.true(dom.includes(`apps ${app}`), "the row's hover title has the apps whole");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -37,7 +37,12 @@ const renamed = (steps: Step[], app: string): Step[] =>
   });
 
 /** Appends `count` pods to the log of data dir `dir` (its host: `hostId`), `perCommit` pods a transaction. */
-export const writeSyntheticLog = async (dir: string, count: number, { hostId = 'synthetic-host', stride = 1000, perCommit = 500, app = 'busybox' } = {}): Promise<SyntheticLog> => {
+/** `code`: every pod's exit code (else the i-th pod's is i % 4). */
+export const writeSyntheticLog = async (
+  dir: string,
+  count: number,
+  { hostId = 'synthetic-host', stride = 1000, perCommit = 500, app = 'busybox', code = undefined as number | undefined } = {},
+): Promise<SyntheticLog> => {
   const store = await openStore(dir);
   // The last pod is collected a minute before now: only the pods still prepared or running reach it.
   const base = Date.now() - count * stride - 120_000;
@@ -49,9 +54,10 @@ export const writeSyntheticLog = async (dir: string, count: number, { hostId = '
       for (let i = from; i < Math.min(count, from + perCommit); i++) {
         const uuid = uuidv4();
         const shape = SHAPES[i % SHAPES.length]!;
-        const lived = history(uuid, shape, i % 4);
+        const exit = code ?? i % 4;
+        const lived = history(uuid, shape, exit);
         const steps = renamed(i % 7 === 3 ? withFailedStart(lived) : lived, app);
-        const run = commandContext(['--dir', dir, 'run', 'podlog.test/busybox', '--exec', '/bin/sh', '--', '-c', `exit ${i % 4}`], hostId);
+        const run = commandContext(['--dir', dir, 'run', 'podlog.test/busybox', '--exec', '/bin/sh', '--', '-c', `exit ${exit}`], hostId);
         const gc = commandContext(['--dir', dir, 'gc', '--grace-period=0s'], hostId);
         const start = base + i * stride;
         // A few ms an effect, a few seconds running; the gc comes a minute later.

@@ -50,26 +50,32 @@ interface Selection {
 const readTimeline = async (store: EventStore, sel: Selection): Promise<Timeline> => {
   const uuids: string[] = [];
   for (const input of sel.pods) uuids.push(await podOfHost(store, input, sel.hostId, sel.allHosts));
-  // A pod's first event names the host that prepared it: another host's pods are left out unless --all-hosts.
-  const builder = new TimelineBuilder({ keep: (first) => sel.allHosts || ownsPod(sel.hostId, factsOf(first)), verbOf });
+  // A pod's first event names the host that prepared it (a compacted pod's tombstone, the host that
+  // compacted it: factsOf): another host's pods are left out unless --all-hosts.
+  const builder = new TimelineBuilder({ hostOf: (first) => factsOf(first).host, keep: (host) => sel.allHosts || ownsPod(sel.hostId, { host }), verbOf });
   const streams = uuids.length > 0 ? { streams: [...new Set(uuids)].map(podStream) } : { streamPrefix: POD_STREAM_PREFIX };
   for await (const batch of readBatches(store, { ...streams, ...(sel.until === undefined ? {} : { until: sel.until }), batchSize: BATCH, stopAtHead: true })) {
     for (const e of batch) builder.add(e);
   }
   const until = sel.until === undefined ? undefined : Date.parse(sel.until);
-  return frameTimeline(builder.finish(until ?? Date.now()), {
-    ...(sel.since === undefined ? {} : { since: Date.parse(sel.since) }),
-    ...(until === undefined ? {} : { until }),
-    ...(sel.states === undefined ? {} : { states: sel.states }),
-  });
+  const now = Date.now();
+  return frameTimeline(
+    builder.finish(until ?? now),
+    {
+      ...(sel.since === undefined ? {} : { since: Date.parse(sel.since) }),
+      ...(until === undefined ? {} : { until }),
+      ...(sel.states === undefined ? {} : { states: sel.states }),
+    },
+    now,
+  );
 };
 
 export const timeline: Command = {
   usage: 'podlog timeline [--pod UUID]... [--since TIME] [--until TIME] [--state STATE]... [--all-hosts] [--format html|svg|trace] [--output FILE]',
   options: {
     pod: { type: 'string', multiple: true, value: 'UUID', description: 'only this pod: a UUID or a unique prefix of one, deleted pods too' },
-    since: { type: 'string', value: 'TIME', description: 'only pods alive at or after TIME (ISO 8601, or a duration ago: 30m, 2h), drawn from TIME on' },
-    until: { type: 'string', value: 'TIME', description: 'only pods alive before TIME, drawn as they were up to TIME', shownDefault: 'now' },
+    since: { type: 'string', value: 'TIME', description: 'only pods that existed at or after TIME (ISO 8601, or a duration ago: 30m, 2h), drawn from TIME on; a pod holds the state its last event left it in until its next one, or until the end (an exited pod stays exited until it is collected)' },
+    until: { type: 'string', value: 'TIME', description: 'only pods that existed before TIME, drawn as they were up to TIME: a pod not deleted by then holds its last state until TIME', shownDefault: 'now' },
     state: { type: 'string', multiple: true, value: 'STATE', description: `only pods in these states at the end, as list names them (a comma list; aborted-prepare for aborted prepare): ${Object.values(RKT_STATE_NAMES).join(', ')}` },
     'all-hosts': { type: 'boolean', default: false, description: "every host's pods of a shared log, not only this host's" },
     format: {
