@@ -7,6 +7,7 @@
  */
 import type { PodStateName } from '../../machines/pod.js';
 import { stateOf } from '../engine/fold.js';
+import { IntentAnswers, type ReconcilerAction } from '../engine/intent-answers.js';
 import { foldingFrom, foldOnto, type FoldedPod } from '../engine/pod-list.js';
 import { uuidOfStream } from '../engine/streams.js';
 import { isPodEventType, POD_EVENTS, type PodEventData } from '../events/catalogue.js';
@@ -34,13 +35,12 @@ export interface StateSlice {
 
 /**
  * intent: an effect was asked for; observation: a fact seen in the world (an exit); failure: an effect
- * failed (EffectFailed) or the history cannot be folded further; outcome and decision: shown only when
- * the reconciler recorded them.
+ * failed (EffectFailed) or the history cannot be folded further; outcome: shown only when it is the
+ * reconciler's answer to an intent (src/engine/intent-answers.ts); decision: not shown today.
  */
 export type MarkKind = 'intent' | 'observation' | 'failure' | 'outcome' | 'decision';
 
-/** How the reconciler answered an intent whose command died (as src/api/http/log-metrics.ts counts them). */
-export type ReconcilerAction = 'finished' | 'compensated' | 'aborted-prepare';
+export type { ReconcilerAction };
 
 export interface Mark {
   kind: MarkKind;
@@ -84,23 +84,10 @@ const scalars = (data: Record<string, unknown>): Record<string, string | number 
   return kept;
 };
 
-/** An intent the reconciler may answer: the command (correlation id) that recorded it, and whether an answer was marked. */
-interface OpenIntent {
-  id: string;
-  correlationId: string;
-  answered: boolean;
-}
-
-/** One pod being read: its fold, what is drawn of it, and the intents an answer can be to. */
+/** One pod being read: its fold, what is drawn of it, and the time of its last event. */
 interface Reading {
   line: PodLine;
   fold: FoldedPod;
-  /**
-   * Its PrepareRequested (the reconciler aborts a preparation by answering it) and its last other intent:
-   * one intent is open at a time, so an answer is to one of these two (as src/api/http/log-metrics.ts keeps them).
-   */
-  preparation: OpenIntent | undefined;
-  intent: OpenIntent | undefined;
   last: number;
 }
 
@@ -121,10 +108,18 @@ export class TimelineBuilder {
   private readonly reading = new Map<string, Reading>();
   private readonly skipped = new Set<string>();
   private readonly recorders = new Map<string, Recorder>();
+  /** The reconciler's answers, as the metrics count them. */
+  private readonly answers = new IntentAnswers();
 
   constructor(private readonly options: BuilderOptions) {}
 
-  add(e: RecordedEvent): void {
+  /** Reads a batch of the log's events, in order (an answer's events are read together: src/engine/intent-answers.ts). */
+  addBatch(batch: readonly RecordedEvent[]): void {
+    for (let i = 0; i < batch.length; i++) this.add(batch, i);
+  }
+
+  private add(batch: readonly RecordedEvent[], i: number): void {
+    const e = batch[i]!;
     if (this.skipped.has(e.stream)) return;
     let r = this.reading.get(e.stream);
     if (r === undefined) {
@@ -134,7 +129,7 @@ export class TimelineBuilder {
         return;
       }
       const uuid = uuidOfStream(e.stream);
-      r = { line: { uuid, host, apps: [], slices: [], marks: [], state: 'embryo', exitCode: undefined }, fold: foldingFrom(uuid), preparation: undefined, intent: undefined, last: 0 };
+      r = { line: { uuid, host, apps: [], slices: [], marks: [], state: 'embryo', exitCode: undefined }, fold: foldingFrom(uuid), last: 0 };
       this.reading.set(e.stream, r);
     }
     if (r.line.broken !== undefined) return;
@@ -154,7 +149,7 @@ export class TimelineBuilder {
       if (previous !== undefined) previous.end = time;
       r.line.slices.push({ state: after, start: time, end: time, event: e.type, position: e.position, version: e.version, recorder, open: false });
     }
-    this.note(r, e, time, recorder);
+    this.note(r, batch, i, time, recorder);
   }
 
   /**
@@ -191,21 +186,20 @@ export class TimelineBuilder {
     return recorder;
   }
 
-  private note(r: Reading, e: RecordedEvent, time: number, recorder: Recorder): void {
+  /** Marks what is shown of batch[i]: intents, observations, failures, and the reconciler's answers (an intent's first, or a preparation's abort). */
+  private note(r: Reading, batch: readonly RecordedEvent[], i: number, time: number, recorder: Recorder): void {
+    const e = batch[i]!;
     if (!isPodEventType(e.type)) return;
     const { kind } = POD_EVENTS[e.type];
+    const answer = this.answers.read(batch, i);
     let shown: MarkKind | undefined;
     let reconciler: ReconcilerAction | undefined;
     if (kind === 'intent') {
-      const intent = { id: e.meta.id, correlationId: e.meta.correlationId, answered: false };
-      if (e.type === 'PrepareRequested') {
-        r.preparation = intent;
-        r.line.apps.push(...(e.data as PodEventData['PrepareRequested']).apps.map((a) => a.name));
-      } else r.intent = intent;
+      if (e.type === 'PrepareRequested') r.line.apps.push(...(e.data as PodEventData['PrepareRequested']).apps.map((a) => a.name));
       shown = 'intent';
     } else {
       if (e.type === 'AppAdded') r.line.apps.push((e.data as PodEventData['AppAdded']).app);
-      reconciler = this.reconcilerAction(r, e);
+      if (answer?.by === 'reconciler') reconciler = answer.action;
       if (e.type === 'EffectFailed') shown = 'failure';
       else if (kind === 'observation' || reconciler !== undefined) shown = kind;
     }
@@ -213,21 +207,6 @@ export class TimelineBuilder {
     const mark: Mark = { kind: shown, type: e.type, time, position: e.position, version: e.version, recorder, details: scalars(e.data) };
     if (reconciler !== undefined) mark.reconciler = reconciler;
     r.line.marks.push(mark);
-  }
-
-  /**
-   * The command that records an intent records its outcome unless it died first: an answer recorded by
-   * another command (another correlation id) is the reconciler's (src/engine/reconciler.ts). Only its
-   * first answer of an intent is marked (a preparation's abort always is).
-   */
-  private reconcilerAction(r: Reading, e: RecordedEvent): ReconcilerAction | undefined {
-    const id = e.meta.causationId;
-    const cause = id === undefined ? undefined : r.intent?.id === id ? r.intent : r.preparation?.id === id ? r.preparation : undefined;
-    if (cause === undefined || cause.correlationId === e.meta.correlationId) return undefined;
-    if (e.type === 'PrepareAborted') return 'aborted-prepare';
-    if (cause.answered) return undefined;
-    cause.answered = true;
-    return e.type === 'EffectFailed' ? 'compensated' : 'finished';
   }
 }
 

@@ -55,7 +55,7 @@ const readTimeline = async (store: EventStore, sel: Selection): Promise<Timeline
   const builder = new TimelineBuilder({ hostOf: (first) => factsOf(first).host, keep: (host) => sel.allHosts || ownsPod(sel.hostId, { host }), verbOf });
   const streams = uuids.length > 0 ? { streams: [...new Set(uuids)].map(podStream) } : { streamPrefix: POD_STREAM_PREFIX };
   for await (const batch of readBatches(store, { ...streams, ...(sel.until === undefined ? {} : { until: sel.until }), batchSize: BATCH, stopAtHead: true })) {
-    for (const e of batch) builder.add(e);
+    builder.addBatch(batch);
   }
   const until = sel.until === undefined ? undefined : Date.parse(sel.until);
   const now = Date.now();
