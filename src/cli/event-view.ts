@@ -16,7 +16,7 @@ import { COMMANDS } from './commands/index.js';
 import { GLOBAL_VALUE_FLAGS } from './help.js';
 
 /** Every row and header fits this, whatever the terminal: a fixed layout reads alike in a pipe or a log file. */
-export const ROW_WIDTH = 100;
+const ROW_WIDTH = 100;
 
 /** What colour says of a type: the catalogue's kind, or a failure (an effect that failed, a damaged tree). */
 type Shade = EventKind | 'failure';

@@ -6,13 +6,12 @@ import { dataDir, dataDirHostId, storeUrl } from '../config.js';
 import { isPodlogError, PodlogError } from '../errors.js';
 import { out, str, type Invocation } from './command.js';
 import { findCommand, GLOBAL_OPTIONS, GLOBAL_VALUE_FLAGS, helpText, unknownCommand } from './help.js';
-import { parseFlags } from './parse.js';
+import { booleanValue, parseFlags } from './parse.js';
 
 const usage = (message: string): PodlogError => new PodlogError('EUSAGE', message);
 
 /** The arguments podlog reads itself: those before the first `--` (after it come an app's or a command's). */
 const ownArgs = (argv: string[]): string[] => (argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv);
-
 
 /** Where a command's data, log and host are, from the global flags. */
 const locations = (flags: { dir?: string; store?: string; hostId?: string }): Pick<Invocation, 'dir' | 'store' | 'hostId'> => {
@@ -68,7 +67,7 @@ const rawInvocation = (before: string[], after: string[]): Invocation => {
     } else if (name !== undefined) {
       if (a === name && i + 1 === args.length) throw usage(`${name} needs a value`);
       flags[name] = a === name ? args[++i]! : a.slice(name.length + 1);
-    } else if (a === '--debug' || a === '--debug=true') debug = true;
+    } else if (a === '--debug' || a.startsWith('--debug=')) debug = booleanValue('--debug', a.slice('--debug='.length));
     else if (i < before.length) throw usage(`unknown flag ${a} before the command; see podlog --help`);
     else {
       kept.push(a);
@@ -89,7 +88,7 @@ export const run = (): void => {
       process.exitCode = code;
     },
     (e: unknown) => {
-      const debug = ownArgs(process.argv.slice(2)).includes('--debug');
+      const debug = ownArgs(process.argv.slice(2)).some((a) => a === '--debug' || a === '--debug=true');
       process.stderr.write(`podlog: ${isPodlogError(e) || !debug ? (e as Error).message : (e as Error).stack}\n`);
       process.exitCode = isPodlogError(e) ? e.exitCode : 254;
     },

@@ -173,7 +173,7 @@ export const parseRunFlags = (argv: string[], verb: RunVerb = 'run'): RunFlags =
     const flag = token.slice(0, eq === -1 ? undefined : eq);
     const name = flag.slice(2);
     const s = flag.startsWith('--') ? RUN_VERB_FLAGS.get(name) : undefined;
-    if (!s) throw usage(`unknown flag ${flag}${didYouMeanFlag(flag, [...RUN_VERB_FLAGS].filter(([, f]) => f.verbs.includes(verb)).map(([n]) => n))}`);
+    if (!s) throw usage(`unknown flag ${flag}${didYouMeanFlag(flag, [...RUN_VERB_FLAGS].filter(([, f]) => f.verbs.includes(verb)).map(([n]) => n))} (see podlog ${verbName(verb).split(' ')[0]} --help)`);
     if (!s.verbs.includes(verb)) {
       // The app verbs are named to those who use them.
       const owners = s.verbs.filter((v) => !v.startsWith('app-') || verb.startsWith('app-'));

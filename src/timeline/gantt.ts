@@ -45,7 +45,7 @@ const STYLE = [
 ].join('');
 
 /** Row height by the number of rows: 24 px for up to 125 rows, then about 3,000 px in all, 10 px at least (8 px labels). */
-export const rowHeight = (rows: number): number => Math.max(10, Math.min(24, Math.floor(3000 / Math.max(rows, 1))));
+const rowHeight = (rows: number): number => Math.max(10, Math.min(24, Math.floor(3000 / Math.max(rows, 1))));
 
 const num = (n: number): string => (Number.isInteger(n) ? String(n) : n.toFixed(1));
 
@@ -80,7 +80,7 @@ const WIDE = /[mwMW@%…—]/;
 const emOf = (c: string): number => (NARROW.test(c) ? 0.42 : WIDE.test(c) ? 1.02 : /[A-Z]/.test(c) ? 0.78 : 0.66);
 /** ASCII's, looked up: a chart of 10,000 rows measures half a million characters. */
 const ASCII_EM = Float64Array.from({ length: 128 }, (_, code) => emOf(String.fromCharCode(code)));
-export const textWidth = (text: string, size: number): number => {
+const textWidth = (text: string, size: number): number => {
   let em = 0;
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
@@ -93,7 +93,7 @@ export const textWidth = (text: string, size: number): number => {
  * A row's label, at most `width` px wide in `size` px type: the short UUID and the final state (and exit
  * code) are always whole; the apps are cut with … to fit (the row's hover title has them all).
  */
-export const podLabel = (pod: PodLine, size = 12, width = LABEL - LABEL_X - LABEL_GAP): string => {
+const podLabel = (pod: PodLine, size = 12, width = LABEL - LABEL_X - LABEL_GAP): string => {
   const head = `${pod.uuid.slice(0, 8)} `;
   const tail = ` · ${RKT_STATE_NAMES[pod.state]}${pod.exitCode === undefined ? '' : ` (exit ${pod.exitCode})`}${pod.broken === undefined ? '' : ' · broken'}`;
   const apps = pod.apps.join(',') || '-';
@@ -180,7 +180,7 @@ export const ganttSvg = (timeline: Timeline): string => {
       row.push(`<rect class="s-${s.state}${s.open ? ' open' : ''}" x="${num(x0)}" y="1" width="${num(w)}" height="${h - 2}"><title>${sliceTitle(short, s)}</title></rect>`);
     }
     const last = pod.slices.at(-1);
-    if (pod.exitCode !== undefined && last !== undefined && h >= 10) {
+    if (pod.exitCode !== undefined && last !== undefined) {
       // After the last bar, or, where that would run past the chart's edge (a long exit code), inside it.
       const text = `exit ${pod.exitCode}`;
       const at = Math.min(x(last.end) + 4, WIDTH - 2 - textWidth(text, font));

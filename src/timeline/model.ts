@@ -40,7 +40,6 @@ export interface StateSlice {
  */
 export type MarkKind = 'intent' | 'observation' | 'failure' | 'outcome' | 'decision';
 
-export type { ReconcilerAction };
 
 export interface Mark {
   kind: MarkKind;

@@ -17,7 +17,7 @@ import type { Mark, PodLine, Recorder, StateSlice, Timeline } from './model.js';
 const US_PER_MS = 1000;
 
 /** A pod's track name: its short UUID and its apps, as list shows them. */
-export const trackName = (pod: PodLine): string => `${pod.uuid.slice(0, 8)} ${pod.apps.join(',') || '-'}`;
+const trackName = (pod: PodLine): string => `${pod.uuid.slice(0, 8)} ${pod.apps.join(',') || '-'}`;
 
 /** Hosts by id, numbered in the order their first pod appears (a trace's pid must be a number). */
 const hostNumbers = (pods: PodLine[]): Map<string, number> => {

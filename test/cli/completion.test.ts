@@ -106,6 +106,9 @@ test('bash, through readline: --dir=DIR and ~ are read as the shell reads them, 
   writeFileSync(join(files, 'an image.aci'), '');
   t.is(tab(`podlog fetch ${files.replaceAll(' ', '\\ ')}/an`), `podlog fetch ${files}/an image.aci`);
   t.is(tab(`podlog fetch ${files.replaceAll(' ', '\\ ')}/su`), `podlog fetch ${files}/subdir/`);
+  // A flag's value is a file name too, not a verb or a pod.
+  t.is(tab(`podlog --dir ${files.replaceAll(' ', '\\ ')}/su`), `podlog --dir ${files}/subdir/`);
+  t.is(tab(`podlog status --uuid-file ${files.replaceAll(' ', '\\ ')}/an`), `podlog status --uuid-file ${files}/an image.aci`);
 });
 
 test('zsh (through bashcompinit) and fish complete a UUID prefix and verbs, for the --dir given', (t) => {

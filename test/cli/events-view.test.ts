@@ -86,12 +86,13 @@ test('FORCE_COLOR colours each type by its kind; a pipe gets no colour', (t) => 
   t.false(events(['--pod', uuid, '--json'], { FORCE_COLOR: '1' }).stdout.includes(ESCAPE), 'JSON is never coloured');
 });
 
-test('a format that cannot be printed is refused by name', (t) => {
+test('a format that cannot be printed, or an argument, is refused by name', (t) => {
   for (const [args, message] of [
     [['--follow', '--format', 'json'], /--follow .*--format json is one array.*use --format ndjson/],
     [['--format', 'yaml'], /--format: unknown format "yaml" \(table, json, ndjson\)/],
     [['--json', '--format', 'table'], /--json is --format ndjson; it cannot go with --format table/],
     [['--wide', '--format', 'json'], /--wide is for the table/],
+    [['5f3a'], /events takes no arguments \("5f3a"\): name a pod with --pod UUID/],
   ] as const) {
     const r = events([...args]);
     t.is(r.status, 254, args.join(' '));

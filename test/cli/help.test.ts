@@ -75,7 +75,7 @@ test('status accepts every flag its help lists (its parser is its own)', async (
 test('a mistyped flag or verb names the closest one; a word like no other gets no guess', (t) => {
   const cases: Array<[string[], string]> = [
     [['stop', '--forse', 'x'], 'podlog: stop: unknown flag --forse (did you mean --force?) (see podlog stop --help)\n'],
-    [['run', '--volum=data,kind=empty', 'img'], 'podlog: unknown flag --volum (did you mean --volume?)\n'],
+    [['run', '--volum=data,kind=empty', 'img'], 'podlog: unknown flag --volum (did you mean --volume?) (see podlog run --help)\n'],
     [['status', '--wiat', 'x'], 'podlog: status: unknown flag --wiat (did you mean --wait?)\n'],
     [['app', 'start', '--ap=web', 'x'], 'podlog: app start: unknown flag --ap (did you mean --app?) (see podlog app --help)\n'],
     [['lsit'], 'podlog: unknown command "lsit" (did you mean list?); see podlog --help\n'],
@@ -146,5 +146,9 @@ test("boolean flags take Go's =true and =false, as rkt's do", (t) => {
   t.deepEqual(parseFlags(['--', '--no-legend=true'], options, { help: '', positionals: true }).positionals, ['--no-legend=true']);
   const status = podlog(['--dir', '/nonexistent/podlog-help-test', 'status', '--all-hosts=true', '0123abcd']);
   t.is(status.stderr, 'podlog: no matches found for "0123abcd"\n');
+  // The verbs that read their own flags take the global ones so too.
+  for (const args of [['--debug=false', 'status', '0123abcd'], ['status', '0123abcd', '--debug=false']]) {
+    t.is(podlog(['--dir', '/nonexistent/podlog-help-test', ...args]).stderr, 'podlog: no matches found for "0123abcd"\n', args.join(' '));
+  }
   t.is(podlog(['--dir', '/nonexistent/podlog-help-test', 'status', '--format']).stderr, 'podlog: status: --format needs a value\n');
 });

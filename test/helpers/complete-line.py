@@ -28,8 +28,9 @@ def wait_until(done, timeout: float = 30.0) -> None:
             seen += os.read(fd, 65536)
 
 
-os.write(fd, f'source {script}; echo SOURCED\n'.encode())
-wait_until(lambda s: b'SOURCED\r\n' in s)
+# The marker is what echo prints, not what the terminal echoes of the typed line.
+os.write(fd, f'source {script}; echo SOURCED$((6*7))\n'.encode())
+wait_until(lambda s: b'SOURCED42' in s)
 seen = b''
 # Readline takes the keys in order: the completion is over before Ctrl-A is read.
 os.write(fd, line.encode() + b'\t\x01echo DONE: \n')

@@ -31,9 +31,11 @@ const refused = (args: string[], message: RegExp) => (t: import('ava').Execution
 };
 
 test('an unknown --format is refused, naming the formats', refused(['--format', 'png'], /^podlog: --format: unknown format "png" \(html, svg, trace\)\n$/));
-test('an unknown --state is refused, naming the states', refused(['--state', 'running,sleeping'], /^podlog: --state: unknown state "sleeping" \(embryo, preparing, aborted prepare, prepared, running, exited, exited garbage, garbage, deleting, deleted\)\n$/));
+test('an unknown --state is refused, naming the states', refused(['--state', 'running,sleeping'], /^podlog: --state: unknown state "sleeping" \(embryo, preparing, aborted-prepare, prepared, running, exited, exited-garbage, garbage, deleting, deleted\)\n$/));
 test('an unknown --pod is refused', refused(['--pod', '0123abcd-0000'], /^podlog: no matches found for "0123abcd-0000"\n$/));
 test('a --since after --until is refused', refused(['--since', '1m', '--until', '2h'], /^podlog: --since 1m is not before --until 2h\n$/));
+test('the same --since and --until, read on one clock, are an empty window: refused', refused(['--since', '1h', '--until', '1h'], /^podlog: --since 1h is not before --until 1h\n$/));
+test('a pod given as an argument, not with --pod, is refused', refused(['5f3a'], /^podlog: timeline takes no arguments \("5f3a"\): name pods with --pod UUID\n$/));
 test('a bad --since is refused', refused(['--since', 'yesterday'], /^podlog: --since: invalid duration "yesterday"/));
 
 test('an ambiguous --pod prefix is refused', (t) => {

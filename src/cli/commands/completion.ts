@@ -49,11 +49,11 @@ const podUuids = async (inv: Invocation): Promise<string[]> => {
   try {
     const saved = await store.loadProjection<PodListRow>(POD_LIST);
     const uuids = new Set([...saved.rows.values()].filter((r) => ownsPod(inv.hostId, r.context)).map((r) => r.uuid));
-    const types = ['PrepareRequested', 'PodDeleted'];
+    const types = ['PrepareRequested', 'PodDeleted', 'PodCompacted'];
     for await (const batch of readBatches(store, { after: saved.checkpoint, streamPrefix: POD_STREAM_PREFIX, types, stopAtHead: true })) {
       for (const e of batch) {
         const uuid = uuidOfStream(e.stream);
-        if (e.type === 'PodDeleted') uuids.delete(uuid);
+        if (e.type !== 'PrepareRequested') uuids.delete(uuid);
         else if (ownsPod(inv.hostId, { host: (e.data as PodEventData['PrepareRequested']).host })) uuids.add(uuid);
       }
     }
@@ -123,6 +123,10 @@ _podlog_reply() {
       *) if [[ -z $verb ]]; then verb=$w; verb_at=$i; fi ;;
     esac
   done
+  # The value of a flag that takes one (--dir DIR, --uuid-file FILE): bash's file names.
+  local prev=\${_pl_words[_pl_cword-1]}
+  [[ " ${GLOBAL_VALUE_FLAGS.join(' ')} " == *" $prev "* ]] && return
+  [[ -n $verb && $prev == --* && " $(_podlog_flags "$verb") " == *" $prev= "* ]] && return
   if [[ -z $verb ]]; then
     if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W ${quoted(globals)} -- "$cur"))
     else COMPREPLY=($(compgen -W ${quoted(verbs.map((v) => v.name).join(' '))} -- "$cur")); fi

@@ -77,7 +77,10 @@ export const events: Command = {
     'podlog events --type PodExited,EffectFailed --since 1h',
     'podlog events --follow --format ndjson',
   ],
-  async run({ values, dir, store: url, hostId }) {
+  async run({ values, positionals, dir, store: url, hostId }) {
+    if (positionals.length > 0) throw new PodlogError('EUSAGE', `events takes no arguments (${JSON.stringify(positionals[0])}): name a pod with --pod UUID`);
+    // One clock for --since and --until.
+    const now = Date.now();
     const allHosts = values['all-hosts'] === true;
     const fromPosition = str(values, 'from-position') ?? '0';
     if (!/^\d+$/.test(fromPosition)) throw new PodlogError('EUSAGE', `--from-position: ${JSON.stringify(fromPosition)} is not a position`);
@@ -94,8 +97,8 @@ export const events: Command = {
       const filters: ReadAllOptions = {
         ...(pod !== undefined ? { streams: [podStream(await podOfHost(store, pod, hostId, allHosts))] } : {}),
         ...(list(values, 'type').length ? { types: list(values, 'type') } : {}),
-        ...(since !== undefined ? { since: parseTime(since, '--since') } : {}),
-        ...(until !== undefined ? { until: parseTime(until, '--until') } : {}),
+        ...(since !== undefined ? { since: parseTime(since, '--since', now) } : {}),
+        ...(until !== undefined ? { until: parseTime(until, '--until', now) } : {}),
       };
       const shown = shownEvents(store, dir, hostId, allHosts, podFilters);
       const print = printer(format, eventTable({ wide: values.wide === true, colour: wantsColour(process.stdout), hostId, allHosts }));

@@ -31,7 +31,7 @@ const parseStates = (names: string[]): Set<PodStateName> | undefined => {
   return new Set(
     names.map((n) => {
       const state = byName.get(n.trim().replace(/-/g, ' '));
-      if (state === undefined) throw new PodlogError('EUSAGE', `--state: unknown state ${JSON.stringify(n)} (${[...byName.keys()].join(', ')})`);
+      if (state === undefined) throw new PodlogError('EUSAGE', `--state: unknown state ${JSON.stringify(n)} (${[...byName.keys()].map((k) => k.replace(/ /g, '-')).join(', ')})`);
       return state;
     }),
   );
@@ -60,7 +60,8 @@ const readTimeline = async (store: EventStore, sel: Selection): Promise<Timeline
   const until = sel.until === undefined ? undefined : Date.parse(sel.until);
   const now = Date.now();
   return frameTimeline(
-    builder.finish(until ?? now),
+    // What is still so is drawn up to now: a later --until widens the window, not what has happened.
+    builder.finish(Math.min(until ?? now, now)),
     {
       ...(sel.since === undefined ? {} : { since: Date.parse(sel.since) }),
       ...(until === undefined ? {} : { until }),
@@ -92,7 +93,8 @@ export const timeline: Command = {
     'podlog timeline --pod 5f3a --format svg > pod.svg',
     'podlog timeline --state running,exited --all-hosts --format trace -o fleet.json',
   ],
-  async run({ values, dir, store: url, hostId }) {
+  async run({ values, positionals, dir, store: url, hostId }) {
+    if (positionals.length > 0) throw new PodlogError('EUSAGE', `timeline takes no arguments (${JSON.stringify(positionals[0])}): name pods with --pod UUID`);
     const format = str(values, 'format') ?? DEFAULT_FORMAT;
     const render = Object.hasOwn(RENDERERS, format) ? RENDERERS[format]! : undefined;
     if (render === undefined) throw new PodlogError('EUSAGE', `--format: unknown format ${JSON.stringify(format)} (${Object.keys(RENDERERS).join(', ')})`);
@@ -100,10 +102,12 @@ export const timeline: Command = {
     if (output === '') throw new PodlogError('EUSAGE', '--output cannot be empty');
     const since = str(values, 'since');
     const until = str(values, 'until');
+    // One clock for both: --since 1h --until 1h is an empty window, whatever ran between two reads of it.
+    const now = Date.now();
     const selection: Selection = {
       pods: list(values, 'pod'),
-      since: since === undefined ? undefined : parseTime(since, '--since'),
-      until: until === undefined ? undefined : parseTime(until, '--until'),
+      since: since === undefined ? undefined : parseTime(since, '--since', now),
+      until: until === undefined ? undefined : parseTime(until, '--until', now),
       states: parseStates(list(values, 'state')),
       allHosts: values['all-hosts'] === true,
       hostId,
