@@ -18,7 +18,7 @@ export const booleanValue = (flag: string, v: string): boolean => {
   throw new PodlogError('EUSAGE', `${flag}: ${JSON.stringify(v)} is not true or false`);
 };
 
-/** `where` names the verb in messages (`stop`, `app start`); `seeAlso` is where its help is. */
+/** `where.verb` names the verb in messages (`stop`, `app start`); `where.help` is where its help is. */
 export const parseFlags = (args: string[], options: Options, where: { verb?: string; help: string; positionals: boolean }): { values: Values; positionals: string[] } => {
   const end = args.includes('--') ? args.indexOf('--') : args.length;
   const given: Record<string, boolean> = {};

@@ -58,6 +58,6 @@ test("rkt's run flags: per-app flags follow their image, -- starts its args, ---
   t.deepEqual(f.flags.get('set-env'), ['A=1', 'B=2']);
   t.deepEqual(f.flags.get('net'), ['host']);
   t.throws(() => parseRunFlags(['--exec=/bin/x', 'img']), { message: '--exec must follow the image it applies to' });
-  t.throws(() => parseRunFlags(['img', '--frobnicate']), { message: 'unknown flag --frobnicate' });
+  t.throws(() => parseRunFlags(['img', '--frobnicate']), { message: 'unknown flag --frobnicate (see podlog run --help)' });
   t.throws(() => parseRunFlags(['--', 'x']), { message: '"--" (app arguments) must follow an image' });
 });

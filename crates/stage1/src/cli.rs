@@ -10,8 +10,7 @@ use crate::etc::{self, Hosts, Resolv, ResolvConf};
 use crate::userns::IdRange;
 
 pub const USAGE: &str = "\
-usage: podlog-stage1 --version
-       podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--net none|host|netns]
+usage: podlog-stage1 init  --pod-dir DIR --tree-store DIR [--hostname NAME] [--net none|host|netns]
                            [--dns default|host|none] [--dns-server IP]... [--dns-search DOMAIN]...
                            [--dns-opt OPTION]... [--dns-domain DOMAIN] [--hosts default|host]
                            [--hosts-entry IP=NAME[,NAME...]]... [--stop-grace SECONDS] [--debug]
@@ -28,7 +27,8 @@ usage: podlog-stage1 --version
        podlog-stage1 app-add   --pod-dir DIR --tree-store DIR --app NAME
        podlog-stage1 app-start --pod-dir DIR --app NAME
        podlog-stage1 app-stop  --pod-dir DIR --app NAME [--force]
-       podlog-stage1 app-rm    --pod-dir DIR --app NAME";
+       podlog-stage1 app-rm    --pod-dir DIR --app NAME
+       podlog-stage1 --version";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetMode {
