@@ -79,7 +79,7 @@ const escapeControl = (c: string): string => {
  * `\u009b`), so that no row breaks and nothing recorded can move the cursor, colour or retitle the
  * terminal. Escaped before any cut, so that a cut never leaves half of a control sequence.
  */
-export const visible = (text: string): string => text.replace(CONTROLS, escapeControl);
+const visible = (text: string): string => text.replace(CONTROLS, escapeControl);
 
 /** Ids as `list` and `image list` show them: a pod's UUID by its first 8 digits, an image's or tree's hash by 12. */
 const shortIds = (text: string): string =>
@@ -180,7 +180,7 @@ const shellWord = (a: string): string => {
 };
 
 /** A recorded command line as it would be typed in bash (--wide's headers, replay). */
-export const commandLine = (command: string[]): string => command.map(shellWord).join(' ');
+const commandLine = (command: string[]): string => command.map(shellWord).join(' ');
 
 export interface ViewOptions {
   wide: boolean;
@@ -218,4 +218,10 @@ export const eventTable = (options: ViewOptions) => {
     if (message !== undefined) lines.push(cut(`${MESSAGE_INDENT}${wholeValue(e.data[message])}`, ROW_WIDTH));
     return lines;
   };
+};
+
+/** One line of what an event says: every field of its data, and who caused it (replay's DETAILS), control characters escaped. */
+export const describeData = (e: RecordedEvent): string => {
+  const data = fieldsText(e, true);
+  return `${data}${data ? ' ' : ''}(${visible(`pid ${e.meta.pid}`)}: ${commandLine(e.meta.command) || '-'})`;
 };

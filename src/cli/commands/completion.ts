@@ -7,13 +7,13 @@
 import { ownsPod } from '../../engine/hosts.js';
 import { POD_LIST, type PodListRow } from '../../engine/pod-list.js';
 import { POD_STREAM_PREFIX, uuidOfStream } from '../../engine/streams.js';
-import type { PodEventData } from '../../events/catalogue.js';
 import { PodlogError } from '../../errors.js';
 import { openStore } from '../../store/open.js';
 import { readBatches } from '../../api/subscribe.js';
 import { str, out, type Command, type Invocation } from '../command.js';
 import { COMMANDS } from './index.js';
 import { flagGroupsOf, GLOBAL_OPTIONS, GLOBAL_VALUE_FLAGS } from '../help.js';
+import { factsOf } from '../event-selection.js';
 import { withImageStore } from './image.js';
 
 /** What the script needs to know of each verb. */
@@ -54,7 +54,7 @@ const podUuids = async (inv: Invocation): Promise<string[]> => {
       for (const e of batch) {
         const uuid = uuidOfStream(e.stream);
         if (e.type !== 'PrepareRequested') uuids.delete(uuid);
-        else if (ownsPod(inv.hostId, { host: (e.data as PodEventData['PrepareRequested']).host })) uuids.add(uuid);
+        else if (ownsPod(inv.hostId, factsOf(e))) uuids.add(uuid);
       }
     }
     return [...uuids];

@@ -8,13 +8,8 @@ import { list, out, str, type Command, type Values } from '../command.js';
 import { parseTime } from '../duration.js';
 import { parsePodFilters } from '../pods.js';
 import { podOfHost, shownEvents } from '../event-selection.js';
-import { commandLine, eventTable, fieldsText, TABLE_HEADER, visible, wantsColour } from '../event-view.js';
+import { eventTable, TABLE_HEADER, wantsColour } from '../event-view.js';
 
-/** One line of what an event says: every field of its data, and who caused it (replay's DETAILS), control characters escaped. */
-export const describeData = (e: RecordedEvent): string => {
-  const data = fieldsText(e, true);
-  return `${data}${data ? ' ' : ''}(${visible(`pid ${e.meta.pid}`)}: ${commandLine(e.meta.command) || '-'})`;
-};
 
 const FORMATS = ['table', 'json', 'ndjson'] as const;
 type Format = (typeof FORMATS)[number];

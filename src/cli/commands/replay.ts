@@ -5,7 +5,7 @@ import { replayPod } from '../../inspect/replay.js';
 import { openStore } from '../../store/open.js';
 import { out, str, type Command } from '../command.js';
 import { table } from '../table.js';
-import { describeData } from './events.js';
+import { describeData } from '../event-view.js';
 
 export const replay: Command = {
   usage: 'podlog replay [FLAGS] UUID',
